@@ -1,0 +1,26 @@
+"""Symbolic side of wickode: Wick's theorem, index-free overlap ODEs, code generation.
+
+Public entry points
+-------------------
+``Model``, ``PAPER``, ``HE2``, ``HE3``   the model family (:mod:`derive.model`)
+``expectation``                        Gaussian moments (:mod:`derive.wick`)
+``derive_quantities``                  index-free right-hand sides and risk
+``generate_module``                    NumPy code for a model
+"""
+
+from .codegen import generate_module
+from .model import HE2, HE3, PAPER, Model, hermite
+from .quantities import DerivedQuantities, derive_quantities
+from .wick import expectation
+
+__all__ = [
+    "HE2",
+    "HE3",
+    "PAPER",
+    "DerivedQuantities",
+    "Model",
+    "derive_quantities",
+    "expectation",
+    "generate_module",
+    "hermite",
+]

@@ -1,0 +1,25 @@
+"""Numerical side of wickode: calls the generated code (no sympy at call time).
+
+Public API
+----------
+``rhs(Q, R, T, eta, *, model=None, second_order=True) -> (dQ, dR)``
+``risk(Q, R, T, *, model=None) -> float``
+``integrate(Q0, R0, T, *, eta, alpha_max, ...) -> IntegrationResult``
+``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
+
+Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
+batch axes; ``model=None`` is the paper's model (MODEL.md).
+"""
+
+from .initial import initial_conditions
+from .integrate import IntegrationError, IntegrationResult, integrate
+from .overlaps import rhs, risk
+
+__all__ = [
+    "IntegrationError",
+    "IntegrationResult",
+    "initial_conditions",
+    "integrate",
+    "rhs",
+    "risk",
+]

@@ -1,0 +1,41 @@
+"""Figures produced by ``wickode figures NAME ...``.
+
+A figure is a function ``make(out_dir: Path, small: bool) -> Path`` registered
+with :func:`figure`; modules holding figures are listed in
+:data:`FIGURE_MODULES` and imported on demand. ``small=True`` runs a reduced
+size (used by the tests); the README shows the full-size PNGs from
+``docs/figures/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+FIGURE_MODULES = ("numerics.figures_ode",)
+
+_FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
+
+
+def figure(name: str) -> Callable:
+    def decorate(function: Callable[[Path, bool], Path]) -> Callable[[Path, bool], Path]:
+        _FIGURES[name] = function
+        return function
+
+    return decorate
+
+
+def available() -> dict[str, Callable[[Path, bool], Path]]:
+    for module in FIGURE_MODULES:
+        importlib.import_module(module)
+    return dict(sorted(_FIGURES.items()))
+
+
+def make(names: list[str], out_dir: Path, *, small: bool = False) -> list[Path]:
+    figures = available()
+    unknown = [n for n in names if n not in figures]
+    if unknown:
+        raise ValueError(f"unknown figure(s) {unknown}; available: {', '.join(figures)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [figures[name](out_dir, small) for name in (names or list(figures))]

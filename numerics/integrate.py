@@ -1,0 +1,222 @@
+"""Adaptive integration of the overlap ODEs (``scipy.integrate.solve_ivp``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from .models import resolve
+from .overlaps import _rhs_unchecked
+from .validation import check_overlaps, check_scalar, covariance, min_relative_eigenvalue
+
+#: The state counts as blown up beyond this overlap magnitude.
+BLOWUP = 1e8
+#: Relative eigenvalue of C below which the state has left the PSD cone.
+CONE_TOLERANCE = 1e-7
+
+
+class IntegrationError(RuntimeError):
+    """The ODE solution became unphysical or diverged; the message says at which alpha."""
+
+
+@dataclass
+class IntegrationResult:
+    """Trajectory of the overlaps.
+
+    Attributes
+    ----------
+    alpha : array, shape (n,)
+        Output times.
+    Q : array, shape (..., n, p, p)
+    R : array, shape (..., n, p, k)
+    risk : array, shape (..., n)
+        Population risk along the trajectory.
+    T : array, shape (k, k) or (..., k, k)
+    eta : float
+    second_order : bool
+    model_name : str
+    nfev : int
+        Right-hand-side evaluations used.
+
+    A leading batch axis ``...`` is present when the starts were batched.
+    """
+
+    alpha: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    risk: np.ndarray
+    T: np.ndarray
+    eta: float
+    second_order: bool
+    model_name: str = "paper"
+    nfev: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def p(self) -> int:
+        return self.Q.shape[-1]
+
+    @property
+    def k(self) -> int:
+        return self.R.shape[-1]
+
+
+def _pack(Q: np.ndarray, R: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    batch = Q.shape[:-2]
+    return np.concatenate([Q[..., iu[0], iu[1]].reshape(batch + (-1,)), R.reshape(batch + (-1,))], axis=-1).ravel()
+
+
+def _unpack(y: np.ndarray, batch: tuple, p: int, k: int, iu) -> tuple[np.ndarray, np.ndarray]:
+    y = y.reshape(batch + (-1,))
+    n_upper = len(iu[0])
+    Q = np.empty(batch + (p, p))
+    Q[..., iu[0], iu[1]] = y[..., :n_upper]
+    Q[..., iu[1], iu[0]] = y[..., :n_upper]
+    R = y[..., n_upper:].reshape(batch + (p, k))
+    return Q, R
+
+
+def default_grid(alpha_max: float, n_points: int, grid: str) -> np.ndarray:
+    """Output times: 0 then log-spaced (``"log"``), or evenly spaced (``"linear"``)."""
+    if grid == "linear":
+        return np.linspace(0.0, alpha_max, n_points)
+    if grid == "log":
+        start = min(1e-3, alpha_max / 10) if alpha_max > 0 else 0.0
+        return np.concatenate([[0.0], np.geomspace(start, alpha_max, n_points - 1)])
+    raise ValueError(f"grid must be 'log' or 'linear', got {grid!r}")
+
+
+def integrate(
+    Q0: np.ndarray,
+    R0: np.ndarray,
+    T: np.ndarray,
+    *,
+    eta: float,
+    alpha_max: float,
+    model: Any = None,
+    second_order: bool = True,
+    n_points: int = 400,
+    grid: str = "log",
+    alpha_eval: np.ndarray | None = None,
+    rtol: float = 1e-8,
+    atol: float = 1e-11,
+    method: str = "DOP853",
+) -> IntegrationResult:
+    """Integrate the overlap ODEs from ``(Q0, R0)`` up to ``alpha_max``.
+
+    Parameters
+    ----------
+    Q0 : array, shape (p, p) or (B, p, p)
+        Initial student-student overlaps (a leading axis integrates a batch of
+        starts together, in one vectorised solve).
+    R0 : array, shape (p, k) or (B, p, k)
+    T : array, shape (k, k) or (B, k, k)
+    eta : float
+        Learning rate (> 0).
+    alpha_max : float
+        Final time.
+    model : derive.Model, optional
+        ``None`` is the paper's model.
+    second_order : bool
+        Keep the ``eta**2`` term (default) or integrate the gradient-flow limit.
+    n_points, grid, alpha_eval
+        Output times: ``alpha_eval`` if given, else ``n_points`` points on a
+        ``"log"`` (default) or ``"linear"`` grid.
+    rtol, atol, method
+        Passed to ``scipy.integrate.solve_ivp``.
+
+    Returns
+    -------
+    IntegrationResult
+
+    Raises
+    ------
+    IntegrationError
+        If the state leaves the cone of positive semi-definite covariances or
+        blows up (typically: learning rate too large), naming the alpha.
+    """
+    Q0, R0, T = check_overlaps(Q0, R0, T)
+    eta = check_scalar(eta, "eta", positive=True)
+    alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    if isinstance(n_points, bool) or int(n_points) != n_points or n_points < 2:
+        raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
+    resolved = resolve(model)
+    batch = np.broadcast_shapes(Q0.shape[:-2], R0.shape[:-2], T.shape[:-2])
+    p, k = R0.shape[-2:]
+    Q0 = np.broadcast_to(Q0, batch + (p, p))
+    R0 = np.broadcast_to(R0, batch + (p, k))
+    iu = np.triu_indices(p)
+    if alpha_eval is None:
+        alpha_eval = default_grid(alpha_max, int(n_points), grid)
+    else:
+        alpha_eval = np.asarray(alpha_eval, dtype=float)
+        if alpha_eval.ndim != 1 or np.any(np.diff(alpha_eval) < 0) or alpha_eval[0] < 0:
+            raise ValueError("alpha_eval must be a non-decreasing 1-d array of times >= 0")
+        alpha_max = float(alpha_eval[-1])
+
+    def fun(_alpha: float, y: np.ndarray) -> np.ndarray:
+        Q, R = _unpack(y, batch, p, k, iu)
+        dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+        return _pack(dQ, dR, iu)
+
+    def left_cone(_alpha: float, y: np.ndarray) -> float:
+        Q, R = _unpack(y, batch, p, k, iu)
+        if not np.all(np.isfinite(y)):
+            return -1.0
+        return float(np.min(min_relative_eigenvalue(covariance(Q, R, T)))) + CONE_TOLERANCE
+
+    def blew_up(_alpha: float, y: np.ndarray) -> float:
+        return BLOWUP - float(np.max(np.abs(y))) if np.all(np.isfinite(y)) else -1.0
+
+    left_cone.terminal = True  # type: ignore[attr-defined]
+    blew_up.terminal = True  # type: ignore[attr-defined]
+    with np.errstate(over="ignore", invalid="ignore"):
+        solution = solve_ivp(
+            fun,
+            (0.0, alpha_max),
+            _pack(Q0, R0, iu),
+            method=method,
+            t_eval=alpha_eval,
+            rtol=rtol,
+            atol=atol,
+            events=[left_cone, blew_up],
+        )
+    if solution.status == 1:
+        if solution.t_events[1].size:
+            where = solution.t_events[1][0]
+            raise IntegrationError(
+                f"the overlaps blew up (|Q| or |R| > {BLOWUP:g}) at alpha = {where:.6g}: "
+                f"the learning rate eta = {eta:g} is too large for this start"
+            )
+        where = solution.t_events[0][0]
+        raise IntegrationError(
+            f"the state left the cone of positive semi-definite covariances at alpha = {where:.6g} "
+            f"(eta = {eta:g}); the solution is unphysical beyond this point"
+        )
+    if solution.status != 0:
+        raise IntegrationError(f"solve_ivp failed: {solution.message}")
+    n = solution.t.size
+    ys = solution.y.T  # (n, state)
+    Q_traj = np.empty((n,) + batch + (p, p))
+    R_traj = np.empty((n,) + batch + (p, k))
+    for i in range(n):
+        Q_traj[i], R_traj[i] = _unpack(ys[i], batch, p, k, iu)
+    risk = resolved.module.residual_risk(Q_traj, R_traj, T) + resolved.noise_variance / 2
+    # trajectory axis after the batch axes
+    Q_traj = np.moveaxis(Q_traj, 0, len(batch))
+    R_traj = np.moveaxis(R_traj, 0, len(batch))
+    risk = np.moveaxis(np.asarray(risk), 0, len(batch)) if batch else np.asarray(risk)
+    return IntegrationResult(
+        alpha=solution.t,
+        Q=Q_traj,
+        R=R_traj,
+        risk=risk,
+        T=T,
+        eta=eta,
+        second_order=second_order,
+        model_name=resolved.name,
+        nfev=int(solution.nfev),
+    )

@@ -1,0 +1,82 @@
+"""Right-hand sides of the overlap ODEs and the population risk, from generated code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .models import resolve
+from .validation import check_overlaps, check_scalar
+
+
+def rhs(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    eta: float,
+    *,
+    model: Any = None,
+    second_order: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time derivatives ``(dQ/dalpha, dR/dalpha)`` of the overlaps.
+
+    Parameters
+    ----------
+    Q : array, shape (..., p, p)
+        Student-student overlaps ``W W^T / N`` (symmetric).
+    R : array, shape (..., p, k)
+        Student-teacher overlaps ``W W*^T / N``.
+    T : array, shape (..., k, k)
+        Teacher-teacher overlaps (the paper: identity).
+    eta : float
+        Learning rate (>= 0).
+    model : derive.Model, optional
+        The model; ``None`` is the paper's (``x**2``, readouts 1/p and 1/k).
+    second_order : bool
+        Keep the ``eta**2`` term (finite learning rate). ``False`` gives the
+        gradient-flow limit.
+
+    Returns
+    -------
+    dQ : array, shape (..., p, p)
+    dR : array, shape (..., p, k)
+
+    Notes
+    -----
+    ``dR = eta D_R - eta kappa R`` and
+    ``dQ = eta D_Q + eta**2 (V_Q + Delta N_Q) - 2 eta kappa Q`` with the
+    generated ``D``, ``V``, ``N`` of ``docs/equations.md``.
+    """
+    Q, R, T = check_overlaps(Q, R, T)
+    eta = check_scalar(eta, "eta", nonnegative=True)
+    return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order)
+
+
+def _rhs_unchecked(Q, R, T, eta, resolved, second_order):
+    module = resolved.module
+    if second_order:
+        drift_Q, drift_R, diffusion_Q, noise_Q = module.all_terms(Q, R, T)
+        dQ = eta * drift_Q + eta**2 * diffusion_Q
+        if resolved.noise_variance:
+            dQ = dQ + eta**2 * resolved.noise_variance * noise_Q
+    else:
+        drift_Q, drift_R = module.first_order_terms(Q, R, T)
+        dQ = eta * drift_Q
+    dR = eta * drift_R
+    if resolved.weight_decay:
+        dQ = dQ - 2 * eta * resolved.weight_decay * Q
+        dR = dR - eta * resolved.weight_decay * R
+    return dQ, dR
+
+
+def risk(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None) -> float | np.ndarray:
+    """Population risk ``E[(y - f)**2] / 2`` at the given overlaps.
+
+    Shapes as in :func:`rhs`; returns a float, or an array of the batch shape
+    when the overlaps carry leading batch axes.
+    """
+    Q, R, T = check_overlaps(Q, R, T)
+    resolved = resolve(model)
+    value = resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
+    return float(value) if np.ndim(value) == 0 else value
