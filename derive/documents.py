@@ -1,21 +1,28 @@
 """The derived-equations document (``docs/equations.md``).
 
 Sections beyond the overlap ODEs (conservation laws, Hessian multiplicities,
-plateau analysis) register a function in :data:`SECTIONS`; each returns
-``(canonical, markdown)`` where ``canonical`` is a printer-independent string
-(typically ``srepr`` of the sympy results) that enters the staleness digest.
+plateau analysis) live in modules listed in :data:`SECTION_MODULES`; each such
+module defines ``section() -> (canonical, markdown)`` where ``canonical`` is a
+printer-independent string (typically ``srepr`` of the sympy results) that
+enters the staleness digest, and ``markdown`` is the text (LaTeX in ``$$``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 
 from .model import Model
 from .quantities import QUANTITY_NAMES, derive_quantities
 from .render import latex
 
-SECTIONS: list[Callable[[], tuple[str, str]]] = []
+#: Modules (dotted names) each defining ``section() -> (canonical, markdown)``.
+SECTION_MODULES: tuple[str, ...] = ()
+
+
+def _sections() -> list[Callable[[], tuple[str, str]]]:
+    return [importlib.import_module(name).section for name in SECTION_MODULES]
 
 _TITLES = {
     "drift_R": r"\mathcal{D}_R",
@@ -57,7 +64,7 @@ def model_section(model: Model) -> str:
 
 def sections_digest() -> str:
     """Digest of the canonical content of the extra sections."""
-    canonical = "|".join(section()[0] for section in SECTIONS)
+    canonical = "|".join(section()[0] for section in _sections())
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
@@ -65,7 +72,7 @@ def equations_markdown(models: tuple[Model, ...], digest: str) -> str:
     parts = [_INTRO]
     for model in models:
         parts.append(model_section(model))
-    for section in SECTIONS:
+    for section in _sections():
         parts.append(section()[1])
     parts.append(f"<!-- digest: {digest} -->\n")
     return "\n".join(parts)
