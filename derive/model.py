@@ -29,8 +29,15 @@ GENERATOR_VERSION = 2
 _LOCALS = {"x": x, "p": p, "k": k}
 
 
+def _parse(value: object, name: str) -> sp.Expr:
+    try:
+        return sp.sympify(value, locals=_LOCALS)
+    except (sp.SympifyError, TypeError, SyntaxError) as error:
+        raise ValueError(f"{name}: cannot parse {value!r} ({error})") from None
+
+
 def _as_polynomial(value: object, name: str) -> sp.Expr:
-    expr = sp.sympify(value, locals=_LOCALS)
+    expr = _parse(value, name)
     free = expr.free_symbols - {x}
     if free:
         raise ValueError(
@@ -46,7 +53,7 @@ def _as_polynomial(value: object, name: str) -> sp.Expr:
 
 
 def _as_readout(value: object, name: str) -> sp.Expr:
-    expr = sp.sympify(value, locals=_LOCALS)
+    expr = _parse(value, name)
     free = expr.free_symbols - {p, k}
     if free:
         raise ValueError(
@@ -57,7 +64,7 @@ def _as_readout(value: object, name: str) -> sp.Expr:
 
 
 def _as_nonnegative_number(value: object, name: str) -> sp.Expr:
-    expr = sp.nsimplify(sp.sympify(value))
+    expr = sp.nsimplify(_parse(value, name))
     if not expr.is_number or not expr.is_real:
         raise ValueError(f"{name} must be a real number, got {value!r}")
     if expr < 0:

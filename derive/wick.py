@@ -152,10 +152,21 @@ def expectation(
             raise ValueError(f"covariance has no entry for {key}")
 
     poly = sp.Poly(sp.expand(polynomial), *variables)
-    total = sp.Integer(0)
+    # accumulate coefficients per monomial in the covariance entries and build
+    # the sympy expression once: adding thousands of sympy terms one by one is
+    # what makes a naive implementation slow
+    entries = {(a, b): cov(a, b) for a in range(n) for b in range(a, n)}
+    collected: dict[frozenset, sp.Expr] = {}
     for exponents, coefficient in poly.terms():
-        total += coefficient * moment(exponents, cov)
-    return sp.expand(total)
+        for count, pairs in pairing_counts(exponents):
+            powers: dict[sp.Expr, int] = {}
+            for pair, m in pairs:
+                entry = entries[pair]
+                powers[entry] = powers.get(entry, 0) + m
+            key = frozenset(powers.items())
+            collected[key] = collected.get(key, 0) + coefficient * count
+    terms = [c * sp.Mul(*[e**m for e, m in key]) for key, c in collected.items() if c != 0]
+    return sp.expand(sp.Add(*terms))
 
 
 def naive_moment(exponents: Sequence[int], covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:

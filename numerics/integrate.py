@@ -157,7 +157,10 @@ def integrate(
             raise ValueError("alpha_eval must be a non-decreasing 1-d array of times >= 0")
         alpha_max = float(alpha_eval[-1])
 
-    def fun(_alpha: float, y: np.ndarray) -> np.ndarray:
+    reached = [0.0]
+
+    def fun(alpha: float, y: np.ndarray) -> np.ndarray:
+        reached[0] = max(reached[0], alpha)
         Q, R = _unpack(y, batch, p, k, iu)
         dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
         return _pack(dQ, dR, iu)
@@ -197,7 +200,10 @@ def integrate(
             f"(eta = {eta:g}); the solution is unphysical beyond this point"
         )
     if solution.status != 0:
-        raise IntegrationError(f"solve_ivp failed: {solution.message}")
+        raise IntegrationError(
+            f"the solver stopped at alpha = {reached[0]:.6g} ({solution.message}); with eta = {eta:g} "
+            "the dynamics are most likely unstable: try a smaller learning rate"
+        )
     n = solution.t.size
     ys = solution.y.T  # (n, state)
     Q_traj = np.empty((n,) + batch + (p, p))

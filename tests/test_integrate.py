@@ -1,0 +1,71 @@
+"""Stage 4: the ODE solver, from Eq. 8 starts through the three regimes of Sec. 4.1."""
+
+import numpy as np
+import pytest
+
+import numerics
+from numerics.integrate import IntegrationError
+
+
+@pytest.fixture(scope="module")
+def paper_run():
+    Q0, R0, T = numerics.initial_conditions(4, 2, N=1_000_000, seed=3)
+    return numerics.integrate(Q0, R0, T, eta=0.05, alpha_max=2500, n_points=600)
+
+
+def test_initial_conditions_follow_eq8():
+    Q0, R0, T = numerics.initial_conditions(3, 2, N=400, q0=0.5, seed=1, batch=2000)
+    assert Q0.shape == (2000, 3, 3) and R0.shape == (2000, 3, 2)
+    np.testing.assert_array_equal(Q0[0], 0.5 * np.eye(3))
+    np.testing.assert_array_equal(T, np.eye(2))
+    # sample variance of R0 entries is q0 / N within 5 standard errors
+    variance = R0.var()
+    se = (0.5 / 400) * np.sqrt(2 / R0.size)
+    assert abs(variance - 0.5 / 400) < 5 * se
+
+
+def test_three_regimes(paper_run):
+    result = paper_run
+    alpha, risk, Q = result.alpha, result.risk, result.Q
+    diag = np.diagonal(Q, axis1=-2, axis2=-1)
+    # 1. norm learning: the norms reach a common value quickly while R stays small
+    fast = np.searchsorted(alpha, 60.0)
+    assert np.ptp(diag[fast]) < 1e-3 * diag[fast].mean()
+    assert abs(diag[fast].mean() - 1.0) > 0.1  # the norms did move
+    assert np.max(np.abs(result.R[fast])) < 0.05
+    # 2. a plateau: the risk barely changes over a long stretch of alpha
+    late = np.searchsorted(alpha, 150.0)
+    assert abs(risk[late] - risk[fast]) < 0.05 * risk[fast]
+    # 3. escape to zero risk
+    assert risk[-1] < 1e-4 * risk[fast]
+    escape = alpha[np.argmax(risk < 0.5 * risk[fast])]
+    assert escape > 2.5 * alpha[fast]
+
+
+def test_gradient_flow_fixed_point_norm():
+    # with R = 0 (invariant) the norms go to q* = p / (p + 2) in gradient flow (T = I)
+    p, k = 3, 2
+    result = numerics.integrate(np.eye(p), np.zeros((p, k)), np.eye(k), eta=0.5, alpha_max=400, second_order=False)
+    np.testing.assert_allclose(np.diagonal(result.Q[-1]), p / (p + 2), rtol=1e-7)
+    np.testing.assert_array_equal(result.R[-1], 0.0)
+
+
+def test_batched_starts_equal_individual_runs():
+    Q0, R0, T = numerics.initial_conditions(3, 2, N=500, seed=4, batch=3)
+    batched = numerics.integrate(Q0, R0, T, eta=0.3, alpha_max=50, n_points=40)
+    assert batched.Q.shape == (3, 40, 3, 3) and batched.risk.shape == (3, 40)
+    for b in range(3):
+        single = numerics.integrate(Q0[b], R0[b], T, eta=0.3, alpha_max=50, n_points=40)
+        np.testing.assert_allclose(batched.R[b], single.R, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(batched.risk[b], single.risk, rtol=1e-6, atol=1e-10)
+
+
+def test_risk_along_trajectory_matches_pointwise_risk(paper_run):
+    i = len(paper_run.alpha) // 2
+    assert paper_run.risk[i] == pytest.approx(numerics.risk(paper_run.Q[i], paper_run.R[i], paper_run.T), rel=1e-12)
+
+
+def test_unstable_learning_rate_is_reported():
+    Q0, R0, T = numerics.initial_conditions(4, 2, N=1000, seed=1)
+    with pytest.raises(IntegrationError, match=r"alpha = \d"):
+        numerics.integrate(Q0, R0, T, eta=5.0, alpha_max=100)

@@ -1,0 +1,42 @@
+"""The model family as data: validation and hashing."""
+
+import pytest
+import sympy as sp
+
+from derive.model import HE2, HE3, PAPER, Model, hermite, x
+
+
+def test_paper_defaults():
+    assert PAPER.student_activation == x**2
+    assert str(PAPER.student_readout) == "1/p"
+    assert PAPER.noise_variance == 0
+
+
+def test_hermite():
+    assert hermite(3) == x**3 - 3 * x
+    assert HE2.student_activation == x**2 - 1
+    assert HE3.teacher_activation == x**3 - 3 * x
+
+
+def test_hash_depends_on_activations_not_noise():
+    assert PAPER.codegen_hash() != HE2.codegen_hash()
+    assert PAPER.with_noise(0.1).codegen_hash() == PAPER.codegen_hash()
+    assert Model(student_activation="x**2").codegen_hash() == PAPER.codegen_hash()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"student_activation": sp.tanh(x)}, "polynomial"),
+        ({"teacher_activation": "x**2 + y"}, "polynomial"),
+        ({"student_activation": 0}, "zero"),
+        ({"student_readout": "1/M"}, "widths"),
+        ({"student_readout": "1/N"}, "cannot parse"),
+        ({"noise_variance": -1}, "non-negative"),
+        ({"weight_decay": "foo"}, "real number"),
+        ({"name": "bad name!"}, "name"),
+    ],
+)
+def test_bad_models_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Model(**kwargs)
