@@ -37,3 +37,15 @@ def test_console_script_derive_check():
 def test_figures_list(capsys):
     assert main(["figures", "--list"]) == 0
     assert "trajectory" in capsys.readouterr().out
+
+
+def test_readme_shows_the_derived_paper_equations():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    equations = (root / "docs" / "equations.md").read_text()
+    paper = equations[equations.index("## Model `paper`") : equations.index("## Model `he2`")]
+    readme = (root / "README.md").read_text()
+    for line in paper.splitlines():
+        if line.startswith("$$"):
+            assert line in readme, f"README is missing the derived equation {line[:60]}..."
