@@ -90,6 +90,48 @@ def monte_carlo_terms(
     return out
 
 
+def monte_carlo_rhs(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    eta: float,
+    *,
+    model: Any = None,
+    n_samples: int = 200_000,
+    seed: int | None = 0,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Monte Carlo estimate of ``(dQ, dR)`` from one SGD step's increments, MODEL.md verbatim.
+
+    Samples ``(lambda, nu) ~ N(0, C)`` and the label noise ``xi``, forms
+    ``E_j = (y - f) a sigma'(lambda_j)`` and averages
+    ``dR_jr = eta E_j nu_r - eta kappa R_jr`` and
+    ``dQ_jl = eta (E_j lambda_l + E_l lambda_j) + eta**2 E_j E_l - 2 eta kappa Q_jl``.
+
+    Returns ``{"dQ": (mean, se), "dR": (mean, se)}`` with shapes (p, p) and (p, k).
+    """
+    Q, R, T = check_overlaps(Q, R, T)
+    resolved = resolve(model)
+    module = resolved.module
+    p, k = R.shape
+    a, b = module.readouts(p, k)
+    sigma = np.polynomial.Polynomial(module.STUDENT_ACTIVATION)
+    sigma_star = np.polynomial.Polynomial(module.TEACHER_ACTIVATION)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n_samples, p + k)) @ gaussian_factor(covariance(Q, R, T)).T
+    lam, nu = z[:, :p], z[:, p:]
+    xi = rng.standard_normal(n_samples)
+    residual = b * sigma_star(nu).sum(axis=1) - a * sigma(lam).sum(axis=1) + np.sqrt(resolved.noise_variance) * xi
+    E = residual[:, None] * a * sigma.deriv()(lam)
+    kappa = resolved.weight_decay
+    dR = eta * E[:, :, None] * nu[:, None, :] - eta * kappa * R
+    first = E[:, :, None] * lam[:, None, :]
+    dQ = eta * (first + np.swapaxes(first, 1, 2)) + eta**2 * E[:, :, None] * E[:, None, :] - 2 * eta * kappa * Q
+    return {
+        name: (values.mean(axis=0), values.std(axis=0) / np.sqrt(n_samples))
+        for name, values in (("dQ", dQ), ("dR", dR))
+    }
+
+
 def generated_terms(Q, R, T, *, model: Any = None) -> dict[str, np.ndarray]:
     """The generated quantities at one point, by name (no Delta or kappa applied)."""
     Q, R, T = check_overlaps(Q, R, T)

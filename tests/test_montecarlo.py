@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derive.model import COMMITTED_MODELS
-from numerics.montecarlo import QUANTITIES, generated_terms, monte_carlo_terms, random_overlaps, z_scores
+from numerics.montecarlo import (
+    QUANTITIES,
+    generated_terms,
+    monte_carlo_rhs,
+    monte_carlo_terms,
+    random_overlaps,
+    z_scores,
+)
 
 SIGMAS = 5.0
 SAMPLES = 100_000
@@ -28,6 +35,28 @@ def test_generated_functions_match_monte_carlo(model_index, p, k, scale, seed):
     Q, R, T = random_overlaps(p, k, np.random.default_rng(seed), scale=scale)
     scores = z_scores(Q, R, T, model=model, n_samples=SAMPLES_BY_MODEL[model.name], seed=seed + 1)
     assert max(scores.values()) < SIGMAS, scores
+
+
+@settings(max_examples=20)
+@given(
+    model_index=st.integers(0, len(COMMITTED_MODELS) - 1),
+    p=st.integers(1, 4),
+    k=st.integers(1, 3),
+    eta=st.floats(0.01, 2.0),
+    noise=st.sampled_from([0.0, 0.3]),
+    decay=st.sampled_from([0.0, 0.1]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_rhs_matches_monte_carlo_of_the_sgd_increments(model_index, p, k, eta, noise, decay, seed):
+    import numerics
+
+    model = COMMITTED_MODELS[model_index].with_noise(noise).with_weight_decay(decay)
+    Q, R, T = random_overlaps(p, k, np.random.default_rng(seed))
+    dQ, dR = numerics.rhs(Q, R, T, eta, model=model)
+    sampled = monte_carlo_rhs(Q, R, T, eta, model=model, n_samples=SAMPLES_BY_MODEL[model.name], seed=seed + 1)
+    for name, value in (("dQ", dQ), ("dR", dR)):
+        mean, se = sampled[name]
+        assert np.max(np.abs(value - mean) / se) < SIGMAS, name
 
 
 def wrong_drift_R(Q, R, T):
