@@ -6,6 +6,8 @@ Public API
 ``risk(Q, R, T, *, model=None) -> float``
 ``integrate(Q0, R0, T, *, eta, alpha_max, ...) -> IntegrationResult``
 ``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
+``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD)
+``compare_ode_simulation(sim) -> Comparison``
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
@@ -14,12 +16,16 @@ batch axes; ``model=None`` is the paper's model (MODEL.md).
 from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .overlaps import rhs, risk
+from .simulate import SimulationError, compare_ode_simulation, simulate
 
 __all__ = [
     "IntegrationError",
     "IntegrationResult",
+    "SimulationError",
+    "compare_ode_simulation",
     "initial_conditions",
     "integrate",
     "rhs",
     "risk",
+    "simulate",
 ]

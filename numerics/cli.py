@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "numerics.commands.run",
     "numerics.commands.verify",
     "numerics.commands.figures",
+    "numerics.commands.simulate",
 )
 
 

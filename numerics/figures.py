@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-FIGURE_MODULES = ("numerics.figures_ode",)
+FIGURE_MODULES = ("numerics.figures_ode", "numerics.figures_simulation")
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
 

@@ -1,0 +1,484 @@
+"""Exact one-pass SGD at finite input dimension N, many replicas at once.
+
+The update is the one of ``MODEL.md``: at step ``mu`` a fresh ``x ~ N(0, I_N)``
+(and label noise ``xi ~ N(0, 1)``) is drawn and every student row moves by
+
+    w_j <- w_j + (eta / sqrt(N)) E_j x - (eta * kappa / N) w_j,
+    E_j = (y - f) a sigma'(lambda_j),  y = sum_r b sigma*(nu_r) + sqrt(Delta) xi,
+
+with the activations, readouts, Delta and kappa of the model (read from its
+generated module, so every model of the derive family works). The order
+parameters are measured from the weights only at the recorded steps.
+
+Seeding: replica ``i`` owns the seed sequence ``replica_seeds(seed, B)[i]``;
+from it three independent generators are spawned, for the initial weights,
+the inputs and the label noise (:func:`replica_streams`). A replica therefore
+follows the same trajectory whether it is simulated alone
+(``seed=[replica_seeds(seed, B)[i]]``) or together with others.
+
+Cost: per step and replica one ``p x N`` matrix-vector product and one rank-1
+update of the student weights. The inputs are drawn, and the teacher
+pre-activations computed (one matrix product), in blocks of steps, so the
+per-step Python work does not grow with N.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .integrate import IntegrationResult, default_grid
+from .models import resolve
+from .validation import as_float_array, check_scalar
+
+#: A replica counts as diverged when a squared student norm (divided by N) exceeds this.
+BLOWUP = 1e8
+#: Upper bound on the size (in float64 entries) of one block of inputs held in memory.
+BLOCK_ENTRIES = 1 << 19
+#: A progress bar is shown when more than this many steps times replicas times N are simulated.
+PROGRESS_WORK = 2e8
+
+
+class SimulationError(RuntimeError):
+    """The simulated weights diverged; the message says at which alpha."""
+
+
+@dataclass(frozen=True)
+class ReplicaStreams:
+    """The three random generators of one replica."""
+
+    init: np.random.Generator
+    inputs: np.random.Generator
+    noise: np.random.Generator
+
+
+def _child(sequence: np.random.SeedSequence, index: int) -> np.random.SeedSequence:
+    # What ``sequence.spawn`` would return as child ``index`` of a fresh sequence,
+    # without mutating ``sequence`` (so a seed sequence can be passed twice).
+    return np.random.SeedSequence(sequence.entropy, spawn_key=tuple(sequence.spawn_key) + (index,))
+
+
+def _as_seed_sequence(seed: Any, name: str) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.SeedSequence(seed)
+    raise ValueError(f"{name} must be None, a non-negative integer or a numpy SeedSequence, got {seed!r}")
+
+
+def replica_seeds(seed: Any, replicas: int) -> list[np.random.SeedSequence]:
+    """Seed sequence of every replica.
+
+    Parameters
+    ----------
+    seed : None, int, SeedSequence, or a sequence of those of length ``replicas``
+        A single seed is the root: replica ``i`` gets its ``i``-th spawned
+        child. A sequence gives every replica its own seed directly.
+    replicas : int
+
+    Returns
+    -------
+    list of numpy.random.SeedSequence, length ``replicas``
+    """
+    if isinstance(seed, (list, tuple)):
+        if len(seed) != replicas:
+            raise ValueError(f"seed is a sequence of {len(seed)} seeds but replicas = {replicas}")
+        return [_as_seed_sequence(s, f"seed[{i}]") for i, s in enumerate(seed)]
+    root = _as_seed_sequence(seed, "seed")
+    return [_child(root, i) for i in range(replicas)]
+
+
+def replica_streams(seed: Any, replicas: int) -> list[ReplicaStreams]:
+    """The generators (initial weights, inputs, label noise) of every replica, as :func:`simulate` uses them."""
+    streams = []
+    for sequence in replica_seeds(seed, replicas):
+        init, inputs, noise = (np.random.default_rng(_child(sequence, j)) for j in range(3))
+        streams.append(ReplicaStreams(init, inputs, noise))
+    return streams
+
+
+def _orthonormal_rows(rng: np.random.Generator, rows: int, N: int) -> np.ndarray:
+    # QR of a Gaussian N x rows matrix: Haar-distributed orthonormal columns (signs fixed by R's diagonal).
+    gaussian = rng.standard_normal((N, rows))
+    q, r = np.linalg.qr(gaussian)
+    return (q * np.sign(np.diagonal(r))).T
+
+
+def weights_from_overlaps(
+    Q0: np.ndarray, R0: np.ndarray, *, N: int, seed: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Student and teacher weights at dimension ``N`` with exactly the overlaps ``Q0``, ``R0`` and ``T = I``.
+
+    Useful to start a simulation from a chosen (e.g. macroscopic, N-independent)
+    teacher-student overlap instead of the random ``O(1/sqrt(N))`` one.
+
+    Parameters
+    ----------
+    Q0 : array, shape (p, p)
+        Student-student overlaps; ``Q0 - R0 R0^T`` must be positive semi-definite.
+    R0 : array, shape (p, k)
+    N : int
+        Input dimension, ``>= p + k``.
+    seed : None, int or SeedSequence
+        Randomness of the orthonormal directions.
+
+    Returns
+    -------
+    W0 : array, shape (p, N)
+    W_star : array, shape (k, N)
+        ``W0 W0^T / N = Q0``, ``W0 W_star^T / N = R0``, ``W_star W_star^T / N = I``.
+    """
+    Q0 = as_float_array(Q0, "Q0")
+    R0 = as_float_array(R0, "R0")
+    if Q0.ndim != 2 or Q0.shape[0] != Q0.shape[1] or R0.ndim != 2 or R0.shape[0] != Q0.shape[0]:
+        raise ValueError(f"Q0 must have shape (p, p) and R0 (p, k); got {Q0.shape} and {R0.shape}")
+    p, k = R0.shape
+    N = _check_int(N, "N", p + k)
+    rest = Q0 - R0 @ R0.T
+    eigenvalues, vectors = np.linalg.eigh((rest + rest.T) / 2)
+    if eigenvalues[0] < -1e-10 * max(1.0, float(np.max(np.abs(Q0)))):
+        raise ValueError(f"Q0 - R0 R0^T must be positive semi-definite (smallest eigenvalue {eigenvalues[0]:.3g})")
+    factor = vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+    rng = np.random.default_rng(_as_seed_sequence(seed, "seed"))
+    basis = np.sqrt(N) * _orthonormal_rows(rng, p + k, N)
+    W_star = basis[:k]
+    return R0 @ W_star + factor @ basis[k:], W_star
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_weights(value: object, name: str, rows: int, N: int, replicas: int) -> np.ndarray:
+    array = as_float_array(value, name)
+    if array.shape == (rows, N):
+        array = np.broadcast_to(array, (replicas, rows, N))
+    elif array.shape != (replicas, rows, N):
+        raise ValueError(
+            f"{name} must have shape ({rows}, {N}) or (replicas, {rows}, {N}) = ({replicas}, {rows}, {N}), "
+            f"got {array.shape}"
+        )
+    return np.array(array, dtype=np.float64, order="C")
+
+
+def record_steps(N: int, alpha_max: float, record: int | Sequence[float] | np.ndarray) -> np.ndarray:
+    """Step indices at which the overlaps are measured.
+
+    ``record`` is a number of points (0, then log-spaced alphas as in
+    :func:`numerics.integrate`'s default grid, rounded to whole steps, duplicates
+    dropped) or an array of alphas (rounded to the nearest step).
+    """
+    n_steps = int(round(alpha_max * N))
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
+        if record < 2:
+            raise ValueError(f"record must be >= 2 points, got {record}")
+        alphas = default_grid(alpha_max, int(record), "log")
+    else:
+        alphas = as_float_array(record, "record", ndim_min=1)
+        if alphas.ndim != 1 or alphas.size < 1 or np.any(np.diff(alphas) < 0) or alphas[0] < 0:
+            raise ValueError("record must be an integer or a non-decreasing 1-d array of alphas >= 0")
+        if alphas[-1] > alpha_max * (1 + 1e-12):
+            raise ValueError(f"record goes beyond alpha_max = {alpha_max:g} (last alpha {alphas[-1]:g})")
+    steps = np.unique(np.clip(np.rint(alphas * N).astype(np.int64), 0, n_steps))
+    return steps
+
+
+def _polynomial(coefficients: Sequence[float]):
+    """Horner evaluation of a polynomial with ascending ``coefficients`` (few numpy calls)."""
+    coefficients = [float(c) for c in coefficients]
+    while len(coefficients) > 1 and coefficients[-1] == 0.0:
+        coefficients.pop()
+
+    if coefficients == [0.0, 0.0, 1.0]:
+        return np.square
+    if coefficients == [0.0, 1.0]:
+        return lambda z: z * 1.0
+
+    def evaluate(z: np.ndarray) -> np.ndarray:
+        value = np.full_like(z, coefficients[-1])
+        for c in reversed(coefficients[:-1]):
+            value *= z
+            if c != 0.0:
+                value += c
+        return value
+
+    return evaluate
+
+
+def _derivative(coefficients: Sequence[float]) -> list[float]:
+    derived = [i * float(c) for i, c in enumerate(coefficients)][1:]
+    return derived or [0.0]
+
+
+def simulate(
+    *,
+    N: int,
+    p: int,
+    k: int,
+    eta: float,
+    alpha_max: float,
+    model: Any = None,
+    q0: float = 1.0,
+    seed: Any = None,
+    replicas: int = 1,
+    record: int | Sequence[float] | np.ndarray = 200,
+    W0: np.ndarray | None = None,
+    W_star: np.ndarray | None = None,
+    progress: bool = True,
+) -> IntegrationResult:
+    """One-pass SGD of the student at input dimension ``N``, measuring the overlaps.
+
+    Parameters
+    ----------
+    N : int
+        Input dimension (``>= p + k``).
+    p, k : int
+        Student and teacher widths.
+    eta : float
+        Learning rate (> 0).
+    alpha_max : float
+        Final time; ``round(alpha_max * N)`` steps are made.
+    model : derive.Model, optional
+        ``None`` is the paper's model.
+    q0 : float
+        Initial squared student norm divided by N (used when ``W0`` is not given).
+    seed : None, int, SeedSequence, or sequence of ``replicas`` of those
+        See :func:`replica_seeds`; replica ``i`` uses the generators of
+        :func:`replica_streams`.
+    replicas : int
+        Independent runs simulated together (batched linear algebra).
+    record : int or array of alphas
+        Where the overlaps are measured (see :func:`record_steps`); default
+        200 log-spaced points.
+    W0 : array, shape (p, N) or (replicas, p, N), optional
+        Initial student weights. Default: ``p`` orthonormal rows scaled to
+        norm ``sqrt(q0 N)``, drawn independently of the teacher, so that
+        ``R(0)`` has i.i.d. entries of variance ~ ``q0 / N`` (paper Sec. 4).
+    W_star : array, shape (k, N) or (replicas, k, N), optional
+        Teacher weights. Default: ``k`` orthonormal rows scaled to norm ``sqrt(N)``
+        (``T = I``).
+    progress : bool
+        Show a tqdm progress bar on long runs.
+
+    Returns
+    -------
+    IntegrationResult
+        ``alpha`` (n,) = recorded steps / N; ``Q`` (B, n, p, p), ``R`` (B, n, p, k),
+        ``risk`` (B, n) (population risk of the measured overlaps, generated
+        ``residual_risk`` plus ``Delta / 2``), ``T`` (B, k, k) measured from the
+        teacher. The replica axis ``B`` is dropped when ``replicas == 1``.
+        ``extra`` holds ``"W"`` (final student weights, shape (B, p, N) or
+        (p, N)), ``"W_star"`` (teacher, same convention), ``"N"``, ``"steps"``
+        (recorded step indices), ``"replicas"``, ``"model"`` (the model object
+        passed) and ``"seconds"`` (wall time of the SGD loop). ``nfev`` is
+        the number of SGD steps.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments (``N < p + k``, ``eta <= 0``, ``replicas < 1``, weights
+        with the wrong shape or non-finite entries, ...).
+    SimulationError
+        If the weights diverge (learning rate too large), naming the alpha reached.
+    """
+    p = _check_int(p, "p", 1)
+    k = _check_int(k, "k", 1)
+    N = _check_int(N, "N", 1)
+    if N < p + k:
+        raise ValueError(f"N must be >= p + k = {p + k} (orthonormal students and teachers), got N = {N}")
+    replicas = _check_int(replicas, "replicas", 1)
+    eta = check_scalar(eta, "eta", positive=True)
+    alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    q0 = check_scalar(q0, "q0", positive=True)
+    n_steps = int(round(alpha_max * N))
+    if n_steps < 1:
+        raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
+    steps = record_steps(N, alpha_max, record)
+    resolved = resolve(model)
+    module = resolved.module
+    a, b = (float(v) for v in module.readouts(p, k))
+    sigma = _polynomial(module.STUDENT_ACTIVATION)
+    sigma_prime = _polynomial(_derivative(module.STUDENT_ACTIVATION))
+    sigma_star = _polynomial(module.TEACHER_ACTIVATION)
+    noise_std = float(np.sqrt(resolved.noise_variance))
+    decay = 1.0 - eta * resolved.weight_decay / N
+
+    streams = replica_streams(seed, replicas)
+    if W_star is None:
+        W_star = np.sqrt(N) * np.stack([_orthonormal_rows(s.init, k, N) for s in streams])
+    else:
+        W_star = _check_weights(W_star, "W_star", k, N, replicas)
+    if W0 is None:
+        W = np.sqrt(q0 * N) * np.stack([_orthonormal_rows(s.init, p, N) for s in streams])
+    else:
+        W = _check_weights(W0, "W0", p, N, replicas)
+    W_star_T = np.ascontiguousarray(np.swapaxes(W_star, 1, 2))  # (B, N, k)
+    T = W_star @ W_star_T / N
+
+    n_rec = steps.size
+    Q_rec = np.empty((replicas, n_rec, p, p))
+    R_rec = np.empty((replicas, n_rec, p, k))
+    sqrt_n = np.sqrt(N)
+    step_size = eta / sqrt_n
+    block = max(1, min(4096, BLOCK_ENTRIES // (replicas * N)))
+    bar = None
+    if progress and float(n_steps) * replicas * N > PROGRESS_WORK:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, desc="SGD steps", unit="step", unit_scale=True, leave=False)
+
+    def measure(index: int) -> None:
+        Q_rec[:, index] = W @ np.swapaxes(W, 1, 2) / N
+        R_rec[:, index] = W @ W_star_T / N
+
+    started = time.perf_counter()
+    done = 0
+    rec_index = 0
+    X = np.empty((replicas, block, N))
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            while True:
+                while rec_index < n_rec and steps[rec_index] == done:
+                    measure(rec_index)
+                    rec_index += 1
+                if done >= n_steps:
+                    break
+                target = steps[rec_index] if rec_index < n_rec else n_steps
+                size = int(min(block, target - done))
+                chunk = X[:, :size]
+                for i, s in enumerate(streams):
+                    s.inputs.standard_normal(out=chunk[i])
+                nu = chunk @ W_star_T / sqrt_n  # (B, size, k)
+                y = b * sigma_star(nu).sum(axis=-1)  # (B, size)
+                if noise_std > 0:
+                    y = y + noise_std * np.stack([s.noise.standard_normal(size) for s in streams])
+                for t in range(size):
+                    x = chunk[:, t, :, None]  # (B, N, 1)
+                    lam = (W @ x)[..., 0] / sqrt_n  # (B, p)
+                    residual = y[:, t] - a * sigma(lam).sum(axis=-1)
+                    E = (step_size * a) * residual[:, None] * sigma_prime(lam)  # (B, p)
+                    if decay != 1.0:
+                        W *= decay
+                    W += E[:, :, None] * chunk[:, None, t, :]
+                done += size
+                if bar is not None:
+                    bar.update(size)
+                # one pass over W per block: cheap against the block's steps
+                norms = np.einsum("bpn,bpn->bp", W, W) / N
+                if not np.all(np.isfinite(norms)) or np.max(norms) > BLOWUP:
+                    raise SimulationError(
+                        f"the student weights diverged (|w_j|^2 / N > {BLOWUP:g} or not finite) between "
+                        f"alpha = {(done - size) / N:.6g} and alpha = {done / N:.6g}: the learning rate "
+                        f"eta = {eta:g} is too large for this model and start"
+                    )
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+
+    risk = module.residual_risk(Q_rec, R_rec, T[:, None]) + resolved.noise_variance / 2
+    risk = np.broadcast_to(np.asarray(risk, dtype=float), (replicas, n_rec)).copy()
+    W_final, W_star_out, T_out = W, W_star, T
+    if replicas == 1:
+        Q_rec, R_rec, risk = Q_rec[0], R_rec[0], risk[0]
+        W_final, W_star_out, T_out = W[0], W_star[0], T[0]
+    return IntegrationResult(
+        alpha=steps / N,
+        Q=Q_rec,
+        R=R_rec,
+        risk=risk,
+        T=T_out,
+        eta=eta,
+        second_order=True,
+        model_name=resolved.name,
+        nfev=n_steps,
+        extra={
+            "W": W_final,
+            "W_star": W_star_out,
+            "N": N,
+            "steps": steps,
+            "replicas": replicas,
+            "model": model,
+            "seconds": seconds,
+        },
+    )
+
+
+@dataclass
+class Comparison:
+    """ODE started from a simulation's measured overlaps, and the distances between the two.
+
+    Attributes
+    ----------
+    ode : IntegrationResult
+        ODE trajectory on the simulation's alpha grid (leading replica axis
+        when the simulation has one).
+    risk_distance : float or array, shape (B,)
+        ``max_alpha |risk_sim - risk_ode|`` per replica.
+    Q_distance, R_distance : float or array, shape (B,)
+        ``max_alpha max_entries |Q_sim - Q_ode|`` (and the same for ``R``).
+    """
+
+    ode: IntegrationResult
+    risk_distance: Any
+    Q_distance: Any
+    R_distance: Any
+
+
+def compare_ode_simulation(
+    simulation: IntegrationResult,
+    *,
+    second_order: bool = True,
+    rtol: float = 1e-8,
+    atol: float = 1e-11,
+) -> Comparison:
+    """Integrate the ODE from the overlaps a simulation starts with and measure the gap.
+
+    Parameters
+    ----------
+    simulation : IntegrationResult
+        Output of :func:`simulate` (its ``eta`` and ``extra["model"]`` are used).
+    second_order : bool
+        Keep the ``eta**2`` term of the ODE (default).
+    rtol, atol : float
+        ODE tolerances.
+
+    Returns
+    -------
+    Comparison
+    """
+    from .integrate import integrate
+
+    if "model" not in simulation.extra or "N" not in simulation.extra:
+        raise ValueError("simulation must be a result of numerics.simulate (its extra lacks 'model' / 'N')")
+    batched = simulation.Q.ndim == 4
+    Q0 = simulation.Q[..., 0, :, :]
+    R0 = simulation.R[..., 0, :, :]
+    # the measured start is symmetric and PSD up to rounding: symmetrise so the check passes
+    Q0 = (Q0 + np.swapaxes(Q0, -1, -2)) / 2
+    T = (simulation.T + np.swapaxes(simulation.T, -1, -2)) / 2
+    ode = integrate(
+        Q0,
+        R0,
+        T,
+        eta=simulation.eta,
+        alpha_max=float(simulation.alpha[-1]),
+        alpha_eval=simulation.alpha,
+        model=simulation.extra["model"],
+        second_order=second_order,
+        rtol=rtol,
+        atol=atol,
+    )
+    axes_qr = (-3, -2, -1)
+    risk_distance = np.max(np.abs(simulation.risk - ode.risk), axis=-1)
+    Q_distance = np.max(np.abs(simulation.Q - ode.Q), axis=axes_qr)
+    R_distance = np.max(np.abs(simulation.R - ode.R), axis=axes_qr)
+    if not batched:
+        risk_distance, Q_distance, R_distance = float(risk_distance), float(Q_distance), float(R_distance)
+    return Comparison(ode, risk_distance, Q_distance, R_distance)
