@@ -1,6 +1,7 @@
 """Regenerate every committed artefact, or check that none is stale.
 
 Artefacts: one NumPy module per model of :data:`derive.model.COMMITTED_MODELS`
+(plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.hessian`)
 under ``numerics/_generated/``, the registry ``numerics/_generated/__init__.py``
 mapping input hashes to those modules, and ``docs/equations.md``.
 
@@ -17,6 +18,7 @@ import hashlib
 from pathlib import Path
 
 from .codegen import body_is_intact, generate_module, read_header, result_hash, write_atomically
+from .hessian import generate_hessian_module, hessian_result_hash
 from .model import COMMITTED_MODELS, Model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,10 @@ EQUATIONS_DOC = Path("docs") / "equations.md"
 
 def module_path(model: Model, root: Path = ROOT) -> Path:
     return root / GENERATED_DIR / f"{model.name}.py"
+
+
+def hessian_module_path(model: Model, root: Path = ROOT) -> Path:
+    return root / GENERATED_DIR / f"{model.name}_hessian.py"
 
 
 def registry_source(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
@@ -62,6 +68,9 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
         path = module_path(model, root)
         write_atomically(path, generate_module(model).source)
         written.append(path)
+        hessian_path = hessian_module_path(model, root)
+        write_atomically(hessian_path, generate_hessian_module(model))
+        written.append(hessian_path)
     registry = root / GENERATED_DIR / "__init__.py"
     write_atomically(registry, registry_source(models))
     written.append(registry)
@@ -71,31 +80,41 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
     return written
 
 
+def _stale_module(path: Path, root: Path, input_hash: str, symbolic_hash: str) -> str | None:
+    """Why one generated module is stale, or None when it is fresh."""
+    rel = path.relative_to(root)
+    if not path.exists():
+        return f"{rel}: missing"
+    header = read_header(path)
+    if header.get("input-hash") != input_hash:
+        return f"{rel}: input hash {header.get('input-hash')} != {input_hash} (model changed)"
+    if header.get("result-hash") != symbolic_hash:
+        return f"{rel}: result hash {header.get('result-hash')} != {symbolic_hash} (derivation changed)"
+    if not body_is_intact(path):
+        return f"{rel}: code differs from its recorded digest (edited by hand?)"
+    return None
+
+
 def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) -> list[str]:
     """Human-readable reasons, one per stale artefact (empty when all are fresh)."""
-    problems = []
+    checks = []
     for model in models:
-        path = module_path(model, root)
-        rel = path.relative_to(root)
-        if not path.exists():
-            problems.append(f"{rel}: missing")
-            continue
-        header = read_header(path)
-        if header.get("input-hash") != model.codegen_hash():
-            problems.append(
-                f"{rel}: input hash {header.get('input-hash')} != {model.codegen_hash()} (model changed)"
-            )
-        elif header.get("result-hash") != result_hash(model):
-            problems.append(
-                f"{rel}: result hash {header.get('result-hash')} != {result_hash(model)} (derivation changed)"
-            )
-        elif not body_is_intact(path):
-            problems.append(f"{rel}: code differs from its recorded digest (edited by hand?)")
+        checks.append((module_path(model, root), model.codegen_hash(), lambda m=model: result_hash(m)))
+        checks.append((hessian_module_path(model, root), model.codegen_hash(), lambda m=model: hessian_result_hash(m)))
+    problems = []
+    for path, input_hash, symbolic_hash in checks:
+        problem = _stale_module(path, root, input_hash, symbolic_hash())
+        if problem:
+            problems.append(problem)
     registry = root / GENERATED_DIR / "__init__.py"
     if not registry.exists() or registry.read_text() != registry_source(models):
         problems.append(f"{registry.relative_to(root)}: registry out of date")
     doc = root / EQUATIONS_DOC
-    marker = f"<!-- digest: {_equations_digest(models)} -->"
-    if not doc.exists() or marker not in doc.read_text():
-        problems.append(f"{EQUATIONS_DOC}: equations document out of date")
+    try:
+        marker = f"<!-- digest: {_equations_digest(models)} -->"
+    except Exception as error:  # a section that cannot be derived for a changed model is stale too
+        problems.append(f"{EQUATIONS_DOC}: cannot be derived ({type(error).__name__}: {error})")
+    else:
+        if not doc.exists() or marker not in doc.read_text():
+            problems.append(f"{EQUATIONS_DOC}: equations document out of date")
     return problems

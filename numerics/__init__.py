@@ -15,6 +15,7 @@ batch axes; ``model=None`` is the paper's model (MODEL.md).
 
 from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
+from .landscape import gradient, hessian, hessian_spectrum
 from .overlaps import rhs, risk
 from .simulate import SimulationError, compare_ode_simulation, simulate
 
@@ -25,6 +26,9 @@ __all__ = [
     "compare_ode_simulation",
     "initial_conditions",
     "integrate",
+    "gradient",
+    "hessian",
+    "hessian_spectrum",
     "rhs",
     "risk",
     "simulate",

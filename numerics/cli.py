@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "numerics.commands.verify",
     "numerics.commands.figures",
     "numerics.commands.simulate",
+    "numerics.commands.hessian",
 )
 
 

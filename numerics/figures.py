@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-FIGURE_MODULES = ("numerics.figures_ode", "numerics.figures_simulation")
+FIGURE_MODULES = ("numerics.figures_ode", "numerics.figures_simulation", "numerics.figures_landscape")
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
 

@@ -1,0 +1,181 @@
+"""Gradient and Hessian of the population risk in weight space, as generated code.
+
+With ``z = (lambda, nu)`` the pre-activations, ``v_a`` the rows of ``[W; W*]``
+and ``u_a = v_a / sqrt(N)`` (so ``z_a = u_a . x`` and ``C = [[Q, R], [R^T, T]]``
+is the Gram matrix of the ``u``), Gaussian integration by parts
+(``E[h(z) x] = sum_a E[d_a h] u_a``) turns ``eps(W) = E[l]`` into
+
+    grad_j = (1/sqrt N) E[d_j l x]         = (1/N) sum_a G_{j a} v_a
+    H_jl   = (1/N) E[d_j d_l l x x^T]      = (1/N) [A_jl I_N + sum_{a,b} B_{jl,ab} u_a u_b^T]
+
+with ``G_{ja} = E[d_j d_a l]``, ``A_jl = E[d_j d_l l]`` and ``B_{jl,ab} =
+E[d_j d_l d_a d_b l]`` (``d_a`` the derivative with respect to ``z_a``).
+
+The loss is ``l = rho**2 / 2`` with ``rho = sum_c g_c(z_c)`` a sum of one-variable
+functions (``g_j = -a sigma`` for students, ``g_r = b sigma*`` for teachers), so
+by Leibniz every derivative of ``l`` is a sum of Kronecker-delta structures times
+products of derivatives of single ``g``'s:
+
+    d_a d_b l         = g'_a g'_b + delta_ab rho g''_a
+    d_a d_b d_c d_d l = delta_abcd rho g''''_a
+                        + sum over the 4 singletons s:  g'_s g'''_t  delta_(other three equal t)
+                        + sum over the 3 pairings (ab)(cd):  g''_a g''_c delta_ab delta_cd
+
+Hence G, A and B are fixed delta patterns of six Gaussian averages, all
+functions of ``Q, R, T`` derived by the Wick engine of :mod:`derive.indexed`:
+
+    M11_ss[j,l] = E[g'_j g'_l]      M11_st[j,r] = E[g'_j g'_r]
+    M22_ss[j,l] = E[g''_j g''_l]    M22_st[j,r] = E[g''_j g''_r]
+    M13_ss[j,l] = E[g'_j g'''_l]    M31_st[j,r] = E[g'''_j g'_r]
+    V2[j]       = E[rho g''_j]      V4[j]       = E[rho g''''_j]
+
+(only blocks with a student index are needed, since ``j, l`` are students).
+:func:`generate_hessian_module` prints them, index-free, into
+``numerics/_generated/<model>_hessian.py``; the numerics assemble G, A, B.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+import sympy as sp
+
+from .contract import networks_to_expression
+from .indexed import STUDENT, TEACHER, IndexedPolynomial, average
+from .model import Model, k, p, x
+from .quantities import residual
+
+J, L, RR = (STUDENT, "j"), (STUDENT, "l"), (TEACHER, "r")
+
+#: Generated averages, in output order, with their index kinds.
+HESSIAN_TERM_NAMES = ("M11_ss", "M11_st", "M22_ss", "M22_st", "M13_ss", "M31_st", "V2", "V4")
+_SHAPES = {"ss": "batch + (p, p)", "st": "batch + (p, k)", "V": "batch + (p, 1)"}
+
+#: Bump when the printed layout of the Hessian modules changes.
+HESSIAN_GENERATOR_VERSION = 1
+
+
+def _student(model: Model, order: int, slot: tuple[str, str]) -> IndexedPolynomial:
+    """``g_j^(order)`` with ``g_j = -a sigma(lambda_j)``."""
+    derivative = sp.diff(model.student_activation, x, order)
+    if derivative == 0:
+        return IndexedPolynomial()
+    return IndexedPolynomial.of_slot(derivative, slot).scale(-model.student_readout)
+
+
+def _teacher(model: Model, order: int, slot: tuple[str, str]) -> IndexedPolynomial:
+    """``g_r^(order)`` with ``g_r = b sigma*(nu_r)``."""
+    derivative = sp.diff(model.teacher_activation, x, order)
+    if derivative == 0:
+        return IndexedPolynomial()
+    return IndexedPolynomial.of_slot(derivative, slot).scale(model.teacher_readout)
+
+
+def hessian_integrands(model: Model) -> dict[str, tuple[IndexedPolynomial, tuple]]:
+    """The polynomials whose averages are the :data:`HESSIAN_TERM_NAMES`, with free indices.
+
+    The vectors ``V2``, ``V4`` are computed with a second free index ``l`` that
+    the integrand does not touch, which makes them broadcast as ``(p, 1)``.
+    """
+    rho = residual(model, "m", "s")
+    return {
+        "M11_ss": (_student(model, 1, J) * _student(model, 1, L), (J, L)),
+        "M11_st": (_student(model, 1, J) * _teacher(model, 1, RR), (J, RR)),
+        "M22_ss": (_student(model, 2, J) * _student(model, 2, L), (J, L)),
+        "M22_st": (_student(model, 2, J) * _teacher(model, 2, RR), (J, RR)),
+        "M13_ss": (_student(model, 1, J) * _student(model, 3, L), (J, L)),
+        "M31_st": (_student(model, 3, J) * _teacher(model, 1, RR), (J, RR)),
+        "V2": (rho * _student(model, 2, J), (J, L)),
+        "V4": (rho * _student(model, 4, J), (J, L)),
+    }
+
+
+@cache
+def derive_hessian_terms(model: Model) -> dict[str, sp.Expr]:
+    """Index-free expressions of every average in :data:`HESSIAN_TERM_NAMES`."""
+    out = {}
+    for name, (poly, free) in hessian_integrands(model).items():
+        out[name] = sp.sympify(networks_to_expression(average(poly, free))) if poly.monomials else sp.Integer(0)
+    return out
+
+
+def hessian_result_hash(model: Model) -> str:
+    """Hash of the canonical symbolic result (printer independent)."""
+    derived = derive_hessian_terms(model)
+    text = f"version={HESSIAN_GENERATOR_VERSION}\n" + "\n".join(
+        f"{name}={sp.srepr(derived[name])}" for name in HESSIAN_TERM_NAMES
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _kind(name: str) -> str:
+    return "V" if name.startswith("V") else name[-2:]
+
+
+def _function_source(derived: dict[str, sp.Expr]) -> str:
+    from .codegen import _NumpyPrinter
+
+    printer = _NumpyPrinter()
+    exprs = [derived[name] for name in HESSIAN_TERM_NAMES]
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"), order="canonical")
+    lines = [
+        "def hessian_terms(Q, R, T):",
+        '    """Gaussian averages building the gradient and Hessian blocks (see derive/hessian.py):',
+        "    (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4), shapes (..., p, p) for *_ss,",
+        '    (..., p, k) for *_st and (..., p, 1) for V2, V4."""',
+        "    p = Q.shape[-1]",
+        "    k = T.shape[-1]",
+    ]
+    lines.append("    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])")
+    for symbol, expr in replacements:
+        lines.append(f"    {symbol} = {printer.doprint(expr)}")
+    for name, expr in zip(HESSIAN_TERM_NAMES, reduced):
+        lines.append(f"    {name} = _full({printer.doprint(expr)}, {_SHAPES[_kind(name)]})")
+    lines.append(f"    return {', '.join(HESSIAN_TERM_NAMES)}")
+    return "\n".join(lines) + "\n"
+
+
+def generate_hessian_module(model: Model) -> str:
+    """Source of the generated Hessian module of ``model`` (header with hashes)."""
+    from .codegen import _RUNTIME, HEADER_MARK
+
+    derived = derive_hessian_terms(model)
+    res_hash = hessian_result_hash(model)
+    body = "\n\n".join(
+        [
+            _RUNTIME.strip() + "\n",
+            _function_source(derived),
+            f"INPUT_HASH = {model.codegen_hash()!r}\nRESULT_HASH = {res_hash!r}\n",
+        ]
+    )
+    header = "\n".join(
+        [
+            "# GENERATED FILE - DO NOT EDIT. Regenerate with `python -m derive`.",
+            "# Gradient / Hessian building blocks generated by derive/hessian.py for the model:",
+            f"#   name: {model.name}",
+            f"#   student activation: {model.student_activation}",
+            f"#   teacher activation: {model.teacher_activation}",
+            f"#   student readout: {model.student_readout}",
+            f"#   teacher readout: {model.teacher_readout}",
+            f"# input-hash: {model.codegen_hash()}",
+            f"# result-hash: {res_hash}",
+            f"# body-sha256: {hashlib.sha256(body.encode()).hexdigest()}",
+            f"# sympy: {sp.__version__}",
+            '"""Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""',
+            HEADER_MARK,
+            "",
+        ]
+    )
+    return header + "\n" + body
+
+
+__all__ = [
+    "HESSIAN_TERM_NAMES",
+    "derive_hessian_terms",
+    "generate_hessian_module",
+    "hessian_integrands",
+    "hessian_result_hash",
+    "k",
+    "p",
+]
