@@ -13,6 +13,15 @@ Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
 """
 
+from .escape import (
+    LearningRateScan,
+    average_risk_reduction,
+    escape_time,
+    fixed_point_norm,
+    linearised_risk,
+    optimal_learning_rate,
+    plateau_coefficients,
+)
 from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .landscape import gradient, hessian, hessian_spectrum
@@ -20,6 +29,13 @@ from .overlaps import rhs, risk
 from .simulate import SimulationError, compare_ode_simulation, simulate
 
 __all__ = [
+    "LearningRateScan",
+    "average_risk_reduction",
+    "escape_time",
+    "fixed_point_norm",
+    "linearised_risk",
+    "optimal_learning_rate",
+    "plateau_coefficients",
     "IntegrationError",
     "IntegrationResult",
     "SimulationError",

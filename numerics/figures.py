@@ -13,7 +13,12 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-FIGURE_MODULES = ("numerics.figures_ode", "numerics.figures_simulation", "numerics.figures_landscape")
+FIGURE_MODULES = (
+    "numerics.figures_ode",
+    "numerics.figures_simulation",
+    "numerics.figures_landscape",
+    "numerics.figures_escape",
+)
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
 

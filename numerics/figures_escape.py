@@ -1,0 +1,111 @@
+"""Figures of the plateau analysis: Fig. 2 (optimal learning rate) and the escape time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .figures import figure
+
+
+@figure("fig2")
+def fig2(out_dir: Path, small: bool) -> Path:
+    """Optimal learning rate against p at fixed k (paper Fig. 2), Eq. 8 starts with N = 1000."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .escape import optimal_learning_rate
+
+    widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8)
+    teachers = (1, 2)
+    steps = np.arange(-4, 1) if small else np.arange(-8, 1) / 2
+    seeds = 2 if small else 4
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for k, colour in zip(teachers, ("C0", "C1")):
+        best = []
+        for p in widths:
+            scan = optimal_learning_rate(p, k, seeds=seeds, etas=p * 2.0**steps)
+            best.append(scan.best_eta)
+            if p == widths[-1]:
+                ok = ~scan.failed
+                right.errorbar(scan.etas[ok], scan.mean_escape[ok], scan.standard_error[ok], color=colour,
+                               marker="o", label=f"p={p}, k={k}")
+        best = np.array(best)
+        slope = np.exp(np.mean(np.log(best / np.array(widths))))
+        left.plot(widths, best, "o", color=colour, label=f"k={k} (scan resolution {2.0 ** (steps[1] - steps[0]):.2g})")
+        left.plot(widths, slope * np.array(widths), "--", color=colour, label=f"eta = {slope:.2f} p")
+    left.set(xlabel="student width p", ylabel="optimal eta", title="optimal learning rate (Fig. 2)")
+    left.legend(fontsize=8)
+    right.set(xscale="log", xlabel="eta", ylabel="alpha to escape (mean over starts)",
+              title="escape time against eta, until the dynamics fails")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "fig2.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+@figure("escape")
+def escape(out_dir: Path, small: bool) -> Path:
+    """Escape time against p with eta = eta_0 p, full ODE against the linearised plateau (Eq. 13)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.optimize import brentq
+
+    from .escape import escape_time, linearised_risk, plateau_coefficients
+    from .integrate import integrate
+
+    eta0, N, threshold = 0.1, 1e5, 0.75
+    widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8, 12)
+    starts = 8 if small else 48
+    rng = np.random.default_rng(0)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for k, colour in zip((1, 2), ("C0", "C1")):
+        measured, predicted = [], []
+        for p in widths:
+            eta = eta0 * p
+            c = plateau_coefficients(p, k, eta)
+            Q0 = np.broadcast_to(c.q_star * np.eye(p), (starts, p, p))
+            R0 = rng.normal(0.0, np.sqrt(c.q_star / N), size=(starts, p, k))
+            # long enough for the rare starts with a tiny overlap (heavy tail of log R(0))
+            horizon = (np.log(N) + 16) / (2 * c.growth_R)
+            result = integrate(Q0, R0, np.eye(k), eta=eta, alpha_max=horizon, n_points=600, grid="linear",
+                               rtol=1e-7, atol=1e-12)
+            measured.append(np.asarray(escape_time(result, threshold=threshold)))
+            predicted.append(brentq(_reduction_gap, 0.0, horizon, args=(p, k, eta, N, 1 - threshold)))
+            if k == 2 and p == widths[-1]:
+                shown = result
+        mean = np.array([m.mean() for m in measured])
+        error = np.array([m.std(ddof=1) / np.sqrt(m.size) for m in measured])
+        left.errorbar(widths, mean, error, fmt="o", color=colour, label=f"ODE, k={k}")
+        left.plot(widths, predicted, "-", color=colour, label=f"linearised (Eq. 13), k={k}")
+    left.set(xlabel="student width p", ylabel="alpha to escape",
+             title=f"escape from the plateau, eta = {eta0} p, N = {N:g}")
+    left.legend(fontsize=8)
+    p, k = shown.p, shown.k
+    for b in range(3):
+        right.plot(shown.alpha, shown.risk[b], color=f"C{b}", label="ODE" if b == 0 else None)
+        right.plot(shown.alpha, linearised_risk(shown.alpha, shown.R[b, 0], eta=shown.eta), "--", color=f"C{b}",
+                   label="linearised" if b == 0 else None)
+    level = plateau_coefficients(p, k, shown.eta).risk_plateau
+    right.axhline(threshold * level, color="grey", lw=0.8, label=f"{threshold} x plateau risk")
+    right.set(xlabel="alpha", ylabel="population risk", ylim=(0, 1.1 * level),
+              title=f"plateau: p={p}, k={k}, eta={shown.eta:.2g}, three starts")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "escape.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _reduction_gap(alpha: float, p: int, k: int, eta: float, N: float, target: float) -> float:
+    from .escape import average_risk_reduction
+
+    return float(average_risk_reduction(alpha, p, k, eta=eta, N=N, second_order=True)) - target
