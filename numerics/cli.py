@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "numerics.commands.figures",
     "numerics.commands.simulate",
     "numerics.commands.hessian",
+    "numerics.commands.bench",
 )
 
 

@@ -7,7 +7,7 @@
 #   teacher readout: 1/k
 # input-hash: 7129e17fc3caf1c0
 # result-hash: 55a591b5edd8e82d
-# body-sha256: 47a42c3abb6fc8c23df69a6ecb2a9442c7f6f52fa6b2640135ccc8cfc886e3a6
+# body-sha256: 1e8c296ab9c33e03d867b8c0bf89c10acc24d8a77ff28864642c8dad75fc460d
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -32,11 +32,23 @@ def _rowsum(a):
 
 
 def _tr(a):
+    # unbatched: a NumPy scalar, so coefficient arithmetic costs no array calls
+    if a.ndim == 2:
+        return a.trace()
     return np.trace(a, axis1=-2, axis2=-1)[..., None, None]
 
 
 def _total(a):
+    if a.ndim == 2:
+        return a.sum()
     return a.sum(axis=(-2, -1), keepdims=True)
+
+
+def _sumsq(a):
+    # sum of squared entries without the squared temporary
+    if a.ndim == 2:
+        return np.vdot(a, a)
+    return np.einsum("...ij,...ij->...", a, a)[..., None, None]
 
 
 def _einsum(subscripts, *operands):
@@ -55,6 +67,14 @@ def _full(value, shape):
     if value.shape == shape:
         return value
     return np.broadcast_to(value, shape).copy()
+
+
+def _fill(value, tail, Q, R, T):
+    # like _full, but the batch shape is only worked out when inputs are batched
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2 and getattr(value, "shape", None) == tail:
+        return value
+    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
+    return _full(value, batch + tail)
 
 
 def hessian_terms(Q, R, T):

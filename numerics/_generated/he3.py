@@ -7,7 +7,7 @@
 #   teacher readout: 1/k
 # input-hash: b891beaf343b573a
 # result-hash: 561870edbb170114
-# body-sha256: 961bfa5ea05d84c98cc2d8fe282c7ba7c13e59be7005950f03f5bfded210ab8c
+# body-sha256: 4668329d05204e4c06960d0cafd0a244658c66ae986f262a18fafb8992e99351
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -32,11 +32,23 @@ def _rowsum(a):
 
 
 def _tr(a):
+    # unbatched: a NumPy scalar, so coefficient arithmetic costs no array calls
+    if a.ndim == 2:
+        return a.trace()
     return np.trace(a, axis1=-2, axis2=-1)[..., None, None]
 
 
 def _total(a):
+    if a.ndim == 2:
+        return a.sum()
     return a.sum(axis=(-2, -1), keepdims=True)
+
+
+def _sumsq(a):
+    # sum of squared entries without the squared temporary
+    if a.ndim == 2:
+        return np.vdot(a, a)
+    return np.einsum("...ij,...ij->...", a, a)[..., None, None]
 
 
 def _einsum(subscripts, *operands):
@@ -57,42 +69,49 @@ def _full(value, shape):
     return np.broadcast_to(value, shape).copy()
 
 
+def _fill(value, tail, Q, R, T):
+    # like _full, but the batch shape is only worked out when inputs are batched
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2 and getattr(value, "shape", None) == tail:
+        return value
+    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
+    return _full(value, batch + tail)
+
+
 def first_order_terms(Q, R, T):
     """Coefficients of eta in dQ/dalpha and dR/dalpha: (drift_Q, drift_R)."""
     p = Q.shape[-1]
     k = T.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
-    x0 = _rowsum(Q)
-    x1 = p**(-2)
-    x2 = 9*x1
-    x3 = _tp(x0)
-    x4 = _dg(Q)
-    x5 = (Q @ x4)
-    x6 = Q**2
-    x7 = 18*x1
-    x8 = _tp(x4)
-    x9 = (x8 @ Q)
-    x10 = Q*x7
-    x11 = _rowsum(R)
-    x12 = 1/k
-    x13 = 1/p
-    x14 = _tp(x11)
-    x15 = x12*x13
-    x16 = 18*x15
-    x17 = Q*x16
-    x18 = _dg(T)
-    x19 = (R @ x18)
-    x20 = 9*x15
-    x21 = _tp(R)
-    x22 = R**2
-    x23 = _tp(x18)
-    x24 = (x23 @ x21)
-    x25 = _tp(_rowsum(x21))
-    x26 = (x8 @ R)
-    x27 = _tp(_rowsum(T))
-    x28 = (x23 @ T)
-    drift_Q = _full(18*Q*x0*x1 + 18*Q*x1*x3 + 18*Q*x12*x13*x19 + 18*Q*x12*x13*x24 + 9*x0*x1*x8 - x0*x2 + 9*x1*x3*x4 + 9*x1*x5 + 9*x1*x9 - x10*x5 - x10*x9 + 9*x11*x12*x13 - x11*x17 - x11*x20*x8 + 9*x12*x13*x14 + 9*x12*x13*x19*x8 + 9*x12*x13*x24*x4 + 18*x12*x13*(R @ x21**2) + 18*x12*x13*(x22 @ x21) - x14*x17 - x14*x20*x4 - x19*x20 - x2*x3 - x2*x4*x9 - x2*x5*x8 - x20*x24 - x7*(Q @ x6) - x7*(x6 @ Q), batch + Q.shape[-2:])
-    drift_R = _full(18*R*x0*x1 - R*x11*x16 + 18*R*x12*x13*x19 - R*x5*x7 + 9*x1*x25*x4 + 9*x1*x26 + 9*x12*x13*x27 + 9*x12*x13*x28*x4 + 18*x12*x13*(x22 @ T) - x2*x25 - x2*x26*x4 - x20*x27*x4 - x20*x28 - x7*(x6 @ R), batch + R.shape[-2:])
+    x0 = p**(-2)
+    x1 = 18*x0
+    x2 = -x1
+    x3 = Q**2
+    x4 = (Q @ x3)
+    x5 = 9*x0
+    x6 = -x5
+    x7 = _rowsum(Q)
+    x8 = _tp(x7)
+    x9 = _dg(Q)
+    x10 = (Q @ x9)
+    x11 = _tp(x10)
+    x12 = 1/(k*p)
+    x13 = 9*x12
+    x14 = -x13
+    x15 = _dg(T)
+    x16 = (R @ x15)
+    x17 = _tp(x16)
+    x18 = _tp(x9)
+    x19 = _rowsum(R)
+    x20 = _tp(x19)
+    x21 = 18*x12
+    x22 = _tp(R)
+    x23 = (R @ x22**2)
+    x24 = -x21
+    x25 = _tp(_rowsum(x22))
+    x26 = (x18 @ R)
+    x27 = (_tp(x15) @ T)
+    x28 = _tp(_rowsum(T))
+    drift_Q = _fill(x2*x4 + x2*_tp(x4) + x6*x7 + x6*x8 + x5*x10 + x5*x11 + x2*(Q*x10) + x2*(Q*x11) + x14*x16 + x14*x17 + x6*(x11*x9) + x6*(x10*x18) + x13*x19 + x13*x20 + x5*(x8*x9) + x5*(x18*x7) + x1*(Q*x7) + x1*(Q*x8) + x21*x23 + x21*_tp(x23) + x24*(Q*x19) + x24*(Q*x20) + x14*(x20*x9) + x14*(x18*x19) + x13*(x17*x9) + x13*(x16*x18) + x21*(Q*x16) + x21*(Q*x17), Q.shape[-2:], Q, R, T)
+    drift_R = _fill(x2*(x3 @ R) + x6*x25 + x5*x26 + x2*(R*x10) + x14*x27 + x6*(x26*x9) + x13*x28 + x5*(x25*x9) + x1*(R*x7) + x21*(R**2 @ T) + x24*(R*x19) + x14*(x28*x9) + x13*(x27*x9) + x21*(R*x16), R.shape[-2:], Q, R, T)
     return drift_Q, drift_R
 
 
@@ -101,184 +120,139 @@ def all_terms(Q, R, T):
     (drift_Q, drift_R, diffusion_Q, noise_Q)."""
     p = Q.shape[-1]
     k = T.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
-    x0 = _rowsum(Q)
-    x1 = p**(-2)
-    x2 = 9*x1
-    x3 = _tp(x0)
-    x4 = _dg(Q)
-    x5 = (Q @ x4)
-    x6 = Q**2
-    x7 = (Q @ x6)
-    x8 = 18*x1
-    x9 = (x6 @ Q)
-    x10 = _tp(x4)
-    x11 = (x10 @ Q)
-    x12 = _rowsum(R)
-    x13 = 1/k
-    x14 = 1/p
-    x15 = Q*x11
-    x16 = _tp(x12)
-    x17 = x13*x14
-    x18 = 18*x17
+    x0 = p**(-2)
+    x1 = 18*x0
+    x2 = -x1
+    x3 = Q**2
+    x4 = (Q @ x3)
+    x5 = _tp(x4)
+    x6 = 9*x0
+    x7 = -x6
+    x8 = _rowsum(Q)
+    x9 = _tp(x8)
+    x10 = _dg(Q)
+    x11 = (Q @ x10)
+    x12 = _tp(x11)
+    x13 = Q*x11
+    x14 = Q*x12
+    x15 = 1/k
+    x16 = x15/p
+    x17 = 9*x16
+    x18 = -x17
     x19 = _dg(T)
     x20 = (R @ x19)
-    x21 = 9*x17
-    x22 = Q*x16
-    x23 = _tp(R)
-    x24 = x23**2
-    x25 = (R @ x24)
-    x26 = R**2
-    x27 = (x26 @ x23)
-    x28 = _tp(x19)
-    x29 = (x28 @ x23)
-    x30 = _rowsum(x23)
-    x31 = _tp(x30)
-    x32 = (x6 @ R)
-    x33 = (x10 @ R)
-    x34 = _tp(_rowsum(T))
-    x35 = (x26 @ T)
-    x36 = (x28 @ T)
-    x37 = _total(Q)
-    x38 = p**(-4)
-    x39 = 81*x38
-    x40 = x37*x39
-    x41 = 162*x38
-    x42 = x0**2*x41
-    x43 = x38*_total(Q**3)
-    x44 = 54*x43
-    x45 = x4*x40
-    x46 = _total(x5)
-    x47 = x41*x46
-    x48 = x3**2*x41
-    x49 = x41*x6
-    x50 = _total(T)
-    x51 = x1/k**2
-    x52 = 81*x51
-    x53 = x50*x52
-    x54 = _total(R)
-    x55 = x13/p**3
-    x56 = 162*x55
-    x57 = x54*x56
-    x58 = x41*x5**2
-    x59 = _rowsum(x9)
-    x60 = 324*x38
-    x61 = x59*x60
-    x62 = x0*x5*x60
-    x63 = x4*x44
-    x64 = Q*x3
-    x65 = 648*x38
-    x66 = x0*x65
-    x67 = x11**2*x41
-    x68 = x60*(x6 @ Q @ x4)
-    x69 = x60*_tp(x59)
-    x70 = 1296*x38
-    x71 = Q*x70
-    x72 = 108*x6
-    x73 = 162*x51
-    x74 = x12**2*x73
-    x75 = x51*_total(T**3)
-    x76 = 54*x75
-    x77 = x55*_total(R**3)
-    x78 = 108*x77
-    x79 = x65*x7
-    x80 = x4*x47
-    x81 = x4*x53
-    x82 = x4*x57
-    x83 = 324*x55
-    x84 = x0*x83
-    x85 = x12*x84
-    x86 = x60*(x10 @ Q @ x6)
-    x87 = _rowsum(Q*x7)
-    x88 = x60*x87
-    x89 = _total(x4*x5)
-    x90 = x39*x89
-    x91 = (T @ x19)
-    x92 = _total(x91)
-    x93 = x73*x92
-    x94 = x16**2*x73
-    x95 = x65*x9
-    x96 = x11*x3*x60
-    x97 = x5*x65
-    x98 = x6*x73
-    x99 = x6*x83
-    x100 = x60*_tp(x87)
-    x101 = x20**2*x73
-    x102 = _rowsum(x35)
-    x103 = 324*x51
-    x104 = x102*x103
-    x105 = _rowsum(x32)
-    x106 = x105*x83
-    x107 = (x23 @ x4)
-    x108 = _total(x107)
-    x109 = x108*x56
-    x110 = x103*x12*x20
-    x111 = x4*x76
-    x112 = x5*x83
-    x113 = x112*x12
-    x114 = x20*x84
-    x115 = x4*x78
-    x116 = x3*x83
-    x117 = x116*x16
-    x118 = 648*x51
-    x119 = x118*x12
-    x120 = 648*x55
-    x121 = x0*x120
-    x122 = x12*x120
-    x123 = x103*(x26 @ T @ x19)
-    x124 = x103*_tp(x102)
-    x125 = x83*(x26 @ x30)
-    x126 = x83*(x6 @ R @ x19)
-    x127 = _total(x19*x30)
-    x128 = x127*x56
-    x129 = x83*_tp(x105)
-    x130 = x4*x90
-    x131 = x4*x93
-    x132 = x120*x7
-    x133 = 1296*x51
-    x134 = x29**2*x73
-    x135 = T**2
-    x136 = _rowsum(R*(R @ x135))
-    x137 = x103*x136
-    x138 = _total(x19*x91)
-    x139 = x138*x52
-    x140 = x83*(x26 @ x23 @ x4)
-    x141 = _rowsum(R*(Q @ x26))
-    x142 = x120*x141
-    x143 = Q*x133
-    x144 = 1296*Q*x55
-    x145 = x118*x25
-    x146 = x112*x20
-    x147 = x120*x9
-    x148 = x120*x25
-    x149 = x11*x83
-    x150 = x149*x16
-    x151 = x109*x4
-    x152 = x118*x20
-    x153 = x120*x5
-    x154 = x120*x20
-    x155 = x103*(x28 @ T @ x24)
-    x156 = x103*_tp(x136)
-    x157 = x83*(x31 @ x24)
-    x158 = x83*(x10 @ R @ x24)
-    x159 = x83*(x28 @ x23 @ x6)
-    x160 = _total(x107*x19)
-    x161 = x160*x56
-    x162 = x120*_tp(x141)
-    x163 = x118*x27
-    x164 = x103*x16*x29
-    x165 = x120*x27
-    x166 = x116*x29
-    x167 = x128*x4
-    x168 = Q*x29
-    x169 = x139*x4
-    x170 = x149*x29
-    x171 = x161*x4
-    x172 = x2*x4
-    drift_Q = _full(18*Q*x0*x1 + 18*Q*x1*x3 - Q*x12*x18 + 18*Q*x13*x14*x20 + 18*Q*x13*x14*x29 - Q*x5*x8 + 9*x0*x1*x10 - x0*x2 + 9*x1*x11 + 9*x1*x3*x4 + 9*x1*x5 - x10*x12*x21 + 9*x10*x13*x14*x20 - x10*x2*x5 - x11*x2*x4 + 9*x12*x13*x14 + 9*x13*x14*x16 + 18*x13*x14*x25 + 18*x13*x14*x27 + 9*x13*x14*x29*x4 - x15*x8 - x16*x21*x4 - x18*x22 - x2*x3 - x20*x21 - x21*x29 - x7*x8 - x8*x9, batch + Q.shape[-2:])
-    drift_R = _full(18*R*x0*x1 - R*x12*x18 + 18*R*x13*x14*x20 - R*x5*x8 + 9*x1*x31*x4 + 9*x1*x33 + 9*x13*x14*x34 + 18*x13*x14*x35 + 9*x13*x14*x36*x4 - x2*x31 - x2*x33*x4 - x21*x34*x4 - x21*x36 - x32*x8, batch + R.shape[-2:])
-    diffusion_Q = _full(x0*x148 - x0*x79 + x10*x101 - x10*x104 + x10*x106 - x10*x109 - x10*x110 + x10*x111 + x10*x113 + x10*x114 - x10*x115 + x10*x123 + x10*x125 - x10*x126 - x10*x128 + x10*x130 - x10*x131 + x10*x137 - x10*x139 - x10*x140 - x10*x142 - x10*x146 + x10*x151 + x10*x161 + x10*x167 + x10*x169 - x10*x171 - x10*x40 + x10*x42 - x10*x44 + x10*x45 + x10*x47 - x10*x53 + x10*x57 + x10*x58 - x10*x61 - x10*x62 + x10*x63 + x10*x68 + x10*x74 - x10*x76 + x10*x78 - x10*x80 + x10*x81 - x10*x82 - x10*x85 + x10*x88 - x10*x90 + x10*x93 + x100*x4 - x100 - x101 - x103*x6*x92 + x104 - x106 + x108*x99 + x109 - x11*x165 + x11*x95 + x110 - x111 - x113 - x114 + x115 - x117*x4 + x117 + x118*(x26 @ T @ x24) - x119*x168 + x119*x22 + x12*x132 - x12*x145 - x120*(x26 @ x23 @ x6) - x120*(x6 @ R @ x24) + x121*x168 - x121*x22 + x122*x15 - x122*x64 - x123 - x124*x4 + x124 - x125 + x126 + x127*x99 + x128 + x129*x4 - x129 - x130 + x131 - x132*x20 + x133*_einsum('...js,...jt,...ls,...lt,...st->...jl', R, R, R, R, T) + x134*x4 - x134 - x137 + x138*x98 + x139 + x140 + x142 - x143*(R*x34 @ x23) + x143*(R*x36 @ x23) + x143*(R @ x135 @ x23) - x144*(x168 @ Q) + x144*(x22 @ Q) + x144*(R*x31 @ x23) - x144*(R*x33 @ x23) - x144*(Q @ x26 @ x23) - x144*(R @ x24 @ Q) + x145*x20 + x146 + x147*x16 - x147*x29 - x148*x5 - x15*x154 - x15*x66 + x15*x97 + x150*x4 - x150 - x151 + x152*x168 - x152*x22 - x153*x168 + x153*x22 + x154*x64 + x155*x4 - x155 + x156*x4 - x156 + x157*x4 - x157 - x158*x4 + x158 - x159*x4 + x159 - x16*x163 - x160*x99 - x161 - x162*x4 + x162 + x163*x29 - x164*x4 + x164 + x165*x3 + x166*x4 - x166 - x167 - x169 - x170*x4 + x170 + x171 - x3*x95 + x37*x49 + x4*x48 + x4*x67 - x4*x69 + x4*x86 + x4*x94 - x4*x96 + x40 - x42 + x43*x72 + x44 - x45 - x46*x6*x60 - x47 - x48 + x49*x89 + x5*x79 + x50*x98 + x53 - x54*x99 - 2592*x55*_einsum('...jm,...lm,...js,...ls,...ms->...jl', Q, Q, R, R, R) - x57 - x58 - 216*x6*x77 + x61 + x62 - x63 + x64*x66 - x64*x97 + x65*(x6 @ Q @ x6) - x67 - x68 + x69 + x70*_einsum('...jm,...jn,...lm,...ln,...mn->...jl', Q, Q, Q, Q, Q) + x71*(x15 @ Q) - x71*(x64 @ Q) + x71*(Q @ x6 @ Q) + x72*x75 - x74 + x76 - x78 + x80 - x81 + x82 + x85 - x86 - x88 + x90 - x93 - x94 + x96, batch + Q.shape[-2:])
-    noise_Q = _full(x10*x172 - x10*x2 - x172 + x2 + x6*x8, batch + Q.shape[-2:])
+    x21 = _tp(x20)
+    x22 = x10*x12
+    x23 = _tp(x10)
+    x24 = x11*x23
+    x25 = _rowsum(R)
+    x26 = _tp(x25)
+    x27 = x10*x9
+    x28 = x23*x8
+    x29 = Q*x8
+    x30 = Q*x9
+    x31 = 18*x16
+    x32 = _tp(R)
+    x33 = x32**2
+    x34 = (R @ x33)
+    x35 = _tp(x34)
+    x36 = -x31
+    x37 = Q*x25
+    x38 = Q*x26
+    x39 = x10*x26
+    x40 = x23*x25
+    x41 = Q*x20
+    x42 = Q*x21
+    x43 = (x3 @ R)
+    x44 = _rowsum(x32)
+    x45 = _tp(x44)
+    x46 = (x32 @ x10)
+    x47 = _tp(x46)
+    x48 = (T @ x19)
+    x49 = _tp(x48)
+    x50 = _tp(_rowsum(T))
+    x51 = R**2
+    x52 = (x51 @ T)
+    x53 = p**(-4)
+    x54 = 324*x53
+    x55 = -x54
+    x56 = (x3 @ x11)
+    x57 = _tp(x56)
+    x58 = _rowsum(Q*x4)
+    x59 = _tp(x58)
+    x60 = 162*x53
+    x61 = -x60
+    x62 = x11**2
+    x63 = x12**2
+    x64 = x8**2
+    x65 = x9**2
+    x66 = _total(Q)
+    x67 = 81*x53
+    x68 = x53*_total(Q**3)
+    x69 = _total(x11)
+    x70 = _total(T)
+    x71 = x0/k**2
+    x72 = 81*x71
+    x73 = _total(R)
+    x74 = x15/p**3
+    x75 = 162*x74
+    x76 = x71*_total(T**3)
+    x77 = x74*_total(R**3)
+    x78 = _total(x10*x11)
+    x79 = _total(x48)
+    x80 = 162*x71
+    x81 = _total(x46)
+    x82 = _total(x19*x44)
+    x83 = _total(x19*x48)
+    x84 = _total(x19*x46)
+    x85 = -x60*x69 + x66*x67 + x67*x78 + 54*x68 + x70*x72 + x72*x83 - x73*x75 + x75*x81 + x75*x82 - x75*x84 + 54*x76 - 108*x77 - x79*x80
+    x86 = _rowsum(x5)
+    x87 = _tp(x86)
+    x88 = 648*x53
+    x89 = 1296*x53
+    x90 = 648*x74
+    x91 = -x90
+    x92 = (x43 @ x33)
+    x93 = -x88
+    x94 = 324*x74
+    x95 = 324*x71
+    x96 = -x94
+    x97 = (x51 @ x44)
+    x98 = _tp(x97)
+    x99 = _rowsum(x43)
+    x100 = _tp(x99)
+    x101 = -x95
+    x102 = (x51 @ x48)
+    x103 = _tp(x102)
+    x104 = (R @ T**2)
+    x105 = _rowsum(R*x104)
+    x106 = _tp(x105)
+    x107 = -x80
+    x108 = x20**2
+    x109 = x21**2
+    x110 = x25**2
+    x111 = x26**2
+    x112 = -x85
+    x113 = (x43 @ x19)
+    x114 = (x51 @ x46)
+    x115 = _tp(x114)
+    x116 = _tp(x113)
+    x117 = _rowsum(x52)
+    x118 = _tp(x117)
+    x119 = (Q @ x51)
+    x120 = _rowsum(R*x119)
+    x121 = _tp(x120)
+    x122 = 648*x71
+    x123 = 1296*x71
+    x124 = 1296*x74
+    x125 = -x124
+    x126 = (x119 @ x32)
+    x127 = -x122
+    x128 = x10*x23
+    drift_Q = _fill(x2*x4 + x2*x5 + x7*x8 + x7*x9 + x6*x11 + x6*x12 + x2*x13 + x2*x14 + x18*x20 + x18*x21 + x7*x22 + x7*x24 + x17*x25 + x17*x26 + x6*x27 + x6*x28 + x1*x29 + x1*x30 + x31*x34 + x31*x35 + x36*x37 + x36*x38 + x18*x39 + x18*x40 + x17*(x10*x21) + x17*(x20*x23) + x31*x41 + x31*x42, Q.shape[-2:], Q, R, T)
+    drift_R = _fill(x2*x43 + x7*x45 + x6*x47 + x2*(R*x11) + x18*x49 + x7*(x10*x47) + x17*x50 + x6*(x10*x45) + x1*(R*x8) + x31*x52 + x36*(R*x25) + x18*(x10*x50) + x17*(x10*x49) + x31*(R*x20), R.shape[-2:], Q, R, T)
+    diffusion_Q = _fill(x55*x56 + x55*x57 + x55*x58 + x55*x59 + x61*x62 + x61*x63 + x61*x64 + x61*x65 + x85 + x54*x86 + x54*x87 + x88*(x3 @ x4) + x89*_einsum('...jm,...jn,...lm,...ln,...mn->...jl', Q, Q, Q, Q, Q) - (2592*x74)*_einsum('...jm,...lm,...js,...ls,...ms->...jl', Q, Q, R, R, R) - x89*(Q*(x30 @ Q)) + x91*x92 + x91*_tp(x92) + x93*(x4*x8) + x93*(x5*x9) + (-x54*x69 + x60*x66 + x60*x78 + 108*x68 + x70*x80 - x73*x94 + 108*x76 - 216*x77 - x79*x95 + x80*x83 + x81*x94 + x82*x94 - x84*x94)*x3 + x96*x97 + x96*x98 + x96*x99 + x96*x100 + x101*x102 + x101*x103 + x101*x105 + x101*x106 + x55*(x10*x87) + x55*(x23*x86) + x107*x108 + x107*x109 + x107*x110 + x107*x111 + x112*x10 + x112*x23 + x60*(x23*x62) + x60*(x10*x63) + x60*(x23*x64) + x60*(x10*x65) + x94*x113 + x94*x114 + x94*x115 + x94*x116 + x95*x117 + x95*x118 + x54*(x10*x57) + x54*(x10*x59) + x54*(x11*x8) + x54*(x12*x9) + x54*(x23*x56) + x54*(x23*x58) + x90*x120 + x90*x121 + x122*(x51 @ _tp(x52)) + x88*(x11*x4) + x88*(x12*x5) + x89*(Q*(x14 @ Q)) + x89*(Q*(Q @ x5)) + x123*_einsum('...js,...jt,...ls,...lt,...st->...jl', R, R, R, R, T) + x125*(Q*(x42 @ Q)) + x125*(Q*(R*x47 @ x32)) + x125*(Q*x126) + x125*(Q*_tp(x126)) - x123*(Q*(R*x50 @ x32)) + x93*(x13*x9) + x93*(x14*x8) + x91*(x10*x121) + x91*(x20*x4) + x91*(x11*x34) + x91*(x21*x5) + x91*(x12*x35) + x91*(x120*x23) + x127*(x25*x34) + x127*(x26*x35) + x96*(x10*x115) + x96*(x10*x116) + x96*(x11*x25) + x96*(x20*x8) + x96*(x12*x26) + x96*(x21*x9) + x96*(x113*x23) + x96*(x114*x23) + x101*(x10*x118) + x101*(x117*x23) + x55*(x22*x9) + x55*(x24*x8) + x85*x128 + x80*(x108*x23) + x80*(x10*x109) + x80*(x110*x23) + x80*(x10*x111) + x94*(x10*x98) + x94*(x10*x100) + x94*(x11*x20) + x94*(x23*x97) + x94*(x12*x21) + x94*(x25*x8) + x94*(x23*x99) + x94*(x26*x9) + x95*(x10*x103) + x95*(x10*x106) + x95*(x20*x25) + x95*(x21*x26) + x95*(x102*x23) + x95*(x105*x23) + x88*(x12*x13) + x88*(x29*x9) + x90*(x25*x4) + x90*(x34*x8) + x90*(x26*x5) + x90*(x35*x9) + x122*(x20*x34) + x122*(x21*x35) + x124*(Q*(x38 @ Q)) + x124*(Q*(R*x45 @ x32)) + x123*(Q*(R*x49 @ x32)) + x123*(Q*(R @ _tp(x104))) + x91*(x13*x21) + x91*(x14*x20) + x91*(x26*x29) + x91*(x25*x30) + x127*(x20*x38) + x127*(x21*x37) + x96*(x21*x22) + x96*(x26*x27) + x96*(x20*x24) + x96*(x25*x28) + x101*(x21*x39) + x101*(x20*x40) + x94*(x22*x26) + x94*(x21*x27) + x94*(x24*x25) + x94*(x20*x28) + x90*(x13*x26) + x90*(x20*x30) + x90*(x14*x25) + x90*(x21*x29) + x122*(x21*x41) + x122*(x26*x37), Q.shape[-2:], Q, R, T)
+    noise_Q = _fill(x6 + x7*x10 + x7*x23 + x1*x3 + x6*x128, Q.shape[-2:], Q, R, T)
     return drift_Q, drift_R, diffusion_Q, noise_Q
 
 
@@ -286,7 +260,6 @@ def residual_risk(Q, R, T):
     """Population risk without label noise, shape (...)."""
     p = Q.shape[-1]
     k = T.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
     x0 = k**(-2)
     x1 = (9/2)*x0
     x2 = p**(-2)
@@ -299,7 +272,7 @@ def residual_risk(Q, R, T):
     x9 = 9*x8
     x10 = _tp(R)
     x11 = (x10 @ x6)
-    residual_risk = _full(3*x0*_total(T**3) - 9*x0*_total(x5) + x1*_total(T) + x1*_total(x4*x5) + 3*x2*_total(Q**3) - 9*x2*_total(x7) + x3*_total(Q) + x3*_total(x6*x7) - 6*x8*_total(R**3) - x9*_total(R) + x9*_total(x11) - x9*_total(x11*x4) + x9*_total(x4*_rowsum(x10)), batch + (1, 1))
+    residual_risk = _fill(3*x0*_total(T**3) - 9*x0*_total(x5) + x1*_total(T) + x1*_total(x4*x5) + 3*x2*_total(Q**3) - 9*x2*_total(x7) + x3*_total(Q) + x3*_total(x6*x7) - 6*x8*_total(R**3) - x9*_total(R) + x9*_total(x11) - x9*_total(x11*x4) + x9*_total(x4*_rowsum(x10)), (1, 1), Q, R, T)
     return residual_risk[..., 0, 0]
 
 

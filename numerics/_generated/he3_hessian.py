@@ -7,7 +7,7 @@
 #   teacher readout: 1/k
 # input-hash: b891beaf343b573a
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: df6946b94ac1cd19e6b199e5d6be19bd0efba740d08db9de4b753268478c1e9f
+# body-sha256: 3ebfc7f14368cd8eb4052f165f8334c0aceb36545ef26b17a25ea80bd1d3a569
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -32,11 +32,23 @@ def _rowsum(a):
 
 
 def _tr(a):
+    # unbatched: a NumPy scalar, so coefficient arithmetic costs no array calls
+    if a.ndim == 2:
+        return a.trace()
     return np.trace(a, axis1=-2, axis2=-1)[..., None, None]
 
 
 def _total(a):
+    if a.ndim == 2:
+        return a.sum()
     return a.sum(axis=(-2, -1), keepdims=True)
+
+
+def _sumsq(a):
+    # sum of squared entries without the squared temporary
+    if a.ndim == 2:
+        return np.vdot(a, a)
+    return np.einsum("...ij,...ij->...", a, a)[..., None, None]
 
 
 def _einsum(subscripts, *operands):
@@ -55,6 +67,14 @@ def _full(value, shape):
     if value.shape == shape:
         return value
     return np.broadcast_to(value, shape).copy()
+
+
+def _fill(value, tail, Q, R, T):
+    # like _full, but the batch shape is only worked out when inputs are batched
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2 and getattr(value, "shape", None) == tail:
+        return value
+    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
+    return _full(value, batch + tail)
 
 
 def hessian_terms(Q, R, T):

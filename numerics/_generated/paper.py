@@ -7,7 +7,7 @@
 #   teacher readout: 1/k
 # input-hash: 2cb437872b0ce405
 # result-hash: ca822490af73511a
-# body-sha256: 63acf77dfc69d1145d81d4d5154dc3a1adcf19bd48b42a0c783fa1ab9e60ffcf
+# body-sha256: 922a390c1eaea1fb27c8cd600b35960d26524723182db1e8b53818e1c95e8783
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -32,11 +32,23 @@ def _rowsum(a):
 
 
 def _tr(a):
+    # unbatched: a NumPy scalar, so coefficient arithmetic costs no array calls
+    if a.ndim == 2:
+        return a.trace()
     return np.trace(a, axis1=-2, axis2=-1)[..., None, None]
 
 
 def _total(a):
+    if a.ndim == 2:
+        return a.sum()
     return a.sum(axis=(-2, -1), keepdims=True)
+
+
+def _sumsq(a):
+    # sum of squared entries without the squared temporary
+    if a.ndim == 2:
+        return np.vdot(a, a)
+    return np.einsum("...ij,...ij->...", a, a)[..., None, None]
 
 
 def _einsum(subscripts, *operands):
@@ -57,19 +69,27 @@ def _full(value, shape):
     return np.broadcast_to(value, shape).copy()
 
 
+def _fill(value, tail, Q, R, T):
+    # like _full, but the batch shape is only worked out when inputs are batched
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2 and getattr(value, "shape", None) == tail:
+        return value
+    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
+    return _full(value, batch + tail)
+
+
 def first_order_terms(Q, R, T):
     """Coefficients of eta in dQ/dalpha and dR/dalpha: (drift_Q, drift_R)."""
     p = Q.shape[-1]
     k = T.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
     x0 = p**(-2)
     x1 = _tr(Q)
     x2 = 4*x0
     x3 = _tr(T)
     x4 = 1/k
     x5 = 1/p
-    drift_Q = _full(-Q*x1*x2 + 4*Q*x3*x4*x5 - 8*x0*(Q @ Q) + 8*x4*x5*(R @ _tp(R)), batch + Q.shape[-2:])
-    drift_R = _full(-2*R*x0*x1 + 2*R*x3*x4*x5 - x2*(Q @ R) + 4*x4*x5*(R @ T), batch + R.shape[-2:])
+    x6 = x4*x5
+    drift_Q = _fill(-(8*x0)*(Q @ _tp(Q)) - (x1*x2 - 4*x3*x4*x5)*Q + (8*x6)*(R @ _tp(R)), Q.shape[-2:], Q, R, T)
+    drift_R = _fill(-x2*(Q @ R) - (2*x0*x1 - 2*x3*x4*x5)*R + (4*x6)*(R @ T), R.shape[-2:], Q, R, T)
     return drift_Q, drift_R
 
 
@@ -78,30 +98,29 @@ def all_terms(Q, R, T):
     (drift_Q, drift_R, diffusion_Q, noise_Q)."""
     p = Q.shape[-1]
     k = T.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
-    x0 = (Q @ Q)
-    x1 = p**(-2)
-    x2 = 8*x1
+    x0 = p**(-2)
+    x1 = 8*x0
+    x2 = (Q @ _tp(Q))
     x3 = _tr(Q)
-    x4 = 4*x1
-    x5 = Q*x4
-    x6 = _tr(T)
-    x7 = 1/k
-    x8 = 1/p
-    x9 = _tp(R)
-    x10 = (R @ x9)
-    x11 = p**(-4)
-    x12 = Q*x11
-    x13 = 16*x0
-    x14 = k**(-2)
-    x15 = x1*x14
-    x16 = x7/p**3
-    x17 = 32*x16
-    x18 = 16*x16
-    drift_Q = _full(4*Q*x6*x7*x8 - x0*x2 + 8*x10*x7*x8 - x3*x5, batch + Q.shape[-2:])
-    drift_R = _full(-2*R*x1*x3 + 2*R*x6*x7*x8 - x4*(Q @ R) + 4*x7*x8*(R @ T), batch + R.shape[-2:])
-    diffusion_Q = _full(Q*x14*x2*_total(T**2) - 8*Q*x16*x3*x6 - Q*x18*_total(R**2) + 16*x10*x15*x6 - x10*x18*x3 + x11*x13*x3 + 32*x11*(Q @ Q @ Q) + 4*x12*x3**2 + 8*x12*_total(Q**2) - x13*x16*x6 + x14*x5*x6**2 + 32*x15*(R @ T @ x9) - x17*(Q @ R @ x9) - x17*(R @ x9 @ Q), batch + Q.shape[-2:])
-    noise_Q = _full(x5, batch + Q.shape[-2:])
+    x4 = 4*x0
+    x5 = _tr(T)
+    x6 = 1/k
+    x7 = 1/p
+    x8 = x6*x7
+    x9 = (R @ _tp(R))
+    x10 = (Q @ R)
+    x11 = (R @ T)
+    x12 = p**(-4)
+    x13 = x6/p**3
+    x14 = -32*x13
+    x15 = (x10 @ _tp(R))
+    x16 = k**(-2)
+    x17 = 16*x13
+    x18 = 16*x3
+    drift_Q = _fill(-x1*x2 - (x3*x4 - 4*x5*x6*x7)*Q + (8*x8)*x9, Q.shape[-2:], Q, R, T)
+    drift_R = _fill(-x4*x10 - (2*x0*x3 - 2*x5*x6*x7)*R + (4*x8)*x11, R.shape[-2:], Q, R, T)
+    diffusion_Q = _fill((32*x12)*(Q @ x2) + x14*x15 + x14*_tp(x15) + (x1*x16*_sumsq(T) + 4*x12*x3**2 + 8*x12*_sumsq(Q) - 8*x13*x3*x5 + x16*x4*x5**2 - x17*_sumsq(R))*Q + (x12*x18 - x17*x5)*x2 + (32*x0*x16)*(R @ _tp(x11)) + (16*x0*x16*x5 - x13*x18)*x9, Q.shape[-2:], Q, R, T)
+    noise_Q = _fill(x4*Q, Q.shape[-2:], Q, R, T)
     return drift_Q, drift_R, diffusion_Q, noise_Q
 
 
@@ -109,13 +128,12 @@ def residual_risk(Q, R, T):
     """Population risk without label noise, shape (...)."""
     p = Q.shape[-1]
     k = T.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
     x0 = k**(-2)
     x1 = p**(-2)
     x2 = _tr(T)
     x3 = _tr(Q)
     x4 = 1/(k*p)
-    residual_risk = _full((1/2)*x0*x2**2 + x0*_total(T**2) + (1/2)*x1*x3**2 + x1*_total(Q**2) - x2*x3*x4 - 2*x4*_total(R**2), batch + (1, 1))
+    residual_risk = _fill((1/2)*x0*x2**2 + x0*_sumsq(T) + (1/2)*x1*x3**2 + x1*_sumsq(Q) - x2*x3*x4 - 2*x4*_sumsq(R), (1, 1), Q, R, T)
     return residual_risk[..., 0, 0]
 
 

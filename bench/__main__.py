@@ -1,0 +1,74 @@
+"""``python -m bench [--smoke] [--only NAME ...] [--json PATH]``: run every benchmark, print the table.
+
+Each ``bench/bench_*.py`` module exposing ``run(smoke) -> list[dict]`` runs in
+a subprocess twice: BLAS pinned to one thread, then with the default threads.
+Modules whose dependencies are missing are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bench.common import discover, run_in_subprocess
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table: benchmark, case, BLAS threads, time, baseline time, ratio, target, met."""
+    header = "| benchmark | case | BLAS threads | time (s) | baseline | baseline (s) | ratio | target | met |"
+    lines = [header, "|" + "---|" * 9]
+    for entry in rows:
+        if "skipped" in entry:
+            lines.append(f"| {entry['benchmark']} | skipped: {entry['skipped']} | {entry.get('blas_threads', '-')} "
+                         "| - | - | - | - | - | - |")
+            continue
+        if "seconds" not in entry:  # a module with its own row layout (e.g. the simulator)
+            shown = [key for key in entry if key not in ("benchmark", "blas_threads", "ratio")]
+            extra = ", ".join(f"{key}={_fmt(entry[key])}" for key in shown)
+            lines.append(f"| {entry['benchmark']} | {extra} | {entry.get('blas_threads', '-')} | - | - | - | "
+                         f"{_fmt(entry.get('ratio'))} | - | - |")
+            continue
+        lines.append("| " + " | ".join(_fmt(entry.get(key)) for key in
+                     ("benchmark", "case", "blas_threads", "seconds", "baseline", "baseline_seconds", "ratio",
+                      "target", "met")) + " |")
+    return "\n".join(lines)
+
+
+def run_all(*, smoke: bool, only: list[str] | None = None, threads: tuple = (1, None)) -> list[dict]:
+    rows = []
+    for module in discover():
+        if only and module.split(".")[-1].removeprefix("bench_") not in only:
+            continue
+        for setting in threads:
+            rows.extend(run_in_subprocess(module, smoke=smoke, threads=setting))
+            print(f"done {module} (BLAS threads: {setting or 'default'})", file=sys.stderr)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes only (checks the benchmarks run)")
+    parser.add_argument("--only", nargs="*", help="benchmark names, e.g. rhs solve derive")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = run_all(smoke=args.smoke, only=args.only)
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Derivation: ``python -m derive`` wall time, and the moment engine against naive pairing.
+
+``derive.wick.moment`` counts pairings by multiplicity (one term per distinct
+pairing pattern); ``derive.wick.naive_moment`` enumerates all ``(2n-1)!!``
+perfect pairings. Both get the same symbolic covariance ``c_ab``; the moment
+engine's pairing cache is cleared before each timing so it is not measured
+warm. ``python -m derive`` runs in a fresh interpreter (its own caches cold),
+writing into a temporary copy of the tree's layout via ``--root`` when
+available, so the committed files are untouched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sympy as sp
+
+from bench.common import ROOT, row
+
+# degree 8, 10, 12 moments over 4 variables
+MOMENTS = ((2, 2, 2, 2), (3, 3, 2, 2), (3, 3, 3, 3))
+
+
+def _covariance():
+    symbols = {}
+
+    def covariance(a: int, b: int) -> sp.Expr:
+        key = (min(a, b), max(a, b))
+        if key not in symbols:
+            symbols[key] = sp.Symbol(f"c{key[0]}{key[1]}")
+        return symbols[key]
+
+    return covariance
+
+
+def _time(function, budget: float) -> tuple[float, object]:
+    """Best of repeated calls within ``budget`` seconds (at least one call)."""
+    best, value, spent = float("inf"), None, 0.0
+    while spent < budget or value is None:
+        started = time.perf_counter()
+        value = function()
+        elapsed = time.perf_counter() - started
+        best, spent = min(best, elapsed), spent + elapsed
+    return best, value
+
+
+def moment_rows(smoke: bool) -> list[dict]:
+    from derive import wick
+
+    rows = []
+    for exponents in MOMENTS[:1] if smoke else MOMENTS:
+        covariance = _covariance()
+
+        def engine(exponents=exponents, covariance=covariance):
+            wick.pairing_counts.cache_clear()
+            return wick.moment(exponents, covariance)
+
+        def naive(exponents=exponents, covariance=covariance):
+            return wick.naive_moment(exponents, covariance)
+
+        engine_seconds, fast = _time(engine, 0.05 if smoke else 0.5)
+        naive_seconds, slow = _time(naive, 0.0 if smoke else 1.0)
+        if sp.expand(fast - slow) != 0:
+            raise AssertionError(f"moment engine and naive enumeration disagree on {exponents}")
+        rows.append(row("derive", f"moment {exponents} (degree {sum(exponents)})", seconds=engine_seconds,
+                        baseline_seconds=naive_seconds, baseline="naive enumeration of all pairings",
+                        terms=len(sp.Add.make_args(sp.expand(fast)))))
+    return rows
+
+
+def derive_row() -> dict:
+    with tempfile.TemporaryDirectory() as root:
+        started = time.perf_counter()
+        command = [sys.executable, "-m", "derive", "--root", root]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"python -m derive failed: {done.stderr.strip()[-300:]}")
+        written = sum(1 for path in Path(root).rglob("*") if path.is_file())
+    return row("derive", "python -m derive (all committed models)", seconds=seconds, baseline_seconds=None,
+               baseline="-", target=60.0, target_kind="seconds<=", files_written=written)
+
+
+def run(smoke: bool = False) -> list[dict]:
+    """Moment-engine rows (degree 8 only when ``smoke``), then the full derivation (not in smoke)."""
+    rows = moment_rows(smoke)
+    if not smoke:
+        rows.append(derive_row())
+    return rows

@@ -1,0 +1,66 @@
+"""Every benchmark runs at its smallest size and yields well-formed rows (no timing assertions)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bench import bench_derive, bench_rhs, bench_solve
+from bench.__main__ import table
+from bench.common import discover, run_in_subprocess, time_call
+
+
+def _check_row(entry: dict) -> None:
+    assert entry["benchmark"] and entry["case"]
+    assert entry["seconds"] > 0 and math.isfinite(entry["seconds"])
+    if entry["baseline_seconds"] is not None:
+        assert entry["baseline_seconds"] > 0
+        assert entry["ratio"] == pytest.approx(entry["seconds"] / entry["baseline_seconds"])
+    assert entry["met"] in (True, False, None)
+
+
+@pytest.mark.parametrize("p,k", [(8, 2), (64, 4)])
+def test_baseline_matches_generated_rhs(p, k):
+    assert bench_rhs.max_relative_error(p, k) < 1e-12
+
+
+def test_baseline_detects_a_wrong_formula():
+    # the check is not vacuous: dropping the 8 CKCKC term of the eta**2 moment breaks agreement
+    Q, R, T = bench_rhs.overlaps(8, 2)
+    dQ, _ = bench_rhs.baseline_rhs(Q, R, T, bench_rhs.ETA)
+    generated, _ = bench_rhs.generated_rhs()(Q, R, T, bench_rhs.ETA)
+    a = 1 / 8
+    C = np.block([[Q, R], [R.T, T]])
+    K = np.diag([-a] * 8 + [0.5] * 2)
+    wrong = dQ - 4 * a**2 * bench_rhs.ETA**2 * 8 * (C @ K @ C @ K @ C)[:8, :8]
+    assert np.max(np.abs(wrong - generated)) > 1e-6 * np.max(np.abs(generated))
+
+
+@pytest.mark.parametrize("module", [bench_rhs, bench_solve, bench_derive])
+def test_benchmark_smoke_rows(module):
+    rows = module.run(smoke=True)
+    assert rows
+    for entry in rows:
+        _check_row(entry)
+    assert "| " + rows[0]["benchmark"] + " |" in table(rows)
+
+
+def test_runner_discovers_modules_and_runs_one_in_a_pinned_subprocess():
+    names = discover()
+    assert {"bench.bench_rhs", "bench.bench_solve", "bench.bench_derive"} <= set(names)
+    rows = run_in_subprocess("bench.bench_derive", smoke=True, threads=1)
+    assert rows and rows[0]["blas_threads"] == "1"
+    _check_row(rows[0])
+
+
+def test_missing_module_is_reported_as_skipped():
+    rows = run_in_subprocess("bench.bench_does_not_exist", smoke=True, threads=1)
+    assert rows[0]["skipped"]
+    assert "skipped" in table(rows)
+
+
+def test_time_call_rejects_bad_repeats():
+    with pytest.raises(ValueError, match="repeats"):
+        time_call(lambda: None, repeats=0)
