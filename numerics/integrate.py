@@ -10,11 +10,11 @@ from scipy.integrate import solve_ivp
 
 from .models import resolve
 from .overlaps import _rhs_unchecked
-from .validation import check_overlaps, check_scalar, covariance, min_relative_eigenvalue
+from .validation import check_overlaps, check_scalar, min_relative_eigenvalue
 
 #: The state counts as blown up beyond this overlap magnitude.
 BLOWUP = 1e8
-#: Relative eigenvalue of C below which the state has left the PSD cone.
+#: Relative eigenvalue of S = Q - R T^+ R^T below which the state has left the PSD cone.
 CONE_TOLERANCE = 1e-7
 
 
@@ -64,19 +64,41 @@ class IntegrationResult:
         return self.R.shape[-1]
 
 
-def _pack(Q: np.ndarray, R: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    batch = Q.shape[:-2]
-    return np.concatenate([Q[..., iu[0], iu[1]].reshape(batch + (-1,)), R.reshape(batch + (-1,))], axis=-1).ravel()
+def _pack(S: np.ndarray, R: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    batch = S.shape[:-2]
+    return np.concatenate([S[..., iu[0], iu[1]].reshape(batch + (-1,)), R.reshape(batch + (-1,))], axis=-1).ravel()
 
 
 def _unpack(y: np.ndarray, batch: tuple, p: int, k: int, iu) -> tuple[np.ndarray, np.ndarray]:
     y = y.reshape(batch + (-1,))
     n_upper = len(iu[0])
-    Q = np.empty(batch + (p, p))
-    Q[..., iu[0], iu[1]] = y[..., :n_upper]
-    Q[..., iu[1], iu[0]] = y[..., :n_upper]
+    S = np.empty(batch + (p, p))
+    S[..., iu[0], iu[1]] = y[..., :n_upper]
+    S[..., iu[1], iu[0]] = y[..., :n_upper]
     R = y[..., n_upper:].reshape(batch + (p, k))
-    return Q, R
+    return S, R
+
+
+def _teacher_part(R: np.ndarray, T_pinv: np.ndarray) -> np.ndarray:
+    """``R T^+ R^T``: the part of ``Q`` the teacher directions explain (exactly symmetric)."""
+    part = R @ T_pinv @ np.swapaxes(R, -1, -2)
+    return (part + np.swapaxes(part, -1, -2)) / 2
+
+
+def _psd_part(S: np.ndarray) -> np.ndarray:
+    """``S`` with negative eigenvalues set to zero (``S`` itself when it is positive definite).
+
+    The exact flow cannot push ``S`` out of the cone (on a null vector ``v`` of
+    ``S``, ``v^T dS v = eta**2 <(v.E)**2> >= 0``), so negative eigenvalues are
+    integration round-off; evaluating the right-hand side at the projection
+    keeps that round-off from feeding back into the dynamics.
+    """
+    try:
+        np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        eigenvalues, vectors = np.linalg.eigh(S)
+        return (vectors * np.maximum(eigenvalues, 0.0)[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+    return S
 
 
 def default_grid(alpha_max: float, n_points: int, grid: str) -> np.ndarray:
@@ -135,8 +157,23 @@ def integrate(
     Raises
     ------
     IntegrationError
-        If the state leaves the cone of positive semi-definite covariances or
-        blows up (typically: learning rate too large), naming the alpha.
+        If the overlaps blow up or the solver cannot proceed (typically:
+        learning rate too large), or if integration error (not the flow)
+        pushes the state out of the cone of positive semi-definite
+        covariances; the message names the alpha.
+
+    Notes
+    -----
+    The solver's state is ``R`` and the upper triangle of
+    ``S = Q - R T^+ R^T``, the Gram matrix of the students' components
+    orthogonal to the teacher, and ``Q`` is rebuilt as ``S_+ + R T^+ R^T``
+    with ``S_+`` the projection of ``S`` onto the positive semi-definite
+    cone. ``S`` goes to zero at every zero-error point; carried as a state it
+    keeps its relative precision there (as ``Q - R R^T`` it would be lost to
+    cancellation), and the projection, active only at round-off level, keeps
+    round-off from feeding back into the flow, which itself cannot leave the
+    cone. So every returned ``C = [[Q, R], [R^T, T]]`` is positive
+    semi-definite by construction, on arbitrarily long runs.
     """
     Q0, R0, T = check_overlaps(Q0, R0, T)
     eta = check_scalar(eta, "eta", positive=True)
@@ -157,19 +194,30 @@ def integrate(
             raise ValueError("alpha_eval must be a non-decreasing 1-d array of times >= 0")
         alpha_max = float(alpha_eval[-1])
 
+    # The state is (S, R) with S = Q - R T^+ R^T, the Gram matrix of the students'
+    # components orthogonal to the teacher: it decays to zero at the solutions, and
+    # as a difference of O(1) entries of Q it would be lost to cancellation there.
+    T_pinv = np.linalg.pinv(T, hermitian=True)
+    S0 = Q0 - _teacher_part(R0, T_pinv)
     reached = [0.0]
+
+    def overlaps(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        S, R = _unpack(y, batch, p, k, iu)
+        return _psd_part(S) + _teacher_part(R, T_pinv), R
 
     def fun(alpha: float, y: np.ndarray) -> np.ndarray:
         reached[0] = max(reached[0], alpha)
-        Q, R = _unpack(y, batch, p, k, iu)
+        Q, R = overlaps(y)
         dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
-        return _pack(dQ, dR, iu)
+        cross = dR @ T_pinv @ np.swapaxes(R, -1, -2)
+        return _pack(dQ - cross - np.swapaxes(cross, -1, -2), dR, iu)
 
     def left_cone(_alpha: float, y: np.ndarray) -> float:
-        Q, R = _unpack(y, batch, p, k, iu)
+        # negative eigenvalues of S beyond round-off: the integration error, not the flow, left the cone
         if not np.all(np.isfinite(y)):
             return -1.0
-        return float(np.min(min_relative_eigenvalue(covariance(Q, R, T)))) + CONE_TOLERANCE
+        S, _ = _unpack(y, batch, p, k, iu)
+        return float(np.min(min_relative_eigenvalue(S))) + CONE_TOLERANCE
 
     def blew_up(_alpha: float, y: np.ndarray) -> float:
         return BLOWUP - float(np.max(np.abs(y))) if np.all(np.isfinite(y)) else -1.0
@@ -180,7 +228,7 @@ def integrate(
         solution = solve_ivp(
             fun,
             (0.0, alpha_max),
-            _pack(Q0, R0, iu),
+            _pack(S0, R0, iu),
             method=method,
             t_eval=alpha_eval,
             rtol=rtol,
@@ -196,8 +244,8 @@ def integrate(
             )
         where = solution.t_events[0][0]
         raise IntegrationError(
-            f"the state left the cone of positive semi-definite covariances at alpha = {where:.6g} "
-            f"(eta = {eta:g}); the solution is unphysical beyond this point"
+            f"the integration error pushed the state out of the cone of positive semi-definite covariances "
+            f"at alpha = {where:.6g} (eta = {eta:g}); tighten rtol/atol"
         )
     if solution.status != 0:
         raise IntegrationError(
@@ -209,7 +257,7 @@ def integrate(
     Q_traj = np.empty((n,) + batch + (p, p))
     R_traj = np.empty((n,) + batch + (p, k))
     for i in range(n):
-        Q_traj[i], R_traj[i] = _unpack(ys[i], batch, p, k, iu)
+        Q_traj[i], R_traj[i] = overlaps(ys[i])
     risk = resolved.module.residual_risk(Q_traj, R_traj, T) + resolved.noise_variance / 2
     # trajectory axis after the batch axes
     Q_traj = np.moveaxis(Q_traj, 0, len(batch))

@@ -5,6 +5,7 @@ import pytest
 
 import numerics
 from numerics.integrate import IntegrationError
+from numerics.validation import covariance
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,38 @@ def test_unstable_learning_rate_is_reported():
     Q0, R0, T = numerics.initial_conditions(4, 2, N=1000, seed=1)
     with pytest.raises(IntegrationError, match=r"alpha = \d"):
         numerics.integrate(Q0, R0, T, eta=5.0, alpha_max=100)
+
+
+def _polar_factor(R):
+    U, _, Vt = np.linalg.svd(R, full_matrices=False)
+    return U @ Vt
+
+
+@pytest.mark.parametrize("p,k,eta", [(2, 2, 0.1), (4, 2, 0.2)])
+def test_long_finite_eta_runs_stay_in_the_cone_and_reach_the_closest_solution(p, k, eta):
+    # the eta**2 term on long runs: S = Q - R T^-1 R^T decays to round-off at the solution,
+    # where a state of (Q, R) alone could not resolve it; the state stays physical by construction
+    rng = np.random.default_rng(11)
+    Q0, R0, T = 0.8 * np.eye(p), 0.05 * rng.standard_normal((p, k)), np.eye(k)
+    result = numerics.integrate(Q0, R0, T, eta=eta, alpha_max=3000, n_points=300, grid="linear")
+    S = result.Q - result.R @ np.swapaxes(result.R, -1, -2)
+    assert np.linalg.eigvalsh(S).min() > -1e-9
+    assert np.linalg.eigvalsh(covariance(result.Q, result.R, result.T)).min() > -1e-9
+    omega = _polar_factor(result.R)
+    assert np.max(np.abs(omega - omega[0])) < 1e-7
+    assert result.risk[-1] < 1e-5
+    if p == k:
+        R_inf = np.sqrt(p / k) * _polar_factor(R0)
+        np.testing.assert_allclose(result.R[-1], R_inf, atol=1e-6)
+        np.testing.assert_allclose(result.Q[-1], R_inf @ R_inf.T, atol=1e-6)
+
+
+def test_state_is_rebuilt_from_the_orthogonal_gram_matrix():
+    # S = Q - R T^-1 R^T is carried exactly: with a non-identity T the overlaps come back unchanged
+    rng = np.random.default_rng(5)
+    T = np.array([[1.0, 0.3], [0.3, 0.7]])
+    R0 = 0.2 * rng.standard_normal((3, 2))
+    Q0 = np.eye(3) + R0 @ np.linalg.solve(T, R0.T)
+    result = numerics.integrate(Q0, R0, T, eta=0.1, alpha_max=1e-6, n_points=2, grid="linear")
+    np.testing.assert_allclose(result.Q[0], Q0, rtol=1e-14, atol=1e-15)
+    np.testing.assert_array_equal(result.R[0], R0)
