@@ -8,6 +8,10 @@ Public API
 ``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
 ``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD)
 ``compare_ode_simulation(sim) -> Comparison``
+``omega(R) -> R (R^T R)^(-1/2)`` (Eq. 22, conserved from isotropic starts)
+``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)
+``closest_solution_weights(W0, W_star) -> W`` (nearest zero-error student)
+``distance_to(trajectory, (Q_t, R_t)) -> |W - W_t|^2 / N`` along a trajectory
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
@@ -22,6 +26,7 @@ from .escape import (
     optimal_learning_rate,
     plateau_coefficients,
 )
+from .implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
 from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .landscape import gradient, hessian, hessian_spectrum
@@ -36,6 +41,10 @@ __all__ = [
     "linearised_risk",
     "optimal_learning_rate",
     "plateau_coefficients",
+    "closest_solution",
+    "closest_solution_weights",
+    "distance_to",
+    "omega",
     "IntegrationError",
     "IntegrationResult",
     "SimulationError",

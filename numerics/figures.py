@@ -18,6 +18,7 @@ FIGURE_MODULES = (
     "numerics.figures_simulation",
     "numerics.figures_landscape",
     "numerics.figures_escape",
+    "numerics.figures_implicit",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
