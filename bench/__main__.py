@@ -24,24 +24,22 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+#: Keys every row has; the others are shown in the notes column.
+STANDARD = ("benchmark", "case", "blas_threads", "seconds", "baseline", "baseline_seconds", "ratio", "target", "met")
+
+
 def table(rows: list[dict]) -> str:
-    """Markdown table: benchmark, case, BLAS threads, time, baseline time, ratio, target, met."""
-    header = "| benchmark | case | BLAS threads | time (s) | baseline | baseline (s) | ratio | target | met |"
-    lines = [header, "|" + "---|" * 9]
+    """Markdown table: benchmark, case, BLAS threads, time, baseline, baseline time, ratio, target, met, notes."""
+    header = ("| benchmark | case | BLAS threads | time (s) | baseline | baseline (s) | ratio | target | met "
+              "| notes |")
+    lines = [header, "|" + "---|" * 10]
     for entry in rows:
         if "skipped" in entry:
             lines.append(f"| {entry['benchmark']} | skipped: {entry['skipped']} | {entry.get('blas_threads', '-')} "
-                         "| - | - | - | - | - | - |")
+                         "| - | - | - | - | - | - | - |")
             continue
-        if "seconds" not in entry:  # a module with its own row layout (e.g. the simulator)
-            shown = [key for key in entry if key not in ("benchmark", "blas_threads", "ratio")]
-            extra = ", ".join(f"{key}={_fmt(entry[key])}" for key in shown)
-            lines.append(f"| {entry['benchmark']} | {extra} | {entry.get('blas_threads', '-')} | - | - | - | "
-                         f"{_fmt(entry.get('ratio'))} | - | - |")
-            continue
-        lines.append("| " + " | ".join(_fmt(entry.get(key)) for key in
-                     ("benchmark", "case", "blas_threads", "seconds", "baseline", "baseline_seconds", "ratio",
-                      "target", "met")) + " |")
+        notes = ", ".join(f"{key}={_fmt(value)}" for key, value in entry.items() if key not in STANDARD)
+        lines.append("| " + " | ".join([*(_fmt(entry.get(key)) for key in STANDARD), notes or "-"]) + " |")
     return "\n".join(lines)
 
 

@@ -13,7 +13,15 @@ so ``dR = 2 a eta <g lambda nu^T>``,
 ``dQ = 4 a eta <g lambda lambda^T> + 4 a^2 eta^2 <g^2 lambda lambda^T>``,
 all evaluated with dense (p+k) x (p+k) products. The candidate is what
 :func:`numerics.integrate` calls: ``numerics.overlaps._rhs_unchecked`` on
-the generated module (``all_terms`` plus the eta combination).
+the generated module (its ``rhs_terms``, unbatched branch).
+
+Multiplications: ``derive.codegen.multiply_counts`` lists the matrix products
+the generated function calls at each size with the scalar multiplications of
+the kernel used (gemm ``m l n``, syrk ``m (m+1) l / 2``, the blocked
+symmetric product's block rows) and the minimum for the same products (every
+distinct entry once: half of a symmetric result). The baseline does three
+dense (p+k)**3 products (``K C``, ``C (K C)``, ``(C K C)(K C)``). Entry-wise
+O(p**2) work is not counted.
 """
 
 from __future__ import annotations
@@ -72,8 +80,21 @@ def max_relative_error(p: int, k: int) -> float:
     return max(float(np.max(np.abs(c - r)) / np.max(np.abs(r))) for c, r in zip(candidate, reference))
 
 
+def multiplies(p: int, k: int) -> dict[str, int]:
+    """Scalar multiplications in matrix products: generated, the minimum for its products, the baseline."""
+    from derive.codegen import multiply_counts
+    from derive.model import PAPER
+
+    counts = multiply_counts(PAPER, "rhs_terms", p, k)
+    return {
+        "mults": sum(c.generated for c in counts),
+        "min_mults": sum(c.minimum for c in counts),
+        "baseline_mults": 3 * (p + k) ** 3,
+    }
+
+
 def run(smoke: bool = False) -> list[dict]:
-    """One row per (p, k): time per call of generated vs baseline, and their agreement."""
+    """One row per (p, k): time per call of generated vs baseline, their agreement, multiply counts."""
     sizes = SIZES[:1] if smoke else SIZES
     call = generated_rhs()
     rows = []
@@ -92,5 +113,11 @@ def run(smoke: bool = False) -> list[dict]:
         target = 0.5 if p in (8, 1024) else None
         rows.append(row("rhs", f"p={p},k={k}", seconds=cand.best, baseline_seconds=base.best,
                         baseline="block-matrix closed form", target=target,
-                        median_ratio=cand.median / base.median, rel_error=error))
+                        median_ratio=cand.median / base.median, rel_error=error, **multiplies(p, k)))
     return rows
+
+
+if __name__ == "__main__":
+    from bench.common import script_main
+
+    raise SystemExit(script_main(run))

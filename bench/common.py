@@ -168,6 +168,19 @@ def run_in_subprocess(module: str, *, smoke: bool, threads: int | None, timeout:
     return json.loads(last)
 
 
+def script_main(run: Callable[[bool], list[dict]], argv: list[str] | None = None) -> int:
+    """``python -m bench.bench_NAME [--smoke]``: run one benchmark in this process and print its table.
+
+    The BLAS threads are whatever this process started with (set
+    ``OPENBLAS_NUM_THREADS`` to pin them); ``python -m bench`` runs both settings.
+    """
+    from bench.__main__ import table
+
+    smoke = "--smoke" in (sys.argv[1:] if argv is None else argv)
+    print(table(run(smoke)))
+    return 0
+
+
 def _worker(argv: list[str]) -> int:
     module_name = argv[0]
     smoke = "--smoke" in argv[1:]

@@ -69,25 +69,62 @@ def hessian_module(model: Any = None) -> ModuleType:
     return module
 
 
-def _weights(W: object, W_star: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    W = as_float_array(W, "W")
-    W_star = as_float_array(W_star, "W_star")
+def _weight_arrays(W: object, W_star: object, *, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``W`` (p, N) and ``W_star`` (k, N) as float arrays; shapes checked, entries too unless told otherwise."""
+    if check_finite:
+        W, W_star = as_float_array(W, "W"), as_float_array(W_star, "W_star")
+    else:
+        W, W_star = _as_float(W, "W"), _as_float(W_star, "W_star")
     if W.ndim != 2 or W_star.ndim != 2:
         raise ValueError(f"W and W_star must be 2-d (p x N, k x N), got shapes {W.shape}, {W_star.shape}")
     if W.shape[1] != W_star.shape[1]:
         raise ValueError(f"W and W_star must have the same input dimension N, got {W.shape[1]} and {W_star.shape[1]}")
     if W.shape[0] < 1 or W_star.shape[0] < 1:
         raise ValueError("W and W_star need at least one row each")
+    return W, W_star
+
+
+def _as_float(value: object, name: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a real numeric array ({error})") from None
+
+
+def _weights(W: object, W_star: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    W, W_star = _weight_arrays(W, W_star)
     return W, W_star, np.concatenate([W, W_star], axis=0)
+
+
+def _gram(W: np.ndarray, W_star: np.ndarray) -> np.ndarray:
+    """``V V^T`` for ``V = [W; W_star]`` ((p+k) x (p+k)), without copying the weights into ``V``.
+
+    Any NaN or inf in the weights makes a diagonal entry non-finite, so the
+    finiteness check runs on this small matrix instead of on ``(p + k) N``
+    entries; only when it fails are the weights searched, for the message.
+    """
+    p = W.shape[0]
+    gram = np.empty((p + W_star.shape[0],) * 2)
+    gram[:p, :p] = W @ W.T
+    gram[:p, p:] = W @ W_star.T
+    gram[p:, :p] = gram[:p, p:].T
+    gram[p:, p:] = W_star @ W_star.T
+    if not np.all(np.isfinite(gram)):
+        as_float_array(W, "W")
+        as_float_array(W_star, "W_star")
+        raise ValueError("W and W_star are too large: their overlaps overflow")
+    return gram
+
+
+def _overlaps_of_gram(gram: np.ndarray, p: int, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    scaled = gram / N
+    return scaled[:p, :p], scaled[:p, p:], scaled[p:, p:]
 
 
 def weight_overlaps(W: object, W_star: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(Q, R, T) = (W W^T, W W*^T, W* W*^T) / N`` for W (p, N) and W_star (k, N)."""
-    W, W_star, V = _weights(W, W_star)
-    N = V.shape[1]
-    gram = V @ V.T / N
-    p = W.shape[0]
-    return gram[:p, :p], gram[:p, p:], gram[p:, p:]
+    W, W_star = _weight_arrays(W, W_star, check_finite=False)
+    return _overlaps_of_gram(_gram(W, W_star), W.shape[0], W.shape[1])
 
 
 @dataclass(frozen=True)
@@ -135,7 +172,7 @@ def hessian_coefficients(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: 
 
 def _coefficients_of(W: object, W_star: object, model: Any) -> tuple[HessianCoefficients, np.ndarray, int]:
     W, W_star, V = _weights(W, W_star)
-    Q, R, T = weight_overlaps(W, W_star)
+    Q, R, T = _overlaps_of_gram(V @ V.T, W.shape[0], V.shape[1])
     return hessian_coefficients(Q, R, T, model=model), V, V.shape[1]
 
 
@@ -240,6 +277,52 @@ def _group_weights(values, multiplicities, groups):
         start += len(group)
 
 
+#: Gram eigenvalues above this fraction of the largest are resolved by the Gram matrix itself
+#: (its eigenvalues carry an absolute error of a few eps times the largest); the directions
+#: below it (condition number beyond 1e5, e.g. rank-deficient weights at stationary points)
+#: are resolved by a second pass.
+GRAM_RCOND = 1e-10
+#: Columns per block of the second pass (a block of projections stays in cache).
+_COLUMN_BLOCK = 8192
+
+
+def _span_coordinates(gram: np.ndarray, W: np.ndarray, W_star: np.ndarray) -> np.ndarray:
+    """Coordinates ``X`` (rank, p+k) of the rows of ``V = [W; W_star]`` in an orthonormal basis of their span.
+
+    Only ``X^T X = V V^T`` matters (the reduced Hessian is then fixed up to an
+    orthogonal change of basis), so ``X = sqrt(L) U^T`` from the eigenpairs
+    ``(L, U)`` of the Gram matrix, with no pass over the N columns beyond the
+    one that formed it. The Gram matrix squares the condition number, so its
+    eigenvalues below ``GRAM_RCOND`` times the largest cannot decide the rank:
+    the weights are projected on those eigenvectors (one more pass, ``Y =
+    U_small^T V``) and the small Gram matrix ``Y Y^T`` of the projections, whose
+    entries are accurate relative to their own size, gives those singular
+    values. As with an SVD of ``V``, singular values below
+    ``max(N, p+k) eps`` times the largest count as zero.
+    """
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    largest = eigenvalues[-1]
+    n = gram.shape[0]
+    if not largest > 0:
+        return np.zeros((0, n))
+    big = eigenvalues > GRAM_RCOND * largest
+    coordinates = np.sqrt(eigenvalues[big])[:, None] * vectors[:, big].T
+    if big.all():
+        return coordinates
+    small = vectors[:, ~big]  # (p+k, r)
+    p, N = W.shape
+    # Y Y^T accumulated over blocks of columns: Y = small^T V is never held whole
+    projected_gram = np.zeros((small.shape[1],) * 2)
+    for start in range(0, N, _COLUMN_BLOCK):
+        stop = min(N, start + _COLUMN_BLOCK)
+        block = small[:p].T @ W[:, start:stop] + small[p:].T @ W_star[:, start:stop]
+        projected_gram += block @ block.T
+    squares, rotation = np.linalg.eigh(projected_gram)
+    singular = np.sqrt(np.clip(squares, 0.0, None))
+    keep = singular > max(N, n) * np.finfo(float).eps * np.sqrt(largest)
+    return np.concatenate([coordinates, singular[keep, None] * (small @ rotation[:, keep]).T])
+
+
 def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float = SPECTRUM_RTOL) -> Spectrum:
     """Exact Hessian spectrum for any N from the block structure.
 
@@ -259,20 +342,18 @@ def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float
     """
     if not (np.isfinite(tol) and 0 < tol < 1):
         raise ValueError(f"tol must be in (0, 1), got {tol}")
-    coefficients, V, N = _coefficients_of(W, W_star, model)
-    p = coefficients.A.shape[0]
-    # coordinates of the v_a in an orthonormal basis of their span, from the
-    # R factor of V^T (V^T = Q_f R_f, so R_f^T R_f = V V^T): no N x N work
-    r_factor = np.linalg.qr(V.T, mode="r")
-    _, singular, vt = np.linalg.svd(r_factor, full_matrices=False)
-    scale = singular[0] if singular.size else 0.0
-    rank = int(np.sum(singular > max(V.shape) * np.finfo(float).eps * scale)) if scale > 0 else 0
-    coordinates = singular[:rank, None] * vt[:rank]  # (rank, p+k)
+    W, W_star = _weight_arrays(W, W_star, check_finite=False)
+    p, N = W.shape
+    gram = _gram(W, W_star)
+    coefficients = hessian_coefficients(*_overlaps_of_gram(gram, p, N), model=model)
+    coordinates = _span_coordinates(gram, W, W_star)
+    rank = coordinates.shape[0]
     a_values = np.linalg.eigvalsh(coefficients.A) / N
     values = [a_values]
     counts = [np.full(p, N - rank)]
     if rank:
-        reduced = np.einsum("jlab,xa,yb->jxly", coefficients.B, coordinates, coordinates) / N**2
+        # two pairwise contractions, not one six-index loop
+        reduced = np.einsum("jlab,xa,yb->jxly", coefficients.B, coordinates, coordinates, optimize=True) / N**2
         reduced = reduced.reshape(p * rank, p * rank) + np.kron(coefficients.A, np.eye(rank)) / N
         values.append(np.linalg.eigvalsh((reduced + reduced.T) / 2))
         counts.append(np.ones(p * rank, dtype=np.int64))

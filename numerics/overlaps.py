@@ -56,14 +56,13 @@ def rhs(
 def _rhs_unchecked(Q, R, T, eta, resolved, second_order):
     module = resolved.module
     if second_order:
-        drift_Q, drift_R, diffusion_Q, noise_Q = module.all_terms(Q, R, T)
-        dQ = eta * drift_Q + eta**2 * diffusion_Q
-        if resolved.noise_variance:
-            dQ = dQ + eta**2 * resolved.noise_variance * noise_Q
+        # one generated sum: every matrix monomial of eta D + eta**2 (V + Delta N) scaled once
+        eta2 = eta * eta
+        dQ, dR = module.rhs_terms(Q, R, T, eta, eta2, eta2 * resolved.noise_variance)
     else:
         drift_Q, drift_R = module.first_order_terms(Q, R, T)
         dQ = eta * drift_Q
-    dR = eta * drift_R
+        dR = eta * drift_R
     if resolved.weight_decay:
         dQ = dQ - 2 * eta * resolved.weight_decay * Q
         dR = dR - eta * resolved.weight_decay * R

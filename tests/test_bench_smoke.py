@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import bench_derive, bench_rhs, bench_solve
+from bench import bench_derive, bench_hessian, bench_rhs, bench_simulator, bench_solve
 from bench.__main__ import table
 from bench.common import discover, run_in_subprocess, time_call
 
@@ -38,7 +38,14 @@ def test_baseline_detects_a_wrong_formula():
     assert np.max(np.abs(wrong - generated)) > 1e-6 * np.max(np.abs(generated))
 
 
-@pytest.mark.parametrize("module", [bench_rhs, bench_solve, bench_derive])
+MODULES = [bench_rhs, bench_solve, bench_derive, bench_simulator, bench_hessian]
+
+
+def test_every_benchmark_module_is_smoke_tested():
+    assert {f"bench.{m.__name__.split('.')[-1]}" for m in MODULES} == set(discover())
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
 def test_benchmark_smoke_rows(module):
     rows = module.run(smoke=True)
     assert rows
@@ -47,9 +54,21 @@ def test_benchmark_smoke_rows(module):
     assert "| " + rows[0]["benchmark"] + " |" in table(rows)
 
 
+def test_multiply_counts_of_the_generated_rhs():
+    counts = bench_rhs.multiplies(1024, 8)
+    # generated <= 1.25 x the minimum for its products, well below the baseline's 3 (p+k)**3
+    assert counts["min_mults"] <= counts["mults"] <= 1.25 * counts["min_mults"]
+    assert counts["mults"] < 0.5 * counts["baseline_mults"]
+
+
+def test_structured_hessian_spectrum_matches_dense():
+    assert bench_hessian.spectrum_error(*bench_hessian.weights(3, 2, 12)) < 1e-10
+
+
 def test_runner_discovers_modules_and_runs_one_in_a_pinned_subprocess():
     names = discover()
-    assert {"bench.bench_rhs", "bench.bench_solve", "bench.bench_derive"} <= set(names)
+    assert {"bench.bench_rhs", "bench.bench_solve", "bench.bench_derive", "bench.bench_simulator",
+            "bench.bench_hessian"} <= set(names)
     rows = run_in_subprocess("bench.bench_derive", smoke=True, threads=1)
     assert rows and rows[0]["blas_threads"] == "1"
     _check_row(rows[0])
@@ -64,3 +83,9 @@ def test_missing_module_is_reported_as_skipped():
 def test_time_call_rejects_bad_repeats():
     with pytest.raises(ValueError, match="repeats"):
         time_call(lambda: None, repeats=0)
+
+
+def test_derivation_row_runs_python_m_derive_into_a_temporary_tree():
+    entry = bench_derive.derive_row()
+    _check_row(entry)
+    assert entry["files_written"] >= 8

@@ -106,3 +106,67 @@ def test_numerics_does_not_import_sympy_for_committed_models():
         "assert 'sympy' not in sys.modules, 'sympy was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+def _combined(module, Q, R, T, c_drift, c_diffusion, c_noise):
+    drift_Q, drift_R, diffusion_Q, noise_Q = module.all_terms(Q, R, T)
+    return c_drift * drift_Q + c_diffusion * diffusion_Q + c_noise * noise_Q, c_drift * drift_R
+
+
+@pytest.mark.parametrize("model", COMMITTED_MODELS, ids=lambda m: m.name)
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (6, 3)])
+def test_rhs_terms_is_the_combination_of_the_terms(model, size):
+    # rhs_terms regroups every monomial (Horner form, thin products, symmetrised sums):
+    # it must equal the plain combination, on the unbatched and on the batched branch
+    rng = np.random.default_rng(11)
+    module = generated_module(model)
+    points = [random_overlaps(*size, rng) for _ in range(3)]
+    for Q, R, T in points:
+        got = module.rhs_terms(Q, R, T, 0.3, 0.09, 0.02)
+        for g, w in zip(got, _combined(module, Q, R, T, 0.3, 0.09, 0.02)):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-13)
+    Qb, Rb, Tb = (np.stack([pt[i] for pt in points]) for i in range(3))
+    batched = module.rhs_terms(Qb, Rb, Tb, 0.3, 0.09, 0.02)
+    for b, (Q, R, T) in enumerate(points):
+        for g, w in zip(batched, module.rhs_terms(Q, R, T, 0.3, 0.09, 0.02)):
+            np.testing.assert_allclose(g[b], w, rtol=1e-12, atol=1e-13)
+
+
+def test_large_p_branches_agree_with_the_batched_code():
+    # p = 300 takes the Gram (syrk) and blocked symmetric products of the unbatched branch
+    rng = np.random.default_rng(12)
+    module = generated_module(None)
+    Q, R, T = random_overlaps(300, 4, rng)
+    for name, args in [("all_terms", ()), ("first_order_terms", ()), ("rhs_terms", (0.4, 0.16, 0.0))]:
+        single = getattr(module, name)(Q, R, T, *args)
+        batched = getattr(module, name)(Q[None], R[None], T[None], *args)
+        for g, w in zip(single, batched):
+            np.testing.assert_allclose(g, w[0], rtol=1e-11, atol=1e-13 * np.max(np.abs(w)), err_msg=name)
+
+
+def test_blocked_symmetric_product():
+    rng = np.random.default_rng(13)
+    module = generated_module(None)
+    A = rng.standard_normal((301, 301))
+    Q = A @ A.T / 301
+    M = 0.3 * Q @ Q - 0.7 * Q + 0.1 * np.eye(301)
+    Y = rng.standard_normal((301, 301))
+    got = module._sym(Q, M, Y)
+    np.testing.assert_allclose(got, Q @ M + Y + Y.T, rtol=1e-12, atol=1e-12)
+    # off the diagonal blocks the lower triangle is the mirror of the upper one
+    assert np.array_equal(got[76:, :75], got[:75, 76:].T)
+    np.testing.assert_allclose(module._sym(Q, M), Q @ M, rtol=1e-12, atol=1e-12)
+
+
+def test_public_rhs_equals_the_eta_combination_with_noise_and_weight_decay():
+    import numerics
+
+    model = Model(student_activation="x**3 - 3*x", teacher_activation="x**2 - 1", noise_variance=0.2,
+                  weight_decay=0.1, name="he3_he2")
+    Q, R, T = random_overlaps(3, 2, np.random.default_rng(14))
+    eta = 0.05
+    dQ, dR = numerics.rhs(Q, R, T, eta, model=model)
+    drift_Q, drift_R, diffusion_Q, noise_Q = generated_module(model).all_terms(Q, R, T)
+    expected_Q = eta * drift_Q + eta**2 * (diffusion_Q + 0.2 * noise_Q) - 2 * eta * 0.1 * Q
+    np.testing.assert_allclose(dQ, expected_Q, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dR, eta * drift_R - eta * 0.1 * R, rtol=1e-12, atol=1e-14)

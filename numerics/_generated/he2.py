@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 7129e17fc3caf1c0
+# input-hash: 8b005dafa299195b
 # result-hash: ca822490af73511a
-# body-sha256: 40fe4a6c81a8790da901f1c81e65c37cf6a80035c675d26b012af69cad79c061
+# body-sha256: 8a574fab2a38faf4bf19c200fd84838b48e2f78ec26359ef6577a0a356d41693
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -61,6 +61,85 @@ def _einsum(subscripts, *operands):
     return np.einsum(subscripts, *operands, optimize=path)
 
 
+def _tr1(a):
+    # unbatched trace as a Python float (exactly rounded; float arithmetic on the
+    # scalar coefficients is cheaper than NumPy scalar arithmetic)
+    return math.fsum(a.diagonal().tolist())
+
+
+def _total1(a):
+    return float(a.sum())
+
+
+def _sumsq1(a):
+    return float(np.vdot(a, a))
+
+
+# syrk (half the multiplies of a Gram product) is slower than a plain product
+# in OpenBLAS below about this size
+_GRAM_MIN = 128
+
+
+def _gram1(a):
+    # unbatched a @ a.T; the copy keeps NumPy from choosing syrk
+    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a.T.copy())
+
+
+def _gram1s(a):
+    # unbatched a @ a.T for a symmetric a
+    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a)
+
+
+# a product known to be symmetric (e.g. Q @ (Q @ Q)) with all sizes at least this
+# large is computed by block rows of its upper triangle
+_SYM_MIN = 256
+_SYM_BLOCKS = 4
+
+
+def _sym1(a, b, y=None):
+    # unbatched _sym
+    if a.shape[0] < _SYM_MIN or a.shape[1] < _SYM_MIN:
+        return a.dot(b) if y is None else a.dot(b) + y + y.T
+    return _sym(a, b, y)
+
+
+def _sym(a, b, y=None):
+    # a @ b (+ y + y^T) for a symmetric result: block row i needs only the
+    # columns from its diagonal block on, about 5/8 of the multiplies with four
+    # block rows, and y is added on those blocks only; the blocks below the
+    # diagonal are mirrored from those above it
+    n = a.shape[-2]
+    if a.ndim != 2 or b.ndim != 2 or np.ndim(y) > 2 or min(n, a.shape[1]) < _SYM_MIN:
+        return a @ b if y is None else a @ b + y + _tp(y)
+    out = np.empty((n, n), dtype=np.result_type(a, b))
+    edges = [n * i // _SYM_BLOCKS for i in range(_SYM_BLOCKS + 1)]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        block = out[lo:hi, lo:]
+        np.matmul(a[lo:hi], b[:, lo:], out=block)
+        if y is not None:
+            block += y[lo:hi, lo:]
+            block += y[lo:, lo:hi].T
+        out[hi:, lo:hi] = out[lo:hi, hi:].T
+    return out
+
+
+def _shift(a, c):
+    # a + c I, broadcasting the batch axes of a and c
+    return a + np.asarray(c) * np.eye(a.shape[-1])
+
+
+def _shift1(a, c):
+    # unbatched a + c I, in place on the temporary a
+    a.flat[:: a.shape[-1] + 1] += c
+    return a
+
+
+def _cat(axis, *arrays):
+    # concatenate along a matrix axis, broadcasting the batch axes first
+    batch = np.broadcast_shapes(*(np.shape(a)[:-2] for a in arrays))
+    return np.concatenate([np.broadcast_to(a, batch + np.shape(a)[-2:]) for a in arrays], axis=axis)
+
+
 def _full(value, shape):
     # a constant or broadcast entry must still come out with the full shape
     value = np.asarray(value)
@@ -79,6 +158,19 @@ def _fill(value, tail, Q, R, T):
 
 def first_order_terms(Q, R, T):
     """Coefficients of eta in dQ/dalpha and dR/dalpha: (drift_Q, drift_R)."""
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:
+        p = Q.shape[-1]
+        k = T.shape[-1]
+        x0 = p**(-2)
+        x1 = _tr1(Q)
+        x2 = 4*x0
+        x3 = _tr1(T)
+        x4 = 1/k
+        x5 = 1/p
+        x6 = x4*x5
+        drift_Q = -(8*x0)*_gram1s(Q) - (x1*x2 - 4*x3*x4*x5)*Q + (8*x6)*R.dot(R.T.copy())
+        drift_R = -x2*Q.dot(R) - (2*x0*x1 - 2*x3*x4*x5)*R + (4*x6)*R.dot(T)
+        return drift_Q, drift_R
     p = Q.shape[-1]
     k = T.shape[-1]
     x0 = p**(-2)
@@ -88,7 +180,7 @@ def first_order_terms(Q, R, T):
     x4 = 1/k
     x5 = 1/p
     x6 = x4*x5
-    drift_Q = _fill(-(8*x0)*(Q @ _tp(Q)) - (x1*x2 - 4*x3*x4*x5)*Q + (8*x6)*(R @ _tp(R)), Q.shape[-2:], Q, R, T)
+    drift_Q = _fill(-(8*x0)*(Q @ _tp(Q)) - (x1*x2 - 4*x3*x4*x5)*Q + (8*x6)*(R @ _tp(R).copy()), Q.shape[-2:], Q, R, T)
     drift_R = _fill(-x2*(Q @ R) - (2*x0*x1 - 2*x3*x4*x5)*R + (4*x6)*(R @ T), R.shape[-2:], Q, R, T)
     return drift_Q, drift_R
 
@@ -96,6 +188,30 @@ def first_order_terms(Q, R, T):
 def all_terms(Q, R, T):
     """Coefficients of eta, and of eta**2 (noiseless and per unit Delta):
     (drift_Q, drift_R, diffusion_Q, noise_Q)."""
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:
+        p = Q.shape[-1]
+        k = T.shape[-1]
+        x0 = p**(-2)
+        x1 = 8*x0
+        x2 = _gram1s(Q)
+        x3 = _tr1(Q)
+        x4 = 4*x0
+        x5 = _tr1(T)
+        x6 = 1/k
+        x7 = 1/p
+        x8 = x6*x7
+        x9 = Q.dot(R)
+        x10 = R.dot(T)
+        x11 = p**(-4)
+        x12 = x6/p**3
+        x13 = 16*x12
+        x14 = k**(-2)
+        x15 = 8*x12*x3
+        drift_Q = -x1*x2 - (x3*x4 - 4*x5*x6*x7)*Q + (8*x8)*R.dot(R.T.copy())
+        drift_R = -x4*x9 - (2*x0*x3 - 2*x5*x6*x7)*R + (4*x8)*x10
+        diffusion_Q = _sym1(Q, _shift1(((32*x11)*x2 + (16*x11*x3 - x13*x5)*Q), x1*x14*_sumsq1(T) + 4*x11*x3**2 + 8*x11*_sumsq1(Q) - x13*_sumsq1(R) + x14*x4*x5**2 - x15*x5), (-(32*x12)*x9 + (16*x0*x14)*x10 + (8*x0*x14*x5 - x15)*R).dot(R.T))
+        noise_Q = x4*Q
+        return drift_Q, drift_R, diffusion_Q, noise_Q
     p = Q.shape[-1]
     k = T.shape[-1]
     x0 = p**(-2)
@@ -107,21 +223,73 @@ def all_terms(Q, R, T):
     x6 = 1/k
     x7 = 1/p
     x8 = x6*x7
-    x9 = (R @ _tp(R))
-    x10 = (Q @ R)
-    x11 = (R @ T)
-    x12 = p**(-4)
-    x13 = x6/p**3
-    x14 = -32*x13
-    x15 = (x10 @ _tp(R))
-    x16 = k**(-2)
-    x17 = 16*x13
-    x18 = 16*x3
-    drift_Q = _fill(-x1*x2 - (x3*x4 - 4*x5*x6*x7)*Q + (8*x8)*x9, Q.shape[-2:], Q, R, T)
-    drift_R = _fill(-x4*x10 - (2*x0*x3 - 2*x5*x6*x7)*R + (4*x8)*x11, R.shape[-2:], Q, R, T)
-    diffusion_Q = _fill((32*x12)*(Q @ x2) + x14*x15 + x14*_tp(x15) + (x1*x16*_sumsq(T) + 4*x12*x3**2 + 8*x12*_sumsq(Q) - 8*x13*x3*x5 + x16*x4*x5**2 - x17*_sumsq(R))*Q + (x12*x18 - x17*x5)*x2 + (32*x0*x16)*(R @ _tp(x11)) + (16*x0*x16*x5 - x13*x18)*x9, Q.shape[-2:], Q, R, T)
+    x9 = (Q @ R)
+    x10 = (R @ T)
+    x11 = p**(-4)
+    x12 = x6/p**3
+    x13 = 16*x12
+    x14 = k**(-2)
+    x15 = 8*x12*x3
+    drift_Q = _fill(-x1*x2 - (x3*x4 - 4*x5*x6*x7)*Q + (8*x8)*(R @ _tp(R).copy()), Q.shape[-2:], Q, R, T)
+    drift_R = _fill(-x4*x9 - (2*x0*x3 - 2*x5*x6*x7)*R + (4*x8)*x10, R.shape[-2:], Q, R, T)
+    diffusion_Q = _fill(_sym(Q, _shift(((32*x11)*x2 + (16*x11*x3 - x13*x5)*Q), x1*x14*_sumsq(T) + 4*x11*x3**2 + 8*x11*_sumsq(Q) - x13*_sumsq(R) + x14*x4*x5**2 - x15*x5), ((-(32*x12)*x9 + (16*x0*x14)*x10 + (8*x0*x14*x5 - x15)*R) @ _tp(R))), Q.shape[-2:], Q, R, T)
     noise_Q = _fill(x4*Q, Q.shape[-2:], Q, R, T)
     return drift_Q, drift_R, diffusion_Q, noise_Q
+
+
+def rhs_terms(Q, R, T, c_drift, c_diffusion, c_noise):
+    """c_drift * drift + c_diffusion * diffusion_Q + c_noise * noise_Q, as (dQ, dR):
+    the ODE right-hand side without weight decay for c_drift = eta,
+    c_diffusion = eta**2 and c_noise = eta**2 Delta."""
+    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:
+        p = Q.shape[-1]
+        k = T.shape[-1]
+        x0 = p**(-4)
+        x1 = 32*c_diffusion
+        x2 = p**(-2)
+        x3 = c_drift*x2
+        x4 = _tr1(Q)
+        x5 = 16*x4
+        x6 = 1/k
+        x7 = _tr1(T)
+        x8 = x6*x7
+        x9 = p**(-3)
+        x10 = 16*x9
+        x11 = 4*x2
+        x12 = 1/p
+        x13 = k**(-2)
+        x14 = x13*x2
+        x15 = 4*c_drift*x12*x6
+        x16 = x6*x9
+        x17 = Q.dot(R)
+        x18 = R.dot(T)
+        dQ = _sym1(Q, _shift1(((x0*x1)*_gram1s(Q) + (c_diffusion*(x0*x5 - x10*x8) - 8*x3)*Q), c_diffusion*(4*x0*x4**2 + 8*x0*_sumsq1(Q) - x10*x6*_sumsq1(R) + x11*x13*x7**2 + 8*x14*_sumsq1(T) - 8*x4*x8*x9) + c_drift*(-x11*x4 + 4*x12*x6*x7) + c_noise*x11), (((1/2)*c_diffusion*(16*x13*x2*x7 - x16*x5) + x15)*R - (x1*x16)*x17 + (16*c_diffusion*x14)*x18).dot(R.T))
+        dR = -(4*x3)*x17 + (c_drift*(2*x12*x6*x7 - 2*x2*x4))*R + x15*x18
+        return dQ, dR
+    p = Q.shape[-1]
+    k = T.shape[-1]
+    x0 = p**(-4)
+    x1 = 32*c_diffusion
+    x2 = p**(-2)
+    x3 = c_drift*x2
+    x4 = _tr(Q)
+    x5 = 16*x4
+    x6 = 1/k
+    x7 = _tr(T)
+    x8 = x6*x7
+    x9 = p**(-3)
+    x10 = 16*x9
+    x11 = 4*x2
+    x12 = 1/p
+    x13 = k**(-2)
+    x14 = x13*x2
+    x15 = 4*c_drift*x12*x6
+    x16 = x6*x9
+    x17 = (Q @ R)
+    x18 = (R @ T)
+    dQ = _fill(_sym(Q, _shift(((x0*x1)*(Q @ _tp(Q)) + (c_diffusion*(x0*x5 - x10*x8) - 8*x3)*Q), c_diffusion*(4*x0*x4**2 + 8*x0*_sumsq(Q) - x10*x6*_sumsq(R) + x11*x13*x7**2 + 8*x14*_sumsq(T) - 8*x4*x8*x9) + c_drift*(-x11*x4 + 4*x12*x6*x7) + c_noise*x11), ((((1/2)*c_diffusion*(16*x13*x2*x7 - x16*x5) + x15)*R - (x1*x16)*x17 + (16*c_diffusion*x14)*x18) @ _tp(R))), Q.shape[-2:], Q, R, T)
+    dR = _fill(-(4*x3)*x17 + (c_drift*(2*x12*x6*x7 - 2*x2*x4))*R + x15*x18, R.shape[-2:], Q, R, T)
+    return dQ, dR
 
 
 def residual_risk(Q, R, T):
@@ -148,5 +316,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = '7129e17fc3caf1c0'
+INPUT_HASH = '8b005dafa299195b'
 RESULT_HASH = 'ca822490af73511a'

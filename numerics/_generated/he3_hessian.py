@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: b891beaf343b573a
+# input-hash: 059aeda454f9fc7c
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: 3ebfc7f14368cd8eb4052f165f8334c0aceb36545ef26b17a25ea80bd1d3a569
+# body-sha256: 4a938a0faebffca3c04cb6f1ce579d1ffbef6f9c31a8c218d5c72818e57949c8
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,6 +61,85 @@ def _einsum(subscripts, *operands):
     return np.einsum(subscripts, *operands, optimize=path)
 
 
+def _tr1(a):
+    # unbatched trace as a Python float (exactly rounded; float arithmetic on the
+    # scalar coefficients is cheaper than NumPy scalar arithmetic)
+    return math.fsum(a.diagonal().tolist())
+
+
+def _total1(a):
+    return float(a.sum())
+
+
+def _sumsq1(a):
+    return float(np.vdot(a, a))
+
+
+# syrk (half the multiplies of a Gram product) is slower than a plain product
+# in OpenBLAS below about this size
+_GRAM_MIN = 128
+
+
+def _gram1(a):
+    # unbatched a @ a.T; the copy keeps NumPy from choosing syrk
+    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a.T.copy())
+
+
+def _gram1s(a):
+    # unbatched a @ a.T for a symmetric a
+    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a)
+
+
+# a product known to be symmetric (e.g. Q @ (Q @ Q)) with all sizes at least this
+# large is computed by block rows of its upper triangle
+_SYM_MIN = 256
+_SYM_BLOCKS = 4
+
+
+def _sym1(a, b, y=None):
+    # unbatched _sym
+    if a.shape[0] < _SYM_MIN or a.shape[1] < _SYM_MIN:
+        return a.dot(b) if y is None else a.dot(b) + y + y.T
+    return _sym(a, b, y)
+
+
+def _sym(a, b, y=None):
+    # a @ b (+ y + y^T) for a symmetric result: block row i needs only the
+    # columns from its diagonal block on, about 5/8 of the multiplies with four
+    # block rows, and y is added on those blocks only; the blocks below the
+    # diagonal are mirrored from those above it
+    n = a.shape[-2]
+    if a.ndim != 2 or b.ndim != 2 or np.ndim(y) > 2 or min(n, a.shape[1]) < _SYM_MIN:
+        return a @ b if y is None else a @ b + y + _tp(y)
+    out = np.empty((n, n), dtype=np.result_type(a, b))
+    edges = [n * i // _SYM_BLOCKS for i in range(_SYM_BLOCKS + 1)]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        block = out[lo:hi, lo:]
+        np.matmul(a[lo:hi], b[:, lo:], out=block)
+        if y is not None:
+            block += y[lo:hi, lo:]
+            block += y[lo:, lo:hi].T
+        out[hi:, lo:hi] = out[lo:hi, hi:].T
+    return out
+
+
+def _shift(a, c):
+    # a + c I, broadcasting the batch axes of a and c
+    return a + np.asarray(c) * np.eye(a.shape[-1])
+
+
+def _shift1(a, c):
+    # unbatched a + c I, in place on the temporary a
+    a.flat[:: a.shape[-1] + 1] += c
+    return a
+
+
+def _cat(axis, *arrays):
+    # concatenate along a matrix axis, broadcasting the batch axes first
+    batch = np.broadcast_shapes(*(np.shape(a)[:-2] for a in arrays))
+    return np.concatenate([np.broadcast_to(a, batch + np.shape(a)[-2:]) for a in arrays], axis=axis)
+
+
 def _full(value, shape):
     # a constant or broadcast entry must still come out with the full shape
     value = np.asarray(value)
@@ -108,5 +187,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'b891beaf343b573a'
+INPUT_HASH = '059aeda454f9fc7c'
 RESULT_HASH = 'ec2b59f9ac88c1c6'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2cb437872b0ce405
+# input-hash: ac3ab877a1eeac8b
 # result-hash: 55a591b5edd8e82d
-# body-sha256: 67a9dffe4214c9c3677fe6515400c3550dc42ff3a28f58c051cdb46e4e3a708e
+# body-sha256: 1213dc426b973c556de780db31cae394c749a69acb427839d4e7abd13f57a0a1
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,6 +61,85 @@ def _einsum(subscripts, *operands):
     return np.einsum(subscripts, *operands, optimize=path)
 
 
+def _tr1(a):
+    # unbatched trace as a Python float (exactly rounded; float arithmetic on the
+    # scalar coefficients is cheaper than NumPy scalar arithmetic)
+    return math.fsum(a.diagonal().tolist())
+
+
+def _total1(a):
+    return float(a.sum())
+
+
+def _sumsq1(a):
+    return float(np.vdot(a, a))
+
+
+# syrk (half the multiplies of a Gram product) is slower than a plain product
+# in OpenBLAS below about this size
+_GRAM_MIN = 128
+
+
+def _gram1(a):
+    # unbatched a @ a.T; the copy keeps NumPy from choosing syrk
+    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a.T.copy())
+
+
+def _gram1s(a):
+    # unbatched a @ a.T for a symmetric a
+    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a)
+
+
+# a product known to be symmetric (e.g. Q @ (Q @ Q)) with all sizes at least this
+# large is computed by block rows of its upper triangle
+_SYM_MIN = 256
+_SYM_BLOCKS = 4
+
+
+def _sym1(a, b, y=None):
+    # unbatched _sym
+    if a.shape[0] < _SYM_MIN or a.shape[1] < _SYM_MIN:
+        return a.dot(b) if y is None else a.dot(b) + y + y.T
+    return _sym(a, b, y)
+
+
+def _sym(a, b, y=None):
+    # a @ b (+ y + y^T) for a symmetric result: block row i needs only the
+    # columns from its diagonal block on, about 5/8 of the multiplies with four
+    # block rows, and y is added on those blocks only; the blocks below the
+    # diagonal are mirrored from those above it
+    n = a.shape[-2]
+    if a.ndim != 2 or b.ndim != 2 or np.ndim(y) > 2 or min(n, a.shape[1]) < _SYM_MIN:
+        return a @ b if y is None else a @ b + y + _tp(y)
+    out = np.empty((n, n), dtype=np.result_type(a, b))
+    edges = [n * i // _SYM_BLOCKS for i in range(_SYM_BLOCKS + 1)]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        block = out[lo:hi, lo:]
+        np.matmul(a[lo:hi], b[:, lo:], out=block)
+        if y is not None:
+            block += y[lo:hi, lo:]
+            block += y[lo:, lo:hi].T
+        out[hi:, lo:hi] = out[lo:hi, hi:].T
+    return out
+
+
+def _shift(a, c):
+    # a + c I, broadcasting the batch axes of a and c
+    return a + np.asarray(c) * np.eye(a.shape[-1])
+
+
+def _shift1(a, c):
+    # unbatched a + c I, in place on the temporary a
+    a.flat[:: a.shape[-1] + 1] += c
+    return a
+
+
+def _cat(axis, *arrays):
+    # concatenate along a matrix axis, broadcasting the batch axes first
+    batch = np.broadcast_shapes(*(np.shape(a)[:-2] for a in arrays))
+    return np.concatenate([np.broadcast_to(a, batch + np.shape(a)[-2:]) for a in arrays], axis=axis)
+
+
 def _full(value, shape):
     # a constant or broadcast entry must still come out with the full shape
     value = np.asarray(value)
@@ -99,5 +178,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '2cb437872b0ce405'
+INPUT_HASH = 'ac3ab877a1eeac8b'
 RESULT_HASH = '55a591b5edd8e82d'
