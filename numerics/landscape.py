@@ -491,7 +491,7 @@ def stationary_point(
 
 
 # --------------------------------------------------------------------------
-# closed forms (paper model), derived in docs/sections/5-landscape.md and
+# closed forms (paper model), stated in the README (Landscape section) and
 # checked against derive/landscape.py (sympy) by the tests
 # --------------------------------------------------------------------------
 
