@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ _BATCHED_TAILS = {(p, p): "Q.shape[-2:]", (p, k): "R.shape[-2:]", (sp.Integer(1)
 _UNBATCHED_SHAPES = {(p, p): "Q.shape", (p, k): "R.shape", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
 
 _RUNTIME = '''
-import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
+import math
 
 import numpy as np
 
@@ -263,6 +264,31 @@ _RUNTIME = (
     .replace("@SYM_MIN@", str(SYM_MIN))
     .replace("@SYM_BLOCKS@", str(SYM_BLOCKS))
 )
+
+#: The module every generated module imports its helpers from (absolute, so that
+#: cached modules loaded by path find it too).
+RUNTIME_MODULE = "numerics._generated._runtime"
+
+
+def runtime_source() -> str:
+    """Source of the runtime helpers shared by all generated modules (one copy, not one per module)."""
+    return (
+        "# GENERATED FILE - DO NOT EDIT. Regenerate with `python -m derive`.\n"
+        '"""Array helpers called by the generated modules (printed by derive/codegen.py)."""\n'
+        + _RUNTIME
+    )
+
+
+def runtime_import() -> str:
+    """The import block at the top of a generated module: NumPy, math and the runtime helpers."""
+    names = re.findall(r"^def (\w+)", _RUNTIME, flags=re.MULTILINE)
+    return (
+        "import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)\n\n"
+        "import numpy as np  # noqa: F401\n\n"
+        f"from {RUNTIME_MODULE} import (  # noqa: F401\n"
+        + "".join(f"    {name},\n" for name in names)
+        + ")\n"
+    )
 
 
 class _NumpyPrinter(PythonCodePrinter):
@@ -882,7 +908,7 @@ class GeneratedModule:
 def generate_module(model: Model) -> GeneratedModule:
     """Derive and print the NumPy module for ``model``."""
     derived = derive_quantities(model).as_dict()
-    body_parts = [_RUNTIME.strip() + "\n"]
+    body_parts = [runtime_import()]
     for spec in FUNCTIONS:
         body_parts.append(_function_source(spec, derived))
     body_parts.append(_model_constants(model))

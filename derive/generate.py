@@ -2,7 +2,8 @@
 
 Artefacts: one NumPy module per model of :data:`derive.model.COMMITTED_MODELS`
 (plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.hessian`)
-under ``numerics/_generated/``, the registry ``numerics/_generated/__init__.py``
+under ``numerics/_generated/``, the runtime helpers they all import
+(``numerics/_generated/_runtime.py``), the registry ``numerics/_generated/__init__.py``
 mapping input hashes to those modules, and ``docs/equations.md``.
 
 Staleness is judged on hashes, not on printed text: a module is stale when its
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .codegen import body_is_intact, generate_module, read_header, result_hash, write_atomically
+from .codegen import body_is_intact, generate_module, read_header, result_hash, runtime_source, write_atomically
 from .hessian import generate_hessian_module, hessian_result_hash
 from .model import COMMITTED_MODELS, Model
 
@@ -74,6 +75,9 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
     registry = root / GENERATED_DIR / "__init__.py"
     write_atomically(registry, registry_source(models))
     written.append(registry)
+    runtime = root / GENERATED_DIR / "_runtime.py"
+    write_atomically(runtime, runtime_source())
+    written.append(runtime)
     doc = root / EQUATIONS_DOC
     write_atomically(doc, equations_document(models))
     written.append(doc)
@@ -109,6 +113,9 @@ def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MOD
     registry = root / GENERATED_DIR / "__init__.py"
     if not registry.exists() or registry.read_text() != registry_source(models):
         problems.append(f"{registry.relative_to(root)}: registry out of date")
+    runtime = root / GENERATED_DIR / "_runtime.py"
+    if not runtime.exists() or runtime.read_text() != runtime_source():
+        problems.append(f"{runtime.relative_to(root)}: runtime helpers out of date")
     doc = root / EQUATIONS_DOC
     try:
         marker = f"<!-- digest: {_equations_digest(models)} -->"

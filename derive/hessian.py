@@ -138,13 +138,13 @@ def _function_source(derived: dict[str, sp.Expr]) -> str:
 
 def generate_hessian_module(model: Model) -> str:
     """Source of the generated Hessian module of ``model`` (header with hashes)."""
-    from .codegen import _RUNTIME, HEADER_MARK
+    from .codegen import HEADER_MARK, runtime_import
 
     derived = derive_hessian_terms(model)
     res_hash = hessian_result_hash(model)
     body = "\n\n".join(
         [
-            _RUNTIME.strip() + "\n",
+            runtime_import(),
             _function_source(derived),
             f"INPUT_HASH = {model.codegen_hash()!r}\nRESULT_HASH = {res_hash!r}\n",
         ]

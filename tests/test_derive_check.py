@@ -62,3 +62,21 @@ def test_check_fails_after_a_hand_edit_of_generated_code(tmp_path):
     result = run_check(root)
     assert result.returncode == 1
     assert "he3.py" in result.stderr and "by hand" in result.stderr
+
+
+def test_check_fails_after_a_hand_edit_of_the_shared_runtime(tmp_path):
+    root = copy_tree(tmp_path)
+    runtime = root / "numerics" / "_generated" / "_runtime.py"
+    runtime.write_text(runtime.read_text().replace("_SYM_BLOCKS = 4", "_SYM_BLOCKS = 8"))
+    result = run_check(root)
+    assert result.returncode == 1
+    assert "_runtime.py" in result.stderr
+
+
+def test_generated_modules_share_one_runtime():
+    # the helpers live once, in _runtime.py; every generated module imports them from there
+    from numerics._generated import _runtime, he3, paper, paper_hessian
+
+    for module in (paper, he3, paper_hessian):
+        assert module._sym is _runtime._sym and module._fill is _runtime._fill
+        assert "def _sym(" not in Path(module.__file__).read_text()

@@ -5,155 +5,38 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 059aeda454f9fc7c
+# input-hash: ffaa45c40c9af43a
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: 4a938a0faebffca3c04cb6f1ce579d1ffbef6f9c31a8c218d5c72818e57949c8
+# body-sha256: eae64aa67e6109856ae6ecfcac2aedf934357dd6a61de11cf4e829c287720540
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
 
 import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
-import numpy as np
+import numpy as np  # noqa: F401
 
-_PATHS: dict = {}
-
-
-def _tp(a):
-    return np.swapaxes(a, -1, -2)
-
-
-def _dg(a):
-    return np.diagonal(a, axis1=-2, axis2=-1)[..., :, None]
-
-
-def _rowsum(a):
-    return a.sum(axis=-1, keepdims=True)
-
-
-def _tr(a):
-    # unbatched: a NumPy scalar, so coefficient arithmetic costs no array calls
-    if a.ndim == 2:
-        return a.trace()
-    return np.trace(a, axis1=-2, axis2=-1)[..., None, None]
-
-
-def _total(a):
-    if a.ndim == 2:
-        return a.sum()
-    return a.sum(axis=(-2, -1), keepdims=True)
-
-
-def _sumsq(a):
-    # sum of squared entries without the squared temporary
-    if a.ndim == 2:
-        return np.vdot(a, a)
-    return np.einsum("...ij,...ij->...", a, a)[..., None, None]
-
-
-def _einsum(subscripts, *operands):
-    # the contraction path depends only on the shapes: choose it once per shape
-    key = (subscripts,) + tuple(np.shape(o) for o in operands)
-    path = _PATHS.get(key)
-    if path is None:
-        path = np.einsum_path(subscripts, *operands, optimize="greedy")[0]
-        _PATHS[key] = path
-    return np.einsum(subscripts, *operands, optimize=path)
-
-
-def _tr1(a):
-    # unbatched trace as a Python float (exactly rounded; float arithmetic on the
-    # scalar coefficients is cheaper than NumPy scalar arithmetic)
-    return math.fsum(a.diagonal().tolist())
-
-
-def _total1(a):
-    return float(a.sum())
-
-
-def _sumsq1(a):
-    return float(np.vdot(a, a))
-
-
-# syrk (half the multiplies of a Gram product) is slower than a plain product
-# in OpenBLAS below about this size
-_GRAM_MIN = 128
-
-
-def _gram1(a):
-    # unbatched a @ a.T; the copy keeps NumPy from choosing syrk
-    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a.T.copy())
-
-
-def _gram1s(a):
-    # unbatched a @ a.T for a symmetric a
-    return a.dot(a.T) if a.shape[0] >= _GRAM_MIN else a.dot(a)
-
-
-# a product known to be symmetric (e.g. Q @ (Q @ Q)) with all sizes at least this
-# large is computed by block rows of its upper triangle
-_SYM_MIN = 256
-_SYM_BLOCKS = 4
-
-
-def _sym1(a, b, y=None):
-    # unbatched _sym
-    if a.shape[0] < _SYM_MIN or a.shape[1] < _SYM_MIN:
-        return a.dot(b) if y is None else a.dot(b) + y + y.T
-    return _sym(a, b, y)
-
-
-def _sym(a, b, y=None):
-    # a @ b (+ y + y^T) for a symmetric result: block row i needs only the
-    # columns from its diagonal block on, about 5/8 of the multiplies with four
-    # block rows, and y is added on those blocks only; the blocks below the
-    # diagonal are mirrored from those above it
-    n = a.shape[-2]
-    if a.ndim != 2 or b.ndim != 2 or np.ndim(y) > 2 or min(n, a.shape[1]) < _SYM_MIN:
-        return a @ b if y is None else a @ b + y + _tp(y)
-    out = np.empty((n, n), dtype=np.result_type(a, b))
-    edges = [n * i // _SYM_BLOCKS for i in range(_SYM_BLOCKS + 1)]
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        block = out[lo:hi, lo:]
-        np.matmul(a[lo:hi], b[:, lo:], out=block)
-        if y is not None:
-            block += y[lo:hi, lo:]
-            block += y[lo:, lo:hi].T
-        out[hi:, lo:hi] = out[lo:hi, hi:].T
-    return out
-
-
-def _shift(a, c):
-    # a + c I, broadcasting the batch axes of a and c
-    return a + np.asarray(c) * np.eye(a.shape[-1])
-
-
-def _shift1(a, c):
-    # unbatched a + c I, in place on the temporary a
-    a.flat[:: a.shape[-1] + 1] += c
-    return a
-
-
-def _cat(axis, *arrays):
-    # concatenate along a matrix axis, broadcasting the batch axes first
-    batch = np.broadcast_shapes(*(np.shape(a)[:-2] for a in arrays))
-    return np.concatenate([np.broadcast_to(a, batch + np.shape(a)[-2:]) for a in arrays], axis=axis)
-
-
-def _full(value, shape):
-    # a constant or broadcast entry must still come out with the full shape
-    value = np.asarray(value)
-    if value.shape == shape:
-        return value
-    return np.broadcast_to(value, shape).copy()
-
-
-def _fill(value, tail, Q, R, T):
-    # like _full, but the batch shape is only worked out when inputs are batched
-    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2 and getattr(value, "shape", None) == tail:
-        return value
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
-    return _full(value, batch + tail)
+from numerics._generated._runtime import (  # noqa: F401
+    _tp,
+    _dg,
+    _rowsum,
+    _tr,
+    _total,
+    _sumsq,
+    _einsum,
+    _tr1,
+    _total1,
+    _sumsq1,
+    _gram1,
+    _gram1s,
+    _sym1,
+    _sym,
+    _shift,
+    _shift1,
+    _cat,
+    _full,
+    _fill,
+)
 
 
 def hessian_terms(Q, R, T):
@@ -187,5 +70,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '059aeda454f9fc7c'
+INPUT_HASH = 'ffaa45c40c9af43a'
 RESULT_HASH = 'ec2b59f9ac88c1c6'
