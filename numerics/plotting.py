@@ -18,13 +18,22 @@ def _xscale(ax) -> None:
     ax.set_xlabel(r"$\alpha$")
 
 
-def plot_trajectory(result: Any, path: str | Path | None = None, *, simulation: Any = None, title: str = ""):
+def plot_trajectory(
+    result: Any,
+    path: str | Path | None = None,
+    *,
+    simulation: Any = None,
+    restart: Any = None,
+    title: str = "",
+):
     """All order parameters and the risk against alpha.
 
     Panels: student norms ``Q_jj``, student-student overlaps ``Q_jl`` (j < l),
     teacher-student overlaps ``R_jr``, and the risk (log scale). ``simulation``
     (a result with the same fields, optionally with a leading replica axis)
-    is overlaid as markers. Returns the figure; saves it when ``path`` is given.
+    is overlaid as markers; ``restart`` (a second ODE result, e.g. started
+    from the simulation's overlaps at a later alpha) as dashed lines in the
+    same colours. Returns the figure; saves it when ``path`` is given.
     """
     p, k = result.Q.shape[-1], result.R.shape[-1]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
@@ -39,6 +48,8 @@ def plot_trajectory(result: Any, path: str | Path | None = None, *, simulation: 
     for j in range(p):
         c = colors[j % len(colors)]
         ax_norm.plot(result.alpha, result.Q[:, j, j], color=c, label=f"$Q_{{{j + 1}{j + 1}}}$")
+        if restart is not None:
+            ax_norm.plot(restart.alpha, restart.Q[:, j, j], "--", color=c, lw=1)
         if sim is not None:
             ax_norm.plot(sim.alpha, sim_Q[:, j, j], "o", ms=3, mfc="none", color=c)
     index = 0
@@ -46,6 +57,8 @@ def plot_trajectory(result: Any, path: str | Path | None = None, *, simulation: 
         for l in range(j + 1, p):
             c = colors[index % len(colors)]
             ax_off.plot(result.alpha, result.Q[:, j, l], color=c, label=f"$Q_{{{j + 1}{l + 1}}}$")
+            if restart is not None:
+                ax_off.plot(restart.alpha, restart.Q[:, j, l], "--", color=c, lw=1)
             if sim is not None:
                 ax_off.plot(sim.alpha, sim_Q[:, j, l], "o", ms=3, mfc="none", color=c)
             index += 1
@@ -54,10 +67,15 @@ def plot_trajectory(result: Any, path: str | Path | None = None, *, simulation: 
         for r in range(k):
             c = colors[index % len(colors)]
             ax_r.plot(result.alpha, result.R[:, j, r], color=c, label=f"$R_{{{j + 1}{r + 1}}}$")
+            if restart is not None:
+                ax_r.plot(restart.alpha, restart.R[:, j, r], "--", color=c, lw=1)
             if sim is not None:
                 ax_r.plot(sim.alpha, sim_R[:, j, r], "o", ms=3, mfc="none", color=c)
             index += 1
     ax_risk.plot(result.alpha, result.risk, color="k", label="ODE")
+    if restart is not None:
+        ax_risk.plot(restart.alpha, restart.risk, "--", color="0.4", lw=1,
+                     label=rf"ODE restarted at $\alpha$ = {restart.alpha[0]:.3g}")
     if sim is not None:
         ax_risk.plot(sim.alpha, sim_risk, "o", ms=3, mfc="none", color="C3", label="simulation")
     ax_risk.set_yscale("log")

@@ -95,6 +95,21 @@ def test_finite_size_convergence_to_the_ode(model, eta, alpha_max, q0, r0, large
     assert means[-1] < largest, means
 
 
+def test_ode_restarted_from_a_later_recorded_alpha():
+    sim = simulate(N=200, p=3, k=2, eta=0.3, alpha_max=8.0, seed=3, record=30, progress=False)
+    i = 12
+    later = compare_ode_simulation(sim, from_alpha=float(sim.alpha[i]))
+    np.testing.assert_array_equal(later.ode.alpha, sim.alpha[i:])
+    # the restarted ODE starts exactly at the measured overlaps of that time
+    np.testing.assert_allclose(later.ode.R[0], sim.R[i], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(later.ode.Q[0], sim.Q[i], rtol=0, atol=1e-12)
+    assert later.ode.risk.shape == sim.risk[i:].shape
+    # the gap is measured from the restart on: here it includes the restart point, where it vanishes
+    assert abs(later.ode.risk[0] - sim.risk[i]) < 1e-12
+    with pytest.raises(ValueError, match="from_alpha"):
+        compare_ode_simulation(sim, from_alpha=float(sim.alpha[-1]) + 1)
+
+
 def test_divergence_raises_with_alpha():
     with pytest.raises(SimulationError, match="alpha = "):
         simulate(N=100, p=2, k=1, eta=5.0, alpha_max=20.0, seed=0, progress=False)
