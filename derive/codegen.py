@@ -348,10 +348,7 @@ class _NumpyPrinter(PythonCodePrinter):
         if isinstance(expr, tr):
             return f"_tr({args[0]})"
         if isinstance(expr, total):
-            inner = expr.args[0]
-            if isinstance(inner, sp.Pow) and inner.exp == 2 and not isinstance(inner.base, sp.Pow):
-                return f"_sumsq({self._print(inner.base)})"
-            return f"_total({args[0]})"
+            return self._total_call(expr, "")
         if isinstance(expr, es):
             inputs, output = str(expr.args[0]).split("->")
             subscripts = ",".join("..." + s for s in inputs.split(",")) + "->..." + output
@@ -378,11 +375,16 @@ class _NumpyPrinter(PythonCodePrinter):
         if isinstance(expr, tr):
             return f"_tr1({self._print(expr.args[0])})"
         if isinstance(expr, total):
-            inner = expr.args[0]
-            if isinstance(inner, sp.Pow) and inner.exp == 2 and not isinstance(inner.base, sp.Pow):
-                return f"_sumsq1({self._print(inner.base)})"
-            return f"_total1({self._print(inner)})"
+            return self._total_call(expr, "1")
         return None
+
+    def _total_call(self, expr: sp.Expr, suffix: str) -> str:
+        # not _print_total: sympy would dispatch the class `total` to that name. sum(A**2) is a
+        # sum of squares, computed without the squared temporary
+        inner = expr.args[0]
+        if isinstance(inner, sp.Pow) and inner.exp == 2 and not isinstance(inner.base, sp.Pow):
+            return f"_sumsq{suffix}({self._print(inner.base)})"
+        return f"_total{suffix}({self._print(inner)})"
 
     def _print_Symbol(self, expr):  # noqa: N802
         return expr.name
