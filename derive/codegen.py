@@ -311,14 +311,14 @@ class _NumpyPrinter(PythonCodePrinter):
             if method is not None:
                 return method
         args = [self._print(a) for a in expr.args]
-        if isinstance(expr, mm):
-            return "(" + " @ ".join(args) + ")"
-        if isinstance(expr, _matmul):
-            return f"({args[0]} @ {args[1]})"
-        if isinstance(expr, _gram):
-            return f"({args[0]} @ _tp({args[0]}))"
-        if isinstance(expr, _thin_gram):
-            return f"({args[0]} @ _tp({args[0]}).copy())"
+        if isinstance(expr, (mm, _matmul, _gram, _thin_gram)):
+            # `@` binds like `*` and associates to the left: `A @ B*C` would be `(A @ B)*C`,
+            # so every operand that is not a name or a call is parenthesised
+            operands = [self._operand(a) for a in expr.args]
+            if isinstance(expr, (mm, _matmul)):
+                return "(" + " @ ".join(operands) + ")"
+            suffix = ".copy()" if isinstance(expr, _thin_gram) else ""
+            return f"({operands[0]} @ _tp({args[0]}){suffix})"
         if isinstance(expr, _symmetric):
             return f"_sym({', '.join(args)})"
         if isinstance(expr, _lincomb):
@@ -390,10 +390,19 @@ class _NumpyPrinter(PythonCodePrinter):
         return expr.name
 
 
+def canonical_text(expr: sp.Expr) -> str:
+    """A printer-independent canonical text of a sum: the sorted ``srepr`` of its terms.
+
+    ``srepr`` of a whole sum sorts thousands of terms with sympy's sort key (seconds for
+    degree-6 models); sorting the terms' texts gives the same canonical content.
+    """
+    return " + ".join(sorted(sp.srepr(term) for term in sp.Add.make_args(expr)))
+
+
 def result_hash(model: Model) -> str:
     """Hash of the canonical symbolic result (not of its printed form)."""
     derived = derive_quantities(model).as_dict()
-    text = "\n".join(f"{name}={sp.srepr(derived[name])}" for name in QUANTITY_NAMES)
+    text = "\n".join(f"{name}={canonical_text(derived[name])}" for name in QUANTITY_NAMES)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -542,24 +551,55 @@ def _collect(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
 
 def _pair_transposes(terms: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr, sp.Expr]]:
     """Merge ``c X + c X^T`` into ``c (X + X^T)``: one scaling instead of two."""
+    # a lookup by (coefficient, monomial): the sums of high-degree models have thousands of terms
+    position = {(coefficient, monomial): i for i, (coefficient, monomial) in enumerate(terms)}
     merged: list[tuple[sp.Expr, sp.Expr]] = []
     used: set[int] = set()
     for i, (coefficient, monomial) in enumerate(terms):
         if i in used:
             continue
-        for j in range(i + 1, len(terms)):
-            other_coefficient, other = terms[j]
-            if j in used or other_coefficient != coefficient or coefficient == 0:
-                continue
-            if other == tp(monomial) or monomial == tp(other):
-                monomial = sp.Add(monomial, other, evaluate=False)
+        if coefficient != 0:
+            candidates = [tp(monomial, evaluate=False)]
+            if isinstance(monomial, tp):
+                candidates.append(monomial.args[0])
+            partners = [position.get((coefficient, c)) for c in candidates]
+            partners = [j for j in partners if j is not None and j > i and j not in used]
+            if partners:
+                j = min(partners)
+                monomial = sp.Add(monomial, terms[j][1], evaluate=False)
                 used.add(j)
-                break
         merged.append((coefficient, monomial))
     return merged
 
 
 def _print_sum(printer: _NumpyPrinter, terms: list[tuple[sp.Expr, sp.Expr]]) -> str:
+    return _join(_sum_pieces(printer, terms))
+
+
+def _join(pieces: list[str]) -> str:
+    """Signed pieces ``" + a"``, ``" - b"`` as one expression."""
+    if not pieces:
+        return "0"
+    text = "".join(pieces)
+    return text[3:] if text.startswith(" + ") else "-" + text[3:]
+
+
+#: Terms per printed statement. CPython's compiler recurses once per binary operator
+#: and fails near 2,500 terms in one expression; high-degree models have sums of thousands.
+SUM_CHUNK = 200
+
+
+def _assignment(name: str, pieces: list[str]) -> list[str]:
+    """``name = sum of pieces``, split into statements of at most :data:`SUM_CHUNK` terms."""
+    if len(pieces) <= SUM_CHUNK:
+        return [f"{name} = {_join(pieces)}"]
+    chunks = [pieces[i : i + SUM_CHUNK] for i in range(0, len(pieces), SUM_CHUNK)]
+    # never in place: the first chunk may broadcast to a smaller shape than the sum
+    return [f"{name} = {_join(chunks[0])}"] + [f"{name} = {name} + ({_join(chunk)})" for chunk in chunks[1:]]
+
+
+def _sum_pieces(printer: _NumpyPrinter, terms: list[tuple[sp.Expr, sp.Expr]]) -> list[str]:
+    """The signed printed terms ``" + c*M"`` of a sum of (scalar coefficient, matrix monomial) pairs."""
     pieces = []
     for coefficient, monomial in _pair_transposes(terms):
         if coefficient == 0:
@@ -580,10 +620,7 @@ def _print_sum(printer: _NumpyPrinter, terms: list[tuple[sp.Expr, sp.Expr]]) -> 
             factor = factor if monomial.is_Atom or monomial.is_Function else f"({factor})"
             factor = f"{scalar}*{factor}"
         pieces.append((" - " if negative else " + ") + factor)
-    if not pieces:
-        return "0"
-    text = "".join(pieces)
-    return text[3:] if text.startswith(" + ") else "-" + text[3:]
+    return pieces
 
 
 def _horner(terms: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr, sp.Expr]]:
@@ -764,12 +801,20 @@ def _body(spec: FunctionSpec, plan: _Plan, *, unbatched: bool) -> list[str]:
     if k in used:
         lines.append("k = T.shape[-1]")
     for symbol, expr in plan.replacements:
-        lines.append(f"{symbol} = {printer.doprint(expr)}")
+        if isinstance(expr, sp.Add) and len(expr.args) > SUM_CHUNK:
+            lines.extend(_assignment(str(symbol), [" + " + printer.doprint(term) for term in expr.args]))
+        else:
+            lines.append(f"{symbol} = {printer.doprint(expr)}")
     position = 0
     for (output, _), terms, full in zip(spec.outputs, plan.collected, plan.full):
         pairs = [(plan.reduced[position + 2 * i], plan.reduced[position + 2 * i + 1]) for i in range(len(terms))]
         position += 2 * len(terms)
-        value = _print_sum(printer, pairs)
+        pieces = _sum_pieces(printer, pairs)
+        if len(pieces) > SUM_CHUNK:
+            lines.extend(_assignment(output, pieces))
+            value = output
+        else:
+            value = _join(pieces)
         out_shape = _OUTPUT_SHAPES[output]
         if not unbatched:
             lines.append(f"{output} = _fill({value}, {_BATCHED_TAILS[out_shape]}, Q, R, T)")
@@ -910,6 +955,7 @@ class GeneratedModule:
 def generate_module(model: Model) -> GeneratedModule:
     """Derive and print the NumPy module for ``model``."""
     derived = derive_quantities(model).as_dict()
+    res_hash = result_hash(model)
     body_parts = [runtime_import()]
     for spec in FUNCTIONS:
         body_parts.append(_function_source(spec, derived))
@@ -917,10 +963,9 @@ def generate_module(model: Model) -> GeneratedModule:
     body_parts.append(
         "MODEL_DESCRIPTION = " + repr(model.describe()) + "\n"
         f"INPUT_HASH = {model.codegen_hash()!r}\n"
-        f"RESULT_HASH = {result_hash(model)!r}\n"
+        f"RESULT_HASH = {res_hash!r}\n"
     )
     body = "\n\n".join(body_parts)
-    res_hash = result_hash(model)
     header = "\n".join(
         [
             "# GENERATED FILE - DO NOT EDIT. Regenerate with `python -m derive`.",

@@ -97,7 +97,12 @@ class total(sp.Function):  # noqa: N801
         if isinstance(arg, tp):
             return cls(arg.args[0])
         if arg.has(tp):
-            flipped = transpose(arg)
+            try:
+                flipped = transpose(arg)
+            except TypeError:
+                # an operand without a known shape (a placeholder symbol that sympy.cse
+                # substitutes while rebuilding the tree): the sum stays as it is
+                return None
             if len(flipped.atoms(tp)) < len(arg.atoms(tp)):
                 return cls(flipped)
         return None

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 3d2d1f36d0e56307
-# result-hash: ca822490af73511a
-# body-sha256: 170b40ca879926b50388b980fd4c7b8a6b45e08bd9020005cfd0dd5e566d1d91
+# input-hash: 064ea37fa68f3b50
+# result-hash: 9e45cf2b9bf3737a
+# body-sha256: 5e880f9e6ffb6f4217ccc5dbdc00700a0f64bcdef9607dbc613a7a74e9efe914
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = '3d2d1f36d0e56307'
-RESULT_HASH = 'ca822490af73511a'
+INPUT_HASH = '064ea37fa68f3b50'
+RESULT_HASH = '9e45cf2b9bf3737a'

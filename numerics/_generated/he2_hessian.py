@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 3d2d1f36d0e56307
+# input-hash: 064ea37fa68f3b50
 # result-hash: 55a591b5edd8e82d
-# body-sha256: 723a29bebc553ede63ba59f854b1c4b7a7f304be86e06dac33ed7c38adb6b0d8
+# body-sha256: 527d2c02348dea99810138f2c61112c9a82e20b62b98639ef51d9fb47342b737
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '3d2d1f36d0e56307'
+INPUT_HASH = '064ea37fa68f3b50'
 RESULT_HASH = '55a591b5edd8e82d'

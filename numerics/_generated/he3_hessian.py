@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: ffaa45c40c9af43a
+# input-hash: 5eff0f32b3c63d32
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: eae64aa67e6109856ae6ecfcac2aedf934357dd6a61de11cf4e829c287720540
+# body-sha256: 0bbb1b52ee7e7813bd06e53dbf1496c0a9829da91f2b66d8225dcf788ec2abe3
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -70,5 +70,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'ffaa45c40c9af43a'
+INPUT_HASH = '5eff0f32b3c63d32'
 RESULT_HASH = 'ec2b59f9ac88c1c6'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: c65f9c7db47a869a
-# result-hash: ca822490af73511a
-# body-sha256: 02264b94a1d8a70dfeb81ec6f93cb4e685d4bd2b2acae001b5bee2518c112a7c
+# input-hash: eac6ec542bfe282b
+# result-hash: 9e45cf2b9bf3737a
+# body-sha256: ff15a7bb90e84c40f1bdfb326db1f53ebffff559724d5da4625f767e3eebdd84
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = 'c65f9c7db47a869a'
-RESULT_HASH = 'ca822490af73511a'
+INPUT_HASH = 'eac6ec542bfe282b'
+RESULT_HASH = '9e45cf2b9bf3737a'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: c65f9c7db47a869a
+# input-hash: eac6ec542bfe282b
 # result-hash: 55a591b5edd8e82d
-# body-sha256: 389d14f04bb033b47db71e24a54a4690ac707dfbd5fbce6f0a887dec291d9c3a
+# body-sha256: 0915580525cc9c0a79e1a415afa8df62cc30ec09904cb1445c97b2b559ffade8
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'c65f9c7db47a869a'
+INPUT_HASH = 'eac6ec542bfe282b'
 RESULT_HASH = '55a591b5edd8e82d'

@@ -1,0 +1,87 @@
+"""Exact Gaussian expectations by tensor Gauss-Hermite quadrature, written independently of derive/.
+
+For ``z ~ N(0, C)`` write ``z = L g`` with ``g ~ N(0, I_r)`` and ``L = V sqrt(w)``
+from the eigendecomposition of ``C`` (eigenvalues that are zero up to rounding are
+dropped, so singular covariances need fewer dimensions, exactly). An ``n``-node
+Gauss-Hermite rule integrates polynomials of degree ``2 n - 1`` in each variable
+exactly, so the tensor rule is exact (up to rounding) for polynomial integrands of
+total degree below ``2 n``.
+
+The averages of MODEL.md are computed here from their definitions, with sympy
+only used to read the activation coefficients and the readouts.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import sympy as sp
+from numpy.polynomial import hermite_e
+
+from derive.model import k as k_symbol
+from derive.model import p as p_symbol
+from derive.model import x
+
+
+def gaussian_nodes(C: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``z`` (n_points, d) and weights (n_points,) of an exact rule for ``N(0, C)``."""
+    eigenvalues, vectors = np.linalg.eigh(C)
+    scale = max(1.0, float(np.max(np.abs(eigenvalues))))
+    if eigenvalues[0] < -1e-12 * scale:
+        raise ValueError(f"covariance is not positive semi-definite (eigenvalue {eigenvalues[0]:.3g})")
+    keep = eigenvalues > 1e-14 * scale
+    factor = vectors[:, keep] * np.sqrt(eigenvalues[keep])
+    nodes_1d, weights_1d = hermite_e.hermegauss(n_nodes)
+    weights_1d = weights_1d / np.sqrt(2 * np.pi)
+    rank = int(keep.sum())
+    if rank == 0:
+        return np.zeros((1, C.shape[0])), np.ones(1)
+    grid = np.array(list(itertools.product(range(n_nodes), repeat=rank)))
+    g = nodes_1d[grid]
+    weights = np.prod(weights_1d[grid], axis=1)
+    return g @ factor.T, weights
+
+
+def polynomial(expr: sp.Expr) -> np.poly1d:
+    """A polynomial in ``x`` as a NumPy ``poly1d``."""
+    coefficients = [float(c) for c in sp.Poly(expr, x).all_coeffs()]
+    return np.poly1d(coefficients)
+
+
+def readout_values(model, p: int, k: int) -> tuple[float, float]:
+    sizes = {p_symbol: p, k_symbol: k}
+    return float(model.student_readout.subs(sizes)), float(model.teacher_readout.subs(sizes))
+
+
+def exact_terms(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> dict[str, np.ndarray | float]:
+    """``drift_Q``, ``drift_R``, ``diffusion_Q``, ``noise_Q``, ``residual_risk`` by quadrature.
+
+    ``D_R = a <s'(l_j) n_r (y0 - f)>``, ``D_Q = a <s'(l_j) l_l (y0 - f)> + (j <-> l)``,
+    ``V_Q = a^2 <s'(l_j) s'(l_l) (y0 - f)^2>``, ``N_Q = a^2 <s'(l_j) s'(l_l)>``,
+    ``eps_0 = <(y0 - f)^2> / 2`` (README, "The derived equations").
+    """
+    p, k = R.shape
+    C = np.block([[Q, R], [R.T, T]])
+    sigma = polynomial(model.student_activation)
+    sigma_star = polynomial(model.teacher_activation)
+    derivative = sigma.deriv()
+    degree = max(sigma.order, sigma_star.order)
+    # the highest degree integrand is s'^2 (y0 - f)^2
+    n_nodes = (2 * max(sigma.order - 1, 0) + 2 * degree) // 2 + 1
+    z, weights = gaussian_nodes(C, n_nodes)
+    lam, nu = z[:, :p], z[:, p:]
+    a, b = readout_values(model, p, k)
+    residual = b * sigma_star(nu).sum(axis=1) - a * sigma(lam).sum(axis=1)
+    slope = derivative(lam)
+    weighted = weights[:, None] * slope * residual[:, None]
+    drift_R = a * weighted.T @ nu
+    half = a * weighted.T @ lam
+    gram = (weights[:, None] * slope).T @ slope
+    return {
+        "drift_Q": half + half.T,
+        "drift_R": drift_R,
+        "diffusion_Q": a * a * (weights[:, None] * slope * residual[:, None] ** 2).T @ slope,
+        "noise_Q": a * a * gram,
+        "residual_risk": 0.5 * float(weights @ residual**2),
+    }
