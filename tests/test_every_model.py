@@ -242,3 +242,32 @@ def test_random_polynomial_models_equal_exact_quadrature(
     batched = module.all_terms(*_batch([(Q, R, T), (Q, R, T)]))
     for got, want in zip(batched, (drift_Q, drift_R, diffusion_Q, noise_Q)):
         np.testing.assert_allclose(got[1], want, rtol=1e-12, atol=1e-12 * scale)
+
+
+HESSIAN_MODELS = [GRID[10], GRID[3], GRID[16], GRID[-2]]  # x**3|x**3, x|x**4, He4|He2, degree 5
+
+
+@pytest.mark.parametrize("model", HESSIAN_MODELS, ids=_id)
+def test_generated_gradient_and_hessian_equal_finite_differences(model):
+    rng = np.random.default_rng(4)
+    W, W_star = 0.6 * rng.standard_normal((2, 4)), 0.6 * rng.standard_normal((2, 4))
+
+    def risk_of(weights):
+        N = weights.shape[1]
+        return numerics.risk(weights @ weights.T / N, weights @ W_star.T / N, W_star @ W_star.T / N, model=model)
+
+    gradient = numerics.gradient(W, W_star, model=model)
+    hessian = numerics.hessian(W, W_star, model=model)
+    h = 1e-5
+    fd_gradient = np.zeros_like(W)
+    fd_hessian = np.zeros_like(hessian)
+    for index in range(W.size):
+        step = np.zeros(W.size)
+        step[index] = h
+        step = step.reshape(W.shape)
+        fd_gradient.flat[index] = (risk_of(W + step) - risk_of(W - step)) / (2 * h)
+        difference = numerics.gradient(W + step, W_star, model=model) - numerics.gradient(W - step, W_star, model=model)
+        fd_hessian[:, index] = difference.ravel() / (2 * h)
+    # central differences: truncation O(h**2) relative, rounding O(eps / h)
+    assert np.max(np.abs(gradient - fd_gradient)) < 1e-7 * np.max(np.abs(gradient))
+    assert np.max(np.abs(hessian - fd_hessian)) < 1e-7 * np.max(np.abs(hessian))
