@@ -49,6 +49,7 @@ import importlib.util
 import linecache
 import os
 import secrets
+import stat
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,12 +127,14 @@ def load_generated(kind: str, key: str, generate: Callable[[], str], module_name
 def read_verified(path: Path, key: str) -> str | None:
     """The text of ``path`` when it is an intact generated module for ``key``, else None.
 
-    Never raises for a bad entry: unreadable (missing, a directory, no
+    Never raises for a bad entry: unreadable (missing, not a regular file, no
     permission), non-UTF-8, truncated or edited entries all give None.
     """
     from derive.artefacts import InvalidArtefact, verify_generated_text
 
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a directory, or a FIFO that would block the read
+            return None
         text = path.read_bytes().decode("utf-8", errors="strict")
         verify_generated_text(text, key)
     except (OSError, UnicodeDecodeError, InvalidArtefact):
