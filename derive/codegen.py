@@ -27,12 +27,9 @@ edit is detected too.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -987,40 +984,9 @@ def generate_module(model: Model) -> GeneratedModule:
     return GeneratedModule(header + "\n" + body, model.codegen_hash(), res_hash)
 
 
-def read_header(path: Path) -> dict[str, str]:
-    """The ``key: value`` fields of a generated file's header."""
-    fields: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if line == HEADER_MARK:
-            break
-        if line.startswith("# ") and ": " in line:
-            key, value = line[2:].split(": ", 1)
-            fields[key.strip()] = value.strip()
-    return fields
-
-
-def body_is_intact(path: Path) -> bool:
-    """True when the code below the header matches the digest the header records."""
-    text = path.read_text()
-    header, _, rest = text.partition(HEADER_MARK + "\n")
-    body = rest[1:] if rest.startswith("\n") else rest
-    recorded = read_header(path).get("body-sha256")
-    return recorded == hashlib.sha256(body.encode()).hexdigest()
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
+# The file-level helpers live in derive/artefacts.py (sympy-free, shared with the
+# numerics cache loader); re-exported here for existing imports.
+from .artefacts import body_is_intact, read_header, write_atomically  # noqa: E402
 
 __all__ = [
     "FUNCTIONS",

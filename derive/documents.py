@@ -24,6 +24,7 @@ SECTION_MODULES: tuple[str, ...] = ("derive.landscape", "derive.plateau", "deriv
 def _sections() -> list[Callable[[], tuple[str, str]]]:
     return [importlib.import_module(name).section for name in SECTION_MODULES]
 
+
 _TITLES = {
     "drift_R": r"\mathcal{D}_R",
     "drift_Q": r"\mathcal{D}_Q",
@@ -62,17 +63,25 @@ def model_section(model: Model) -> str:
     return "\n".join(lines)
 
 
-def sections_digest() -> str:
-    """Digest of the canonical content of the extra sections."""
-    canonical = "|".join(section()[0] for section in _sections())
+def section_results() -> list[tuple[str, str]]:
+    """``(canonical, markdown)`` of every extra section (deriving them takes seconds: compute once)."""
+    return [section() for section in _sections()]
+
+
+def sections_digest(results: list[tuple[str, str]] | None = None) -> str:
+    """Digest of the canonical content of the extra sections (``results``: from :func:`section_results`)."""
+    results = section_results() if results is None else results
+    canonical = "|".join(canonical for canonical, _ in results)
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
-def equations_markdown(models: tuple[Model, ...], digest: str) -> str:
+def equations_markdown(models: tuple[Model, ...], digest: str, results: list[tuple[str, str]] | None = None) -> str:
+    """The document: intro, one section per model, the extra sections, the digest marker."""
+    results = section_results() if results is None else results
     parts = [_INTRO]
     for model in models:
         parts.append(model_section(model))
-    for section in _sections():
-        parts.append(section()[1])
+    for _, markdown in results:
+        parts.append(markdown)
     parts.append(f"<!-- digest: {digest} -->\n")
     return "\n".join(parts)

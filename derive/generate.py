@@ -6,19 +6,30 @@ under ``numerics/_generated/``, the runtime helpers they all import
 (``numerics/_generated/_runtime.py``), the registry ``numerics/_generated/__init__.py``
 mapping input hashes to those modules, and ``docs/equations.md``.
 
-Staleness is judged on hashes, not on printed text: a module is stale when its
-recorded input hash or symbolic-result hash differs from what the current
-derivation produces, or when its code no longer matches its own recorded body
-digest (a hand edit). So a different sympy version that prints the same
-result differently does not make the tree stale; a changed derivation does.
+The check regenerates every artefact in memory and compares it with the file
+on disk, as text. For the modules it first compares the hashes, whose messages
+say *why* a module is stale: the recorded input hash differs (the model
+changed), the symbolic-result hash differs (the derivation changed), the code
+no longer matches its own recorded body digest (a hand edit). A module whose
+hashes all agree but whose text differs was printed differently (the printer
+changed, or a hand edit also rewrote the digest); the message names the first
+differing line. The one header line ignored in the comparison is
+``# sympy: <version>``: it records which sympy printed the file, and a patch
+release that prints the same code must not make the tree stale (a release that
+prints different code does, through the rest of the text). The equations
+document is compared in full too, so a hand edit of a formula is caught, not
+only a change of its digest marker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable
 from pathlib import Path
 
-from .codegen import body_is_intact, generate_module, read_header, result_hash, runtime_source, write_atomically
+from .artefacts import InvalidArtefact, body_digest, header_fields, split_header, write_atomically
+from .codegen import generate_module, result_hash, runtime_source
 from .hessian import generate_hessian_module, hessian_result_hash
 from .model import COMMITTED_MODELS, Model
 
@@ -48,18 +59,19 @@ def registry_source(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _equations_digest(models: tuple[Model, ...]) -> str:
+def _equations_digest(models: tuple[Model, ...], results: list[tuple[str, str]] | None = None) -> str:
     from .documents import sections_digest
 
     text = "|".join(f"{m.codegen_hash()}:{result_hash(m)}" for m in models)
-    return hashlib.sha256(text.encode()).hexdigest()[:16] + "-" + sections_digest()
+    return hashlib.sha256(text.encode()).hexdigest()[:16] + "-" + sections_digest(results)
 
 
 def equations_document(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
     """Markdown with the derived equations of each model in LaTeX."""
-    from .documents import equations_markdown
+    from .documents import equations_markdown, section_results
 
-    return equations_markdown(models, digest=_equations_digest(models))
+    results = section_results()  # the slow part: derived once, for both the digest and the text
+    return equations_markdown(models, digest=_equations_digest(models, results), results=results)
 
 
 def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) -> list[Path]:
@@ -84,44 +96,149 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
     return written
 
 
-def _stale_module(path: Path, root: Path, input_hash: str, symbolic_hash: str) -> str | None:
-    """Why one generated module is stale, or None when it is fresh."""
+#: Header line that records the printing sympy version; not compared (see the module docstring).
+_SYMPY_LINE = re.compile(r"^# sympy: .*$", flags=re.MULTILINE)
+_SNIPPET = 36
+
+
+def _comparable(text: str) -> str:
+    return _SYMPY_LINE.sub("# sympy: *", text)
+
+
+def _snippet(line: str, column: int) -> str:
+    """``line`` around ``column``, shortened for a message."""
+    start = max(column - _SNIPPET, 0)
+    end = column + _SNIPPET
+    return ("..." if start else "") + line[start:end] + ("..." if end < len(line) else "")
+
+
+def first_difference(actual: str, expected: str, *, skip: tuple[str, ...] = ()) -> str:
+    """Where ``actual`` (on disk) first differs from ``expected`` (regenerated), for a message.
+
+    Lines starting with one of ``skip`` are passed over when locating the
+    difference (e.g. the body digest, which differs whenever the body does and
+    would hide the line that matters); only if nothing else differs are they
+    reported.
+    """
+
+    def numbered(text: str, skipping: bool) -> list[tuple[int, str]]:
+        lines = enumerate(text.split("\n"), start=1)
+        return [(n, line) for n, line in lines if not (skipping and line.startswith(skip))]
+
+    for skipping in (True, False) if skip else (False,):
+        ours, theirs = numbered(actual, skipping), numbered(expected, skipping)
+        for (number, have), (_, want) in zip(ours, theirs):
+            if have != want:
+                column = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
+                return f"line {number}: file has {_snippet(have, column)!r}, generated {_snippet(want, column)!r}"
+        if len(ours) != len(theirs):
+            if len(ours) > len(theirs):
+                number = ours[len(theirs)][0]
+            else:
+                number = ours[-1][0] + 1 if ours else 1
+            return f"from line {number}: file has {len(ours)} lines, generated {len(theirs)}"
+    return "only line endings or encoding differ"
+
+
+def _read(path: Path) -> str:
+    # bytes first: a file that is not UTF-8 is reported as such, not as a crash of the check
+    return path.read_bytes().decode("utf-8")
+
+
+def _stale_module(
+    path: Path, root: Path, input_hash: str, symbolic_hash: Callable[[], str], source: Callable[[], str]
+) -> str | None:
+    """Why one generated module is stale, or None when it is fresh.
+
+    The hash comparisons come first (they say why, and are cheaper than
+    printing); the printed text is compared last.
+    """
     rel = path.relative_to(root)
     if not path.exists():
         return f"{rel}: missing"
-    header = read_header(path)
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{rel}: unreadable ({type(error).__name__}: {error})"
+    header = header_fields(text)
     if header.get("input-hash") != input_hash:
         return f"{rel}: input hash {header.get('input-hash')} != {input_hash} (model changed)"
-    if header.get("result-hash") != symbolic_hash:
-        return f"{rel}: result hash {header.get('result-hash')} != {symbolic_hash} (derivation changed)"
-    if not body_is_intact(path):
+    try:
+        expected_hash = symbolic_hash()
+    except Exception as error:  # a derivation that fails for a changed model is stale too
+        return f"{rel}: cannot be derived ({type(error).__name__}: {error})"
+    if header.get("result-hash") != expected_hash:
+        return f"{rel}: result hash {header.get('result-hash')} != {expected_hash} (derivation changed)"
+    try:
+        _, body = split_header(text)
+    except InvalidArtefact as error:
+        return f"{rel}: not a generated module ({error})"
+    if header.get("body-sha256") != body_digest(body):
         return f"{rel}: code differs from its recorded digest (edited by hand?)"
+    try:
+        expected = source()
+    except Exception as error:
+        return f"{rel}: cannot be generated ({type(error).__name__}: {error})"
+    if _comparable(text) != _comparable(expected):
+        where = first_difference(text, expected, skip=("# body-sha256: ", "# sympy: "))
+        return f"{rel}: printed code differs (printer changed or hand edit), {where}"
+    return None
+
+
+def _stale_text(path: Path, root: Path, expected: str, what: str) -> str | None:
+    """Why a file that must equal ``expected`` exactly is stale, or None."""
+    rel = path.relative_to(root)
+    if not path.exists():
+        return f"{rel}: missing"
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{rel}: unreadable ({type(error).__name__}: {error})"
+    if text != expected:
+        return f"{rel}: {what} out of date, {first_difference(text, expected)}"
+    return None
+
+
+def _stale_document(path: Path, root: Path, models: tuple[Model, ...]) -> str | None:
+    rel = path.relative_to(root)
+    try:
+        expected = equations_document(models)
+    except Exception as error:  # a section that cannot be derived for a changed model is stale too
+        return f"{rel}: cannot be derived ({type(error).__name__}: {error})"
+    if not path.exists():
+        return f"{rel}: missing"
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{rel}: unreadable ({type(error).__name__}: {error})"
+    marker = expected.rstrip("\n").rsplit("\n", 1)[-1]
+    if marker not in text:
+        return f"{rel}: equations document out of date (digest of the derived content changed)"
+    if text != expected:
+        where = first_difference(text, expected)
+        return f"{rel}: text differs from the regenerated document (hand edit or renderer changed), {where}"
     return None
 
 
 def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) -> list[str]:
-    """Human-readable reasons, one per stale artefact (empty when all are fresh)."""
-    checks = []
-    for model in models:
-        checks.append((module_path(model, root), model.codegen_hash(), lambda m=model: result_hash(m)))
-        checks.append((hessian_module_path(model, root), model.codegen_hash(), lambda m=model: hessian_result_hash(m)))
+    """Human-readable reasons, one per stale artefact (empty when all are fresh).
+
+    Every artefact is regenerated in memory and compared with its file; nothing is written.
+    """
     problems = []
-    for path, input_hash, symbolic_hash in checks:
-        problem = _stale_module(path, root, input_hash, symbolic_hash())
-        if problem:
-            problems.append(problem)
-    registry = root / GENERATED_DIR / "__init__.py"
-    if not registry.exists() or registry.read_text() != registry_source(models):
-        problems.append(f"{registry.relative_to(root)}: registry out of date")
-    runtime = root / GENERATED_DIR / "_runtime.py"
-    if not runtime.exists() or runtime.read_text() != runtime_source():
-        problems.append(f"{runtime.relative_to(root)}: runtime helpers out of date")
-    doc = root / EQUATIONS_DOC
-    try:
-        marker = f"<!-- digest: {_equations_digest(models)} -->"
-    except Exception as error:  # a section that cannot be derived for a changed model is stale too
-        problems.append(f"{EQUATIONS_DOC}: cannot be derived ({type(error).__name__}: {error})")
-    else:
-        if not doc.exists() or marker not in doc.read_text():
-            problems.append(f"{EQUATIONS_DOC}: equations document out of date")
-    return problems
+    for model in models:
+        checks = [
+            (module_path(model, root), lambda m=model: result_hash(m), lambda m=model: generate_module(m).source),
+            (
+                hessian_module_path(model, root),
+                lambda m=model: hessian_result_hash(m),
+                lambda m=model: generate_hessian_module(m),
+            ),
+        ]
+        for path, symbolic_hash, source in checks:
+            problems.append(_stale_module(path, root, model.codegen_hash(), symbolic_hash, source))
+    generated = root / GENERATED_DIR
+    problems.append(_stale_text(generated / "__init__.py", root, registry_source(models), "registry"))
+    problems.append(_stale_text(generated / "_runtime.py", root, runtime_source(), "runtime helpers"))
+    problems.append(_stale_document(root / EQUATIONS_DOC, root, models))
+    return [problem for problem in problems if problem]

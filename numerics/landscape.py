@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._generated import COMMITTED
-from .models import _load_by_path, cache_dir
+from .cache import load_generated
 from .validation import as_float_array
 
 #: Default relative tolerance separating null eigenvalues (and merging equal ones).
@@ -58,15 +58,15 @@ def hessian_module(model: Any = None) -> ModuleType:
     elif key in COMMITTED:
         module = importlib.import_module(f"numerics._generated.{COMMITTED[key]}_hessian")
     else:
-        path = cache_dir() / f"hessian_{key}.py"
-        if not path.exists() or f"# input-hash: {key}" not in path.read_text():
-            from derive.codegen import write_atomically
-            from derive.hessian import generate_hessian_module
-
-            write_atomically(path, generate_hessian_module(model))
-        module = _load_by_path(path, f"hessian_{key}")
+        module = load_generated("hessian", key, lambda: _hessian_source(model), f"wickode_generated_hessian_{key}")
     _HESSIAN_MODULES[key] = module
     return module
+
+
+def _hessian_source(model: Any) -> str:
+    from derive.hessian import generate_hessian_module
+
+    return generate_hessian_module(model)
 
 
 def _weight_arrays(W: object, W_star: object, *, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:

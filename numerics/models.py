@@ -3,23 +3,25 @@
 Committed modules (the paper model, He2, He3) are imported without sympy. Any
 other model is generated once into a user cache directory keyed by its input
 hash (``$WICKODE_CACHE_DIR``, else ``$XDG_CACHE_HOME/wickode``, else
-``~/.cache/wickode``), written atomically, and loaded by path under a name
-derived from the hash, so two models can never shadow each other.
+``~/.cache/wickode``), written atomically, verified on every load and
+regenerated when it is not intact, and executed under a name derived from the
+hash, so two models can never shadow each other (see :mod:`numerics.cache`).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ._generated import COMMITTED
+from .cache import cache_dir, load_generated
 
+#: Modules loaded in this process, by input hash ("paper" for the default model).
 _LOADED: dict[str, ModuleType] = {}
+
+__all__ = ["ResolvedModel", "cache_dir", "generated_module", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -31,23 +33,6 @@ class ResolvedModel:
     weight_decay: float
     name: str
     description: str
-
-
-def cache_dir() -> Path:
-    """Directory for generated modules of models that are not committed."""
-    if os.environ.get("WICKODE_CACHE_DIR"):
-        return Path(os.environ["WICKODE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "wickode"
-
-
-def _load_by_path(path: Path, key: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"wickode_generated_{key}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load generated module {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def generated_module(model: Any = None) -> ModuleType:
@@ -63,14 +48,15 @@ def generated_module(model: Any = None) -> ModuleType:
     elif key in COMMITTED:
         module = importlib.import_module(f"numerics._generated.{COMMITTED[key]}")
     else:
-        path = cache_dir() / f"model_{key}.py"
-        if not path.exists() or f"# input-hash: {key}" not in path.read_text():
-            from derive.codegen import generate_module, write_atomically
-
-            write_atomically(path, generate_module(model).source)
-        module = _load_by_path(path, key)
+        module = load_generated("model", key, lambda: _model_source(model), f"wickode_generated_{key}")
     _LOADED[key] = module
     return module
+
+
+def _model_source(model: Any) -> str:
+    from derive.codegen import generate_module
+
+    return generate_module(model).source
 
 
 def resolve(model: Any = None) -> ResolvedModel:

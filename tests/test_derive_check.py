@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from derive.artefacts import HEADER_MARK, body_digest, split_header
+from derive.generate import first_difference, stale_artefacts
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,22 +60,102 @@ def test_check_fails_after_changing_the_derivation_itself(tmp_path):
     assert "result hash" in result.stderr
 
 
-def test_check_fails_after_a_hand_edit_of_generated_code(tmp_path):
-    root = copy_tree(tmp_path)
-    generated = root / "numerics" / "_generated" / "he3.py"
-    generated.write_text(generated.read_text().replace("def residual_risk", "def residual_risk_edited"))
-    result = run_check(root)
-    assert result.returncode == 1
-    assert "he3.py" in result.stderr and "by hand" in result.stderr
+@pytest.fixture(scope="module")
+def hand_edited(tmp_path_factory):
+    """One in-process check of a copy with a hand edit in each of several artefacts.
+
+    Each artefact is judged on its own, so one check covers all the edits (the
+    check regenerates everything in memory: running it once per edit would be slow).
+    """
+    root = copy_tree(tmp_path_factory.mktemp("hand"))
+    generated = root / "numerics" / "_generated"
+    edit(generated / "he3.py", "def residual_risk", "def residual_risk_edited")
+    edit(generated / "_runtime.py", "_SYM_BLOCKS = 4", "_SYM_BLOCKS = 8")
+    # an edit that also rewrites the recorded body digest: only the text comparison sees it
+    text = (generated / "paper_hessian.py").read_text()
+    header, body = split_header(text)
+    changed = body.replace("def hessian_terms(Q, R, T):", "def hessian_terms(Q, R, T):  # edited", 1)
+    assert changed != body
+    header = header.replace(body_digest(body), body_digest(changed))
+    (generated / "paper_hessian.py").write_text(header + HEADER_MARK + "\n\n" + changed)
+    # a byte that is not UTF-8
+    hessian = generated / "he2_hessian.py"
+    hessian.write_bytes(hessian.read_bytes().replace(b"# GENERATED", b"# \xe9GENERATED", 1))
+    # a formula of the equations document
+    doc = root / "docs" / "equations.md"
+    formula = next(line for line in doc.read_text().splitlines() if line.startswith("$$\\mathcal{D}_R = "))
+    edit(doc, formula, formula.replace("Q R", "Q R^{\\top}", 1))
+    problems = stale_artefacts(root)
+    return {problem.split(":", 1)[0]: problem for problem in problems}
 
 
-def test_check_fails_after_a_hand_edit_of_the_shared_runtime(tmp_path):
-    root = copy_tree(tmp_path)
-    runtime = root / "numerics" / "_generated" / "_runtime.py"
-    runtime.write_text(runtime.read_text().replace("_SYM_BLOCKS = 4", "_SYM_BLOCKS = 8"))
-    result = run_check(root)
-    assert result.returncode == 1
-    assert "_runtime.py" in result.stderr
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text and old != new
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_check_fails_after_a_hand_edit_of_generated_code(hand_edited):
+    assert "by hand" in hand_edited["numerics/_generated/he3.py"]
+
+
+def test_check_fails_after_a_hand_edit_of_the_shared_runtime(hand_edited):
+    assert "runtime helpers out of date" in hand_edited["numerics/_generated/_runtime.py"]
+    assert "_SYM_BLOCKS = 8" in hand_edited["numerics/_generated/_runtime.py"]
+
+
+def test_check_compares_the_printed_code_even_when_the_digest_was_rewritten(hand_edited):
+    problem = hand_edited["numerics/_generated/paper_hessian.py"]
+    assert "printed code differs" in problem and "# edited" in problem
+
+
+def test_check_reports_a_file_that_is_not_utf8(hand_edited):
+    assert "unreadable" in hand_edited["numerics/_generated/he2_hessian.py"]
+
+
+def test_check_fails_after_a_hand_edit_of_a_formula_in_the_equations_document(hand_edited):
+    problem = hand_edited["docs/equations.md"]
+    assert "text differs from the regenerated document" in problem and "line " in problem
+
+
+def test_check_flags_nothing_it_was_not_asked_to(hand_edited):
+    assert sorted(hand_edited) == [
+        "docs/equations.md",
+        "numerics/_generated/_runtime.py",
+        "numerics/_generated/he2_hessian.py",
+        "numerics/_generated/he3.py",
+        "numerics/_generated/paper_hessian.py",
+    ]
+
+
+def test_check_fails_after_a_printer_change(monkeypatch):
+    # a printer that drops a transpose in the unbatched branch: the inputs and the symbolic
+    # result are the same, so only the printed code tells
+    from derive.codegen import _NumpyPrinter
+
+    original = _NumpyPrinter._print_unbatched
+
+    def drop_transpose(self, expr):
+        text = original(self, expr)
+        return text[:-2] if text is not None and text.endswith(".T") else text
+
+    monkeypatch.setattr(_NumpyPrinter, "_print_unbatched", drop_transpose)
+    problems = stale_artefacts(ROOT)
+    paper = [problem for problem in problems if problem.startswith("numerics/_generated/paper.py")]
+    assert paper and "printed code differs (printer changed or hand edit)" in paper[0]
+    assert ".T" in paper[0] and "line " in paper[0]
+    assert not any("docs/equations.md" in problem for problem in problems)
+
+
+def test_first_difference_names_the_line_and_the_text_around_it():
+    assert first_difference("a\nb\nc", "a\nB\nc") == "line 2: file has 'b', generated 'B'"
+    assert first_difference("a\nb", "a\nb\nc") == "from line 3: file has 2 lines, generated 3"
+    assert first_difference("x\n# body-sha256: 1\ny", "x\n# body-sha256: 2\nz", skip=("# body-sha256: ",)).startswith(
+        "line 3:"
+    )
+    long = "x" * 200
+    message = first_difference(long + "1" + long, long + "2" + long)
+    assert "..." in message and len(message) < 200  # not the 401-character lines
 
 
 def test_generated_modules_share_one_runtime():
