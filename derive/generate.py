@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .artefacts import InvalidArtefact, body_digest, header_fields, split_header, write_atomically
 from .codegen import generate_module, result_hash, runtime_source
+from .fluctuations import fluctuation_result_hash, fluctuations_supported, generate_fluctuation_module
 from .hessian import generate_hessian_module, hessian_result_hash
 from .model import COMMITTED_MODELS, Model
 
@@ -44,6 +45,10 @@ def module_path(model: Model, root: Path = ROOT) -> Path:
 
 def hessian_module_path(model: Model, root: Path = ROOT) -> Path:
     return root / GENERATED_DIR / f"{model.name}_hessian.py"
+
+
+def fluctuation_module_path(model: Model, root: Path = ROOT) -> Path:
+    return root / GENERATED_DIR / f"{model.name}_fluctuations.py"
 
 
 def registry_source(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
@@ -84,6 +89,10 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
         hessian_path = hessian_module_path(model, root)
         write_atomically(hessian_path, generate_hessian_module(model))
         written.append(hessian_path)
+        if fluctuations_supported(model):
+            fluctuation_path = fluctuation_module_path(model, root)
+            write_atomically(fluctuation_path, generate_fluctuation_module(model))
+            written.append(fluctuation_path)
     registry = root / GENERATED_DIR / "__init__.py"
     write_atomically(registry, registry_source(models))
     written.append(registry)
@@ -235,6 +244,14 @@ def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MOD
                 lambda m=model: generate_hessian_module(m),
             ),
         ]
+        if fluctuations_supported(model):
+            checks.append(
+                (
+                    fluctuation_module_path(model, root),
+                    lambda m=model: fluctuation_result_hash(m),
+                    lambda m=model: generate_fluctuation_module(m),
+                )
+            )
         for path, symbolic_hash, source in checks:
             problems.append(_stale_module(path, root, model.codegen_hash(), symbolic_hash, source))
     generated = root / GENERATED_DIR

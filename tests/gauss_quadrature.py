@@ -85,3 +85,47 @@ def exact_terms(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> dict[str,
         "noise_Q": a * a * gram,
         "residual_risk": 0.5 * float(weights @ residual**2),
     }
+
+
+def exact_increment_covariance(
+    model, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, *, delta: float = 0.0, second_order: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Covariance of one step's ``(q, r)`` by quadrature over ``z ~ N(0, C)`` and the label noise ``xi``.
+
+    ``q_jl = eta (E_j l_l + E_l l_j) + eta**2 E_j E_l``, ``r_jr = eta E_j n_r``,
+    ``E_j = a s'(l_j) (y0 - f + sqrt(delta) xi)`` (MODEL.md, ``|x|^2 / N -> 1``).
+    Returns ``(QQ, QR, RR)`` with shapes (p, p, p, p), (p, p, p, k), (p, k, p, k).
+    """
+    p, k = R.shape
+    C = np.block([[Q, R], [R.T, T]])
+    sigma = polynomial(model.student_activation)
+    sigma_star = polynomial(model.teacher_activation)
+    derivative = sigma.deriv()
+    e_degree = max(derivative.order, 0) + max(sigma.order, sigma_star.order)
+    # q (x) q has degree 4 e_degree (+ 4 for the lambda factors at most)
+    n_nodes = (4 * e_degree + 4) // 2 + 1
+    z, weights = gaussian_nodes(C, n_nodes)
+    xi, xi_weights = hermite_e.hermegauss(3)  # the noise enters with powers up to 4
+    xi_weights = xi_weights / np.sqrt(2 * np.pi)
+    a, b = readout_values(model, p, k)
+    lam, nu = z[:, :p], z[:, p:]
+    residual = b * sigma_star(nu).sum(axis=1) - a * sigma(lam).sum(axis=1)
+    slope = derivative(lam)
+    first = {"QQ": 0.0, "QR": 0.0, "RR": 0.0}
+    means = {"q": 0.0, "r": 0.0}
+    for noise, noise_weight in zip(xi, xi_weights):
+        E = a * slope * (residual + np.sqrt(delta) * noise)[:, None]
+        q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
+        if second_order:
+            q = q + eta**2 * E[:, :, None] * E[:, None, :]
+        r = eta * E[:, :, None] * nu[:, None, :]
+        w = weights * noise_weight
+        means["q"] = means["q"] + np.einsum("n,njl->jl", w, q)
+        means["r"] = means["r"] + np.einsum("n,njr->jr", w, r)
+        first["QQ"] = first["QQ"] + np.einsum("n,njl,nmo->jlmo", w, q, q)
+        first["QR"] = first["QR"] + np.einsum("n,njl,nms->jlms", w, q, r)
+        first["RR"] = first["RR"] + np.einsum("n,njr,nms->jrms", w, r, r)
+    QQ = first["QQ"] - np.einsum("jl,mo->jlmo", means["q"], means["q"])
+    QR = first["QR"] - np.einsum("jl,ms->jlms", means["q"], means["r"])
+    RR = first["RR"] - np.einsum("jr,ms->jrms", means["r"], means["r"])
+    return QQ, QR, RR

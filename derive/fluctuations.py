@@ -1,0 +1,351 @@
+"""The noise of the overlaps at finite N: second moments of one SGD step's increments.
+
+One step changes the overlaps by ``Q -> Q + q/N``, ``R -> R + r/N`` with (MODEL.md,
+``|x|^2/N -> 1`` at leading order)
+
+    r_jr = eta E_j nu_r,     q_jl = eta A_jl + eta**2 B_jl,
+    A_jl = E_j lambda_l + E_l lambda_j,     B_jl = E_j E_l,
+    E_j  = a sigma'(lambda_j) (g + sqrt(Delta) xi),    g = y0 - f.
+
+Weight decay moves the overlaps deterministically (given the state), so it adds
+nothing to the covariance at this order. The covariance of ``(q, r)`` follows from
+six Gaussian averages with four free indices (students ``j, l, i, h``, teachers
+``q, r``):
+
+    LL[j,l,i,h] = <E_j lambda_l E_i lambda_h>      LN[j,l,i,r] = <E_j lambda_l E_i nu_r>
+    LE[j,l,i,h] = <E_j lambda_l E_i E_h>           EN[j,l,i,r] = <E_j E_l E_i nu_r>
+    EE[j,l,i,h] = <E_j E_l E_i E_h>                NN[j,q,i,r] = <E_j nu_q E_i nu_r>
+
+The label noise enters through ``<(g + s xi)**2> = g**2 + Delta``,
+``<(g + s xi)**3> = g**3 + 3 Delta g``, ``<(g + s xi)**4> = g**4 + 6 Delta g**2 + 3 Delta**2``.
+Each average is computed by the Wick engine of :mod:`derive.indexed` as a sum of
+tensor networks, valid for all ``p, k`` at once. Summed indices are eliminated by the
+matrix-product rules of :mod:`derive.contract`; what is left is a product of matrices
+and vectors over the four free indices (plus, for cubic and higher activations,
+summed indices of degree three or more), printed as one ``einsum`` per network with
+the output indices ``jlih`` (an outer product with Kronecker structure: each operand
+touches at most two of the four axes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from functools import cache
+from math import factorial
+
+import sympy as sp
+
+from .contract import _Graph
+from .indexed import STUDENT, TEACHER, IndexedPolynomial, Network, average
+from .matrix_expr import ONE
+from .model import Model, k, p, x
+from .quantities import residual
+
+#: The label-noise variance, a call-time parameter of the generated functions.
+DELTA = sp.Symbol("delta")
+
+#: Free index names: not among the summed names of :data:`derive.indexed.SUMMED_NAMES`
+#: ("mnouv", "stwyx") nor ``z`` (the unit axis of vectors in einsum subscripts).
+J, L, I, H = ((STUDENT, name) for name in "jlih")
+QF, RF = (TEACHER, "q"), (TEACHER, "r")
+
+#: The averages of the first-order covariance (the ``eta**2`` part) and the rest.
+FIRST_ORDER_NAMES = ("LL", "LN", "NN")
+SECOND_ORDER_NAMES = ("LE", "EN", "EE")
+MOMENT_NAMES = FIRST_ORDER_NAMES + SECOND_ORDER_NAMES
+
+#: Free indices of each average, and the kinds of its four axes.
+FREE = {
+    "LL": (J, L, I, H),
+    "LE": (J, L, I, H),
+    "EE": (J, L, I, H),
+    "LN": (J, L, I, RF),
+    "EN": (J, L, I, RF),
+    "NN": (J, QF, I, RF),
+}
+
+#: Largest activation degree whose increment moments are generated. The networks of
+#: ``<E E E E>`` grow steeply with the degree: for quadratic activations 387 terms
+#: (about 2 s), for He3 about 1.6 million Wick pair-count matrices before collection,
+#: which neither derives nor evaluates in reasonable time.
+MAX_FLUCTUATION_DEGREE = 2
+
+
+def fluctuations_supported(model: Model) -> bool:
+    """True when both activations have degree at most :data:`MAX_FLUCTUATION_DEGREE`."""
+    degrees = (sp.degree(model.student_activation, x), sp.degree(model.teacher_activation, x))
+    return max(degrees) <= MAX_FLUCTUATION_DEGREE
+
+
+def check_fluctuations_supported(model: Model) -> None:
+    """Raise a ``ValueError`` naming the limit when the model's increment moments are not generated."""
+    if not fluctuations_supported(model):
+        raise ValueError(
+            "increment moments are generated for activations of degree <= "
+            f"{MAX_FLUCTUATION_DEGREE}; this model has sigma = {model.student_activation}, "
+            f"sigma* = {model.teacher_activation}"
+        )
+
+
+#: Bump when the printed layout of the fluctuation modules changes.
+FLUCTUATION_GENERATOR_VERSION = 1
+
+# <(g + s xi)**n> over xi ~ N(0, 1), as {power of g: coefficient polynomial in Delta}
+_NOISE_MOMENTS = {
+    2: {2: ONE, 0: DELTA},
+    3: {3: ONE, 1: 3 * DELTA},
+    4: {4: ONE, 2: 6 * DELTA, 0: 3 * DELTA**2},
+}
+
+_RESIDUAL_NAMES = (("m", "s"), ("n", "t"), ("o", "w"), ("u", "y"))
+
+
+def _slot(polynomial: sp.Expr, slot: tuple[str, str]) -> IndexedPolynomial:
+    return IndexedPolynomial.of_slot(polynomial, slot)
+
+
+def _residual_power(model: Model, power: int) -> IndexedPolynomial:
+    """``(y0 - f)**power`` with its own summed indices per factor, one monomial per multiset.
+
+    The factors are interchangeable, so the ordered product's ``M**power`` monomials (M
+    monomials per factor) collapse to the multisets of monomials, weighted by their
+    multinomial counts: 35 instead of 256 for ``g**4`` with four monomials, the same
+    averages after the summed indices are canonicalised.
+    """
+    count = len(residual(model, "m", "s").monomials)
+    out: list = []
+    for choice in itertools.combinations_with_replacement(range(count), power):
+        weight = sp.Integer(factorial(power))
+        for index in set(choice):
+            weight /= factorial(choice.count(index))
+        product = IndexedPolynomial.constant(weight)
+        for position, index in enumerate(choice):
+            student_index, teacher_index = _RESIDUAL_NAMES[position]
+            monomial = residual(model, student_index, teacher_index).monomials[index]
+            product = product * IndexedPolynomial([monomial])
+        out.extend(product.monomials)
+    return IndexedPolynomial(out)
+
+
+def moment_integrands(model: Model) -> dict[str, list[tuple[sp.Expr, IndexedPolynomial]]]:
+    """For each average, ``[(coefficient in Delta, polynomial whose Gaussian average is needed), ...]``."""
+    slope = sp.diff(model.student_activation, x)
+    a = model.student_readout
+
+    def E(slot):  # the E_j factor without its residual: a sigma'(lambda_j)
+        return _slot(slope, slot).scale(a)
+
+    def lin(slot):
+        return _slot(x, slot)
+
+    products = {
+        "LL": (E(J) * lin(L) * E(I) * lin(H), 2),
+        "LN": (E(J) * lin(L) * E(I) * lin(RF), 2),
+        "NN": (E(J) * lin(QF) * E(I) * lin(RF), 2),
+        "LE": (E(J) * lin(L) * E(I) * E(H), 3),
+        "EN": (E(J) * E(L) * E(I) * lin(RF), 3),
+        "EE": (E(J) * E(L) * E(I) * E(H), 4),
+    }
+    out: dict[str, list[tuple[sp.Expr, IndexedPolynomial]]] = {}
+    for name, (factors, order) in products.items():
+        out[name] = [
+            (coefficient, factors * _residual_power(model, power))
+            for power, coefficient in _NOISE_MOMENTS[order].items()
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class Term:
+    """``coefficient * einsum(subscripts -> output, *operands)`` over the four free axes.
+
+    ``operands`` are index-free matrix expressions of :mod:`derive.matrix_expr` (2-d,
+    vectors as ``(n, 1)`` with the letter ``z`` for the unit axis); ``ones`` lists
+    free indices that no operand touches (the tensor is constant along them).
+    """
+
+    subscripts: tuple[str, ...]
+    operands: tuple[sp.Expr, ...]
+    output: str
+    ones: tuple[str, ...]
+
+
+def network_terms(network: Network) -> tuple[sp.Expr, Term]:
+    """Eliminate the summed indices of a four-index network by matrix products; the rest as a Term."""
+    graph = _Graph(network)
+    graph.reduce()
+    subscripts: list[str] = []
+    operands: list[sp.Expr] = []
+    for expr, a, b in graph.edges:
+        # symmetric leaves are stored with sorted indices; any orientation is the same
+        subscripts.append(a + b)
+        operands.append(expr)
+    for node, vector in sorted(graph.weights.items()):
+        subscripts.append(node + "z")
+        operands.append(vector)
+    output = "".join(name for _, name in network.free)
+    used = set("".join(subscripts))
+    ones = tuple(name for name in output if name not in used)
+    # order the operands canonically so equal terms from different networks are collected
+    order = sorted(range(len(operands)), key=lambda i: (subscripts[i], sp.default_sort_key(operands[i])))
+    term = Term(
+        tuple(subscripts[i] for i in order), tuple(operands[i] for i in order), output, ones
+    )
+    return graph.scalar, term
+
+
+@cache
+def derive_moments(model: Model) -> dict[str, dict[Term, sp.Expr]]:
+    """Every average of :data:`MOMENT_NAMES` as ``{term: scalar coefficient}`` (coefficients may hold ``delta``)."""
+    result: dict[str, dict[Term, sp.Expr]] = {}
+    for name, parts in moment_integrands(model).items():
+        collected: dict[Term, sp.Expr] = {}
+        for noise_coefficient, polynomial in parts:
+            for network, coefficient in average(polynomial, FREE[name]).items():
+                scalar, term = network_terms(network)
+                collected[term] = collected.get(term, sp.Integer(0)) + noise_coefficient * coefficient * scalar
+        result[name] = {term: sp.expand(c) for term, c in collected.items() if sp.expand(c) != 0}
+    return result
+
+
+def fluctuation_result_hash(model: Model) -> str:
+    """Hash of the canonical symbolic result (printer independent)."""
+    from .codegen import canonical_text
+
+    lines = [f"version={FLUCTUATION_GENERATOR_VERSION}"]
+    for name, terms in derive_moments(model).items():
+        entries = sorted(
+            f"{t.subscripts}|{t.output}|{t.ones}|{[sp.srepr(o) for o in t.operands]}|{canonical_text(c)}"
+            for t, c in terms.items()
+        )
+        lines.append(f"{name}=" + ";".join(entries))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def _size_code(kind: str) -> str:
+    return "p" if kind == STUDENT else "k"
+
+
+def _function_source(model: Model, names: tuple[str, ...], function: str, doc: str) -> str:
+    from .codegen import SUM_CHUNK, _assignment, _NumpyPrinter
+
+    printer = _NumpyPrinter()
+    moments = derive_moments(model)
+    # one joint cse over every operand and coefficient of the function
+    flat: list[sp.Expr] = []
+    layout: list[tuple[str, Term, int]] = []
+    for name in names:
+        for term, coefficient in moments[name].items():
+            layout.append((name, term, len(flat)))
+            flat.append(coefficient)
+            flat.extend(term.operands)
+    replacements, reduced = sp.cse(flat, symbols=sp.numbered_symbols("x"), order="canonical")
+    used = set().union(*[e.free_symbols for e in reduced], *[e.free_symbols for _, e in replacements])
+    lines = [f"def {function}(Q, R, T, delta):", f'    """{doc}"""']
+    if p in used or any(t.ones for _, t, _ in layout):
+        lines.append("    p = Q.shape[-1]")
+    if k in used or any(t.ones for _, t, _ in layout):
+        lines.append("    k = T.shape[-1]")
+    lines.append("    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])")
+    lines.append("    ones_p, ones_k = np.ones((p, 1)), np.ones((k, 1))" if any(t.ones for _, t, _ in layout) else "")
+    for symbol, expr in replacements:
+        lines.append(f"    {symbol} = {printer.doprint(expr)}")
+    for name in names:
+        pieces = []
+        for term_name, term, position in layout:
+            if term_name != name:
+                continue
+            coefficient = printer.doprint(reduced[position])
+            operands = [printer.doprint(e) for e in reduced[position + 1 : position + 1 + len(term.operands)]]
+            subscripts = list(term.subscripts)
+            for free in term.ones:
+                kind = dict((n, kd) for kd, n in FREE[name])[free]
+                subscripts.append(free + "z")
+                operands.append(f"ones_{_size_code(kind)}")
+            spec = ",".join("..." + s for s in subscripts) + "->..." + term.output
+            pieces.append(f" + _c4({coefficient})*_einsum({spec!r}, {', '.join(operands)})")
+        sizes = ", ".join(_size_code(kind) for kind, _ in FREE[name])
+        if not pieces:
+            lines.append(f"    {name} = np.zeros(batch + ({sizes},))")
+            continue
+        statements = _assignment(name, pieces) if len(pieces) > SUM_CHUNK else [f"{name} = {pieces[0][3:]}" + "".join(pieces[1:])]
+        lines.extend("    " + s for s in statements)
+        # a term constant along the batch axes still comes out with the full shape
+        lines.append(f"    {name} = _full({name}, batch + ({sizes},))")
+    lines = [line for line in lines if line]
+    lines.append(f"    return {', '.join(names)}")
+    return "\n".join(lines) + "\n"
+
+
+_C4 = '''
+def _c4(c):
+    # a scalar coefficient, batched as (..., 1, 1), broadcast against (..., a, b, c, d)
+    c = np.asarray(c)
+    return c[..., None, None] if c.ndim >= 2 else c
+'''
+
+
+def generate_fluctuation_module(model: Model) -> str:
+    """Source of the generated increment-moment module of ``model`` (header with hashes)."""
+    from .codegen import HEADER_MARK, runtime_import
+
+    check_fluctuations_supported(model)
+    res_hash = fluctuation_result_hash(model)
+    body = "\n\n".join(
+        [
+            runtime_import(),
+            _C4.strip() + "\n",
+            _function_source(
+                model,
+                FIRST_ORDER_NAMES,
+                "first_order_moments",
+                "<E_j lambda_l E_i lambda_h>, <E_j lambda_l E_i nu_r>, <E_j nu_q E_i nu_r>:\n"
+                "    (LL, LN, NN), shapes (..., p, p, p, p), (..., p, p, p, k), (..., p, k, p, k).",
+            ),
+            _function_source(
+                model,
+                SECOND_ORDER_NAMES,
+                "second_order_moments",
+                "<E_j lambda_l E_i E_h>, <E_j E_l E_i nu_r>, <E_j E_l E_i E_h>:\n"
+                "    (LE, EN, EE), shapes (..., p, p, p, p), (..., p, p, p, k), (..., p, p, p, p).",
+            ),
+            f"INPUT_HASH = {model.codegen_hash()!r}\nRESULT_HASH = {res_hash!r}\n",
+        ]
+    )
+    header = "\n".join(
+        [
+            "# GENERATED FILE - DO NOT EDIT. Regenerate with `python -m derive`.",
+            "# Second moments of one SGD step's overlap increments, generated by derive/fluctuations.py for:",
+            f"#   name: {model.name}",
+            f"#   student activation: {model.student_activation}",
+            f"#   teacher activation: {model.teacher_activation}",
+            f"#   student readout: {model.student_readout}",
+            f"#   teacher readout: {model.teacher_readout}",
+            f"# input-hash: {model.codegen_hash()}",
+            f"# result-hash: {res_hash}",
+            f"# body-sha256: {hashlib.sha256(body.encode()).hexdigest()}",
+            f"# sympy: {sp.__version__}",
+            '"""Generated Gaussian averages for the covariance of the overlap increments (see header)."""',
+            HEADER_MARK,
+            "",
+        ]
+    )
+    return header + "\n" + body
+
+
+__all__ = [
+    "DELTA",
+    "MAX_FLUCTUATION_DEGREE",
+    "check_fluctuations_supported",
+    "fluctuations_supported",
+    "FIRST_ORDER_NAMES",
+    "MOMENT_NAMES",
+    "SECOND_ORDER_NAMES",
+    "Term",
+    "derive_moments",
+    "fluctuation_result_hash",
+    "generate_fluctuation_module",
+    "moment_integrands",
+]

@@ -1,0 +1,144 @@
+"""Covariance of one SGD step's overlap increments: the diffusion of the overlaps at finite N.
+
+One step changes the overlaps by ``Q -> Q + q/N``, ``R -> R + r/N`` with
+
+    r_jr = eta E_j nu_r,    q_jl = eta (E_j lambda_l + E_l lambda_j) + eta**2 E_j E_l
+
+(``|x|^2/N -> 1``; see ``derive/fluctuations.py``). Their means are the ODE's drift
+(without weight decay, which is deterministic given the state and so adds nothing
+to the covariance). :func:`increment_covariance` returns the covariance of ``(q, r)``
+under ``(lambda, nu) ~ N(0, C)`` and the label noise, assembled from the generated
+averages of ``<E lambda E lambda>``-type (eta**2), ``<E lambda E E>``-type (eta**3)
+and ``<E E E E>`` (eta**4) and the generated drift terms.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._generated import COMMITTED
+from .cache import load_generated
+from .models import resolve
+from .validation import check_overlaps, check_scalar
+
+_MODULES: dict[str, ModuleType] = {}
+
+
+def fluctuation_module(model: Any = None) -> ModuleType:
+    """The generated module with ``first_order_moments`` and ``second_order_moments`` for ``model``."""
+    if model is not None and not hasattr(model, "codegen_hash"):
+        raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
+    key = "paper" if model is None else model.codegen_hash()
+    if key in _MODULES:
+        return _MODULES[key]
+    if model is None:
+        module = importlib.import_module("numerics._generated.paper_fluctuations")
+    elif key in COMMITTED and importlib.util.find_spec(f"numerics._generated.{COMMITTED[key]}_fluctuations"):
+        module = importlib.import_module(f"numerics._generated.{COMMITTED[key]}_fluctuations")
+    else:
+        from derive.fluctuations import check_fluctuations_supported
+
+        check_fluctuations_supported(model)
+        module = load_generated(
+            "fluctuations", key, lambda: _fluctuation_source(model), f"wickode_generated_fluctuations_{key}"
+        )
+    _MODULES[key] = module
+    return module
+
+
+def _fluctuation_source(model: Any) -> str:
+    from derive.fluctuations import generate_fluctuation_module
+
+    return generate_fluctuation_module(model)
+
+
+def _swap_first_pair(tensor: np.ndarray) -> np.ndarray:
+    # X[j, l, i, h] -> X[l, j, i, h]
+    return np.swapaxes(tensor, -4, -3)
+
+
+def _swap_pairs(tensor: np.ndarray) -> np.ndarray:
+    # X[j, l, i, h] -> X[i, h, j, l]
+    return np.moveaxis(tensor, (-4, -3), (-2, -1))
+
+
+def _outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # a[..., j, l] b[..., i, h] -> (..., j, l, i, h)
+    return a[..., :, :, None, None] * b[..., None, None, :, :]
+
+
+def increment_covariance(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    eta: float,
+    *,
+    model: Any = None,
+    second_order: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Covariance of one step's overlap increments ``(q, r)`` (``Q += q/N``, ``R += r/N``).
+
+    Parameters
+    ----------
+    Q : array, shape (..., p, p)
+    R : array, shape (..., p, k)
+    T : array, shape (..., k, k)
+    eta : float
+        Learning rate (>= 0).
+    model : derive.Model, optional
+        ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
+        decay does not (a deterministic move given the state).
+    second_order : bool
+        Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
+        keeps only ``eta (E_j lambda_l + E_l lambda_j)``.
+
+    Returns
+    -------
+    QQ : array, shape (..., p, p, p, p)
+        ``QQ[j, l, m, n] = Cov(q_jl, q_mn)``.
+    QR : array, shape (..., p, p, p, k)
+        ``QR[j, l, m, s] = Cov(q_jl, r_ms)``.
+    RR : array, shape (..., p, k, p, k)
+        ``RR[j, r, m, s] = Cov(r_jr, r_ms)``.
+    """
+    Q, R, T = check_overlaps(Q, R, T)
+    eta = check_scalar(eta, "eta", nonnegative=True)
+    resolved = resolve(model)
+    delta = resolved.noise_variance
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            return _assemble(Q, R, T, eta, resolved, fluctuation_module(model), delta, second_order)
+        except FloatingPointError:
+            raise ValueError(
+                "increment_covariance: the overlaps are too large, the covariance overflows"
+            ) from None
+
+
+def _assemble(Q, R, T, eta, resolved, module, delta, second_order):
+    drift_Q, drift_R, diffusion_Q, noise_Q = resolved.module.all_terms(Q, R, T)
+    LL, LN, NN = module.first_order_moments(Q, R, T, delta)
+    # A_jl = E_j lambda_l + E_l lambda_j: its second moment from <E_j lambda_l E_i lambda_h>
+    half = LL + _swap_first_pair(LL)
+    second_AA = half + np.swapaxes(half, -2, -1)
+    second_Ar = LN + _swap_first_pair(LN)
+    QQ = eta**2 * (second_AA - _outer(drift_Q, drift_Q))
+    QR = eta**2 * (second_Ar - _outer(drift_Q, drift_R))
+    RR = eta**2 * (NN - _outer(drift_R, drift_R))
+    if second_order:
+        mean_B = diffusion_Q + delta * noise_Q
+        LE, EN, EE = module.second_order_moments(Q, R, T, delta)
+        second_AB = LE + _swap_first_pair(LE)
+        cross = second_AB - _outer(drift_Q, mean_B)
+        QQ = QQ + eta**3 * (cross + _swap_pairs(cross)) + eta**4 * (EE - _outer(mean_B, mean_B))
+        QR = QR + eta**3 * (EN - _outer(mean_B, drift_R))
+    if not (np.all(np.isfinite(QQ)) and np.all(np.isfinite(QR)) and np.all(np.isfinite(RR))):
+        raise ValueError("increment_covariance: non-finite result (overlaps too large?)")
+    return QQ, QR, RR
+
+
+__all__ = ["fluctuation_module", "increment_covariance"]
