@@ -229,7 +229,7 @@ def _size_code(kind: str) -> str:
 
 
 def _function_source(model: Model, names: tuple[str, ...], function: str, doc: str) -> str:
-    from .codegen import SUM_CHUNK, _assignment, _NumpyPrinter
+    from .codegen import _assignment, _NumpyPrinter
 
     printer = _NumpyPrinter()
     moments = derive_moments(model)
@@ -270,8 +270,7 @@ def _function_source(model: Model, names: tuple[str, ...], function: str, doc: s
         if not pieces:
             lines.append(f"    {name} = np.zeros(batch + ({sizes},))")
             continue
-        statements = _assignment(name, pieces) if len(pieces) > SUM_CHUNK else [f"{name} = {pieces[0][3:]}" + "".join(pieces[1:])]
-        lines.extend("    " + s for s in statements)
+        lines.extend("    " + statement for statement in _assignment(name, pieces))
         # a term constant along the batch axes still comes out with the full shape
         lines.append(f"    {name} = _full({name}, batch + ({sizes},))")
     lines = [line for line in lines if line]

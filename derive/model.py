@@ -1,9 +1,11 @@
 """The model family of MODEL.md as data.
 
 A :class:`Model` fixes everything the symbolic derivation needs: the student
-and teacher activations (polynomials in one variable ``x``), the second-layer
-readouts (one expression in the widths ``p`` and ``k`` shared by every hidden
-unit), the label-noise variance ``Delta`` and the weight decay ``kappa``.
+and teacher activations (polynomials in one variable ``x``, degree at most
+:data:`MAX_DEGREE`), the second-layer readouts (one expression in the widths
+``p`` and ``k`` shared by every hidden unit), the label-noise variance ``Delta``
+and the weight decay ``kappa``. Text inputs are parsed by :mod:`derive.parse`,
+never evaluated.
 
 Only the activations and the readouts enter the generated code; ``Delta`` and
 ``kappa`` enter the right-hand sides linearly and are applied at call time, so
@@ -13,9 +15,14 @@ models that differ only in them share one generated module.
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sympy as sp
+
+from .parse import Grammar, to_expression
 
 x = sp.Symbol("x")
 p = sp.Symbol("p", positive=True, integer=True)
@@ -26,48 +33,77 @@ k = sp.Symbol("k", positive=True, integer=True)
 GENERATOR_VERSION = 5
 
 
-_LOCALS = {"x": x, "p": p, "k": k}
+#: Highest degree of an activation polynomial. The Wick derivation grows quickly
+#: with the degree (x**12 already takes minutes), so larger ones are refused.
+MAX_DEGREE = 6
 
+#: Widths at which readouts are evaluated exactly when a model is built; other
+#: widths are checked when the numerics use them (:func:`check_readouts`).
+READOUT_CHECK_WIDTHS = range(1, 9)
 
-def _parse(value: object, name: str) -> sp.Expr:
-    try:
-        return sp.sympify(value, locals=_LOCALS)
-    except (sp.SympifyError, TypeError, SyntaxError) as error:
-        raise ValueError(f"{name}: cannot parse {value!r} ({error})") from None
+ACTIVATION_GRAMMAR = Grammar(
+    what="a polynomial in x",
+    symbols={"x": x},
+    polynomial=True,
+    degree_limit=MAX_DEGREE,
+    # room for cancellations such as (x + 1)**7 - x**7; the exact degree is checked after expansion
+    degree_slack=4,
+    degree_name=f"MAX_DEGREE = {MAX_DEGREE}",
+)
+READOUT_GRAMMAR = Grammar(
+    what="an expression in the widths p and k, real and finite for all p, k >= 1",
+    symbols={"p": p, "k": k},
+    polynomial=False,
+    degree_limit=32,
+)
+NUMBER_GRAMMAR = Grammar(what="a real number", symbols={}, polynomial=True, degree_limit=0)
 
 
 def _as_polynomial(value: object, name: str) -> sp.Expr:
-    expr = _parse(value, name)
-    free = expr.free_symbols - {x}
-    if free:
-        raise ValueError(
-            f"{name} must be a polynomial in x with numeric coefficients; "
-            f"it contains the symbols {sorted(map(str, free))}"
-        )
-    if not expr.is_polynomial(x):
-        raise ValueError(f"{name} must be a polynomial in x, got {expr}")
-    expanded = sp.expand(expr)
+    expanded = sp.expand(to_expression(value, ACTIVATION_GRAMMAR, name))
     if expanded == 0:
         raise ValueError(f"{name} is identically zero")
+    degree = sp.degree(expanded, x)
+    if degree > MAX_DEGREE:
+        raise ValueError(
+            f"{name} = {expanded} has degree {degree}, above the limit MAX_DEGREE = {MAX_DEGREE} "
+            "(the symbolic derivation grows quickly with the degree)"
+        )
     return expanded
 
 
+@lru_cache(maxsize=4096)
+def _readout_problem(expr: sp.Expr, p_value: int, k_value: int) -> tuple[sp.Expr | None, str]:
+    """``(value, "")`` if the readout is real and finite at (p, k), else ``(None, what is wrong)``."""
+    value = expr.xreplace({p: sp.Integer(p_value), k: sp.Integer(k_value)})
+    if value.has(sp.zoo, sp.oo, -sp.oo) or value.is_finite is False:
+        return None, f"is infinite ({value})"
+    if value.has(sp.nan) or value.is_real is not True:
+        return None, f"is not real ({value})"
+    if not math.isfinite(float(value)):
+        return None, f"is too large for a float ({sp.N(value, 3)})"
+    return value, ""
+
+
 def _as_readout(value: object, name: str) -> sp.Expr:
-    expr = _parse(value, name)
-    free = expr.free_symbols - {p, k}
-    if free:
-        raise ValueError(
-            f"{name} may depend only on the widths p and k, "
-            f"it contains {sorted(map(str, free))}"
-        )
+    expr = to_expression(value, READOUT_GRAMMAR, name)
+    used = expr.free_symbols
+    for p_value in READOUT_CHECK_WIDTHS if p in used else (1,):
+        for k_value in READOUT_CHECK_WIDTHS if k in used else (1,):
+            _, problem = _readout_problem(expr, p_value, k_value)
+            if problem:
+                raise ValueError(
+                    f"{name} = {expr} {problem} at p = {p_value}, k = {k_value}; "
+                    "readouts must be real and finite for all widths p, k >= 1"
+                )
     return expr
 
 
 def _as_nonnegative_number(value: object, name: str) -> sp.Expr:
-    expr = sp.nsimplify(_parse(value, name))
-    if not expr.is_number or not expr.is_real:
+    expr = to_expression(value, NUMBER_GRAMMAR, name)
+    if not (expr.is_real and expr.is_finite):
         raise ValueError(f"{name} must be a real number, got {value!r}")
-    if expr < 0:
+    if expr.is_nonnegative is not True:
         raise ValueError(f"{name} must be non-negative, got {value!r}")
     return expr
 
@@ -79,17 +115,30 @@ class Model:
     Parameters
     ----------
     student_activation, teacher_activation
-        Polynomials in ``derive.model.x`` (anything ``sympy.sympify`` accepts,
-        e.g. ``"x**2 - 1"``). The paper uses ``x**2`` for both.
+        Polynomials in ``derive.model.x`` of degree at most :data:`MAX_DEGREE`,
+        not identically zero: text such as ``"x**2 - 1"``, a number, or a sympy
+        expression. The paper uses ``x**2`` for both.
     student_readout, teacher_readout
         Second-layer weights ``a_j`` and ``b_r``, one expression in the widths
-        ``p`` and ``k`` used for every hidden unit. Paper: ``1/p`` and ``1/k``.
+        ``p`` and ``k`` used for every hidden unit, real and finite for all
+        ``p, k >= 1``. Paper: ``1/p`` and ``1/k``.
     noise_variance
-        Label-noise variance ``Delta`` (``y`` gets ``sqrt(Delta) * xi``).
+        Label-noise variance ``Delta`` (``y`` gets ``sqrt(Delta) * xi``), a real
+        number >= 0.
     weight_decay
-        ``kappa``: each SGD step adds ``-(eta * kappa / N) w_j``.
+        ``kappa`` >= 0: each SGD step adds ``-(eta * kappa / N) w_j``.
     name
         A short label used in file names and headers.
+
+    Notes
+    -----
+    Text is parsed by :mod:`derive.parse`, never evaluated: numbers (decimals
+    are exact, ``"0.1"`` is 1/10), the field's variables, ``+ - * /``, ``**``
+    with an integer exponent (non-negative on ``x``), parentheses and
+    ``sqrt(...)`` (of constants only in activations). Sympy expressions are
+    checked against the same rules. Readouts are evaluated exactly at
+    ``p, k = 1..8`` here; other widths are checked by :func:`check_readouts`
+    when the numerics use them.
     """
 
     student_activation: sp.Expr = x**2
@@ -143,6 +192,45 @@ class Model:
     def with_weight_decay(self, weight_decay: object) -> Model:
         """The same model with another weight decay kappa."""
         return _replace(self, weight_decay=weight_decay)
+
+
+def check_readouts(model: Model, p_value: int, k_value: int) -> tuple[sp.Expr, sp.Expr]:
+    """The exact readouts ``(a, b)`` of ``model`` at the widths ``p, k``.
+
+    Parameters
+    ----------
+    model
+        The model.
+    p_value, k_value
+        Student and teacher widths, integers >= 1.
+
+    Returns
+    -------
+    tuple of sympy.Expr
+        ``(student_readout, teacher_readout)`` at these widths, real and finite.
+
+    Raises
+    ------
+    ValueError
+        If a width is not an integer >= 1, or a readout is not real, not finite
+        or too large for a float there; the message names the readout and p, k.
+    """
+    widths = []
+    for label, value in (("p", p_value), ("k", k_value)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{label} must be an integer >= 1, got {value!r}")
+        widths.append(int(value))
+    values = []
+    for name in ("student_readout", "teacher_readout"):
+        expr = getattr(model, name)
+        value, problem = _readout_problem(expr, *widths)
+        if problem:
+            raise ValueError(
+                f"{name} = {expr} {problem} at p = {widths[0]}, k = {widths[1]}; "
+                "readouts must be real and finite for the widths used"
+            )
+        values.append(value)
+    return values[0], values[1]
 
 
 def _replace(model: Model, **changes: object) -> Model:

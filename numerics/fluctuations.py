@@ -108,7 +108,7 @@ def increment_covariance(
     """
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
-    resolved = resolve(model)
+    resolved = resolve(model, sizes=(Q.shape[-1], T.shape[-1]))
     delta = resolved.noise_variance
     with np.errstate(over="raise", invalid="raise"):
         try:

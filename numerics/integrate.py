@@ -180,9 +180,9 @@ def integrate(
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     if isinstance(n_points, bool) or int(n_points) != n_points or n_points < 2:
         raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
-    resolved = resolve(model)
     batch = np.broadcast_shapes(Q0.shape[:-2], R0.shape[:-2], T.shape[:-2])
     p, k = R0.shape[-2:]
+    resolved = resolve(model, sizes=(p, k))
     Q0 = np.broadcast_to(Q0, batch + (p, p))
     R0 = np.broadcast_to(R0, batch + (p, k))
     iu = np.triu_indices(p)

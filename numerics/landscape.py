@@ -31,6 +31,7 @@ import numpy as np
 
 from ._generated import COMMITTED
 from .cache import load_generated
+from .models import check_widths
 from .validation import as_float_array
 
 #: Default relative tolerance separating null eigenvalues (and merging equal ones).
@@ -146,6 +147,7 @@ def hessian_coefficients(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: 
     """
     Q, R, T = (np.asarray(m, dtype=float) for m in (Q, R, T))
     p, k = R.shape
+    check_widths(model, p, k)
     m11_ss, m11_st, m22_ss, m22_st, m13_ss, m31_st, v2, v4 = hessian_module(model).hessian_terms(Q, R, T)
     v2, v4 = v2[:, 0], v4[:, 0]
     A = m11_ss + np.diag(v2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
@@ -59,10 +60,37 @@ def _model_source(model: Any) -> str:
     return generate_module(model).source
 
 
-def resolve(model: Any = None) -> ResolvedModel:
-    """Generated module plus the call-time parameters (Delta, kappa) of ``model``."""
+def check_widths(model: Any, p: int, k: int) -> None:
+    """Raise ``ValueError`` unless the readouts of ``model`` are real and finite at widths ``(p, k)``.
+
+    A model's readouts are checked at small widths when it is built; this covers
+    the widths actually used (e.g. ``1/(p - 9)`` at ``p = 9``), so the numerics
+    fail with a message naming the readout and ``p, k`` instead of a division by
+    zero, a math domain error or NaN. ``None`` (the paper: 1/p, 1/k) always passes.
+    """
+    if model is None:
+        return
+    _check_readouts_once(model, int(p), int(k))
+
+
+@lru_cache(maxsize=1024)
+def _check_readouts_once(model: Any, p: int, k: int) -> None:
+    # an exact sympy evaluation: once per model and widths, not once per call
+    from derive.model import check_readouts
+
+    check_readouts(model, p, k)
+
+
+def resolve(model: Any = None, *, sizes: tuple[int, int] | None = None) -> ResolvedModel:
+    """Generated module plus the call-time parameters (Delta, kappa) of ``model``.
+
+    With ``sizes = (p, k)`` the readouts are first checked at those widths
+    (:func:`check_widths`).
+    """
     if model is not None and not hasattr(model, "codegen_hash"):
         raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
+    if sizes is not None:
+        check_widths(model, *sizes)
     module = generated_module(model)
     if model is None:
         return ResolvedModel(module, 0.0, 0.0, "paper", module.MODEL_DESCRIPTION)

@@ -68,8 +68,8 @@ def monte_carlo_terms(
     Q, R, T = check_overlaps(Q, R, T)
     if Q.ndim != 2 or R.ndim != 2 or T.ndim != 2:
         raise ValueError("monte_carlo_terms takes unbatched Q, R, T")
-    module = resolve(model).module
     p, k = R.shape
+    module = resolve(model, sizes=(p, k)).module
     L = gaussian_factor(covariance(Q, R, T))
     rng = np.random.default_rng(seed)
     sums: dict[str, np.ndarray] = {}
@@ -110,9 +110,9 @@ def monte_carlo_rhs(
     Returns ``{"dQ": (mean, se), "dR": (mean, se)}`` with shapes (p, p) and (p, k).
     """
     Q, R, T = check_overlaps(Q, R, T)
-    resolved = resolve(model)
-    module = resolved.module
     p, k = R.shape
+    resolved = resolve(model, sizes=(p, k))
+    module = resolved.module
     a, b = module.readouts(p, k)
     sigma = np.polynomial.Polynomial(module.STUDENT_ACTIVATION)
     sigma_star = np.polynomial.Polynomial(module.TEACHER_ACTIVATION)
@@ -135,7 +135,7 @@ def monte_carlo_rhs(
 def generated_terms(Q, R, T, *, model: Any = None) -> dict[str, np.ndarray]:
     """The generated quantities at one point, by name (no Delta or kappa applied)."""
     Q, R, T = check_overlaps(Q, R, T)
-    module = resolve(model).module
+    module = resolve(model, sizes=R.shape[-2:]).module
     drift_Q, drift_R, diffusion_Q, noise_Q = module.all_terms(Q, R, T)
     return {
         "drift_Q": drift_Q,

@@ -50,7 +50,7 @@ def rhs(
     """
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
-    return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order)
+    return _rhs_unchecked(Q, R, T, eta, resolve(model, sizes=R.shape[-2:]), second_order)
 
 
 def _rhs_unchecked(Q, R, T, eta, resolved, second_order):
@@ -76,6 +76,6 @@ def risk(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None) -> f
     when the overlaps carry leading batch axes.
     """
     Q, R, T = check_overlaps(Q, R, T)
-    resolved = resolve(model)
+    resolved = resolve(model, sizes=R.shape[-2:])
     value = resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
     return float(value) if np.ndim(value) == 0 else value

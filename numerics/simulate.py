@@ -315,7 +315,7 @@ def simulate(
     if n_steps < 1:
         raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
     steps = record_steps(N, alpha_max, record)
-    resolved = resolve(model)
+    resolved = resolve(model, sizes=(p, k))
     module = resolved.module
     a, b = (float(v) for v in module.readouts(p, k))
     sigma = _polynomial(module.STUDENT_ACTIVATION)

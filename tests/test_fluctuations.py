@@ -123,7 +123,9 @@ def test_index_free_equals_explicit_index_expansion(model, size):
     rng = np.random.default_rng(p + 10 * k)
     Q, R, T = random_point(p, k, rng)
     # exact rational overlaps close to the random point (still a covariance)
-    Qm, Rm, Tm = (sp.Matrix(M.shape[0], M.shape[1], lambda i, j: sp.Rational(round(M[i, j] * 64), 64)) for M in (Q, R, T))
+    Qm, Rm, Tm = (
+        sp.Matrix(M.shape[0], M.shape[1], lambda i, j, M=M: sp.Rational(round(M[i, j] * 64), 64)) for M in (Q, R, T)
+    )
     values = [np.array(M.tolist(), dtype=float) for M in (Qm, Rm, Tm)]
     eta = sp.Rational(2, 5)
     for second_order in (True, False):
