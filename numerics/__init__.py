@@ -6,7 +6,9 @@ Public API
 ``risk(Q, R, T, *, model=None) -> float``
 ``integrate(Q0, R0, T, *, eta, alpha_max, ...) -> IntegrationResult``
 ``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
-``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD)
+``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD;
+``method="overlaps"``: the exact overlap chain, cost per step independent of N)
+``overlap_step(Q, R, T, z, rho, xi, *, eta, N) -> (Q, R)`` (one SGD step on the overlaps)
 ``compare_ode_simulation(sim) -> Comparison``
 ``omega(R) -> R (R^T R)^(-1/2)`` (Eq. 22, conserved from isotropic starts)
 ``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)
@@ -31,6 +33,7 @@ from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .landscape import gradient, hessian, hessian_spectrum
 from .overlaps import rhs, risk
+from .reduced import overlap_step, simulate_overlaps
 from .simulate import SimulationError, compare_ode_simulation, simulate
 
 __all__ = [
@@ -45,6 +48,8 @@ __all__ = [
     "closest_solution_weights",
     "distance_to",
     "omega",
+    "overlap_step",
+    "simulate_overlaps",
     "IntegrationError",
     "IntegrationResult",
     "SimulationError",

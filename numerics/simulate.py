@@ -246,6 +246,10 @@ def simulate(
     W0: np.ndarray | None = None,
     W_star: np.ndarray | None = None,
     progress: bool = True,
+    method: str = "weights",
+    Q0: np.ndarray | None = None,
+    R0: np.ndarray | None = None,
+    T: np.ndarray | None = None,
 ) -> IntegrationResult:
     """One-pass SGD of the student at input dimension ``N``, measuring the overlaps.
 
@@ -280,6 +284,13 @@ def simulate(
         (``T = I``).
     progress : bool
         Show a tqdm progress bar on long runs.
+    method : {"weights", "overlaps"}
+        ``"weights"`` simulates the N-dimensional weights (this function);
+        ``"overlaps"`` runs the exact Markov chain of the overlaps
+        (:func:`numerics.reduced.simulate_overlaps`: same law, cost per step
+        independent of N, no weights in ``extra``).
+    Q0, R0, T : arrays, optional
+        Start overlaps for ``method="overlaps"`` only (see there).
 
     Returns
     -------
@@ -302,6 +313,17 @@ def simulate(
     SimulationError
         If the weights diverge (learning rate too large), naming the alpha reached.
     """
+    if method == "overlaps":
+        from .reduced import simulate_overlaps
+
+        return simulate_overlaps(N=N, p=p, k=k, eta=eta, alpha_max=alpha_max, model=model, q0=q0, seed=seed,
+                                 replicas=replicas, record=record, W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T,
+                                 progress=progress)
+    if method != "weights":
+        raise ValueError(f"method must be 'weights' or 'overlaps', got {method!r}")
+    if Q0 is not None or R0 is not None or T is not None:
+        raise ValueError("Q0, R0 and T are starts of method='overlaps'; for the weights use "
+                         "W0, W_star (e.g. from weights_from_overlaps)")
     p = _check_int(p, "p", 1)
     k = _check_int(k, "k", 1)
     N = _check_int(N, "N", 1)
