@@ -454,6 +454,7 @@ def simulate(
             "model": model,
             "seconds": seconds,
         },
+        model=model,
     )
 
 
