@@ -407,9 +407,8 @@ def run_plateaus(run: Any) -> list[Plateau]:
     p, k = run.p, run.k
     Q0 = np.asarray(run.Q)[..., 0, :, :].reshape(-1, p, p)
     batch = Q0.shape[0]
+    # T is (k, k), or one per start for a simulation of several replicas
     T = np.broadcast_to(np.asarray(run.T, dtype=float), np.asarray(run.Q).shape[:-3] + (k, k)).reshape(-1, k, k)
-    if T.shape[0] != batch:
-        T = np.broadcast_to(T, (batch, k, k))
     return [
         plateau_fixed_point(p, k, run.eta, T=(T[b] + T[b].T) / 2, model=run.model, second_order=run.second_order,
                             Q_start=Q0[b])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -144,6 +146,11 @@ def test_escape_time_measures_a_he3_run_against_the_he3_plateau():
     before, at = _bracket(run, 0.75 * level)
     assert np.all((before <= times) & (times <= at)), (before, times, at)
     assert np.all(times < 120)
+    # the trajectory summary of `wickode run` also takes the model from the run
+    from numerics.summary import plateau_summary
+
+    one = replace(run, Q=run.Q[0], R=run.R[0], risk=run.risk[0])
+    assert plateau_summary(one).plateau_risk == plateau_summary(one, model=HE3).plateau_risk
     with pytest.raises(ValueError, match="fixed point"):
         fixed_point_norm(pv, kv, eta, model=HE3)  # the isotropic ansatz does not hold for He3
 
