@@ -19,7 +19,15 @@ CONE_TOLERANCE = 1e-7
 
 
 class IntegrationError(RuntimeError):
-    """The ODE solution became unphysical or diverged; the message says at which alpha."""
+    """The ODE solution became unphysical or diverged; the message says at which alpha.
+
+    ``kind`` names the failure for callers that react to it: ``"blew up"``,
+    ``"left the PSD cone"`` or ``"solver stopped"``.
+    """
+
+    def __init__(self, message: str, kind: str = "solver stopped") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -40,6 +48,10 @@ class IntegrationResult:
     model_name : str
     nfev : int
         Right-hand-side evaluations used.
+    extra : dict
+    model : derive.Model or None
+        The model the run was made with (``None``: the paper model), so that
+        analyses of the run (e.g. :func:`numerics.escape_time`) use its own model.
 
     A leading batch axis ``...`` is present when the starts were batched.
     """
@@ -54,6 +66,7 @@ class IntegrationResult:
     model_name: str = "paper"
     nfev: int = 0
     extra: dict = field(default_factory=dict)
+    model: Any = None
 
     @property
     def p(self) -> int:
@@ -240,12 +253,14 @@ def integrate(
             where = solution.t_events[1][0]
             raise IntegrationError(
                 f"the overlaps blew up (|Q| or |R| > {BLOWUP:g}) at alpha = {where:.6g}: "
-                f"the learning rate eta = {eta:g} is too large for this start"
+                f"the learning rate eta = {eta:g} is too large for this start",
+                kind="blew up",
             )
         where = solution.t_events[0][0]
         raise IntegrationError(
             f"the integration error pushed the state out of the cone of positive semi-definite covariances "
-            f"at alpha = {where:.6g} (eta = {eta:g}); tighten rtol/atol"
+            f"at alpha = {where:.6g} (eta = {eta:g}); tighten rtol/atol",
+            kind="left the PSD cone",
         )
     if solution.status != 0:
         raise IntegrationError(
@@ -273,4 +288,5 @@ def integrate(
         second_order=second_order,
         model_name=resolved.name,
         nfev=int(solution.nfev),
+        model=model,
     )

@@ -476,6 +476,7 @@ def simulate(
             "model": model,
             "seconds": seconds,
         },
+        model=model,
     )
 
 
