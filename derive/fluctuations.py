@@ -65,7 +65,7 @@ FREE = {
 }
 
 #: Largest activation degree whose increment moments are generated (see the README for times).
-MAX_FLUCTUATION_DEGREE = 4
+MAX_FLUCTUATION_DEGREE = 2
 
 
 def fluctuations_supported(model: Model) -> bool:
@@ -119,7 +119,9 @@ def _residual_choices(model: Model, power: int) -> list[tuple[sp.Expr, list[tupl
 
 
 def moment_integrands(model: Model) -> dict[str, list[tuple[sp.Expr, list[tuple[tuple[str, str], sp.Expr]]]]]:
-    """For each average, ``[(coefficient, [(slot, polynomial in x), ...]), ...]``: a sum of products of one-slot functions.
+    """For each average, ``[(coefficient, [(slot, polynomial in x), ...]), ...]``.
+
+    Each entry is a product of one-slot functions (a sum of them makes the average).
 
     The coefficients hold the label-noise variance ``delta`` and the binomial weights of the residual powers.
     """

@@ -30,6 +30,7 @@ from math import factorial
 import sympy as sp
 
 from .indexed import Network, Slot, _canonical, _edge
+from .wick import _compositions
 from .model import x
 
 
@@ -58,34 +59,49 @@ def _coefficients(polynomial: sp.Expr) -> tuple[sp.Expr, ...]:
     return tuple(reversed(poly.all_coeffs()))
 
 
-def _multigraphs(capacities: Sequence[int]) -> Iterator[dict[tuple[int, int], int]]:
-    """Symmetric zero-diagonal multiplicity matrices with row sums bounded by ``capacities``."""
-    n = len(capacities)
-    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+def _multigraphs(allowed: Sequence[frozenset[int]]) -> Iterator[dict[tuple[int, int], int]]:
+    """Symmetric zero-diagonal multiplicity matrices whose row sums lie in ``allowed[a]``.
 
-    def recurse(index: int, remaining: list[int], chosen: dict[tuple[int, int], int]):
-        if index == len(pairs):
+    Rows are filled one vertex at a time, so a vertex whose degree cannot give a
+    nonzero vertex factor (e.g. an odd derivative of an even polynomial) prunes the
+    whole subtree at once.
+    """
+    n = len(allowed)
+    top = [max(a, default=0) for a in allowed]
+
+    def recurse(a: int, degrees: list[int], chosen: dict[tuple[int, int], int]):
+        if a == n:
             yield dict(chosen)
             return
-        a, b = pairs[index]
-        for m in range(min(remaining[a], remaining[b]) + 1):
-            if m:
-                chosen[(a, b)] = m
-            remaining[a] -= m
-            remaining[b] -= m
-            yield from recurse(index + 1, remaining, chosen)
-            remaining[a] += m
-            remaining[b] += m
-            chosen.pop((a, b), None)
+        later = list(range(a + 1, n))
+        for total in sorted(allowed[a]):
+            rest = total - degrees[a]
+            if rest < 0:
+                continue
+            capacities = [top[b] - degrees[b] for b in later]
+            if rest > sum(capacities):
+                continue
+            for parts in _compositions(rest, capacities):
+                for b, m in zip(later, parts):
+                    if m:
+                        chosen[(a, b)] = m
+                        degrees[b] += m
+                degrees[a] += rest
+                yield from recurse(a + 1, degrees, chosen)
+                degrees[a] -= rest
+                for b, m in zip(later, parts):
+                    if m:
+                        del chosen[(a, b)]
+                        degrees[b] -= m
 
-    yield from recurse(0, list(capacities), {})
+    yield from recurse(0, [0] * n, {})
 
 
 def function_average(
     factors: Sequence[tuple[Slot, sp.Expr]],
     summed: Sequence[Slot],
     free: tuple[Slot, ...],
-    coefficient: sp.Expr = sp.Integer(1),
+    coefficient: sp.Expr = sp.S.One,
 ) -> dict[Network, sp.Expr]:
     """``coefficient * E[prod f(slot)]`` as ``{network: coefficient}`` (self-loops carry the variances).
 
@@ -102,9 +118,13 @@ def function_average(
     if len(set(slots)) != len(slots):
         raise ValueError("function_average needs distinct slots")
     coefficient_lists = [_coefficients(polynomial) for _, polynomial in factors]
-    capacities = [len(c) - 1 for c in coefficient_lists]
+    allowed = [
+        frozenset(d for d in range(len(c)) if _derivative_moments(c, d)) for c in coefficient_lists
+    ]
     collected: dict[Network, sp.Expr] = defaultdict(lambda: sp.Integer(0))
-    for graph in _multigraphs(capacities):
+    if any(not a for a in allowed):
+        return {}
+    for graph in _multigraphs(allowed):
         degrees = [0] * len(slots)
         weight = coefficient
         for (a, b), m in graph.items():

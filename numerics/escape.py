@@ -26,7 +26,7 @@ from .initial import initial_conditions
 from .integrate import BLOWUP, IntegrationError, _psd_part, integrate
 from .models import resolve
 from .overlaps import _rhs_unchecked, rhs, risk
-from .validation import check_overlaps, check_scalar
+from .validation import as_real_array, check_alphas, check_int, check_overlaps, check_scalar
 
 _STEP = 1e-4
 #: A fixed point must make every entry of dQ/dalpha smaller than this.
@@ -34,9 +34,7 @@ FIXED_POINT_TOLERANCE = 1e-10
 
 
 def _width(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 def _teacher(T: Any, k: int) -> np.ndarray:
@@ -356,15 +354,24 @@ def linearised_risk(
     -------
     array, shape (n,) or (B, n)
     """
-    R0 = np.asarray(R0, dtype=float)
+    R0 = as_real_array(R0, "R0")
     if R0.ndim not in (2, 3):
         raise ValueError(f"R0 must have shape (p, k) or (B, p, k), got {R0.shape}")
+    alpha = check_alphas(alpha, "alpha")
     p, k = R0.shape[-2:]
     c = plateau_coefficients(p, k, eta, model=model, second_order=second_order)
-    alpha = np.asarray(alpha, dtype=float)
     rr0 = np.sum(R0**2, axis=(-2, -1))[..., None]
-    rr = rr0 * np.exp(2 * c.growth_R * alpha)
-    return c.risk_plateau + c.risk_R * rr + c.risk_D * _norm_deviation(c, alpha, rr0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rr = rr0 * np.exp(2 * c.growth_R * alpha)
+        out = c.risk_plateau + c.risk_R * rr + c.risk_D * _norm_deviation(c, alpha, rr0)
+    _check_linearised("linearised_risk", out)
+    return out
+
+
+def _check_linearised(function: str, values: np.ndarray) -> None:
+    # the linearised solution grows exponentially: far beyond the plateau it overflows (and 0 * inf gives NaN)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{function}: the result is not finite (overflow): alpha is too large for the linearisation")
 
 
 def average_risk_reduction(
@@ -378,13 +385,16 @@ def average_risk_reduction(
     Returns an array shaped like ``alpha``.
     """
     N = check_scalar(N, "N", positive=True)
+    alpha = check_alphas(alpha, "alpha")
     c = plateau_coefficients(p, k, eta, model=model, second_order=second_order)
-    alpha = np.asarray(alpha, dtype=float)
     mean_rr0 = p * k * c.q_star / N
-    change = c.risk_R * mean_rr0 * (np.exp(2 * c.growth_R * alpha) - 1) + c.risk_D * _norm_deviation(
-        c, alpha, np.asarray(mean_rr0)
-    )
-    return -change / c.risk_plateau
+    with np.errstate(over="ignore", invalid="ignore"):
+        change = c.risk_R * mean_rr0 * (np.exp(2 * c.growth_R * alpha) - 1) + c.risk_D * _norm_deviation(
+            c, alpha, np.asarray(mean_rr0)
+        )
+        out = -change / c.risk_plateau
+    _check_linearised("average_risk_reduction", out)
+    return out
 
 
 def run_plateaus(run: Any) -> list[Plateau]:
@@ -630,9 +640,19 @@ def optimal_learning_rate(
         If every eta fails (the message names the reason of the first).
     """
     p, k = _width(p, "p"), _width(k, "k")
-    seed_tuple = tuple(range(_width(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else tuple(seeds)
+    if np.ndim(seeds) == 0:  # a count (booleans and non-integers are refused by _width)
+        seed_tuple = tuple(range(_width(seeds, "seeds")))
+    else:
+        seed_tuple = tuple(check_int(s, f"seeds[{i}]", minimum=0) for i, s in enumerate(seeds))
     if not seed_tuple:
         raise ValueError("seeds must not be empty")
+    # checked here, not left to the solves: a ValueError there counts as a failed eta
+    N = check_scalar(N, "N", positive=True)
+    if N <= 1:
+        raise ValueError(f"N (the input dimension) must be > 1, got {N}")
+    q0 = check_scalar(q0, "q0", positive=True)
+    if alpha_max is not None:
+        alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     threshold = check_scalar(threshold, "threshold", positive=True)
     learned_fraction = check_scalar(learned_fraction, "learned_fraction", positive=True)
     if threshold >= 1 or learned_fraction > threshold:
@@ -642,7 +662,7 @@ def optimal_learning_rate(
         )
     if etas is None:
         etas = p * 2.0 ** (np.arange(-12, 1) / 2)
-    etas = np.asarray(etas, dtype=float)
+    etas = as_real_array(etas, "etas", ndim_min=1)
     if etas.ndim != 1 or etas.size < 2 or np.any(np.diff(etas) <= 0) or np.any(etas <= 0):
         raise ValueError("etas must be an increasing 1-d array of at least two positive learning rates")
     horizon = alpha_max if alpha_max is not None else 8.0 * k * p * np.log(N) / etas[0]
