@@ -30,8 +30,8 @@ from math import factorial
 import sympy as sp
 
 from .indexed import Network, Slot, _canonical, _edge
-from .wick import _compositions
 from .model import x
+from .wick import _compositions
 
 
 @cache
