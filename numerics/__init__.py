@@ -14,6 +14,8 @@ Public API
 ``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)
 ``closest_solution_weights(W0, W_star) -> W`` (nearest zero-error student)
 ``distance_to(trajectory, (Q_t, R_t)) -> |W - W_t|^2 / N`` along a trajectory
+``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
+(netCDF files; layout in :mod:`numerics.persist`)
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
@@ -33,6 +35,7 @@ from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .landscape import gradient, hessian, hessian_spectrum
 from .overlaps import rhs, risk
+from .persist import load, save
 from .reduced import overlap_step, simulate_overlaps
 from .simulate import SimulationError, compare_ode_simulation, simulate
 
@@ -59,7 +62,9 @@ __all__ = [
     "gradient",
     "hessian",
     "hessian_spectrum",
+    "load",
     "rhs",
     "risk",
+    "save",
     "simulate",
 ]
