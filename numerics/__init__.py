@@ -16,6 +16,9 @@ Public API
 ``distance_to(trajectory, (Q_t, R_t)) -> |W - W_t|^2 / N`` along a trajectory
 ``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
 (netCDF files; layout in :mod:`numerics.persist`)
+``sweep(task, grid, *, executor=None, store=None, **fixed) -> xarray.Dataset`` (parameter
+sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps`)
+``sweep_point(dataset, **labels) -> IntegrationResult``
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
@@ -38,6 +41,7 @@ from .overlaps import rhs, risk
 from .persist import load, save
 from .reduced import overlap_step, simulate_overlaps
 from .simulate import SimulationError, compare_ode_simulation, simulate
+from .sweeps import sweep, sweep_point
 
 __all__ = [
     "LearningRateScan",
@@ -67,4 +71,6 @@ __all__ = [
     "risk",
     "save",
     "simulate",
+    "sweep",
+    "sweep_point",
 ]

@@ -308,6 +308,8 @@ def to_xarray(result: IntegrationResult) -> xr.Dataset:
     coords = {dim: np.arange(size) for dim, size in dataset.sizes.items() if dim != "alpha"}
     coords["alpha"] = alpha
     dataset = dataset.assign_coords(coords)
+    # the sizes let a point of a NaN-padded sweep be cut back to its own (numerics.sweep_point)
+    encoding["sizes"] = {str(dim): int(size) for dim, size in dataset.sizes.items()}
     dataset.attrs = {
         KIND: "IntegrationResult",
         "wickode_version": toolkit_version(),
