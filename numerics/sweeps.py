@@ -574,7 +574,7 @@ def _combine(datasets: list[xr.Dataset], layout: dict, points: list[dict]) -> xr
                                    for name in layout["names"]})
 
 
-def _settle_alpha(dataset: xr.Dataset, sweep_dims: list[str], requested: np.ndarray | None) -> xr.Dataset:
+def _settle_alpha(dataset: xr.Dataset, requested: np.ndarray | None) -> xr.Dataset:
     """Make ``alpha`` a coordinate of times (see the module docstring, *Alpha*)."""
     if "point_alpha" not in dataset:
         return dataset
@@ -657,8 +657,9 @@ def sweep(
     progress : bool
         A tqdm bar over the points.
     errors : {"raise", "skip"}
-        ``"raise"``: at the first failing point, cancel the points not started,
-        keep (and store) those that finish, then raise the error. ``"skip"``:
+        ``"raise"``: at the first failing point, cancel the points not started
+        (a dask cluster also stops the running ones), keep (and store) those
+        that finish, then raise the error (serially: nothing after it runs). ``"skip"``:
         failed points are NaN, flagged by the variables ``point_failed``
         (bool) and ``point_error`` (the message) over the swept dimensions,
         and not stored.
@@ -757,7 +758,7 @@ def sweep(
             datasets[index] = _nan_like(template)
     combined = _combine(datasets, layout, points)
     sweep_dims = list(layout["names"]) if layout["kind"] == "product" else ["point"]
-    combined = _settle_alpha(combined, sweep_dims, requested)
+    combined = _settle_alpha(combined, requested)
     if failures:
         shape = [combined.sizes[d] for d in sweep_dims]
         failed = np.zeros(len(points), dtype=bool)
@@ -766,7 +767,7 @@ def sweep(
             failed[index], message[index] = True, f"{type(error).__name__}: {error}"
         combined["point_failed"] = (sweep_dims, failed.reshape(shape))
         combined["point_error"] = (sweep_dims, message.reshape(shape).astype(str))
-    for name in combined.data_vars:
+    for name in list(combined.data_vars):
         # text of points padded by the combination: "" instead of NaN objects (netCDF cannot store mixed)
         if combined[name].dtype == object:
             values = combined[name].values
