@@ -101,9 +101,45 @@ def derive_row() -> dict:
                files_written=written)
 
 
+#: Dense student activations of each degree (teacher x**2): the first-use cost of a typed model.
+DEGREE_MODELS = {
+    2: "x**2 - x/3 + 1",
+    3: "-x**3/2 + 2*x**2 - x",
+    4: "x**4/5 - x**3 + 3*x/4 - 1/2",
+    5: "x**5/7 + x**4/3 - 2*x**2 + x",
+    6: "x**6/11 - x**5/4 + x**3 - 3*x**2/2 + 2",
+}
+
+
+def first_use_rows(smoke: bool) -> list[dict]:
+    """Derive and print the module of an uncommitted model of each degree, in a fresh interpreter.
+
+    This is what the first ``numerics.rhs(..., model=Model(...))`` of a new model costs (the
+    module is then cached). Baseline: the same for the paper model (degree 2).
+    """
+
+    def generate(student: str) -> float:
+        code = (
+            "import time; from derive import Model; from derive.codegen import generate_module; "
+            f"m = Model(student_activation={student!r}, teacher_activation='x**2'); "
+            "t = time.perf_counter(); generate_module(m); print(time.perf_counter() - t)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        return float(done.stdout.strip())
+
+    baseline = generate("x**2")
+    rows = []
+    for degree, student in DEGREE_MODELS.items():
+        if smoke and degree > 2:
+            break
+        rows.append(row("derive", f"first use of a degree-{degree} model ({student} | x**2)", seconds=generate(student),
+                        baseline_seconds=baseline, baseline="first use of the paper model (x**2 | x**2)"))
+    return rows
+
+
 def run(smoke: bool = False) -> list[dict]:
-    """Moment-engine rows (degree 8 only when ``smoke``), then the full derivation (not in smoke)."""
-    rows = moment_rows(smoke)
+    """Moment-engine rows (degree 8 only when ``smoke``), first use per degree, the full derivation (not in smoke)."""
+    rows = moment_rows(smoke) + first_use_rows(smoke)
     if not smoke:
         rows.append(derive_row())
     return rows

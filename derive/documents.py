@@ -18,7 +18,7 @@ from .quantities import QUANTITY_NAMES, derive_quantities
 from .render import latex
 
 #: Modules (dotted names) each defining ``section() -> (canonical, markdown)``.
-SECTION_MODULES: tuple[str, ...] = ("derive.landscape", "derive.plateau", "derive.conservation")
+SECTION_MODULES: tuple[str, ...] = ("derive.landscape", "derive.plateau", "derive.conservation", "derive.fluctuations")
 
 
 def _sections() -> list[Callable[[], tuple[str, str]]]:

@@ -18,8 +18,8 @@ six Gaussian averages with four free indices (students ``j, l, i, h``, teachers
 
 The label noise enters through ``<(g + s xi)**2> = g**2 + Delta``,
 ``<(g + s xi)**3> = g**3 + 3 Delta g``, ``<(g + s xi)**4> = g**4 + 6 Delta g**2 + 3 Delta**2``.
-Each average is computed by the Wick engine of :mod:`derive.indexed` as a sum of
-tensor networks, valid for all ``p, k`` at once. Summed indices are eliminated by the
+Each average is computed by the multigraph form of Wick's theorem (:mod:`derive.vertex`)
+as a sum of tensor networks, valid for all ``p, k`` at once. Summed indices are eliminated by the
 matrix-product rules of :mod:`derive.contract`; what is left is a product of matrices
 and vectors over the four free indices (plus, for cubic and higher activations,
 summed indices of degree three or more), printed as one ``einsum`` per network with
@@ -30,18 +30,16 @@ touches at most two of the four axes).
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass
 from functools import cache
-from math import factorial
 
 import sympy as sp
 
 from .contract import _Graph
-from .indexed import STUDENT, TEACHER, IndexedPolynomial, Network, average
+from .indexed import STUDENT, TEACHER, Network
 from .matrix_expr import ONE
 from .model import Model, k, p, x
-from .quantities import residual
+from .vertex import function_average
 
 #: The label-noise variance, a call-time parameter of the generated functions.
 DELTA = sp.Symbol("delta")
@@ -66,10 +64,7 @@ FREE = {
     "NN": (J, QF, I, RF),
 }
 
-#: Largest activation degree whose increment moments are generated. The networks of
-#: ``<E E E E>`` grow steeply with the degree: for quadratic activations 387 terms
-#: (about 2 s), for He3 about 1.6 million Wick pair-count matrices before collection,
-#: which neither derives nor evaluates in reasonable time.
+#: Largest activation degree whose increment moments are generated (see the README for times).
 MAX_FLUCTUATION_DEGREE = 2
 
 
@@ -102,58 +97,50 @@ _NOISE_MOMENTS = {
 _RESIDUAL_NAMES = (("m", "s"), ("n", "t"), ("o", "w"), ("u", "y"))
 
 
-def _slot(polynomial: sp.Expr, slot: tuple[str, str]) -> IndexedPolynomial:
-    return IndexedPolynomial.of_slot(polynomial, slot)
+def _residual_choices(model: Model, power: int) -> list[tuple[sp.Expr, list[tuple[tuple[str, str], sp.Expr]]]]:
+    """``(y0 - f)**power`` as ``[(multinomial weight, [(summed slot, polynomial), ...]), ...]``.
 
-
-def _residual_power(model: Model, power: int) -> IndexedPolynomial:
-    """``(y0 - f)**power`` with its own summed indices per factor, one monomial per multiset.
-
-    The factors are interchangeable, so the ordered product's ``M**power`` monomials (M
-    monomials per factor) collapse to the multisets of monomials, weighted by their
-    multinomial counts: 35 instead of 256 for ``g**4`` with four monomials, the same
-    averages after the summed indices are canonicalised.
+    Each factor of the power is either the teacher sum ``b sum_s sigma*(nu_s)`` or the student
+    sum ``-a sum_m sigma(lambda_m)``, with its own summed index; the factors are
+    interchangeable, so only the number of teacher factors matters (with a binomial weight).
     """
-    count = len(residual(model, "m", "s").monomials)
-    out: list = []
-    for choice in itertools.combinations_with_replacement(range(count), power):
-        weight = sp.Integer(factorial(power))
-        for index in set(choice):
-            weight /= factorial(choice.count(index))
-        product = IndexedPolynomial.constant(weight)
-        for position, index in enumerate(choice):
+    out = []
+    for teachers in range(power + 1):
+        weight = sp.binomial(power, teachers)
+        factors = []
+        for position in range(power):
             student_index, teacher_index = _RESIDUAL_NAMES[position]
-            monomial = residual(model, student_index, teacher_index).monomials[index]
-            product = product * IndexedPolynomial([monomial])
-        out.extend(product.monomials)
-    return IndexedPolynomial(out)
+            if position < teachers:
+                factors.append(((TEACHER, teacher_index), model.teacher_readout * model.teacher_activation))
+            else:
+                factors.append(((STUDENT, student_index), -model.student_readout * model.student_activation))
+        out.append((weight, factors))
+    return out
 
 
-def moment_integrands(model: Model) -> dict[str, list[tuple[sp.Expr, IndexedPolynomial]]]:
-    """For each average, ``[(coefficient in Delta, polynomial whose Gaussian average is needed), ...]``."""
-    slope = sp.diff(model.student_activation, x)
-    a = model.student_readout
+def moment_integrands(model: Model) -> dict[str, list[tuple[sp.Expr, list[tuple[tuple[str, str], sp.Expr]]]]]:
+    """For each average, ``[(coefficient, [(slot, polynomial in x), ...]), ...]``.
 
-    def E(slot):  # the E_j factor without its residual: a sigma'(lambda_j)
-        return _slot(slope, slot).scale(a)
+    Each entry is a product of one-slot functions (a sum of them makes the average).
 
-    def lin(slot):
-        return _slot(x, slot)
-
+    The coefficients hold the label-noise variance ``delta`` and the binomial weights of the residual powers.
+    """
+    slope = model.student_readout * sp.diff(model.student_activation, x)  # E_j without its residual
     products = {
-        "LL": (E(J) * lin(L) * E(I) * lin(H), 2),
-        "LN": (E(J) * lin(L) * E(I) * lin(RF), 2),
-        "NN": (E(J) * lin(QF) * E(I) * lin(RF), 2),
-        "LE": (E(J) * lin(L) * E(I) * E(H), 3),
-        "EN": (E(J) * E(L) * E(I) * lin(RF), 3),
-        "EE": (E(J) * E(L) * E(I) * E(H), 4),
+        "LL": ([(J, slope), (L, x), (I, slope), (H, x)], 2),
+        "LN": ([(J, slope), (L, x), (I, slope), (RF, x)], 2),
+        "NN": ([(J, slope), (QF, x), (I, slope), (RF, x)], 2),
+        "LE": ([(J, slope), (L, x), (I, slope), (H, slope)], 3),
+        "EN": ([(J, slope), (L, slope), (I, slope), (RF, x)], 3),
+        "EE": ([(J, slope), (L, slope), (I, slope), (H, slope)], 4),
     }
-    out: dict[str, list[tuple[sp.Expr, IndexedPolynomial]]] = {}
+    out = {}
     for name, (factors, order) in products.items():
-        out[name] = [
-            (coefficient, factors * _residual_power(model, power))
-            for power, coefficient in _NOISE_MOMENTS[order].items()
-        ]
+        parts = []
+        for power, noise_coefficient in _NOISE_MOMENTS[order].items():
+            for weight, residual_factors in _residual_choices(model, power):
+                parts.append((noise_coefficient * weight, factors + residual_factors))
+        out[name] = parts
     return out
 
 
@@ -202,10 +189,11 @@ def derive_moments(model: Model) -> dict[str, dict[Term, sp.Expr]]:
     result: dict[str, dict[Term, sp.Expr]] = {}
     for name, parts in moment_integrands(model).items():
         collected: dict[Term, sp.Expr] = {}
-        for noise_coefficient, polynomial in parts:
-            for network, coefficient in average(polynomial, FREE[name]).items():
+        for part_coefficient, factors in parts:
+            summed = [slot for slot, _ in factors if slot not in FREE[name]]
+            for network, coefficient in function_average(factors, summed, FREE[name]).items():
                 scalar, term = network_terms(network)
-                collected[term] = collected.get(term, sp.Integer(0)) + noise_coefficient * coefficient * scalar
+                collected[term] = collected.get(term, sp.Integer(0)) + part_coefficient * coefficient * scalar
         result[name] = {term: sp.expand(c) for term, c in collected.items() if sp.expand(c) != 0}
     return result
 
@@ -348,3 +336,75 @@ __all__ = [
     "generate_fluctuation_module",
     "moment_integrands",
 ]
+
+
+def _term_latex(term: Term, coefficient: sp.Expr) -> str:
+    from .render import latex
+
+    factors = []
+    for subscripts, operand in zip(term.subscripts, term.operands):
+        indices = subscripts.replace("z", "")
+        text = latex(operand)
+        text = text if operand.is_Symbol else rf"\left({text}\right)"
+        factors.append(f"{text}_{{{indices}}}")
+    summed = sorted(set("".join(term.subscripts)) - set(term.output) - {"z"})
+    prefix = r"\sum_{" + ",".join(summed) + "}" if summed else ""
+    return rf"{latex(coefficient)}\, {prefix} " + " ".join(factors)
+
+
+def section() -> tuple[str, str]:
+    """The "Fluctuations" section of ``docs/equations.md``: definitions, assembly, term counts, one block."""
+    from .model import HE2, PAPER
+
+    canonical = "|".join(fluctuation_result_hash(model) for model in (PAPER, HE2))
+    counts = {model.name: {name: len(terms) for name, terms in derive_moments(model).items()} for model in (PAPER, HE2)}
+    rows = "\n".join(
+        f"| `{name}` | " + " | ".join(str(counts[model][name]) for model in ("paper", "he2")) + " |"
+        for name in MOMENT_NAMES
+    )
+    nn = derive_moments(PAPER)["NN"]
+    nn_terms = " \\\\\n&+ ".join(_term_latex(term, c) for term, c in sorted(nn.items(), key=lambda i: str(i[0])))
+    markdown = rf"""## Fluctuations: covariance of one step's increments (finite N)
+
+One SGD step changes the overlaps by $Q \to Q + q/N$, $R \to R + r/N$ with ($|x|^2/N \to 1$)
+$r_{{jr}} = \eta E_j \nu_r$ and $q_{{jl}} = \eta A_{{jl}} + \eta^2 B_{{jl}}$,
+$A_{{jl}} = E_j\lambda_l + E_l\lambda_j$, $B_{{jl}} = E_j E_l$,
+$E_j = a\,\sigma'(\lambda_j)(y_0 - f + \sqrt{{\Delta}}\,\xi)$.
+Weight decay moves the overlaps deterministically and adds nothing to the covariance.
+With the six generated averages (free student indices $j, l, i, h$, teacher indices $q, r$)
+
+$$LL_{{jlih}} = \langle E_j\lambda_l E_i\lambda_h\rangle,\ LN_{{jlir}} = \langle E_j\lambda_l E_i\nu_r\rangle,\
+NN_{{jqir}} = \langle E_j\nu_q E_i\nu_r\rangle,$$
+$$LE_{{jlih}} = \langle E_j\lambda_l E_iE_h\rangle,\ EN_{{jlir}} = \langle E_jE_lE_i\nu_r\rangle,\
+EE_{{jlih}} = \langle E_jE_lE_iE_h\rangle$$
+
+and the drift terms of the ODE ($\langle A\rangle = \mathcal{{D}}_Q$,
+$\langle B\rangle = \mathcal{{V}}_Q + \Delta\mathcal{{N}}_Q$,
+$\langle r\rangle/\eta = \mathcal{{D}}_R$):
+
+$$\operatorname{{Cov}}(q_{{jl}}, q_{{ih}}) = \eta^2 \left(\langle A_{{jl}}A_{{ih}}\rangle
+- \langle A_{{jl}}\rangle\langle A_{{ih}}\rangle\right)
++ \eta^3 \left(\operatorname{{Cov}}(A_{{jl}}, B_{{ih}}) + \operatorname{{Cov}}(B_{{jl}}, A_{{ih}})\right)
++ \eta^4 \operatorname{{Cov}}(B_{{jl}}, B_{{ih}}),$$
+$$\langle A_{{jl}}A_{{ih}}\rangle = LL_{{jlih}} + LL_{{jlhi}} + LL_{{ljih}} + LL_{{ljhi}},\quad
+\langle A_{{jl}}B_{{ih}}\rangle = LE_{{jlih}} + LE_{{ljih}},\quad \langle B_{{jl}}B_{{ih}}\rangle = EE_{{jlih}},$$
+$$\operatorname{{Cov}}(q_{{jl}}, r_{{ir}}) = \eta^2 \left(LN_{{jlir}} + LN_{{ljir}}
+- \langle A_{{jl}}\rangle\langle r_{{ir}}\rangle/\eta\right)
++ \eta^3 \left(EN_{{jlir}} - \langle B_{{jl}}\rangle \langle r_{{ir}}\rangle/\eta\right),\quad
+\operatorname{{Cov}}(r_{{jq}}, r_{{ir}})
+= \eta^2 \left(NN_{{jqir}} - \mathcal{{D}}_{{R,jq}}\mathcal{{D}}_{{R,ir}}\right).$$
+
+Each average is a sum of tensor networks from the multigraph form of Wick's theorem
+(`derive/vertex.py`); summed indices are removed by matrix products, and each term is one
+product of matrices and vectors over the free indices (printed as one `einsum`). Generated
+for activations of degree at most {MAX_FLUCTUATION_DEGREE}. Number of terms:
+
+| average | paper | he2 |
+|---|---|---|
+{rows}
+
+For example, $NN$ of the paper model ($\Delta$ = `delta`):
+
+$$\begin{{aligned}}NN_{{jqir}} &= {nn_terms}\end{{aligned}}$$
+"""
+    return canonical, markdown

@@ -14,6 +14,9 @@ Public API
 ``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)
 ``closest_solution_weights(W0, W_star) -> W`` (nearest zero-error student)
 ``distance_to(trajectory, (Q_t, R_t)) -> |W - W_t|^2 / N`` along a trajectory
+``plateau_fixed_point(p, k, eta, *, T=None, model=None) -> Plateau`` (R = 0 fixed point)
+``escape_time(run, *, threshold=0.75)`` (against the run's own plateau)
+``optimal_learning_rate(p, k, ...) -> LearningRateScan`` (Sec. 4.1, Fig. 2)
 ``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
 (netCDF files; layout in :mod:`numerics.persist`)
 ``sweep(task, grid, *, executor=None, store=None, **fixed) -> xarray.Dataset`` (parameter
@@ -26,12 +29,15 @@ batch axes; ``model=None`` is the paper's model (MODEL.md).
 
 from .escape import (
     LearningRateScan,
+    Plateau,
     average_risk_reduction,
     escape_time,
     fixed_point_norm,
     linearised_risk,
     optimal_learning_rate,
     plateau_coefficients,
+    plateau_fixed_point,
+    run_plateaus,
 )
 from .implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
 from .initial import initial_conditions
@@ -45,12 +51,15 @@ from .sweeps import sweep, sweep_point
 
 __all__ = [
     "LearningRateScan",
+    "Plateau",
     "average_risk_reduction",
     "escape_time",
     "fixed_point_norm",
     "linearised_risk",
     "optimal_learning_rate",
     "plateau_coefficients",
+    "plateau_fixed_point",
+    "run_plateaus",
     "closest_solution",
     "closest_solution_weights",
     "distance_to",

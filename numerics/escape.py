@@ -1,10 +1,15 @@
 """The plateau and the escape from it (paper Sec. 4.1, Eqs. 9-13, App. 7.3).
 
-The plateau is the isotropic fixed point ``Q = q* I``, ``R = 0`` of the ODEs
-(``R = 0`` is invariant for even activations). Its linearisation is evaluated
-here from the generated right-hand sides by exact low-order differences (the
-right-hand sides are polynomials), so no sympy is needed; ``derive/plateau.py``
-holds the same quantities in closed form and the tests compare the two.
+The plateau is the fixed point of the ODEs with ``R = 0`` that the uninformed
+dynamics settles on. For the paper model (and any model whose flow keeps
+``Q = q I``) it is the isotropic point ``Q = q* I``; :func:`fixed_point_norm`
+and :func:`plateau_coefficients` evaluate it and its linearisation from the
+generated right-hand sides by exact low-order differences (the right-hand
+sides are polynomials), so no sympy is needed; ``derive/plateau.py`` holds the
+same quantities in closed form and the tests compare the two.
+:func:`plateau_fixed_point` finds the plateau of any model and teacher ``T``
+without assuming isotropy (the He3 plateau, for one, is not isotropic), and
+:func:`escape_time` measures every run against its own plateau.
 """
 
 from __future__ import annotations
@@ -14,31 +19,53 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq, root
 
 from .initial import initial_conditions
-from .integrate import IntegrationError, integrate
-from .overlaps import rhs, risk
-from .validation import check_scalar
+from .integrate import BLOWUP, IntegrationError, _psd_part, integrate
+from .models import resolve
+from .overlaps import _rhs_unchecked, rhs, risk
+from .validation import as_real_array, check_alphas, check_int, check_overlaps, check_scalar
 
 _STEP = 1e-4
+#: A fixed point must make every entry of dQ/dalpha smaller than this.
+FIXED_POINT_TOLERANCE = 1e-10
 
 
 def _width(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
-def fixed_point_norm(p: int, k: int, eta: float, *, model: Any = None, second_order: bool = True) -> float:
-    """Plateau norm ``q*`` (Eq. 10): attractive root of ``dq/dalpha`` at ``Q = q I``, ``R = 0``, ``T = I``.
+def _teacher(T: Any, k: int) -> np.ndarray:
+    if T is None:
+        return np.eye(k)
+    T = np.asarray(T, dtype=float)
+    if T.shape != (k, k):
+        raise ValueError(f"T must have shape ({k}, {k}), got {T.shape}")
+    return check_overlaps(np.eye(1), np.zeros((1, k)), T)[2]
+
+
+def fixed_point_norm(
+    p: int, k: int, eta: float, *, model: Any = None, second_order: bool = True, T: Any = None
+) -> float:
+    """Plateau norm ``q*`` (Eq. 10): attractive root of ``dq/dalpha`` at ``Q = q I``, ``R = 0``.
 
     Returns the smallest positive root where the isotropic norm rate turns from
-    growing to shrinking; raises ``ValueError`` if there is none (eta too large).
+    growing to shrinking. ``T`` is the teacher overlap matrix (default the
+    identity); at ``R = 0`` it enters only through the moments of the label.
+
+    Raises
+    ------
+    ValueError
+        If there is no such root (eta too large), or if ``Q = q* I``, ``R = 0``
+        is not a fixed point of the full equations: the model's flow does not
+        keep ``Q`` isotropic (He3, for one) or does not keep ``R = 0``. Use
+        :func:`plateau_fixed_point` for those.
     """
     p, k = _width(p, "p"), _width(k, "k")
     eta = check_scalar(eta, "eta", positive=True)
-    T, R0 = np.eye(k), np.zeros((p, k))
+    T, R0 = _teacher(T, k), np.zeros((p, k))
 
     def rate(qv: float) -> float:
         return float(rhs(qv * np.eye(p), R0, T, eta, model=model, second_order=second_order)[0][0, 0]) / qv
@@ -49,7 +76,208 @@ def fixed_point_norm(p: int, k: int, eta: float, *, model: Any = None, second_or
     if crossings.size == 0:
         raise ValueError(f"no attractive isotropic fixed point for p={p}, k={k}, eta={eta:g}: eta is too large")
     i = crossings[0]
-    return float(brentq(rate, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-13))
+    q_star = float(brentq(rate, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-13))
+    # the diagonal rate vanishes by construction; the off-diagonal entries and dR need not
+    dQ, dR = rhs(q_star * np.eye(p), R0, T, eta, model=model, second_order=second_order)
+    residual = max(float(np.max(np.abs(dQ))), float(np.max(np.abs(dR))))
+    if residual > FIXED_POINT_TOLERANCE:
+        raise ValueError(
+            f"Q = q* I, R = 0 (q* = {q_star:.6g}) is not a fixed point of this model and teacher "
+            f"(max |dQ|, |dR| = {residual:.3g}): the flow does not keep Q isotropic or R = 0; "
+            "use plateau_fixed_point"
+        )
+    return q_star
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """The plateau of a model, teacher and learning rate (see :func:`plateau_fixed_point`).
+
+    Attributes
+    ----------
+    Q : array, shape (p, p)
+        Student overlaps at the fixed point (``R = 0`` there).
+    T : array, shape (k, k)
+        The teacher overlaps it belongs to.
+    risk : float
+        Population risk at the fixed point (label-noise term ``Delta / 2`` included).
+    noise_floor : float
+        ``Delta / 2``, the risk no student can go below.
+    eigenvalues : array, shape (p (p + 1) / 2,)
+        Eigenvalues of the linearised flow of ``Q`` at ``R = 0`` (all with
+        negative real part: the point attracts the uninformed dynamics).
+    residual : float
+        ``max |dQ/dalpha|`` at the point (``dR/dalpha`` vanishes there).
+    eta : float
+    second_order : bool
+    """
+
+    Q: np.ndarray
+    T: np.ndarray
+    risk: float
+    noise_floor: float
+    eigenvalues: np.ndarray
+    residual: float
+    eta: float
+    second_order: bool
+
+
+def plateau_fixed_point(
+    p: int,
+    k: int,
+    eta: float,
+    *,
+    T: Any = None,
+    model: Any = None,
+    second_order: bool = True,
+    Q_start: Any = None,
+) -> Plateau:
+    """The plateau: the attractive fixed point of the ODEs restricted to ``R = 0``.
+
+    ``R = 0`` (students orthogonal to the teacher) is invariant when the
+    teacher-student drift ``<E_j nu_r>`` vanishes there, which holds for the
+    paper model with any ``T`` and for He3 with ``T = I``, but not for a
+    teacher activation with a linear component or for He3 with ``T != I``.
+    On that subspace the flow of ``Q`` is followed from ``Q_start`` (the
+    plateau a run sees is the one its start flows to) until a root polish
+    (``scipy.optimize.root`` on the upper triangle of the symmetric ``Q``)
+    lands next to the flow's state; the root must be a fixed point to
+    :data:`FIXED_POINT_TOLERANCE` in every entry of ``dQ/dalpha``, positive
+    semi-definite, and attractive (every eigenvalue of the linearised ``Q``
+    flow has a negative real part). No isotropy is assumed: the He3 plateau
+    has negative off-diagonal ``Q``.
+
+    Parameters
+    ----------
+    p, k : int
+        Student and teacher widths.
+    eta : float
+        Learning rate.
+    T : array, shape (k, k), optional
+        Teacher overlaps (default the identity).
+    model : derive.Model, optional
+        ``None`` is the paper model.
+    second_order : bool
+        Keep the ``eta**2`` term.
+    Q_start : array, shape (p, p), optional
+        Where the flow at ``R = 0`` starts (default the identity, the Eq. 8
+        start with ``q0 = 1``).
+
+    Returns
+    -------
+    Plateau
+
+    Raises
+    ------
+    ValueError
+        If there is no plateau: ``R = 0`` is not invariant (the student
+        learns from the start), the flow at ``R = 0`` blows up (eta too
+        large) or settles on no attractive fixed point.
+    """
+    p, k = _width(p, "p"), _width(k, "k")
+    eta = check_scalar(eta, "eta", positive=True)
+    T = _teacher(T, k)
+    Q_start = np.eye(p) if Q_start is None else np.asarray(Q_start, dtype=float)
+    if Q_start.shape != (p, p):
+        raise ValueError(f"Q_start must have shape ({p}, {p}), got {Q_start.shape}")
+    Q_start = check_overlaps((Q_start + Q_start.T) / 2, np.zeros((p, k)), T)[0]
+    key = (model, p, k, eta, bool(second_order), _fingerprint(T), _fingerprint(Q_start))
+    if key not in _PLATEAUS:
+        if len(_PLATEAUS) >= 256:
+            _PLATEAUS.clear()
+        _PLATEAUS[key] = _find_plateau(p, k, eta, T, model, bool(second_order), Q_start)
+    return _PLATEAUS[key]
+
+
+_PLATEAUS: dict[tuple, Plateau] = {}
+
+
+def _fingerprint(array: np.ndarray) -> bytes:
+    # starts that differ only by rounding (measured overlaps of a simulation) share one plateau
+    return np.round(array, 10).tobytes()
+
+
+def _find_plateau(
+    p: int, k: int, eta: float, T: np.ndarray, model: Any, second_order: bool, Q_start: np.ndarray
+) -> Plateau:
+    resolved = resolve(model)
+    zero = np.zeros((p, k))
+    iu = np.triu_indices(p)
+
+    def symmetric(u: np.ndarray) -> np.ndarray:
+        Q = np.empty((p, p))
+        Q[iu] = u
+        Q.T[iu] = u
+        return Q
+
+    def flow(u: np.ndarray) -> np.ndarray:
+        return _rhs_unchecked(symmetric(u), zero, T, eta, resolved, second_order)[0][iu]
+
+    where = f"p={p}, k={k}, eta={eta:g}, model {resolved.name}"
+
+    def check_invariant(Q: np.ndarray) -> None:
+        # dR at R = 0 is eta times a polynomial in (Q, T): exactly zero where R = 0 is invariant.
+        # Checked along the way, not only at the start: for He3 with T != I it vanishes at Q = I only.
+        drift_R = _rhs_unchecked(Q, zero, T, eta, resolved, second_order)[1]
+        if np.max(np.abs(drift_R)) > 1e-12 * eta:
+            raise ValueError(
+                f"no plateau ({where}): R = 0 is not invariant with this teacher (max |dR/dalpha| at R = 0 is "
+                f"{np.max(np.abs(drift_R)):.3g}), so the student correlates with the teacher from the start"
+            )
+
+    def restricted(_alpha: float, u: np.ndarray) -> np.ndarray:
+        # the flow of Q with R held at 0, evaluated at the PSD part of Q (round-off only, as in integrate)
+        return _rhs_unchecked(_psd_part(symmetric(u)), zero, T, eta, resolved, second_order)[0][iu]
+
+    def blew_up(_alpha: float, u: np.ndarray) -> float:
+        return BLOWUP - float(np.max(np.abs(u))) if np.all(np.isfinite(u)) else -1.0
+
+    blew_up.terminal = True  # type: ignore[attr-defined]
+    check_invariant(Q_start)
+    Q, chunk = Q_start, 20.0 / eta
+    for _ in range(12):
+        with np.errstate(over="ignore", invalid="ignore"):
+            relaxed = solve_ivp(restricted, (0.0, chunk), Q[iu], method="DOP853", rtol=1e-10, atol=1e-13,
+                                events=[blew_up])
+        if relaxed.status != 0:
+            raise ValueError(f"no plateau ({where}): the dynamics at R = 0 diverge ({relaxed.message}); "
+                             "eta is too large")
+        Q = _psd_part(symmetric(relaxed.y[:, -1]))
+        check_invariant(Q)
+        scale = max(1.0, float(np.max(np.abs(Q))))
+        solution = root(flow, Q[iu], method="hybr", options={"xtol": 1e-14})
+        candidate = symmetric(solution.x)
+        residual = float(np.max(np.abs(flow(solution.x))))
+        # accept the root the flow is heading to: close to the flow's state, PSD, exact
+        if (
+            residual <= FIXED_POINT_TOLERANCE
+            and np.max(np.abs(candidate - Q)) <= 1e-3 * scale
+            and np.linalg.eigvalsh(candidate)[0] >= -1e-12 * scale
+        ):
+            break
+        chunk *= 2
+    else:
+        raise ValueError(f"no plateau ({where}): the dynamics at R = 0 settle on no fixed point")
+    check_invariant(candidate)
+    eigenvalues = np.linalg.eigvals(_jacobian(flow, candidate[iu]))
+    if np.max(eigenvalues.real) >= 0:
+        raise ValueError(
+            f"no plateau ({where}): the fixed point at R = 0 is not attractive "
+            f"(largest real part of the linearised flow {np.max(eigenvalues.real):.3g})"
+        )
+    level = float(risk(candidate, zero, T, model=model))
+    return Plateau(candidate, T, level, resolved.noise_variance / 2, eigenvalues, residual, eta, second_order)
+
+
+def _jacobian(function: Any, u: np.ndarray) -> np.ndarray:
+    # central differences; the flow is a polynomial, the error is O(h**2) and harmless for signs
+    h = 1e-6 * max(1.0, float(np.max(np.abs(u))))
+    columns = []
+    for i in range(u.size):
+        step = np.zeros_like(u)
+        step[i] = h
+        columns.append((function(u + step) - function(u - step)) / (2 * h))
+    return np.stack(columns, axis=1)
 
 
 @dataclass(frozen=True)
@@ -76,7 +304,12 @@ class PlateauCoefficients:
 def plateau_coefficients(
     p: int, k: int, eta: float, *, model: Any = None, second_order: bool = True
 ) -> PlateauCoefficients:
-    """Numbers of the linearised plateau dynamics (see :class:`PlateauCoefficients`)."""
+    """Numbers of the linearised plateau dynamics (see :class:`PlateauCoefficients`).
+
+    Assumes ``T = I`` (the growth of ``R`` is that of one teacher direction,
+    the same for all of them only then) and an isotropic plateau (raises
+    ``ValueError`` via :func:`fixed_point_norm` otherwise).
+    """
     q_star = fixed_point_norm(p, k, eta, model=model, second_order=second_order)
     T, I = np.eye(k), np.eye(p)
     zero = np.zeros((p, k))
@@ -121,15 +354,24 @@ def linearised_risk(
     -------
     array, shape (n,) or (B, n)
     """
-    R0 = np.asarray(R0, dtype=float)
+    R0 = as_real_array(R0, "R0")
     if R0.ndim not in (2, 3):
         raise ValueError(f"R0 must have shape (p, k) or (B, p, k), got {R0.shape}")
+    alpha = check_alphas(alpha, "alpha")
     p, k = R0.shape[-2:]
     c = plateau_coefficients(p, k, eta, model=model, second_order=second_order)
-    alpha = np.asarray(alpha, dtype=float)
     rr0 = np.sum(R0**2, axis=(-2, -1))[..., None]
-    rr = rr0 * np.exp(2 * c.growth_R * alpha)
-    return c.risk_plateau + c.risk_R * rr + c.risk_D * _norm_deviation(c, alpha, rr0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rr = rr0 * np.exp(2 * c.growth_R * alpha)
+        out = c.risk_plateau + c.risk_R * rr + c.risk_D * _norm_deviation(c, alpha, rr0)
+    _check_linearised("linearised_risk", out)
+    return out
+
+
+def _check_linearised(function: str, values: np.ndarray) -> None:
+    # the linearised solution grows exponentially: far beyond the plateau it overflows (and 0 * inf gives NaN)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{function}: the result is not finite (overflow): alpha is too large for the linearisation")
 
 
 def average_risk_reduction(
@@ -143,26 +385,60 @@ def average_risk_reduction(
     Returns an array shaped like ``alpha``.
     """
     N = check_scalar(N, "N", positive=True)
+    alpha = check_alphas(alpha, "alpha")
     c = plateau_coefficients(p, k, eta, model=model, second_order=second_order)
-    alpha = np.asarray(alpha, dtype=float)
     mean_rr0 = p * k * c.q_star / N
-    change = c.risk_R * mean_rr0 * (np.exp(2 * c.growth_R * alpha) - 1) + c.risk_D * _norm_deviation(
-        c, alpha, np.asarray(mean_rr0)
-    )
-    return -change / c.risk_plateau
+    with np.errstate(over="ignore", invalid="ignore"):
+        change = c.risk_R * mean_rr0 * (np.exp(2 * c.growth_R * alpha) - 1) + c.risk_D * _norm_deviation(
+            c, alpha, np.asarray(mean_rr0)
+        )
+        out = -change / c.risk_plateau
+    _check_linearised("average_risk_reduction", out)
+    return out
 
 
-def escape_time(trajectory: Any, *, threshold: float = 0.75, model: Any = None) -> np.ndarray | float:
-    """First alpha at which the risk falls below ``threshold`` times the plateau risk.
+def run_plateaus(run: Any) -> list[Plateau]:
+    """The plateau of each start of ``run`` (flattened batch order).
 
-    The plateau risk is the risk at the fixed point ``Q = q* I``, ``R = 0`` for the
-    trajectory's p, k, eta (and ``second_order`` flag). The crossing is located
-    by linear interpolation of ``log(risk)`` between output times.
+    The plateau is :func:`plateau_fixed_point` for the run's own model, learning
+    rate, ``second_order`` flag and teacher ``T``, followed from the run's own
+    ``Q(0)``. Starts that differ only by rounding share one computation.
+
+    Raises
+    ------
+    ValueError
+        If the run has no plateau, or does not carry its model (an
+        ``IntegrationResult`` of a non-paper model built without ``model``).
+    """
+    if getattr(run, "model", None) is None and getattr(run, "model_name", "paper") != "paper":
+        raise ValueError(
+            f"the run was made with model {run.model_name!r} but does not carry it (IntegrationResult.model is None)"
+        )
+    p, k = run.p, run.k
+    Q0 = np.asarray(run.Q)[..., 0, :, :].reshape(-1, p, p)
+    batch = Q0.shape[0]
+    # T is (k, k), or one per start for a simulation of several replicas
+    T = np.broadcast_to(np.asarray(run.T, dtype=float), np.asarray(run.Q).shape[:-3] + (k, k)).reshape(-1, k, k)
+    return [
+        plateau_fixed_point(p, k, run.eta, T=(T[b] + T[b].T) / 2, model=run.model, second_order=run.second_order,
+                            Q_start=Q0[b])
+        for b in range(batch)
+    ]
+
+
+def escape_time(run: Any, *, threshold: float = 0.75) -> np.ndarray | float:
+    """First alpha at which the risk of ``run`` falls below ``threshold`` times its plateau risk.
+
+    The plateau is the run's own (:func:`run_plateaus`): the attractive fixed
+    point at ``R = 0`` of the ODEs with the run's model, eta, ``second_order``
+    flag and teacher ``T``, reached from the run's ``Q(0)``. The crossing is
+    located by linear interpolation of ``log(risk)`` between output times.
 
     Parameters
     ----------
-    trajectory : IntegrationResult
-        Possibly batched (risk of shape (..., n)).
+    run : IntegrationResult
+        Possibly batched (risk of shape (..., n)); from :func:`numerics.integrate`
+        or :func:`numerics.simulate`.
     threshold : float
         Fraction in (0, 1); the default 3/4 also marks the escape when p < k,
         where the final risk stays above half the plateau risk.
@@ -171,18 +447,21 @@ def escape_time(trajectory: Any, *, threshold: float = 0.75, model: Any = None) 
     -------
     float or array of shape (...)
         NaN where the risk never falls below the threshold.
+
+    Raises
+    ------
+    ValueError
+        If the run has no plateau (see :func:`plateau_fixed_point`), e.g. He3
+        with ``T != I`` or eta beyond the stability of the plateau.
     """
     threshold = check_scalar(threshold, "threshold", positive=True)
     if threshold >= 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    c = plateau_coefficients(
-        trajectory.p, trajectory.k, trajectory.eta, model=model, second_order=trajectory.second_order
-    )
-    level = threshold * c.risk_plateau
-    alpha = np.asarray(trajectory.alpha)
-    risks = np.asarray(trajectory.risk).reshape(-1, alpha.size)
+    levels = threshold * np.array([plateau.risk for plateau in run_plateaus(run)])
+    alpha = np.asarray(run.alpha)
+    risks = np.asarray(run.risk).reshape(-1, alpha.size)
     out = np.full(risks.shape[0], np.nan)
-    for b, curve in enumerate(risks):
+    for b, (curve, level) in enumerate(zip(risks, np.broadcast_to(levels, risks.shape[:1]))):
         below = np.nonzero(curve < level)[0]
         if below.size == 0 or below[0] == 0:
             out[b] = np.nan if below.size == 0 else alpha[0]
@@ -190,19 +469,46 @@ def escape_time(trajectory: Any, *, threshold: float = 0.75, model: Any = None) 
         i = below[0]
         x0, x1 = np.log(curve[i - 1]), np.log(curve[i])
         out[b] = alpha[i - 1] + (np.log(level) - x0) / (x1 - x0) * (alpha[i] - alpha[i - 1])
-    shape = np.asarray(trajectory.risk).shape[:-1]
+    shape = np.asarray(run.risk).shape[:-1]
     return float(out[0]) if shape == () else out.reshape(shape)
+
+
+#: Why a learning rate of a scan failed (``LearningRateScan.reasons``).
+FAILURES = ("blew up", "left the PSD cone", "solver stopped", "no plateau", "did not escape", "did not learn")
 
 
 @dataclass(frozen=True)
 class LearningRateScan:
     """Result of :func:`optimal_learning_rate`.
 
-    ``etas`` scanned (increasing), ``mean_escape`` (alpha to escape averaged
-    over the starts; NaN where the dynamics failed), ``standard_error``,
-    ``failed`` (the dynamics blew up, left the PSD cone or did not escape),
-    ``best_eta`` (minimiser of ``mean_escape``), ``resolution`` (ratio of
-    consecutive scanned etas).
+    Attributes
+    ----------
+    p, k : int
+    etas : array, shape (n,)
+        Scanned learning rates (increasing).
+    mean_escape, standard_error : array, shape (n,)
+        Alpha to escape averaged over the starts and its standard error; NaN
+        where the dynamics failed.
+    failed : array of bool, shape (n,)
+        The eta failed, or lies beyond the first failure.
+    best_eta : float
+        Minimiser of ``mean_escape``.
+    resolution : float
+        Largest ratio of consecutive scanned etas.
+    reasons : tuple of str
+        Per eta: ``""`` (escaped and learned), one of :data:`FAILURES`, or
+        ``"not run"`` (beyond the first failure of a serial scan) /
+        ``"beyond the first failure"`` (computed by an executor, but cut).
+    stop_reason : str
+        What ended the scan: the reason of the first failure, or
+        ``"end of the grid"`` if no eta failed.
+    boundary : bool
+        ``best_eta`` is the smallest or the largest stable eta of the scan, so
+        the true optimum may lie outside the scanned stable range (for the
+        paper model it is typically the largest eta that still learns: the
+        escape gets faster with eta until the dynamics fails).
+    learned_fraction : float
+        The criterion the runs had to meet (see :func:`optimal_learning_rate`).
     """
 
     p: int
@@ -213,28 +519,60 @@ class LearningRateScan:
     failed: np.ndarray
     best_eta: float
     resolution: float
+    reasons: tuple[str, ...] = ()
+    stop_reason: str = ""
+    boundary: bool = False
+    learned_fraction: float = 0.1
+
+    def summary(self) -> str:
+        """A few lines: the optimum, what stopped the scan, and a note on a boundary optimum."""
+        stable = np.nonzero(~self.failed)[0]
+        i = int(np.nanargmin(self.mean_escape))
+        lines = [
+            f"p={self.p}, k={self.k}: best eta = {self.best_eta:.4g} (eta/p = {self.best_eta / self.p:.4g}), "
+            f"mean escape alpha = {self.mean_escape[i]:.4g} +- {self.standard_error[i]:.2g}; "
+            f"scan resolution {self.resolution:.3g}",
+            f"stable etas {self.etas[stable[0]]:.4g} .. {self.etas[stable[-1]]:.4g}; scan stopped: {self.stop_reason}",
+        ]
+        if self.boundary:
+            edge = "largest" if i == stable[-1] else "smallest"
+            lines.append(
+                f"note: the best eta is the {edge} stable eta of the scan (boundary optimum): the optimum is "
+                "only bracketed by the scan resolution and the stability limit"
+                if edge == "largest"
+                else f"note: the best eta is the {edge} stable eta of the scan (boundary optimum): scan smaller etas"
+            )
+        return "\n".join(lines)
 
 
 def _escape_times_for(
     p: int, k: int, eta: float, seeds: tuple[int, ...], N: float, q0: float, alpha_max: float,
-    threshold: float, model: Any,
-) -> np.ndarray | None:
+    threshold: float, learned_fraction: float, model: Any,
+) -> tuple[np.ndarray | None, str]:
+    """Escape times of the starts at one eta, or ``(None, reason)`` (see :data:`FAILURES`)."""
     starts = [initial_conditions(p, k, N=N, q0=q0, seed=s) for s in seeds]
     Q0 = np.stack([s[0] for s in starts])
     R0 = np.stack([s[1] for s in starts])
     try:
         result = integrate(Q0, R0, np.eye(k), eta=eta, alpha_max=alpha_max, model=model, n_points=300, rtol=1e-6,
                            atol=1e-9)
-        times = escape_time(result, threshold=threshold, model=model)
-    except (IntegrationError, ValueError):
-        return None
-    times = np.asarray(times)
-    # diverging too slowly to trip the solver still counts as failure when
-    # the final risk is not small
-    level = threshold * plateau_coefficients(p, k, eta, model=model).risk_plateau
-    if np.any(np.isnan(times)) or np.any(result.risk[..., -1] > level):
-        return None
-    return times
+    except IntegrationError as error:
+        return None, error.kind
+    try:
+        plateaus = run_plateaus(result)
+    except ValueError:
+        return None, "no plateau"
+    times = np.asarray(escape_time(result, threshold=threshold))
+    if np.any(np.isnan(times)):
+        return None, "did not escape"
+    # Learning means reaching (and staying at) a small fraction of the plateau's excess risk
+    # over the label-noise floor; crossing the threshold and stalling above it (at large eta
+    # the eta**2 term can hold the state at a finite-risk fixed point) is not an escape.
+    floor = np.array([c.noise_floor for c in plateaus])
+    learned = floor + learned_fraction * (np.array([c.risk for c in plateaus]) - floor)
+    if np.any(result.risk[..., -1] >= learned):
+        return None, "did not learn"
+    return times, ""
 
 
 def optimal_learning_rate(
@@ -247,6 +585,7 @@ def optimal_learning_rate(
     q0: float = 1.0,
     alpha_max: float | None = None,
     threshold: float = 0.75,
+    learned_fraction: float = 0.1,
     executor: Executor | None = None,
     model: Any = None,
 ) -> LearningRateScan:
@@ -254,8 +593,15 @@ def optimal_learning_rate(
 
     For each eta (increasing) the ODE is integrated from the same random Eq. 8
     starts (batched, one solve per eta) and the escape times are averaged; the
-    scan stops at the first eta where the dynamics fails (blow-up, leaving the
-    PSD cone, no escape or no convergence by ``alpha_max``).
+    scan stops at the first eta where the dynamics fails: it blows up, leaves
+    the PSD cone, has no plateau, does not escape, or does not learn.
+
+    A start escapes at the first alpha where its risk falls below ``threshold``
+    times the plateau risk (:func:`escape_time`), and it counts only if it
+    also learns: by ``alpha_max`` its risk is below
+    ``Delta/2 + learned_fraction * (plateau risk - Delta/2)`` (``Delta/2`` is
+    the label-noise floor). A start that crosses the threshold and stalls
+    above that level makes the eta fail ("did not learn").
 
     Parameters
     ----------
@@ -268,32 +614,65 @@ def optimal_learning_rate(
     N, q0 : float
         Eq. 8 start: ``Q0 = q0 I``, ``R0 ~ N(0, q0/N)``.
     alpha_max : float, optional
-        Horizon; default ``40 * k * p / eta``-independent bound ``40 k / min(eta/p)``.
+        Horizon; default ``8 k p log(N) / min(etas)``.
+    threshold : float
+        Escape level, a fraction of the plateau risk (default 3/4).
+    learned_fraction : float
+        Fraction in (0, threshold]; default 0.1. When the student cannot
+        represent the teacher (paper model with p < k) the learned risk is
+        itself a finite fraction of the plateau risk (about 0.44 for p = 1,
+        k = 2), and ``learned_fraction`` has to be raised above it.
     executor : concurrent.futures.Executor, optional
         Spread the etas over it (all submitted at once, then the curve is cut
         at the first failure); default serial with early stop.
+    model : derive.Model, optional
 
     Returns
     -------
     LearningRateScan
+        With ``boundary`` set when the best eta is the smallest or largest
+        stable eta, and ``stop_reason`` naming what ended the scan;
+        ``summary()`` prints both.
+
+    Raises
+    ------
+    ValueError
+        If every eta fails (the message names the reason of the first).
     """
     p, k = _width(p, "p"), _width(k, "k")
-    seed_tuple = tuple(range(_width(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else tuple(seeds)
+    if np.ndim(seeds) == 0:  # a count (booleans and non-integers are refused by _width)
+        seed_tuple = tuple(range(_width(seeds, "seeds")))
+    else:
+        seed_tuple = tuple(check_int(s, f"seeds[{i}]", minimum=0) for i, s in enumerate(seeds))
     if not seed_tuple:
         raise ValueError("seeds must not be empty")
+    # checked here, not left to the solves: a ValueError there counts as a failed eta
+    N = check_scalar(N, "N", positive=True)
+    if N <= 1:
+        raise ValueError(f"N (the input dimension) must be > 1, got {N}")
+    q0 = check_scalar(q0, "q0", positive=True)
+    if alpha_max is not None:
+        alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    threshold = check_scalar(threshold, "threshold", positive=True)
+    learned_fraction = check_scalar(learned_fraction, "learned_fraction", positive=True)
+    if threshold >= 1 or learned_fraction > threshold:
+        raise ValueError(
+            f"need 0 < learned_fraction <= threshold < 1, got learned_fraction={learned_fraction}, "
+            f"threshold={threshold}"
+        )
     if etas is None:
         etas = p * 2.0 ** (np.arange(-12, 1) / 2)
-    etas = np.asarray(etas, dtype=float)
+    etas = as_real_array(etas, "etas", ndim_min=1)
     if etas.ndim != 1 or etas.size < 2 or np.any(np.diff(etas) <= 0) or np.any(etas <= 0):
         raise ValueError("etas must be an increasing 1-d array of at least two positive learning rates")
     horizon = alpha_max if alpha_max is not None else 8.0 * k * p * np.log(N) / etas[0]
     args = (p, k)
-    extra = (seed_tuple, N, q0, horizon, threshold, model)
-    results: list[np.ndarray | None] = []
+    extra = (seed_tuple, N, q0, horizon, threshold, learned_fraction, model)
+    results: list[tuple[np.ndarray | None, str]] = []
     if executor is None:
         for eta in etas:
             results.append(_escape_times_for(*args, float(eta), *extra))
-            if results[-1] is None:
+            if results[-1][0] is None:
                 break
     else:
         futures = [executor.submit(_escape_times_for, *args, float(eta), *extra) for eta in etas]
@@ -302,14 +681,26 @@ def optimal_learning_rate(
     failed = np.ones(etas.size, dtype=bool)
     mean = np.full(etas.size, np.nan)
     error = np.full(etas.size, np.nan)
-    for i, times in enumerate(results):
+    reasons = ["not run"] * etas.size
+    stop_reason = "end of the grid"
+    for i, (times, reason) in enumerate(results):
+        reasons[i] = reason
         if times is None:
+            stop_reason = reason
+            reasons[i + 1 : len(results)] = ["beyond the first failure"] * (len(results) - i - 1)
             break
         failed[i] = False
         mean[i] = times.mean()
         error[i] = times.std(ddof=1) / np.sqrt(times.size) if times.size > 1 else np.nan
     if np.all(failed):
-        raise ValueError(f"the dynamics failed for every eta (smallest {etas[0]:g}); scan smaller learning rates")
-    best = float(etas[np.nanargmin(mean)])
+        raise ValueError(
+            f"the dynamics failed for every eta (smallest {etas[0]:g}: {stop_reason}); scan smaller learning rates"
+            + (", or raise learned_fraction if the student cannot represent the teacher"
+               if stop_reason == "did not learn" else "")
+        )
+    best_index = int(np.nanargmin(mean))
+    stable = np.nonzero(~failed)[0]
+    boundary = best_index in (stable[0], stable[-1])
     resolution = float(np.max(etas[1:] / etas[:-1]))
-    return LearningRateScan(p, k, etas, mean, error, failed, best, resolution)
+    return LearningRateScan(p, k, etas, mean, error, failed, float(etas[best_index]), resolution, tuple(reasons),
+                            stop_reason, bool(boundary), learned_fraction)

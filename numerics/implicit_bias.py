@@ -32,7 +32,7 @@ import numpy as np
 from scipy.linalg import expm, expm_frechet
 from scipy.optimize import minimize
 
-from .validation import as_float_array
+from .validation import as_real_array, check_finite_result, check_int, check_scalar, check_seed
 
 #: ``omega`` refuses matrices whose smallest singular value is below this fraction of the largest. The polar
 #: factor moves by about ``|dR| / s_min`` under a perturbation ``dR``, so at this limit rounding of ``R`` alone
@@ -70,11 +70,21 @@ def omega(R: np.ndarray, *, rcond: float = RCOND) -> np.ndarray:
     The SVD avoids forming ``R^T R`` (which squares the condition number) and
     its inverse square root.
     """
-    R = as_float_array(R, "R")
+    return _omega(R, rcond, "R")
+
+
+def _omega(R: object, rcond: float, name: str) -> np.ndarray:
+    """:func:`omega` with the caller's argument ``name`` in the messages."""
+    R = as_real_array(R, name)
+    rcond = check_scalar(rcond, "rcond", positive=True, below=1.0)
     p, k = R.shape[-2:]
+    if k < 1:
+        raise ValueError(f"k must be >= 1: {name} has shape {R.shape}")
+    if R.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {R.shape}")
     if p < k:
         raise ValueError(
-            f"R has shape {R.shape}: p = {p} < k = {k}, so R^T R (k x k) has rank <= {p} and is singular; "
+            f"{name} has shape {R.shape}: p = {p} < k = {k}, so R^T R (k x k) has rank <= {p} and is singular; "
             "the polar factor R (R^T R)^(-1/2) needs p >= k"
         )
     U, s, Vt = np.linalg.svd(R, full_matrices=False)
@@ -96,14 +106,11 @@ def omega(R: np.ndarray, *, rcond: float = RCOND) -> np.ndarray:
 def _scale(p: int, k: int, p_over_k: float | None) -> float:
     if p_over_k is None:
         return p / k
-    value = float(p_over_k)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"p_over_k must be a positive finite number, got {p_over_k!r}")
-    return value
+    return check_scalar(p_over_k, "p_over_k", positive=True)
 
 
 def _check_teacher_gram(T: Any, k: int, name: str = "T") -> np.ndarray:
-    T = as_float_array(T, name)
+    T = as_real_array(T, name)
     if T.shape[-2:] != (k, k):
         raise ValueError(f"{name} must have shape (..., {k}, {k}), got {T.shape}")
     eigenvalues = np.linalg.eigvalsh((T + np.swapaxes(T, -1, -2)) / 2)
@@ -145,22 +152,25 @@ def closest_solution(
         As :func:`omega` (``p < k``, ``R0^T R0`` singular, NaN/inf, wrong ndim),
         or a ``T`` that is not positive definite.
     """
-    O_hat = omega(R0)
+    O_hat = _omega(R0, RCOND, "R0")
     p, k = O_hat.shape[-2:]
     scale = _scale(p, k, p_over_k)
-    if T is None:
-        R_inf = np.sqrt(scale) * O_hat
-        Q_inf = scale * O_hat @ np.swapaxes(O_hat, -1, -2)
-    else:
-        T = _check_teacher_gram(T, k)
-        R_inf = np.sqrt(scale) * O_hat @ T
-        Q_inf = scale * O_hat @ T @ np.swapaxes(O_hat, -1, -2)
-    return (Q_inf + np.swapaxes(Q_inf, -1, -2)) / 2, R_inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        if T is None:
+            R_inf = np.sqrt(scale) * O_hat
+            Q_inf = scale * O_hat @ np.swapaxes(O_hat, -1, -2)
+        else:
+            T = _check_teacher_gram(T, k)
+            R_inf = np.sqrt(scale) * O_hat @ T
+            Q_inf = scale * O_hat @ T @ np.swapaxes(O_hat, -1, -2)
+        Q_inf = (Q_inf + np.swapaxes(Q_inf, -1, -2)) / 2
+    check_finite_result("closest_solution", Q_inf, R_inf)
+    return Q_inf, R_inf
 
 
 def _check_weights(W0: Any, W_star: Any) -> tuple[np.ndarray, np.ndarray]:
-    W0 = as_float_array(W0, "W0")
-    W_star = as_float_array(W_star, "W_star")
+    W0 = as_real_array(W0, "W0")
+    W_star = as_real_array(W_star, "W_star")
     if W0.shape[-1] != W_star.shape[-1]:
         raise ValueError(f"W0 (..., p, N) and W_star (..., k, N) need the same N, got {W0.shape} and {W_star.shape}")
     try:
@@ -170,9 +180,15 @@ def _check_weights(W0: Any, W_star: Any) -> tuple[np.ndarray, np.ndarray]:
             f"batch shapes of W0 {W0.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast"
         ) from None
     k, N = W_star.shape[-2:]
+    if W0.shape[-2] < 1 or k < 1:
+        raise ValueError(f"p and k must be >= 1, got W0 of shape {W0.shape} and W_star of shape {W_star.shape}")
     if N < k:
         raise ValueError(f"W_star has shape {W_star.shape}: k = {k} rows in N = {N} < k dimensions are dependent")
-    _check_teacher_gram(W_star @ np.swapaxes(W_star, -1, -2) / N, k, "W_star W_star^T / N")
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = W_star @ np.swapaxes(W_star, -1, -2) / N
+    if not np.all(np.isfinite(gram)):
+        raise ValueError("W_star is too large: W_star W_star^T / N overflows (not finite)")
+    _check_teacher_gram(gram, k, "W_star W_star^T / N")
     return W0, W_star
 
 
@@ -210,8 +226,17 @@ def closest_solution_weights(W0: np.ndarray, W_star: np.ndarray, *, p_over_k: fl
     W0, W_star = _check_weights(W0, W_star)
     p, k = W0.shape[-2], W_star.shape[-2]
     N = W0.shape[-1]
-    O_hat = omega(W0 @ np.swapaxes(W_star, -1, -2) / N)
-    return np.sqrt(_scale(p, k, p_over_k)) * O_hat @ W_star
+    scale = _scale(p, k, p_over_k)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cross = W0 @ np.swapaxes(W_star, -1, -2) / N
+    if not np.all(np.isfinite(cross)):
+        raise ValueError(
+            "closest_solution_weights: W0 and W_star are too large: W0 W_star^T / N overflows (not finite)"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.sqrt(scale) * omega(cross) @ W_star
+    check_finite_result("closest_solution_weights", out)
+    return out
 
 
 def _stiefel_generators(p: int, k: int) -> np.ndarray:
@@ -262,6 +287,8 @@ def closest_solution_weights_numerical(
     array, shape (p, N)
     """
     W0, W_star = _check_weights(W0, W_star)
+    restarts = check_int(restarts, "restarts", minimum=1)
+    polish = check_int(polish, "polish", minimum=0)
     if W0.ndim != 2 or W_star.ndim != 2:
         raise ValueError("closest_solution_weights_numerical takes one start: W0 (p, N), W_star (k, N)")
     p, N = W0.shape
@@ -270,7 +297,7 @@ def closest_solution_weights_numerical(
         raise ValueError(f"the zero-error manifold sqrt(p/k) O W* needs p >= k, got p = {p}, k = {k}")
     c = np.sqrt(_scale(p, k, p_over_k))
     generators = _stiefel_generators(p, k)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
 
     def objective(x: np.ndarray, base: np.ndarray) -> tuple[float, np.ndarray]:
         # The distance relative to the one at the base point, |r|^2 - |r_base|^2 = -c (O - O_base) W* . (r + r_base):
@@ -319,12 +346,13 @@ def closest_solution_weights_numerical(
 
 def _trajectory_overlaps(trajectory: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if hasattr(trajectory, "Q") and hasattr(trajectory, "R"):
-        return np.asarray(trajectory.Q, dtype=float), np.asarray(trajectory.R, dtype=float), trajectory.T
+        Q = as_real_array(trajectory.Q, "trajectory.Q", ndim_min=3)
+        return Q, as_real_array(trajectory.R, "trajectory.R", ndim_min=3), trajectory.T
     try:
         Q, R = trajectory
     except (TypeError, ValueError):
         raise ValueError("trajectory must be an IntegrationResult or a pair (Q, R) of arrays") from None
-    return as_float_array(Q, "Q", ndim_min=3), as_float_array(R, "R", ndim_min=3), None
+    return as_real_array(Q, "Q", ndim_min=3), as_real_array(R, "R", ndim_min=3), None
 
 
 def distance_to(trajectory: Any, target: tuple[np.ndarray, np.ndarray], *, T: np.ndarray | None = None) -> np.ndarray:
@@ -367,8 +395,12 @@ def distance_to(trajectory: Any, target: tuple[np.ndarray, np.ndarray], *, T: np
         (``Q_t != R_t T^-1 R_t^T``): its distance is not a function of the overlaps.
     """
     Q, R, result_T = _trajectory_overlaps(trajectory)
-    Q_t = as_float_array(target[0], "Q_target")
-    R_t = as_float_array(target[1], "R_target")
+    try:
+        Q_t, R_t = target
+    except (TypeError, ValueError):
+        raise ValueError("target must be a pair (Q_target, R_target) of arrays") from None
+    Q_t = as_real_array(Q_t, "Q_target")
+    R_t = as_real_array(R_t, "R_target")
     p, k = R.shape[-2:]
     if Q.shape[-2:] != (p, p) or Q_t.shape[-2:] != (p, p) or R_t.shape[-2:] != (p, k):
         raise ValueError(
@@ -388,6 +420,9 @@ def distance_to(trajectory: Any, target: tuple[np.ndarray, np.ndarray], *, T: np
         )
     # the target (and T, if batched) gets the trajectory's time axis
     A = A[..., None, :, :]
-    tr_target = np.trace(Q_t, axis1=-2, axis2=-1)[..., None]
-    cross = np.sum(R * A, axis=(-2, -1))
-    return np.trace(Q, axis1=-2, axis2=-1) - 2 * cross + tr_target
+    with np.errstate(over="ignore", invalid="ignore"):
+        tr_target = np.trace(Q_t, axis1=-2, axis2=-1)[..., None]
+        cross = np.sum(R * A, axis=(-2, -1))
+        out = np.trace(Q, axis1=-2, axis2=-1) - 2 * cross + tr_target
+    check_finite_result("distance_to", out)
+    return out

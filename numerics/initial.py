@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_scalar
+from .validation import check_int, check_scalar, check_seed
 
 
 def _check_width(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 def initial_conditions(
@@ -48,7 +46,7 @@ def initial_conditions(
     k = _check_width(k, "k")
     N = check_scalar(N, "N", positive=True)
     q0 = check_scalar(q0, "q0", positive=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     lead = () if batch is None else (_check_width(batch, "batch"),)
     R0 = rng.normal(0.0, np.sqrt(q0 / N), size=lead + (p, k))
     Q0 = np.broadcast_to(q0 * np.eye(p), lead + (p, p)).copy()

@@ -10,7 +10,14 @@ from scipy.integrate import solve_ivp
 
 from .models import resolve
 from .overlaps import _rhs_unchecked
-from .validation import check_overlaps, check_scalar, min_relative_eigenvalue
+from .validation import (
+    check_alpha_grid,
+    check_flag,
+    check_int,
+    check_overlaps,
+    check_scalar,
+    min_relative_eigenvalue,
+)
 
 #: The state counts as blown up beyond this overlap magnitude.
 BLOWUP = 1e8
@@ -19,7 +26,15 @@ CONE_TOLERANCE = 1e-7
 
 
 class IntegrationError(RuntimeError):
-    """The ODE solution became unphysical or diverged; the message says at which alpha."""
+    """The ODE solution became unphysical or diverged; the message says at which alpha.
+
+    ``kind`` names the failure for callers that react to it: ``"blew up"``,
+    ``"left the PSD cone"`` or ``"solver stopped"``.
+    """
+
+    def __init__(self, message: str, kind: str = "solver stopped") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -40,6 +55,10 @@ class IntegrationResult:
     model_name : str
     nfev : int
         Right-hand-side evaluations used.
+    extra : dict
+    model : derive.Model or None
+        The model the run was made with (``None``: the paper model), so that
+        analyses of the run (e.g. :func:`numerics.escape_time`) use its own model.
 
     A leading batch axis ``...`` is present when the starts were batched.
     """
@@ -54,6 +73,7 @@ class IntegrationResult:
     model_name: str = "paper"
     nfev: int = 0
     extra: dict = field(default_factory=dict)
+    model: Any = None
 
     @property
     def p(self) -> int:
@@ -118,7 +138,9 @@ def default_grid(alpha_max: float, n_points: int, grid: str) -> np.ndarray:
     if grid == "linear":
         return np.linspace(0.0, alpha_max, n_points)
     if grid == "log":
-        start = min(1e-3, alpha_max / 10) if alpha_max > 0 else 0.0
+        start = min(1e-3, alpha_max / 10)
+        if not start > 0:  # alpha_max <= 0, or so small that alpha_max / 10 underflows
+            raise ValueError(f"the log grid needs alpha_max > 0 well above the smallest float, got {alpha_max!r}")
         return np.concatenate([[0.0], np.geomspace(start, alpha_max, n_points - 1)])
     raise ValueError(f"grid must be 'log' or 'linear', got {grid!r}")
 
@@ -157,10 +179,12 @@ def integrate(
     second_order : bool
         Keep the ``eta**2`` term (default) or integrate the gradient-flow limit.
     n_points, grid, alpha_eval
-        Output times: ``alpha_eval`` if given, else ``n_points`` points on a
-        ``"log"`` (default) or ``"linear"`` grid.
+        Output times: ``alpha_eval`` if given (strictly increasing, within
+        ``[0, alpha_max]``; the integration then stops at its last time),
+        else ``n_points`` (>= 2) points on a ``"log"`` (default) or
+        ``"linear"`` grid.
     rtol, atol, method
-        Passed to ``scipy.integrate.solve_ivp``.
+        Passed to ``scipy.integrate.solve_ivp``; ``0 < rtol < 1``, ``atol >= 0``.
 
     Returns
     -------
@@ -168,9 +192,12 @@ def integrate(
 
     Raises
     ------
+    ValueError
+        Bad arguments, each named (see :mod:`numerics.validation`).
     IntegrationError
         If the overlaps blow up or the solver cannot proceed (typically:
-        learning rate too large), or if integration error (not the flow)
+        learning rate too large), if the start is so large that the
+        right-hand side overflows, or if integration error (not the flow)
         pushes the state out of the cone of positive semi-definite
         covariances; the message names the alpha.
 
@@ -187,23 +214,29 @@ def integrate(
     cone. So every returned ``C = [[Q, R], [R^T, T]]`` is positive
     semi-definite by construction, on arbitrarily long runs.
     """
-    Q0, R0, T = check_overlaps(Q0, R0, T)
+    Q0, R0, T = check_overlaps(Q0, R0, T, names=("Q0", "R0", "T"))
     eta = check_scalar(eta, "eta", positive=True)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
-    if isinstance(n_points, bool) or int(n_points) != n_points or n_points < 2:
-        raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
+    n_points = check_int(n_points, "n_points", minimum=2)
+    second_order = check_flag(second_order, "second_order")
+    # a NaN tolerance makes every error comparison false: the solver would never finish
+    rtol = check_scalar(rtol, "rtol", positive=True, below=1.0)
+    atol = check_scalar(atol, "atol", nonnegative=True)
     batch = np.broadcast_shapes(Q0.shape[:-2], R0.shape[:-2], T.shape[:-2])
+    if 0 in batch:
+        raise ValueError(f"the batch of starts is empty (batch shape {batch})")
     p, k = R0.shape[-2:]
     resolved = resolve(model, sizes=(p, k))
     Q0 = np.broadcast_to(Q0, batch + (p, p))
     R0 = np.broadcast_to(R0, batch + (p, k))
     iu = np.triu_indices(p)
     if alpha_eval is None:
-        alpha_eval = default_grid(alpha_max, int(n_points), grid)
+        alpha_eval = default_grid(alpha_max, n_points, grid)
     else:
-        alpha_eval = np.asarray(alpha_eval, dtype=float)
-        if alpha_eval.ndim != 1 or np.any(np.diff(alpha_eval) < 0) or alpha_eval[0] < 0:
-            raise ValueError("alpha_eval must be a non-decreasing 1-d array of times >= 0")
+        # solve_ivp needs strictly increasing output times inside the integration span
+        alpha_eval = check_alpha_grid(alpha_eval, "alpha_eval", alpha_max=alpha_max, strict=True)
+        if not alpha_eval[-1] > 0:
+            raise ValueError("alpha_eval must end at an alpha > 0")
         alpha_max = float(alpha_eval[-1])
 
     # The state is (S, R) with S = Q - R T^+ R^T, the Gram matrix of the students'
@@ -220,7 +253,12 @@ def integrate(
     def fun(alpha: float, y: np.ndarray) -> np.ndarray:
         reached[0] = max(reached[0], alpha)
         Q, R = overlaps(y)
-        dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+        try:
+            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+        except OverflowError:
+            # Python-float overflow in the generated code: a NaN derivative makes the solver
+            # reject the step (a too-long trial step) or fail, like NumPy's overflow to inf does
+            return np.full_like(y, np.nan)
         cross = dR @ T_pinv @ np.swapaxes(R, -1, -2)
         return _pack(dQ - cross - np.swapaxes(cross, -1, -2), dR, iu)
 
@@ -236,11 +274,18 @@ def integrate(
 
     left_cone.terminal = True  # type: ignore[attr-defined]
     blew_up.terminal = True  # type: ignore[attr-defined]
+    y0 = _pack(S0, R0, iu)
     with np.errstate(over="ignore", invalid="ignore"):
+        # a start whose derivative overflows would otherwise surface as a step-size failure at alpha ~ 1e-323
+        if not np.all(np.isfinite(fun(0.0, y0))):
+            raise IntegrationError(
+                "the right-hand side is not finite at the start, alpha = 0 (floating-point overflow): "
+                f"the starting overlaps are too large (largest |entry| {float(np.max(np.abs(y0))):.3g})"
+            )
         solution = solve_ivp(
             fun,
             (0.0, alpha_max),
-            _pack(S0, R0, iu),
+            y0,
             method=method,
             t_eval=alpha_eval,
             rtol=rtol,
@@ -252,12 +297,14 @@ def integrate(
             where = solution.t_events[1][0]
             raise IntegrationError(
                 f"the overlaps blew up (|Q| or |R| > {BLOWUP:g}) at alpha = {where:.6g}: "
-                f"the learning rate eta = {eta:g} is too large for this start"
+                f"the learning rate eta = {eta:g} is too large for this start",
+                kind="blew up",
             )
         where = solution.t_events[0][0]
         raise IntegrationError(
             f"the integration error pushed the state out of the cone of positive semi-definite covariances "
-            f"at alpha = {where:.6g} (eta = {eta:g}); tighten rtol/atol"
+            f"at alpha = {where:.6g} (eta = {eta:g}); tighten rtol/atol",
+            kind="left the PSD cone",
         )
     if solution.status != 0:
         raise IntegrationError(
@@ -270,7 +317,13 @@ def integrate(
     R_traj = np.empty((n,) + batch + (p, k))
     for i in range(n):
         Q_traj[i], R_traj[i] = overlaps(ys[i])
-    risk = resolved.module.residual_risk(Q_traj, R_traj, T) + resolved.noise_variance / 2
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            risk = resolved.module.residual_risk(Q_traj, R_traj, T) + resolved.noise_variance / 2
+    except OverflowError:
+        risk = np.nan
+    if not np.all(np.isfinite(risk)):
+        raise IntegrationError(f"the risk along the trajectory overflows (by alpha = {solution.t[-1]:.6g})")
     # trajectory axis after the batch axes
     Q_traj = np.moveaxis(Q_traj, 0, len(batch))
     R_traj = np.moveaxis(R_traj, 0, len(batch))
@@ -285,4 +338,5 @@ def integrate(
         second_order=second_order,
         model_name=resolved.name,
         nfev=int(solution.nfev),
+        model=model,
     )

@@ -32,7 +32,7 @@ import numpy as np
 from ._generated import COMMITTED
 from .cache import load_generated
 from .models import check_widths
-from .validation import as_float_array
+from .validation import as_real_array, check_finite_result, check_int, check_scalar, check_seed
 
 #: Default relative tolerance separating null eigenvalues (and merging equal ones).
 SPECTRUM_RTOL = 1e-8
@@ -72,24 +72,17 @@ def _hessian_source(model: Any) -> str:
 
 def _weight_arrays(W: object, W_star: object, *, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``W`` (p, N) and ``W_star`` (k, N) as float arrays; shapes checked, entries too unless told otherwise."""
-    if check_finite:
-        W, W_star = as_float_array(W, "W"), as_float_array(W_star, "W_star")
-    else:
-        W, W_star = _as_float(W, "W"), _as_float(W_star, "W_star")
+    W = as_real_array(W, "W", finite=check_finite)
+    W_star = as_real_array(W_star, "W_star", finite=check_finite)
     if W.ndim != 2 or W_star.ndim != 2:
         raise ValueError(f"W and W_star must be 2-d (p x N, k x N), got shapes {W.shape}, {W_star.shape}")
     if W.shape[1] != W_star.shape[1]:
         raise ValueError(f"W and W_star must have the same input dimension N, got {W.shape[1]} and {W_star.shape[1]}")
     if W.shape[0] < 1 or W_star.shape[0] < 1:
-        raise ValueError("W and W_star need at least one row each")
+        raise ValueError(f"p and k must be >= 1: W and W_star need a row each, got shapes {W.shape}, {W_star.shape}")
+    if W.shape[1] < 1:
+        raise ValueError(f"N must be >= 1: W and W_star need a column each, got shapes {W.shape}, {W_star.shape}")
     return W, W_star
-
-
-def _as_float(value: object, name: str) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a real numeric array ({error})") from None
 
 
 def _weights(W: object, W_star: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,7 +90,7 @@ def _weights(W: object, W_star: object) -> tuple[np.ndarray, np.ndarray, np.ndar
     return W, W_star, np.concatenate([W, W_star], axis=0)
 
 
-def _gram(W: np.ndarray, W_star: np.ndarray) -> np.ndarray:
+def _gram(W: np.ndarray, W_star: np.ndarray, function: str) -> np.ndarray:
     """``V V^T`` for ``V = [W; W_star]`` ((p+k) x (p+k)), without copying the weights into ``V``.
 
     Any NaN or inf in the weights makes a diagonal entry non-finite, so the
@@ -106,14 +99,15 @@ def _gram(W: np.ndarray, W_star: np.ndarray) -> np.ndarray:
     """
     p = W.shape[0]
     gram = np.empty((p + W_star.shape[0],) * 2)
-    gram[:p, :p] = W @ W.T
-    gram[:p, p:] = W @ W_star.T
-    gram[p:, :p] = gram[:p, p:].T
-    gram[p:, p:] = W_star @ W_star.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram[:p, :p] = W @ W.T
+        gram[:p, p:] = W @ W_star.T
+        gram[p:, :p] = gram[:p, p:].T
+        gram[p:, p:] = W_star @ W_star.T
     if not np.all(np.isfinite(gram)):
-        as_float_array(W, "W")
-        as_float_array(W_star, "W_star")
-        raise ValueError("W and W_star are too large: their overlaps overflow")
+        as_real_array(W, "W")
+        as_real_array(W_star, "W_star")
+        raise ValueError(f"{function}: W and W_star are too large: their overlaps overflow (not finite)")
     return gram
 
 
@@ -125,7 +119,7 @@ def _overlaps_of_gram(gram: np.ndarray, p: int, N: int) -> tuple[np.ndarray, np.
 def weight_overlaps(W: object, W_star: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(Q, R, T) = (W W^T, W W*^T, W* W*^T) / N`` for W (p, N) and W_star (k, N)."""
     W, W_star = _weight_arrays(W, W_star, check_finite=False)
-    return _overlaps_of_gram(_gram(W, W_star), W.shape[0], W.shape[1])
+    return _overlaps_of_gram(_gram(W, W_star, "weight_overlaps"), W.shape[0], W.shape[1])
 
 
 @dataclass(frozen=True)
@@ -144,11 +138,33 @@ def hessian_coefficients(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: 
     ----------
     Q, R, T
         Overlaps, shapes (p, p), (p, k), (k, k) (no batch axes).
+
+    Raises
+    ------
+    ValueError
+        Non-real or non-finite overlaps, wrong shapes, or overlaps so large
+        that the coefficients overflow.
     """
-    Q, R, T = (np.asarray(m, dtype=float) for m in (Q, R, T))
+    return _hessian_coefficients(Q, R, T, model, "hessian_coefficients")
+
+
+def _hessian_coefficients(Q: object, R: object, T: object, model: Any, function: str) -> HessianCoefficients:
+    Q, R, T = (as_real_array(m, name) for m, name in ((Q, "Q"), (R, "R"), (T, "T")))
+    if R.ndim != 2 or Q.shape != (R.shape[0],) * 2 or T.shape != (R.shape[1],) * 2:
+        raise ValueError(f"Q, R, T must have shapes (p, p), (p, k), (k, k), got {Q.shape}, {R.shape}, {T.shape}")
     p, k = R.shape
     check_widths(model, p, k)
-    m11_ss, m11_st, m22_ss, m22_st, m13_ss, m31_st, v2, v4 = hessian_module(model).hessian_terms(Q, R, T)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = hessian_module(model).hessian_terms(Q, R, T)
+    except OverflowError:
+        terms = (np.nan,)
+    # the coefficients are small arrays: testing them (not the pN-sized outputs) catches overflow cheaply
+    if not all(np.all(np.isfinite(term)) for term in terms):
+        raise ValueError(
+            f"{function}: the result is not finite (floating-point overflow): the weights' overlaps are too large"
+        )
+    m11_ss, m11_st, m22_ss, m22_st, m13_ss, m31_st, v2, v4 = terms
     v2, v4 = v2[:, 0], v4[:, 0]
     A = m11_ss + np.diag(v2)
     G = np.concatenate([A, m11_st], axis=1)
@@ -172,10 +188,12 @@ def hessian_coefficients(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: 
     return HessianCoefficients(G, A, B)
 
 
-def _coefficients_of(W: object, W_star: object, model: Any) -> tuple[HessianCoefficients, np.ndarray, int]:
+def _coefficients_of(
+    W: object, W_star: object, model: Any, function: str
+) -> tuple[HessianCoefficients, np.ndarray, int]:
     W, W_star, V = _weights(W, W_star)
-    Q, R, T = _overlaps_of_gram(V @ V.T, W.shape[0], V.shape[1])
-    return hessian_coefficients(Q, R, T, model=model), V, V.shape[1]
+    Q, R, T = _overlaps_of_gram(_gram(W, W_star, function), W.shape[0], V.shape[1])
+    return _hessian_coefficients(Q, R, T, model, function), V, V.shape[1]
 
 
 # --------------------------------------------------------------------------
@@ -195,8 +213,11 @@ def gradient(W: object, W_star: object, *, model: Any = None) -> np.ndarray:
     -------
     ndarray (p, N): ``d eps / d W``.
     """
-    coefficients, V, N = _coefficients_of(W, W_star, model)
-    return coefficients.G @ V / N
+    coefficients, V, N = _coefficients_of(W, W_star, model, "gradient")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = coefficients.G @ V / N
+    check_finite_result("gradient", out)
+    return out
 
 
 def hessian(W: object, W_star: object, *, model: Any = None) -> np.ndarray:
@@ -205,22 +226,28 @@ def hessian(W: object, W_star: object, *, model: Any = None) -> np.ndarray:
     Memory is ``(pN)**2`` floats: for small N only; use :func:`hessian_spectrum`
     or :func:`hessian_matvec` otherwise.
     """
-    coefficients, V, N = _coefficients_of(W, W_star, model)
+    coefficients, V, N = _coefficients_of(W, W_star, model, "hessian")
     p = coefficients.A.shape[0]
-    low_rank = np.einsum("jlab,an,bm->jnlm", coefficients.B, V, V, optimize=True) / N**2
-    dense = low_rank.reshape(p * N, p * N) + np.kron(coefficients.A, np.eye(N)) / N
-    return (dense + dense.T) / 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        low_rank = np.einsum("jlab,an,bm->jnlm", coefficients.B, V, V, optimize=True) / N**2
+        dense = low_rank.reshape(p * N, p * N) + np.kron(coefficients.A, np.eye(N)) / N
+        dense = (dense + dense.T) / 2
+    check_finite_result("hessian", dense)
+    return dense
 
 
 def hessian_matvec(W: object, W_star: object, D: object, *, model: Any = None) -> np.ndarray:
     """Hessian applied to a direction ``D`` (p, N) -> (p, N), in ``O(N (p+k) p)``."""
-    coefficients, V, N = _coefficients_of(W, W_star, model)
-    D = as_float_array(D, "D")
+    D = as_real_array(D, "D")
+    coefficients, V, N = _coefficients_of(W, W_star, model, "hessian_matvec")
     if D.shape != (coefficients.A.shape[0], N):
         raise ValueError(f"D must have the shape of W, {(coefficients.A.shape[0], N)}, got {D.shape}")
-    projections = D @ V.T  # (p, p+k): v_b . D_l
-    low_rank = np.einsum("jlab,lb,an->jn", coefficients.B, projections, V, optimize=True) / N**2
-    return coefficients.A @ D / N + low_rank
+    with np.errstate(over="ignore", invalid="ignore"):
+        projections = D @ V.T  # (p, p+k): v_b . D_l
+        low_rank = np.einsum("jlab,lb,an->jn", coefficients.B, projections, V, optimize=True) / N**2
+        out = coefficients.A @ D / N + low_rank
+    check_finite_result("hessian_matvec", out)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -342,12 +369,11 @@ def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float
     counts of negative / null / positive ones, and the rank of the span of
     the student and teacher weights.
     """
-    if not (np.isfinite(tol) and 0 < tol < 1):
-        raise ValueError(f"tol must be in (0, 1), got {tol}")
+    tol = check_scalar(tol, "tol", positive=True, below=1.0)
     W, W_star = _weight_arrays(W, W_star, check_finite=False)
     p, N = W.shape
-    gram = _gram(W, W_star)
-    coefficients = hessian_coefficients(*_overlaps_of_gram(gram, p, N), model=model)
+    gram = _gram(W, W_star, "hessian_spectrum")
+    coefficients = _hessian_coefficients(*_overlaps_of_gram(gram, p, N), model, "hessian_spectrum")
     coordinates = _span_coordinates(gram, W, W_star)
     rank = coordinates.shape[0]
     a_values = np.linalg.eigvalsh(coefficients.A) / N
@@ -355,8 +381,10 @@ def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float
     counts = [np.full(p, N - rank)]
     if rank:
         # two pairwise contractions, not one six-index loop
-        reduced = np.einsum("jlab,xa,yb->jxly", coefficients.B, coordinates, coordinates, optimize=True) / N**2
-        reduced = reduced.reshape(p * rank, p * rank) + np.kron(coefficients.A, np.eye(rank)) / N
+        with np.errstate(over="ignore", invalid="ignore"):
+            reduced = np.einsum("jlab,xa,yb->jxly", coefficients.B, coordinates, coordinates, optimize=True) / N**2
+            reduced = reduced.reshape(p * rank, p * rank) + np.kron(coefficients.A, np.eye(rank)) / N
+        check_finite_result("hessian_spectrum", reduced)
         values.append(np.linalg.eigvalsh((reduced + reduced.T) / 2))
         counts.append(np.ones(p * rank, dtype=np.int64))
     all_values = np.concatenate(values)
@@ -378,7 +406,8 @@ def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float
 
 def count_signs(eigenvalues: np.ndarray, tol: float = SPECTRUM_RTOL) -> dict[str, int]:
     """Negative / null / positive counts of a plain eigenvalue array, same rule as the spectrum."""
-    eigenvalues = np.asarray(eigenvalues, dtype=float)
+    eigenvalues = as_real_array(eigenvalues, "eigenvalues", ndim_min=0)
+    tol = check_scalar(tol, "tol", positive=True, below=1.0)
     largest = float(np.max(np.abs(eigenvalues), initial=0.0))
     tolerance = tol * (largest if largest > 0 else 1.0)
     return {
@@ -409,18 +438,21 @@ class StationaryPoint:
 
 
 def _orthonormal_columns(N: int, n: int, seed: int | None) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     basis, _ = np.linalg.qr(rng.standard_normal((N, n)))
     return basis
 
 
-def _check_sizes(N: int, p: int, k: int, extra: int) -> tuple[int, int, int]:
-    for value, name in ((N, "N"), (p, "p"), (k, "k")):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _sizes(N: object, p: object, k: object) -> tuple[int, int, int]:
+    """``N``, ``p``, ``k`` as positive Python ints (NumPy ints would wrap around in ``p * N`` and binomials)."""
+    return check_int(N, "N", minimum=1), check_int(p, "p", minimum=1), check_int(k, "k", minimum=1)
+
+
+def _check_sizes(N: object, p: object, k: object, extra: int) -> tuple[int, int, int]:
+    N, p, k = _sizes(N, p, k)
     if N < extra:
         raise ValueError(f"N must be at least {extra} for this stationary point, got N={N}")
-    return int(N), int(p), int(k)
+    return N, p, k
 
 
 def _finish(name: str, W: np.ndarray, W_star: np.ndarray, rank: int | None = None) -> StationaryPoint:
@@ -440,9 +472,8 @@ def plateau(N: int, p: int, k: int, *, rank: int | None = None, seed: int | None
 
     ``rank = p`` (default) is the plateau of the dynamics: ``Q = p/(p+2) I``, ``R = 0``.
     """
-    rank = p if rank is None else rank
-    if int(rank) != rank or not 0 <= rank <= p:
-        raise ValueError(f"rank must be an integer in [0, p], got {rank!r}")
+    N, p, k = _sizes(N, p, k)
+    rank = p if rank is None else check_int(rank, "rank", minimum=0, maximum=p)
     N, p, k = _check_sizes(N, p, k, rank + k)
     basis = _orthonormal_columns(N, k + rank, seed)
     W_star = np.sqrt(N) * basis[:, :k].T
@@ -458,10 +489,11 @@ def zero_error(
     N, p, k = _check_sizes(N, p, k, k)
     if p < k:
         raise ValueError(f"zero-error points need p >= k, got p={p}, k={k}")
+    seed = None if seed is None else check_int(seed, "seed", minimum=0)  # seed + 1 seeds the rotation
     W_star = np.sqrt(N) * _orthonormal_columns(N, k, seed).T
     if rotation is None:
         rotation = _orthonormal_columns(p, k, None if seed is None else seed + 1)
-    rotation = as_float_array(rotation, "rotation")
+    rotation = as_real_array(rotation, "rotation")
     if rotation.shape != (p, k) or not np.allclose(rotation.T @ rotation, np.eye(k), atol=1e-10):
         raise ValueError(f"rotation must be a ({p}, {k}) matrix with orthonormal columns")
     return _finish("zero_error", np.sqrt(p / k) * rotation @ W_star, W_star, k)
@@ -470,8 +502,7 @@ def zero_error(
 def aligned(N: int, p: int, k: int, *, teacher: int = 0, seed: int | None = None) -> StationaryPoint:
     """Every student equal to ``c w*_teacher`` with ``c**2 = (k+2)/(3k)`` (the stationary norm)."""
     N, p, k = _check_sizes(N, p, k, k)
-    if not 0 <= teacher < k:
-        raise ValueError(f"teacher must be in [0, k), got {teacher}")
+    teacher = check_int(teacher, "teacher", minimum=0, maximum=k - 1)
     W_star = np.sqrt(N) * _orthonormal_columns(N, k, seed).T
     c = np.sqrt((k + 2) / (3 * k))
     return _finish("aligned", np.tile(c * W_star[teacher], (p, 1)), W_star, 1)
@@ -481,6 +512,8 @@ def stationary_point(
     name: str, N: int, p: int, k: int, *, rank: int | None = None, seed: int | None = None
 ) -> StationaryPoint:
     """Dispatch on ``name`` in :data:`POINT_NAMES` (``rank`` only for the plateau)."""
+    if rank is not None and name != "plateau":
+        raise ValueError(f"rank is only meaningful for the plateau, got name={name!r} and rank={rank!r}")
     if name == "tabula_rasa":
         return tabula_rasa(N, p, k, seed=seed)
     if name == "plateau":
@@ -503,8 +536,26 @@ def predicted_spectrum(name: str, N: int, p: int, k: int, *, rank: int | None = 
 
     Returns ``[(eigenvalue, multiplicity), ...]`` ascending, equal values merged,
     zero multiplicities dropped. Paper model, ``T = I``, ``N >= p + k``.
+
+    Raises
+    ------
+    ValueError
+        Widths that are not positive integers (booleans and non-integral
+        floats included), a ``rank`` outside ``[0, p]``, or sizes for which
+        the point does not exist (``N < k``; ``N < rank + k`` at the plateau;
+        ``p < k`` at zero error). The widths are converted to Python ints
+        first, so NumPy ``int32`` input cannot wrap around.
     """
-    r = p if rank is None else rank
+    N, p, k = _sizes(N, p, k)
+    r = p if rank is None else check_int(rank, "rank", minimum=0, maximum=p)
+    if rank is not None and name != "plateau":
+        raise ValueError(f"rank is only meaningful for the plateau, got name={name!r} and rank={rank!r}")
+    if N < k:
+        raise ValueError(f"N must be at least k = {k}, got N={N}")
+    if name == "plateau" and N < r + k:
+        raise ValueError(f"N must be at least rank + k = {r + k} for the plateau, got N={N}")
+    if name == "zero_error" and p < k:
+        raise ValueError(f"zero-error points need p >= k, got p={p}, k={k}")
     if name == "plateau" and r == 0:
         name = "tabula_rasa"
     if name == "tabula_rasa":
@@ -559,6 +610,8 @@ def predicted_counts(name: str, N: int, p: int, k: int, *, rank: int | None = No
 def plateau_negative_null_ratio(N: int, p: int, k: int) -> float:
     """Eq. 29: negatives / nulls at the plateau, ``2k / (2N - p - 2k - 1)`` (-> k/N as N grows)."""
     counts = predicted_counts("plateau", N, p, k)
+    if counts["null"] == 0:
+        raise ValueError(f"the plateau has no null directions for N={N}, p={p}, k={k}: the ratio is undefined")
     return counts["negative"] / counts["null"]
 
 
@@ -584,7 +637,9 @@ def tangent_directions(W: object) -> np.ndarray:
     (App. 7.2.3: antisymmetric rotations of the solutions and their moves into
     the orthogonal complement of the rotation O).
     """
-    W = as_float_array(W, "W")
+    W = as_real_array(W, "W")
+    if W.ndim != 2:
+        raise ValueError(f"W must be 2-d (p x N), got shape {W.shape}")
     p, N = W.shape
     generators = _antisymmetric_basis(p)
     if not generators:
@@ -627,6 +682,7 @@ def null_direction_split(W: object, W_star: object, *, model: Any = None, tol: f
 
 def student_expressivity(N: int, p: int) -> int:
     """Dimension of ``{W^T W : W in R^(p x N)}``: ``pN - p(p-1)/2`` for p <= N, ``N(N+1)/2`` beyond."""
+    N, p = check_int(N, "N", minimum=1), check_int(p, "p", minimum=1)
     m = min(p, N)
     return m * N - comb(m, 2)
 
@@ -637,6 +693,7 @@ def solution_manifold_dimension(N: int, p: int, k: int) -> int | None:
     ``pk - k(k+1)/2`` when ``p >= k`` (a Stiefel manifold); ``None`` (no
     solution) when ``p < k``. Independent of N once ``N >= k``.
     """
+    N, p, k = _sizes(N, p, k)
     if N < k:
         raise ValueError(f"N must be at least k, got N={N}, k={k}")
     if p < k:
@@ -646,7 +703,8 @@ def solution_manifold_dimension(N: int, p: int, k: int) -> int | None:
 
 def expressivity_rank(N: int, p: int, *, seed: int | None = 0) -> int:
     """Numerical rank of the Jacobian of ``W -> W^T W`` (upper triangle) at a random W (p, N)."""
-    rng = np.random.default_rng(seed)
+    N, p = check_int(N, "N", minimum=1), check_int(p, "p", minimum=1)
+    rng = np.random.default_rng(check_seed(seed))
     W = rng.standard_normal((p, N))
     rows, cols = np.triu_indices(N)
     # d(W^T W)_{ab} / dW_{jc} = delta_ac W_jb + delta_bc W_ja

@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 
 from .models import resolve
-from .validation import check_overlaps, covariance
+from .validation import (
+    check_finite_result,
+    check_int,
+    check_overlaps,
+    check_scalar,
+    check_seed,
+    covariance,
+    overflow_error,
+)
 
 QUANTITIES = ("drift_Q", "drift_R", "diffusion_Q", "noise_Q", "residual_risk")
 
@@ -57,7 +65,9 @@ def monte_carlo_terms(
     Q, R, T : arrays of shapes (p, p), (p, k), (k, k)
         Overlaps defining the covariance of ``(lambda, nu)`` (no batch axes).
     n_samples : int
-        Number of Gaussian samples.
+        Number of Gaussian samples (>= 2, for a standard error).
+    chunk : int
+        Samples drawn at once (>= 1; bounds the memory).
 
     Returns
     -------
@@ -68,10 +78,12 @@ def monte_carlo_terms(
     Q, R, T = check_overlaps(Q, R, T)
     if Q.ndim != 2 or R.ndim != 2 or T.ndim != 2:
         raise ValueError("monte_carlo_terms takes unbatched Q, R, T")
+    n_samples = check_int(n_samples, "n_samples", minimum=2)
+    chunk = check_int(chunk, "chunk", minimum=1)  # chunk = 0 would never finish
     p, k = R.shape
     module = resolve(model, sizes=(p, k)).module
     L = gaussian_factor(covariance(Q, R, T))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     sums: dict[str, np.ndarray] = {}
     squares: dict[str, np.ndarray] = {}
     done = 0
@@ -110,13 +122,17 @@ def monte_carlo_rhs(
     Returns ``{"dQ": (mean, se), "dR": (mean, se)}`` with shapes (p, p) and (p, k).
     """
     Q, R, T = check_overlaps(Q, R, T)
+    if Q.ndim != 2 or R.ndim != 2 or T.ndim != 2:
+        raise ValueError("monte_carlo_rhs takes unbatched Q, R, T")
+    eta = check_scalar(eta, "eta", nonnegative=True)
+    n_samples = check_int(n_samples, "n_samples", minimum=2)
     p, k = R.shape
     resolved = resolve(model, sizes=(p, k))
     module = resolved.module
     a, b = module.readouts(p, k)
     sigma = np.polynomial.Polynomial(module.STUDENT_ACTIVATION)
     sigma_star = np.polynomial.Polynomial(module.TEACHER_ACTIVATION)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     z = rng.standard_normal((n_samples, p + k)) @ gaussian_factor(covariance(Q, R, T)).T
     lam, nu = z[:, :p], z[:, p:]
     xi = rng.standard_normal(n_samples)
@@ -136,18 +152,28 @@ def generated_terms(Q, R, T, *, model: Any = None) -> dict[str, np.ndarray]:
     """The generated quantities at one point, by name (no Delta or kappa applied)."""
     Q, R, T = check_overlaps(Q, R, T)
     module = resolve(model, sizes=R.shape[-2:]).module
-    drift_Q, drift_R, diffusion_Q, noise_Q = module.all_terms(Q, R, T)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            drift_Q, drift_R, diffusion_Q, noise_Q = module.all_terms(Q, R, T)
+            residual = np.asarray(module.residual_risk(Q, R, T))
+    except OverflowError:
+        raise overflow_error("generated_terms") from None
+    check_finite_result("generated_terms", drift_Q, drift_R, diffusion_Q, noise_Q, residual)
     return {
         "drift_Q": drift_Q,
         "drift_R": drift_R,
         "diffusion_Q": diffusion_Q,
         "noise_Q": noise_Q,
-        "residual_risk": np.asarray(module.residual_risk(Q, R, T)),
+        "residual_risk": residual,
     }
 
 
 def random_overlaps(p: int, k: int, rng: np.random.Generator, *, scale: float = 1.0):
     """Random PSD overlaps from Gram matrices of random vectors (a generic test point)."""
+    p, k = check_int(p, "p", minimum=1), check_int(k, "k", minimum=1)
+    scale = check_scalar(scale, "scale", positive=True)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator, got {type(rng).__name__}")
     n = p + k + 2
     W = rng.normal(size=(p + k, n)) * np.sqrt(scale / n)
     C = W @ W.T

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .models import resolve
-from .validation import check_overlaps, check_scalar
+from .validation import check_finite_result, check_flag, check_overlaps, check_scalar, overflow_error
 
 
 def rhs(
@@ -42,6 +42,12 @@ def rhs(
     dQ : array, shape (..., p, p)
     dR : array, shape (..., p, k)
 
+    Raises
+    ------
+    ValueError
+        Bad input (see :mod:`numerics.validation`), or overlaps so large that
+        the derivatives overflow (never a NaN or inf return).
+
     Notes
     -----
     ``dR = eta D_R - eta kappa R`` and
@@ -50,7 +56,17 @@ def rhs(
     """
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
-    return _rhs_unchecked(Q, R, T, eta, resolve(model, sizes=R.shape[-2:]), second_order)
+    second_order = check_flag(second_order, "second_order")
+    resolved = resolve(model, sizes=R.shape[-2:])
+    # NumPy overflow inside the generated polynomials only warns (silenced: the result is
+    # tested instead); Python-float overflow (``x ** 2`` of a huge trace) raises
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+    except OverflowError:
+        raise overflow_error("rhs") from None
+    check_finite_result("rhs", dQ, dR)
+    return dQ, dR
 
 
 def _rhs_unchecked(Q, R, T, eta, resolved, second_order):
@@ -73,9 +89,15 @@ def risk(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None) -> f
     """Population risk ``E[(y - f)**2] / 2`` at the given overlaps.
 
     Shapes as in :func:`rhs`; returns a float, or an array of the batch shape
-    when the overlaps carry leading batch axes.
+    when the overlaps carry leading batch axes. Raises ``ValueError`` for bad
+    input and for overlaps so large that the risk overflows.
     """
     Q, R, T = check_overlaps(Q, R, T)
     resolved = resolve(model, sizes=R.shape[-2:])
-    value = resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
+    except OverflowError:
+        raise overflow_error("risk") from None
+    check_finite_result("risk", value)
     return float(value) if np.ndim(value) == 0 else value

@@ -471,7 +471,9 @@ class _BlockDraws:
                 last += 1
             self.chunks.append((first, last))
             first = last
-        longest = max((self._counts(self.sizes[a:b]) for a, b in self.chunks), default=(0, 0, 0))
+        # each buffer as long as the longest use of it (a tuple max would compare lexicographically)
+        counts = [self._counts(self.sizes[a:b]) for a, b in self.chunks] or [(0, 0, 0)]
+        longest = tuple(max(column) for column in zip(*counts))
         self.normals = np.empty((replicas, longest[0]))
         self.chi2 = np.empty((replicas, longest[1]))
         self.xi = np.empty((replicas, longest[2]))

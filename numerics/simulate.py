@@ -44,7 +44,7 @@ from scipy.linalg.blas import dgemm as _gemm
 
 from .integrate import IntegrationResult, default_grid
 from .models import resolve
-from .validation import as_float_array, check_scalar
+from .validation import as_real_array, check_alpha_grid, check_flag, check_int, check_scalar, check_symmetric
 
 #: A replica counts as diverged when a squared student norm (divided by N) exceeds this.
 BLOWUP = 1e8
@@ -54,6 +54,8 @@ BLOWUP = 1e8
 STEP_BLOCK = 8
 #: A progress bar is shown when more than this many steps times replicas times N are simulated.
 PROGRESS_WORK = 2e8
+#: Largest number of SGD steps accepted (exact integer step counts in float64; far beyond any run).
+MAX_STEPS = 2.0**53
 
 
 class SimulationError(RuntimeError):
@@ -145,11 +147,15 @@ def weights_from_overlaps(
     W_star : array, shape (k, N)
         ``W0 W0^T / N = Q0``, ``W0 W_star^T / N = R0``, ``W_star W_star^T / N = I``.
     """
-    Q0 = as_float_array(Q0, "Q0")
-    R0 = as_float_array(R0, "R0")
+    Q0 = as_real_array(Q0, "Q0")
+    R0 = as_real_array(R0, "R0")
     if Q0.ndim != 2 or Q0.shape[0] != Q0.shape[1] or R0.ndim != 2 or R0.shape[0] != Q0.shape[0]:
         raise ValueError(f"Q0 must have shape (p, p) and R0 (p, k); got {Q0.shape} and {R0.shape}")
     p, k = R0.shape
+    if p < 1 or k < 1:
+        raise ValueError(f"p and k must be >= 1, got Q0 of shape {Q0.shape} and R0 of shape {R0.shape}")
+    # a non-symmetric Q0 would be replaced silently by its symmetric part below
+    check_symmetric(Q0, "Q0")
     N = _check_int(N, "N", p + k)
     rest = Q0 - R0 @ R0.T
     eigenvalues, vectors = np.linalg.eigh((rest + rest.T) / 2)
@@ -163,13 +169,11 @@ def weights_from_overlaps(
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def _check_weights(value: object, name: str, rows: int, N: int, replicas: int) -> np.ndarray:
-    array = as_float_array(value, name)
+    array = as_real_array(value, name)
     if array.shape == (rows, N):
         array = np.broadcast_to(array, (replicas, rows, N))
     elif array.shape != (replicas, rows, N):
@@ -185,19 +189,15 @@ def record_steps(N: int, alpha_max: float, record: int | Sequence[float] | np.nd
 
     ``record`` is a number of points (0, then log-spaced alphas as in
     :func:`numerics.integrate`'s default grid, rounded to whole steps, duplicates
-    dropped) or an array of alphas (rounded to the nearest step).
+    dropped) or a non-decreasing array of alphas in ``[0, alpha_max]``
+    (rounded to the nearest step).
     """
     n_steps = int(round(alpha_max * N))
-    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
-        if record < 2:
-            raise ValueError(f"record must be >= 2 points, got {record}")
-        alphas = default_grid(alpha_max, int(record), "log")
+    if np.ndim(record) == 0:
+        # a number of points; check_int refuses booleans and non-integral numbers
+        alphas = default_grid(alpha_max, check_int(record, "record", minimum=2), "log")
     else:
-        alphas = as_float_array(record, "record", ndim_min=1)
-        if alphas.ndim != 1 or alphas.size < 1 or np.any(np.diff(alphas) < 0) or alphas[0] < 0:
-            raise ValueError("record must be an integer or a non-decreasing 1-d array of alphas >= 0")
-        if alphas[-1] > alpha_max * (1 + 1e-12):
-            raise ValueError(f"record goes beyond alpha_max = {alpha_max:g} (last alpha {alphas[-1]:g})")
+        alphas = check_alpha_grid(record, "record", alpha_max=alpha_max, strict=False)
     steps = np.unique(np.clip(np.rint(alphas * N).astype(np.int64), 0, n_steps))
     return steps
 
@@ -333,6 +333,9 @@ def simulate(
     eta = check_scalar(eta, "eta", positive=True)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     q0 = check_scalar(q0, "q0", positive=True)
+    progress = check_flag(progress, "progress")
+    if not alpha_max * N < MAX_STEPS:
+        raise ValueError(f"alpha_max * N = {alpha_max * N:g} steps is more than can be simulated (max {MAX_STEPS:g})")
     n_steps = int(round(alpha_max * N))
     if n_steps < 1:
         raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
@@ -476,6 +479,7 @@ def simulate(
             "model": model,
             "seconds": seconds,
         },
+        model=model,
     )
 
 
@@ -529,8 +533,14 @@ def compare_ode_simulation(
     """
     from .integrate import integrate
 
+    if not isinstance(simulation, IntegrationResult):
+        raise ValueError(f"simulation must be a result of numerics.simulate, got {type(simulation).__name__}")
     if "model" not in simulation.extra or "N" not in simulation.extra:
         raise ValueError("simulation must be a result of numerics.simulate (its extra lacks 'model' / 'N')")
+    second_order = check_flag(second_order, "second_order")
+    rtol = check_scalar(rtol, "rtol", positive=True, below=1.0)
+    atol = check_scalar(atol, "atol", nonnegative=True)
+    from_alpha = check_scalar(from_alpha, "from_alpha", nonnegative=True)
     batched = simulation.Q.ndim == 4
     start = int(np.searchsorted(simulation.alpha, from_alpha))
     if start >= simulation.alpha.size - 1:

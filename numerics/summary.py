@@ -27,11 +27,14 @@ def plateau_summary(result: Any, *, model: Any = None, drop: float = 0.5, settle
     plateau level; the plateau starts when that uninformed run is within
     ``settle`` (relative) of it, and is left at the first alpha where the
     actual risk falls below ``drop`` times the level. Returns NaNs when
-    ``R = 0`` is not invariant for the model.
+    ``R = 0`` is not invariant for the model. ``model`` defaults to the one
+    the result carries.
     """
     from .integrate import integrate
     from .overlaps import rhs
 
+    if model is None:
+        model = getattr(result, "model", None)
     Q0, R0, T = result.Q[0], np.zeros_like(result.R[0]), result.T
     final = float(result.risk[-1])
     if np.max(np.abs(rhs(Q0, R0, T, result.eta, model=model)[1])) > 1e-12:
@@ -40,6 +43,9 @@ def plateau_summary(result: Any, *, model: Any = None, drop: float = 0.5, settle
         Q0, R0, T, eta=result.eta, alpha_eval=result.alpha, alpha_max=result.alpha[-1],
         model=model, second_order=result.second_order,
     )
+    # dR can vanish at Q(0) alone (He3 with T != I at Q = I): R = 0 must stay invariant along the run
+    if np.max(np.abs(uninformed.R)) > 1e-12:
+        return PlateauSummary(np.nan, np.nan, np.nan, final)
     level = float(uninformed.risk[-1])
     settled = np.nonzero(np.abs(uninformed.risk - level) <= settle * abs(level))[0]
     start = float(result.alpha[settled[0]]) if settled.size else np.nan

@@ -19,8 +19,9 @@ Tasks
     array of alphas (``alpha_max`` defaults to its last entry).
 ``"escape_time"``
     :func:`escape_time_task`: integrate from Eq. 8 starts and summarise:
-    ``escape_time`` (per start), ``mean_escape_time``, ``plateau_risk``,
-    ``final_risk``, ``failed`` (the dynamics blew up or did not escape).
+    ``escape_time``, ``plateau_risk``, ``final_risk`` (per start),
+    ``mean_escape_time``, ``failed`` (the dynamics blew up, had no plateau
+    or did not escape).
 a function
     Called as ``task(**point, **fixed)``; returns an ``IntegrationResult``, an
     ``xarray.Dataset`` or ``DataArray``, a dict of arrays and scalars, or a
@@ -220,41 +221,40 @@ def escape_time_task(
     """Escape from the plateau, as :func:`numerics.escape_time` measures it, from Eq. 8 starts.
 
     ``alpha_max`` defaults to ``8 k p log(N) / eta``. The dynamics failing
-    (blow-up, leaving the cone, no attractive plateau at this eta) or the risk
-    never falling below the threshold is reported, not raised.
+    (blow-up, leaving the cone, no plateau at this eta) or the risk never
+    falling below the threshold is reported, not raised.
 
     Returns
     -------
     dict
-        ``escape_time`` (float, or array over the ``replica`` dimension for a
-        list of seeds; NaN where there was no escape), ``mean_escape_time``,
-        ``plateau_risk``, ``final_risk`` (like ``escape_time``) and ``failed``
-        (bool).
+        ``escape_time``, ``plateau_risk`` (the run's own plateau,
+        :func:`numerics.escape.run_plateaus`) and ``final_risk``: floats, or
+        arrays over the ``replica`` dimension for a list of seeds, NaN where
+        there was no escape or no run; ``mean_escape_time``; ``failed`` (bool).
     """
     import xarray as xr
 
-    from .escape import escape_time, plateau_coefficients
+    from .escape import escape_time, run_plateaus
     from .integrate import IntegrationError, integrate
 
-    model = _model(model)
     horizon = float(alpha_max) if alpha_max is not None else 8.0 * k * p * np.log(N) / eta
     Q0, R0, T = _starts(p, k, N, q0, seed)
     shape = Q0.shape[:-2]
-    nan = np.full(shape, np.nan)
     try:
-        plateau = plateau_coefficients(p, k, eta, model=model, second_order=second_order).risk_plateau
-        result = integrate(Q0, R0, T, eta=eta, alpha_max=horizon, model=model, second_order=second_order,
+        result = integrate(Q0, R0, T, eta=eta, alpha_max=horizon, model=_model(model), second_order=second_order,
                            n_points=n_points, rtol=rtol, atol=atol)
-        times = np.asarray(escape_time(result, threshold=threshold, model=model), dtype=float)
+        plateau = np.array([c.risk for c in run_plateaus(result)]).reshape(shape)
+        times = np.asarray(escape_time(result, threshold=threshold), dtype=float)
         final = np.asarray(result.risk[..., -1], dtype=float)
         failed = bool(np.any(np.isnan(times)))
-    except (IntegrationError, ValueError):
-        plateau, times, final, failed = np.nan, nan, nan, True
+    except (IntegrationError, ValueError):  # blew up, left the cone, or no plateau at this eta
+        plateau = times = final = np.full(shape, np.nan)
+        failed = True
     dims = ("replica",) if shape else ()
     return {
         "escape_time": xr.DataArray(times, dims=dims),
         "mean_escape_time": float(np.mean(times)),
-        "plateau_risk": float(plateau),
+        "plateau_risk": xr.DataArray(plateau, dims=dims),
         "final_risk": xr.DataArray(final, dims=dims),
         "failed": failed,
     }

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import sympy as sp
 
-from derive import plateau
+from derive import HE3, plateau
 from derive.model import PAPER, k, p
 from numerics import (
+    IntegrationResult,
     average_risk_reduction,
+    compare_ode_simulation,
     escape_time,
     fixed_point_norm,
+    initial_conditions,
     integrate,
     optimal_learning_rate,
     plateau_coefficients,
+    plateau_fixed_point,
+    simulate,
 )
 
 
@@ -97,13 +104,129 @@ def test_escape_time_grows_like_log_n():
     assert slope == pytest.approx(1 / (2 * growth), rel=0.005)
 
 
-@pytest.mark.parametrize("kv", [1, 2])
-def test_optimal_learning_rate_scales_linearly_with_p(kv):
+def _long_time_plateau_risk(pv, kv, eta, T, model, alpha_max):
+    """Risk after a long run of the full ODE from Q = I, R = 0 (independent of plateau_fixed_point)."""
+    result = integrate(np.eye(pv), np.zeros((pv, kv)), T, eta=eta, model=model, alpha_max=alpha_max, n_points=3,
+                       grid="linear", rtol=1e-11, atol=1e-14)
+    assert np.all(result.R == 0)  # R = 0 is invariant for this model and teacher
+    return float(result.risk[-1]), result.Q[-1]
+
+
+def _bracket(run, level):
+    """Output times just before and at the first crossing of ``level`` (per start)."""
+    below = np.argmax(run.risk < level, axis=-1)
+    assert np.all(below > 0)
+    return run.alpha[below - 1], run.alpha[below]
+
+
+def test_plateau_fixed_point_is_the_isotropic_point_of_the_paper_model():
+    for pv, kv, eta in [(4, 2, 0.4), (8, 1, 1.0), (1, 1, 0.05)]:
+        found = plateau_fixed_point(pv, kv, eta)
+        q_star = fixed_point_norm(pv, kv, eta)
+        np.testing.assert_allclose(found.Q, q_star * np.eye(pv), atol=1e-12)
+        assert found.risk == pytest.approx(plateau_coefficients(pv, kv, eta).risk_plateau, rel=1e-12)
+        assert found.residual <= 1e-10 and np.max(found.eigenvalues.real) < 0
+    with pytest.raises(ValueError, match="no plateau"):
+        plateau_fixed_point(1, 1, 1.0)  # beyond the stability of the norm
+
+
+def test_escape_time_measures_a_he3_run_against_the_he3_plateau():
+    pv, kv, eta = 2, 2, 0.02
+    # He3 (information exponent 3) escapes only from sizeable overlaps: R(0) ~ N(0, 1/10)
+    Q0, R0, T = initial_conditions(pv, kv, N=10, seed=1, batch=2)
+    run = integrate(Q0, R0, T, eta=eta, model=HE3, alpha_max=150, n_points=1500, grid="linear")
+    assert run.model is HE3
+    level, Q_plateau = _long_time_plateau_risk(pv, kv, eta, T, HE3, alpha_max=8000)
+    # the He3 plateau is not isotropic (negative student-student overlaps) and far above the paper's
+    assert Q_plateau[0, 1] < -0.3
+    assert level == pytest.approx(1.5475, abs=1e-4)
+    assert plateau_coefficients(pv, kv, eta).risk_plateau < 0.8
+    assert plateau_fixed_point(pv, kv, eta, model=HE3).risk == pytest.approx(level, rel=1e-9)
+    times = escape_time(run)
+    before, at = _bracket(run, 0.75 * level)
+    assert np.all((before <= times) & (times <= at)), (before, times, at)
+    assert np.all(times < 120)
+    # the trajectory summary of `wickode run` also takes the model from the run
+    from numerics.summary import plateau_summary
+
+    one = replace(run, Q=run.Q[0], R=run.R[0], risk=run.risk[0])
+    assert plateau_summary(one).plateau_risk == plateau_summary(one, model=HE3).plateau_risk
+    with pytest.raises(ValueError, match="fixed point"):
+        fixed_point_norm(pv, kv, eta, model=HE3)  # the isotropic ansatz does not hold for He3
+
+
+def test_escape_time_measures_a_run_against_its_own_teacher():
+    pv, kv, eta = 3, 2, 0.2
+    T = np.array([[1.5, 0.3], [0.3, 0.7]])
+    Q0, R0, _ = initial_conditions(pv, kv, N=1e4, seed=2, batch=3)
+    run = integrate(Q0, R0, T, eta=eta, alpha_max=80, n_points=1600, grid="linear")
+    level, _ = _long_time_plateau_risk(pv, kv, eta, T, None, alpha_max=2000)
+    assert abs(level - plateau_coefficients(pv, kv, eta).risk_plateau) > 0.1  # not the T = I plateau
+    assert fixed_point_norm(pv, kv, eta, T=T) == pytest.approx(plateau_fixed_point(pv, kv, eta, T=T).Q[0, 0])
+    times = escape_time(run)
+    before, at = _bracket(run, 0.75 * level)
+    assert np.all((before <= times) & (times <= at)), (before, times, at)
+    # the T = I level is crossed at a different time
+    before_identity, _ = _bracket(run, 0.75 * plateau_coefficients(pv, kv, eta).risk_plateau)
+    assert np.all(np.abs(before_identity - times) > 1.0)
+
+
+def test_escape_time_refuses_runs_without_a_plateau_or_without_their_model():
+    pv, kv = 2, 2
+    T = np.diag([1.5, 0.7])
+    n = 3
+    fake = IntegrationResult(alpha=np.linspace(0, 1, n), Q=np.broadcast_to(np.eye(pv), (n, pv, pv)).copy(),
+                             R=np.zeros((n, pv, kv)), risk=np.ones(n), T=T, eta=0.02, second_order=True,
+                             model_name="he3", model=HE3)
+    with pytest.raises(ValueError, match="not invariant"):
+        escape_time(fake)  # He3 with T != I: the student correlates with the teacher from the start
+    fake.model = None
+    with pytest.raises(ValueError, match="does not carry"):
+        escape_time(fake)
+
+
+def test_results_carry_their_model():
+    sim = simulate(N=40, p=2, k=1, eta=0.01, alpha_max=0.2, model=HE3, seed=0, record=5, progress=False)
+    assert sim.model is HE3
+    assert compare_ode_simulation(sim).ode.model is HE3
+
+
+def test_optimal_learning_rate_rejects_an_eta_that_stalls():
+    # p = 4, k = 1: at eta = 0.5 sqrt 2 the run crosses 3/4 of the plateau risk, then stalls at a
+    # finite-risk fixed point held by the eta**2 term; the former rule picked it as the fastest escape
+    pv, kv, etas = 4, 1, np.array([0.5, 0.5 * np.sqrt(2)])
+    scan = optimal_learning_rate(pv, kv, seeds=2, etas=etas)
+    assert scan.best_eta == etas[0]
+    assert scan.reasons == ("", "did not learn") and scan.stop_reason == "did not learn"
+    assert scan.boundary and "boundary optimum" in scan.summary()
+    # the old rule (a final risk below the escape threshold suffices) picks the stalled eta
+    assert optimal_learning_rate(pv, kv, seeds=2, etas=etas, learned_fraction=0.75).best_eta == etas[1]
+    for eta, learns in zip(etas, (True, False)):
+        Q0, R0, T = initial_conditions(pv, kv, N=1000, seed=0)
+        final = integrate(Q0, R0, T, eta=eta, alpha_max=500, alpha_eval=np.array([0.0, 500.0])).risk[-1]
+        level = plateau_fixed_point(pv, kv, eta).risk
+        assert (final < 0.1 * level) == learns, (eta, final / level)
+        assert final < 0.75 * level
+
+
+def test_optimal_learning_rate_over_p_is_constant_for_one_teacher():
+    # scan resolution sqrt 2 around the optimum; the former rule, which counted runs stalling at a
+    # finite risk as escapes, gave eta/p = 0.177 for p >= 3 (see the README)
+    ratios = []
+    for pv in (1, 2, 4, 8):
+        scan = optimal_learning_rate(pv, 1, seeds=2, etas=pv * 2.0 ** (np.arange(-7, -3) / 2))
+        assert scan.failed[-1] and scan.stop_reason in ("did not learn", "solver stopped")
+        ratios.append(scan.best_eta / pv)
+    np.testing.assert_allclose(ratios, 0.125)
+
+
+def test_optimal_learning_rate_scales_linearly_with_p_for_two_teachers():
     ratios, resolution = [], None
     for pv in (1, 2, 4, 8):
-        # coarse geometric scan, resolution 2 (the optimum drifts slowly with p
-        # at small p: eta_opt / p grows from 1/8 to 1/4 between p = 1 and 8 at k = 2)
-        scan = optimal_learning_rate(pv, kv, seeds=2, etas=pv * 2.0 ** np.arange(-4, 1))
+        # coarse geometric scan, resolution 2; at k = 2 the optimum drifts genuinely with p (no
+        # stalled runs involved: a sqrt 2 scan gives eta/p = 1/8 at p = 1 and 1/4 at p = 8)
+        scan = optimal_learning_rate(pv, 2, seeds=2, etas=pv * 2.0 ** np.arange(-4, 1),
+                                     learned_fraction=0.6 if pv < 2 else 0.1)
         resolution = scan.resolution
         assert scan.failed[-1]  # the scan reached the failing learning rates
         ratios.append(scan.best_eta / pv)

@@ -100,6 +100,18 @@ def test_simulate_weights_round_trip(replicas, committed_models, tmp_path):
         numerics.compare_ode_simulation(result).risk_distance, rel=1e-12)
 
 
+def test_the_model_a_run_carries_round_trips(committed_models, tmp_path):
+    he2 = next(m for m in committed_models if m.name == "he2")
+    Q0, R0, T = numerics.initial_conditions(4, 2, N=1e4, seed=0, batch=2)
+    result = numerics.integrate(Q0, R0, T, eta=0.2, alpha_max=40.0, n_points=30, model=he2)
+    assert result.model is he2  # what a saved file must give back
+    loaded = round_trip(result, tmp_path)
+    assert_same_result(result, loaded)
+    assert to_xarray(result).attrs["model_description"] == he2.describe()
+    # analyses that read the run's model work on the loaded run
+    np.testing.assert_array_equal(numerics.escape_time(loaded), numerics.escape_time(result))
+
+
 def test_simulate_overlaps_round_trip(tmp_path):
     result = numerics.simulate(N=200, p=3, k=2, eta=0.5, alpha_max=2.0, replicas=2, seed=0, record=10,
                                method="overlaps", progress=False)

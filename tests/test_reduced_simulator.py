@@ -402,3 +402,12 @@ def test_small_N_agrees_with_the_weight_simulator():
     assert z_mean < 5 and z_var < 5, (z_mean, z_var)
     for alpha in range(len(record)):  # the whole law of R at every alpha
         assert stats.ks_2samp(full.R[:, alpha, 0, 0], chain.R[:, alpha, 0, 0]).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("N, alpha_max", [(200, 2.0), (37, 3.0), (20, 5.0), (1000, 1.3)])
+def test_blocks_of_every_length_mix_in_one_run(N, alpha_max):
+    """Record grids whose chunks mix Bartlett blocks and short blocks (the buffers fit each chunk)."""
+    sim = simulate(N=N, p=2, k=1, eta=0.02, alpha_max=alpha_max, replicas=3, seed=0, method="overlaps",
+                            progress=False)
+    assert np.all(np.isfinite(sim.Q)) and np.all(np.isfinite(sim.R))
+    assert int(np.max(sim.extra["steps"])) == int(round(alpha_max * N))

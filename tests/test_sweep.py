@@ -207,6 +207,9 @@ def test_sweep_over_models_labels_them_by_name():
     assert ds["model_name"].sel(model="he2").item() == "he2"
     assert ds["model_description"].sel(model="he2").item().startswith("sigma(x) = x**2 - 1")
     assert "model_description" not in ds.attrs
+    he2 = sweep_point(ds, model="he2")
+    assert he2.model.name == "he2" and he2.model.describe().startswith("sigma(x) = x**2 - 1")
+    assert sweep_point(ds, model="paper").model is None
 
 
 def test_escape_time_task_matches_escape_time():
