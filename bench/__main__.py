@@ -57,7 +57,7 @@ def run_all(*, smoke: bool, only: list[str] | None = None, threads: tuple = (1, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="smallest sizes only (checks the benchmarks run)")
-    parser.add_argument("--only", nargs="*", help="benchmark names, e.g. rhs solve derive")
+    parser.add_argument("--only", nargs="*", help="benchmark names, e.g. rhs solve derive sweep")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     rows = run_all(smoke=args.smoke, only=args.only)

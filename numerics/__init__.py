@@ -17,6 +17,11 @@ Public API
 ``plateau_fixed_point(p, k, eta, *, T=None, model=None) -> Plateau`` (R = 0 fixed point)
 ``escape_time(run, *, threshold=0.75)`` (against the run's own plateau)
 ``optimal_learning_rate(p, k, ...) -> LearningRateScan`` (Sec. 4.1, Fig. 2)
+``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
+(netCDF files; layout in :mod:`numerics.persist`)
+``sweep(task, grid, *, executor=None, store=None, **fixed) -> xarray.Dataset`` (parameter
+sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps`)
+``sweep_point(dataset, **labels) -> IntegrationResult``
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
@@ -39,8 +44,10 @@ from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .landscape import gradient, hessian, hessian_spectrum
 from .overlaps import rhs, risk
+from .persist import load, save
 from .reduced import overlap_step, simulate_overlaps
 from .simulate import SimulationError, compare_ode_simulation, simulate
+from .sweeps import sweep, sweep_point
 
 __all__ = [
     "LearningRateScan",
@@ -68,7 +75,11 @@ __all__ = [
     "gradient",
     "hessian",
     "hessian_spectrum",
+    "load",
     "rhs",
     "risk",
+    "save",
     "simulate",
+    "sweep",
+    "sweep_point",
 ]

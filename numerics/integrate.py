@@ -83,6 +83,18 @@ class IntegrationResult:
     def k(self) -> int:
         return self.R.shape[-1]
 
+    def to_xarray(self) -> Any:
+        """This result as an ``xarray.Dataset`` (layout: :mod:`numerics.persist`)."""
+        from .persist import to_xarray
+
+        return to_xarray(self)
+
+    def save(self, path: Any) -> Any:
+        """Write this result as a netCDF-4 file; ``numerics.load(path)`` reads it back. Returns the path."""
+        from .persist import save
+
+        return save(self, path)
+
 
 def _pack(S: np.ndarray, R: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     batch = S.shape[:-2]

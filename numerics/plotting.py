@@ -95,18 +95,42 @@ def plot_trajectory(
 
 
 def save_csv(result: Any, path: str | Path) -> None:
-    """Write alpha, every entry of Q (upper triangle) and R, and the risk as CSV columns."""
-    p, k = result.Q.shape[-1], result.R.shape[-1]
-    columns = [result.alpha]
-    names = ["alpha"]
+    """Write alpha, every entry of Q (upper triangle) and R, and the risk as CSV columns.
+
+    A batched result (``Q`` of shape (..., n, p, p): batched starts or simulation
+    replicas) is written in long form, one block of ``n`` rows per batch entry,
+    with its index in leading ``replica`` columns (``replica_0, replica_1, ...``
+    for several batch axes).
+    """
+    Q, R, risk = np.asarray(result.Q), np.asarray(result.R), np.asarray(result.risk)
+    alpha = np.asarray(result.alpha)
+    p, k = Q.shape[-1], R.shape[-1]
+    batch = Q.shape[:-3]
+    n = alpha.size
+    # every batch entry becomes a block of n rows (one row per alpha)
+    Q = Q.reshape((-1, n, p, p))
+    R = R.reshape((-1, n, p, k))
+    risk = np.broadcast_to(risk, batch + (n,)).reshape((-1, n))
+    blocks = Q.shape[0]
+    columns = []
+    names = []
+    if batch:
+        index = np.indices(batch).reshape(len(batch), -1)
+        for axis, values in enumerate(index):
+            columns.append(np.repeat(values, n))
+            names.append("replica" if len(batch) == 1 else f"replica_{axis}")
+    columns.append(np.tile(alpha, blocks))
+    names.append("alpha")
     for j in range(p):
         for l in range(j, p):
-            columns.append(result.Q[:, j, l])
+            columns.append(Q[:, :, j, l].ravel())
             names.append(f"Q_{j + 1}_{l + 1}")
     for j in range(p):
         for r in range(k):
-            columns.append(result.R[:, j, r])
+            columns.append(R[:, :, j, r].ravel())
             names.append(f"R_{j + 1}_{r + 1}")
-    columns.append(result.risk)
+    columns.append(risk.ravel())
     names.append("risk")
-    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(names), comments="")
+    # repr-exact floats; replica indices print as integers
+    formats = ["%d"] * len(batch) + ["%.17g"] * (len(columns) - len(batch))
+    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(names), comments="", fmt=formats)
