@@ -449,8 +449,10 @@ class _ClassPlan:
     use_pairs: bool  # sum over the (x, y) pairs directly rather than through the matrix M
     x_shape: tuple = ()  # (rows, columns) of every X of the class; its stack in the call's matrices
     y_shape: tuple = ()
-    x_take: np.ndarray | None = None  # rows of the flat stack: (pairs or n_x, entries used)
+    x_take: np.ndarray | None = None  # entry-wise classes: rows of the flat stack (pairs, entries used)
     y_take: np.ndarray | None = None
+    x_ids: np.ndarray | None = None  # matrix classes: the X's places in the stack of their shape
+    y_ids: np.ndarray | None = None
 
 
 @dataclass
@@ -632,15 +634,24 @@ class PackedCovariance:
         blocks = _blocks(p, k)
         D = packed_size(p, k)
         Sigma = np.zeros((nb, D, D))
-        # every distinct matrix once, stacked per shape with the batch along contiguous rows:
-        # flat[(matrix, entry), replica]
-        # (and, for the classes summed entry-wise, transposed: flat[(matrix, entry), replica])
+        # every distinct matrix once, stacked per shape: first[replica, matrix, entry], and for the
+        # classes summed entry-wise also with the replicas along contiguous rows: flat[(matrix, entry), replica]
         first, flat = {}, {}
         for shape, keys in plan.stacks.items():
             mats = [_materialise(spec, tuple(operands[i] for i in indices), batch) for spec, indices in keys]
-            first[shape] = np.stack(mats, axis=1).reshape(nb, -1)  # first[replica, (matrix, entry)]
+            first[shape] = np.stack(mats, axis=1).reshape(nb, len(keys), -1)
             if shape in plan.entrywise_shapes:
-                flat[shape] = np.ascontiguousarray(first[shape].T)
+                flat[shape] = np.ascontiguousarray(first[shape].reshape(nb, -1).T)
+
+        restricted: dict[tuple, np.ndarray] = {}
+
+        def entries(shape: tuple, index: np.ndarray | None) -> np.ndarray:
+            if index is None:
+                return first[shape]
+            key = (shape, index.tobytes())
+            if key not in restricted:
+                restricted[key] = np.take(first[shape], index, axis=2)
+            return restricted[key]
 
         all_weights = _pair_weights(plan, eta) @ table  # (pairs of all classes, B)
         for cp, offset in zip(plan.classes, plan.pair_offsets):
@@ -654,13 +665,14 @@ class PackedCovariance:
                 part = np.moveaxis(np.einsum("pan,pbn->abn", X, Y), 2, 0)
             else:
                 # many entries: two batched BLAS products through the coefficient matrix M (n_x x n_y)
-                # np.take along the columns keeps (B, n, entries) C-contiguous (BLAS-friendly)
-                X = np.take(first[cp.x_shape], cp.x_take, axis=1)  # (B, n_x, entries)
-                Y = np.take(first[cp.y_shape], cp.y_take, axis=1)
+                # whole matrices gathered (contiguous rows) from the stack of their shape, restricted
+                # to the packed entries first where partner 1 needs only those
+                X = np.take(entries(cp.x_shape, cp.x_index), cp.x_ids, axis=1)  # (B, n_x, entries)
+                Y = np.take(entries(cp.y_shape, cp.y_index), cp.y_ids, axis=1)
                 n_x, n_y = len(cp.x_keys), len(cp.y_keys)
-                M = np.zeros((n_x * n_y, nb))
-                M[cp.pair_flat] = weights
-                M = np.ascontiguousarray(M.T).reshape(nb, n_x, n_y)
+                M = np.zeros((nb, n_x * n_y))
+                M[:, cp.pair_flat] = weights.T
+                M = M.reshape(nb, n_x, n_y)
                 part = np.swapaxes(X, 1, 2) @ (M @ Y)
             if cp.grid_rows is not None:
                 part = part[:, cp.grid_rows, cp.grid_cols]
@@ -745,6 +757,9 @@ class PackedCovariance:
             if partner == 1:
                 x_index, y_index = r0 * d[1] + r1, c2 * d[3] + c3
                 a, b = x_index.size, y_index.size
+                # all entries in order (an r block): no gather
+                x_index = None if np.array_equal(x_index, np.arange(d[0] * d[1])) else x_index
+                y_index = None if np.array_equal(y_index, np.arange(d[2] * d[3])) else y_index
             elif partner == 2:
                 grid_rows = r0[:, None] * d[2] + c2[None, :]
                 grid_cols = r1[:, None] * d[3] + c3[None, :]
@@ -781,21 +796,24 @@ class PackedCovariance:
             shapes[index] = tuple(np.shape(sources[name][i].operands[j])[-2:])
         stacks: dict[tuple, dict] = {}
 
-        def take(keys: list, index: np.ndarray | None, rows: np.ndarray | None) -> tuple[tuple, np.ndarray]:
+        def place(keys: list) -> tuple[tuple, np.ndarray]:
             key_shapes = {_key_shape(key, shapes) for key in keys}
             if len(key_shapes) != 1:
                 raise _Unsupported("matrices of different shapes in one class")
             shape = key_shapes.pop()
             registry = stacks.setdefault(shape, {})
-            ids = np.array([registry.setdefault(key, len(registry)) for key in keys], dtype=np.intp)
+            return shape, np.array([registry.setdefault(key, len(registry)) for key in keys], dtype=np.intp)
+
+        def rows(shape: tuple, ids: np.ndarray, index: np.ndarray | None) -> np.ndarray:
             entries = np.arange(shape[0] * shape[1]) if index is None else index
-            if rows is not None:
-                ids = ids[rows]
-            return shape, ids[:, None] * (shape[0] * shape[1]) + entries[None, :]
+            return ids[:, None] * (shape[0] * shape[1]) + entries[None, :]
 
         for cp in classes:
-            cp.x_shape, cp.x_take = take(cp.x_keys, cp.x_index, cp.pair_x if cp.use_pairs else None)
-            cp.y_shape, cp.y_take = take(cp.y_keys, cp.y_index, cp.pair_y if cp.use_pairs else None)
+            cp.x_shape, cp.x_ids = place(cp.x_keys)
+            cp.y_shape, cp.y_ids = place(cp.y_keys)
+            if cp.use_pairs:
+                cp.x_take = rows(cp.x_shape, cp.x_ids[cp.pair_x], cp.x_index)
+                cp.y_take = rows(cp.y_shape, cp.y_ids[cp.pair_y], cp.y_index)
         return _Plan(classes, dense, operand_slots, coef_slots, np.array(slot_pattern, dtype=np.intp),
                      np.array(coef_pattern, dtype=np.intp), tuple(factors_all),
                      term_scale=np.concatenate([cp.scale for cp in classes]),
