@@ -48,9 +48,9 @@ call's terms (subscripts, which operands and coefficients are the same objects) 
 the first calls and every :data:`VERIFY_EVERY` calls. Per call the work is the
 generated functions' own coefficient and matrix-product preamble, the recording (a
 few Python operations per term), and about ten NumPy calls per block and partner.
-Measured (one core, CPU time): 2.1 ms against 17 ms for ``increment_covariance``
-plus packing at one point (p = 2 or 8), 11 ms against 39 ms for 300 points at
-p = 2, 28 ms against 0.94 s for 100 points at p = 8, k = 1.
+Measured (one core, CPU time): 1.8 ms against 15-21 ms for ``increment_covariance``
+plus packing at one point (p = 2 or 8), 8 ms against 33 ms for 300 points at
+p = 2, 16 ms against 0.81 s for 100 points at p = 8, k = 1.
 
 Safety: the deferred evaluation understands exactly the code the generator prints
 (sums of ``_c4(c) * _einsum(...)`` over outer-product subscripts, with contracted

@@ -15,7 +15,9 @@ entries ``v = (q_jl (j <= l), r_jr)``; their covariance matrix ``Sigma`` (D x D)
 :func:`numerics.diffusion.packed_covariance` (the same numbers, evaluated fast). The
 cost of a step does not depend on N: N only scales the noise, so the cost per unit of
 alpha is independent of N (the exact chain, :func:`numerics.reduced.simulate_overlaps`,
-costs ``N`` steps per unit of alpha).
+costs ``N`` steps per unit of alpha). A step costs about 18 ms for 100 replicas at
+p = 8, k = 1 and 8-10 ms for 300 replicas at p = 2 (one core), nearly all of it the
+noise covariance.
 
 Scheme
 ------
@@ -46,7 +48,7 @@ With a rank-deficient ``T``, ``R`` is also projected onto the range of ``T``.
 Step size
 ---------
 Unless ``dalpha`` is given, ``h = min(DRIFT_STEP / rate, N (NOISE_STEP s)**2 / tr Sigma,
-alpha_max / MIN_STEPS)`` at the start, largest over the replicas:
+alpha_max / MIN_STEPS)`` at the start (the smallest over the replicas):
 
 * ``rate``: the spectral radius of the drift's Jacobian in the packed coordinates
   (central differences). ``rate h = DRIFT_STEP = 0.02`` keeps the Euler error of the
