@@ -1,0 +1,115 @@
+"""The diffusion approximation (``numerics.simulate_sde``) against the simulators: cost per unit of alpha.
+
+Paper model, p = 8, k = 1, eta = 0.5, started on the plateau (``Q = q* I``, ``R = 0``).
+
+* **Cost per unit alpha at N = 10**6**, for 1 and 100 replicas: the SDE's loop time
+  (``extra["seconds"]``) over ``alpha_max``, at its default step, against the exact overlap
+  chain (``simulate(..., method="overlaps")``, whose cost per step does not depend on N:
+  measured over a few thousand steps at N = 10**6, times N steps per unit alpha) and against
+  the weight simulator (``method="weights"``, cost per step proportional to N: measured at
+  N = 10**4 and multiplied by 100 per step, flagged ``extrapolated``; running it at 10**6 would
+  take hours per unit of alpha). The three are timed in the same run.
+* **Escape statistics at N = 10**7, 100 replicas**: the wall time of one ``simulate_sde`` call
+  from the plateau to alpha = 45 (every replica escapes by about alpha = 38), with the
+  escape times' mean and spread and the process's CPU time (on a shared machine the wall
+  time also contains other jobs' share), against the exact chain's time for the same
+  statistics (its measured cost per step times ``45 N`` steps: extrapolated, about a day).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from bench.common import row
+
+P, K, ETA = 8, 1, 0.5
+
+
+def _start():
+    from numerics.escape import plateau_coefficients
+
+    c = plateau_coefficients(P, K, ETA)
+    return c, c.q_star * np.eye(P), np.zeros((P, K)), np.eye(K)
+
+
+def sde_seconds_per_alpha(N: float, replicas: int, alpha_max: float, p: int = P, k: int = K) -> tuple[float, int]:
+    """Loop seconds per unit alpha of ``simulate_sde`` at the default step, and its steps per unit alpha."""
+    from numerics import simulate_sde
+    from numerics.escape import fixed_point_norm
+
+    q_star = fixed_point_norm(p, k, ETA)
+    result = simulate_sde(q_star * np.eye(p), np.zeros((p, k)), np.eye(k), N=N, eta=ETA, alpha_max=alpha_max,
+                          replicas=replicas, seed=0, record=2, progress=False)
+    return result.extra["seconds"] / alpha_max, round(result.nfev / alpha_max)
+
+
+def simulator_step_seconds(method: str, N: int, replicas: int, steps: int, p: int = P, k: int = K) -> float:
+    """Seconds per SGD step (all replicas) of ``numerics.simulate`` from the plateau."""
+    from numerics import simulate
+    from numerics.escape import fixed_point_norm
+
+    q_star = fixed_point_norm(p, k, ETA)
+    start = {"q0": q_star} if method == "weights" else {"Q0": q_star * np.eye(p), "R0": np.zeros((p, k))}
+    result = simulate(N=N, p=p, k=k, eta=ETA, alpha_max=steps / N, seed=0, replicas=replicas, record=2,
+                      method=method, progress=False, **start)
+    return result.extra["seconds"] / result.nfev
+
+
+def escape_row(N: float, replicas: int, alpha_max: float, reduced_step: float, p: int = P, k: int = K) -> dict:
+    """Time one escape-statistics run of the SDE; the exact chain's time for it, extrapolated."""
+    from numerics import simulate_sde
+    from numerics.escape import plateau_coefficients
+
+    c = plateau_coefficients(p, k, ETA)
+    grid = np.linspace(0.0, alpha_max, 181)
+    cpu = time.process_time()
+    result = simulate_sde(c.q_star * np.eye(p), np.zeros((p, k)), np.eye(k), N=N, eta=ETA, alpha_max=alpha_max,
+                          replicas=replicas, seed=1, record=grid, progress=False)
+    below = result.risk < 0.75 * c.risk_plateau
+    escaped = below.any(axis=1)
+    times = result.alpha[np.argmax(below, axis=1)][escaped]
+    cpu = time.process_time() - cpu  # this process's CPU time: the wall time less other jobs' share
+    seconds = result.extra["seconds"]
+    exact = reduced_step * N * alpha_max
+    return row("sde", f"escape N={N:.0e},p={p},k={k},replicas={replicas},alpha<={alpha_max:g}", seconds=seconds,
+               baseline_seconds=exact, baseline="exact overlap chain, same statistics (time extrapolated)",
+               target=30.0, target_kind="seconds<=", steps=result.nfev, dalpha=result.extra["dalpha"],
+               cpu_seconds=cpu, escaped=f"{int(escaped.sum())}/{replicas}",
+               escape_mean=float(np.mean(times)) if times.size else float("nan"),
+               escape_std=float(np.std(times)) if times.size else float("nan"))
+
+
+def run(smoke: bool = False) -> list[dict]:
+    """Rows: SDE against the exact chain and the weight simulator per unit alpha; the N = 1e7 escape run."""
+    if smoke:
+        p, k, N, cases = P, K, 10_000, ((2, 0.5),)
+        reduced_steps, weight_steps, weight_N = 64, 64, 1000
+    else:
+        p, k, N, cases = P, K, 1_000_000, ((1, 3.0), (100, 3.0))
+        reduced_steps, weight_steps, weight_N = 3000, 2000, 10_000
+    rows = []
+    for replicas, alpha_max in cases:
+        sde, per_alpha = sde_seconds_per_alpha(N, replicas, alpha_max, p, k)
+        reduced = simulator_step_seconds("overlaps", N, replicas, reduced_steps, p, k) * N
+        weights = simulator_step_seconds("weights", weight_N, replicas, max(16, weight_steps // replicas), p, k)
+        weights *= (N / weight_N) * N  # per step proportional to N, then N steps per unit alpha
+        common = dict(steps_per_alpha=per_alpha, reduced_steps=reduced_steps)
+        rows.append(row("sde", f"N={N:.0e},p={p},k={k},replicas={replicas}", seconds=sde, baseline_seconds=reduced,
+                        baseline="exact overlap chain (method='overlaps'), seconds per unit alpha", **common))
+        rows.append(row("sde", f"N={N:.0e},p={p},k={k},replicas={replicas}", seconds=sde, baseline_seconds=weights,
+                        baseline=f"weight simulator, seconds per unit alpha (time extrapolated from N={weight_N})",
+                        extrapolated=True, **common))
+    if smoke:
+        rows.append(escape_row(1e5, 2, 1.0, reduced / N, p, k))
+    else:
+        reduced_step = simulator_step_seconds("overlaps", N, 100, reduced_steps, P, K)
+        rows.append(escape_row(1e7, 100, 45.0, reduced_step, P, K))
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import script_main
+
+    raise SystemExit(script_main(run))
