@@ -76,6 +76,20 @@ class PlateauNoise:
         """Predicted ``d <escape alpha> / d log N`` = ``1 / (2 growth_R)``."""
         return 1.0 / (2.0 * self.growth_R)
 
+    def variance_at(self, alpha: float | np.ndarray, initial: float = 0.0) -> np.ndarray:
+        """Predicted ``N Var(R_jr(alpha))`` in the linear regime, from ``N Var(R_jr(0)) = initial``.
+
+        ``exp(2 Gamma(alpha)) (initial + int_0^alpha exp(-2 Gamma) sigma^2)`` on the stored grid
+        (linear interpolation of the exponent and of the accumulated integral).
+        """
+        alpha = np.asarray(alpha, dtype=float)
+        if np.any(alpha < 0) or np.any(alpha > self.alpha[-1]):
+            raise ValueError(f"alpha must lie in [0, {self.alpha[-1]:.4g}]")
+        weight = np.exp(-2.0 * self.gamma) * self.sigma2
+        accumulated = np.concatenate([[0.0], np.cumsum(np.diff(self.alpha) * (weight[1:] + weight[:-1]) / 2)])
+        gamma = np.interp(alpha, self.alpha, self.gamma)
+        return np.exp(2.0 * gamma) * (initial + np.interp(alpha, self.alpha, accumulated))
+
     def eq8_shift(self, variance: float | None = None) -> float:
         """Predicted mean escape of the ODE minus that of SGD, both from Eq. 8 starts.
 
