@@ -202,14 +202,14 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
         slope, slope_se, intercept, chi2 = _fit_log(Ns, mean, se)
         print(f"  fit {method:8}: slope {slope:.3f} +- {slope_se:.3f} (chi2/dof {chi2:.2f}) against "
               f"1/(2 g_R) = {noise.log_slope:.3f}")
-        if method == "sde":
-            x = np.geomspace(Ns[0], Ns[-1], 50)
-            middle.plot(x, intercept + slope * np.log(x), "k-", lw=1,
-                        label=f"fit (SDE): slope {slope:.2f} $\\pm$ {slope_se:.2f}")
-            middle.plot(x, mean[0] + noise.log_slope * np.log(x / Ns[0]), "r--", lw=1,
-                        label=f"1/(2 g_R) = {noise.log_slope:.2f}")
+        x = np.geomspace(Ns[0], Ns[-1], 50)
+        if method in ("overlaps", "sde"):
+            middle.plot(x, intercept + slope * np.log(x), "k-" if method == "sde" else "k-.", lw=1,
+                        label=f"fit ({method}): slope {slope:.2f} $\\pm$ {slope_se:.2f}")
         if method == "ode":
             middle.plot(Ns, mean, "k:", lw=1, label="ODE from R(0) ~ N(0, S/N)")
+            middle.plot(x, mean[0] + noise.log_slope * np.log(x / Ns[0]), "r--", lw=1,
+                        label=f"slope 1/(2 g_R) = {noise.log_slope:.2f}")
     middle.plot([], [], "ko", label="exact overlap chain")
     middle.plot([], [], "ks", mfc="none", ms=10, label="SDE")
     middle.set(xscale="log", xlabel="N", ylabel="mean escape alpha",
@@ -381,12 +381,15 @@ def eq8_selection_gap(samples: int = 200_000, seed: int = 0) -> tuple[float, flo
     (variance ``S/N`` against ``q0/N`` for ``R(0)``): the mean of
     ``(p/k) |omega(R0 + Z) - omega(R0)|^2``, Monte Carlo (value, standard error).
     """
-    from .implicit_bias import omega
+    def polar(R: np.ndarray) -> np.ndarray:
+        # U V^T; Gaussian R is singular with probability 0 (numerics.omega refuses near-singular R)
+        U, _, Vt = np.linalg.svd(R, full_matrices=False)
+        return U @ Vt
 
     rng = np.random.default_rng(seed)
     R0 = rng.normal(scale=np.sqrt(Q0), size=(samples, P, K))
     Z = rng.normal(scale=np.sqrt(_noise().variance), size=(samples, P, K))
-    gap = (P / K) * np.sum((omega(R0 + Z) - omega(R0)) ** 2, axis=(-2, -1))
+    gap = (P / K) * np.sum((polar(R0 + Z) - polar(R0)) ** 2, axis=(-2, -1))
     return float(gap.mean()), float(gap.std(ddof=1) / np.sqrt(samples))
 
 
