@@ -47,9 +47,9 @@ class SGDRuns:
 
 def _sizes(small: bool) -> dict:
     if small:
-        return dict(reduced_N=(300, 3000), sde_N=(300, 3000), eq8_sde_N=(300, 3000), replicas=12,
+        return dict(reduced_N=(200, 1000), sde_N=(200, 1000), eq8_sde_N=(200, 1000), replicas=12,
                     sde_replicas=12, ode_starts=24,
-                    macro_reduced_N=(100, 300), macro_sde_N=(300, 3000), macro_replicas=8)
+                    macro_reduced_N=(100, 300), macro_sde_N=(300, 1000), macro_replicas=8)
     return dict(reduced_N=(1000, 10000), sde_N=(1000, 10000, 100000, 1000000, 10000000),
                     eq8_sde_N=(1000, 10000, 100000, 1000000), replicas=128,
                 sde_replicas=256, ode_starts=512, macro_reduced_N=(100, 300, 1000, 3000, 10000),
