@@ -9,6 +9,10 @@ Public API
 ``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD;
 ``method="overlaps"``: the exact overlap chain, cost per step independent of N)
 ``overlap_step(Q, R, T, z, rho, xi, *, eta, N) -> (Q, R)`` (one SGD step on the overlaps)
+``increment_covariance(Q, R, T, eta) -> (QQ, QR, RR)`` (covariance of one step's overlap increments)
+``packed_covariance(Q, R, T, eta) -> Sigma`` (the same for the independent increments, as a matrix)
+``simulate_sde(Q0, R0, T, *, N, eta, alpha_max, ...) -> IntegrationResult`` (the diffusion
+approximation of finite-N SGD: ODE drift plus N**-1/2 noise, cost independent of N)
 ``compare_ode_simulation(sim) -> Comparison``
 ``omega(R) -> R (R^T R)^(-1/2)`` (Eq. 22, conserved from isotropic starts)
 ``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)
@@ -22,6 +26,7 @@ Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (MODEL.md).
 """
 
+from .diffusion import packed_covariance
 from .escape import (
     LearningRateScan,
     Plateau,
@@ -34,12 +39,14 @@ from .escape import (
     plateau_fixed_point,
     run_plateaus,
 )
+from .fluctuations import increment_covariance
 from .implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
 from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
 from .landscape import gradient, hessian, hessian_spectrum
 from .overlaps import rhs, risk
 from .reduced import overlap_step, simulate_overlaps
+from .sde import simulate_sde
 from .simulate import SimulationError, compare_ode_simulation, simulate
 
 __all__ = [
@@ -58,6 +65,9 @@ __all__ = [
     "distance_to",
     "omega",
     "overlap_step",
+    "increment_covariance",
+    "packed_covariance",
+    "simulate_sde",
     "simulate_overlaps",
     "IntegrationError",
     "IntegrationResult",
