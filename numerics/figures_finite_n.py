@@ -51,9 +51,9 @@ def _sizes(small: bool) -> dict:
                     sde_replicas=12, ode_starts=24,
                     macro_reduced_N=(100, 300), macro_sde_N=(300, 1000), macro_replicas=8)
     return dict(reduced_N=(1000, 10000), sde_N=(1000, 10000, 100000, 1000000, 10000000),
-                    eq8_sde_N=(1000, 10000, 100000, 1000000), replicas=128,
-                sde_replicas=256, ode_starts=512, macro_reduced_N=(100, 300, 1000, 3000, 10000),
-                macro_sde_N=(1000, 10000, 100000, 1000000, 10000000), macro_replicas=48)
+                eq8_sde_N=(1000, 100000, 10000000), replicas=128, sde_replicas=128, ode_starts=512,
+                macro_reduced_N=(100, 300, 1000, 3000, 10000), macro_sde_N=(10000, 100000, 1000000, 10000000),
+                macro_replicas=48)
 
 
 @functools.cache
@@ -122,12 +122,6 @@ def _horizon(N: int, extra: float = 0.0) -> float:
     return float(np.ceil(mean + 18.0 + extra))
 
 
-def _have_sde() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("numerics.sde") is not None
-
-
 def _mean_se(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(values.size))
@@ -170,7 +164,7 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6))
     results = {}
     for method, Ns, replicas in (("overlaps", sizes["reduced_N"], sizes["replicas"]),
-                                 ("sde", sizes["sde_N"] if _have_sde() else (), sizes["sde_replicas"])):
+                                 ("sde", sizes["sde_N"], sizes["sde_replicas"])):
         for i, N in enumerate(Ns):
             runs = sgd_runs(method, N, "zero", replicas, 100 + i, _horizon(N))
             ode = ode_escapes(N, noise.variance, sizes["ode_starts"], 2 + i)
@@ -267,7 +261,7 @@ def _eq8_runs(sizes: dict) -> list[SGDRuns]:
     """The Eq. 8 runs shared by ``finite_n_eq8`` and ``finite_n_implicit``."""
     out = []
     for method, Ns, replicas in (("overlaps", sizes["reduced_N"], sizes["replicas"]),
-                                 ("sde", sizes["eq8_sde_N"] if _have_sde() else (), sizes["sde_replicas"])):
+                                 ("sde", sizes["eq8_sde_N"], sizes["sde_replicas"])):
         for i, N in enumerate(Ns):
             out.append(sgd_runs(method, N, "eq8", replicas, 300 + i, _horizon(N, SETTLE)))
     return out
@@ -318,7 +312,7 @@ def finite_n_eq8(out_dir: Path, small: bool) -> Path:
               f"{paired_se:.3f}, unpaired {shift:.3f} +- {shift_se:.3f}, KS {ks:.3f}; ODE(q0 + S) - SGD "
               f"{c_shift:.3f} +- {c_se:.3f}, KS {c_ks:.3f}; ODE(Eq. 8) - SGD from R(0)=0 {z_shift:.3f} +- "
               f"{z_se:.3f}, KS {z_ks:.3f}")
-        if runs is _eq8_runs(sizes)[-1 if not _have_sde() else len(sizes["reduced_N"]) - 1]:
+        if runs is _eq8_runs(sizes)[len(sizes["reduced_N"]) - 1]:
             _ecdf(left, runs.escape, color="k", lw=2, label=f"SGD from Eq. 8 (N={N}, overlap chain)")
             _ecdf(left, ode8, color="C0", label="ODE from Eq. 8 (variance q0/N)")
             _ecdf(left, corrected, color="C2", ls="--", label="ODE from variance (q0 + S)/N")
@@ -374,12 +368,18 @@ def _fit_power(N: np.ndarray, mean: np.ndarray, se: np.ndarray) -> tuple[float, 
     return float((cov @ (X.T @ (w * y)))[1]), float(np.sqrt(cov[1, 1]))
 
 
-def eq8_selection_gap(samples: int = 200_000, seed: int = 0) -> tuple[float, float]:
+def _flipped(R_start: np.ndarray, R_end: np.ndarray) -> np.ndarray:
+    """For p = k: whether ``det R`` changed sign (the selected ``Omega`` is then a reflection of the closest one)."""
+    return np.linalg.det(R_start) * np.linalg.det(R_end) < 0
+
+
+def eq8_selection_gap(samples: int = 200_000, seed: int = 0) -> tuple[float, float, float]:
     """Predicted mean of ``|W_end - W_closest(W_0)|^2 / N`` from an Eq. 8 start as N -> infinity.
 
     The selected point is ``omega(R(0) + Z)`` with ``Z`` the noise-equivalent overlap
     (variance ``S/N`` against ``q0/N`` for ``R(0)``): the mean of
-    ``(p/k) |omega(R0 + Z) - omega(R0)|^2``, Monte Carlo (value, standard error).
+    ``(p/k) |omega(R0 + Z) - omega(R0)|^2``, Monte Carlo (value, standard error), and for
+    p = k the probability that ``det(R0 + Z)`` and ``det(R0)`` differ in sign.
     """
     def polar(R: np.ndarray) -> np.ndarray:
         # U V^T; Gaussian R is singular with probability 0 (numerics.omega refuses near-singular R)
@@ -390,7 +390,8 @@ def eq8_selection_gap(samples: int = 200_000, seed: int = 0) -> tuple[float, flo
     R0 = rng.normal(scale=np.sqrt(Q0), size=(samples, P, K))
     Z = rng.normal(scale=np.sqrt(_noise().variance), size=(samples, P, K))
     gap = (P / K) * np.sum((polar(R0 + Z) - polar(R0)) ** 2, axis=(-2, -1))
-    return float(gap.mean()), float(gap.std(ddof=1) / np.sqrt(samples))
+    flips = float(np.mean(_flipped(R0, R0 + Z))) if P == K else float("nan")
+    return float(gap.mean()), float(gap.std(ddof=1) / np.sqrt(samples)), flips
 
 
 @figure("finite_n_implicit")
@@ -402,7 +403,7 @@ def finite_n_implicit(out_dir: Path, small: bool) -> Path:
     print(f"finite_n_implicit: p={P}, k={K}, eta={ETA}, Q(0)=I; gap = |W_end - W_closest(W_0)|^2 / N, mean +- se")
     fits = {}
     for method, Ns, seeds in (("overlaps", sizes["macro_reduced_N"], 500),
-                              ("sde", sizes["macro_sde_N"] if _have_sde() else (), 600)):
+                              ("sde", sizes["macro_sde_N"], 600)):
         points = []
         for i, N in enumerate(Ns):
             runs = sgd_runs(method, N, "macro", sizes["macro_replicas"], seeds + i, MACRO_ALPHA[method])
@@ -427,14 +428,15 @@ def finite_n_implicit(out_dir: Path, small: bool) -> Path:
     left.set(xscale="log", yscale="log", xlabel="N", ylabel=r"$|W_{end} - \hat W(W_0)|^2 / N$",
              title="macroscopic start R(0) = diag(0.8, 0.6)\n(the ODE lands on the closest solution)")
     left.legend(fontsize=8)
-    predicted, predicted_se = eq8_selection_gap(20_000 if small else 400_000)
+    predicted, predicted_se, flips = eq8_selection_gap(20_000 if small else 400_000)
     print(f"  Eq. 8 start: predicted N -> inf gap (p/k) <|omega(R0 + Z) - omega(R0)|^2> = {predicted:.4f} +- "
-          f"{predicted_se:.4f} (Z of variance S against q0)")
+          f"{predicted_se:.4f} (Z of variance S against q0); det R changes sign with probability {flips:.4f}")
     for runs in _eq8_runs(sizes):
         gap = _closest_gap(runs.Q_end, runs.R_end, runs.R0)
         mean, se = _mean_se(gap)
         print(f"  Eq. 8 start, {runs.method:8} N={runs.N:>9}: gap {mean:.4f} +- {se:.4f} ({gap.size} runs; "
-              f"median {np.median(gap):.4f}, largest {np.max(gap):.3f})")
+              f"median {np.median(gap):.4f}, largest {np.max(gap):.3f}; det R changed sign in "
+              f"{np.mean(_flipped(runs.R0, runs.R_end)):.3f})")
         fill = dict(mfc="none") if runs.method == "sde" else {}
         right.errorbar(runs.N * (1.08 if runs.method == "sde" else 1.0), mean, se,
                        fmt="o" if runs.method == "overlaps" else "s", color="C1", **fill)
