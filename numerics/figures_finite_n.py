@@ -49,7 +49,7 @@ def _sizes(small: bool) -> dict:
     if small:
         return dict(reduced_N=(200, 1000), sde_N=(200, 1000), eq8_sde_N=(200, 1000), replicas=12,
                     sde_replicas=12, ode_starts=24,
-                    macro_reduced_N=(100, 300), macro_sde_N=(300, 1000), macro_replicas=8)
+                    macro_reduced_N=(100, 300), macro_sde_N=(300, 1000), macro_replicas=8, macro_alpha=25.0)
     return dict(reduced_N=(1000, 10000), sde_N=(1000, 10000, 100000, 1000000, 10000000),
                 eq8_sde_N=(1000, 100000, 10000000), replicas=128, sde_replicas=128, ode_starts=512,
                 macro_reduced_N=(100, 300, 1000, 3000, 10000), macro_sde_N=(10000, 100000, 1000000, 10000000),
@@ -406,12 +406,13 @@ def finite_n_implicit(out_dir: Path, small: bool) -> Path:
                               ("sde", sizes["macro_sde_N"], 600)):
         points = []
         for i, N in enumerate(Ns):
-            runs = sgd_runs(method, N, "macro", sizes["macro_replicas"], seeds + i, MACRO_ALPHA[method])
+            alpha = sizes.get("macro_alpha", MACRO_ALPHA[method])
+            runs = sgd_runs(method, N, "macro", sizes["macro_replicas"], seeds + i, alpha)
             gap = _closest_gap(runs.Q_end, runs.R_end, runs.R0)
             mean, se = _mean_se(gap)
             points.append((N, mean, se))
             print(f"  macroscopic start, {method:8} N={N:>9}: gap {mean:.3e} +- {se:.1e} "
-                  f"({gap.size} runs, alpha = {MACRO_ALPHA[method]:g}, {runs.seconds:.1f} s)")
+                  f"({gap.size} runs, alpha = {alpha:g}, {runs.seconds:.1f} s)")
         if not points:
             continue
         N, mean, se = map(np.array, zip(*points))
