@@ -19,6 +19,7 @@ FIGURE_MODULES = (
     "numerics.figures_landscape",
     "numerics.figures_escape",
     "numerics.figures_implicit",
+    "numerics.figures_finite_n",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
