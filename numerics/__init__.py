@@ -19,7 +19,7 @@ Public API
 ``optimal_learning_rate(p, k, ...) -> LearningRateScan`` (Sec. 4.1, Fig. 2)
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
-batch axes; ``model=None`` is the paper's model (MODEL.md).
+batch axes; ``model=None`` is the paper's model (docs/model.md).
 """
 
 from .escape import (

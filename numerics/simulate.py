@@ -1,6 +1,6 @@
 """Exact one-pass SGD at finite input dimension N, many replicas at once.
 
-The update is the one of ``MODEL.md``: at step ``mu`` a fresh ``x ~ N(0, I_N)``
+The update is the one of ``docs/model.md``: at step ``mu`` a fresh ``x ~ N(0, I_N)``
 (and label noise ``xi ~ N(0, 1)``) is drawn and every student row moves by
 
     w_j <- w_j + (eta / sqrt(N)) E_j x - (eta * kappa / N) w_j,
