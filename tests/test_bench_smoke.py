@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import bench_derive, bench_hessian, bench_reduced, bench_rhs, bench_simulator, bench_solve
+from bench import bench_api, bench_derive, bench_hessian, bench_reduced, bench_rhs, bench_simulator, bench_solve
 from bench.__main__ import table
 from bench.common import discover, run_in_subprocess, time_call
 
@@ -38,7 +38,7 @@ def test_baseline_detects_a_wrong_formula():
     assert np.max(np.abs(wrong - generated)) > 1e-6 * np.max(np.abs(generated))
 
 
-MODULES = [bench_rhs, bench_solve, bench_derive, bench_simulator, bench_hessian, bench_reduced]
+MODULES = [bench_api, bench_rhs, bench_solve, bench_derive, bench_simulator, bench_hessian, bench_reduced]
 
 
 def test_every_benchmark_module_is_smoke_tested():
