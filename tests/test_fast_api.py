@@ -117,3 +117,47 @@ def test_readouts_checked_at_each_new_width():
         models.resolve(model, sizes=(9, 1))
     with pytest.raises(ValueError, match="p = 9"):  # still refused the second time
         models.resolve(model, sizes=(9, 1))
+
+
+def blas_thread_counts():
+    from threadpoolctl import threadpool_info
+
+    return [entry["num_threads"] for entry in threadpool_info() if entry["user_api"] == "blas"]
+
+
+def test_blas_limited_inside_and_restored_after():
+    from numerics import blas
+
+    before = blas_thread_counts()
+    with blas.limited("auto", 10):
+        assert set(blas_thread_counts()) == {1}
+    assert blas_thread_counts() == before
+    with blas.limited("auto", blas.AUTO_MAX_WIDTH + 1):  # large matrices: BLAS as configured
+        assert blas_thread_counts() == before
+    with blas.limited(None, 10):
+        assert blas_thread_counts() == before
+
+
+def test_integrate_and_simulate_run_with_one_blas_thread(monkeypatch):
+    import importlib
+    import inspect
+
+    integrate_module = importlib.import_module("numerics.integrate")  # the module, not the function
+
+    seen = []
+    original = integrate_module._rhs_unchecked
+
+    def spy(*args):
+        seen.append(set(blas_thread_counts()))
+        return original(*args)
+
+    monkeypatch.setattr(integrate_module, "_rhs_unchecked", spy)
+    Q, R, T = point(3, 1)
+    numerics.integrate(Q, R, T, eta=0.3, alpha_max=0.1, n_points=3)
+    assert seen and all(counts == {1} for counts in seen)
+    for function in (numerics.integrate, numerics.simulate):
+        assert "blas_threads" in inspect.signature(function).parameters
+    with pytest.raises(ValueError, match="blas_threads"):
+        numerics.integrate(Q, R, T, eta=0.3, alpha_max=0.1, blas_threads=0)
+    with pytest.raises(ValueError, match="blas_threads"):
+        numerics.simulate(N=20, p=2, k=1, eta=0.1, alpha_max=0.1, progress=False, blas_threads="many")
