@@ -1,22 +1,27 @@
 """How many threads BLAS may use inside :func:`numerics.integrate` and :func:`numerics.simulate`.
 
-At the sizes the overlap ODEs usually have (p + k up to a few hundred) every
-BLAS call is small, and a multi-threaded BLAS spends more time waking and
-synchronising its threads than computing: on a busy two-core machine,
-``integrate`` at p = 100, k = 10 took seconds with OpenBLAS's default threads
-against a fraction of a second with one (``bench/bench_api.py`` measures it).
-So both functions pin BLAS to one thread while they run, for small matrices,
-through ``threadpoolctl``; the setting is restored when they return.
+The BLAS and LAPACK calls of the overlap ODEs are small (matrices of size
+p + k) and many, and a multi-threaded BLAS spends more time waking and
+synchronising its threads than computing, dramatically so on a busy machine.
+Measured on a shared two-core machine (OpenBLAS, default two threads against
+one): a 300 x 300 Cholesky factorisation took 480 ms against 1 ms, a 300 x 300
+product 16 ms against 0.9 ms, and still at 1024 x 1024 160 ms against 36 ms
+(Cholesky) and 46 ms against 31 ms (product); ``integrate`` at p = 300, k = 2
+took 43 s against 2.1 s, and at p = 100, k = 10 ``bench/bench_api.py`` shows the
+gain. So both functions pin BLAS to one thread while they run, through
+``threadpoolctl``, and restore the setting when they return.
 
 The switch is the ``blas_threads`` keyword of both functions:
 
-* ``"auto"`` (default): one thread when ``p + k <= AUTO_MAX_WIDTH``, BLAS's
-  own setting above (where the products are large enough to gain);
+* ``"auto"`` (default): :data:`DEFAULT` threads (one) when
+  ``p + k <= AUTO_MAX_WIDTH``, BLAS's own setting above, where products are
+  large enough for threads to pay on an idle many-core machine;
 * an integer ``n >= 1``: at most ``n`` threads;
 * ``None``: leave BLAS as configured (no ``threadpoolctl`` call at all).
 
-:data:`DEFAULT` is what ``"auto"`` resolves to for small matrices; set
-``numerics.blas.DEFAULT = None`` to make ``"auto"`` leave BLAS alone everywhere.
+Set ``numerics.blas.DEFAULT = None`` to make ``"auto"`` leave BLAS alone
+everywhere. Code that calls :func:`numerics.rhs` in its own loop at large p can
+pin BLAS the same way around the loop: ``with numerics.blas.limited(1): ...``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 #: Largest ``p + k`` for which ``blas_threads="auto"`` pins BLAS to :data:`DEFAULT` threads.
-AUTO_MAX_WIDTH = 256
+AUTO_MAX_WIDTH = 2048
 #: Threads ``"auto"`` uses for small matrices (``None``: leave BLAS as configured).
 DEFAULT: int | None = 1
 
@@ -53,8 +58,11 @@ def threads_for(setting: int | str | None, width: int) -> int | None:
 
 
 @contextlib.contextmanager
-def limited(setting: int | str | None, width: int) -> Iterator[None]:
-    """Context in which BLAS uses the threads :func:`threads_for` gives (restored on exit)."""
+def limited(setting: int | str | None = 1, width: int = 0) -> Iterator[None]:
+    """Context in which BLAS uses the threads :func:`threads_for` gives for ``setting`` at ``width = p + k``.
+
+    ``with limited(1):`` pins BLAS to one thread; the previous setting is restored on exit.
+    """
     threads = threads_for(check_blas_threads(setting), width)
     if threads is None:
         yield

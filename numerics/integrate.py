@@ -177,7 +177,7 @@ def integrate(
         Passed to ``scipy.integrate.solve_ivp``; ``0 < rtol < 1``, ``atol >= 0``.
     blas_threads : "auto", int or None
         BLAS threads during the integration (see :mod:`numerics.blas`):
-        ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 256``,
+        ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``,
         where threads cost more than they gain; an integer sets the limit;
         ``None`` leaves BLAS as configured.
 

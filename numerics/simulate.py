@@ -295,7 +295,7 @@ def simulate(
         Start overlaps for ``method="overlaps"`` only (see there).
     blas_threads : "auto", int or None
         BLAS threads during the simulation (see :mod:`numerics.blas`):
-        ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 256``;
+        ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``;
         an integer sets the limit; ``None`` leaves BLAS as configured.
 
     Returns
