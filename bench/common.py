@@ -2,10 +2,11 @@
 
 Every benchmark reports ratios against a baseline timed in the same process
 right next to it, because the machine is shared and absolute times drift.
-BLAS threads cannot be changed once NumPy is loaded (threadpoolctl is not a
-dependency), so each benchmark module runs in its own subprocess whose
+Each benchmark module runs in its own subprocess whose
 ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are set
-before NumPy starts: ``python -m bench.common MODULE [--smoke]`` prints that
+before NumPy starts, so that every BLAS call of the module (not only those
+inside ``integrate`` and ``simulate``, which pin their own threads through
+``numerics.blas``) runs with the same setting: ``python -m bench.common MODULE [--smoke]`` prints that
 module's rows as JSON.
 """
 

@@ -1,4 +1,4 @@
-"""The model family of MODEL.md as data.
+"""The model family of docs/model.md as data.
 
 A :class:`Model` fixes everything the symbolic derivation needs: the student
 and teacher activations (polynomials in one variable ``x``, degree at most
@@ -110,7 +110,7 @@ def _as_nonnegative_number(value: object, name: str) -> sp.Expr:
 
 @dataclass(frozen=True)
 class Model:
-    """A two-layer teacher-student model of the family in MODEL.md.
+    """A two-layer teacher-student model of the family in docs/model.md.
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 With ``a``, ``b`` the readouts, ``sigma``, ``sigma*`` the activations and the
 noiseless residual ``y0 - f = b sum_s sigma*(nu_s) - a sum_m sigma(lambda_m)``
-(MODEL.md), the learning amplitude is ``E_j = (y - f) a sigma'(lambda_j)`` and
+(docs/model.md), the learning amplitude is ``E_j = (y - f) a sigma'(lambda_j)`` and
 
     dR/dalpha = eta * drift_R                       - eta*kappa*R
     dQ/dalpha = eta * drift_Q + eta**2 * (diffusion_Q + Delta * noise_Q)

@@ -28,7 +28,7 @@ sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numer
 ``sweep_point(dataset, **labels) -> IntegrationResult``
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
-batch axes; ``model=None`` is the paper's model (MODEL.md).
+batch axes; ``model=None`` is the paper's model (docs/model.md).
 """
 
 from .diffusion import packed_covariance

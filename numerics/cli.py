@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for user errors, one line on stderr, no traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -41,9 +43,43 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except ValueError as error:
-        print(f"wickode {args.command}: error: {error}", file=sys.stderr)
+    except BrokenPipeError:
+        # the reader went away (e.g. `wickode derive --latex | head`): nothing left to report to
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's documented way to silence the flush at exit
+        return 1
+    except Exception as error:  # noqa: BLE001 - only user errors are caught, see user_error
+        message = user_error(error)
+        if message is None:
+            raise
+        print(f"wickode {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def user_error(error: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input, ``None`` for a bug (re-raised).
+
+    Bad values (``ValueError``, messages naming the flag), paths that cannot be
+    written (``OSError``) and runs that diverge at the values given
+    (``IntegrationError``, ``SimulationError``: the learning rate is almost
+    always the cause) are user errors.
+    """
+    from .commands import CommandError, library_message
+
+    if isinstance(error, CommandError):
+        return " ".join(str(error).split())
+    if isinstance(error, ValueError):
+        return library_message(str(error))
+    if isinstance(error, OSError):
+        where = f" {error.filename!r}" if error.filename else ""
+        return f"cannot write or read{where}: {error.strerror or error}"
+    from .integrate import IntegrationError
+    from .simulate import SimulationError
+
+    if isinstance(error, IntegrationError):
+        return f"the ODE integration failed (try a smaller --eta): {' '.join(str(error).split())}"
+    if isinstance(error, SimulationError):
+        return f"the simulation failed (try a smaller --eta): {' '.join(str(error).split())}"
+    return None
 
 
 if __name__ == "__main__":

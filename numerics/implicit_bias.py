@@ -8,7 +8,7 @@ rows of such a ``W`` lie in the teacher span, ``W = A W*``, and
 
     W = sqrt(p/k) O W*,   O of shape (p, k),   O^T O = I_k      (p >= k),
 
-for every ``T``, not only ``T = I`` (MODEL.md). In overlaps, ``R = sqrt(p/k) O T``
+for every ``T``, not only ``T = I`` (docs/model.md). In overlaps, ``R = sqrt(p/k) O T``
 and ``Q = (p/k) O T O^T``.
 
 Closest point to a start ``W0`` (Frobenius distance): with ``c = sqrt(p/k)``,

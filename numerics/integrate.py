@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from .blas import with_blas_threads
 from .models import resolve
 from .overlaps import _rhs_unchecked
 from .validation import (
@@ -145,6 +146,7 @@ def default_grid(alpha_max: float, n_points: int, grid: str) -> np.ndarray:
     raise ValueError(f"grid must be 'log' or 'linear', got {grid!r}")
 
 
+@with_blas_threads(lambda bound: np.shape(bound.arguments["Q0"])[-1] + np.shape(bound.arguments["T"])[-1])
 def integrate(
     Q0: np.ndarray,
     R0: np.ndarray,
@@ -185,6 +187,11 @@ def integrate(
         ``"linear"`` grid.
     rtol, atol, method
         Passed to ``scipy.integrate.solve_ivp``; ``0 < rtol < 1``, ``atol >= 0``.
+    blas_threads : "auto", int or None
+        BLAS threads during the integration (see :mod:`numerics.blas`):
+        ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``,
+        where threads cost more than they gain; an integer sets the limit;
+        ``None`` leaves BLAS as configured.
 
     Returns
     -------

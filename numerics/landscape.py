@@ -1,6 +1,6 @@
 """The population-risk landscape in weight space: gradient, Hessian, exact spectra, stationary points.
 
-Conventions (MODEL.md): ``W`` is (p, N), ``W_star`` is (k, N), ``Q = W W^T / N``,
+Conventions (docs/model.md): ``W`` is (p, N), ``W_star`` is (k, N), ``Q = W W^T / N``,
 ``R = W W*^T / N``, ``T = W* W*^T / N``; the risk ``eps(W) = E[l]`` is
 ``numerics.risk(Q, R, T)``. Gaussian integration by parts (derive/hessian.py)
 gives, with ``V = [W; W*]`` ((p + k) x N),

@@ -11,7 +11,7 @@ hash, so two models can never shadow each other (see :mod:`numerics.cache`).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -81,16 +81,52 @@ def _check_readouts_once(model: Any, p: int, k: int) -> None:
     check_readouts(model, p, k)
 
 
+#: Resolved models by object identity: ``id(model) -> _Entry``. Looking a model up by
+#: its content hash costs about 1 ms (``srepr`` of every field, then SHA-256), far more
+#: than a right-hand side at small p, so each model object is hashed once. The entry
+#: holds the model itself, so its ``id`` cannot be reused while the entry exists.
+_RESOLVED: dict[int, _Entry] = {}
+#: Most model objects remembered; the oldest entry is dropped beyond this.
+RESOLVED_CACHE_SIZE = 256
+
+
+@dataclass
+class _Entry:
+    model: Any
+    resolved: ResolvedModel
+    loaded: dict  # the module table it was filled from (tests swap ``_LOADED`` to force a reload)
+    checked_sizes: set = field(default_factory=set)
+
+
 def resolve(model: Any = None, *, sizes: tuple[int, int] | None = None) -> ResolvedModel:
     """Generated module plus the call-time parameters (Delta, kappa) of ``model``.
 
     With ``sizes = (p, k)`` the readouts are first checked at those widths
-    (:func:`check_widths`).
+    (:func:`check_widths`). The result is cached per model object (a frozen
+    :class:`derive.Model` cannot change), so repeated calls with the same
+    object cost a dictionary look-up.
     """
+    entry = _RESOLVED.get(id(model))
+    if entry is not None and entry.model is model and entry.loaded is _LOADED:
+        if sizes is not None and sizes not in entry.checked_sizes:
+            check_widths(model, *sizes)
+            entry.checked_sizes.add(tuple(sizes))
+        return entry.resolved
     if model is not None and not hasattr(model, "codegen_hash"):
         raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
+    # widths first: a model whose readouts fail at these widths is not generated at all
     if sizes is not None:
         check_widths(model, *sizes)
+    entry = _Entry(model, _resolve_uncached(model), _LOADED)
+    if sizes is not None:
+        entry.checked_sizes.add(tuple(sizes))
+    if len(_RESOLVED) >= RESOLVED_CACHE_SIZE:
+        del _RESOLVED[next(iter(_RESOLVED))]
+    _RESOLVED[id(model)] = entry
+    return entry.resolved
+
+
+def _resolve_uncached(model: Any) -> ResolvedModel:
     module = generated_module(model)
     if model is None:
         return ResolvedModel(module, 0.0, 0.0, "paper", module.MODEL_DESCRIPTION)

@@ -112,7 +112,7 @@ def monte_carlo_rhs(
     n_samples: int = 200_000,
     seed: int | None = 0,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Monte Carlo estimate of ``(dQ, dR)`` from one SGD step's increments, MODEL.md verbatim.
+    """Monte Carlo estimate of ``(dQ, dR)`` from one SGD step's increments, docs/model.md verbatim.
 
     Samples ``(lambda, nu) ~ N(0, C)`` and the label noise ``xi``, forms
     ``E_j = (y - f) a sigma'(lambda_j)`` and averages

@@ -18,6 +18,7 @@ def rhs(
     *,
     model: Any = None,
     second_order: bool = True,
+    check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time derivatives ``(dQ/dalpha, dR/dalpha)`` of the overlaps.
 
@@ -36,6 +37,14 @@ def rhs(
     second_order : bool
         Keep the ``eta**2`` term (finite learning rate). ``False`` gives the
         gradient-flow limit.
+    check : bool
+        Validate the input and the result (default). ``False`` is for hot
+        loops that already hold valid input: nothing is checked or converted
+        (``Q``, ``R``, ``T`` must be float64 arrays of matching shapes with a
+        positive semi-definite joint covariance, ``eta`` a float, the readouts
+        of ``model`` finite at these widths), and an overflow returns inf or
+        NaN (or raises ``OverflowError``) instead of a ``ValueError``. The
+        result is the same as with ``check=True`` on valid input.
 
     Returns
     -------
@@ -46,14 +55,20 @@ def rhs(
     ------
     ValueError
         Bad input (see :mod:`numerics.validation`), or overlaps so large that
-        the derivatives overflow (never a NaN or inf return).
+        the derivatives overflow (never a NaN or inf return); with
+        ``check=True`` only.
 
     Notes
     -----
     ``dR = eta D_R - eta kappa R`` and
     ``dQ = eta D_Q + eta**2 (V_Q + Delta N_Q) - 2 eta kappa Q`` with the
     generated ``D``, ``V``, ``N`` of ``docs/equations.md``.
+
+    At p = 8 the checks cost less than the generated computation (about 1x to
+    2x the unchecked call in total, see ``bench/README.md``).
     """
+    if not check:
+        return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order)
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
     second_order = check_flag(second_order, "second_order")
@@ -85,13 +100,20 @@ def _rhs_unchecked(Q, R, T, eta, resolved, second_order):
     return dQ, dR
 
 
-def risk(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None) -> float | np.ndarray:
+def risk(
+    Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None, check: bool = True
+) -> float | np.ndarray:
     """Population risk ``E[(y - f)**2] / 2`` at the given overlaps.
 
     Shapes as in :func:`rhs`; returns a float, or an array of the batch shape
     when the overlaps carry leading batch axes. Raises ``ValueError`` for bad
-    input and for overlaps so large that the risk overflows.
+    input and for overlaps so large that the risk overflows. ``check=False``
+    skips every check, as in :func:`rhs` (unchecked: valid float64 input only).
     """
+    if not check:
+        resolved = resolve(model)
+        value = resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
+        return float(value) if np.ndim(value) == 0 else value
     Q, R, T = check_overlaps(Q, R, T)
     resolved = resolve(model, sizes=R.shape[-2:])
     try:

@@ -18,6 +18,48 @@ def _xscale(ax) -> None:
     ax.set_xlabel(r"$\alpha$")
 
 
+#: Most curves drawn one by one in a panel; above it the panel shows the mean and the min-max band
+#: (p = 300 has 44,850 off-diagonal overlaps: drawing them took minutes and showed nothing legible).
+MAX_CURVES = 48
+
+
+def _entries(Q: np.ndarray, R: np.ndarray) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Per panel: the curves as columns ``(n, m)`` and their labels."""
+    p, k = Q.shape[-1], R.shape[-1]
+    diagonal = np.arange(p)
+    upper = np.triu_indices(p, 1)
+    return {
+        "norm": (Q[:, diagonal, diagonal], [f"$Q_{{{j + 1}{j + 1}}}$" for j in range(p)]),
+        "off": (Q[:, upper[0], upper[1]], [f"$Q_{{{j + 1}{l + 1}}}$" for j, l in zip(*upper)]),
+        "r": (R.reshape(R.shape[0], p * k), [f"$R_{{{j + 1}{r + 1}}}$" for j in range(p) for r in range(k)]),
+    }
+
+
+def _draw_panel(ax, alpha, curves, labels, colors, sim=None, restart=None) -> None:
+    """One panel: every curve when there are at most :data:`MAX_CURVES`, else mean and min-max band.
+
+    ``sim`` is ``(alpha, curves)`` drawn as markers, ``restart`` ``(alpha, curves)`` as dashed lines.
+    """
+    if curves.shape[1] <= MAX_CURVES:
+        for i in range(curves.shape[1]):
+            c = colors[i % len(colors)]
+            ax.plot(alpha, curves[:, i], color=c, label=labels[i])
+            if restart is not None:
+                ax.plot(restart[0], restart[1][:, i], "--", color=c, lw=1)
+            if sim is not None:
+                ax.plot(sim[0], sim[1][:, i], "o", ms=3, mfc="none", color=c)
+        return
+    c = colors[0]
+    count = curves.shape[1]
+    ax.fill_between(alpha, curves.min(axis=1), curves.max(axis=1), color=c, alpha=0.25,
+                    label=f"min-max of {count}")
+    ax.plot(alpha, curves.mean(axis=1), color=c, label="mean")
+    if restart is not None:
+        ax.plot(restart[0], restart[1].mean(axis=1), "--", color=c, lw=1)
+    if sim is not None:
+        ax.plot(sim[0], sim[1].mean(axis=1), "o", ms=3, mfc="none", color=c, label="simulation mean")
+
+
 def plot_trajectory(
     result: Any,
     path: str | Path | None = None,
@@ -33,51 +75,35 @@ def plot_trajectory(
     (a result with the same fields, optionally with a leading replica axis)
     is overlaid as markers; ``restart`` (a second ODE result, e.g. started
     from the simulation's overlaps at a later alpha) as dashed lines in the
-    same colours. Returns the figure; saves it when ``path`` is given.
+    same colours. A panel with more than :data:`MAX_CURVES` curves (large p)
+    shows their mean and min-max band instead of every curve. Returns the
+    figure; saves it when ``path`` is given.
     """
-    p, k = result.Q.shape[-1], result.R.shape[-1]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
     ax_norm, ax_off, ax_r, ax_risk = axes.ravel()
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    sim = None
+    panels = _entries(np.asarray(result.Q), np.asarray(result.R))
+    sim_panels = restart_panels = None
     if simulation is not None:
-        sim = simulation
-        sim_Q, sim_R, sim_risk = (np.asarray(sim.Q), np.asarray(sim.R), np.asarray(sim.risk))
+        sim_Q, sim_R, sim_risk = (np.asarray(simulation.Q), np.asarray(simulation.R), np.asarray(simulation.risk))
         if sim_Q.ndim == 4:  # replica axis: show the replica mean
             sim_Q, sim_R, sim_risk = sim_Q.mean(0), sim_R.mean(0), sim_risk.mean(0)
-    for j in range(p):
-        c = colors[j % len(colors)]
-        ax_norm.plot(result.alpha, result.Q[:, j, j], color=c, label=f"$Q_{{{j + 1}{j + 1}}}$")
-        if restart is not None:
-            ax_norm.plot(restart.alpha, restart.Q[:, j, j], "--", color=c, lw=1)
-        if sim is not None:
-            ax_norm.plot(sim.alpha, sim_Q[:, j, j], "o", ms=3, mfc="none", color=c)
-    index = 0
-    for j in range(p):
-        for l in range(j + 1, p):
-            c = colors[index % len(colors)]
-            ax_off.plot(result.alpha, result.Q[:, j, l], color=c, label=f"$Q_{{{j + 1}{l + 1}}}$")
-            if restart is not None:
-                ax_off.plot(restart.alpha, restart.Q[:, j, l], "--", color=c, lw=1)
-            if sim is not None:
-                ax_off.plot(sim.alpha, sim_Q[:, j, l], "o", ms=3, mfc="none", color=c)
-            index += 1
-    index = 0
-    for j in range(p):
-        for r in range(k):
-            c = colors[index % len(colors)]
-            ax_r.plot(result.alpha, result.R[:, j, r], color=c, label=f"$R_{{{j + 1}{r + 1}}}$")
-            if restart is not None:
-                ax_r.plot(restart.alpha, restart.R[:, j, r], "--", color=c, lw=1)
-            if sim is not None:
-                ax_r.plot(sim.alpha, sim_R[:, j, r], "o", ms=3, mfc="none", color=c)
-            index += 1
+        sim_panels = _entries(sim_Q, sim_R)
+    if restart is not None:
+        restart_panels = _entries(np.asarray(restart.Q), np.asarray(restart.R))
+    for ax, key in ((ax_norm, "norm"), (ax_off, "off"), (ax_r, "r")):
+        curves, labels = panels[key]
+        _draw_panel(
+            ax, result.alpha, curves, labels, colors,
+            sim=None if sim_panels is None else (simulation.alpha, sim_panels[key][0]),
+            restart=None if restart_panels is None else (restart.alpha, restart_panels[key][0]),
+        )
     ax_risk.plot(result.alpha, result.risk, color="k", label="ODE")
     if restart is not None:
         ax_risk.plot(restart.alpha, restart.risk, "--", color="0.4", lw=1,
                      label=rf"ODE restarted at $\alpha$ = {restart.alpha[0]:.3g}")
-    if sim is not None:
-        ax_risk.plot(sim.alpha, sim_risk, "o", ms=3, mfc="none", color="C3", label="simulation")
+    if simulation is not None:
+        ax_risk.plot(simulation.alpha, sim_risk, "o", ms=3, mfc="none", color="C3", label="simulation")
     ax_risk.set_yscale("log")
     for ax, name in [(ax_norm, "student norms"), (ax_off, "student-student"), (ax_r, "teacher-student")]:
         ax.set_title(name)
@@ -134,3 +160,48 @@ def save_csv(result: Any, path: str | Path) -> None:
     # repr-exact floats; replica indices print as integers
     formats = ["%d"] * len(batch) + ["%.17g"] * (len(columns) - len(batch))
     np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(names), comments="", fmt=formats)
+
+
+#: Most overlap columns :func:`save_csv` writes by default; wider runs get summary columns
+#: (at p = 300 the full CSV is 45,000 columns, 470 MB, and takes ten seconds to write).
+MAX_CSV_COLUMNS = 2000
+
+
+def csv_is_summarised(result: Any) -> bool:
+    """Whether :func:`save_trajectory` writes summary columns instead of every overlap."""
+    p, k = result.Q.shape[-1], result.R.shape[-1]
+    return p * (p + 1) // 2 + p * k > MAX_CSV_COLUMNS
+
+
+def save_summary_csv(result: Any, path: str | Path) -> None:
+    """Write alpha, mean/min/max of the diagonal and off-diagonal of Q and of R, and the risk."""
+    columns = [result.alpha]
+    names = ["alpha"]
+    for key, (curves, _) in _entries(np.asarray(result.Q), np.asarray(result.R)).items():
+        if curves.shape[1] == 0:
+            continue
+        name = {"norm": "Q_diag", "off": "Q_offdiag", "r": "R"}[key]
+        for stat, values in (("mean", curves.mean(1)), ("min", curves.min(1)), ("max", curves.max(1))):
+            columns.append(values)
+            names.append(f"{name}_{stat}")
+    columns.append(result.risk)
+    names.append("risk")
+    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(names), comments="")
+
+
+def save_trajectory(result: Any, csv_path: str | Path) -> list[Path]:
+    """Save a run: every overlap as CSV columns, or for wide runs summary columns plus an ``.npz``.
+
+    Above :data:`MAX_CSV_COLUMNS` overlap entries the CSV holds the summary of
+    :func:`save_summary_csv` and the full arrays (``alpha``, ``Q``, ``R``,
+    ``risk``, ``T``) go to a NumPy ``.npz`` file beside it (binary: written in a
+    fraction of the time, a third of the size). Returns the paths written.
+    """
+    csv_path = Path(csv_path)
+    if not csv_is_summarised(result):
+        save_csv(result, csv_path)
+        return [csv_path]
+    save_summary_csv(result, csv_path)
+    npz_path = csv_path.with_suffix(".npz")
+    np.savez(npz_path, alpha=result.alpha, Q=result.Q, R=result.R, risk=result.risk, T=result.T)
+    return [csv_path, npz_path]

@@ -14,7 +14,7 @@ independent of ``g``. Hence, for one step,
     z = (lambda, nu) = V x / sqrt(N) = F g ~ N(0, C),
     rho = |x|**2 / N = (|g|**2 + chi2_{N-P}) / N.
 
-This is MODEL.md's ``rho = (z^T C^+ z + chi2_{N-r}) / N`` (``r = rank C``): the
+This is docs/model.md's ``rho = (z^T C^+ z + chi2_{N-r}) / N`` (``r = rank C``): the
 ``r`` coordinates of ``g`` along the range of ``C`` give ``z^T C^+ z``, the
 other ``P - r`` ones are orthogonal to every weight and join the chi-square.
 So the law needs no rank decision: any factor with ``F F^T = C`` gives it

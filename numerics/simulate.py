@@ -1,6 +1,6 @@
 """Exact one-pass SGD at finite input dimension N, many replicas at once.
 
-The update is the one of ``MODEL.md``: at step ``mu`` a fresh ``x ~ N(0, I_N)``
+The update is the one of ``docs/model.md``: at step ``mu`` a fresh ``x ~ N(0, I_N)``
 (and label noise ``xi ~ N(0, 1)``) is drawn and every student row moves by
 
     w_j <- w_j + (eta / sqrt(N)) E_j x - (eta * kappa / N) w_j,
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg.blas import dgemm as _gemm
 
+from .blas import with_blas_threads
 from .integrate import IntegrationResult, default_grid
 from .models import resolve
 from .validation import as_real_array, check_alpha_grid, check_flag, check_int, check_scalar, check_symmetric
@@ -231,6 +232,7 @@ def _derivative(coefficients: Sequence[float]) -> list[float]:
     return derived or [0.0]
 
 
+@with_blas_threads(lambda bound: bound.arguments["p"] + bound.arguments["k"])
 def simulate(
     *,
     N: int,
@@ -291,6 +293,10 @@ def simulate(
         independent of N, no weights in ``extra``).
     Q0, R0, T : arrays, optional
         Start overlaps for ``method="overlaps"`` only (see there).
+    blas_threads : "auto", int or None
+        BLAS threads during the simulation (see :mod:`numerics.blas`):
+        ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``;
+        an integer sets the limit; ``None`` leaves BLAS as configured.
 
     Returns
     -------

@@ -7,7 +7,7 @@ Gauss-Hermite rule integrates polynomials of degree ``2 n - 1`` in each variable
 exactly, so the tensor rule is exact (up to rounding) for polynomial integrands of
 total degree below ``2 n``.
 
-The averages of MODEL.md are computed here from their definitions, with sympy
+The averages of docs/model.md are computed here from their definitions, with sympy
 only used to read the activation coefficients and the readouts.
 """
 
@@ -93,7 +93,7 @@ def exact_increment_covariance(
     """Covariance of one step's ``(q, r)`` by quadrature over ``z ~ N(0, C)`` and the label noise ``xi``.
 
     ``q_jl = eta (E_j l_l + E_l l_j) + eta**2 E_j E_l``, ``r_jr = eta E_j n_r``,
-    ``E_j = a s'(l_j) (y0 - f + sqrt(delta) xi)`` (MODEL.md, ``|x|^2 / N -> 1``).
+    ``E_j = a s'(l_j) (y0 - f + sqrt(delta) xi)`` (docs/model.md, ``|x|^2 / N -> 1``).
     Returns ``(QQ, QR, RR)`` with shapes (p, p, p, p), (p, p, p, k), (p, k, p, k).
     """
     p, k = R.shape

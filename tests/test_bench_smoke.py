@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench import (
+    bench_api,
     bench_derive,
     bench_hessian,
     bench_reduced,
@@ -47,7 +48,17 @@ def test_baseline_detects_a_wrong_formula():
     assert np.max(np.abs(wrong - generated)) > 1e-6 * np.max(np.abs(generated))
 
 
-MODULES = [bench_rhs, bench_solve, bench_derive, bench_simulator, bench_hessian, bench_reduced, bench_sweep, bench_sde]
+MODULES = [
+    bench_api,
+    bench_rhs,
+    bench_solve,
+    bench_derive,
+    bench_simulator,
+    bench_hessian,
+    bench_reduced,
+    bench_sweep,
+    bench_sde,
+]
 
 
 def test_every_benchmark_module_is_smoke_tested():

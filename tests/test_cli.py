@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from numerics.cli import main
 
@@ -49,3 +50,140 @@ def test_readme_shows_the_derived_paper_equations():
     for line in paper.splitlines():
         if line.startswith("$$"):
             assert line in readme, f"README is missing the derived equation {line[:60]}..."
+
+
+# --- any model from the command line -------------------------------------------------------------
+
+CUSTOM = ["--student", "x**2 + x", "--teacher", "x**2"]
+
+
+def test_derive_prints_the_equations_of_a_custom_model(capsys):
+    assert main(["derive", *CUSTOM, "--noise", "0.1", "--weight-decay", "0.01", "--latex"]) == 0
+    out = capsys.readouterr().out
+    # by hand: D_R = (1/p) <(y - f)(2 lambda_j + 1) nu_r>, the teacher part (1/k) sum_s <nu_s^2 (2 lambda_j + 1) nu_r>
+    # = (2/(k p)) (tr(T) R + 2 R T)
+    assert r"\frac{2}{k p} \left(2 R T + \operatorname{tr}\left(T\right) R\right)" in out
+    assert r"\mathcal{V}_Q + \frac{1}{10}\, \mathcal{N}_Q" in out  # the eta**2 (V + Delta N) term
+    assert r"- \frac{1}{50}\, \eta Q" in out  # - 2 eta kappa Q
+    assert r"\varepsilon = \varepsilon_0 + \frac{1}{20}" in out
+    assert "$$" not in out
+
+
+def test_derive_markdown_of_a_committed_model_matches_docs_equations(capsys):
+    from pathlib import Path
+
+    assert main(["derive", "--model", "he2", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    equations = (Path(__file__).resolve().parent.parent / "docs" / "equations.md").read_text()
+    he2 = equations[equations.index("## Model `he2`") : equations.index("## Model `he3`")]
+    for line in he2.splitlines():
+        if line.startswith("$$"):
+            assert line in out
+    assert r"\eta^{2} \mathcal{V}_Q" in out  # Delta = 0: no noise term
+
+
+def test_run_custom_model_writes_csv_and_png(tmp_path, capsys):
+    code = main(["run", *CUSTOM, "--p", "3", "--k", "2", "--alpha-max", "30", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "sigma(x) = x**2 + x" in out
+    csv = next(tmp_path.glob("run_custom_*.csv"))
+    data = np.genfromtxt(csv, delimiter=",", names=True)
+    assert {"alpha", "Q_3_3", "R_3_2", "risk"} <= set(data.dtype.names)
+    assert next(tmp_path.glob("run_custom_*.png")).stat().st_size > 10_000
+
+
+def test_model_flags_override_a_committed_model(capsys):
+    from numerics.commands import build_model
+
+    model, label = build_model("he3", {"noise_variance": "0.1"})
+    assert label == "he3" and float(model.noise_variance) == 0.1 and str(model.student_activation) == "x**3 - 3*x"
+    model, label = build_model("he3", {"student_activation": "x**2"})
+    assert label == "custom" and str(model.teacher_activation) == "x**3 - 3*x"
+    assert build_model("paper", {}) == (None, "paper")
+
+
+def test_verify_custom_model(capsys):
+    assert main(["verify", *CUSTOM, "--samples", "20000", "--points", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "custom" in out and "PASS" in out
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["run", "--eta", "3", "--alpha-max", "50"], "--eta"),
+        (["run", "--eta", "-1"], "--eta"),
+        (["run", "--q0", "-1"], "--q0"),
+        (["verify", "--samples", "0"], "--samples"),
+        (["verify", "--points", "0"], "--points"),
+        (["run", "--student", "__import__('os')"], "--student"),
+        (["verify", "--teacher-readout", "1/(k - 2)"], "--teacher-readout"),
+        (["simulate", "--noise", "-1", "--no-progress"], "--noise"),
+        (["derive", "--weight-decay", "x", "--latex"], "--weight-decay"),
+        (["hessian", "--student", "x**9"], "--student"),
+        (["simulate", "--replicas", "0"], "--replicas"),
+    ],
+)
+def test_bad_flag_exits_2_with_one_line_naming_it(argv, flag, tmp_path, capsys):
+    if argv[0] in ("run", "simulate"):
+        argv = argv + ["--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag in err and "Traceback" not in err, err
+
+
+def test_unwritable_out_exits_2_before_computing(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for command in ("run", "simulate"):
+        assert main([command, "--out", str(blocker / "sub")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--out" in err
+
+
+def test_bad_model_text_from_a_real_process_has_no_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "numerics.cli", "run", "--student", "__import__('os').system('echo hi')"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "--student" in result.stderr
+    assert "hi" not in result.stdout
+
+
+def test_verify_refuses_to_pass_having_checked_nothing(capsys):
+    assert main(["verify", "--points", "0"]) == 2
+    assert "PASS" not in capsys.readouterr().out
+
+
+def test_simulate_replicas_each_against_their_own_ode(tmp_path, capsys):
+    argv = ["simulate", "--N", "500", "--p", "2", "--k", "1", "--eta", "0.2", "--alpha-max", "2", "--replicas", "3",
+            "--record", "10", "--no-progress", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    data = np.genfromtxt(next(tmp_path.glob("*.csv")), delimiter=",", names=True)
+    starts = data[data["alpha"] == 0]
+    assert len(starts) == 3
+    # the ODE of each replica starts from that replica's measured overlaps: same risk at alpha = 0
+    np.testing.assert_allclose(starts["risk_ode"], starts["risk"], rtol=1e-10)
+    assert np.ptp(starts["risk"]) > 0  # and the replicas do start apart
+    assert "own measured start" in capsys.readouterr().out
+
+
+def test_large_p_is_drawn_as_bands_and_saved_with_a_summary_csv(tmp_path, monkeypatch):
+    import numerics
+    from numerics import plotting
+
+    Q0, R0, T = numerics.initial_conditions(12, 2, N=1000, seed=0)
+    result = numerics.integrate(Q0, R0, T, eta=0.5, alpha_max=1.0, n_points=5)
+    figure = plotting.plot_trajectory(result)
+    off_diagonal_panel = figure.axes[1]  # 66 curves > MAX_CURVES: the mean line and one band
+    assert len(off_diagonal_panel.get_lines()) == 1 and len(off_diagonal_panel.collections) == 1
+    assert len(figure.axes[0].get_lines()) == 12  # 12 norms: drawn one by one
+    monkeypatch.setattr(plotting, "MAX_CSV_COLUMNS", 50)
+    written = plotting.save_trajectory(result, tmp_path / "run.csv")
+    assert [path.suffix for path in written] == [".csv", ".npz"]
+    names = np.genfromtxt(written[0], delimiter=",", names=True).dtype.names
+    assert names == ("alpha", "Q_diag_mean", "Q_diag_min", "Q_diag_max", "Q_offdiag_mean", "Q_offdiag_min",
+                     "Q_offdiag_max", "R_mean", "R_min", "R_max", "risk")
+    np.testing.assert_array_equal(np.load(written[1])["Q"], result.Q)

@@ -46,7 +46,7 @@ def _paper_amplitude(lam, nu, xi, *, delta, p, k):
 
 
 def _weight_sgd(W, W_star, X, xi, *, eta, delta, kappa):
-    """Weight-space SGD (MODEL.md) through the rows of X; returns the final student."""
+    """Weight-space SGD (docs/model.md) through the rows of X; returns the final student."""
     p, N = W.shape
     k = W_star.shape[0]
     for x, noise in zip(X, xi):

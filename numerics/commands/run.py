@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from . import MODEL_CHOICES, model_by_name
+from . import add_model_arguments, model_from_args, model_text, output_directory, write_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,20 +18,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--N", type=float, default=10000.0, help="input dimension setting Var R0 = q0/N")
     parser.add_argument("--q0", type=float, default=1.0, help="initial student norm Q(0) = q0 I")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", choices=MODEL_CHOICES, default="paper")
     parser.add_argument("--gradient-flow", action="store_true", help="drop the eta**2 term")
     parser.add_argument("--simulate", type=int, default=None, metavar="N",
                         help="also simulate SGD at input dimension N; the ODE starts from its measured overlaps")
     parser.add_argument("--out", type=Path, default=Path("."), help="output directory (default: here)")
+    add_model_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .. import initial_conditions, integrate
-    from ..plotting import plot_trajectory, save_csv
+    from ..plotting import plot_trajectory, save_trajectory
     from ..summary import plateau_summary
 
-    model = model_by_name(args.model)
+    model, label = model_from_args(args)
+    output_directory(args.out)
     start = time.perf_counter()
     simulation = None
     if args.simulate is not None:
@@ -48,21 +51,27 @@ def run(args: argparse.Namespace) -> int:
         )
     elapsed = time.perf_counter() - start
     summary = plateau_summary(result, model=model)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"run_{args.model}_p{args.p}_k{args.k}_eta{args.eta:g}"
+    stem = f"run_{label}_p{args.p}_k{args.k}_eta{args.eta:g}"
     csv_path, png_path = args.out / f"{stem}.csv", args.out / f"{stem}.png"
-    save_csv(result, csv_path)
-    title = f"{args.model}: p={args.p}, k={args.k}, eta={args.eta:g}, N={args.N:g}"
-    plot_trajectory(result, png_path, simulation=simulation, title=title)
-    print(f"model {args.model}, p = {args.p}, k = {args.k}, eta = {args.eta:g}, Var R0 = q0/N = {args.q0 / args.N:.3g}")
+    written: list = []
+    write_checked(lambda path: written.extend(save_trajectory(result, path)), csv_path)
+    title = f"{label}: p={args.p}, k={args.k}, eta={args.eta:g}, N={args.N:g}"
+    write_checked(lambda path: plot_trajectory(result, path, simulation=simulation, title=title), png_path)
+    print(f"model {model_text(model, label)}")
+    print(f"p = {args.p}, k = {args.k}, eta = {args.eta:g}, Var R0 = q0/N = {args.q0 / args.N:.3g}")
     print(f"integrated to alpha = {result.alpha[-1]:g} in {elapsed:.2f} s ({result.nfev} RHS evaluations)")
     print(f"initial risk        {result.risk[0]:.6g}")
-    print(f"plateau risk        {summary.plateau_risk:.6g} (reached at alpha ~ {summary.plateau_start:.3g})")
-    print(f"plateau left at     alpha ~ {summary.escape_alpha:.4g} (risk below half the plateau)")
+    if np.isnan(summary.plateau_risk):
+        print("plateau             none (R = 0 is not invariant for this model)")
+    else:
+        print(f"plateau risk        {summary.plateau_risk:.6g} (reached at alpha ~ {summary.plateau_start:.3g})")
+        print(f"plateau left at     alpha ~ {summary.escape_alpha:.4g} (risk below half the plateau)")
     print(f"final risk          {summary.final_risk:.3g}")
     if simulation is not None:
         gap = float(abs(simulation.risk - result.risk).max())
         print(f"simulation at N = {args.simulate}: final risk {simulation.risk[-1]:.3g}, "
               f"max_alpha |risk_sim - risk_ode| = {gap:.3g} (ODE started from the measured overlaps)")
-    print(f"wrote {csv_path} and {png_path}")
+    if len(written) > 1:
+        print(f"p = {args.p}: the CSV holds mean/min/max columns; every overlap is in {written[1]}")
+    print(f"wrote {', '.join(str(path) for path in written)} and {png_path}")
     return 0

@@ -6,37 +6,51 @@ import argparse
 
 import numpy as np
 
-from . import MODEL_CHOICES, model_by_name
+from . import MODEL_CHOICES, CommandError, add_model_arguments, build_model, model_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "verify", help="compare generated functions with Monte Carlo averages (errors in standard errors)"
     )
-    parser.add_argument("--model", choices=MODEL_CHOICES, nargs="*", default=list(MODEL_CHOICES))
-    parser.add_argument("--samples", type=int, default=200_000, help="Gaussian samples per point")
-    parser.add_argument("--points", type=int, default=2, help="random covariances per (model, p, k)")
+    parser.add_argument("--samples", type=int, default=200_000, help="Gaussian samples per point (>= 2)")
+    parser.add_argument("--points", type=int, default=2, help="random covariances per (model, p, k) (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=5.0, help="fail above this many standard errors")
+    add_model_arguments(parser, several=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..montecarlo import QUANTITIES, random_overlaps, z_scores
 
+    # a standard error needs two samples; zero points would report PASS having checked nothing
+    if args.samples < 2:
+        raise CommandError(f"--samples must be at least 2 (a standard error needs two samples), got {args.samples}")
+    if args.points < 1:
+        raise CommandError(f"--points must be at least 1, got {args.points}")
+    if not args.threshold > 0:
+        raise CommandError(f"--threshold must be positive, got {args.threshold}")
+    overrides = model_overrides(args)
+    names = args.model if args.model else (["paper"] if overrides else list(MODEL_CHOICES))
+    models = [build_model(name, overrides) for name in names]
     rng = np.random.default_rng(args.seed)
     header = f"{'model':6} {'p':>2} {'k':>2} " + " ".join(f"{q:>13}" for q in QUANTITIES)
+    for model, label in models:
+        if overrides:
+            print(f"{label}: {model.describe()}")
     print("max |generated - Monte Carlo| in standard errors")
     print(header)
     worst = 0.0
-    for name in args.model:
-        model = model_by_name(name)
+    checked = 0
+    for model, name in models:
         for p, k in [(1, 1), (2, 1), (3, 2), (4, 2)]:
             for _ in range(args.points):
                 Q, R, T = random_overlaps(p, k, rng)
                 scores = z_scores(Q, R, T, model=model, n_samples=args.samples, seed=int(rng.integers(2**31)))
                 worst = max(worst, *scores.values())
+                checked += 1
                 print(f"{name:6} {p:>2} {k:>2} " + " ".join(f"{scores[q]:>13.2f}" for q in QUANTITIES))
-    verdict = "PASS" if worst <= args.threshold else "FAIL"
+    verdict = "PASS" if checked and worst <= args.threshold else "FAIL"
     print(f"{verdict}: largest deviation {worst:.2f} standard errors (threshold {args.threshold})")
     return 0 if verdict == "PASS" else 1
