@@ -2,9 +2,11 @@
 
 Public API
 ----------
-``rhs(Q, R, T, eta, *, model=None, second_order=True) -> (dQ, dR)``
-``risk(Q, R, T, *, model=None) -> float``
-``integrate(Q0, R0, T, *, eta, alpha_max, ...) -> IntegrationResult``
+``rhs(Q, R, T, eta, *, model=None, second_order=True, check=True) -> (dQ, dR)``
+(``check=False``: unchecked, for hot loops holding valid float64 arrays)
+``risk(Q, R, T, *, model=None, check=True) -> float``
+``integrate(Q0, R0, T, *, eta, alpha_max, ..., blas_threads="auto") -> IntegrationResult``
+(BLAS pinned to one thread while it runs, see :mod:`numerics.blas`)
 ``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
 ``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD;
 ``method="overlaps"``: the exact overlap chain, cost per step independent of N)

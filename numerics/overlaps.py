@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .models import resolve
 from .validation import check_finite_result, check_flag, check_overlaps, check_scalar, overflow_error
+
+#: ``np.add.reduce``: the sum without the method-call overhead of ``ndarray.sum`` (about 1 us at p = 8).
+_sum = np.add.reduce
 
 
 def rhs(
@@ -70,17 +74,23 @@ def rhs(
     if not check:
         return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order)
     Q, R, T = check_overlaps(Q, R, T)
-    eta = check_scalar(eta, "eta", nonnegative=True)
-    second_order = check_flag(second_order, "second_order")
+    if not (type(eta) is float and 0.0 <= eta < math.inf):  # a plain float passes without a call
+        eta = check_scalar(eta, "eta", nonnegative=True)
+    if second_order is not True and second_order is not False:
+        second_order = check_flag(second_order, "second_order")
     resolved = resolve(model, sizes=R.shape[-2:])
     # NumPy overflow inside the generated polynomials only warns (silenced: the result is
     # tested instead); Python-float overflow (``x ** 2`` of a huge trace) raises
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+            # NaN or inf anywhere makes the sum non-finite; a finite sum that overflows is
+            # settled by the element-wise test
+            finite = math.isfinite(_sum(dQ, None) + _sum(dR, None))
     except OverflowError:
         raise overflow_error("rhs") from None
-    check_finite_result("rhs", dQ, dR)
+    if not finite:
+        check_finite_result("rhs", dQ, dR)
     return dQ, dR
 
 

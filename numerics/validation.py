@@ -390,6 +390,40 @@ def is_positive_semidefinite(C: np.ndarray) -> bool:
     return bool(np.min(min_relative_eigenvalue(C)) >= -PSD_RTOL)
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _valid_unbatched(Q: object, R: object, T: object) -> bool:
+    """Whether ``Q``, ``R``, ``T`` are float64 matrices of matching shapes passing every check.
+
+    The common case of :func:`check_overlaps` with as few NumPy calls as
+    possible (one copy into ``C``, one finiteness test, one exact symmetry test,
+    one Cholesky factorisation): at p = 8 each NumPy call costs about as much as the
+    arithmetic, so this is what keeps validation cheaper than the generated
+    right-hand side. ``False`` means "not decided here": the general path then
+    checks again and names what is wrong.
+    """
+    if not (type(Q) is np.ndarray and type(R) is np.ndarray and type(T) is np.ndarray):
+        return False
+    if Q.dtype is not _FLOAT64 or R.dtype is not _FLOAT64 or T.dtype is not _FLOAT64:
+        return False  # (float64 arrays share one dtype instance; any other goes the general way)
+    if Q.ndim != 2 or R.ndim != 2 or T.ndim != 2:
+        return False
+    p, k = R.shape
+    if Q.shape != (p, p) or T.shape != (k, k) or p < 1 or k < 1:
+        return False
+    n = p + k
+    C = np.empty((n, n))
+    C[:p, :p] = Q
+    C[:p, p:] = R
+    C[p:, :p] = R.T
+    C[p:, p:] = T
+    # finite (first: the comparison below is then exact), exactly symmetric, positive definite
+    # by Cholesky; a singular PSD covariance (e.g. R = 0 with a singular T) is left to the
+    # general path
+    return bool(np.isfinite(C).all()) and not (C != C.T).any() and _potrf(C, lower=1, clean=0)[1] == 0
+
+
 def check_overlaps(
     Q: object, R: object, T: object, *, names: tuple[str, str, str] = ("Q", "R", "T")
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -401,6 +435,8 @@ def check_overlaps(
     tolerance :data:`PSD_RTOL`). ``names`` are the caller's argument names
     (e.g. ``("Q0", "R0", "T")``), used in the messages.
     """
+    if _valid_unbatched(Q, R, T):
+        return Q, R, T  # type: ignore[return-value]
     name_Q, name_R, name_T = names
     Q = as_real_array(Q, name_Q, finite=False)
     R = as_real_array(R, name_R, finite=False)

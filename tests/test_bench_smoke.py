@@ -105,6 +105,7 @@ def test_time_call_rejects_bad_repeats():
         time_call(lambda: None, repeats=0)
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_derivation_row_runs_python_m_derive_into_a_temporary_tree():
     entry = bench_derive.derive_row()
     _check_row(entry)

@@ -30,6 +30,7 @@ def test_verify_small(capsys):
     assert "PASS" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_console_script_derive_check():
     result = subprocess.run([sys.executable, "-m", "numerics.cli", "derive", "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

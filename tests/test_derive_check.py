@@ -30,11 +30,13 @@ def copy_tree(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_committed_tree_is_fresh():
     result = run_check(ROOT)
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_check_fails_after_changing_a_derivation_input(tmp_path):
     root = copy_tree(tmp_path)
     model_file = root / "derive" / "model.py"
@@ -47,6 +49,7 @@ def test_check_fails_after_changing_a_derivation_input(tmp_path):
     assert "numerics/_generated/paper.py" in result.stderr
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_check_fails_after_changing_the_derivation_itself(tmp_path):
     root = copy_tree(tmp_path)
     quantities = root / "derive" / "quantities.py"
@@ -95,6 +98,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_check_fails_after_a_hand_edit_of_generated_code(hand_edited):
     assert "by hand" in hand_edited["numerics/_generated/he3.py"]
 

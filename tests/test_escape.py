@@ -130,6 +130,7 @@ def test_plateau_fixed_point_is_the_isotropic_point_of_the_paper_model():
         plateau_fixed_point(1, 1, 1.0)  # beyond the stability of the norm
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_escape_time_measures_a_he3_run_against_the_he3_plateau():
     pv, kv, eta = 2, 2, 0.02
     # He3 (information exponent 3) escapes only from sizeable overlaps: R(0) ~ N(0, 1/10)
@@ -209,6 +210,7 @@ def test_optimal_learning_rate_rejects_an_eta_that_stalls():
         assert final < 0.75 * level
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_optimal_learning_rate_over_p_is_constant_for_one_teacher():
     # scan resolution sqrt 2 around the optimum; the former rule, which counted runs stalling at a
     # finite risk as escapes, gave eta/p = 0.177 for p >= 3 (see the README)
@@ -220,6 +222,7 @@ def test_optimal_learning_rate_over_p_is_constant_for_one_teacher():
     np.testing.assert_allclose(ratios, 0.125)
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_optimal_learning_rate_scales_linearly_with_p_for_two_teachers():
     ratios, resolution = [], None
     for pv in (1, 2, 4, 8):

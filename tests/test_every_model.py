@@ -221,6 +221,7 @@ _readouts = st.sampled_from(["1/p", "1/k", "2/(p + k)", "1/sqrt(p)", "-1/2", "3/
     seed=st.integers(0, 2**16),
     kind=st.sampled_from(["random", "singular", "near"]),
 )
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_random_polynomial_models_equal_exact_quadrature(
     student, teacher, student_readout, teacher_readout, p, k, seed, kind
 ):

@@ -30,7 +30,10 @@ def _relative_error(got, want):
     return float(np.max(np.abs(got - want))) / max(1.0, float(np.max(np.abs(want))))
 
 
-@pytest.mark.parametrize("model", MODELS, ids=IDS)
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param(m, id=i, marks=[pytest.mark.slow] if i == "mixed" else []) for m, i in zip(MODELS, IDS)],
+)
 def test_increment_covariance_equals_exact_quadrature(model):
     rng = np.random.default_rng(3)
     shapes = [(1, 1), (2, 1), (1, 2), (2, 2), (3, 2)] if model is PAPER else [(1, 1), (2, 1), (1, 2), (2, 2)]
@@ -158,6 +161,7 @@ def _monte_carlo_step_covariance(rng, W, W_star, eta, samples):
     return np.concatenate(q_samples), np.concatenate(r_samples)
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_increment_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
     """Exact one-step increments of finite-N SGD (paper model, N = 400) within 5 standard errors."""
     rng = np.random.default_rng(21)

@@ -106,6 +106,7 @@ def test_closest_solution_rejects_bad_input():
 
 @pytest.mark.parametrize(("p", "k", "N"), [(1, 1, 20), (2, 1, 30), (2, 2, 25), (3, 2, 40), (4, 2, 50), (3, 3, 40),
                                            (5, 3, 50)])
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_closest_solution_weights_equals_numerical_minimum(p, k, N):
     rng = np.random.default_rng(100 * p + 10 * k + N)
     W0, W_star = _start(rng, p, k, N)

@@ -10,13 +10,19 @@ from derive.quantities import derive_quantities
 SIZES = [(P, K) for P in (1, 2, 3) for K in (1, 2, 3)]
 
 
-@pytest.mark.parametrize("model", COMMITTED_MODELS, ids=lambda m: m.name)
+# He3 (degree 3, the heaviest explicit expansion) takes 10-50 s per size: slow
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param(m, id=m.name, marks=[pytest.mark.slow] if m.name == "he3" else []) for m in COMMITTED_MODELS],
+)
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"p{s[0]}k{s[1]}")
 def test_index_free_equals_explicit(model, size):
     assert mismatches(model, *size) == []
 
 
-@pytest.mark.parametrize("size", [(1, 1), (2, 1), (2, 2), (3, 2)])
+@pytest.mark.parametrize(
+    "size", [(1, 1), (2, 1), pytest.param((2, 2), marks=pytest.mark.slow), pytest.param((3, 2), marks=pytest.mark.slow)]
+)
 def test_mixed_polynomial_model(size):
     model = Model(
         student_activation="x**3 + x/2 - 1",

@@ -30,6 +30,7 @@ SAMPLES_BY_MODEL = {"paper": SAMPLES, "he2": SAMPLES, "he3": 1_000_000}
     scale=st.floats(0.3, 1.5),
     seed=st.integers(0, 2**31 - 1),
 )
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_generated_functions_match_monte_carlo(model_index, p, k, scale, seed):
     model = COMMITTED_MODELS[model_index]
     Q, R, T = random_overlaps(p, k, np.random.default_rng(seed), scale=scale)
@@ -47,6 +48,7 @@ def test_generated_functions_match_monte_carlo(model_index, p, k, scale, seed):
     decay=st.sampled_from([0.0, 0.1]),
     seed=st.integers(0, 2**31 - 1),
 )
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_rhs_matches_monte_carlo_of_the_sgd_increments(model_index, p, k, eta, noise, decay, seed):
     import numerics
 

@@ -362,6 +362,7 @@ def without_the_chi_square(monkeypatch):
     monkeypatch.setattr(reduced._BlockDraws, "__iter__", draws)
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_paper_model_agrees_with_the_weight_simulator(request):
     # default (random, Haar) start: the law of R(0) is compared too; Q(0) = I in both exactly
     record = [0.5, 1.0, 2.0, 3.0]
@@ -375,6 +376,7 @@ def test_paper_model_agrees_with_the_weight_simulator(request):
     assert z_mean_wrong > 10, z_mean_wrong
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_he3_with_noise_and_decay_agrees_with_the_weight_simulator():
     # cubic activations, label noise and weight decay, from one fixed start
     model = HE3.with_noise(0.5).with_weight_decay(0.5)

@@ -80,6 +80,7 @@ def _distances(model, eta, alpha_max, q0, r0, Ns, replicas):
      (HE3, 0.05, 10.0, 0.5, 0.2, 0.01)],  # non-quadratic, risk ~1.7
     ids=["paper", "he3"],
 )
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_finite_size_convergence_to_the_ode(model, eta, alpha_max, q0, r0, largest):
     Ns = np.array([100, 400, 1600])
     means, errors = _distances(model, eta, alpha_max, q0, r0, Ns, replicas=16)
