@@ -1,6 +1,6 @@
 """The noise of the overlaps at finite N: second moments of one SGD step's increments.
 
-One step changes the overlaps by ``Q -> Q + q/N``, ``R -> R + r/N`` with (MODEL.md,
+One step changes the overlaps by ``Q -> Q + q/N``, ``R -> R + r/N`` with (docs/model.md,
 ``|x|^2/N -> 1`` at leading order)
 
     r_jr = eta E_j nu_r,     q_jl = eta A_jl + eta**2 B_jl,

@@ -2,7 +2,7 @@
 
 The SDE
 -------
-At finite N one SGD step moves the overlaps by ``q/N``, ``r/N`` (MODEL.md, "Finite N: the
+At finite N one SGD step moves the overlaps by ``q/N``, ``r/N`` (docs/model.md, "Finite N: the
 noise of the overlaps"), and ``N dalpha`` steps make up ``dalpha``. To leading order in
 ``1/N`` the overlaps then follow
 
