@@ -48,6 +48,7 @@ def test_increment_covariance_equals_exact_quadrature(model):
                 assert _relative_error(g, w) < 1e-10, (name, p, k, kind, second_order)
 
 
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_batched_covariance_equals_single_calls():
     rng = np.random.default_rng(9)
     points = [random_point(2, 2, rng, kind) for kind in ("random", "singular", "near")]

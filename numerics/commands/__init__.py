@@ -124,6 +124,7 @@ COMMON_FLAGS = {
     "replicas": "--replicas",
     "record": "--record",
     "n_samples": "--samples",
+    "rank": "--rank",
 }
 
 
