@@ -671,6 +671,7 @@ def simulate_overlaps(
         second_order=True,
         model_name=resolved.name,
         nfev=n_steps,
+        model=model,
         extra={
             "N": N,
             "steps": steps,

@@ -441,6 +441,7 @@ def simulate_sde(
         second_order=bool(second_order),
         model_name=resolved.name,
         nfev=n_steps,
+        model=model,
         extra={
             "N": N,
             "dalpha": h,

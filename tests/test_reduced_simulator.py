@@ -413,3 +413,14 @@ def test_blocks_of_every_length_mix_in_one_run(N, alpha_max):
                             progress=False)
     assert np.all(np.isfinite(sim.Q)) and np.all(np.isfinite(sim.R))
     assert int(np.max(sim.extra["steps"])) == int(round(alpha_max * N))
+
+
+def test_results_carry_their_model():
+    """escape_time and compare_ode_simulation read the model from the result."""
+    from numerics import simulate_sde
+
+    sim = simulate(N=50, p=2, k=1, eta=0.02, alpha_max=0.5, model=HE3, seed=0, method="overlaps", progress=False)
+    assert sim.model is HE3
+    sde = simulate_sde(np.eye(2), np.zeros((2, 1)), np.eye(1), N=1000, eta=0.05, alpha_max=0.5, model=PAPER, seed=0,
+                       progress=False)
+    assert sde.model is PAPER
