@@ -402,7 +402,10 @@ def run_plateaus(run: Any) -> list[Plateau]:
 
     The plateau is :func:`plateau_fixed_point` for the run's own model, learning
     rate, ``second_order`` flag and teacher ``T``, followed from the run's own
-    ``Q(0)``. Starts that differ only by rounding share one computation.
+    ``Q(0)``. A mini-batch run (``batch_size = B``) has the fixed point of the
+    single-sample ODE at ``eta / B`` (its ODE is that one, ``B`` times faster), and
+    its plateaus carry ``eta / B`` and eigenvalues per ``B`` steps. Starts that
+    differ only by rounding share one computation.
 
     Raises
     ------
@@ -419,8 +422,11 @@ def run_plateaus(run: Any) -> list[Plateau]:
     batch = Q0.shape[0]
     # T is (k, k), or one per start for a simulation of several replicas
     T = np.broadcast_to(np.asarray(run.T, dtype=float), np.asarray(run.Q).shape[:-3] + (k, k)).reshape(-1, k, k)
+    # the mini-batch ODE at (eta, B) is the B = 1 ODE at eta / B run B times faster
+    # (dQ = eta D + eta**2/B V = B [eta' D + eta'**2 V], eta' = eta / B): same fixed point
+    eta = run.eta / getattr(run, "batch_size", 1)
     return [
-        plateau_fixed_point(p, k, run.eta, T=(T[b] + T[b].T) / 2, model=run.model, second_order=run.second_order,
+        plateau_fixed_point(p, k, eta, T=(T[b] + T[b].T) / 2, model=run.model, second_order=run.second_order,
                             Q_start=Q0[b])
         for b in range(batch)
     ]

@@ -24,7 +24,7 @@ import numpy as np
 from ._generated import COMMITTED
 from .cache import load_generated
 from .models import resolve
-from .validation import check_overlaps, check_scalar
+from .validation import check_int, check_overlaps, check_scalar
 
 _MODULES: dict[str, ModuleType] = {}
 
@@ -80,6 +80,7 @@ def increment_covariance(
     *,
     model: Any = None,
     second_order: bool = True,
+    batch_size: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Covariance of one step's overlap increments ``(q, r)`` (``Q += q/N``, ``R += r/N``).
 
@@ -96,6 +97,11 @@ def increment_covariance(
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
         keeps only ``eta (E_j lambda_l + E_l lambda_j)``.
+    batch_size : int
+        Mini-batch size ``B >= 1``. A step's increment is then the mean of ``B``
+        independent single-sample increments whose ``eta**2`` part is divided by
+        ``B`` (the cross terms between the samples of a step are ``O(N**-1/2)``),
+        so the covariance is ``B`` times the single-sample covariance at ``eta / B``.
 
     Returns
     -------
@@ -108,6 +114,11 @@ def increment_covariance(
     """
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size != 1:
+        # q_B = (1/B) sum_b [eta A_b + (eta**2 / B) E_b E_b] = mean of B copies of B q_1(eta / B)
+        single = increment_covariance(Q, R, T, eta / batch_size, model=model, second_order=second_order)
+        return tuple(batch_size * block for block in single)
     resolved = resolve(model, sizes=(Q.shape[-1], T.shape[-1]))
     delta = resolved.noise_variance
     with np.errstate(over="raise", invalid="raise"):

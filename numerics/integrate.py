@@ -60,6 +60,8 @@ class IntegrationResult:
     model : derive.Model or None
         The model the run was made with (``None``: the paper model), so that
         analyses of the run (e.g. :func:`numerics.escape_time`) use its own model.
+    batch_size : int
+        Mini-batch size of the run (1: one sample per step).
 
     A leading batch axis ``...`` is present when the starts were batched.
     """
@@ -75,6 +77,7 @@ class IntegrationResult:
     nfev: int = 0
     extra: dict = field(default_factory=dict)
     model: Any = None
+    batch_size: int = 1
 
     @property
     def p(self) -> int:
@@ -156,6 +159,7 @@ def integrate(
     alpha_max: float,
     model: Any = None,
     second_order: bool = True,
+    batch_size: int = 1,
     n_points: int = 400,
     grid: str = "log",
     alpha_eval: np.ndarray | None = None,
@@ -180,6 +184,9 @@ def integrate(
         ``None`` is the paper's model.
     second_order : bool
         Keep the ``eta**2`` term (default) or integrate the gradient-flow limit.
+    batch_size : int
+        Mini-batch size ``B >= 1``: the ``eta**2`` term (label noise included)
+        is divided by ``B``; ``alpha`` counts SGD steps / N (docs/model.md).
     n_points, grid, alpha_eval
         Output times: ``alpha_eval`` if given (strictly increasing, within
         ``[0, alpha_max]``; the integration then stops at its last time),
@@ -226,6 +233,7 @@ def integrate(
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     n_points = check_int(n_points, "n_points", minimum=2)
     second_order = check_flag(second_order, "second_order")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     # a NaN tolerance makes every error comparison false: the solver would never finish
     rtol = check_scalar(rtol, "rtol", positive=True, below=1.0)
     atol = check_scalar(atol, "atol", nonnegative=True)
@@ -261,7 +269,7 @@ def integrate(
         reached[0] = max(reached[0], alpha)
         Q, R = overlaps(y)
         try:
-            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size)
         except OverflowError:
             # Python-float overflow in the generated code: a NaN derivative makes the solver
             # reject the step (a too-long trial step) or fail, like NumPy's overflow to inf does
@@ -346,4 +354,5 @@ def integrate(
         model_name=resolved.name,
         nfev=int(solution.nfev),
         model=model,
+        batch_size=batch_size,
     )

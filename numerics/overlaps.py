@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .models import resolve
-from .validation import check_finite_result, check_flag, check_overlaps, check_scalar, overflow_error
+from .validation import check_finite_result, check_flag, check_int, check_overlaps, check_scalar, overflow_error
 
 #: ``np.add.reduce``: the sum without the method-call overhead of ``ndarray.sum`` (about 1 us at p = 8).
 _sum = np.add.reduce
@@ -22,6 +22,7 @@ def rhs(
     *,
     model: Any = None,
     second_order: bool = True,
+    batch_size: int = 1,
     check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time derivatives ``(dQ/dalpha, dR/dalpha)`` of the overlaps.
@@ -41,6 +42,11 @@ def rhs(
     second_order : bool
         Keep the ``eta**2`` term (finite learning rate). ``False`` gives the
         gradient-flow limit.
+    batch_size : int
+        Mini-batch size ``B >= 1`` (each step averages the update over ``B``
+        fresh samples; ``alpha`` counts steps / N). The first-order terms are
+        unchanged; the ``eta**2`` term and its label-noise part are divided by
+        ``B`` (docs/model.md).
     check : bool
         Validate the input and the result (default). ``False`` is for hot
         loops that already hold valid input: nothing is checked or converted
@@ -65,15 +71,17 @@ def rhs(
     Notes
     -----
     ``dR = eta D_R - eta kappa R`` and
-    ``dQ = eta D_Q + eta**2 (V_Q + Delta N_Q) - 2 eta kappa Q`` with the
+    ``dQ = eta D_Q + (eta**2 / B) (V_Q + Delta N_Q) - 2 eta kappa Q`` with the
     generated ``D``, ``V``, ``N`` of ``docs/equations.md``.
 
     At p = 8 the checks cost less than the generated computation (about 1x to
     2x the unchecked call in total, see ``bench/README.md``).
     """
     if not check:
-        return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order)
+        return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order, batch_size)
     Q, R, T = check_overlaps(Q, R, T)
+    if not (type(batch_size) is int and batch_size >= 1):  # a plain int passes without a call
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
     if not (type(eta) is float and 0.0 <= eta < math.inf):  # a plain float passes without a call
         eta = check_scalar(eta, "eta", nonnegative=True)
     if second_order is not True and second_order is not False:
@@ -83,7 +91,7 @@ def rhs(
     # tested instead); Python-float overflow (``x ** 2`` of a huge trace) raises
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size)
             # NaN or inf anywhere makes the sum non-finite; a finite sum that overflows is
             # settled by the element-wise test
             finite = math.isfinite(_sum(dQ, None) + _sum(dR, None))
@@ -94,11 +102,12 @@ def rhs(
     return dQ, dR
 
 
-def _rhs_unchecked(Q, R, T, eta, resolved, second_order):
+def _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size=1):
     module = resolved.module
     if second_order:
-        # one generated sum: every matrix monomial of eta D + eta**2 (V + Delta N) scaled once
-        eta2 = eta * eta
+        # one generated sum: every matrix monomial of eta D + eta**2 (V + Delta N) scaled once;
+        # a mini-batch averages B independent E_j E_l products, so their mean is divided by B
+        eta2 = eta * eta / batch_size if batch_size != 1 else eta * eta
         dQ, dR = module.rhs_terms(Q, R, T, eta, eta2, eta2 * resolved.noise_variance)
     else:
         drift_Q, drift_R = module.first_order_terms(Q, R, T)

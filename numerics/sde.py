@@ -79,6 +79,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,7 @@ from .models import ResolvedModel, resolve
 from .overlaps import _rhs_unchecked
 from .reduced import covariance_factor
 from .simulate import BLOWUP, SimulationError, _child, replica_seeds
-from .validation import as_float_array, check_overlaps, check_scalar
+from .validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 
 #: ``rate * dalpha`` of the default step (see the module docstring).
 DRIFT_STEP = 0.02
@@ -271,6 +272,7 @@ def simulate_sde(
     dalpha: float | None = None,
     record: int | Sequence[float] | np.ndarray = 200,
     progress: bool = True,
+    batch_size: int = 1,
 ) -> IntegrationResult:
     """Integrate the diffusion approximation of finite-N SGD on the overlaps (module docstring).
 
@@ -307,6 +309,13 @@ def simulate_sde(
         rounded to the nearest step.
     progress : bool
         Show a tqdm progress bar on long runs.
+    batch_size : int
+        Mini-batch size ``B >= 1`` (``alpha`` counts SGD steps / N). With drift
+        ``B b(eta / B)`` and increment covariance ``B Sigma(eta / B)``
+        (:func:`numerics.increment_covariance`), the process at ``(eta, B)`` is the
+        single-sample one at ``eta / B`` run ``B`` times faster: it is integrated
+        as that one, on ``B alpha``, and reported on the ``alpha`` axis
+        (``dalpha`` and ``record`` are in ``alpha``).
 
     Returns
     -------
@@ -332,6 +341,11 @@ def simulate_sde(
     N = _check_N(N)
     eta = check_scalar(eta, "eta", positive=True)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size != 1:
+        return _mini_batch(Q0, R0, T, N=N, eta=eta, alpha_max=alpha_max, model=model, second_order=second_order,
+                           replicas=replicas, seed=seed, dalpha=dalpha, record=record, progress=progress,
+                           batch_size=batch_size)
     replicas = _check_replicas(replicas)
     if not isinstance(second_order, (bool, np.bool_)):
         raise ValueError(f"second_order must be True or False, got {second_order!r}")
@@ -453,6 +467,19 @@ def simulate_sde(
             "projections": projections,
         },
     )
+
+
+def _mini_batch(Q0, R0, T, *, N, eta, alpha_max, model, second_order, replicas, seed, dalpha, record, progress,
+                batch_size) -> IntegrationResult:
+    # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size)
+    B = batch_size
+    if not isinstance(record, (int, np.integer)) or isinstance(record, (bool, np.bool_)):
+        record = as_real_array(record, "record", ndim_min=1) * B
+    run = simulate_sde(Q0, R0, T, N=N, eta=eta / B, alpha_max=alpha_max * B, model=model,
+                       second_order=second_order, replicas=replicas, seed=seed,
+                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress)
+    extra = dict(run.extra, dalpha=run.extra["dalpha"] / B)
+    return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra)
 
 
 def _diverged(step: int, h: float, eta: float) -> None:

@@ -252,6 +252,7 @@ def simulate(
     Q0: np.ndarray | None = None,
     R0: np.ndarray | None = None,
     T: np.ndarray | None = None,
+    batch_size: int = 1,
 ) -> IntegrationResult:
     """One-pass SGD of the student at input dimension ``N``, measuring the overlaps.
 
@@ -293,6 +294,11 @@ def simulate(
         independent of N, no weights in ``extra``).
     Q0, R0, T : arrays, optional
         Start overlaps for ``method="overlaps"`` only (see there).
+    batch_size : int
+        Mini-batch size ``B >= 1``: each step averages the update over ``B``
+        fresh samples, ``w_j <- w_j + (eta / (B sqrt(N))) sum_b E_j^b x^b``
+        (weight decay once per step); ``alpha`` counts steps / N, so a run
+        draws ``B * alpha_max * N`` inputs (docs/model.md). ``method="weights"`` only.
     blas_threads : "auto", int or None
         BLAS threads during the simulation (see :mod:`numerics.blas`):
         ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``;
@@ -319,8 +325,13 @@ def simulate(
     SimulationError
         If the weights diverge (learning rate too large), naming the alpha reached.
     """
+    batch = check_int(batch_size, "batch_size", minimum=1)
     if method == "overlaps":
         from .reduced import simulate_overlaps
+
+        if batch != 1:
+            raise ValueError("batch_size > 1 is simulated with method='weights'; the overlap chain takes one "
+                             "sample per step")
 
         return simulate_overlaps(N=N, p=p, k=k, eta=eta, alpha_max=alpha_max, model=model, q0=q0, seed=seed,
                                  replicas=replicas, record=record, W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T,
@@ -366,10 +377,12 @@ def simulate(
         W = _check_weights(W0, "W0", p, N, replicas)
     W_star_T = np.ascontiguousarray(np.swapaxes(W_star, 1, 2))  # (B, N, k)
     T = W_star @ W_star_T / N
-    s = STEP_BLOCK
+    # steps per block: the block holds s * batch inputs, and its Gram part costs (s * batch) N per input
+    s = max(1, STEP_BLOCK // batch)
+    inputs_per_block = s * batch
     # one array per replica holding the students, the teachers and the block's inputs, so
     # one product X [W; W*; X]^T gives lambda, nu and the Gram matrix of the inputs
-    V = np.empty((replicas, p + k + s, N))
+    V = np.empty((replicas, p + k + inputs_per_block, N))
     V[:, :p] = W
     V[:, p : p + k] = W_star
     W = V[:, :p]
@@ -378,9 +391,9 @@ def simulate(
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
     sqrt_n = np.sqrt(N)
-    coefficient = eta * a / sqrt_n  # e_t = coefficient * residual * sigma'(lambda_t)
+    coefficient = eta * a / (sqrt_n * batch)  # e_t = coefficient * residual * sigma'(lambda_t)
     bar = None
-    if progress and float(n_steps) * replicas * N > PROGRESS_WORK:
+    if progress and float(n_steps) * batch * replicas * N > PROGRESS_WORK:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="SGD steps", unit="step", unit_scale=True, leave=False)
@@ -389,12 +402,14 @@ def simulate(
         Q_rec[:, index] = W @ np.swapaxes(W, 1, 2) / N
         R_rec[:, index] = W @ W_star_T / N
 
-    # weight decay inside a block: powers d^t, and the (tau, t) weights d^(t-1-tau) of the Gram matrix
+    # weight decay inside a block: powers d^t, and the (tau, t) weights d^(t-1-tau) of the Gram
+    # matrix; inputs of one step (same t) do not see each other's updates (weight 0)
+    step_of = np.repeat(np.arange(s), batch)  # the step of each input of a block
     powers = decay ** np.arange(s + 1)
-    lags = np.arange(s)[None, :] - np.arange(s)[:, None] - 1
+    lags = step_of[None, :] - step_of[:, None] - 1
     decay_weights = np.where(lags >= 0, decay ** np.maximum(lags, 0), 0.0)
-    products = np.empty((replicas, s, p + k + s))  # X [W_0; W*; X]^T of the block
-    e = np.empty((replicas, p, s))  # update vectors, one column per step
+    products = np.empty((replicas, inputs_per_block, p + k + inputs_per_block))  # X [W_0; W*; X]^T of the block
+    e = np.empty((replicas, p, inputs_per_block))  # update vectors, one column per input
     # squared student norms, tracked from the block products (no pass over W per block)
     norms = np.einsum("bpn,bpn->bp", W, W)
 
@@ -411,31 +426,33 @@ def simulate(
                     break
                 target = steps[rec_index] if rec_index < n_rec else n_steps
                 size = int(min(s, target - done))
-                rows = p + k + size
+                n_inputs = size * batch
+                rows = p + k + n_inputs
                 for i, stream in enumerate(streams):
                     inputs = V[i, p + k : rows]
                     stream.inputs.standard_normal(out=inputs)
                     # while the inputs are in cache
-                    np.matmul(inputs, V[i, :rows].T, out=products[i, :size, :rows])
-                block = products[:, :size]
+                    np.matmul(inputs, V[i, :rows].T, out=products[i, :n_inputs, :rows])
+                block = products[:, :n_inputs]
                 lam0 = block[:, :, :p] / sqrt_n  # (B, size, p): W_0 x_t / sqrt(N)
                 nu = block[:, :, p : p + k] / sqrt_n  # (B, size, k)
                 overlap = block[:, :, p + k : rows] / sqrt_n  # (B, size, size): x_tau . x_t / sqrt(N)
                 if decay != 1.0:
-                    lam0 *= powers[:size, None]
-                    overlap *= decay_weights[:size, :size]
-                y = b * sigma_star(nu).sum(axis=-1)  # (B, size)
+                    lam0 *= powers[step_of[:n_inputs], None]
+                    overlap *= decay_weights[:n_inputs, :n_inputs]
+                y = b * sigma_star(nu).sum(axis=-1)  # (B, n_inputs)
                 if noise_std > 0:
-                    y = y + noise_std * np.stack([st.noise.standard_normal(size) for st in streams])
+                    y = y + noise_std * np.stack([st.noise.standard_normal(n_inputs) for st in streams])
                 for t in range(size):
-                    lam = lam0[:, t]
+                    first, last = t * batch, (t + 1) * batch  # the inputs of step t
+                    lam = lam0[:, first:last]  # (B, batch, p)
                     if t:
-                        lam = lam + (e[:, :, :t] @ overlap[:, :t, t, None])[..., 0]
-                    residual = y[:, t] - a * sigma(lam).sum(axis=-1)
-                    e[:, :, t] = coefficient * residual[:, None] * sigma_prime(lam)
-                updates = e[:, :, :size]
+                        lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
+                    residual = y[:, first:last] - a * sigma(lam).sum(axis=-1)
+                    e[:, :, first:last] = coefficient * np.swapaxes(residual[..., None] * sigma_prime(lam), 1, 2)
+                updates = e[:, :, :n_inputs]
                 if decay != 1.0:
-                    updates = updates * powers[size - 1 :: -1]
+                    updates = updates * powers[size - 1 - step_of[:n_inputs]]
                     W *= powers[size]
                 # |w_j + u_j X|^2 = |w_j|^2 + 2 u_j X w_j + u_j X X^T u_j^T, all from the block products
                 cross = np.einsum("bps,bsp->bp", updates, block[:, :, :p])
@@ -486,6 +503,7 @@ def simulate(
             "seconds": seconds,
         },
         model=model,
+        batch_size=batch,
     )
 
 
@@ -575,6 +593,7 @@ def compare_ode_simulation(
         alpha_eval=simulation.alpha - simulation.alpha[0],
         model=simulation.extra["model"],
         second_order=second_order,
+        batch_size=getattr(simulation, "batch_size", 1),
         rtol=rtol,
         atol=atol,
     )
