@@ -258,7 +258,7 @@ def overlap_step(
 class _Kernel:
     """The model's activations and constants, and the block update (module docstring)."""
 
-    def __init__(self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int) -> None:
+    def __init__(self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int, batch: int = 1) -> None:
         module = resolved.module
         self.a, self.b = (float(v) for v in module.readouts(p, k))
         self.sigma = _polynomial(module.STUDENT_ACTIVATION)
@@ -266,11 +266,13 @@ class _Kernel:
         self.sigma_star = _polynomial(module.TEACHER_ACTIVATION)
         self.noise_std = float(np.sqrt(resolved.noise_variance))
         self.decay = 1.0 - eta * resolved.weight_decay / N
-        self.eta, self.N, self.p, self.k = eta, N, p, k
-        s = STEP_BLOCK
-        # decay powers d^t and the (tau, t) weights d^(t-1-tau) (tau < t) of the input Gram matrix
+        self.eta, self.N, self.p, self.k, self.batch = eta, N, p, k, batch
+        s = block_steps(batch)
+        # decay powers d^t and the (tau, t) weights d^(t-1-tau) (tau < t) of the input Gram matrix;
+        # the inputs of one mini-batch step (same t) do not see each other's updates
+        self.step_of = np.repeat(np.arange(s), batch)
         self.powers = self.decay ** np.arange(s + 1)
-        lags = np.arange(s)[None, :] - np.arange(s)[:, None] - 1
+        lags = self.step_of[None, :] - self.step_of[:, None] - 1
         self.decay_weights = np.where(lags >= 0, self.decay ** np.maximum(lags, 0), 0.0)
 
     def advance(self, C: np.ndarray, inputs: np.ndarray, xi: np.ndarray | None) -> None:
@@ -280,17 +282,18 @@ class _Kernel:
         ----------
         C : array, shape (B, P, P)
             ``[[Q, R], [R^T, T]]`` at the block start; overwritten with the block end.
-        inputs : array, shape (B, s, P + m)
+        inputs : array, shape (B, s * batch, P + m)
             Row t: the coordinates ``g_t`` (P) of input t on the span of the
             block-start factor's columns, then its coordinates (m) in an
             orthonormal basis of the orthogonal part of the block's inputs
             (Bartlett factor: lower triangular, or ``Y`` itself). Only
             ``inputs @ inputs^T`` (the Gram matrix of the inputs) is used.
-        xi : array, shape (B, s), or None
-            Standard normal label noise of the steps (``None``: no noise).
+        xi : array, shape (B, s * batch), or None
+            Standard normal label noise of the inputs (``None``: no noise).
         """
-        p, N, eta = self.p, self.N, self.eta
-        size = inputs.shape[1]
+        p, N, eta, batch = self.p, self.N, self.eta, self.batch
+        n_inputs = inputs.shape[1]
+        size = n_inputs // batch  # steps
         P = C.shape[-1]
         decay = self.decay
         F = covariance_factor(C)
@@ -302,21 +305,31 @@ class _Kernel:
         y = self.b * self.sigma_star(nu).sum(axis=-1)
         if xi is not None and self.noise_std > 0:
             y += self.noise_std * xi
+        step_of = self.step_of[:n_inputs]
         if decay != 1.0:
-            lam_start = lam0 * self.powers[:size, None]
-            overlap = gram * self.decay_weights[:size, :size]
+            lam_start = lam0 * self.powers[step_of, None]
+            overlap = gram * self.decay_weights[:n_inputs, :n_inputs]
         else:
             lam_start, overlap = lam0, gram
-        e = np.empty((C.shape[0], p, size))  # e_t = eta E_t, one column per step
-        coefficient = eta * self.a
+        e = np.empty((C.shape[0], p, n_inputs))  # e_t = (eta / batch) E_t, one column per input
+        coefficient = eta * self.a / batch
         sigma, sigma_prime, a = self.sigma, self.sigma_prime, self.a
-        for t in range(size):
-            lam = lam_start[:, t]
-            if t:
-                lam = lam + (e[:, :, :t] @ overlap[:, :t, t, None])[..., 0]
-            residual = y[:, t] - a * sigma(lam).sum(axis=-1)
-            np.multiply((coefficient * residual)[:, None], sigma_prime(lam), out=e[:, :, t])
-        U = e * self.powers[size - 1 :: -1] if decay != 1.0 else e
+        if batch == 1:
+            for t in range(size):
+                lam = lam_start[:, t]
+                if t:
+                    lam = lam + (e[:, :, :t] @ overlap[:, :t, t, None])[..., 0]
+                residual = y[:, t] - a * sigma(lam).sum(axis=-1)
+                np.multiply((coefficient * residual)[:, None], sigma_prime(lam), out=e[:, :, t])
+        else:
+            for t in range(size):
+                first, last = t * batch, (t + 1) * batch  # the inputs of step t
+                lam = lam_start[:, first:last]  # (B, batch, p)
+                if t:
+                    lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
+                residual = y[:, first:last] - a * sigma(lam).sum(axis=-1)
+                e[:, :, first:last] = coefficient * np.swapaxes(residual[..., None] * sigma_prime(lam), 1, 2)
+        U = e * self.powers[size - 1 - step_of] if decay != 1.0 else e
         ds = self.powers[size]
         cross = (U @ lam0) * (ds / N)  # (B, p, p)
         Q = C[:, :p, :p] * (ds * ds) + cross + np.swapaxes(cross, 1, 2)
@@ -421,6 +434,11 @@ def start_covariance(
     return (C + np.swapaxes(C, 1, 2)) / 2
 
 
+def block_steps(batch: int) -> int:
+    """Steps per block for mini-batches of ``batch`` inputs: about :data:`STEP_BLOCK` inputs per block."""
+    return max(1, STEP_BLOCK // batch)
+
+
 def block_sizes(steps: np.ndarray, n_steps: int, block: int | None = None) -> list[int]:
     """Steps per block: blocks of ``block`` (default :data:`STEP_BLOCK`) steps, cut at every recorded step."""
     block = STEP_BLOCK if block is None else block
@@ -437,7 +455,7 @@ def block_sizes(steps: np.ndarray, n_steps: int, block: int | None = None) -> li
 class _BlockDraws:
     """The random draws of every block, generated replica by replica a chunk of blocks at a time.
 
-    A block of ``size`` steps takes from a replica's ``inputs`` stream the
+    A block of ``size`` inputs (steps times the mini-batch size) takes from a replica's ``inputs`` stream the
     ``size x P`` coordinates ``G`` then the ``size (size - 1) / 2`` normals
     below the diagonal of the Bartlett factor (row by row), from its
     ``chi2`` stream the ``size`` chi-squares of the diagonal, and from its
@@ -550,6 +568,7 @@ def simulate_overlaps(
     R0: np.ndarray | None = None,
     T: np.ndarray | None = None,
     progress: bool = True,
+    batch_size: int = 1,
 ) -> IntegrationResult:
     """Finite-N one-pass SGD simulated exactly on the overlaps (``simulate(..., method="overlaps")``).
 
@@ -558,8 +577,9 @@ def simulate_overlaps(
 
     Parameters
     ----------
-    N, p, k, eta, alpha_max, model, q0, seed, replicas, record, progress
-        As in :func:`numerics.simulate.simulate`.
+    N, p, k, eta, alpha_max, model, q0, seed, replicas, record, progress, batch_size
+        As in :func:`numerics.simulate.simulate` (a mini-batch step draws ``batch_size``
+        inputs: the block's ``s * batch_size`` rows, their Gram matrix included).
     W0 : array, shape (p, N) or (replicas, p, N), optional
         Start from these weights' overlaps.
     W_star : array, shape (k, N) or (replicas, k, N), optional
@@ -598,6 +618,7 @@ def simulate_overlaps(
     eta = check_scalar(eta, "eta", positive=True)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     q0 = check_scalar(q0, "q0", positive=True)
+    batch = _check_int(batch_size, "batch_size", 1)
     n_steps = int(round(alpha_max * N))
     if n_steps < 1:
         raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
@@ -611,15 +632,15 @@ def simulate_overlaps(
                          W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T)
     T_out = C[:, p:, p:].copy()
     streams = [(g[1], g[2], g[3]) for g in generators]
-    kernel = _Kernel(resolved, eta, N, p, k)
-    sizes = block_sizes(steps, n_steps)
-    draws = _BlockDraws(streams, sizes, P, N - P, resolved.noise_variance > 0)
+    kernel = _Kernel(resolved, eta, N, p, k, batch)
+    sizes = block_sizes(steps, n_steps, block_steps(batch))
+    draws = _BlockDraws(streams, [size * batch for size in sizes], P, N - P, resolved.noise_variance > 0)
 
     n_rec = steps.size
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
     bar = None
-    if progress and float(n_steps) * replicas > PROGRESS_WORK:
+    if progress and float(n_steps) * batch * replicas > PROGRESS_WORK:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="SGD steps (overlaps)", unit="step", unit_scale=True, leave=False)
@@ -639,7 +660,7 @@ def simulate_overlaps(
             measure_due()
             for inputs, xi in draws:
                 kernel.advance(C, inputs, xi)
-                size = inputs.shape[1]
+                size = inputs.shape[1] // batch
                 done += size
                 if bar is not None:
                     bar.update(size)
@@ -672,6 +693,7 @@ def simulate_overlaps(
         model_name=resolved.name,
         nfev=n_steps,
         model=model,
+        batch_size=batch,
         extra={
             "N": N,
             "steps": steps,

@@ -298,7 +298,7 @@ def simulate(
         Mini-batch size ``B >= 1``: each step averages the update over ``B``
         fresh samples, ``w_j <- w_j + (eta / (B sqrt(N))) sum_b E_j^b x^b``
         (weight decay once per step); ``alpha`` counts steps / N, so a run
-        draws ``B * alpha_max * N`` inputs (docs/model.md). ``method="weights"`` only.
+        draws ``B * alpha_max * N`` inputs (docs/model.md).
     blas_threads : "auto", int or None
         BLAS threads during the simulation (see :mod:`numerics.blas`):
         ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``;
@@ -329,13 +329,10 @@ def simulate(
     if method == "overlaps":
         from .reduced import simulate_overlaps
 
-        if batch != 1:
-            raise ValueError("batch_size > 1 is simulated with method='weights'; the overlap chain takes one "
-                             "sample per step")
 
         return simulate_overlaps(N=N, p=p, k=k, eta=eta, alpha_max=alpha_max, model=model, q0=q0, seed=seed,
                                  replicas=replicas, record=record, W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T,
-                                 progress=progress)
+                                 progress=progress, batch_size=batch)
     if method != "weights":
         raise ValueError(f"method must be 'weights' or 'overlaps', got {method!r}")
     if Q0 is not None or R0 is not None or T is not None:

@@ -1,7 +1,8 @@
-"""Mini-batch one-pass SGD: the exact update, the ODE's 1/B, the increment covariance, the SDE, bad input."""
+"""Mini-batch one-pass SGD: exact updates (weights and overlap chain), the ODE's 1/B, the covariance, the SDE."""
 
 import numpy as np
 import pytest
+from test_reduced_simulator import _largest_z
 
 from derive.model import PAPER
 from numerics import (
@@ -14,6 +15,8 @@ from numerics import (
     simulate_sde,
 )
 from numerics.escape import plateau_fixed_point, run_plateaus
+from numerics.models import resolve
+from numerics.reduced import _Kernel, covariance_factor
 from numerics.simulate import replica_streams, weights_from_overlaps
 
 
@@ -189,6 +192,47 @@ def test_bad_batch_sizes_are_refused_by_name(value):
             call()
 
 
-def test_overlap_chain_refuses_mini_batches():
+@pytest.mark.parametrize("value", BAD_BATCH)
+def test_overlap_chain_refuses_bad_batch_sizes(value):
     with pytest.raises(ValueError, match="batch_size"):
-        simulate(N=50, p=2, k=1, eta=0.3, alpha_max=0.1, method="overlaps", batch_size=2, progress=False)
+        simulate(N=50, p=2, k=1, eta=0.3, alpha_max=0.1, method="overlaps", batch_size=value, progress=False)
+
+
+@pytest.mark.parametrize("batch, steps", [(3, 2), (4, 4)])
+def test_overlap_chain_block_equals_mini_batch_sgd(batch, steps):
+    # one block of the exact overlap chain, from given inputs, against the plainly written mini-batch SGD
+    N, p, k, eta, delta, kappa = 40, 2, 1, 0.6, 0.3, 0.2
+    model = PAPER.with_noise(delta).with_weight_decay(kappa)
+    rng = np.random.default_rng(12)
+    W, W_star = rng.standard_normal((p, N)), rng.standard_normal((k, N))
+    V = np.vstack([W, W_star])
+    C = V @ V.T / N
+    F = covariance_factor(C)
+    frame = np.linalg.solve(F, V) / np.sqrt(N)  # orthonormal rows with V / sqrt(N) = F frame
+    X = rng.standard_normal((steps * batch, N))
+    xi = rng.standard_normal(steps * batch)
+    G = X @ frame.T
+    orthogonal = X - G @ frame
+    inputs = np.hstack([G, np.linalg.cholesky(orthogonal @ orthogonal.T)])[None]
+    state = C[None].copy()
+    _Kernel(resolve(model), eta, N, p, k, batch).advance(state, inputs, xi[None])
+    W1 = _steps_by_hand(W, W_star, X, xi, eta=eta, delta=delta, kappa=kappa, batch=batch)
+    np.testing.assert_allclose(state[0, :p, :p], W1 @ W1.T / N, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(state[0, :p, p:], W1 @ W_star.T / N, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
+def test_overlap_chain_agrees_with_the_weight_simulator_for_mini_batches():
+    """Means and variances of every overlap (400 replicas each, N = 200, B = 4) within 5 standard errors.
+
+    Power: the chain with one sample per step has about B times the variance (same drift at this eta).
+    """
+    record = [0.0, 0.5, 1.0, 2.0]
+    kwargs = dict(N=200, p=2, k=1, eta=0.3, alpha_max=record[-1], replicas=400, record=record, progress=False,
+                  model=PAPER.with_noise(0.2))
+    full = simulate(seed=1, batch_size=4, **kwargs)
+    chain = simulate(seed=2, method="overlaps", batch_size=4, **kwargs)
+    z_mean, z_var = _largest_z(full, chain)
+    assert z_mean < 5 and z_var < 5, (z_mean, z_var)
+    single = simulate(seed=2, method="overlaps", **kwargs)
+    assert _largest_z(full, single)[1] > 5
