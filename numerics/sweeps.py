@@ -118,7 +118,7 @@ __all__ = [
 def _model(value: Any) -> Any:
     """A model argument: ``None``, a ``derive.Model``, or the name of a committed model."""
     if isinstance(value, str):
-        from .commands import model_by_name
+        from .cli.common import model_by_name
 
         return model_by_name(value)
     return value

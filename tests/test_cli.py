@@ -95,7 +95,7 @@ def test_run_custom_model_writes_csv_and_png(tmp_path, capsys):
 
 
 def test_model_flags_override_a_committed_model(capsys):
-    from numerics.commands import build_model
+    from numerics.cli.common import build_model
 
     model, label = build_model("he3", {"noise_variance": "0.1"})
     assert label == "he3" and float(model.noise_variance) == 0.1 and str(model.student_activation) == "x**3 - 3*x"
@@ -173,7 +173,7 @@ def test_simulate_replicas_each_against_their_own_ode(tmp_path, capsys):
 
 def test_large_p_is_drawn_as_bands_and_saved_with_a_summary_csv(tmp_path, monkeypatch):
     import numerics
-    from numerics import plotting
+    from numerics.figures import plotting
 
     Q0, R0, T = numerics.initial_conditions(12, 2, N=1000, seed=0)
     result = numerics.integrate(Q0, R0, T, eta=0.5, alpha_max=1.0, n_points=5)

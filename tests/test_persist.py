@@ -174,7 +174,7 @@ def test_save_replaces_atomically_and_leaves_no_temporary(batched_ode, tmp_path)
 
 
 def test_save_csv_of_a_batched_result(batched_ode, tmp_path):
-    from numerics.plotting import save_csv
+    from numerics.figures.plotting import save_csv
 
     save_csv(batched_ode, tmp_path / "b.csv")
     data = np.genfromtxt(tmp_path / "b.csv", delimiter=",", names=True)
@@ -188,7 +188,7 @@ def test_save_csv_of_a_batched_result(batched_ode, tmp_path):
 
 
 def test_save_csv_unbatched_keeps_its_columns(tmp_path):
-    from numerics.plotting import save_csv
+    from numerics.figures.plotting import save_csv
 
     result = numerics.integrate(*numerics.initial_conditions(2, 1, N=100, seed=0), eta=0.3, alpha_max=1.0,
                                 n_points=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CommandError, add_model_arguments, model_from_args, model_text, output_directory, write_checked
+from .common import CommandError, add_model_arguments, model_from_args, model_text, output_directory, write_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..plotting import plot_trajectory
+    from ..figures.plotting import plot_trajectory
     from ..simulate import compare_ode_simulation, simulate
 
     model, label = model_from_args(args)

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from . import MODEL_CHOICES, CommandError, add_model_arguments, build_model, model_overrides
+from .common import MODEL_CHOICES, CommandError, add_model_arguments, build_model, model_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

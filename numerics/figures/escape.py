@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import figure
+from . import figure
 
 #: ``learned_fraction`` of the Fig. 2 scans when the student cannot represent the teacher (p < k):
 #: the learned risk of the paper model is then itself 0.44-0.53 of the plateau risk over the
@@ -27,7 +27,7 @@ def fig2(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .escape import optimal_learning_rate
+    from ..escape import optimal_learning_rate
 
     widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8)
     teachers = (1, 2)
@@ -78,8 +78,8 @@ def escape(out_dir: Path, small: bool) -> Path:
     import matplotlib.pyplot as plt
     from scipy.optimize import brentq
 
-    from .escape import escape_time, linearised_risk, plateau_coefficients
-    from .integrate import integrate
+    from ..escape import escape_time, linearised_risk, plateau_coefficients
+    from ..integrate import integrate
 
     eta0, N, threshold = 0.1, 1e5, 0.75
     widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8, 12)
@@ -128,6 +128,6 @@ def escape(out_dir: Path, small: bool) -> Path:
 
 
 def _reduction_gap(alpha: float, p: int, k: int, eta: float, N: float, target: float) -> float:
-    from .escape import average_risk_reduction
+    from ..escape import average_risk_reduction
 
     return float(average_risk_reduction(alpha, p, k, eta=eta, N=N, second_order=True)) - target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_model_arguments, model_from_args, model_text
+from .common import add_model_arguments, model_from_args, model_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .figures import figure
+from . import figure
 
 
 @figure("trajectory")
 def trajectory(out_dir: Path, small: bool) -> Path:
     """ODE trajectory, p = 4, k = 2, eta = 0.5, Eq. 8 start with N = 1000."""
-    from . import initial_conditions, integrate
+    from .. import initial_conditions, integrate
     from .plotting import plot_trajectory
 
     Q0, R0, T = initial_conditions(4, 2, N=1000, seed=0)

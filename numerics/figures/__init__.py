@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 FIGURE_MODULES = (
-    "numerics.figures_ode",
-    "numerics.figures_simulation",
-    "numerics.figures_landscape",
-    "numerics.figures_escape",
-    "numerics.figures_implicit",
-    "numerics.figures_finite_n",
+    "numerics.figures.ode",
+    "numerics.figures.simulation",
+    "numerics.figures.landscape",
+    "numerics.figures.escape",
+    "numerics.figures.implicit",
+    "numerics.figures.finite_n",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}

@@ -1,7 +1,7 @@
-"""The ``wickode`` command line.
+"""The ``wickode`` command line (``python -m numerics.cli`` runs it too).
 
-Each sub-command lives in a module listed in :data:`COMMAND_MODULES` that
-defines ``register(subparsers)``; ``register`` adds its parser and sets
+Each sub-command lives in a module of this package listed in
+:data:`COMMAND_MODULES` that defines ``register(subparsers)``; ``register`` adds its parser and sets
 ``func`` (called with the parsed arguments, returns an exit code).
 """
 
@@ -13,13 +13,13 @@ import os
 import sys
 
 COMMAND_MODULES = (
-    "numerics.commands.derive_cmd",
-    "numerics.commands.run",
-    "numerics.commands.verify",
-    "numerics.commands.figures",
-    "numerics.commands.simulate",
-    "numerics.commands.hessian",
-    "numerics.commands.bench",
+    "numerics.cli.derive_cmd",
+    "numerics.cli.run",
+    "numerics.cli.verify",
+    "numerics.cli.figures",
+    "numerics.cli.simulate",
+    "numerics.cli.hessian",
+    "numerics.cli.bench",
 )
 
 
@@ -63,7 +63,7 @@ def user_error(error: BaseException) -> str | None:
     (``IntegrationError``, ``SimulationError``: the learning rate is almost
     always the cause) are user errors.
     """
-    from .commands import CommandError, library_message
+    from .common import CommandError, library_message
 
     if isinstance(error, CommandError):
         return " ".join(str(error).split())
@@ -72,15 +72,11 @@ def user_error(error: BaseException) -> str | None:
     if isinstance(error, OSError):
         where = f" {error.filename!r}" if error.filename else ""
         return f"cannot write or read{where}: {error.strerror or error}"
-    from .integrate import IntegrationError
-    from .simulate import SimulationError
+    from ..integrate import IntegrationError
+    from ..simulate import SimulationError
 
     if isinstance(error, IntegrationError):
         return f"the ODE integration failed (try a smaller --eta): {' '.join(str(error).split())}"
     if isinstance(error, SimulationError):
         return f"the simulation failed (try a smaller --eta): {' '.join(str(error).split())}"
     return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from . import add_model_arguments, model_from_args, model_text, output_directory, write_checked
+from .common import add_model_arguments, model_from_args, model_text, output_directory, write_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import initial_conditions, integrate
-    from ..plotting import plot_trajectory, save_trajectory
+    from ..figures.plotting import plot_trajectory, save_trajectory
     from ..summary import plateau_summary
 
     model, label = model_from_args(args)

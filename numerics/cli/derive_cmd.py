@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import CommandError, add_model_arguments, model_from_args, model_overrides
+from .common import CommandError, add_model_arguments, model_from_args, model_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Sub-commands of the ``wickode`` command line, one module each, and what they share.
+"""What the sub-commands of the ``wickode`` command line share (one module per sub-command in :mod:`numerics.cli`).
 
 Every command that takes a model accepts ``--model paper|he2|he3`` (a committed
 model) and the flags of :func:`add_model_arguments`, which override fields of
