@@ -41,7 +41,7 @@ def plateau_summary(result: Any, *, model: Any = None, drop: float = 0.5, settle
         return PlateauSummary(np.nan, np.nan, np.nan, final)
     uninformed = integrate(
         Q0, R0, T, eta=result.eta, alpha_eval=result.alpha, alpha_max=result.alpha[-1],
-        model=model, second_order=result.second_order,
+        model=model, second_order=result.second_order, batch_size=getattr(result, "batch_size", 1),
     )
     # dR can vanish at Q(0) alone (He3 with T != I at Q = I): R = 0 must stay invariant along the run
     if np.max(np.abs(uninformed.R)) > 1e-12:

@@ -124,6 +124,8 @@ def test_verify_custom_model(capsys):
         (["derive", "--weight-decay", "x", "--latex"], "--weight-decay"),
         (["hessian", "--student", "x**9"], "--student"),
         (["simulate", "--replicas", "0"], "--replicas"),
+        (["simulate", "--batch-size", "0"], "--batch-size"),
+        (["run", "--batch-size", "-2"], "--batch-size"),
     ],
 )
 def test_bad_flag_exits_2_with_one_line_naming_it(argv, flag, tmp_path, capsys):
@@ -188,3 +190,11 @@ def test_large_p_is_drawn_as_bands_and_saved_with_a_summary_csv(tmp_path, monkey
     assert names == ("alpha", "Q_diag_mean", "Q_diag_min", "Q_diag_max", "Q_offdiag_mean", "Q_offdiag_min",
                      "Q_offdiag_max", "R_mean", "R_min", "R_max", "risk")
     np.testing.assert_array_equal(np.load(written[1])["Q"], result.Q)
+
+
+def test_mini_batch_run_and_simulate(tmp_path, capsys):
+    assert main(["run", "--batch-size", "8", "--alpha-max", "30", "--out", str(tmp_path)]) == 0
+    assert main(["simulate", "--batch-size", "4", "--N", "200", "--alpha-max", "2", "--record", "10",
+                 "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "final risk" in out

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import add_model_arguments, model_from_args, model_text, output_directory, write_checked
+from .common import CommandError, add_model_arguments, model_from_args, model_text, output_directory, write_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--q0", type=float, default=1.0, help="initial student norm Q(0) = q0 I")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gradient-flow", action="store_true", help="drop the eta**2 term")
+    parser.add_argument("--batch-size", type=int, default=1, metavar="B",
+                        help="mini-batch size: the eta**2 term is divided by B (default 1)")
     parser.add_argument("--simulate", type=int, default=None, metavar="N",
                         help="also simulate SGD at input dimension N; the ODE starts from its measured overlaps")
     parser.add_argument("--out", type=Path, default=Path("."), help="output directory (default: here)")
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from ..summary import plateau_summary
 
     model, label = model_from_args(args)
+    if args.batch_size < 1:
+        raise CommandError(f"--batch-size must be a positive integer, got {args.batch_size}")
     output_directory(args.out)
     start = time.perf_counter()
     simulation = None
@@ -41,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
         from ..simulate import compare_ode_simulation, simulate
 
         simulation = simulate(N=args.simulate, p=args.p, k=args.k, eta=args.eta, alpha_max=args.alpha_max,
-                              model=model, q0=args.q0, seed=args.seed, record=120)
+                              model=model, q0=args.q0, seed=args.seed, record=120, batch_size=args.batch_size)
         result = compare_ode_simulation(simulation, second_order=not args.gradient_flow).ode
         args.N = float(args.simulate)
     else:
         Q0, R0, T = initial_conditions(args.p, args.k, N=args.N, q0=args.q0, seed=args.seed)
         result = integrate(
-            Q0, R0, T, eta=args.eta, alpha_max=args.alpha_max, model=model, second_order=not args.gradient_flow
+            Q0, R0, T, eta=args.eta, alpha_max=args.alpha_max, model=model, second_order=not args.gradient_flow,
+            batch_size=args.batch_size,
         )
     elapsed = time.perf_counter() - start
     summary = plateau_summary(result, model=model)
@@ -56,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     written: list = []
     write_checked(lambda path: written.extend(save_trajectory(result, path)), csv_path)
     title = f"{label}: p={args.p}, k={args.k}, eta={args.eta:g}, N={args.N:g}"
+    if args.batch_size != 1:
+        title += f", B={args.batch_size}"
     write_checked(lambda path: plot_trajectory(result, path, simulation=simulation, title=title), png_path)
     print(f"model {model_text(model, label)}")
     print(f"p = {args.p}, k = {args.k}, eta = {args.eta:g}, Var R0 = q0/N = {args.q0 / args.N:.3g}")

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--q0", type=float, default=1.0, help="initial student norm Q(0) = q0 I")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--record", type=int, default=120, help="number of recorded (log-spaced) points")
+    parser.add_argument("--batch-size", type=int, default=1, metavar="B",
+                        help="mini-batch size: each step averages B fresh samples (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--out", type=Path, default=Path("."), help="output directory (default: here)")
     add_model_arguments(parser)
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..simulate import compare_ode_simulation, simulate
 
     model, label = model_from_args(args)
-    for flag, value in (("--replicas", args.replicas), ("--record", args.record)):
+    for flag, value in (("--replicas", args.replicas), ("--record", args.record), ("--batch-size", args.batch_size)):
         if value < 1:
             raise CommandError(f"{flag} must be a positive integer, got {value}")
     output_directory(args.out)
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         replicas=args.replicas,
         record=args.record,
         progress=not args.no_progress,
+        batch_size=args.batch_size,
     )
     # every replica against the ODE from its own measured start (one batched integration)
     comparison = compare_ode_simulation(sim)
@@ -58,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     csv_path, png_path = args.out / f"{stem}.csv", args.out / f"{stem}.png"
     write_checked(lambda path: write_simulation_csv(sim, comparison.ode, path), csv_path)
     title = f"{label}: N={args.N}, p={args.p}, k={args.k}, eta={args.eta:g}, replicas={args.replicas}"
+    if args.batch_size > 1:
+        title += f", B={args.batch_size}"
     if args.replicas > 1:
         # markers: the replica mean of SGD; lines: the replica mean of the ODEs, each from its replica's start
         title += " (means over replicas)"
