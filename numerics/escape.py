@@ -14,7 +14,6 @@ without assuming isotropy (the He3 plateau, for one, is not isotropic), and
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -581,6 +580,34 @@ def _escape_times_for(
     return times, ""
 
 
+def learning_rate_point(
+    *, eta: float, p: int, k: int, seeds: list[int], N: float, q0: float, horizon: float, threshold: float,
+    learned_fraction: float, model: Any = None,
+) -> dict[str, Any]:
+    """One eta of :func:`optimal_learning_rate` as a sweep task: escape ``times`` (NaN when failed) and ``reason``."""
+    times, reason = _escape_times_for(p, k, eta, tuple(seeds), N, q0, horizon, threshold, learned_fraction, model)
+    return {"times": np.full(len(seeds), np.nan) if times is None else times, "reason": reason}
+
+
+def _scan_on_sweep(etas, executor, store, args, extra) -> list[tuple[np.ndarray | None, str]]:
+    from .sweeps import sweep
+
+    p, k = args
+    seeds, N, q0, horizon, threshold, learned_fraction, model = extra
+    dataset = sweep(
+        learning_rate_point, {"eta": [float(eta) for eta in etas]},
+        executor=None if executor == "processes" else executor, store=store, progress=False,
+        p=p, k=k, seeds=list(seeds), N=N, q0=q0, horizon=float(horizon), threshold=threshold,
+        learned_fraction=learned_fraction, model=model,
+    )
+    results = []
+    for i in range(etas.size):
+        reason = str(dataset["reason"].values[i])
+        times = np.asarray(dataset["times"].values[i], dtype=float)
+        results.append((None if reason else times, reason))
+    return results
+
+
 def optimal_learning_rate(
     p: int,
     k: int,
@@ -592,8 +619,9 @@ def optimal_learning_rate(
     alpha_max: float | None = None,
     threshold: float = 0.75,
     learned_fraction: float = 0.1,
-    executor: Executor | None = None,
+    executor: Any = None,
     model: Any = None,
+    store: Any = None,
 ) -> LearningRateScan:
     """Procedure of Sec. 4.1: the learning rate minimising the data needed to escape.
 
@@ -628,10 +656,15 @@ def optimal_learning_rate(
         represent the teacher (paper model with p < k) the learned risk is
         itself a finite fraction of the plateau risk (about 0.44 for p = 1,
         k = 2), and ``learned_fraction`` has to be raised above it.
-    executor : concurrent.futures.Executor, optional
-        Spread the etas over it (all submitted at once, then the curve is cut
-        at the first failure); default serial with early stop.
+    executor : concurrent.futures.Executor, dask.distributed.Client or "processes", optional
+        Run the etas as one :func:`numerics.sweep` over ``eta`` on it (all at
+        once, then the curve is cut at the first failure); ``"processes"`` is a
+        local process pool with one worker per core. Default: serially here,
+        stopping at the first failure.
     model : derive.Model, optional
+    store : path, optional
+        With an executor: the sweep's store (a directory of finished etas; a
+        rerun with the same arguments computes nothing again).
 
     Returns
     -------
@@ -676,14 +709,14 @@ def optimal_learning_rate(
     extra = (seed_tuple, N, q0, horizon, threshold, learned_fraction, model)
     results: list[tuple[np.ndarray | None, str]] = []
     if executor is None:
+        if store is not None:
+            raise ValueError("store needs an executor (the serial scan stops early and stores nothing)")
         for eta in etas:
             results.append(_escape_times_for(*args, float(eta), *extra))
             if results[-1][0] is None:
                 break
     else:
-        futures = [executor.submit(_escape_times_for, *args, float(eta), *extra) for eta in etas]
-        for future in futures:
-            results.append(future.result())
+        results = _scan_on_sweep(etas, executor, store, args, extra)
     failed = np.ones(etas.size, dtype=bool)
     mean = np.full(etas.size, np.nan)
     error = np.full(etas.size, np.nan)

@@ -235,3 +235,32 @@ def test_optimal_learning_rate_scales_linearly_with_p_for_two_teachers():
         ratios.append(scan.best_eta / pv)
     # the best eta is known to one scan step: eta / p constant within it
     assert max(ratios) / min(ratios) <= resolution * (1 + 1e-9), ratios
+
+
+def test_optimal_learning_rate_on_a_sweep_equals_the_serial_scan(tmp_path, monkeypatch):
+    # the scan as a numerics.sweep over eta (serial engine and a process pool) gives the serial scan's numbers;
+    # a rerun with the store computes nothing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from numerics import escape
+
+    etas = np.array([0.25, 0.5, 0.5 * np.sqrt(2), 1.0])  # the last two fail: the cut at the first failure
+    serial = optimal_learning_rate(4, 1, seeds=2, etas=etas)
+    assert serial.reasons[2:] == ("did not learn", "not run")
+    on_sweep = optimal_learning_rate(4, 1, seeds=2, etas=etas, executor="serial", store=tmp_path)
+    with ProcessPoolExecutor(2) as pool:
+        pooled = optimal_learning_rate(4, 1, seeds=2, etas=etas, executor=pool)
+    for scan in (on_sweep, pooled):
+        np.testing.assert_array_equal(scan.mean_escape, serial.mean_escape)
+        assert scan.best_eta == serial.best_eta and scan.stop_reason == serial.stop_reason
+        assert scan.reasons[:3] == serial.reasons[:3] and scan.reasons[3] == "beyond the first failure"
+    assert len(list(tmp_path.glob("*.nc"))) == etas.size
+
+    def computed(*args, **kwargs):
+        raise AssertionError("a stored eta was computed again")
+
+    monkeypatch.setattr(escape, "_escape_times_for", computed)
+    again = optimal_learning_rate(4, 1, seeds=2, etas=etas, executor="serial", store=tmp_path)
+    np.testing.assert_array_equal(again.mean_escape, serial.mean_escape)
+    with pytest.raises(ValueError, match="store needs an executor"):
+        optimal_learning_rate(4, 1, seeds=2, etas=etas, store=tmp_path)
