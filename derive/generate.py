@@ -2,9 +2,10 @@
 
 Artefacts: one NumPy module per model of :data:`derive.model.COMMITTED_MODELS`
 (plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.hessian`)
-under ``numerics/_generated/``, the runtime helpers they all import
-(``numerics/_generated/_runtime.py``), the registry ``numerics/_generated/__init__.py``
-mapping input hashes to those modules, and ``docs/equations.md``.
+under ``numerics/_generated/``, the registry ``numerics/_generated/__init__.py``
+mapping input hashes to those modules, and ``docs/equations.md``. The array
+helpers the modules import are the hand-written :mod:`numerics.runtime`, not an
+artefact.
 
 The check regenerates every artefact in memory and compares it with the file
 on disk, as text. For the modules it first compares the hashes, whose messages
@@ -18,7 +19,9 @@ differing line. The one header line ignored in the comparison is
 release that prints the same code must not make the tree stale (a release that
 prints different code does, through the rest of the text). The equations
 document is compared in full too, so a hand edit of a formula is caught, not
-only a change of its digest marker.
+only a change of its digest marker. A Python file under ``numerics/_generated/``
+that no generator writes (e.g. a module of a model no longer committed) is
+reported as stray.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .artefacts import InvalidArtefact, body_digest, header_fields, split_header, write_atomically
-from .codegen import generate_module, result_hash, runtime_source
+from .codegen import generate_module, result_hash
 from .fluctuations import fluctuation_result_hash, fluctuations_supported, generate_fluctuation_module
 from .hessian import generate_hessian_module, hessian_result_hash
 from .model import COMMITTED_MODELS, Model
@@ -79,6 +82,16 @@ def equations_document(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
     return equations_markdown(models, digest=_equations_digest(models, results), results=results)
 
 
+def generated_paths(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) -> list[Path]:
+    """The Python files under ``numerics/_generated/`` that :func:`regenerate` writes."""
+    paths = [root / GENERATED_DIR / "__init__.py"]
+    for model in models:
+        paths += [module_path(model, root), hessian_module_path(model, root)]
+        if fluctuations_supported(model):
+            paths.append(fluctuation_module_path(model, root))
+    return paths
+
+
 def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) -> list[Path]:
     """Write every artefact; returns the paths written."""
     written = []
@@ -96,9 +109,6 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
     registry = root / GENERATED_DIR / "__init__.py"
     write_atomically(registry, registry_source(models))
     written.append(registry)
-    runtime = root / GENERATED_DIR / "_runtime.py"
-    write_atomically(runtime, runtime_source())
-    written.append(runtime)
     doc = root / EQUATIONS_DOC
     write_atomically(doc, equations_document(models))
     written.append(doc)
@@ -256,6 +266,9 @@ def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MOD
             problems.append(_stale_module(path, root, model.codegen_hash(), symbolic_hash, source))
     generated = root / GENERATED_DIR
     problems.append(_stale_text(generated / "__init__.py", root, registry_source(models), "registry"))
-    problems.append(_stale_text(generated / "_runtime.py", root, runtime_source(), "runtime helpers"))
+    expected = set(generated_paths(root, models))
+    for path in sorted(generated.glob("*.py")):
+        if path not in expected:
+            problems.append(f"{path.relative_to(root)}: not written by `python -m derive` (stray file: remove it)")
     problems.append(_stale_document(root / EQUATIONS_DOC, root, models))
     return [problem for problem in problems if problem]

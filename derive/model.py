@@ -30,7 +30,7 @@ k = sp.Symbol("k", positive=True, integer=True)
 
 #: Bump when the derivation or the printed module layout changes in a way the
 #: symbolic-result hash cannot see (e.g. a new generated function).
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 
 #: Highest degree of an activation polynomial. The Wick derivation grows quickly

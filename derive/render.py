@@ -98,22 +98,33 @@ class _Text(StrPrinter):
 
 
 def latex(expr: sp.Expr) -> str:
-    """LaTeX of an index-free expression, terms grouped by their prefactor in p and k."""
+    """LaTeX of an index-free expression, terms grouped by their prefactor in p and k.
+
+    Each group prints as ``prefactor term`` or ``prefactor (sum)``; a group of one
+    negative term carries its sign in front of the prefactor
+    (``- \\frac{1}{p^{2}} R^{\\top} \\mathbf{1}^{\\top}``), never between the prefactor
+    and the term, where it would read as a subtraction.
+    """
     printer = _Latex({"order": "none"})
-    parts = []
+    parts: list[tuple[bool, str]] = []
     for prefactor, body in _groups(expr):
         content, primitive = body.as_content_primitive()
         prefactor *= content
+        several = len(sp.Add.make_args(primitive)) > 1
+        if not several and primitive.could_extract_minus_sign():
+            prefactor, primitive = -prefactor, -primitive
+        negative = prefactor.could_extract_minus_sign()
+        magnitude = -prefactor if negative else prefactor
         inner = printer.doprint(primitive)
-        if len(sp.Add.make_args(primitive)) > 1:
+        if several:
             inner = rf"\left({inner}\right)"
-        if prefactor == 1:
-            parts.append(inner)
-        elif prefactor == -1:
-            parts.append("- " + inner)
-        else:
-            parts.append(printer.doprint(prefactor) + " " + inner)
-    return " + ".join(parts).replace("+ -", "- ")
+        parts.append((negative, inner if magnitude == 1 else printer.doprint(magnitude) + " " + inner))
+    if not parts:
+        return "0"
+    first_negative, first = parts[0]
+    return ("- " if first_negative else "") + first + "".join(
+        (" - " if negative else " + ") + piece for negative, piece in parts[1:]
+    )
 
 
 def text(expr: sp.Expr) -> str:

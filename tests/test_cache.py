@@ -213,10 +213,10 @@ def test_tampered_file_is_never_executed(kind, where, cache, monkeypatch, tmp_pa
 
 
 def test_verified_file_that_fails_to_import_is_regenerated(cache, monkeypatch):
-    # intact by its digest, but it imports a helper module that does not exist (e.g. a stale runtime)
+    # intact by its digest, but it imports a helper module that does not exist (e.g. a runtime that was moved)
     reference, pristine = fresh("model")
     header, body = split_header(pristine)
-    broken_body = body.replace("from numerics._generated._runtime import", "from numerics._generated._gone import", 1)
+    broken_body = body.replace("from numerics.runtime import", "from numerics._gone import", 1)
     assert broken_body != body
     broken = header.replace(body_digest(body), body_digest(broken_body)) + HEADER_MARK + "\n\n" + broken_body
     verify_generated_text(broken, KEY)

@@ -73,7 +73,8 @@ def hand_edited(tmp_path_factory):
     root = copy_tree(tmp_path_factory.mktemp("hand"))
     generated = root / "numerics" / "_generated"
     edit(generated / "he3.py", "def residual_risk", "def residual_risk_edited")
-    edit(generated / "_runtime.py", "_SYM_BLOCKS = 4", "_SYM_BLOCKS = 8")
+    # a file no generator writes (e.g. the runtime helpers from before they were hand-written)
+    (generated / "_runtime.py").write_text((root / "numerics" / "runtime.py").read_text())
     # an edit that also rewrites the recorded body digest: only the text comparison sees it
     text = (generated / "paper_hessian.py").read_text()
     header, body = split_header(text)
@@ -103,9 +104,8 @@ def test_check_fails_after_a_hand_edit_of_generated_code(hand_edited):
     assert "by hand" in hand_edited["numerics/_generated/he3.py"]
 
 
-def test_check_fails_after_a_hand_edit_of_the_shared_runtime(hand_edited):
-    assert "runtime helpers out of date" in hand_edited["numerics/_generated/_runtime.py"]
-    assert "_SYM_BLOCKS = 8" in hand_edited["numerics/_generated/_runtime.py"]
+def test_check_reports_a_stray_file_among_the_generated_modules(hand_edited):
+    assert "stray file" in hand_edited["numerics/_generated/_runtime.py"]
 
 
 def test_check_compares_the_printed_code_even_when_the_digest_was_rewritten(hand_edited):
@@ -162,10 +162,43 @@ def test_first_difference_names_the_line_and_the_text_around_it():
     assert "..." in message and len(message) < 200  # not the 401-character lines
 
 
-def test_generated_modules_share_one_runtime():
-    # the helpers live once, in _runtime.py; every generated module imports them from there
-    from numerics._generated import _runtime, he3, paper, paper_hessian
+def test_generated_modules_share_one_hand_written_runtime():
+    # the helpers live once, in numerics/runtime.py; every generated module imports them from there
+    from numerics import runtime
+    from numerics._generated import he3, paper, paper_fluctuations, paper_hessian
 
-    for module in (paper, he3, paper_hessian):
-        assert module._sym is _runtime._sym and module._fill is _runtime._fill
-        assert "def _sym(" not in Path(module.__file__).read_text()
+    for module in (paper, he3, paper_hessian, paper_fluctuations):
+        assert module._sym is runtime._sym and module._fill is runtime._fill
+        text = Path(module.__file__).read_text()
+        assert "from numerics.runtime import (" in text and "def _sym(" not in text
+
+
+def test_the_printer_imports_exactly_the_runtime_helpers():
+    # the import block of every generated module lists RUNTIME_HELPERS: a helper missing from
+    # the runtime would fail the import, one missing from the list would be unusable
+    import ast
+    import inspect
+
+    from derive.printer import RUNTIME_HELPERS, runtime_import
+    from numerics import runtime
+
+    assert list(RUNTIME_HELPERS) == runtime.__all__
+    functions = [name for name, value in vars(runtime).items() if inspect.isfunction(value)]
+    assert sorted(functions) == sorted(RUNTIME_HELPERS)
+    imports = [node for node in ast.parse(runtime_import()).body if isinstance(node, ast.ImportFrom)]
+    assert [node.module for node in imports] == [runtime.__name__]
+    assert [alias.name for alias in imports[0].names] == list(RUNTIME_HELPERS)
+
+
+def test_runtime_size_thresholds_drive_the_multiply_count(monkeypatch):
+    # the multiply count follows the kernels the printed code calls: syrk from GRAM_MIN on
+    from derive.codegen import multiply_counts
+    from derive.model import PAPER
+    from numerics import runtime
+
+    def kinds():
+        return {count.kind for count in multiply_counts(PAPER, "rhs_terms", 200, 4)}
+
+    assert "syrk" in kinds()
+    monkeypatch.setattr(runtime, "GRAM_MIN", 10_000)
+    assert "syrk" not in kinds() and "gram (plain)" in kinds()

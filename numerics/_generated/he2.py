@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 064ea37fa68f3b50
+# input-hash: f886de85a3eadfbb
 # result-hash: 9e45cf2b9bf3737a
-# body-sha256: 5e880f9e6ffb6f4217ccc5dbdc00700a0f64bcdef9607dbc613a7a74e9efe914
+# body-sha256: 56f6b2587f9da58f91fdde0010947e8d25b94bab13072bbc6278d857ca4fb1cc
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = '064ea37fa68f3b50'
+INPUT_HASH = 'f886de85a3eadfbb'
 RESULT_HASH = '9e45cf2b9bf3737a'

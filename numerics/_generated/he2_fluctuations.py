@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 064ea37fa68f3b50
+# input-hash: f886de85a3eadfbb
 # result-hash: a53d055bdac7a611
-# body-sha256: 2c582c0d495ea3338997b9a725c288d980d750b5a2753c98b5e60ec9d37553a9
+# body-sha256: 6ac59a86195ccbc276683fb5c478961dea4d5b97f1689b5f3139bc92e3568755
 # sympy: 1.14.0
 """Generated Gaussian averages for the covariance of the overlap increments (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -253,5 +253,5 @@ def second_order_moments(Q, R, T, delta):
     return LE, EN, EE
 
 
-INPUT_HASH = '064ea37fa68f3b50'
+INPUT_HASH = 'f886de85a3eadfbb'
 RESULT_HASH = 'a53d055bdac7a611'

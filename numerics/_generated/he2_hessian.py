@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 064ea37fa68f3b50
+# input-hash: f886de85a3eadfbb
 # result-hash: 55a591b5edd8e82d
-# body-sha256: 527d2c02348dea99810138f2c61112c9a82e20b62b98639ef51d9fb47342b737
+# body-sha256: 15514619cdf1d70c3bb491b8359a985de38258ea1e9cf6ca2dd2ec5d4ae4f904
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '064ea37fa68f3b50'
+INPUT_HASH = 'f886de85a3eadfbb'
 RESULT_HASH = '55a591b5edd8e82d'

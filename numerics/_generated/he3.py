@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 5eff0f32b3c63d32
+# input-hash: b47b0f81ef34fe40
 # result-hash: ea8837f1b7a110d3
-# body-sha256: 0d94caab622a3be04c238707c77c552fe6c995a80c976e04709f85200d7272dd
+# body-sha256: 55783f8101543ca487dd9a7235936bcdbc7125ab728fcbb673b6fdfa88ebd0db
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -718,5 +718,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = '5eff0f32b3c63d32'
+INPUT_HASH = 'b47b0f81ef34fe40'
 RESULT_HASH = 'ea8837f1b7a110d3'

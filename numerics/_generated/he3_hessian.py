@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 5eff0f32b3c63d32
+# input-hash: b47b0f81ef34fe40
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: 0bbb1b52ee7e7813bd06e53dbf1496c0a9829da91f2b66d8225dcf788ec2abe3
+# body-sha256: 1d9bd7ddc097230763bae33a86154743d0b60960a8eed57e40eaeef6e70f70fb
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -70,5 +70,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '5eff0f32b3c63d32'
+INPUT_HASH = 'b47b0f81ef34fe40'
 RESULT_HASH = 'ec2b59f9ac88c1c6'

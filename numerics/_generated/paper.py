@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: eac6ec542bfe282b
+# input-hash: c6bf21e503d174f6
 # result-hash: 9e45cf2b9bf3737a
-# body-sha256: ff15a7bb90e84c40f1bdfb326db1f53ebffff559724d5da4625f767e3eebdd84
+# body-sha256: d9ca11bcf234490c805cd94731d1bc1fe1382c4c091d78b480d3ba5f61bc5fdf
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = 'eac6ec542bfe282b'
+INPUT_HASH = 'c6bf21e503d174f6'
 RESULT_HASH = '9e45cf2b9bf3737a'

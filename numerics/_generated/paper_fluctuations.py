@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: eac6ec542bfe282b
+# input-hash: c6bf21e503d174f6
 # result-hash: a53d055bdac7a611
-# body-sha256: 3b0af882bc0f3d7dd80b51cb90c0145a7ea7e39ea6a87320bd345fe0bf8be6f1
+# body-sha256: 37ee8760a96c53c0ef1b2a3f72eeb344c3dd81acf106f841d602d9e477523387
 # sympy: 1.14.0
 """Generated Gaussian averages for the covariance of the overlap increments (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -253,5 +253,5 @@ def second_order_moments(Q, R, T, delta):
     return LE, EN, EE
 
 
-INPUT_HASH = 'eac6ec542bfe282b'
+INPUT_HASH = 'c6bf21e503d174f6'
 RESULT_HASH = 'a53d055bdac7a611'

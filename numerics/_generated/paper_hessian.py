@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: eac6ec542bfe282b
+# input-hash: c6bf21e503d174f6
 # result-hash: 55a591b5edd8e82d
-# body-sha256: 0915580525cc9c0a79e1a415afa8df62cc30ec09904cb1445c97b2b559ffade8
+# body-sha256: ca3a320113d34d1d161dc1d5e137e743b3d59938cee24c146a52a637aeec3105
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -16,7 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics._generated._runtime import (  # noqa: F401
+from numerics.runtime import (  # noqa: F401
     _tp,
     _dg,
     _rowsum,
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'eac6ec542bfe282b'
+INPUT_HASH = 'c6bf21e503d174f6'
 RESULT_HASH = '55a591b5edd8e82d'

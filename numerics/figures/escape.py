@@ -52,12 +52,12 @@ def fig2(out_dir: Path, small: bool) -> Path:
         label = f"k={k} (scan resolution {2.0 ** (steps[1] - steps[0]):.2g})"
         left.plot(np.array(widths)[~edge], best[~edge], "o", color=colour, label=label)
         left.plot(np.array(widths)[edge], best[edge], "o", color=colour, mfc="none",
-                  label=f"k={k}, largest eta that learns" if np.any(edge) else None)
-        left.plot(widths, slope * np.array(widths), "--", color=colour, label=f"eta = {slope:.3g} p")
-    left.set(xlabel="student width p", ylabel="optimal eta", title="optimal learning rate (Fig. 2)")
+                  label=f"$k$={k}, largest $\\eta$ that learns" if np.any(edge) else None)
+        left.plot(widths, slope * np.array(widths), "--", color=colour, label=f"$\\eta$ = {slope:.3g} $p$")
+    left.set(xlabel="student width $p$", ylabel=r"optimal learning rate $\eta$", title="optimal learning rate (Fig. 2)")
     left.legend(fontsize=8)
-    right.set(xscale="log", xlabel="eta", ylabel="alpha to escape (mean over starts)",
-              title="escape time against eta, while the runs learn")
+    right.set(xscale="log", xlabel=r"learning rate $\eta$", ylabel=r"$\alpha$ to escape (mean over starts)",
+              title=r"escape time against $\eta$, while the runs learn")
     right.legend(fontsize=8)
     fig.tight_layout()
     path = out_dir / "fig2.png"
@@ -107,8 +107,8 @@ def escape(out_dir: Path, small: bool) -> Path:
             print(f"escape k={k} p={p}: mean ODE escape alpha = {m:.2f} +- {e:.2f}, linearised {lin:.2f}")
         left.errorbar(widths, mean, error, fmt="o", color=colour, label=f"ODE, k={k}")
         left.plot(widths, predicted, "-", color=colour, label=f"linearised (Eq. 13), k={k}")
-    left.set(xlabel="student width p", ylabel="alpha to escape",
-             title=f"escape from the plateau, eta = {eta0} p, N = {N:g}")
+    left.set(xlabel="student width $p$", ylabel=r"$\alpha$ to escape",
+             title=f"escape from the plateau, $\\eta$ = {eta0} $p$, $N$ = {N:g}")
     left.legend(fontsize=8)
     p, k = shown.p, shown.k
     for b in range(3):
@@ -117,8 +117,8 @@ def escape(out_dir: Path, small: bool) -> Path:
                    label="linearised" if b == 0 else None)
     level = plateau_coefficients(p, k, shown.eta).risk_plateau
     right.axhline(threshold * level, color="grey", lw=0.8, label=f"{threshold} x plateau risk")
-    right.set(xlabel="alpha", ylabel="population risk", ylim=(0, 1.1 * level),
-              title=f"plateau: p={p}, k={k}, eta={shown.eta:.2g}, three starts")
+    right.set(xlabel=r"$\alpha$", ylabel=r"population risk $\varepsilon$", ylim=(0, 1.1 * level),
+              title=f"plateau: $p$={p}, $k$={k}, $\\eta$={shown.eta:.2g}, three starts")
     right.legend(fontsize=8)
     fig.tight_layout()
     path = out_dir / "escape.png"

@@ -206,10 +206,10 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
                         label=f"slope 1/(2 g_R) = {noise.log_slope:.2f}")
     middle.plot([], [], "ko", label="exact overlap chain")
     middle.plot([], [], "ks", mfc="none", ms=10, label="SDE")
-    middle.set(xscale="log", xlabel="N", ylabel="mean escape alpha",
+    middle.set(xscale="log", xlabel="input dimension $N$", ylabel=r"mean escape $\alpha$",
                title="mean escape time from R(0) = 0 (standard errors)")
     middle.legend(fontsize=8)
-    left.set(xlabel="escape alpha", ylabel="fraction escaped",
+    left.set(xlabel=r"escape $\alpha$", ylabel=r"fraction of runs escaped by $\alpha$",
              title="escape-time law from R(0) = 0 (solid: SDE, dashed: overlap chain)\n"
                    f"dotted: ODE from R(0) ~ N(0, S/N), S = {noise.variance:.3f}")
     left.legend(fontsize=8)
@@ -228,7 +228,7 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
         right.plot(show.alpha, show.risk[b], color="0.5", lw=0.8, label="SGD (overlap chain)" if b == 0 else None)
     right.plot(flat.alpha, flat.risk, "k-", lw=2, label="ODE (never escapes)")
     right.axhline(0.75 * noise_plateau_risk(), color="C3", ls=":", label="3/4 of the plateau risk")
-    right.set(yscale="log", xlabel="alpha", ylabel="population risk",
+    right.set(yscale="log", xlabel=r"$\alpha$", ylabel=r"population risk $\varepsilon$",
               title=f"R(0) = 0, N = {N_show}: 6 SGD runs and the ODE")
     right.legend(fontsize=8)
     fig.suptitle(f"paper model, p={P}, k={K}, eta={ETA}, Q(0) = I, R(0) = 0", fontsize=10)
@@ -317,7 +317,8 @@ def finite_n_eq8(out_dir: Path, small: bool) -> Path:
             _ecdf(left, ode8, color="C0", label="ODE from Eq. 8 (variance q0/N)")
             _ecdf(left, corrected, color="C2", ls="--", label="ODE from variance (q0 + S)/N")
             _ecdf(left, zero.escape, color="C3", lw=1, label="SGD from R(0) = 0")
-            left.set(title=f"escape-time laws at N = {N}", xlabel="escape alpha", ylabel="fraction escaped")
+            left.set(title=f"escape-time laws at N = {N}", xlabel=r"escape $\alpha$",
+                     ylabel=r"fraction of runs escaped by $\alpha$")
     rows = np.array([r[1:] for r in rows], dtype=float), [r[0] for r in rows]
     table, methods = rows
     for method, marker, offset in (("overlaps", "o", 1.0), ("sde", "s", 1.08)):
@@ -335,11 +336,12 @@ def finite_n_eq8(out_dir: Path, small: bool) -> Path:
         right.plot(N, table[pick, 10], marker, color="C3", **fill, label=f"ODE(Eq. 8) vs SGD from R(0)=0 ({method})")
     middle.axhline(predicted, color="C0", ls="--", label=f"log(1 + S/q0)/(2 g_R) = {predicted:.2f}")
     middle.axhline(0.0, color="C2", ls=":")
-    middle.set(xscale="log", xlabel="N", ylabel="mean escape difference (alpha)",
+    middle.set(xscale="log", xlabel="input dimension $N$", ylabel=r"mean escape difference ($\alpha$)",
                title="how much later the ODE escapes")
     middle.legend(fontsize=7)
     right.axhline(asymptotic_ks, color="C0", ls="--", label="KS of the predicted shift (N -> inf)")
-    right.set(xscale="log", xlabel="N", ylabel="KS statistic", title="distance between escape-time laws")
+    right.set(xscale="log", xlabel="input dimension $N$", ylabel="Kolmogorov-Smirnov statistic $D$",
+              title="distance between escape-time laws")
     right.legend(fontsize=7)
     left.legend(fontsize=8)
     fig.suptitle(f"paper model, p={P}, k={K}, eta={ETA}, Q(0) = I: Eq. 8 starts, S = {noise.variance:.3f}",
@@ -426,7 +428,7 @@ def finite_n_implicit(out_dir: Path, small: bool) -> Path:
             x = np.geomspace(N[0], N[-1], 20)
             left.plot(x, mean[0] * (x / N[0]) ** slope, ls="-" if method == "overlaps" else "--", color="k", lw=0.8,
                       label=f"fit ({method}): N^({slope:.2f} $\\pm$ {slope_se:.2f})")
-    left.set(xscale="log", yscale="log", xlabel="N", ylabel=r"$|W_{end} - \hat W(W_0)|^2 / N$",
+    left.set(xscale="log", yscale="log", xlabel="input dimension $N$", ylabel=r"$|W_{end} - \hat W(W_0)|^2 / N$",
              title="macroscopic start R(0) = diag(0.8, 0.6)\n(the ODE lands on the closest solution)")
     left.legend(fontsize=8)
     predicted, predicted_se, flips = eq8_selection_gap(20_000 if small else 400_000)
@@ -445,7 +447,7 @@ def finite_n_implicit(out_dir: Path, small: bool) -> Path:
     right.plot([], [], "s", color="C1", mfc="none", label="SDE")
     right.axhline(predicted, color="k", ls="--",
                   label=f"(p/k) <|omega(R0+Z) - omega(R0)|^2> = {predicted:.3f}")
-    right.set(xscale="log", xlabel="N", ylabel=r"$|W_{end} - \hat W(W_0)|^2 / N$",
+    right.set(xscale="log", xlabel="input dimension $N$", ylabel=r"$|W_{end} - \hat W(W_0)|^2 / N$",
               title="Eq. 8 start: the selected solution stays random\n(the ODE from the same start: gap 0)")
     right.set_ylim(bottom=0)
     right.legend(fontsize=8)

@@ -89,13 +89,14 @@ def fig4(out_dir: Path, small: bool) -> Path:
         # an exactly conserved entry has drift 0: floor at the smallest positive double shown, for the log axis
         right.plot(result.alpha[1:], np.maximum(drift[1:], 1e-17), style, color=f"C{index}", label=name)
     left.set(xscale="log", xlabel=r"$\alpha$", ylabel=r"entries of $\Omega = R (R^T R)^{-1/2}$",
-             title=f"conserved Omega (App. 7.4): p={P}, k={K}, eta={ETA}, N={N_START}\n"
+             title=f"conserved $\\Omega$ (App. 7.4): p={P}, k={K}, eta={ETA}, N={N_START}\n"
                    "solid: Eq. 8 start (flat); dashed: anisotropic start")
     left.legend(fontsize=8, loc="lower left")
     right.axhline(np.finfo(float).eps, color="0.6", lw=0.8)
     right.set(xscale="log", yscale="log", ylim=(1e-17, 10), xlabel=r"$\alpha$",
               ylabel=r"$\max_{jr} |\Omega_{jr}(\alpha) - \Omega_{jr}(0)|$",
-              title="drift of Omega (grey: machine epsilon)")
+              title="drift of $\\Omega$ from its start, growing from the first steps\n"
+                    "when Q(0) or T is not isotropic (grey: machine epsilon)")
     right.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     path = out_dir / "fig4.png"

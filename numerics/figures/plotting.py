@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 
 def _xscale(ax) -> None:
@@ -60,6 +61,32 @@ def _draw_panel(ax, alpha, curves, labels, colors, sim=None, restart=None) -> No
         ax.plot(sim[0], sim[1].mean(axis=1), "o", ms=3, mfc="none", color=c, label="simulation mean")
 
 
+#: Most legend entries of a panel (one per curve, in its colour); above it the panel has no legend.
+MAX_LEGEND_ENTRIES = 12
+
+
+def _style_key(simulation: bool, restart: bool) -> list[Line2D]:
+    """Legend entries saying what the line styles mean, when there is more than one style."""
+    if not simulation and not restart:
+        return []
+    key = [Line2D([], [], color="0.3", label="ODE")]
+    if restart:
+        key.append(Line2D([], [], color="0.3", ls="--", lw=1, label="ODE restarted"))
+    if simulation:
+        key.append(Line2D([], [], color="0.3", ls="none", marker="o", ms=3, mfc="none", label="simulation"))
+    return key
+
+
+def _legend(ax, styles: list[Line2D]) -> None:
+    """The panel's curves by colour (when there are few enough), then the style key."""
+    handles, labels = ax.get_legend_handles_labels()
+    if len(handles) > MAX_LEGEND_ENTRIES:
+        handles, labels = [], []
+    handles, labels = handles + styles, labels + [style.get_label() for style in styles]
+    if handles:
+        ax.legend(handles, labels, fontsize=7, ncol=2)
+
+
 def plot_trajectory(
     result: Any,
     path: str | Path | None = None,
@@ -76,7 +103,10 @@ def plot_trajectory(
     is overlaid as markers; ``restart`` (a second ODE result, e.g. started
     from the simulation's overlaps at a later alpha) as dashed lines in the
     same colours. A panel with more than :data:`MAX_CURVES` curves (large p)
-    shows their mean and min-max band instead of every curve. Returns the
+    shows their mean and min-max band instead of every curve. Each overlap
+    panel has a legend naming its curves by colour (up to
+    :data:`MAX_LEGEND_ENTRIES`) and, with a simulation or restart, what the
+    line styles mean. Returns the
     figure; saves it when ``path`` is given.
     """
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
@@ -105,12 +135,17 @@ def plot_trajectory(
     if simulation is not None:
         ax_risk.plot(simulation.alpha, sim_risk, "o", ms=3, mfc="none", color="C3", label="simulation")
     ax_risk.set_yscale("log")
-    for ax, name in [(ax_norm, "student norms"), (ax_off, "student-student"), (ax_r, "teacher-student")]:
+    for ax, name, ylabel in [
+        (ax_norm, "student norms", r"$Q_{jj}$"),
+        (ax_off, "student-student overlaps", r"$Q_{jl}$, $j < l$"),
+        (ax_r, "teacher-student overlaps", r"$R_{jr}$"),
+    ]:
         ax.set_title(name)
+        ax.set_ylabel(ylabel)
         _xscale(ax)
-        if len(ax.get_lines()) <= 12:
-            ax.legend(fontsize=7, ncol=2)
+        _legend(ax, styles=_style_key(simulation is not None, restart is not None))
     ax_risk.set_title(r"population risk $\varepsilon$")
+    ax_risk.set_ylabel(r"$\varepsilon$")
     _xscale(ax_risk)
     ax_risk.legend(fontsize=8)
     if title:
