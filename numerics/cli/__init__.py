@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "numerics.cli.simulate",
     "numerics.cli.hessian",
     "numerics.cli.bench",
+    "numerics.cli.notebooks",
 )
 
 

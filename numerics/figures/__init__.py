@@ -10,6 +10,7 @@ size (used by the tests); the README shows the full-size PNGs from
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,15 @@ FIGURE_MODULES = (
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
+
+
+def show_progress(small: bool) -> bool:
+    """Whether a figure shows progress bars: at full size on a terminal only.
+
+    In a notebook (or a log file) a text progress bar leaves every refresh in
+    the stored output, hundreds of lines for one run.
+    """
+    return not small and sys.stderr.isatty()
 
 
 def figure(name: str) -> Callable:

@@ -49,7 +49,7 @@ def fig2(out_dir: Path, small: bool) -> Path:
                                marker="o", label=f"p={p}, k={k} (then: {scan.stop_reason})")
         best, edge = np.array(best), np.array(boundary)
         slope = np.exp(np.mean(np.log(best / np.array(widths))))
-        label = f"k={k} (scan resolution {2.0 ** (steps[1] - steps[0]):.2g})"
+        label = f"$k$={k} (scan resolution {2.0 ** (steps[1] - steps[0]):.2g})"
         left.plot(np.array(widths)[~edge], best[~edge], "o", color=colour, label=label)
         left.plot(np.array(widths)[edge], best[edge], "o", color=colour, mfc="none",
                   label=f"$k$={k}, largest $\\eta$ that learns" if np.any(edge) else None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, show_progress
 
 #: The dashed ODE restarts from the SGD overlaps once the SGD risk is this fraction of its plateau value.
 RESTART_FRACTION = 0.95
@@ -21,7 +21,7 @@ def fig1(out_dir: Path, small: bool) -> Path:
     from .plotting import plot_trajectory
 
     N, alpha_max = (300, 40.0) if small else (4000, 60.0)
-    sim = simulate(N=N, p=4, k=2, eta=0.5, alpha_max=alpha_max, seed=1, record=70, progress=not small)
+    sim = simulate(N=N, p=4, k=2, eta=0.5, alpha_max=alpha_max, seed=1, record=70, progress=show_progress(small))
     ode = compare_ode_simulation(sim).ode
     # the point of the zero-error manifold reached is set by the direction of R at the escape,
     # which the plateau's SGD noise randomises at any N: restarting there shows the ODE tracks the rest
