@@ -27,26 +27,30 @@ def fig2(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..escape import optimal_learning_rate
+    from ..sweeps import sweep
 
     widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8)
     teachers = (1, 2)
     steps = np.arange(-4, 1) if small else np.arange(-8, 1) / 2
     seeds = 2 if small else 4
+    # the twelve scans are independent: one sweep over (k, p), on local processes at full size
+    scans = sweep(fig2_scan, {"k": list(teachers), "p": list(widths)}, executor="serial" if small else None,
+                  progress=False, steps=[float(s) for s in steps], seeds=seeds)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for k, colour in zip(teachers, ("C0", "C1")):
         best, boundary = [], []
         for p in widths:
-            learned = UNREALISABLE_LEARNED_FRACTION if p < k else 0.1
-            scan = optimal_learning_rate(p, k, seeds=seeds, etas=p * 2.0**steps, learned_fraction=learned)
-            print(f"fig2 k={k} p={p}: best eta/p = {scan.best_eta / p:.4g}, boundary = {scan.boundary}, "
-                  f"scan stopped: {scan.stop_reason}")
-            best.append(scan.best_eta)
-            boundary.append(scan.boundary)
+            scan = scans.sel(k=k, p=p)
+            stop_reason = str(scan["stop_reason"].values)
+            print(f"fig2 k={k} p={p}: best eta/p = {float(scan['best_eta']) / p:.4g}, "
+                  f"boundary = {bool(scan['boundary'])}, scan stopped: {stop_reason}")
+            best.append(float(scan["best_eta"]))
+            boundary.append(bool(scan["boundary"]))
             if p == widths[-1]:
-                ok = ~scan.failed
-                right.errorbar(scan.etas[ok], scan.mean_escape[ok], scan.standard_error[ok], color=colour,
-                               marker="o", label=f"p={p}, k={k} (then: {scan.stop_reason})")
+                etas, mean, error = (np.asarray(scan[name].values) for name in ("etas", "mean_escape", "error"))
+                ok = np.isfinite(mean)
+                right.errorbar(etas[ok], mean[ok], error[ok], color=colour,
+                               marker="o", label=f"p={p}, k={k} (then: {stop_reason})")
         best, edge = np.array(best), np.array(boundary)
         slope = np.exp(np.mean(np.log(best / np.array(widths))))
         label = f"$k$={k} (scan resolution {2.0 ** (steps[1] - steps[0]):.2g})"
@@ -64,6 +68,23 @@ def fig2(out_dir: Path, small: bool) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def fig2_scan(*, p: int, k: int, steps: list[float], seeds: int) -> dict:
+    """One Fig. 2 scan (a sweep task): etas ``p * 2**steps``, the best eta, boundary, stop reason and the curve."""
+    from ..escape import optimal_learning_rate
+
+    learned = UNREALISABLE_LEARNED_FRACTION if p < k else 0.1
+    scan = optimal_learning_rate(p, k, seeds=seeds, etas=p * 2.0 ** np.asarray(steps), learned_fraction=learned)
+    failed = np.asarray(scan.failed)
+    return {
+        "best_eta": scan.best_eta,
+        "boundary": bool(scan.boundary),
+        "stop_reason": scan.stop_reason,
+        "etas": np.asarray(scan.etas),
+        "mean_escape": np.where(failed, np.nan, scan.mean_escape),
+        "error": np.where(failed, np.nan, scan.standard_error),
+    }
 
 
 @figure("escape")
