@@ -89,7 +89,7 @@ class Grammar:
         else:
             power = "** with an integer exponent"
             root = "sqrt(...)"
-        calls = "".join(f", {name}(...)" for name in self.functions)
+        calls = f"; the functions {' and '.join(f'{name}(...)' for name in self.functions)}" if self.functions else ""
         return (
             f"integer and decimal numbers, {names}, unary + and -, binary + - * /, {power}, parentheses, {root}"
             f"{calls}"
