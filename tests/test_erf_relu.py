@@ -101,7 +101,7 @@ def gauss_hermite(fs, C: np.ndarray) -> float:
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", [SCM, ERF_MIXED, QUADRATIC_ERF, PLAIN_ERF], ids=lambda m: m.name + str(m.student_activation))
+@pytest.mark.parametrize("model", [SCM, ERF_MIXED, QUADRATIC_ERF, PLAIN_ERF], ids=["scm", "erf-x2", "x2-erf", "erf(x)"])
 @pytest.mark.parametrize("name", list(KERNELS))
 def test_erf_kernels_against_gauss_hermite(model, name):
     module = tuple_module(model)
