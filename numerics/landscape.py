@@ -51,6 +51,10 @@ def hessian_module(model: Any = None) -> ModuleType:
     """The generated module with ``hessian_terms(Q, R, T)`` for ``model`` (None: paper)."""
     if model is not None and not hasattr(model, "codegen_hash"):
         raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
+    if model is not None and not model.is_polynomial():
+        raise ValueError(
+            f"the Hessian tools need polynomial activations (their blocks come from Wick counting); {model.describe()}"
+        )
     key = "paper" if model is None else model.codegen_hash()
     if key in _HESSIAN_MODULES:
         return _HESSIAN_MODULES[key]
