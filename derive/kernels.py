@@ -29,8 +29,11 @@ in the entries ``c_ab`` of the block. Three steps, each exact:
    ``E[sigma(w_1) sigma(w_2)] = (2/pi) arcsin(K_12 / sqrt((1 + K_11)(1 + K_22)))``.
    relu vertices (``relu``, ``theta = relu'``, ``delta = relu''``, ...) have
    closed forms for one slot and for two slots up to ``delta`` (arc-cosine
-   kernels); four plain erfs or three and more relu slots have none here, and
-   :class:`MissingAverage` names the average.
+   kernels); ``E[theta theta relu relu]`` (the eta**2 term of relu networks) is
+   left as the function :data:`THETA_THETA_RELU_RELU`, evaluated by the
+   deterministic quadrature of :mod:`numerics.relu_quadrature`; four plain erfs
+   or other relu products have none here, and :class:`MissingAverage` names the
+   average.
 
 The program is a list of assignments ``(symbol, expression)`` followed by the
 result, so nested tilts do not blow up into one huge expression.
@@ -48,6 +51,11 @@ from .vertex import _derivative_moments
 
 #: Largest block handled (the eta**2 term needs 4 x 4 blocks).
 MAX_SLOTS = 4
+
+
+#: ``E[theta(z0) theta(z1) relu(z2) relu(z3)]`` as a function of the block entries ``c_ab`` (a <= b):
+#: evaluated by the deterministic quadrature of :mod:`numerics.relu_quadrature` (no closed form).
+THETA_THETA_RELU_RELU = sp.Function("theta_theta_relu_relu")
 
 
 class MissingAverage(ValueError):
@@ -291,6 +299,11 @@ def _relu_average(vertices: list[Vertex], K: list[list[sp.Expr]], program: Progr
             return 1 / (2 * sp.sqrt(2 * sp.pi * v))
         if orders == [2, 2]:
             return 1 / (2 * sp.pi * root)
+    if n == 4 and sorted(orders) == [0, 0, 1, 1]:
+        # no closed form (a four-variate orthant probability): numerics/relu_quadrature.py
+        order = [a for a in range(4) if orders[a] == 1] + [a for a in range(4) if orders[a] == 0]
+        entries = [K[order[a]][order[b]] for a in range(4) for b in range(a, 4)]
+        return THETA_THETA_RELU_RELU(*entries)
     raise MissingAverage(
         "no closed form for the Gaussian average of relu units E["
         + " * ".join(v.describe() for v in vertices)

@@ -32,6 +32,9 @@ k = sp.Symbol("k", positive=True, integer=True)
 #: Bump when the derivation or the printed module layout changes in a way the
 #: symbolic-result hash cannot see (e.g. a new generated function).
 GENERATOR_VERSION = 5
+#: The same for the per-tuple modules (derive/tuples.py); part of the key of non-polynomial models only,
+#: so that the keys of the polynomial models (and their committed modules) do not move.
+TUPLE_GENERATOR_VERSION = 2
 
 
 #: Highest degree of an activation polynomial. The Wick derivation grows quickly
@@ -176,8 +179,10 @@ class Model:
     # The generated code depends on activations and readouts only.
     def codegen_spec(self) -> str:
         """Canonical text of everything the generated module depends on."""
+        versions = [] if self.is_polynomial() else [f"tuple-generator={TUPLE_GENERATOR_VERSION}"]
         return "|".join(
-            [
+            versions
+            + [
                 f"generator={GENERATOR_VERSION}",
                 f"student_activation={sp.srepr(self.student_activation)}",
                 f"teacher_activation={sp.srepr(self.teacher_activation)}",

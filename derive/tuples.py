@@ -34,11 +34,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from .activations import Activation, classify
 from .artefacts import HEADER_MARK
-from .kernels import MissingAverage, Program, Vertex, block_average
-from .model import Model
-
-#: Bump when the printed layout of the per-tuple modules changes.
-TUPLE_GENERATOR_VERSION = 1
+from .kernels import THETA_THETA_RELU_RELU, MissingAverage, Program, Vertex, block_average
+from .model import TUPLE_GENERATOR_VERSION, Model
 
 #: Slot functions: "s" sigma, "ds" sigma', "t" sigma*, "x" the identity.
 KERNELS: dict[str, tuple[str, ...]] = {
@@ -121,6 +118,11 @@ class _KernelPrinter(NumPyPrinter):
     def _print_acos(self, expr):  # noqa: N802
         return f"numpy.arccos(numpy.clip({self._print(expr.args[0])}, -1.0, 1.0))"
 
+    def _print_Function(self, expr):  # noqa: N802
+        if expr.func == THETA_THETA_RELU_RELU:
+            return f"_relu.theta_theta_relu_relu({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
+
 
 def _kernel_source(name: str, slots: tuple[str, ...], program: Program | MissingAverage) -> list[str]:
     n = len(slots)
@@ -192,6 +194,7 @@ def generate_tuple_module(model: Model) -> str:
     parts = [
         "import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)\n\n"
         "import numpy  # noqa: F401\n\n"
+        "from numerics import relu_quadrature as _relu  # noqa: F401 - used by relu kernels\n"
         "from numerics import unit_tuples as _tuples\n"
     ]
     for name, slots in KERNELS.items():

@@ -5,12 +5,12 @@ COMMITTED = {
     'eac6ec542bfe282b': 'paper',
     '064ea37fa68f3b50': 'he2',
     '5eff0f32b3c63d32': 'he3',
-    '19b775948eaab60b': 'scm',
+    '334f5fc01e582333': 'scm',
 }
 
 #: per-tuple modules of the polynomial models (readout vectors, trained readouts), by input hash
 COMMITTED_TUPLES = {
-    '48ef01cd73598925': 'paper_tuples',
-    'd6750d34344b1030': 'he2_tuples',
-    '08034e12f9d6e5c2': 'he3_tuples',
+    '83f47dd83b268009': 'paper_tuples',
+    '5bbabf42a2354426': 'he2_tuples',
+    '07c9458d0d2e8b42': 'he3_tuples',
 }

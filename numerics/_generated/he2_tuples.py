@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: d6750d34344b1030
+# input-hash: 5bbabf42a2354426
 # result-hash: 9ed2180ebe6a7888
-# body-sha256: 11378a91d385e79f300b7da02423f04accec81dc94b6fac3848818aff2072c7b
+# body-sha256: 9390570a5d4e5d7b6089774e09ed8223e4eae6d11c6c40990064b625005c2df6
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -16,6 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy  # noqa: F401
 
+from numerics import relu_quadrature as _relu  # noqa: F401 - used by relu kernels
 from numerics import unit_tuples as _tuples
 
 
@@ -125,5 +126,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'd6750d34344b1030'
+INPUT_HASH = '5bbabf42a2354426'
 RESULT_HASH = '9ed2180ebe6a7888'

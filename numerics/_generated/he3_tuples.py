@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 08034e12f9d6e5c2
+# input-hash: 07c9458d0d2e8b42
 # result-hash: d763e94149eb9d7b
-# body-sha256: 861f93e51795ebb15631c4e8f966ea2a0bf9d86e857a3737392247a44a139a56
+# body-sha256: 8a5cc19b2d8afea610699f5a085919295affd6aa7cd055e6e77c0322eb7826e6
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -16,6 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy  # noqa: F401
 
+from numerics import relu_quadrature as _relu  # noqa: F401 - used by relu kernels
 from numerics import unit_tuples as _tuples
 
 
@@ -217,5 +218,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '08034e12f9d6e5c2'
+INPUT_HASH = '07c9458d0d2e8b42'
 RESULT_HASH = 'd763e94149eb9d7b'

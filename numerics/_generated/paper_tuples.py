@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 48ef01cd73598925
+# input-hash: 83f47dd83b268009
 # result-hash: e2ae88cb88e37582
-# body-sha256: b98955ee21b06af4c26a2338f9621eaab373c427eb7f1fdfd1026a39de815e5a
+# body-sha256: dfd6192dc05da555bed6afa8f24fc37f5a75106e7433f8668ba6a5aebf815ec8
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -16,6 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy  # noqa: F401
 
+from numerics import relu_quadrature as _relu  # noqa: F401 - used by relu kernels
 from numerics import unit_tuples as _tuples
 
 
@@ -119,5 +120,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '48ef01cd73598925'
+INPUT_HASH = '83f47dd83b268009'
 RESULT_HASH = 'e2ae88cb88e37582'

@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 19b775948eaab60b
+# input-hash: 334f5fc01e582333
 # result-hash: c2752531c8c73ed8
-# body-sha256: c9098c12811bff07504011a99d1420cf253b91ffa7f568a506bebf6e3fb76308
+# body-sha256: c660f0147c281c56b993bc1b8433fd05edfc4c98f182117f933de1f92e2a8115
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -16,6 +16,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy  # noqa: F401
 
+from numerics import relu_quadrature as _relu  # noqa: F401 - used by relu kernels
 from numerics import unit_tuples as _tuples
 
 
@@ -147,5 +148,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '19b775948eaab60b'
+INPUT_HASH = '334f5fc01e582333'
 RESULT_HASH = 'c2752531c8c73ed8'
