@@ -180,6 +180,7 @@ def theta_theta_relu_relu(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33, node
     shape = entries[0].shape
     flat = [e.reshape(-1) for e in entries]
     keys = [(0, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3)]
+    flat, inverse = _distinct_blocks(flat)
     entry = dict(zip(keys, flat))
     near = np.zeros(flat[0].size, dtype=bool)
     for a, b in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3)):
@@ -189,7 +190,31 @@ def theta_theta_relu_relu(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33, node
     for mask, edges in ((~near, FAST_PANEL_EDGES), (near, PANEL_EDGES)):
         if np.any(mask):
             out[mask] = _path_integral([value[mask] for value in flat], keys, nodes, edges)
-    return out.reshape(shape)
+    return out[inverse].reshape(shape)
+
+
+def _distinct_blocks(flat: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct blocks up to the symmetries of the average, and the map back to all of them.
+
+    The average is symmetric under swapping slots 0 and 1 (the thetas) and slots 2 and 3
+    (the relus); in the eta**2 term the pairs (j, l) and (u, v) run over both orders, so
+    the blocks come in up to four copies. Each block is put in a canonical slot order
+    (lexicographic on the variances and their cross entries) and evaluated once.
+    """
+    c00, c01, c02, c03, c11, c12, c13, c22, c23, c33 = flat
+    # relus: order slots 2, 3 by (c22, c02, c12)
+    swap = (c33 < c22) | ((c33 == c22) & ((c03 < c02) | ((c03 == c02) & (c13 < c12))))
+    c02, c03 = np.where(swap, c03, c02), np.where(swap, c02, c03)
+    c12, c13 = np.where(swap, c13, c12), np.where(swap, c12, c13)
+    c22, c33 = np.where(swap, c33, c22), np.where(swap, c22, c33)
+    # thetas: order slots 0, 1 by (c00, c02, c03)
+    swap = (c11 < c00) | ((c11 == c00) & ((c12 < c02) | ((c12 == c02) & (c13 < c03))))
+    c00, c11 = np.where(swap, c11, c00), np.where(swap, c00, c11)
+    c02, c12 = np.where(swap, c12, c02), np.where(swap, c02, c12)
+    c03, c13 = np.where(swap, c13, c03), np.where(swap, c03, c13)
+    stacked = np.stack([c00, c01, c02, c03, c11, c12, c13, c22, c23, c33], axis=1)
+    distinct, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return list(distinct.T), inverse.reshape(-1)
 
 
 def _path_integral(flat: list[np.ndarray], keys: list[tuple[int, int]], nodes: int, edges: np.ndarray) -> np.ndarray:
