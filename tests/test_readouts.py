@@ -168,3 +168,31 @@ def test_bad_readouts_are_refused(changes, match):
         numerics.integrate(Q, R, T, eta=0.1, alpha_max=1.0, model=SCM, **changes)
     with pytest.raises(ValueError, match=match):
         simulate(N=20, p=P, k=K, eta=0.1, alpha_max=0.1, model=SCM, progress=False, **changes)
+
+
+def test_per_tuple_modules_go_through_the_verified_cache(tmp_path, monkeypatch):
+    # an uncommitted erf model and the per-tuple module of an uncommitted polynomial model are written
+    # to the cache with their header, verified on load, and regenerated after a hand edit
+    from derive.artefacts import verify_generated_text
+    from derive.tuples import tuple_input_hash
+    from numerics import models
+    from numerics.cache import cache_path
+
+    monkeypatch.setenv("WICKODE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(models, "_LOADED", {})
+    erf_model = Model(student_activation="erf(x/sqrt(2))", teacher_activation="x**2", name="erf_x2")
+    polynomial = Model(student_activation="x**2 + x", teacher_activation="x**2")
+    Q, R, T = overlaps(9)
+    expected = numerics.risk(Q, R, T, model=erf_model)
+    numerics.risk(Q, R, T, model=polynomial, a=np.ones(P))
+    for kind, key in (("model", erf_model.codegen_hash()), ("tuples", tuple_input_hash(polynomial))):
+        path = cache_path(kind, key)
+        verify_generated_text(path.read_text(), key)
+    path = cache_path("model", erf_model.codegen_hash())
+    edited = path.read_text().replace("\n    return ", "\n    return 1.5 * ", 1)
+    assert edited != path.read_text()
+    path.write_text(edited)
+    monkeypatch.setattr(models, "_LOADED", {})
+    assert numerics.risk(Q, R, T, model=erf_model) == expected
+    assert path.read_text() != edited
+    verify_generated_text(path.read_text(), erf_model.codegen_hash())
