@@ -27,6 +27,20 @@ import numpy as np
 MAX_BLOCK_ELEMENTS = 1 << 20
 
 Kernels = Mapping[str, Callable[..., Any]]
+Readouts = Callable[[int, int], tuple[float, float]]
+
+_PARAMETERS = """
+    Parameters
+    ----------
+    kernels : mapping
+        The generated module's ``KERNELS`` (kernel functions by name, see derive/tuples.py).
+    readouts : callable
+        The generated module's ``readouts(p, k)`` (scalar readouts, used when a vector is None).
+    Q, R, T : arrays, shapes (..., p, p), (..., p, k), (..., k, k)
+        Overlaps; batch axes broadcast.
+    a, b : arrays, shapes (..., p) and (..., k), or None
+        Per-unit readouts.
+"""
 
 
 def covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -41,9 +55,7 @@ def covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.ndarray:
     return C
 
 
-def readout_vectors(
-    readouts: Callable[[int, int], tuple[float, float]], p: int, k: int, a: Any, b: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def readout_vectors(readouts: Readouts, p: int, k: int, a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     """Readout vectors ``a`` (..., p) and ``b`` (..., k); ``None`` is the model's scalar readout on every unit.
 
     Raises
@@ -121,20 +133,35 @@ def _setup(readouts, Q, R, T, a, b):
     return covariance(Q, R, T), a, b, p, k
 
 
-def first_order_terms(kernels: Kernels, readouts, Q, R, T, a=None, b=None):
-    """``(drift_Q, drift_R)``, shapes (..., p, p) and (..., p, k)."""
+def first_order_terms(
+    kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(drift_Q, drift_R)``, shapes (..., p, p) and (..., p, k): the coefficients of eta."""
     C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
     return _drift(kernels, C, a, b, p, k)
 
 
-def all_terms(kernels: Kernels, readouts, Q, R, T, a=None, b=None):
-    """``(drift_Q, drift_R, diffusion_Q, noise_Q)``."""
+def all_terms(
+    kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(drift_Q, drift_R, diffusion_Q, noise_Q)``, shapes (..., p, p), (..., p, k), (..., p, p), (..., p, p)."""
     C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
     drift_Q, drift_R = _drift(kernels, C, a, b, p, k)
     return drift_Q, drift_R, _diffusion(kernels, C, a, b, p, k), _noise(kernels, C, a, p)
 
 
-def rhs_terms(kernels: Kernels, readouts, Q, R, T, c_drift, c_diffusion, c_noise, a=None, b=None):
+def rhs_terms(
+    kernels: Kernels,
+    readouts: Readouts,
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    c_drift: float,
+    c_diffusion: float,
+    c_noise: float,
+    a: Any = None,
+    b: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(c_drift drift_Q + c_diffusion diffusion_Q + c_noise noise_Q, c_drift drift_R)``.
 
     A zero coefficient skips its term (so a model whose eta**2 kernel has no
@@ -159,7 +186,9 @@ def _pairs(kernels: Kernels, C, p, k):
     )
 
 
-def residual_risk(kernels: Kernels, readouts, Q, R, T, a=None, b=None):
+def residual_risk(
+    kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
+) -> np.ndarray:
     """``<(y0 - f)**2> / 2``, shape (...)."""
     C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
     ss, st, tt = _pairs(kernels, C, p, k)
@@ -170,12 +199,17 @@ def residual_risk(kernels: Kernels, readouts, Q, R, T, a=None, b=None):
     )
 
 
-def readout_drift(kernels: Kernels, readouts, Q, R, T, a=None, b=None):
+def readout_drift(
+    kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
+) -> np.ndarray:
     """``<(y0 - f) sigma(lambda_j)>``, shape (..., p) (label noise has zero mean and drops out)."""
     C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
     ss, st, _ = _pairs(kernels, C, p, k)
     return -np.einsum("...jm,...m->...j", ss, a) + np.einsum("...js,...s->...j", st, b)
 
+
+for _function in (first_order_terms, all_terms, rhs_terms, residual_risk, readout_drift):
+    _function.__doc__ = (_function.__doc__ or "") + "\n" + _PARAMETERS
 
 __all__ = [
     "MAX_BLOCK_ELEMENTS",
