@@ -34,7 +34,7 @@ k = sp.Symbol("k", positive=True, integer=True)
 GENERATOR_VERSION = 5
 #: The same for the per-tuple modules (derive/tuples.py); part of the key of non-polynomial models only,
 #: so that the keys of the polynomial models (and their committed modules) do not move.
-TUPLE_GENERATOR_VERSION = 2
+TUPLE_GENERATOR_VERSION = 3
 
 
 #: Highest degree of an activation polynomial. The Wick derivation grows quickly

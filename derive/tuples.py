@@ -37,7 +37,8 @@ from .artefacts import HEADER_MARK
 from .kernels import THETA_THETA_RELU_RELU, MissingAverage, Program, Vertex, block_average
 from .model import TUPLE_GENERATOR_VERSION, Model
 
-#: Slot functions: "s" sigma, "ds" sigma', "t" sigma*, "x" the identity.
+#: Slot functions: "s" sigma, "ds" sigma', "d<n>s" its n-th derivative, "t" sigma*, "dt" and "d2t" its
+#: derivatives, "x" the identity.
 KERNELS: dict[str, tuple[str, ...]] = {
     "noise": ("ds", "ds"),
     "drift_student": ("ds", "x", "s"),
@@ -48,6 +49,16 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "pair_ss": ("s", "s"),
     "pair_st": ("s", "t"),
     "pair_tt": ("t", "t"),
+    # gradient and Hessian in weight space (derive/hessian.py, numerics/landscape.py)
+    "hessian_11_st": ("ds", "dt"),
+    "hessian_22_ss": ("d2s", "d2s"),
+    "hessian_22_st": ("d2s", "d2t"),
+    "hessian_13_ss": ("ds", "d3s"),
+    "hessian_31_st": ("d3s", "dt"),
+    "hessian_2_s": ("d2s", "s"),
+    "hessian_2_t": ("d2s", "t"),
+    "hessian_4_s": ("d4s", "s"),
+    "hessian_4_t": ("d4s", "t"),
 }
 
 _IDENTITY = Activation("polynomial", coefficients=(sp.Integer(0), sp.Integer(1)))
@@ -57,6 +68,8 @@ def kernel_vertices(model: Model, slots: tuple[str, ...]) -> tuple[Vertex, ...]:
     """The :class:`~derive.kernels.Vertex` of every slot name of :data:`KERNELS`."""
     student, teacher = classify(model.student_activation), classify(model.teacher_activation)
     table = {"s": Vertex(student), "ds": Vertex(student, 1), "t": Vertex(teacher), "x": Vertex(_IDENTITY)}
+    table.update({f"d{n}s": Vertex(student, n) for n in range(2, 5)})
+    table.update({"dt": Vertex(teacher, 1), "d2t": Vertex(teacher, 2)})
     return tuple(table[slot] for slot in slots)
 
 
@@ -143,7 +156,8 @@ def _kernel_source(name: str, slots: tuple[str, ...], program: Program | Missing
     return lines
 
 
-_SLOT_TEXT = {"s": "sigma", "ds": "sigma'", "t": "sigma*", "x": "id"}
+_SLOT_TEXT = {"s": "sigma", "t": "sigma*", "x": "id", "ds": "sigma'", "dt": "sigma*'", "d2t": "sigma*''"}
+_SLOT_TEXT.update({f"d{n}s": "sigma" + "'" * n for n in range(2, 5)})
 
 
 def _activation_constant(name: str, activation: Activation, expr: sp.Expr) -> list[str]:
@@ -181,6 +195,11 @@ def residual_risk(Q, R, T, a=None, b=None):
 def readout_drift(Q, R, T, a=None, b=None):
     """<(y0 - f) sigma(lambda_j)>, shape (..., p): da_j/dalpha = eta_a readout_drift[j]."""
     return _tuples.readout_drift(KERNELS, readouts, Q, R, T, a, b)
+
+
+def hessian_terms(Q, R, T, a=None, b=None):
+    """The averages of derive/hessian.py (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)."""
+    return _tuples.hessian_terms(KERNELS, readouts, Q, R, T, a, b)
 '''
 
 

@@ -208,7 +208,44 @@ def readout_drift(
     return -np.einsum("...jm,...m->...j", ss, a) + np.einsum("...js,...s->...j", st, b)
 
 
-for _function in (first_order_terms, all_terms, rhs_terms, residual_risk, readout_drift):
+def hessian_terms(
+    kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
+) -> tuple[np.ndarray, ...]:
+    """The averages of derive/hessian.py with per-unit readouts, unbatched.
+
+    With ``g_j = -a_j sigma(lambda_j)``, ``g_r = b_r sigma*(nu_r)`` and ``rho = sum_u g_u``:
+    ``(M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)`` with ``M<m><n>[j, .] =
+    E[g_j^(m) g_.^(n)]`` (shapes (p, p) for ``_ss``, (p, k) for ``_st``) and
+    ``V<n>[j] = E[rho g_j^(n)]`` (shape (p, 1)).
+    """
+    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
+    students, teachers, _ = _units(p, k)
+    both = a[..., :, None] * a[..., None, :]
+    mixed = -a[..., :, None] * b[..., None, :]
+
+    def pairs(name, second):
+        return gather(C, kernels[name], [students, second])
+
+    def weighted(name_s, name_t):
+        # E[rho sigma^(n)(z_j)] = sum_u c_u E[sigma^(n)(z_j) g_u(z_u)]
+        return (
+            -np.einsum("...jm,...m->...j", pairs(name_s, students), a)
+            + np.einsum("...js,...s->...j", pairs(name_t, teachers), b)
+        )
+
+    return (
+        both * pairs("noise", students),
+        mixed * pairs("hessian_11_st", teachers),
+        both * pairs("hessian_22_ss", students),
+        mixed * pairs("hessian_22_st", teachers),
+        both * pairs("hessian_13_ss", students),
+        mixed * pairs("hessian_31_st", teachers),
+        (-a * weighted("hessian_2_s", "hessian_2_t"))[..., None],
+        (-a * weighted("hessian_4_s", "hessian_4_t"))[..., None],
+    )
+
+
+for _function in (first_order_terms, all_terms, rhs_terms, residual_risk, readout_drift, hessian_terms):
     _function.__doc__ = (_function.__doc__ or "") + "\n" + _PARAMETERS
 
 __all__ = [
@@ -217,6 +254,7 @@ __all__ = [
     "covariance",
     "first_order_terms",
     "gather",
+    "hessian_terms",
     "readout_drift",
     "readout_vectors",
     "residual_risk",

@@ -196,3 +196,44 @@ def test_per_tuple_modules_go_through_the_verified_cache(tmp_path, monkeypatch):
     assert numerics.risk(Q, R, T, model=erf_model) == expected
     assert path.read_text() != edited
     verify_generated_text(path.read_text(), erf_model.codegen_hash())
+
+
+@pytest.mark.parametrize("model", [None, SCM], ids=["paper", "scm"])
+def test_gradient_and_hessian_with_readout_vectors_against_finite_differences(model):
+    # eps(W) = risk(W W^T / N, W W*^T / N, T; a, b): its gradient and Hessian in weight space
+    from numerics import landscape
+
+    rng = np.random.default_rng(12)
+    p, k, N = 2, 2, 5
+    W, W_star = 0.6 * rng.standard_normal((p, N)), rng.standard_normal((k, N))
+    a, b = np.array([1.2, -0.7]), np.array([0.9, 0.4])
+
+    def eps(weights):
+        return numerics.risk(weights @ weights.T / N, weights @ W_star.T / N, W_star @ W_star.T / N,
+                             model=model, a=a, b=b)
+
+    h = 1e-5
+    numeric = np.zeros((p, N))
+    for index in np.ndindex(p, N):
+        step = np.zeros((p, N))
+        step[index] = h
+        numeric[index] = (eps(W + step) - eps(W - step)) / (2 * h)
+    gradient = landscape.gradient(W, W_star, model=model, a=a, b=b)
+    np.testing.assert_allclose(gradient, numeric, rtol=0, atol=1e-8)
+    # the Hessian: central differences of the exact gradient
+    hessian = landscape.hessian(W, W_star, model=model, a=a, b=b)
+    columns = []
+    for index in np.ndindex(p, N):
+        step = np.zeros((p, N))
+        step[index] = h
+        plus = landscape.gradient(W + step, W_star, model=model, a=a, b=b)
+        minus = landscape.gradient(W - step, W_star, model=model, a=a, b=b)
+        columns.append(((plus - minus) / (2 * h)).ravel())
+    np.testing.assert_allclose(hessian, np.array(columns).T, rtol=0, atol=1e-7)
+    # uniform readouts equal the model's own (index-free for the paper model)
+    scalar = landscape.gradient(W, W_star, model=model)
+    a0, b0 = numerics.models.tuple_module(model).readouts(p, k)
+    np.testing.assert_allclose(landscape.gradient(W, W_star, model=model, a=np.full(p, a0), b=np.full(k, b0)), scalar,
+                               rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="a must have length p = 2"):
+        landscape.hessian(W, W_star, model=model, a=np.ones(3))

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 5bbabf42a2354426
-# result-hash: 9ed2180ebe6a7888
-# body-sha256: 9390570a5d4e5d7b6089774e09ed8223e4eae6d11c6c40990064b625005c2df6
+# input-hash: 9b1c0808eea21c9b
+# result-hash: a4997e80b971bbe6
+# body-sha256: 0f3b657d497a1b07139405aedac9f8b5b5bda7bdf52b8a17bd7df570c186b538
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -74,6 +74,51 @@ def kernel_pair_tt(c00, c01, c11):
     return 2*c01**2 + (c00 - 1)*(c11 - 1)
 
 
+def kernel_hessian_11_st(c00, c01, c11):
+    """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    return 4*c01
+
+
+def kernel_hessian_22_ss(c00, c01, c11):
+    """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
+    return 4
+
+
+def kernel_hessian_22_st(c00, c01, c11):
+    """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
+    return 4
+
+
+def kernel_hessian_13_ss(c00, c01, c11):
+    """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_31_st(c00, c01, c11):
+    """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_2_s(c00, c01, c11):
+    """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
+    return 2*c11 - 2
+
+
+def kernel_hessian_2_t(c00, c01, c11):
+    """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    return 2*c11 - 2
+
+
+def kernel_hessian_4_s(c00, c01, c11):
+    """E[sigma''''(z0) * sigma(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_4_t(c00, c01, c11):
+    """E[sigma''''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    return 0
+
+
 #: kernel functions by name (derive.tuples.KERNELS gives their slots)
 KERNELS = {
     'noise': kernel_noise,
@@ -85,6 +130,15 @@ KERNELS = {
     'pair_ss': kernel_pair_ss,
     'pair_st': kernel_pair_st,
     'pair_tt': kernel_pair_tt,
+    'hessian_11_st': kernel_hessian_11_st,
+    'hessian_22_ss': kernel_hessian_22_ss,
+    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_13_ss': kernel_hessian_13_ss,
+    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_2_s': kernel_hessian_2_s,
+    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_4_s': kernel_hessian_4_s,
+    'hessian_4_t': kernel_hessian_4_t,
 }
 
 
@@ -113,6 +167,11 @@ def readout_drift(Q, R, T, a=None, b=None):
     return _tuples.readout_drift(KERNELS, readouts, Q, R, T, a, b)
 
 
+def hessian_terms(Q, R, T, a=None, b=None):
+    """The averages of derive/hessian.py (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)."""
+    return _tuples.hessian_terms(KERNELS, readouts, Q, R, T, a, b)
+
+
 STUDENT_KIND = 'polynomial'
 STUDENT_ACTIVATION = (-1.0, 0.0, 1.0)
 TEACHER_KIND = 'polynomial'
@@ -126,5 +185,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '5bbabf42a2354426'
-RESULT_HASH = '9ed2180ebe6a7888'
+INPUT_HASH = '9b1c0808eea21c9b'
+RESULT_HASH = 'a4997e80b971bbe6'

@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 07c9458d0d2e8b42
-# result-hash: d763e94149eb9d7b
-# body-sha256: 8a5cc19b2d8afea610699f5a085919295affd6aa7cd055e6e77c0322eb7826e6
+# input-hash: 4c3567e4943a4db2
+# result-hash: 292a5007aaa95a02
+# body-sha256: 1482061d3d0ae63a4cfa38dbb816b9f922b29ddf69880b3f7715a0bd888f6ac2
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -166,6 +166,51 @@ def kernel_pair_tt(c00, c01, c11):
     return 6*c01**3 + c01*(3*c00 - 3)*(3*c11 - 3)
 
 
+def kernel_hessian_11_st(c00, c01, c11):
+    """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    return 18*c01**2 + (3*c00 - 3)*(3*c11 - 3)
+
+
+def kernel_hessian_22_ss(c00, c01, c11):
+    """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
+    return 36*c01
+
+
+def kernel_hessian_22_st(c00, c01, c11):
+    """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
+    return 36*c01
+
+
+def kernel_hessian_13_ss(c00, c01, c11):
+    """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
+    return 18*c00 - 18
+
+
+def kernel_hessian_31_st(c00, c01, c11):
+    """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    return 18*c11 - 18
+
+
+def kernel_hessian_2_s(c00, c01, c11):
+    """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
+    return 6*c01*(3*c11 - 3)
+
+
+def kernel_hessian_2_t(c00, c01, c11):
+    """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    return 6*c01*(3*c11 - 3)
+
+
+def kernel_hessian_4_s(c00, c01, c11):
+    """E[sigma''''(z0) * sigma(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_4_t(c00, c01, c11):
+    """E[sigma''''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    return 0
+
+
 #: kernel functions by name (derive.tuples.KERNELS gives their slots)
 KERNELS = {
     'noise': kernel_noise,
@@ -177,6 +222,15 @@ KERNELS = {
     'pair_ss': kernel_pair_ss,
     'pair_st': kernel_pair_st,
     'pair_tt': kernel_pair_tt,
+    'hessian_11_st': kernel_hessian_11_st,
+    'hessian_22_ss': kernel_hessian_22_ss,
+    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_13_ss': kernel_hessian_13_ss,
+    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_2_s': kernel_hessian_2_s,
+    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_4_s': kernel_hessian_4_s,
+    'hessian_4_t': kernel_hessian_4_t,
 }
 
 
@@ -205,6 +259,11 @@ def readout_drift(Q, R, T, a=None, b=None):
     return _tuples.readout_drift(KERNELS, readouts, Q, R, T, a, b)
 
 
+def hessian_terms(Q, R, T, a=None, b=None):
+    """The averages of derive/hessian.py (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)."""
+    return _tuples.hessian_terms(KERNELS, readouts, Q, R, T, a, b)
+
+
 STUDENT_KIND = 'polynomial'
 STUDENT_ACTIVATION = (0.0, -3.0, 0.0, 1.0)
 TEACHER_KIND = 'polynomial'
@@ -218,5 +277,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '07c9458d0d2e8b42'
-RESULT_HASH = 'd763e94149eb9d7b'
+INPUT_HASH = '4c3567e4943a4db2'
+RESULT_HASH = '292a5007aaa95a02'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 83f47dd83b268009
-# result-hash: e2ae88cb88e37582
-# body-sha256: dfd6192dc05da555bed6afa8f24fc37f5a75106e7433f8668ba6a5aebf815ec8
+# input-hash: 5d2825d3bc20b281
+# result-hash: 38b3d02df7a6c39e
+# body-sha256: 4a45df3bcb2e51fe032e6d53dcbf0a3a289b19e65284f11540ec4fcc7f047c6e
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -68,6 +68,51 @@ def kernel_pair_tt(c00, c01, c11):
     return c00*c11 + 2*c01**2
 
 
+def kernel_hessian_11_st(c00, c01, c11):
+    """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    return 4*c01
+
+
+def kernel_hessian_22_ss(c00, c01, c11):
+    """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
+    return 4
+
+
+def kernel_hessian_22_st(c00, c01, c11):
+    """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
+    return 4
+
+
+def kernel_hessian_13_ss(c00, c01, c11):
+    """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_31_st(c00, c01, c11):
+    """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_2_s(c00, c01, c11):
+    """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
+    return 2*c11
+
+
+def kernel_hessian_2_t(c00, c01, c11):
+    """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    return 2*c11
+
+
+def kernel_hessian_4_s(c00, c01, c11):
+    """E[sigma''''(z0) * sigma(z1)], z ~ N(0, c)."""
+    return 0
+
+
+def kernel_hessian_4_t(c00, c01, c11):
+    """E[sigma''''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    return 0
+
+
 #: kernel functions by name (derive.tuples.KERNELS gives their slots)
 KERNELS = {
     'noise': kernel_noise,
@@ -79,6 +124,15 @@ KERNELS = {
     'pair_ss': kernel_pair_ss,
     'pair_st': kernel_pair_st,
     'pair_tt': kernel_pair_tt,
+    'hessian_11_st': kernel_hessian_11_st,
+    'hessian_22_ss': kernel_hessian_22_ss,
+    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_13_ss': kernel_hessian_13_ss,
+    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_2_s': kernel_hessian_2_s,
+    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_4_s': kernel_hessian_4_s,
+    'hessian_4_t': kernel_hessian_4_t,
 }
 
 
@@ -107,6 +161,11 @@ def readout_drift(Q, R, T, a=None, b=None):
     return _tuples.readout_drift(KERNELS, readouts, Q, R, T, a, b)
 
 
+def hessian_terms(Q, R, T, a=None, b=None):
+    """The averages of derive/hessian.py (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)."""
+    return _tuples.hessian_terms(KERNELS, readouts, Q, R, T, a, b)
+
+
 STUDENT_KIND = 'polynomial'
 STUDENT_ACTIVATION = (0.0, 0.0, 1.0)
 TEACHER_KIND = 'polynomial'
@@ -120,5 +179,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '83f47dd83b268009'
-RESULT_HASH = 'e2ae88cb88e37582'
+INPUT_HASH = '5d2825d3bc20b281'
+RESULT_HASH = '38b3d02df7a6c39e'

@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 334f5fc01e582333
-# result-hash: c2752531c8c73ed8
-# body-sha256: c660f0147c281c56b993bc1b8433fd05edfc4c98f182117f933de1f92e2a8115
+# input-hash: 9c5fbbea5b7c6fec
+# result-hash: 1c762d9b5763f408
+# body-sha256: 8356dcd6370f1e708c6f5e908922b678bc2c31f5cd0c01c2d4a1b828b6805fda
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/tuples.py)."""
 # --- end of header ---
@@ -96,6 +96,84 @@ def kernel_pair_tt(c00, c01, c11):
     return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
 
 
+def kernel_hessian_11_st(c00, c01, c11):
+    """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    t0 = c00*c11 + c00 - c01**2 + c11 + 1
+    return 2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+
+
+def kernel_hessian_22_ss(c00, c01, c11):
+    """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
+    t0 = c00*c11 + c00 - c01**2 + c11 + 1
+    t2 = c00*c01*c11/t0 - c00*c01*(c11 + 1)/t0 + c01**3/t0 - c01*c11*(c00 + 1)/t0 + c01
+    return 2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+
+
+def kernel_hessian_22_st(c00, c01, c11):
+    """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
+    t0 = c00*c11 + c00 - c01**2 + c11 + 1
+    t2 = c00*c01*c11/t0 - c00*c01*(c11 + 1)/t0 + c01**3/t0 - c01*c11*(c00 + 1)/t0 + c01
+    return 2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+
+
+def kernel_hessian_13_ss(c00, c01, c11):
+    """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
+    t0 = c00*c11 + c00 - c01**2 + c11 + 1
+    t3 = 2*c01**2*c11/t0 - c01**2*(c11 + 1)/t0 - c11**2*(c00 + 1)/t0 + c11
+    return 2*(t3 - 1)/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+
+
+def kernel_hessian_31_st(c00, c01, c11):
+    """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
+    t0 = c00*c11 + c00 - c01**2 + c11 + 1
+    t1 = -c00**2*(c11 + 1)/t0 + 2*c00*c01**2/t0 + c00 - c01**2*(c00 + 1)/t0
+    return 2*(t1 - 1)/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+
+
+def kernel_hessian_2_s(c00, c01, c11):
+    """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
+    t0 = c00 + 1
+    t2 = -c00*c01/t0 + c01
+    t3 = -c01**2/t0 + c11
+    t4 = t3 + 1
+    return -2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+
+
+def kernel_hessian_2_t(c00, c01, c11):
+    """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    t0 = c00 + 1
+    t2 = -c00*c01/t0 + c01
+    t3 = -c01**2/t0 + c11
+    t4 = t3 + 1
+    return -2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+
+
+def kernel_hessian_4_s(c00, c01, c11):
+    """E[sigma''''(z0) * sigma(z1)], z ~ N(0, c)."""
+    t0 = c00 + 1
+    t1 = -c00**2/t0 + c00
+    t2 = -c00*c01/t0 + c01
+    t3 = -c01**2/t0 + c11
+    t4 = t3 + 1
+    t6 = t3 + 1
+    t7 = -t3**2/t6 + t3
+    e0 = numpy.sqrt(numpy.maximum(2, 0.0))/numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
+    return -e0*(e0*t2**3*(t7 - 1)/numpy.sqrt(numpy.maximum(t6, 0.0)) + e0*t2*(3*t1 - 3)/numpy.sqrt(numpy.maximum(t4, 0.0)))/numpy.sqrt(numpy.maximum(t0, 0.0))
+
+
+def kernel_hessian_4_t(c00, c01, c11):
+    """E[sigma''''(z0) * sigma*(z1)], z ~ N(0, c)."""
+    t0 = c00 + 1
+    t1 = -c00**2/t0 + c00
+    t2 = -c00*c01/t0 + c01
+    t3 = -c01**2/t0 + c11
+    t4 = t3 + 1
+    t6 = t3 + 1
+    t7 = -t3**2/t6 + t3
+    e0 = numpy.sqrt(numpy.maximum(2, 0.0))/numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
+    return -e0*(e0*t2**3*(t7 - 1)/numpy.sqrt(numpy.maximum(t6, 0.0)) + e0*t2*(3*t1 - 3)/numpy.sqrt(numpy.maximum(t4, 0.0)))/numpy.sqrt(numpy.maximum(t0, 0.0))
+
+
 #: kernel functions by name (derive.tuples.KERNELS gives their slots)
 KERNELS = {
     'noise': kernel_noise,
@@ -107,6 +185,15 @@ KERNELS = {
     'pair_ss': kernel_pair_ss,
     'pair_st': kernel_pair_st,
     'pair_tt': kernel_pair_tt,
+    'hessian_11_st': kernel_hessian_11_st,
+    'hessian_22_ss': kernel_hessian_22_ss,
+    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_13_ss': kernel_hessian_13_ss,
+    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_2_s': kernel_hessian_2_s,
+    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_4_s': kernel_hessian_4_s,
+    'hessian_4_t': kernel_hessian_4_t,
 }
 
 
@@ -135,6 +222,11 @@ def readout_drift(Q, R, T, a=None, b=None):
     return _tuples.readout_drift(KERNELS, readouts, Q, R, T, a, b)
 
 
+def hessian_terms(Q, R, T, a=None, b=None):
+    """The averages of derive/hessian.py (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)."""
+    return _tuples.hessian_terms(KERNELS, readouts, Q, R, T, a, b)
+
+
 STUDENT_KIND = 'erf'
 STUDENT_SCALE = 0.7071067811865476  # student(x) = erf(scale * x)
 TEACHER_KIND = 'erf'
@@ -148,5 +240,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '334f5fc01e582333'
-RESULT_HASH = 'c2752531c8c73ed8'
+INPUT_HASH = '9c5fbbea5b7c6fec'
+RESULT_HASH = '1c762d9b5763f408'
