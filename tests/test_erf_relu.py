@@ -399,6 +399,10 @@ def test_polynomial_per_tuple_route_equals_index_free(model):
     for x, y in zip(per_tuple.all_terms(Q, R, T), index_free.all_terms(Q, R, T)):
         np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-12)
     assert abs(per_tuple.residual_risk(Q, R, T) - index_free.residual_risk(Q, R, T)) < 1e-11
+    from numerics.landscape import hessian_module
+
+    for x, y in zip(per_tuple.hessian_terms(Q, R, T), hessian_module(model).hessian_terms(Q, R, T)):
+        np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-12)
     a, b = per_tuple.readouts(p, k)
     dQ, dR = numerics.rhs(Q, R, T, 0.3, model=model)
     dQ_vec, dR_vec = numerics.rhs(Q, R, T, 0.3, model=model, a=np.full(p, a), b=np.full(k, b))
