@@ -11,7 +11,7 @@ from scipy.integrate import solve_ivp
 from .blas import with_blas_threads
 from .models import resolve, tuple_module
 from .overlaps import _rhs_unchecked
-from .readouts import check_readouts, readout_rhs
+from .readouts import check_readout_batch, check_readouts, readout_rhs
 from .unit_tuples import readout_vectors
 from .validation import (
     check_alpha_grid,
@@ -273,6 +273,7 @@ def integrate(
     p, k = R0.shape[-2:]
     resolved = resolve(model, sizes=(p, k))
     a, b, eta_a = check_readouts(a, b, eta_a, p, k)
+    check_readout_batch(a, b, batch, "the batch of starts")
     # readout vectors or a trained readout: the per-tuple route, with a in the state when trained
     per_unit = a is not None or b is not None or eta_a > 0
     if per_unit:

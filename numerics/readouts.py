@@ -46,6 +46,25 @@ def check_readouts(a: Any, b: Any, eta_a: Any, p: int, k: int) -> tuple[np.ndarr
     return a, b, eta_a
 
 
+def check_readout_batch(a: np.ndarray | None, b: np.ndarray | None, batch: tuple[int, ...], what: str) -> None:
+    """Raise ``ValueError`` unless the leading axes of ``a`` and ``b`` broadcast to ``batch``.
+
+    ``what`` names the batch in the message (e.g. ``"the batch of starts"``, ``"the replicas"``).
+    """
+    for name, vector in (("a", a), ("b", b)):
+        if vector is None:
+            continue
+        try:
+            shape = np.broadcast_shapes(vector.shape[:-1], batch)
+        except ValueError:
+            shape = None
+        if shape != batch:
+            raise ValueError(
+                f"{name} has shape {vector.shape}: its leading axes {vector.shape[:-1]} do not match "
+                f"{what} {batch}"
+            )
+
+
 def readout_rhs(
     module: Any,
     Q: np.ndarray,
@@ -90,4 +109,4 @@ def readout_rhs(
     return dQ, dR, da
 
 
-__all__ = ["check_readout_vector", "check_readouts", "readout_rhs"]
+__all__ = ["check_readout_batch", "check_readout_vector", "check_readouts", "readout_rhs"]

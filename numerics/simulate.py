@@ -46,7 +46,7 @@ from .activations import activation_functions
 from .blas import with_blas_threads
 from .integrate import IntegrationResult, default_grid
 from .models import resolve, tuple_module
-from .readouts import check_readouts
+from .readouts import check_readout_batch, check_readouts
 from .unit_tuples import readout_vectors
 from .validation import as_real_array, check_alpha_grid, check_flag, check_int, check_scalar, check_symmetric
 
@@ -372,6 +372,7 @@ def simulate(
     resolved = resolve(model, sizes=(p, k))
     module = resolved.module
     a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
+    check_readout_batch(a_given, b_given, (replicas,), "the replicas")
     per_unit = a_given is not None or b_given is not None or eta_a > 0
     sigma, sigma_prime = activation_functions(module, "STUDENT")
     sigma_star, _ = activation_functions(module, "TEACHER")

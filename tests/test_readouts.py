@@ -237,3 +237,19 @@ def test_gradient_and_hessian_with_readout_vectors_against_finite_differences(mo
                                rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="a must have length p = 2"):
         landscape.hessian(W, W_star, model=model, a=np.ones(3))
+
+
+def test_readout_batches_must_match_the_starts_and_replicas():
+    Q, R, T = overlaps(10, p=2, k=2)
+    with pytest.raises(ValueError, match=r"a has shape \(3, 2\).* the batch of starts \(2,\)"):
+        numerics.integrate(np.stack([Q, Q]), np.stack([R, R]), T, eta=0.1, alpha_max=1.0, model=SCM,
+                           a=np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"b has shape \(3, 2\).* the replicas \(2,\)"):
+        simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.1, model=SCM, replicas=2, b=np.ones((3, 2)), progress=False)
+    # one row per replica is accepted, and so is a single replica given with a leading axis
+    sim = simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.2, model=SCM, replicas=2, a=np.ones((2, 2)), eta_a=0.1,
+                   record=3, progress=False)
+    assert sim.a.shape == (2, 3, 2)
+    single = simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.2, model=SCM, a=np.ones((1, 2)), record=3,
+                      progress=False)
+    assert single.a.shape == (3, 2)
