@@ -248,8 +248,8 @@ def test_readout_batches_must_match_the_starts_and_replicas():
         simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.1, model=SCM, replicas=2, b=np.ones((3, 2)), progress=False)
     # one row per replica is accepted, and so is a single replica given with a leading axis
     sim = simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.2, model=SCM, replicas=2, a=np.ones((2, 2)), eta_a=0.1,
-                   record=3, progress=False)
+                   record=[0.0, 0.1, 0.2], progress=False)
     assert sim.a.shape == (2, 3, 2)
-    single = simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.2, model=SCM, a=np.ones((1, 2)), record=3,
+    single = simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.2, model=SCM, a=np.ones((1, 2)), record=[0.0, 0.1, 0.2],
                       progress=False)
     assert single.a.shape == (3, 2)
