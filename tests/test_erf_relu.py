@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import gaussian_nodes
-from scipy.special import erf
+from scipy.special import erf, eval_hermite
 
 import numerics
 from derive.model import SCM, Model
@@ -48,8 +48,28 @@ def functions(expr: sp.Expr):
     return poly, poly.deriv()
 
 
-SLOT_FUNCTIONS = {"s": lambda m: functions(m.student_activation)[0], "ds": lambda m: functions(m.student_activation)[1],
-                  "t": lambda m: functions(m.teacher_activation)[0], "x": lambda m: (lambda z: z)}
+def derivative(expr: sp.Expr, n: int):
+    """The n-th derivative of an erf or polynomial activation as a NumPy function.
+
+    ``d^n/dz^n erf(c z) = c**n (2 / sqrt(pi)) (-1)**(n-1) H_{n-1}(c z) exp(-(c z)**2)`` (physicists' Hermite).
+    """
+    x = sp.Symbol("x")
+    if n == 0:
+        return functions(expr)[0]
+    if isinstance(expr, sp.erf):
+        c = float(expr.args[0] / x)
+        return lambda z: (c**n * 2 / math.sqrt(math.pi) * (-1) ** (n - 1) * eval_hermite(n - 1, c * z)
+                          * np.exp(-((c * z) ** 2)))
+    poly = np.poly1d([float(c) for c in sp.Poly(expr, x).all_coeffs()])
+    return poly.deriv(n)
+
+
+#: The function of every slot name of derive.tuples.KERNELS, for a model.
+SLOT_FUNCTIONS = {"x": lambda m: (lambda z: z)}
+SLOT_FUNCTIONS.update({name: (lambda m, n=n: derivative(m.student_activation, n))
+                       for name, n in (("s", 0), ("ds", 1), ("d2s", 2), ("d3s", 3), ("d4s", 4))})
+SLOT_FUNCTIONS.update({name: (lambda m, n=n: derivative(m.teacher_activation, n))
+                       for name, n in (("t", 0), ("dt", 1), ("d2t", 2))})
 
 
 def block_args(C: np.ndarray) -> list[float]:
