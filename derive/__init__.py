@@ -3,13 +3,14 @@
 Public entry points
 -------------------
 ``Model``, ``PAPER``, ``HE2``, ``HE3``   the model family (:mod:`derive.model`)
+``SCM``                                the soft committee machine (erf units)
 ``expectation``                        Gaussian moments (:mod:`derive.wick`)
 ``derive_quantities``                  index-free right-hand sides and risk
 ``generate_module``                    NumPy code for a model
 """
 
 from .codegen import generate_module
-from .model import HE2, HE3, PAPER, Model, hermite
+from .model import HE2, HE3, PAPER, SCM, Model, hermite
 from .quantities import DerivedQuantities, derive_quantities
 from .wick import expectation
 
@@ -17,6 +18,7 @@ __all__ = [
     "HE2",
     "HE3",
     "PAPER",
+    "SCM",
     "DerivedQuantities",
     "Model",
     "derive_quantities",

@@ -18,7 +18,13 @@ from .quantities import QUANTITY_NAMES, derive_quantities
 from .render import latex
 
 #: Modules (dotted names) each defining ``section() -> (canonical, markdown)``.
-SECTION_MODULES: tuple[str, ...] = ("derive.landscape", "derive.plateau", "derive.conservation", "derive.fluctuations")
+SECTION_MODULES: tuple[str, ...] = (
+    "derive.landscape",
+    "derive.plateau",
+    "derive.conservation",
+    "derive.fluctuations",
+    "derive.kernel_equations",
+)
 
 
 def _sections() -> list[Callable[[], tuple[str, str]]]:

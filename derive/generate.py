@@ -1,11 +1,14 @@
 """Regenerate every committed artefact, or check that none is stale.
 
 Artefacts: one NumPy module per model of :data:`derive.model.COMMITTED_MODELS`
-(plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.hessian`)
+(plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.hessian`,
+and its per-tuple module for readout vectors, ``<name>_tuples.py``, see
+:mod:`derive.tuples`), the per-tuple module of every model of
+:data:`derive.model.COMMITTED_TUPLE_MODELS` (non-polynomial activations: ``<name>.py``)
 under ``numerics/_generated/``, the registry ``numerics/_generated/__init__.py``
 mapping input hashes to those modules, and ``docs/equations.md``. The array
-helpers the modules import are the hand-written :mod:`numerics.runtime`, not an
-artefact.
+helpers the index-free modules import are the hand-written :mod:`numerics.runtime`,
+not an artefact.
 
 The check regenerates every artefact in memory and compares it with the file
 on disk, as text. For the modules it first compares the hashes, whose messages
@@ -35,7 +38,8 @@ from .artefacts import InvalidArtefact, body_digest, header_fields, split_header
 from .codegen import generate_module, result_hash
 from .fluctuations import fluctuation_result_hash, fluctuations_supported, generate_fluctuation_module
 from .hessian import generate_hessian_module, hessian_result_hash
-from .model import COMMITTED_MODELS, Model
+from .model import COMMITTED_MODELS, COMMITTED_TUPLE_MODELS, Model
+from .tuples import generate_tuple_module, module_input_hash, tuple_input_hash, tuple_result_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED_DIR = Path("numerics") / "_generated"
@@ -54,15 +58,29 @@ def fluctuation_module_path(model: Model, root: Path = ROOT) -> Path:
     return root / GENERATED_DIR / f"{model.name}_fluctuations.py"
 
 
-def registry_source(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
+def tuple_module_path(model: Model, root: Path = ROOT) -> Path:
+    """Per-tuple module: the model's only module when it is not polynomial, else ``<name>_tuples.py``."""
+    suffix = "_tuples" if model.is_polynomial() else ""
+    return root / GENERATED_DIR / f"{model.name}{suffix}.py"
+
+
+def registry_source(
+    models: tuple[Model, ...] = COMMITTED_MODELS, tuple_models: tuple[Model, ...] = COMMITTED_TUPLE_MODELS
+) -> str:
     lines = [
         "# GENERATED FILE - DO NOT EDIT. Regenerate with `python -m derive`.",
         '"""Committed generated modules, keyed by the input hash of their model."""',
         "",
         "COMMITTED = {",
     ]
-    for model in models:
+    for model in models + tuple_models:
         lines.append(f"    {model.codegen_hash()!r}: {model.name!r},")
+    lines.append("}")
+    lines.append("")
+    lines.append("#: per-tuple modules of the polynomial models (readout vectors, trained readouts), by input hash")
+    lines.append("COMMITTED_TUPLES = {")
+    for model in models:
+        lines.append(f"    {tuple_input_hash(model)!r}: {model.name + '_tuples'!r},")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -89,6 +107,7 @@ def generated_paths(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MOD
         paths += [module_path(model, root), hessian_module_path(model, root)]
         if fluctuations_supported(model):
             paths.append(fluctuation_module_path(model, root))
+    paths += [tuple_module_path(model, root) for model in models + COMMITTED_TUPLE_MODELS]
     return paths
 
 
@@ -106,6 +125,10 @@ def regenerate(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MODELS) 
             fluctuation_path = fluctuation_module_path(model, root)
             write_atomically(fluctuation_path, generate_fluctuation_module(model))
             written.append(fluctuation_path)
+    for model in models + COMMITTED_TUPLE_MODELS:
+        path = tuple_module_path(model, root)
+        write_atomically(path, generate_tuple_module(model))
+        written.append(path)
     registry = root / GENERATED_DIR / "__init__.py"
     write_atomically(registry, registry_source(models))
     written.append(registry)
@@ -264,6 +287,16 @@ def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MOD
             )
         for path, symbolic_hash, source in checks:
             problems.append(_stale_module(path, root, model.codegen_hash(), symbolic_hash, source))
+    for model in models + COMMITTED_TUPLE_MODELS:
+        problems.append(
+            _stale_module(
+                tuple_module_path(model, root),
+                root,
+                module_input_hash(model),
+                lambda m=model: tuple_result_hash(m),
+                lambda m=model: generate_tuple_module(m),
+            )
+        )
     generated = root / GENERATED_DIR
     problems.append(_stale_text(generated / "__init__.py", root, registry_source(models), "registry"))
     expected = set(generated_paths(root, models))

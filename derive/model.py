@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .activations import FUNCTIONS, check_special, is_special
 from .parse import Grammar, to_expression
 
 x = sp.Symbol("x")
@@ -31,6 +32,9 @@ k = sp.Symbol("k", positive=True, integer=True)
 #: Bump when the derivation or the printed module layout changes in a way the
 #: symbolic-result hash cannot see (e.g. a new generated function).
 GENERATOR_VERSION = 6
+#: The same for the per-tuple modules (derive/tuples.py); part of the key of non-polynomial models only,
+#: so that the keys of the polynomial models (and their committed modules) do not move.
+TUPLE_GENERATOR_VERSION = 3
 
 
 #: Highest degree of an activation polynomial. The Wick derivation grows quickly
@@ -42,8 +46,9 @@ MAX_DEGREE = 6
 READOUT_CHECK_WIDTHS = range(1, 9)
 
 ACTIVATION_GRAMMAR = Grammar(
-    what="a polynomial in x",
+    what="a polynomial in x, erf(c*x) with a constant c > 0, or relu(x)",
     symbols={"x": x},
+    functions=FUNCTIONS,
     polynomial=True,
     degree_limit=MAX_DEGREE,
     # room for cancellations such as (x + 1)**7 - x**7; the exact degree is checked after expansion
@@ -59,8 +64,15 @@ READOUT_GRAMMAR = Grammar(
 NUMBER_GRAMMAR = Grammar(what="a real number", symbols={}, polynomial=True, degree_limit=0)
 
 
-def _as_polynomial(value: object, name: str) -> sp.Expr:
-    expanded = sp.expand(to_expression(value, ACTIVATION_GRAMMAR, name))
+def _as_activation(value: object, name: str) -> sp.Expr:
+    expr = to_expression(value, ACTIVATION_GRAMMAR, name)
+    if is_special(expr):
+        return check_special(expr, name)
+    return _as_polynomial(expr, name)
+
+
+def _as_polynomial(expr: sp.Expr, name: str) -> sp.Expr:
+    expanded = sp.expand(expr)
     if expanded == 0:
         raise ValueError(f"{name} is identically zero")
     degree = sp.degree(expanded, x)
@@ -117,7 +129,11 @@ class Model:
     student_activation, teacher_activation
         Polynomials in ``derive.model.x`` of degree at most :data:`MAX_DEGREE`,
         not identically zero: text such as ``"x**2 - 1"``, a number, or a sympy
-        expression. The paper uses ``x**2`` for both.
+        expression. The paper uses ``x**2`` for both. Or one of the
+        non-polynomial activations of :mod:`derive.activations`:
+        ``"erf(x/sqrt(2))"`` (any ``erf(c*x)`` with a constant ``c > 0``) or
+        ``"relu(x)"``; their averages are computed by the per-tuple route
+        (:mod:`derive.kernels`, :mod:`derive.tuples`).
     student_readout, teacher_readout
         Second-layer weights ``a_j`` and ``b_r``, one expression in the widths
         ``p`` and ``k`` used for every hidden unit, real and finite for all
@@ -151,8 +167,8 @@ class Model:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "student_activation", _as_polynomial(self.student_activation, "student_activation"))
-        set_(self, "teacher_activation", _as_polynomial(self.teacher_activation, "teacher_activation"))
+        set_(self, "student_activation", _as_activation(self.student_activation, "student_activation"))
+        set_(self, "teacher_activation", _as_activation(self.teacher_activation, "teacher_activation"))
         set_(self, "student_readout", _as_readout(self.student_readout, "student_readout"))
         set_(self, "teacher_readout", _as_readout(self.teacher_readout, "teacher_readout"))
         set_(self, "noise_variance", _as_nonnegative_number(self.noise_variance, "noise_variance"))
@@ -163,8 +179,10 @@ class Model:
     # The generated code depends on activations and readouts only.
     def codegen_spec(self) -> str:
         """Canonical text of everything the generated module depends on."""
+        versions = [] if self.is_polynomial() else [f"tuple-generator={TUPLE_GENERATOR_VERSION}"]
         return "|".join(
-            [
+            versions
+            + [
                 f"generator={GENERATOR_VERSION}",
                 f"student_activation={sp.srepr(self.student_activation)}",
                 f"teacher_activation={sp.srepr(self.teacher_activation)}",
@@ -184,6 +202,10 @@ class Model:
             f"a_j = {self.student_readout}, b_r = {self.teacher_readout}, "
             f"Delta = {self.noise_variance}, kappa = {self.weight_decay}"
         )
+
+    def is_polynomial(self) -> bool:
+        """True when both activations are polynomials (the index-free route applies)."""
+        return not (is_special(self.student_activation) or is_special(self.teacher_activation))
 
     def with_noise(self, noise_variance: object) -> Model:
         """The same model with another label-noise variance Delta."""
@@ -248,5 +270,16 @@ PAPER = Model(name="paper")
 HE2 = Model(student_activation=hermite(2), teacher_activation=hermite(2), name="he2")
 HE3 = Model(student_activation=hermite(3), teacher_activation=hermite(3), name="he3")
 
+#: The soft committee machine of Saad and Solla (1995): erf(x/sqrt(2)) units, unit readouts.
+SCM = Model(
+    student_activation=sp.erf(x / sp.sqrt(2)),
+    teacher_activation=sp.erf(x / sp.sqrt(2)),
+    student_readout=sp.Integer(1),
+    teacher_readout=sp.Integer(1),
+    name="scm",
+)
+
 #: Models whose generated modules are committed under numerics/_generated/.
 COMMITTED_MODELS: tuple[Model, ...] = (PAPER, HE2, HE3)
+#: Models with non-polynomial activations whose per-tuple modules are committed.
+COMMITTED_TUPLE_MODELS: tuple[Model, ...] = (SCM,)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import ast
 import math
 import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import sympy as sp
@@ -59,6 +59,11 @@ class Grammar:
         so the caller can check the exact degree after cancellations.
     degree_name
         How messages name the degree limit (e.g. ``"MAX_DEGREE = 6"``).
+    functions
+        One-argument functions allowed besides ``sqrt``, by name, with the
+        sympy constructor each name stands for (activations: ``erf`` and
+        ``relu``). Only the call is built here; which arguments make sense is
+        checked by the caller (:mod:`derive.model`).
     """
 
     what: str
@@ -67,6 +72,7 @@ class Grammar:
     degree_limit: int
     degree_slack: int = 1
     degree_name: str = ""
+    functions: Mapping[str, Callable[[sp.Expr], sp.Expr]] = field(default_factory=dict)
 
     def rules(self) -> str:
         """The grammar, in one sentence for error messages and docs."""
@@ -83,7 +89,11 @@ class Grammar:
         else:
             power = "** with an integer exponent"
             root = "sqrt(...)"
-        return f"integer and decimal numbers, {names}, unary + and -, binary + - * /, {power}, parentheses, {root}"
+        calls = f"; the functions {' and '.join(f'{name}(...)' for name in self.functions)}" if self.functions else ""
+        return (
+            f"integer and decimal numbers, {names}, unary + and -, binary + - * /, {power}, parentheses, {root}"
+            f"{calls}"
+        )
 
 
 class _Refused(Exception):
@@ -180,6 +190,13 @@ def _sqrt(argument: _Built, grammar: Grammar, where: str) -> _Built:
     elif grammar.polynomial:
         raise _Refused(f"{where} takes the square root of an expression containing {', '.join(grammar.symbols)}")
     return _Built(sp.sqrt(argument.expr), argument.degree, 1)
+
+
+def _function(constructor: Callable[[sp.Expr], sp.Expr], argument: _Built, where: str) -> _Built:
+    """A whitelisted one-argument function of an already checked argument (counted as one term of degree 1)."""
+    if argument.constant:
+        raise _Refused(f"{where} is a function of a constant, not of the variable")
+    return _Built(constructor(argument.expr), 1, 1)
 
 
 def _divide(numerator: _Built, denominator: _Built, grammar: Grammar, where: str) -> _Built:
@@ -318,11 +335,18 @@ class _TextBuilder:
         return _check_degree(built, self.grammar, where)
 
     def call(self, node: ast.Call, where: str) -> _Built:
-        if not (isinstance(node.func, ast.Name) and node.func.id == "sqrt"):
-            raise _Refused(f"found a call {where}; the only function is sqrt")
+        allowed = ("sqrt", *self.grammar.functions)
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name not in allowed:
+            if len(allowed) == 1:
+                raise _Refused(f"found a call {where}; the only function is sqrt")
+            raise _Refused(f"found a call {where}; the only functions are {', '.join(allowed)}")
         if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
-            raise _Refused(f"sqrt takes exactly one argument, found {where}")
-        return _sqrt(self.build(node.args[0]), self.grammar, where)
+            raise _Refused(f"{name} takes exactly one argument, found {where}")
+        argument = self.build(node.args[0])
+        if name == "sqrt":
+            return _sqrt(argument, self.grammar, where)
+        return _function(self.grammar.functions[name], argument, where)
 
 
 def _depth(tree: ast.AST) -> int:
@@ -425,6 +449,11 @@ def _check_tree(expr: sp.Basic, grammar: Grammar, depth: int) -> _Built:
             exponent = _check_tree(exponent, grammar, depth + 1).expr
         return _power(checked, exponent, grammar, where)
     if isinstance(expr, sp.Function):
+        name = getattr(expr.func, "__name__", str(expr.func))
+        constructor = grammar.functions.get(name)
+        if constructor is not None and len(expr.args) == 1 and constructor(expr.args[0]) == expr:
+            argument = _check_tree(expr.args[0], grammar, depth + 1)
+            return _function(constructor, argument, _shown(expr))
         raise _Refused(f"found the function {expr.func}: {_shown(expr)}")
     raise _Refused(f"found {_shown(expr)} ({type(expr).__name__})")
 

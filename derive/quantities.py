@@ -86,6 +86,11 @@ def indexed_integrands(model: Model) -> dict[str, tuple[IndexedPolynomial, tuple
 @cache
 def derive_quantities(model: Model) -> DerivedQuantities:
     """Derive every quantity of :data:`QUANTITY_NAMES` for ``model``, valid for all p, k."""
+    if not model.is_polynomial():
+        raise ValueError(
+            f"the index-free derivation needs polynomial activations; {model.describe()}: "
+            "use the per-tuple route (derive.tuples.generate_tuple_module)"
+        )
     expressions = {
         name: networks_to_expression(average(poly, free))
         for name, (poly, free) in indexed_integrands(model).items()

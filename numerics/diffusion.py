@@ -890,8 +890,12 @@ _EVALUATORS: dict[str, PackedCovariance] = {}
 
 
 def packed_evaluator(model: Any = None) -> PackedCovariance:
-    """The (cached) :class:`PackedCovariance` of ``model``."""
-    key = "paper" if model is None else model.codegen_hash()
+    """The (cached) :class:`PackedCovariance` of ``model``.
+
+    Keyed by the generated code and the label-noise variance: the evaluator's reference
+    path (:func:`increment_covariance` with its model) must see the caller's ``Delta``.
+    """
+    key = "paper" if model is None else (model.codegen_hash(), float(model.noise_variance))
     evaluator = _EVALUATORS.get(key)
     if evaluator is None:
         evaluator = _EVALUATORS[key] = PackedCovariance(model)

@@ -33,6 +33,8 @@ def fluctuation_module(model: Any = None) -> ModuleType:
     """The generated module with ``first_order_moments`` and ``second_order_moments`` for ``model``."""
     if model is not None and not hasattr(model, "codegen_hash"):
         raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
+    if model is not None and not model.is_polynomial():
+        raise ValueError(f"the increment moments need polynomial activations (Wick counting); {model.describe()}")
     key = "paper" if model is None else model.codegen_hash()
     if key in _MODULES:
         return _MODULES[key]

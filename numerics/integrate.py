@@ -9,8 +9,10 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from .blas import with_blas_threads
-from .models import resolve
+from .models import resolve, tuple_module
 from .overlaps import _rhs_unchecked
+from .readouts import check_readout_batch, check_readouts, readout_rhs
+from .unit_tuples import readout_vectors
 from .validation import (
     check_alpha_grid,
     check_flag,
@@ -62,6 +64,13 @@ class IntegrationResult:
         analyses of the run (e.g. :func:`numerics.escape_time`) use its own model.
     batch_size : int
         Mini-batch size of the run (1: one sample per step).
+    a : array, shape (..., n, p), or None
+        Student readout along the trajectory, when readout vectors were given
+        or the readout was trained (``None``: the model's scalar readout).
+    b : array, shape (k,) or (..., k), or None
+        Teacher readout vector, when one was given.
+    eta_a : float
+        Learning rate of the student readout (0: fixed).
 
     A leading batch axis ``...`` is present when the starts were batched.
     """
@@ -78,6 +87,9 @@ class IntegrationResult:
     extra: dict = field(default_factory=dict)
     model: Any = None
     batch_size: int = 1
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+    eta_a: float = 0.0
 
     @property
     def p(self) -> int:
@@ -166,8 +178,23 @@ def integrate(
     rtol: float = 1e-8,
     atol: float = 1e-11,
     method: str = "DOP853",
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    eta_a: float = 0.0,
 ) -> IntegrationResult:
     """Integrate the overlap ODEs from ``(Q0, R0)`` up to ``alpha_max``.
+
+    Example: the plateau of Saad and Solla's soft committee machine (erf
+    units, unit readouts, p = k = 2)::
+
+        model = Model(student_activation="erf(x/sqrt(2))", teacher_activation="erf(x/sqrt(2))",
+                      student_readout=1, teacher_readout=1)          # derive.model.SCM
+        result = integrate(0.5 * np.eye(2), 1e-3 * rng.standard_normal((2, 2)), np.eye(2),
+                           eta=0.5, alpha_max=400, model=model)
+        result.risk  # plateau near 0.0147, then escape to zero error
+
+    With ``eta_a > 0`` the second layer is trained too (``a`` is then its start)
+    and ``result.a`` holds its trajectory.
 
     Parameters
     ----------
@@ -181,12 +208,23 @@ def integrate(
     alpha_max : float
         Final time.
     model : derive.Model, optional
-        ``None`` is the paper's model.
+        ``None`` is the paper's model. Polynomial activations, ``erf(x/sqrt(2))``
+        (erf networks; any ``erf(c*x)``) and ``relu(x)`` (first-order terms and
+        risk; its eta**2 term has no closed form here, so use
+        ``second_order=False``), for the student and the teacher independently.
     second_order : bool
         Keep the ``eta**2`` term (default) or integrate the gradient-flow limit.
     batch_size : int
         Mini-batch size ``B >= 1``: the ``eta**2`` term (label noise included)
         is divided by ``B``; ``alpha`` counts SGD steps / N (docs/model.md).
+    a : array, shape (p,) or (B, p), optional
+        Per-unit student readouts (default: the model's scalar readout on every
+        unit); the starting value when ``eta_a > 0``.
+    b : array, shape (k,) or (B, k), optional
+        Per-unit teacher readouts (default: the model's).
+    eta_a : float
+        Learning rate of the student readout (>= 0; default 0, fixed):
+        ``da_j/dalpha = eta_a <(y - f) sigma(lambda_j)>`` (docs/model.md).
     n_points, grid, alpha_eval
         Output times: ``alpha_eval`` if given (strictly increasing, within
         ``[0, alpha_max]``; the integration then stops at its last time),
@@ -242,9 +280,24 @@ def integrate(
         raise ValueError(f"the batch of starts is empty (batch shape {batch})")
     p, k = R0.shape[-2:]
     resolved = resolve(model, sizes=(p, k))
+    a, b, eta_a = check_readouts(a, b, eta_a, p, k)
+    check_readout_batch(a, b, batch, "the batch of starts")
+    # readout vectors or a trained readout: the per-tuple route, with a in the state when trained
+    per_unit = a is not None or b is not None or eta_a > 0
+    if per_unit:
+        module = tuple_module(model)
+        a_start = np.broadcast_to(readout_vectors(module.readouts, p, k, a, b)[0], batch + (p,))
     Q0 = np.broadcast_to(Q0, batch + (p, p))
     R0 = np.broadcast_to(R0, batch + (p, k))
     iu = np.triu_indices(p)
+    n_main = len(iu[0]) + p * k
+
+    def split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        # the state is (S, R) per start, followed by a when the readout is trained
+        if eta_a == 0:
+            return y, (a_start if per_unit else None)
+        y = y.reshape(batch + (-1,))
+        return y[..., :n_main].ravel(), y[..., n_main:]
     if alpha_eval is None:
         alpha_eval = default_grid(alpha_max, n_points, grid)
     else:
@@ -267,21 +320,31 @@ def integrate(
 
     def fun(alpha: float, y: np.ndarray) -> np.ndarray:
         reached[0] = max(reached[0], alpha)
-        Q, R = overlaps(y)
+        main, a_now = split(y)
+        Q, R = overlaps(main)
         try:
-            dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size)
+            if per_unit:
+                dQ, dR, da = readout_rhs(
+                    module, Q, R, T, eta, a_now, b, eta_a, noise_variance=resolved.noise_variance,
+                    weight_decay=resolved.weight_decay, second_order=second_order, batch_size=batch_size,
+                )
+            else:
+                dQ, dR = _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size)
         except OverflowError:
             # Python-float overflow in the generated code: a NaN derivative makes the solver
             # reject the step (a too-long trial step) or fail, like NumPy's overflow to inf does
             return np.full_like(y, np.nan)
         cross = dR @ T_pinv @ np.swapaxes(R, -1, -2)
-        return _pack(dQ - cross - np.swapaxes(cross, -1, -2), dR, iu)
+        packed = _pack(dQ - cross - np.swapaxes(cross, -1, -2), dR, iu)
+        if eta_a == 0:
+            return packed
+        return np.concatenate([packed.reshape(batch + (-1,)), da], axis=-1).ravel()
 
     def left_cone(_alpha: float, y: np.ndarray) -> float:
         # negative eigenvalues of S beyond round-off: the integration error, not the flow, left the cone
         if not np.all(np.isfinite(y)):
             return -1.0
-        S, _ = _unpack(y, batch, p, k, iu)
+        S, _ = _unpack(split(y)[0], batch, p, k, iu)
         return float(np.min(min_relative_eigenvalue(S))) + CONE_TOLERANCE
 
     def blew_up(_alpha: float, y: np.ndarray) -> float:
@@ -290,6 +353,8 @@ def integrate(
     left_cone.terminal = True  # type: ignore[attr-defined]
     blew_up.terminal = True  # type: ignore[attr-defined]
     y0 = _pack(S0, R0, iu)
+    if eta_a > 0:
+        y0 = np.concatenate([y0.reshape(batch + (-1,)), a_start], axis=-1).ravel()
     with np.errstate(over="ignore", invalid="ignore"):
         # a start whose derivative overflows would otherwise surface as a step-size failure at alpha ~ 1e-323
         if not np.all(np.isfinite(fun(0.0, y0))):
@@ -330,11 +395,18 @@ def integrate(
     ys = solution.y.T  # (n, state)
     Q_traj = np.empty((n,) + batch + (p, p))
     R_traj = np.empty((n,) + batch + (p, k))
+    a_traj = np.empty((n,) + batch + (p,)) if per_unit else None
     for i in range(n):
-        Q_traj[i], R_traj[i] = overlaps(ys[i])
+        main, a_now = split(ys[i])
+        Q_traj[i], R_traj[i] = overlaps(main)
+        if per_unit:
+            a_traj[i] = a_now
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            risk = resolved.module.residual_risk(Q_traj, R_traj, T) + resolved.noise_variance / 2
+            if per_unit:
+                risk = module.residual_risk(Q_traj, R_traj, T, a_traj, b) + resolved.noise_variance / 2
+            else:
+                risk = resolved.module.residual_risk(Q_traj, R_traj, T) + resolved.noise_variance / 2
     except OverflowError:
         risk = np.nan
     if not np.all(np.isfinite(risk)):
@@ -343,6 +415,8 @@ def integrate(
     Q_traj = np.moveaxis(Q_traj, 0, len(batch))
     R_traj = np.moveaxis(R_traj, 0, len(batch))
     risk = np.moveaxis(np.asarray(risk), 0, len(batch)) if batch else np.asarray(risk)
+    if per_unit:
+        a_traj = np.moveaxis(a_traj, 0, len(batch))
     return IntegrationResult(
         alpha=solution.t,
         Q=Q_traj,
@@ -355,4 +429,7 @@ def integrate(
         nfev=int(solution.nfev),
         model=model,
         batch_size=batch_size,
+        a=a_traj,
+        b=b,
+        eta_a=eta_a,
     )

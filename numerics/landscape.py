@@ -31,7 +31,8 @@ import numpy as np
 
 from ._generated import COMMITTED
 from .cache import load_generated
-from .models import check_widths
+from .models import check_widths, tuple_module
+from .readouts import check_readouts
 from .validation import as_real_array, check_finite_result, check_int, check_scalar, check_seed
 
 #: Default relative tolerance separating null eigenvalues (and merging equal ones).
@@ -48,9 +49,16 @@ POINT_NAMES = ("tabula_rasa", "plateau", "zero_error", "aligned")
 
 
 def hessian_module(model: Any = None) -> ModuleType:
-    """The generated module with ``hessian_terms(Q, R, T)`` for ``model`` (None: paper)."""
+    """The generated module with ``hessian_terms(Q, R, T)`` for ``model`` (None: paper).
+
+    Polynomial models have an index-free Hessian module; models with erf or relu
+    units use their per-tuple module, whose ``hessian_terms`` takes readout vectors too.
+    """
     if model is not None and not hasattr(model, "codegen_hash"):
         raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
+    if model is not None and not model.is_polynomial():
+        # erf / relu: the averages come from the per-tuple module (closed-form kernels)
+        return tuple_module(model)
     key = "paper" if model is None else model.codegen_hash()
     if key in _HESSIAN_MODULES:
         return _HESSIAN_MODULES[key]
@@ -131,13 +139,18 @@ class HessianCoefficients:
     B: np.ndarray
 
 
-def hessian_coefficients(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None) -> HessianCoefficients:
+def hessian_coefficients(
+    Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None, a: Any = None, b: Any = None
+) -> HessianCoefficients:
     """Assemble G, A, B from the generated averages (delta patterns of derive/hessian.py).
 
     Parameters
     ----------
     Q, R, T
         Overlaps, shapes (p, p), (p, k), (k, k) (no batch axes).
+    a, b : arrays, shapes (p,) and (k,), optional
+        Fixed per-unit readouts (default: the model's scalar readouts); with them the
+        averages come from the model's per-tuple module.
 
     Raises
     ------
@@ -145,18 +158,26 @@ def hessian_coefficients(Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: 
         Non-real or non-finite overlaps, wrong shapes, or overlaps so large
         that the coefficients overflow.
     """
-    return _hessian_coefficients(Q, R, T, model, "hessian_coefficients")
+    return _hessian_coefficients(Q, R, T, model, "hessian_coefficients", (a, b))
 
 
-def _hessian_coefficients(Q: object, R: object, T: object, model: Any, function: str) -> HessianCoefficients:
+def _hessian_coefficients(
+    Q: object, R: object, T: object, model: Any, function: str, readouts: tuple = (None, None)
+) -> HessianCoefficients:
     Q, R, T = (as_real_array(m, name) for m, name in ((Q, "Q"), (R, "R"), (T, "T")))
     if R.ndim != 2 or Q.shape != (R.shape[0],) * 2 or T.shape != (R.shape[1],) * 2:
         raise ValueError(f"Q, R, T must have shapes (p, p), (p, k), (k, k), got {Q.shape}, {R.shape}, {T.shape}")
     p, k = R.shape
     check_widths(model, p, k)
+    a, b, _ = check_readouts(*readouts, None, p, k)
+    if (a is not None and a.ndim != 1) or (b is not None and b.ndim != 1):
+        raise ValueError("the readouts a and b of the Hessian tools are vectors of shape (p,) and (k,)")
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            terms = hessian_module(model).hessian_terms(Q, R, T)
+            if a is None and b is None:
+                terms = hessian_module(model).hessian_terms(Q, R, T)
+            else:
+                terms = tuple_module(model).hessian_terms(Q, R, T, a, b)
     except OverflowError:
         terms = (np.nan,)
     # the coefficients are small arrays: testing them (not the pN-sized outputs) catches overflow cheaply
@@ -189,11 +210,11 @@ def _hessian_coefficients(Q: object, R: object, T: object, model: Any, function:
 
 
 def _coefficients_of(
-    W: object, W_star: object, model: Any, function: str
+    W: object, W_star: object, model: Any, function: str, readouts: tuple = (None, None)
 ) -> tuple[HessianCoefficients, np.ndarray, int]:
     W, W_star, V = _weights(W, W_star)
     Q, R, T = _overlaps_of_gram(_gram(W, W_star, function), W.shape[0], V.shape[1])
-    return _hessian_coefficients(Q, R, T, model, function), V, V.shape[1]
+    return _hessian_coefficients(Q, R, T, model, function, readouts), V, V.shape[1]
 
 
 # --------------------------------------------------------------------------
@@ -201,32 +222,38 @@ def _coefficients_of(
 # --------------------------------------------------------------------------
 
 
-def gradient(W: object, W_star: object, *, model: Any = None) -> np.ndarray:
+def gradient(W: object, W_star: object, *, model: Any = None, a: Any = None, b: Any = None) -> np.ndarray:
     """Gradient of the population risk with respect to the student weights.
 
     Parameters
     ----------
     W, W_star
         Student (p, N) and teacher (k, N) weights.
+    model : derive.Model, optional
+        ``None`` is the paper's model; erf and relu models use their per-tuple module.
+    a, b : arrays, shapes (p,) and (k,), optional
+        Fixed per-unit readouts (default: the model's scalar readouts). The same
+        keywords are taken by :func:`hessian`, :func:`hessian_matvec`,
+        :func:`hessian_spectrum` and :func:`hessian_coefficients`.
 
     Returns
     -------
     ndarray (p, N): ``d eps / d W``.
     """
-    coefficients, V, N = _coefficients_of(W, W_star, model, "gradient")
+    coefficients, V, N = _coefficients_of(W, W_star, model, "gradient", (a, b))
     with np.errstate(over="ignore", invalid="ignore"):
         out = coefficients.G @ V / N
     check_finite_result("gradient", out)
     return out
 
 
-def hessian(W: object, W_star: object, *, model: Any = None) -> np.ndarray:
+def hessian(W: object, W_star: object, *, model: Any = None, a: Any = None, b: Any = None) -> np.ndarray:
     """Dense Hessian (pN, pN), ordered student by student (block (j, l) is N x N).
 
     Memory is ``(pN)**2`` floats: for small N only; use :func:`hessian_spectrum`
     or :func:`hessian_matvec` otherwise.
     """
-    coefficients, V, N = _coefficients_of(W, W_star, model, "hessian")
+    coefficients, V, N = _coefficients_of(W, W_star, model, "hessian", (a, b))
     p = coefficients.A.shape[0]
     with np.errstate(over="ignore", invalid="ignore"):
         low_rank = np.einsum("jlab,an,bm->jnlm", coefficients.B, V, V, optimize=True) / N**2
@@ -236,10 +263,12 @@ def hessian(W: object, W_star: object, *, model: Any = None) -> np.ndarray:
     return dense
 
 
-def hessian_matvec(W: object, W_star: object, D: object, *, model: Any = None) -> np.ndarray:
+def hessian_matvec(
+    W: object, W_star: object, D: object, *, model: Any = None, a: Any = None, b: Any = None
+) -> np.ndarray:
     """Hessian applied to a direction ``D`` (p, N) -> (p, N), in ``O(N (p+k) p)``."""
     D = as_real_array(D, "D")
-    coefficients, V, N = _coefficients_of(W, W_star, model, "hessian_matvec")
+    coefficients, V, N = _coefficients_of(W, W_star, model, "hessian_matvec", (a, b))
     if D.shape != (coefficients.A.shape[0], N):
         raise ValueError(f"D must have the shape of W, {(coefficients.A.shape[0], N)}, got {D.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
@@ -352,7 +381,9 @@ def _span_coordinates(gram: np.ndarray, W: np.ndarray, W_star: np.ndarray) -> np
     return np.concatenate([coordinates, singular[keep, None] * (small @ rotation[:, keep]).T])
 
 
-def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float = SPECTRUM_RTOL) -> Spectrum:
+def hessian_spectrum(
+    W: object, W_star: object, *, model: Any = None, tol: float = SPECTRUM_RTOL, a: Any = None, b: Any = None
+) -> Spectrum:
     """Exact Hessian spectrum for any N from the block structure.
 
     Parameters
@@ -373,7 +404,7 @@ def hessian_spectrum(W: object, W_star: object, *, model: Any = None, tol: float
     W, W_star = _weight_arrays(W, W_star, check_finite=False)
     p, N = W.shape
     gram = _gram(W, W_star, "hessian_spectrum")
-    coefficients = _hessian_coefficients(*_overlaps_of_gram(gram, p, N), model, "hessian_spectrum")
+    coefficients = _hessian_coefficients(*_overlaps_of_gram(gram, p, N), model, "hessian_spectrum", (a, b))
     coordinates = _span_coordinates(gram, W, W_star)
     rank = coordinates.shape[0]
     a_values = np.linalg.eigvalsh(coefficients.A) / N

@@ -16,13 +16,13 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
-from ._generated import COMMITTED
+from ._generated import COMMITTED, COMMITTED_TUPLES
 from .cache import cache_dir, load_generated
 
 #: Modules loaded in this process, by input hash ("paper" for the default model).
 _LOADED: dict[str, ModuleType] = {}
 
-__all__ = ["ResolvedModel", "cache_dir", "generated_module", "resolve"]
+__all__ = ["ResolvedModel", "cache_dir", "generated_module", "is_per_tuple", "resolve", "tuple_module"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,48 @@ def generated_module(model: Any = None) -> ModuleType:
 
 
 def _model_source(model: Any) -> str:
+    if not model.is_polynomial():
+        # erf / relu: the per-tuple module is the model's only module
+        from derive.tuples import generate_tuple_module
+
+        return generate_tuple_module(model)
     from derive.codegen import generate_module
 
     return generate_module(model).source
+
+
+def is_per_tuple(module: ModuleType) -> bool:
+    """True for a per-tuple module (it accepts readout vectors and has ``readout_drift``)."""
+    return bool(getattr(module, "PER_TUPLE", False))
+
+
+def tuple_module(model: Any = None) -> ModuleType:
+    """The per-tuple module of ``model`` (readout vectors, trained readouts; see :mod:`numerics.unit_tuples`).
+
+    For a model with erf or relu activations it is the model's generated module;
+    for a polynomial model (``None``: the paper model) a second module whose
+    kernels come from Wick counting on small blocks, committed for the models of
+    ``derive.model.COMMITTED_MODELS`` and generated into the cache otherwise.
+    """
+    module = generated_module(model)
+    if is_per_tuple(module):
+        return module
+    if model is None:
+        key = "tuples:paper"
+        if key not in _LOADED:
+            _LOADED[key] = importlib.import_module("numerics._generated.paper_tuples")
+        return _LOADED[key]
+    from derive.tuples import generate_tuple_module, tuple_input_hash
+
+    key = tuple_input_hash(model)
+    if "tuples:" + key in _LOADED:
+        return _LOADED["tuples:" + key]
+    if key in COMMITTED_TUPLES:
+        module = importlib.import_module(f"numerics._generated.{COMMITTED_TUPLES[key]}")
+    else:
+        module = load_generated("tuples", key, lambda: generate_tuple_module(model), f"wickode_tuples_{key}")
+    _LOADED["tuples:" + key] = module
+    return module
 
 
 def check_widths(model: Any, p: int, k: int) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import activation_functions
 from .models import resolve
 from .validation import (
     check_finite_result,
@@ -33,10 +34,10 @@ def gaussian_factor(C: np.ndarray) -> np.ndarray:
 
 def _per_sample(lam, nu, module, p, k):
     a, b = module.readouts(p, k)
-    sigma = np.polynomial.Polynomial(module.STUDENT_ACTIVATION)
-    sigma_star = np.polynomial.Polynomial(module.TEACHER_ACTIVATION)
+    sigma, sigma_prime = activation_functions(module, "STUDENT")
+    sigma_star, _ = activation_functions(module, "TEACHER")
     residual = b * sigma_star(nu).sum(axis=1) - a * sigma(lam).sum(axis=1)
-    d = sigma.deriv()(lam)
+    d = sigma_prime(lam)
     half = a * d[:, :, None] * lam[:, None, :] * residual[:, None, None]
     both = a**2 * d[:, :, None] * d[:, None, :]
     return {
@@ -130,14 +131,14 @@ def monte_carlo_rhs(
     resolved = resolve(model, sizes=(p, k))
     module = resolved.module
     a, b = module.readouts(p, k)
-    sigma = np.polynomial.Polynomial(module.STUDENT_ACTIVATION)
-    sigma_star = np.polynomial.Polynomial(module.TEACHER_ACTIVATION)
+    sigma, sigma_prime = activation_functions(module, "STUDENT")
+    sigma_star, _ = activation_functions(module, "TEACHER")
     rng = np.random.default_rng(check_seed(seed))
     z = rng.standard_normal((n_samples, p + k)) @ gaussian_factor(covariance(Q, R, T)).T
     lam, nu = z[:, :p], z[:, p:]
     xi = rng.standard_normal(n_samples)
     residual = b * sigma_star(nu).sum(axis=1) - a * sigma(lam).sum(axis=1) + np.sqrt(resolved.noise_variance) * xi
-    E = residual[:, None] * a * sigma.deriv()(lam)
+    E = residual[:, None] * a * sigma_prime(lam)
     kappa = resolved.weight_decay
     dR = eta * E[:, :, None] * nu[:, None, :] - eta * kappa * R
     first = E[:, :, None] * lam[:, None, :]

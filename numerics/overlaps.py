@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .models import resolve
+from .models import resolve, tuple_module
+from .readouts import check_readouts, readout_rhs
 from .validation import check_finite_result, check_flag, check_int, check_overlaps, check_scalar, overflow_error
 
 #: ``np.add.reduce``: the sum without the method-call overhead of ``ndarray.sum`` (about 1 us at p = 8).
@@ -24,8 +25,11 @@ def rhs(
     second_order: bool = True,
     batch_size: int = 1,
     check: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Time derivatives ``(dQ/dalpha, dR/dalpha)`` of the overlaps.
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    eta_a: float | None = None,
+) -> tuple[np.ndarray, ...]:
+    """Time derivatives ``(dQ/dalpha, dR/dalpha)`` of the overlaps (and ``da/dalpha`` with ``eta_a``).
 
     Parameters
     ----------
@@ -55,11 +59,23 @@ def rhs(
         of ``model`` finite at these widths), and an overflow returns inf or
         NaN (or raises ``OverflowError``) instead of a ``ValueError``. The
         result is the same as with ``check=True`` on valid input.
+    a : array, shape (p,) or (..., p), optional
+        Per-unit student readouts, replacing the model's scalar one (e.g. a
+        trained readout's current value).
+    b : array, shape (k,) or (..., k), optional
+        Per-unit teacher readouts.
+    eta_a : float, optional
+        Learning rate of a trained student readout (>= 0); when given, the
+        result also holds ``da/dalpha = eta_a <(y - f) sigma(lambda_j)>``.
+        Readout vectors and ``eta_a`` use the model's per-tuple module
+        (:mod:`numerics.readouts`).
 
     Returns
     -------
     dQ : array, shape (..., p, p)
     dR : array, shape (..., p, k)
+    da : array, shape (..., p)
+        Only when ``eta_a`` is given.
 
     Raises
     ------
@@ -77,6 +93,8 @@ def rhs(
     At p = 8 the checks cost less than the generated computation (about 1x to
     2x the unchecked call in total, see ``bench/README.md``).
     """
+    if a is not None or b is not None or eta_a is not None:
+        return _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size)
     if not check:
         return _rhs_unchecked(Q, R, T, eta, resolve(model), second_order, batch_size)
     Q, R, T = check_overlaps(Q, R, T)
@@ -102,6 +120,29 @@ def rhs(
     return dQ, dR
 
 
+def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size=1):
+    """:func:`rhs` with readout vectors or a trained readout (the per-tuple route)."""
+    if check:
+        Q, R, T = check_overlaps(Q, R, T)
+        eta = check_scalar(eta, "eta", nonnegative=True)
+        second_order = check_flag(second_order, "second_order")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        a, b, eta_a_value = check_readouts(a, b, eta_a, *R.shape[-2:])
+    else:
+        eta_a_value = 0.0 if eta_a is None else eta_a
+    resolved = resolve(model, sizes=R.shape[-2:] if check else None)
+    module = tuple_module(model)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dQ, dR, da = readout_rhs(
+            module, Q, R, T, eta, a, b, eta_a_value,
+            noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay, second_order=second_order,
+            batch_size=batch_size,
+        )
+    if check:
+        check_finite_result("rhs", dQ, dR, da)
+    return (dQ, dR, da) if eta_a is not None else (dQ, dR)
+
+
 def _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size=1):
     module = resolved.module
     if second_order:
@@ -120,7 +161,14 @@ def _rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size=1):
 
 
 def risk(
-    Q: np.ndarray, R: np.ndarray, T: np.ndarray, *, model: Any = None, check: bool = True
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    *,
+    model: Any = None,
+    check: bool = True,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
 ) -> float | np.ndarray:
     """Population risk ``E[(y - f)**2] / 2`` at the given overlaps.
 
@@ -128,7 +176,18 @@ def risk(
     when the overlaps carry leading batch axes. Raises ``ValueError`` for bad
     input and for overlaps so large that the risk overflows. ``check=False``
     skips every check, as in :func:`rhs` (unchecked: valid float64 input only).
+    ``a`` (..., p) and ``b`` (..., k) are per-unit readouts, as in :func:`rhs`.
     """
+    if a is not None or b is not None:
+        if check:
+            Q, R, T = check_overlaps(Q, R, T)
+            a, b, _ = check_readouts(a, b, None, *R.shape[-2:])
+        resolved = resolve(model, sizes=R.shape[-2:] if check else None)
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = tuple_module(model).residual_risk(Q, R, T, a, b) + resolved.noise_variance / 2
+        if check:
+            check_finite_result("risk", value)
+        return float(value) if np.ndim(value) == 0 else value
     if not check:
         resolved = resolve(model)
         value = resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2

@@ -21,8 +21,11 @@ Variables:
 * ``Q`` (replica..., alpha, student, student2), ``R`` (replica..., alpha,
   student, teacher), ``risk`` (replica..., alpha), ``T`` (teacher, teacher2),
   with the batch dimensions in front when ``T`` is batched like ``Q``;
-* the scalar fields ``eta``, ``second_order``, ``nfev``, ``model_name`` (and
-  any later scalar field) as 0-d variables;
+* the scalar fields ``eta``, ``second_order``, ``nfev``, ``model_name``,
+  ``eta_a`` (and any later scalar field) as 0-d variables;
+* the student readout trajectory ``a`` (replica..., alpha, student) and the
+  teacher readout ``b`` (teacher) when the run had readout vectors or a
+  trained readout (``None`` otherwise, kept in the encoding);
 * ``extra`` entries as ``extra_<key>``: arrays keep their dtype; ``W`` gets
   dimensions (replica..., student, input), ``W_star`` (replica..., teacher,
   input), ``steps`` (alpha), other arrays ``<key>_dim0, <key>_dim1, ...``;
@@ -68,6 +71,11 @@ KIND = "wickode_kind"
 ENCODING = "wickode_encoding"
 #: The core arrays of a result, stored with named dimensions.
 CORE = ("alpha", "Q", "R", "risk", "T")
+#: Dimension names of array fields beyond the core ones, given the batch dimensions.
+FIELD_DIMS = {
+    "a": lambda batch: batch + ("alpha", "student"),
+    "b": lambda batch: ("teacher",),
+}
 #: Dimensions of known ``extra`` arrays: (preceded by the batch dimensions?, trailing dimensions).
 KNOWN_EXTRA_DIMS: dict[str, tuple[bool, tuple[str, ...]]] = {
     "W": (True, ("student", "input")),
@@ -286,7 +294,7 @@ def to_xarray(result: IntegrationResult) -> xr.Dataset:
         value = getattr(result, f.name)
         if f.name == "model":
             model = value
-        variable, entry = _encode_value(f.name, value, None)
+        variable, entry = _encode_value(f.name, value, FIELD_DIMS.get(f.name, lambda _b: None)(batch))
         encoding["fields"][f.name] = entry
         if variable is not None:
             variables[f.name] = variable

@@ -89,6 +89,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import activation_functions
 from .integrate import IntegrationResult
 from .models import ResolvedModel, resolve
 from .simulate import (
@@ -96,8 +97,6 @@ from .simulate import (
     SimulationError,
     _check_int,
     _child,
-    _derivative,
-    _polynomial,
     record_steps,
     replica_seeds,
 )
@@ -261,9 +260,9 @@ class _Kernel:
     def __init__(self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int, batch: int = 1) -> None:
         module = resolved.module
         self.a, self.b = (float(v) for v in module.readouts(p, k))
-        self.sigma = _polynomial(module.STUDENT_ACTIVATION)
-        self.sigma_prime = _polynomial(_derivative(module.STUDENT_ACTIVATION))
-        self.sigma_star = _polynomial(module.TEACHER_ACTIVATION)
+        # polynomials, erf or relu: the chain's law holds for any activation
+        self.sigma, self.sigma_prime = activation_functions(module, "STUDENT")
+        self.sigma_star, _ = activation_functions(module, "TEACHER")
         self.noise_std = float(np.sqrt(resolved.noise_variance))
         self.decay = 1.0 - eta * resolved.weight_decay / N
         self.eta, self.N, self.p, self.k, self.batch = eta, N, p, k, batch

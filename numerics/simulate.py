@@ -42,9 +42,12 @@ from typing import Any
 import numpy as np
 from scipy.linalg.blas import dgemm as _gemm
 
+from .activations import activation_functions
 from .blas import with_blas_threads
 from .integrate import IntegrationResult, default_grid
-from .models import resolve
+from .models import resolve, tuple_module
+from .readouts import check_readout_batch, check_readouts
+from .unit_tuples import readout_vectors
 from .validation import as_real_array, check_alpha_grid, check_flag, check_int, check_scalar, check_symmetric
 
 #: A replica counts as diverged when a squared student norm (divided by N) exceeds this.
@@ -253,6 +256,9 @@ def simulate(
     R0: np.ndarray | None = None,
     T: np.ndarray | None = None,
     batch_size: int = 1,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    eta_a: float = 0.0,
 ) -> IntegrationResult:
     """One-pass SGD of the student at input dimension ``N``, measuring the overlaps.
 
@@ -299,6 +305,16 @@ def simulate(
         fresh samples, ``w_j <- w_j + (eta / (B sqrt(N))) sum_b E_j^b x^b``
         (weight decay once per step); ``alpha`` counts steps / N, so a run
         draws ``B * alpha_max * N`` inputs (docs/model.md).
+    a : array, shape (p,) or (replicas, p), optional
+        Per-unit student readouts (default: the model's scalar readout), the
+        start when ``eta_a > 0``.
+    b : array, shape (k,) or (replicas, k), optional
+        Per-unit teacher readouts.
+    eta_a : float
+        Learning rate of the student readout (>= 0, default 0: fixed). Each step
+        also makes ``a_j <- a_j + (eta_a / N) (y - f) sigma(lambda_j)`` with the
+        same sample, averaged over the step's samples for a mini-batch
+        (docs/model.md). ``method="weights"`` only.
     blas_threads : "auto", int or None
         BLAS threads during the simulation (see :mod:`numerics.blas`):
         ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``;
@@ -315,7 +331,11 @@ def simulate(
         (p, N)), ``"W_star"`` (teacher, same convention), ``"N"``, ``"steps"``
         (recorded step indices), ``"replicas"``, ``"model"`` (the model object
         passed) and ``"seconds"`` (wall time of the SGD loop). ``nfev`` is
-        the number of SGD steps.
+        the number of SGD steps. With readout vectors or ``eta_a > 0``,
+        ``a`` holds the student readout at the recorded steps, shape
+        (B, n, p) (or (n, p)), and ``b`` the teacher readout given.
+        Activations: polynomials, erf and relu (evaluated with
+        ``scipy.special.erf`` and ``max(z, 0)``).
 
     Raises
     ------
@@ -329,7 +349,10 @@ def simulate(
     if method == "overlaps":
         from .reduced import simulate_overlaps
 
-
+        if a is not None or b is not None or (eta_a is not None and eta_a != 0):
+            raise ValueError(
+                "readout vectors a, b and a trained readout (eta_a > 0) are simulated by method='weights' only"
+            )
         return simulate_overlaps(N=N, p=p, k=k, eta=eta, alpha_max=alpha_max, model=model, q0=q0, seed=seed,
                                  replicas=replicas, record=record, W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T,
                                  progress=progress, batch_size=batch)
@@ -356,10 +379,15 @@ def simulate(
     steps = record_steps(N, alpha_max, record)
     resolved = resolve(model, sizes=(p, k))
     module = resolved.module
-    a, b = (float(v) for v in module.readouts(p, k))
-    sigma = _polynomial(module.STUDENT_ACTIVATION)
-    sigma_prime = _polynomial(_derivative(module.STUDENT_ACTIVATION))
-    sigma_star = _polynomial(module.TEACHER_ACTIVATION)
+    a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
+    check_readout_batch(a_given, b_given, (replicas,), "the replicas")
+    per_unit = a_given is not None or b_given is not None or eta_a > 0
+    sigma, sigma_prime = activation_functions(module, "STUDENT")
+    sigma_star, _ = activation_functions(module, "TEACHER")
+    # per-unit readouts, one row per replica (the student's is trained when eta_a > 0)
+    a, b = readout_vectors(module.readouts, p, k, a_given, b_given)
+    a = np.array(np.broadcast_to(a, (replicas, p)), dtype=float)
+    b = np.broadcast_to(b, (replicas, k))
     noise_std = float(np.sqrt(resolved.noise_variance))
     decay = 1.0 - eta * resolved.weight_decay / N
 
@@ -387,8 +415,9 @@ def simulate(
     n_rec = steps.size
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
+    a_rec = np.empty((replicas, n_rec, p))
     sqrt_n = np.sqrt(N)
-    coefficient = eta * a / (sqrt_n * batch)  # e_t = coefficient * residual * sigma'(lambda_t)
+    coefficient = eta / (sqrt_n * batch)  # e_t = coefficient * residual * a * sigma'(lambda_t)
     bar = None
     if progress and float(n_steps) * batch * replicas * N > PROGRESS_WORK:
         from tqdm.auto import tqdm
@@ -398,6 +427,7 @@ def simulate(
     def measure(index: int) -> None:
         Q_rec[:, index] = W @ np.swapaxes(W, 1, 2) / N
         R_rec[:, index] = W @ W_star_T / N
+        a_rec[:, index] = a
 
     # weight decay inside a block: powers d^t, and the (tau, t) weights d^(t-1-tau) of the Gram
     # matrix; inputs of one step (same t) do not see each other's updates (weight 0)
@@ -437,7 +467,7 @@ def simulate(
                 if decay != 1.0:
                     lam0 *= powers[step_of[:n_inputs], None]
                     overlap *= decay_weights[:n_inputs, :n_inputs]
-                y = b * sigma_star(nu).sum(axis=-1)  # (B, n_inputs)
+                y = np.einsum("bk,btk->bt", b, sigma_star(nu))  # (B, n_inputs)
                 if noise_std > 0:
                     y = y + noise_std * np.stack([st.noise.standard_normal(n_inputs) for st in streams])
                 for t in range(size):
@@ -445,8 +475,14 @@ def simulate(
                     lam = lam0[:, first:last]  # (B, batch, p)
                     if t:
                         lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
-                    residual = y[:, first:last] - a * sigma(lam).sum(axis=-1)
-                    e[:, :, first:last] = coefficient * np.swapaxes(residual[..., None] * sigma_prime(lam), 1, 2)
+                    activations = sigma(lam)  # (B, batch, p)
+                    residual = y[:, first:last] - np.einsum("bp,bsp->bs", a, activations)
+                    e[:, :, first:last] = coefficient * np.swapaxes(
+                        residual[..., None] * a[:, None, :] * sigma_prime(lam), 1, 2
+                    )
+                    if eta_a:
+                        # the readout step averages the step's samples, with the weights and readout before it
+                        a += (eta_a / (N * batch)) * np.einsum("bs,bsp->bp", residual, activations)
                 updates = e[:, :, :n_inputs]
                 if decay != 1.0:
                     updates = updates * powers[size - 1 - step_of[:n_inputs]]
@@ -474,12 +510,18 @@ def simulate(
             bar.close()
     seconds = time.perf_counter() - started
 
-    risk = module.residual_risk(Q_rec, R_rec, T[:, None]) + resolved.noise_variance / 2
+    if per_unit:
+        risk = tuple_module(model).residual_risk(Q_rec, R_rec, T[:, None], a_rec, b[:, None])
+        risk = risk + resolved.noise_variance / 2
+    else:
+        risk = module.residual_risk(Q_rec, R_rec, T[:, None]) + resolved.noise_variance / 2
     risk = np.broadcast_to(np.asarray(risk, dtype=float), (replicas, n_rec)).copy()
     W_final, W_star_out, T_out = np.ascontiguousarray(W), W_star, T
+    b_out = None if b_given is None else np.array(b)
     if replicas == 1:
-        Q_rec, R_rec, risk = Q_rec[0], R_rec[0], risk[0]
+        Q_rec, R_rec, risk, a_rec = Q_rec[0], R_rec[0], risk[0], a_rec[0]
         W_final, W_star_out, T_out = W_final[0], W_star[0], T[0]
+        b_out = None if b_out is None else b_out[0]
     return IntegrationResult(
         alpha=steps / N,
         Q=Q_rec,
@@ -501,6 +543,9 @@ def simulate(
         },
         model=model,
         batch_size=batch,
+        a=a_rec if per_unit else None,
+        b=b_out,
+        eta_a=eta_a,
     )
 
 
@@ -517,12 +562,15 @@ class Comparison:
         ``max_alpha |risk_sim - risk_ode|`` per replica.
     Q_distance, R_distance : float or array, shape (B,)
         ``max_alpha max_entries |Q_sim - Q_ode|`` (and the same for ``R``).
+    a_distance : float, array of shape (B,), or None
+        The same for the student readout, when the simulation recorded it.
     """
 
     ode: IntegrationResult
     risk_distance: Any
     Q_distance: Any
     R_distance: Any
+    a_distance: Any = None
 
 
 def compare_ode_simulation(
@@ -575,6 +623,7 @@ def compare_ode_simulation(
             Q=simulation.Q[..., start:, :, :],
             R=simulation.R[..., start:, :, :],
             risk=simulation.risk[..., start:],
+            a=None if simulation.a is None else simulation.a[..., start:, :],
         )
     Q0 = simulation.Q[..., 0, :, :]
     R0 = simulation.R[..., 0, :, :]
@@ -593,11 +642,18 @@ def compare_ode_simulation(
         batch_size=getattr(simulation, "batch_size", 1),
         rtol=rtol,
         atol=atol,
+        a=None if simulation.a is None else simulation.a[..., 0, :],
+        b=simulation.b,
+        eta_a=simulation.eta_a,
     )
     axes_qr = (-3, -2, -1)
     risk_distance = np.max(np.abs(simulation.risk - ode.risk), axis=-1)
     Q_distance = np.max(np.abs(simulation.Q - ode.Q), axis=axes_qr)
     R_distance = np.max(np.abs(simulation.R - ode.R), axis=axes_qr)
+    a_distance = None if simulation.a is None else np.max(np.abs(simulation.a - ode.a), axis=(-2, -1))
     if not batched:
         risk_distance, Q_distance, R_distance = float(risk_distance), float(Q_distance), float(R_distance)
-    return Comparison(replace(ode, alpha=simulation.alpha.copy()), risk_distance, Q_distance, R_distance)
+        a_distance = None if a_distance is None else float(a_distance)
+    return Comparison(
+        replace(ode, alpha=simulation.alpha.copy()), risk_distance, Q_distance, R_distance, a_distance
+    )

@@ -68,6 +68,13 @@ def test_rhs_divides_only_the_eta_squared_term():
         dQ, dR = rhs(Q, R, T, eta, model=model, batch_size=B)
         np.testing.assert_allclose(dR, first_R, rtol=1e-14)
         np.testing.assert_allclose(dQ, first_Q + (full_Q - first_Q) / B, rtol=1e-12, atol=1e-15)
+    # the per-tuple route (readout vectors, a trained readout) scales the same way; da is a mean
+    a, b_vec = np.array([0.3, 0.6]), np.array([1.0])
+    first_Q = rhs(Q, R, T, eta, model=model, second_order=False, a=a, b=b_vec)[0]
+    full_Q, _, full_da = rhs(Q, R, T, eta, model=model, a=a, b=b_vec, eta_a=0.5)
+    dQ, _, da = rhs(Q, R, T, eta, model=model, a=a, b=b_vec, eta_a=0.5, batch_size=4)
+    np.testing.assert_allclose(dQ, first_Q + (full_Q - first_Q) / 4, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(da, full_da, rtol=1e-14)
     # checked and unchecked paths agree
     np.testing.assert_allclose(rhs(Q, R, T, eta, model=model, batch_size=4, check=False)[0],
                                rhs(Q, R, T, eta, model=model, batch_size=4)[0], rtol=1e-15)
@@ -236,3 +243,29 @@ def test_overlap_chain_agrees_with_the_weight_simulator_for_mini_batches():
     assert z_mean < 5 and z_var < 5, (z_mean, z_var)
     single = simulate(seed=2, method="overlaps", **kwargs)
     assert _largest_z(full, single)[1] > 5
+
+
+def test_trained_readout_steps_with_mini_batches_equal_hand_computed_updates():
+    # per-unit readouts, a trained student readout and B = 3: the readout step averages the step's samples
+    N, p, k, eta, eta_a, batch, steps, seed = 40, 3, 2, 0.6, 0.4, 3, 3, 6
+    rng = np.random.default_rng(4)
+    W0, W_star = rng.standard_normal((p, N)), rng.standard_normal((k, N))
+    a0, b = np.array([0.5, -0.2, 0.3]), np.array([0.7, 0.4])
+    result = simulate(N=N, p=p, k=k, eta=eta, alpha_max=steps / N, seed=seed, record=[0, steps / N], W0=W0,
+                      W_star=W_star, progress=False, batch_size=batch, a=a0, b=b, eta_a=eta_a)
+    inputs = replica_streams(seed, 1)[0].inputs.standard_normal((steps * batch, N))
+    W, a = W0.copy(), a0.copy()
+    for step in range(steps):
+        update, readout_update = np.zeros_like(W), np.zeros(p)
+        for x in inputs[step * batch : (step + 1) * batch]:
+            lam, nu = W @ x / np.sqrt(N), W_star @ x / np.sqrt(N)
+            residual = b @ nu**2 - a @ lam**2
+            update += np.outer(residual * a * 2 * lam, x)
+            readout_update += residual * lam**2
+        W = W + eta / (batch * np.sqrt(N)) * update
+        a = a + eta_a / (batch * N) * readout_update
+    np.testing.assert_allclose(result.extra["W"], W, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(result.a[-1], a, rtol=1e-12)
+    # and the ODE of the run divides the eta**2 term by B with the readout trained
+    ode = compare_ode_simulation(result).ode
+    assert ode.batch_size == batch and ode.eta_a == eta_a

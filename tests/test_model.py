@@ -34,7 +34,7 @@ def test_hash_depends_on_activations_not_noise():
         ({"student_readout": "1/N"}, "cannot parse '1/N': the name 'N' is not allowed"),
         ({"student_readout": "1/(p - 1)"}, "real and finite"),
         ({"student_activation": "x**7"}, "MAX_DEGREE = 6"),
-        ({"student_activation": "__import__('os').getcwd()"}, "the only function is sqrt"),
+        ({"student_activation": "__import__('os').getcwd()"}, "the only functions are sqrt, erf, relu"),
         ({"noise_variance": -1}, "non-negative"),
         ({"weight_decay": "foo"}, "real number"),
         ({"name": "bad name!"}, "name"),

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numerics
-from derive.model import HE2, HE3, MAX_DEGREE, PAPER, Model, check_readouts, hermite, k, p, x
+from derive.model import HE2, HE3, MAX_DEGREE, PAPER, SCM, Model, check_readouts, hermite, k, p, x
 from derive.parse import MAX_LENGTH
 from numerics.models import resolve
 
@@ -138,7 +138,10 @@ def test_parsing_never_evaluates(monkeypatch):
 def test_bad_activations_say_what_was_found(text, found):
     with pytest.raises(ValueError, match=found) as error:
         Model(student_activation=text)
-    assert "must be a polynomial in x; allowed: integer and decimal numbers, the variable x" in str(error.value)
+    assert (
+        "must be a polynomial in x, erf(c*x) with a constant c > 0, or relu(x); "
+        "allowed: integer and decimal numbers, the variable x"
+    ) in str(error.value)
 
 
 @pytest.mark.parametrize("text", ["x**7", "x**3 * x**4", "(x + 1)**7", "x**8 - 1"])
@@ -446,7 +449,13 @@ def test_typed_models_share_the_committed_modules():
         "paper": Model(student_activation="x**2", teacher_activation="x**2", student_readout="1/p"),
         "he2": Model(student_activation="x**2 - 1", teacher_activation="x**2 - 1"),
         "he3": Model(student_activation="x**3 - 3*x", teacher_activation="x**3 - 3*x", teacher_readout="1/k"),
+        "scm": Model(
+            student_activation="erf(x/sqrt(2))",
+            teacher_activation="erf(sqrt(2)*x/2)",
+            student_readout=1,
+            teacher_readout="1",
+        ),
     }
     for name, model in typed.items():
         assert COMMITTED[model.codegen_hash()] == name
-    assert {PAPER.codegen_hash(), HE2.codegen_hash(), HE3.codegen_hash()} == set(COMMITTED)
+    assert {PAPER.codegen_hash(), HE2.codegen_hash(), HE3.codegen_hash(), SCM.codegen_hash()} == set(COMMITTED)

@@ -327,3 +327,18 @@ def test_bad_input_raises_a_clear_error(changes, match):
     Q0, R0, T = arguments.pop("Q0"), arguments.pop("R0"), arguments.pop("T")
     with pytest.raises(ValueError, match=match):
         simulate_sde(Q0, R0, T, **arguments)
+
+
+def test_packed_covariance_follows_the_callers_label_noise():
+    # models that differ only in Delta share generated code; the fast path and its reference must
+    # both use the caller's Delta whichever model was seen first
+    from numerics import increment_covariance
+    from numerics.diffusion import _EVALUATORS
+
+    _EVALUATORS.clear()
+    calls = [(PAPER.with_noise(0.3), 2), (None, 3), (PAPER.with_noise(0.05), 4), (PAPER.with_noise(0.3), 3)]
+    for model, p in calls:  # a new width makes the evaluator check itself against its reference
+        Q, R, T = 0.8 * np.eye(p), np.full((p, 1), 0.2), np.eye(1)
+        got = packed_covariance(Q[None], R[None], T, 0.4, model=model)[0]
+        want = pack_covariance(*increment_covariance(Q, R, T, 0.4, model=model))
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
