@@ -21,8 +21,10 @@ MODEL_CHOICES = ("paper", "he2", "he3")
 
 #: Model flags: ``(flag, Model field, help)``.
 MODEL_FLAGS = (
-    ("--student", "student_activation", 'student activation, a polynomial in x (e.g. "x**3 - 3*x")'),
-    ("--teacher", "teacher_activation", 'teacher activation, a polynomial in x (e.g. "x**2")'),
+    ("--student", "student_activation",
+     'student activation: a polynomial in x (e.g. "x**3 - 3*x"), "erf(x/sqrt(2))" or "relu(x)"'),
+    ("--teacher", "teacher_activation",
+     'teacher activation: a polynomial in x (e.g. "x**2"), "erf(x/sqrt(2))" or "relu(x)"'),
     ("--student-readout", "student_readout", 'student readout a_j, an expression in p and k (e.g. "1/sqrt(p)")'),
     ("--teacher-readout", "teacher_readout", 'teacher readout b_r, an expression in p and k (e.g. "1/k")'),
     ("--noise", "noise_variance", "label-noise variance Delta >= 0"),
