@@ -92,6 +92,7 @@ import numpy as np
 from .activations import activation_functions
 from .integrate import IntegrationResult
 from .models import ResolvedModel, resolve
+from .replicas import replica_result
 from .simulate import (
     BLOWUP,
     SimulationError,
@@ -676,23 +677,9 @@ def simulate_overlaps(
             bar.close()
     seconds = time.perf_counter() - started
 
-    module = resolved.module
-    risk = module.residual_risk(Q_rec, R_rec, T_out[:, None]) + resolved.noise_variance / 2
-    risk = np.broadcast_to(np.asarray(risk, dtype=float), (replicas, n_rec)).copy()
-    if replicas == 1:
-        Q_rec, R_rec, risk, T_out = Q_rec[0], R_rec[0], risk[0], T_out[0]
-    return IntegrationResult(
-        alpha=steps / N,
-        Q=Q_rec,
-        R=R_rec,
-        risk=risk,
-        T=T_out,
-        eta=eta,
-        second_order=True,
-        model_name=resolved.name,
-        nfev=n_steps,
-        model=model,
-        batch_size=batch,
+    return replica_result(
+        alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, model=model, eta=eta, second_order=True,
+        nfev=n_steps, batch_size=batch,
         extra={
             "N": N,
             "steps": steps,

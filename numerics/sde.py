@@ -89,6 +89,7 @@ from .integrate import IntegrationResult, default_grid
 from .models import ResolvedModel, resolve
 from .overlaps import _rhs_unchecked
 from .reduced import covariance_factor
+from .replicas import replica_result
 from .simulate import BLOWUP, SimulationError, _child, replica_seeds
 from .validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 
@@ -439,23 +440,9 @@ def simulate_sde(
             bar.close()
     seconds = time.perf_counter() - started
 
-    T_rec = T_b[:, None] if not shared_T else T_b
-    risk = resolved.module.residual_risk(Q_rec, R_rec, T_rec) + resolved.noise_variance / 2
-    risk = np.broadcast_to(np.asarray(risk, dtype=float), (replicas, n_rec)).copy()
-    T_out = np.broadcast_to(T_b, (replicas, k, k)).copy()
-    if replicas == 1:
-        Q_rec, R_rec, risk, T_out = Q_rec[0], R_rec[0], risk[0], T_out[0]
-    return IntegrationResult(
-        alpha=steps * h,
-        Q=Q_rec,
-        R=R_rec,
-        risk=risk,
-        T=T_out,
-        eta=eta,
-        second_order=bool(second_order),
-        model_name=resolved.name,
-        nfev=n_steps,
-        model=model,
+    return replica_result(
+        alpha=steps * h, Q=Q_rec, R=R_rec, T=np.broadcast_to(T_b, (replicas, k, k)).copy(), resolved=resolved,
+        model=model, eta=eta, second_order=bool(second_order), nfev=n_steps,
         extra={
             "N": N,
             "dalpha": h,

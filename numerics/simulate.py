@@ -47,6 +47,7 @@ from .blas import with_blas_threads
 from .integrate import IntegrationResult, default_grid
 from .models import resolve, tuple_module
 from .readouts import check_readout_batch, check_readouts
+from .replicas import replica_result
 from .unit_tuples import readout_vectors
 from .validation import as_real_array, check_alpha_grid, check_flag, check_int, check_scalar, check_symmetric
 
@@ -510,41 +511,25 @@ def simulate(
             bar.close()
     seconds = time.perf_counter() - started
 
+    risk = None
     if per_unit:
         risk = tuple_module(model).residual_risk(Q_rec, R_rec, T[:, None], a_rec, b[:, None])
         risk = risk + resolved.noise_variance / 2
-    else:
-        risk = module.residual_risk(Q_rec, R_rec, T[:, None]) + resolved.noise_variance / 2
-    risk = np.broadcast_to(np.asarray(risk, dtype=float), (replicas, n_rec)).copy()
-    W_final, W_star_out, T_out = np.ascontiguousarray(W), W_star, T
-    b_out = None if b_given is None else np.array(b)
-    if replicas == 1:
-        Q_rec, R_rec, risk, a_rec = Q_rec[0], R_rec[0], risk[0], a_rec[0]
-        W_final, W_star_out, T_out = W_final[0], W_star[0], T[0]
-        b_out = None if b_out is None else b_out[0]
-    return IntegrationResult(
-        alpha=steps / N,
-        Q=Q_rec,
-        R=R_rec,
-        risk=risk,
-        T=T_out,
-        eta=eta,
-        second_order=True,
-        model_name=resolved.name,
-        nfev=n_steps,
+    return replica_result(
+        alpha=steps / N, Q=Q_rec, R=R_rec, T=T, resolved=resolved, model=model, eta=eta, second_order=True,
+        nfev=n_steps, risk=risk, squeeze=("W", "W_star", "a", "b"),
         extra={
-            "W": W_final,
-            "W_star": W_star_out,
+            "W": np.ascontiguousarray(W),
+            "W_star": W_star,
             "N": N,
             "steps": steps,
             "replicas": replicas,
             "model": model,
             "seconds": seconds,
         },
-        model=model,
         batch_size=batch,
         a=a_rec if per_unit else None,
-        b=b_out,
+        b=None if b_given is None else np.array(b),
         eta_a=eta_a,
     )
 
