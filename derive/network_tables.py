@@ -1,0 +1,223 @@
+"""The increment moments of any degree as tables of tensor networks with numeric weights.
+
+The six averages of :mod:`derive.fluctuations` (``LL, LN, NN, LE, EN, EE``) are
+``<F_1 F_2 F_3 F_4 (g + s xi)**n>`` with four *free* factors ``F`` (``a sigma'(lambda_j)``,
+``lambda_l`` or ``nu_r``, each on one output axis) and the residual ``g = y0 - f``. Instead of
+splitting every residual factor into its student and teacher sums (which makes the number
+of networks explode for cubic activations), each factor of ``g`` is kept as ONE vertex
+summed over all ``p + k`` units ``u`` of ``z = (lambda, nu) ~ N(0, C)``,
+``C = [[Q, R], [R^T, T]]``, with the polynomial ``phi_u = -a sigma`` (students) or
+``b sigma*`` (teachers). The multigraph form of Wick's theorem (:mod:`derive.vertex`) gives
+
+    <prod_a f_a(z_a)> = sum_M prod_{a<b} C_ab**M_ab / M_ab!  prod_a E[f_a^(d_a)(u_a)],
+    u_a ~ N(0, C_aa),  d_a = sum_b M_ab,
+
+and the residual vertices are interchangeable, so multigraphs are collected up to
+permutations of them (a canonical form and a multiplicity). What is left for each
+network is numbers: an integer multiplicity, the edge multiplicities and, per vertex, the
+degree ``d`` whose derivative moment ``E[f^(d)(u)]`` (a polynomial in the variance, with
+numeric coefficients) is the vertex vector. :mod:`numerics.network_moments` contracts
+them with ``einsum``; nothing symbolic is left for the numerics.
+
+Vertices are numbered: 0-3 the free factors (output axes in order), 4.. the residual
+factors. A vertex of degree ``d`` whose ``E[f^(d)]`` vanishes identically in the variance
+(an odd derivative of an even polynomial, a derivative above its degree) is never
+enumerated. Networks are grouped by their *support* (which vertex pairs carry edges);
+within a group only the multiplicities differ, so a group is one batched contraction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+
+import sympy as sp
+
+from .model import Model, x
+from .vertex import _coefficients, _derivative_moments, _multigraphs
+
+#: Index kinds of a vertex: a student axis (size p), a teacher axis (size k), or all units (p + k).
+STUDENT, TEACHER, UNIT = "student", "teacher", "unit"
+#: Polynomials of the vertices: ``sigma'`` (times ``a``), the identity, the residual ``phi``.
+SLOPE, IDENTITY, RESIDUAL = "slope", "identity", "residual"
+
+#: The free factors of each average (output axes in order) and the order n of ``(g + s xi)**n``.
+MOMENT_LAYOUT: dict[str, tuple[tuple[tuple[str, str], ...], int]] = {
+    "LL": (((STUDENT, SLOPE), (STUDENT, IDENTITY), (STUDENT, SLOPE), (STUDENT, IDENTITY)), 2),
+    "LN": (((STUDENT, SLOPE), (STUDENT, IDENTITY), (STUDENT, SLOPE), (TEACHER, IDENTITY)), 2),
+    "NN": (((STUDENT, SLOPE), (TEACHER, IDENTITY), (STUDENT, SLOPE), (TEACHER, IDENTITY)), 2),
+    "LE": (((STUDENT, SLOPE), (STUDENT, IDENTITY), (STUDENT, SLOPE), (STUDENT, SLOPE)), 3),
+    "EN": (((STUDENT, SLOPE), (STUDENT, SLOPE), (STUDENT, SLOPE), (TEACHER, IDENTITY)), 3),
+    "EE": (((STUDENT, SLOPE), (STUDENT, SLOPE), (STUDENT, SLOPE), (STUDENT, SLOPE)), 4),
+}
+
+#: ``<(g + s xi)**n>`` over ``xi ~ N(0, 1)``: ``{n: ((power of g, integer coefficient, power of Delta), ...)}``.
+NOISE_EXPANSION: dict[int, tuple[tuple[int, int, int], ...]] = {
+    2: ((2, 1, 0), (0, 1, 1)),
+    3: ((3, 1, 0), (1, 3, 1)),
+    4: ((4, 1, 0), (2, 6, 1), (0, 3, 2)),
+}
+
+#: Bump when the layout of the tables changes.
+NETWORK_TABLE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Group:
+    """Networks with one support: ``pairs`` carry the edges, ``networks`` the numbers.
+
+    Each network is ``(multiplicity, edge multiplicities)``, one multiplicity per pair of
+    ``pairs`` (all >= 1); a vertex's degree is the sum of the multiplicities of its pairs.
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+    networks: tuple[tuple[int, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """``coefficient * Delta**delta_power * <F_1 F_2 F_3 F_4 g**residuals>`` as network groups."""
+
+    coefficient: int
+    delta_power: int
+    residuals: int
+    groups: tuple[Group, ...]
+
+
+def vertex_polynomials(model: Model) -> dict[str, sp.Expr]:
+    """The polynomials whose derivative moments the vertices use (readouts applied numerically)."""
+    return {
+        SLOPE: sp.diff(model.student_activation, x),
+        IDENTITY: x,
+        "student": model.student_activation,
+        "teacher": model.teacher_activation,
+    }
+
+
+def _allowed_degrees(polynomial: sp.Expr) -> frozenset[int]:
+    coefficients = _coefficients(sp.expand(polynomial))
+    return frozenset(d for d in range(len(coefficients)) if _derivative_moments(coefficients, d))
+
+
+def derivative_moment_table(polynomial: sp.Expr) -> tuple[tuple[sp.Expr, ...], ...]:
+    """``E[f^(d)(u)]``, ``u ~ N(0, v)``, for ``d = 0 .. deg f``: coefficients of ``v**0, v**1, ...``."""
+    coefficients = _coefficients(sp.expand(polynomial))
+    table = []
+    for order in range(len(coefficients)):
+        terms = dict(_derivative_moments(coefficients, order))
+        top = max(terms, default=-1)
+        table.append(tuple(terms.get(t, sp.Integer(0)) for t in range(top + 1)))
+    return tuple(table)
+
+
+def _canonical(graph: dict[tuple[int, int], int], free: int, residuals: int) -> tuple[tuple[int, int, int], ...]:
+    """The multigraph's edge list, minimal over the permutations of the residual vertices.
+
+    Residual vertices are first ordered by an invariant (their edges to the free vertices
+    and their degree); only vertices with equal invariants are permuted.
+    """
+    n = free + residuals
+    matrix = [[0] * n for _ in range(n)]
+    for (a, b), m in graph.items():
+        matrix[a][b] = matrix[b][a] = m
+    residual_vertices = range(free, n)
+    invariant = {r: (tuple(matrix[r][:free]), sum(matrix[r])) for r in residual_vertices}
+    ordered = sorted(residual_vertices, key=lambda r: invariant[r])
+    blocks = [list(group) for _, group in itertools.groupby(ordered, key=lambda r: invariant[r])]
+    best = None
+    for choice in itertools.product(*(itertools.permutations(block) for block in blocks)):
+        order = list(range(free)) + [r for block in choice for r in block]
+        position = {vertex: index for index, vertex in enumerate(order)}
+        key = tuple(sorted((min(position[a], position[b]), max(position[a], position[b]), m)
+                           for (a, b), m in graph.items()))
+        if best is None or key < best:
+            best = key
+    return best
+
+
+def _part_networks(
+    allowed_free: list[frozenset[int]], allowed_residual: frozenset[int], residuals: int
+) -> dict[tuple[tuple[int, int, int], ...], int]:
+    """Canonical multigraphs of the free and ``residuals`` residual vertices, with their multiplicities."""
+    counts: Counter = Counter()
+    allowed = allowed_free + [allowed_residual] * residuals
+    for graph in _multigraphs(allowed):
+        counts[_canonical(graph, len(allowed_free), residuals)] += 1
+    return dict(counts)
+
+
+def _group(networks: dict[tuple[tuple[int, int, int], ...], int]) -> tuple[Group, ...]:
+    by_support: dict[tuple[tuple[int, int], ...], list[tuple[int, tuple[int, ...]]]] = {}
+    for edges, count in networks.items():
+        support = tuple((a, b) for a, b, _ in edges)
+        by_support.setdefault(support, []).append((count, tuple(m for _, _, m in edges)))
+    return tuple(Group(support, tuple(sorted(entries))) for support, entries in sorted(by_support.items()))
+
+
+@cache
+def network_tables(model: Model) -> dict[str, tuple[Part, ...]]:
+    """Every average of :data:`MOMENT_LAYOUT` as its noise parts, each a tuple of network groups."""
+    polynomials = vertex_polynomials(model)
+    allowed = {name: _allowed_degrees(polynomial) for name, polynomial in polynomials.items()}
+    allowed_residual = allowed["student"] | allowed["teacher"]
+    tables = {}
+    for name, (free, order) in MOMENT_LAYOUT.items():
+        allowed_free = [allowed[polynomial] for _, polynomial in free]
+        parts = []
+        for residuals, coefficient, delta_power in NOISE_EXPANSION[order]:
+            networks = _part_networks(allowed_free, allowed_residual, residuals)
+            if networks:
+                parts.append(Part(coefficient, delta_power, residuals, _group(networks)))
+        tables[name] = tuple(parts)
+    return tables
+
+
+def network_count(model: Model) -> dict[str, int]:
+    """Number of networks (up to permutations of the residual vertices) per average."""
+    return {
+        name: sum(len(group.networks) for part in parts for group in part.groups)
+        for name, parts in network_tables(model).items()
+    }
+
+
+def table_text(model: Model) -> str:
+    """Canonical text of the tables and the vertex polynomials' derivative moments (for the result hash)."""
+    lines = [f"version={NETWORK_TABLE_VERSION}"]
+    for name, polynomial in vertex_polynomials(model).items():
+        table = derivative_moment_table(polynomial)
+        lines.append(f"{name}=" + ";".join(",".join(sp.srepr(c) for c in row) for row in table))
+    for name, parts in network_tables(model).items():
+        for part in parts:
+            lines.append(f"{name}|{part.coefficient}|{part.delta_power}|{part.residuals}")
+            for group in part.groups:
+                lines.append(f"  {group.pairs}:{group.networks}")
+    return "\n".join(lines)
+
+
+def network_result_hash(model: Model) -> str:
+    """Hash of the canonical tables (printer independent)."""
+    return hashlib.sha256(table_text(model).encode()).hexdigest()[:16]
+
+
+__all__ = [
+    "IDENTITY",
+    "MOMENT_LAYOUT",
+    "NETWORK_TABLE_VERSION",
+    "NOISE_EXPANSION",
+    "RESIDUAL",
+    "SLOPE",
+    "STUDENT",
+    "TEACHER",
+    "UNIT",
+    "Group",
+    "Part",
+    "derivative_moment_table",
+    "network_count",
+    "network_result_hash",
+    "network_tables",
+    "table_text",
+    "vertex_polynomials",
+]
