@@ -18,7 +18,14 @@ import sympy as sp
 
 from .artefacts import HEADER_MARK
 from .model import Model, k, p
-from .network_tables import MOMENT_LAYOUT, derivative_moment_table, network_result_hash, network_tables, vertex_polynomials
+from .network_tables import (
+    MOMENT_LAYOUT,
+    derivative_moment_table,
+    free_symmetries,
+    network_result_hash,
+    network_tables,
+    vertex_polynomials,
+)
 
 #: Module the generated code imports its evaluator from.
 EVALUATOR_MODULE = "numerics.network_moments"
@@ -60,6 +67,7 @@ def _tables_source(model: Model) -> str:
         free, _ = MOMENT_LAYOUT[name]
         lines.append(f"    {name!r}: (")
         lines.append(f"        {free!r},")
+        lines.append(f"        {free_symmetries(free)!r},")
         lines.append("        (")
         for part in parts:
             lines.append(f"            ({part.coefficient}, {part.delta_power}, {part.residuals}, (")

@@ -13,8 +13,13 @@ summed over all ``p + k`` units ``u`` of ``z = (lambda, nu) ~ N(0, C)``,
     u_a ~ N(0, C_aa),  d_a = sum_b M_ab,
 
 and the residual vertices are interchangeable, so multigraphs are collected up to
-permutations of them (a canonical form and a multiplicity). What is left for each
-network is numbers: an integer multiplicity, the edge multiplicities and, per vertex, the
+permutations of them. Free vertices with the same index kind and polynomial (the four
+``sigma'`` vertices of ``EE``, say) are interchangeable up to a permutation of the output
+axes, so multigraphs are also collected up to those *free symmetries* ``G``: with ``S`` the
+sum over orbit representatives weighted by the number of labelled multigraphs in their
+orbit, the average is ``(1/|G|) sum_{pi in G} S`` with its four axes permuted by ``pi``.
+What is left for each network is numbers: an integer weight (the orbit size), the edge
+multiplicities and, per vertex, the
 degree ``d`` whose derivative moment ``E[f^(d)(u)]`` (a polynomial in the variance, with
 numeric coefficients) is the vertex vector. :mod:`numerics.network_moments` contracts
 them with ``einsum``; nothing symbolic is left for the numerics.
@@ -69,8 +74,9 @@ NETWORK_TABLE_VERSION = 1
 class Group:
     """Networks with one support: ``pairs`` carry the edges, ``networks`` the numbers.
 
-    Each network is ``(multiplicity, edge multiplicities)``, one multiplicity per pair of
-    ``pairs`` (all >= 1); a vertex's degree is the sum of the multiplicities of its pairs.
+    Each network is ``(weight, edge multiplicities)``: the weight is the number of labelled
+    multigraphs in its orbit, then one multiplicity per pair of ``pairs`` (all >= 1); a
+    vertex's degree is the sum of the multiplicities of its pairs.
     """
 
     pairs: tuple[tuple[int, int], ...]
@@ -138,15 +144,42 @@ def _canonical(graph: dict[tuple[int, int], int], free: int, residuals: int) -> 
     return best
 
 
+def free_symmetries(free: tuple[tuple[str, str], ...]) -> tuple[tuple[int, ...], ...]:
+    """Permutations of the free vertices that keep every vertex's index kind and polynomial."""
+    return tuple(
+        permutation
+        for permutation in itertools.permutations(range(len(free)))
+        if all(free[permutation[a]] == free[a] for a in range(len(free)))
+    )
+
+
 def _part_networks(
-    allowed_free: list[frozenset[int]], allowed_residual: frozenset[int], residuals: int
+    free: tuple[tuple[str, str], ...], allowed: dict[str, frozenset[int]], residuals: int
 ) -> dict[tuple[tuple[int, int, int], ...], int]:
-    """Canonical multigraphs of the free and ``residuals`` residual vertices, with their multiplicities."""
-    counts: Counter = Counter()
-    allowed = allowed_free + [allowed_residual] * residuals
-    for graph in _multigraphs(allowed):
-        counts[_canonical(graph, len(allowed_free), residuals)] += 1
-    return dict(counts)
+    """Canonical multigraphs up to permutations of the residual vertices and the free symmetries.
+
+    Returns ``{canonical edge list: number of labelled multigraphs in its orbit}``. Labelled
+    multigraphs are first collected up to the residual permutations (cheap, by invariants),
+    then those classes up to :func:`free_symmetries`.
+    """
+    allowed_free = [allowed[polynomial] for _, polynomial in free]
+    allowed_residual = allowed["student"] | allowed["teacher"]
+    n_free = len(free)
+    classes: Counter = Counter()
+    for graph in _multigraphs(allowed_free + [allowed_residual] * residuals):
+        classes[_canonical(graph, n_free, residuals)] += 1
+    symmetries = free_symmetries(free)
+    orbits: Counter = Counter()
+    for edges, count in classes.items():
+        images = []
+        for permutation in symmetries:
+            moved: dict[tuple[int, int], int] = {}
+            for a, b, m in edges:
+                a, b = (permutation[a] if a < n_free else a), (permutation[b] if b < n_free else b)
+                moved[(min(a, b), max(a, b))] = m
+            images.append(_canonical(moved, n_free, residuals))
+        orbits[min(images)] += count
+    return dict(orbits)
 
 
 def _group(networks: dict[tuple[tuple[int, int, int], ...], int]) -> tuple[Group, ...]:
@@ -162,13 +195,11 @@ def network_tables(model: Model) -> dict[str, tuple[Part, ...]]:
     """Every average of :data:`MOMENT_LAYOUT` as its noise parts, each a tuple of network groups."""
     polynomials = vertex_polynomials(model)
     allowed = {name: _allowed_degrees(polynomial) for name, polynomial in polynomials.items()}
-    allowed_residual = allowed["student"] | allowed["teacher"]
     tables = {}
     for name, (free, order) in MOMENT_LAYOUT.items():
-        allowed_free = [allowed[polynomial] for _, polynomial in free]
         parts = []
         for residuals, coefficient, delta_power in NOISE_EXPANSION[order]:
-            networks = _part_networks(allowed_free, allowed_residual, residuals)
+            networks = _part_networks(free, allowed, residuals)
             if networks:
                 parts.append(Part(coefficient, delta_power, residuals, _group(networks)))
         tables[name] = tuple(parts)
@@ -186,6 +217,8 @@ def network_count(model: Model) -> dict[str, int]:
 def table_text(model: Model) -> str:
     """Canonical text of the tables and the vertex polynomials' derivative moments (for the result hash)."""
     lines = [f"version={NETWORK_TABLE_VERSION}"]
+    for name, (free, _) in MOMENT_LAYOUT.items():
+        lines.append(f"{name}:{free}:{free_symmetries(free)}")
     for name, polynomial in vertex_polynomials(model).items():
         table = derivative_moment_table(polynomial)
         lines.append(f"{name}=" + ";".join(",".join(sp.srepr(c) for c in row) for row in table))
@@ -215,6 +248,7 @@ __all__ = [
     "Group",
     "Part",
     "derivative_moment_table",
+    "free_symmetries",
     "network_count",
     "network_result_hash",
     "network_tables",

@@ -71,8 +71,10 @@ class NetworkMoments:
     Parameters
     ----------
     tables : dict
-        ``{average name: (free vertices, parts)}``; free vertices are four
-        ``(index kind, polynomial name)`` pairs, parts are
+        ``{average name: (free vertices, free symmetries, parts)}``; free vertices are four
+        ``(index kind, polynomial name)`` pairs, free symmetries the permutations of them
+        (and of the output axes) over which the orbit representatives are summed (divided
+        by their number), parts are
         ``(coefficient, Delta power, number of residual vertices, groups)``.
     derivative_moments : dict
         ``{polynomial name: rows}``, row ``d`` the coefficients of ``v**0, v**1, ...`` of
@@ -90,8 +92,10 @@ class NetworkMoments:
         self.readouts = readouts
         self.moments: dict[str, list[tuple[int, int, list[_Group]]]] = {}
         self.free_vertices: dict[str, tuple[tuple[str, str], ...]] = {}
-        for name, (free, parts) in tables.items():
+        self.symmetries: dict[str, tuple[tuple[int, ...], ...]] = {}
+        for name, (free, symmetries, parts) in tables.items():
             self.free_vertices[name] = tuple(tuple(vertex) for vertex in free)
+            self.symmetries[name] = tuple(tuple(permutation) for permutation in symmetries)
             compiled = []
             for coefficient, delta_power, residuals, groups in parts:
                 kinds = [kind for kind, _ in free] + [_UNIT] * residuals
@@ -135,7 +139,13 @@ class NetworkMoments:
                 for index, group in enumerate(groups):
                     part += context.contract(name, index, group)
                 total += coefficient * delta**delta_power * part
-            out.append(total)
+            # the orbit representatives, summed over the free symmetries
+            leading = tuple(range(len(batch)))
+            symmetrised = sum(
+                np.transpose(total, leading + tuple(len(batch) + axis for axis in permutation))
+                for permutation in self.symmetries[name]
+            )
+            out.append(symmetrised / len(self.symmetries[name]))
         return tuple(out)
 
 
