@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
 import sympy as sp
 
 from .model import Model, x
-from .vertex import _coefficients, _derivative_moments, _multigraphs
+from .orbits import Edges, canonical, residual_orbits
+from .vertex import _coefficients, _derivative_moments
 
 #: Index kinds of a vertex: a student axis (size p), a teacher axis (size k), or all units (p + k).
 STUDENT, TEACHER, UNIT = "student", "teacher", "unit"
@@ -119,31 +119,6 @@ def derivative_moment_table(polynomial: sp.Expr) -> tuple[tuple[sp.Expr, ...], .
     return tuple(table)
 
 
-def _canonical(graph: dict[tuple[int, int], int], free: int, residuals: int) -> tuple[tuple[int, int, int], ...]:
-    """The multigraph's edge list, minimal over the permutations of the residual vertices.
-
-    Residual vertices are first ordered by an invariant (their edges to the free vertices
-    and their degree); only vertices with equal invariants are permuted.
-    """
-    n = free + residuals
-    matrix = [[0] * n for _ in range(n)]
-    for (a, b), m in graph.items():
-        matrix[a][b] = matrix[b][a] = m
-    residual_vertices = range(free, n)
-    invariant = {r: (tuple(matrix[r][:free]), sum(matrix[r])) for r in residual_vertices}
-    ordered = sorted(residual_vertices, key=lambda r: invariant[r])
-    blocks = [list(group) for _, group in itertools.groupby(ordered, key=lambda r: invariant[r])]
-    best = None
-    for choice in itertools.product(*(itertools.permutations(block) for block in blocks)):
-        order = list(range(free)) + [r for block in choice for r in block]
-        position = {vertex: index for index, vertex in enumerate(order)}
-        key = tuple(sorted((min(position[a], position[b]), max(position[a], position[b]), m)
-                           for (a, b), m in graph.items()))
-        if best is None or key < best:
-            best = key
-    return best
-
-
 def free_symmetries(free: tuple[tuple[str, str], ...]) -> tuple[tuple[int, ...], ...]:
     """Permutations of the free vertices that keep every vertex's index kind and polynomial."""
     return tuple(
@@ -155,31 +130,33 @@ def free_symmetries(free: tuple[tuple[str, str], ...]) -> tuple[tuple[int, ...],
 
 def _part_networks(
     free: tuple[tuple[str, str], ...], allowed: dict[str, frozenset[int]], residuals: int
-) -> dict[tuple[tuple[int, int, int], ...], int]:
+) -> dict[Edges, int]:
     """Canonical multigraphs up to permutations of the residual vertices and the free symmetries.
 
     Returns ``{canonical edge list: number of labelled multigraphs in its orbit}``. Labelled
-    multigraphs are first collected up to the residual permutations (cheap, by invariants),
-    then those classes up to :func:`free_symmetries`.
+    multigraphs are first collected up to the residual permutations
+    (:func:`derive.orbits.residual_orbits`), then those classes up to :func:`free_symmetries`.
     """
     allowed_free = [allowed[polynomial] for _, polynomial in free]
-    allowed_residual = allowed["student"] | allowed["teacher"]
+    classes = residual_orbits(allowed_free, allowed["student"] | allowed["teacher"], residuals)
     n_free = len(free)
-    classes: Counter = Counter()
-    for graph in _multigraphs(allowed_free + [allowed_residual] * residuals):
-        classes[_canonical(graph, n_free, residuals)] += 1
     symmetries = free_symmetries(free)
-    orbits: Counter = Counter()
-    for edges, count in classes.items():
-        images = []
+    orbits: dict[Edges, int] = {}
+    seen: set[Edges] = set()
+    for edges in classes:
+        if edges in seen:
+            continue
+        images = set()
         for permutation in symmetries:
             moved: dict[tuple[int, int], int] = {}
             for a, b, m in edges:
                 a, b = (permutation[a] if a < n_free else a), (permutation[b] if b < n_free else b)
                 moved[(min(a, b), max(a, b))] = m
-            images.append(_canonical(moved, n_free, residuals))
-        orbits[min(images)] += count
-    return dict(orbits)
+            images.add(canonical(moved, n_free, residuals)[0])
+        seen |= images
+        # the orbit under both groups is the union of the residual orbits of the images
+        orbits[min(images)] = sum(classes[image] for image in images)
+    return orbits
 
 
 def _group(networks: dict[tuple[tuple[int, int, int], ...], int]) -> tuple[Group, ...]:

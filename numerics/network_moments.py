@@ -100,9 +100,8 @@ class NetworkMoments:
             for coefficient, delta_power, residuals, groups in parts:
                 kinds = [kind for kind, _ in free] + [_UNIT] * residuals
                 polynomials = [polynomial for _, polynomial in free] + ["residual"] * residuals
-                compiled.append(
-                    (coefficient, delta_power, [_Group(pairs, networks, kinds, polynomials) for pairs, networks in groups])
-                )
+                compiled_groups = [_Group(pairs, networks, kinds, polynomials) for pairs, networks in groups]
+                compiled.append((coefficient, delta_power, compiled_groups))
             self.moments[name] = compiled
         self._paths: dict[tuple, list] = {}
 
