@@ -43,7 +43,7 @@ GroupTable = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, str], ...]]
 class _Group:
     """One group's stacked index arrays and its einsum subscripts."""
 
-    __slots__ = ("pairs", "multiplicities", "degrees", "weights", "subscripts", "kinds", "polynomials")
+    __slots__ = ("pairs", "multiplicities", "degrees", "weights", "plan", "kinds", "polynomials")
 
     def __init__(self, pairs: Sequence[tuple[int, int]], networks: Sequence[tuple[int, str]],
                  vertex_kinds: Sequence[str], vertex_polynomials: Sequence[str]) -> None:
@@ -62,7 +62,9 @@ class _Group:
         letters = FREE_LETTERS + RESIDUAL_LETTERS
         edge_terms = ["...g" + letters[a] + letters[b] for a, b in self.pairs]
         vertex_terms = ["...g" + letters[a] for a in range(n_vertices)]
-        self.subscripts = ",".join([*edge_terms, *vertex_terms, "g"]) + "->..." + FREE_LETTERS
+        residual_letters = letters[len(FREE_LETTERS) : n_vertices]
+        terms = [t[3:] for t in edge_terms + vertex_terms]
+        self.plan = _elimination_plan(terms, residual_letters, FREE_LETTERS)
 
 
 class NetworkMoments:
@@ -103,7 +105,6 @@ class NetworkMoments:
                 compiled_groups = [_Group(pairs, networks, kinds, polynomials) for pairs, networks in groups]
                 compiled.append((coefficient, delta_power, compiled_groups))
             self.moments[name] = compiled
-        self._paths: dict[tuple, list] = {}
 
     def evaluate(self, names: Sequence[str], Q: np.ndarray, R: np.ndarray, T: np.ndarray,
                  delta: float) -> tuple[np.ndarray, ...]:
@@ -135,8 +136,8 @@ class NetworkMoments:
                 if delta_power and not delta:
                     continue
                 part = np.zeros(batch + sizes)
-                for index, group in enumerate(groups):
-                    part += context.contract(name, index, group)
+                for group in groups:
+                    part += context.contract(group)
                 total += coefficient * delta**delta_power * part
             # the orbit representatives, summed over the free symmetries
             leading = tuple(range(len(batch)))
@@ -187,7 +188,8 @@ class _Context:
             self._vectors[key] = stored
         return stored
 
-    def contract(self, name: str, index: int, group: _Group) -> np.ndarray:
+    def contract(self, group: _Group) -> np.ndarray:
+        """The group's networks contracted and summed with their weights: shape (..., free sizes)."""
         operands = []
         for column, (a, b) in enumerate(group.pairs):
             multiplicities = group.multiplicities[:, column]
@@ -195,13 +197,39 @@ class _Context:
             operands.append(np.take(powers, multiplicities, axis=-3))
         for vertex, (kind, polynomial) in enumerate(zip(group.kinds, group.polynomials)):
             operands.append(np.take(self.vectors(kind, polynomial), group.degrees[:, vertex], axis=-2))
-        operands.append(group.weights)
-        key = (name, index, id(group), tuple(o.shape for o in operands))
-        path = self.owner._paths.get(key)
-        if path is None:
-            path = np.einsum_path(group.subscripts, *operands, optimize="greedy")[0]
-            self.owner._paths[key] = path
-        return np.einsum(group.subscripts, *operands, optimize=path)
+        *steps, (_, final) = group.plan
+        for positions, subscripts in steps:
+            taken = [operands[i] for i in positions]
+            operands = [o for i, o in enumerate(operands) if i not in positions]
+            operands.append(np.einsum(subscripts, *taken))
+        return np.einsum(final, *operands, group.weights)
+
+
+def _elimination_plan(terms: list[str], residual_letters: str, output: str) -> list[tuple[tuple[int, ...], str]]:
+    """Steps ``(operand positions, einsum subscripts)`` that sum out the residual vertices one at a time.
+
+    ``terms`` are the operands' letters after the batch axes (``g`` the network axis). Each
+    step contracts every operand that holds the chosen letter (the one whose operands span
+    the fewest other letters) into one operand over the remaining letters, appended after
+    the untouched operands. The last step multiplies what is left with the weights (one
+    more operand, ``g`` without batch axes) and sums over ``g``.
+    """
+    terms = list(terms)
+    plan = []
+    remaining = [letter for letter in residual_letters if any(letter in t for t in terms)]
+
+    def span(letter: str, terms: list[str]) -> int:
+        return len(set("".join(t for t in terms if letter in t)))
+
+    while remaining:
+        letter = min(remaining, key=lambda candidate: span(candidate, terms))
+        remaining.remove(letter)
+        positions = tuple(i for i, t in enumerate(terms) if letter in t)
+        kept = "".join(sorted(set("".join(terms[i] for i in positions)) - {letter, "g"}))
+        plan.append((positions, ",".join("..." + terms[i] for i in positions) + "->...g" + kept))
+        terms = [t for i, t in enumerate(terms) if i not in positions] + ["g" + kept]
+    plan.append((tuple(range(len(terms))), ",".join("..." + t for t in terms) + ",g->..." + output))
+    return plan
 
 
 def _evaluate(rows: list[np.ndarray], variances: np.ndarray) -> np.ndarray:
