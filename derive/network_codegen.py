@@ -4,8 +4,9 @@ The module exposes the same functions as the printed modules of :mod:`derive.flu
 ``first_order_moments(Q, R, T, delta) -> (LL, LN, NN)`` and
 ``second_order_moments(Q, R, T, delta) -> (LE, EN, EE)``, evaluated by the hand-written
 contraction of :mod:`numerics.network_moments` from the printed tables: per average its
-free vertices and noise parts, per part its groups of networks (support pairs, then one
-``(multiplicity, "edge multiplicities as digits")`` per network), and the derivative
+free vertices, free symmetries and noise parts, per part its groups of networks (one line
+each: the support pairs as a string of vertex digits, ``"0415"`` for the pairs (0, 4) and
+(1, 5), then one ``(weight, "edge multiplicities as digits")`` per network), and the derivative
 moments of the vertex polynomials as floats. Readouts are printed as expressions in
 ``p, k``, evaluated at call time.
 """
@@ -72,10 +73,9 @@ def _tables_source(model: Model) -> str:
         for part in parts:
             lines.append(f"            ({part.coefficient}, {part.delta_power}, {part.residuals}, (")
             for group in part.groups:
-                lines.append(f"                ({group.pairs!r}, (")
-                for count, multiplicities in group.networks:
-                    lines.append(f"                    ({count}, {''.join(map(str, multiplicities))!r}),")
-                lines.append("                )),")
+                pairs = "".join(f"{a}{b}" for a, b in group.pairs)
+                networks = ", ".join(f"({count}, {''.join(map(str, m))!r})" for count, m in group.networks)
+                lines.append(f"                ({pairs!r}, ({networks},)),")
             lines.append("            )),")
         lines.append("        ),")
         lines.append("    ),")

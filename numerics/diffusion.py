@@ -226,7 +226,7 @@ def _deferred_c4(coefficient: Any) -> _Coefficient:
 
 def _deferred_functions(module: ModuleType) -> dict[str, Callable]:
     """``first_order_moments`` / ``second_order_moments`` of ``module`` recording instead of summing."""
-    original_full = module._full
+    original_full = getattr(module, "_full", None)  # network-table modules return dense arrays
     original_fill = getattr(module, "_fill", None)
 
     # a deferred sum comes back wrapped; plain arrays (a moment that is identically zero, or a

@@ -3,7 +3,8 @@
 A generated network module (e.g. ``numerics/_generated/he3_fluctuations.py``) holds, for
 each average of the increment covariance (``LL, LN, NN, LE, EN, EE``), its noise parts
 ``coefficient * Delta**t * <F_1 F_2 F_3 F_4 g**n>``, each a tuple of groups
-``(pairs, ((multiplicity, edge multiplicities), ...))``, and the derivative moments
+``(pairs, ((weight, edge multiplicities), ...))`` (pairs as a string of vertex digits,
+``"0415"`` for (0, 4) and (1, 5); multiplicities as a string of digits, one per pair), and the derivative moments
 ``E[f^(d)(u)] = sum_t c_dt v**t`` (``u ~ N(0, v)``) of the vertex polynomials. With
 ``C = [[Q, R], [R^T, T]]`` a network's value is (derive/network_tables.py)
 
@@ -37,7 +38,6 @@ RESIDUAL_LETTERS = "mnouvw"
 _STUDENT, _TEACHER, _UNIT = "student", "teacher", "unit"
 _SLOPE, _IDENTITY = "slope", "identity"
 
-GroupTable = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, str], ...]]
 
 
 class _Group:
@@ -45,9 +45,9 @@ class _Group:
 
     __slots__ = ("pairs", "multiplicities", "degrees", "weights", "plan", "kinds", "polynomials")
 
-    def __init__(self, pairs: Sequence[tuple[int, int]], networks: Sequence[tuple[int, str]],
+    def __init__(self, pairs: str, networks: Sequence[tuple[int, str]],
                  vertex_kinds: Sequence[str], vertex_polynomials: Sequence[str]) -> None:
-        self.pairs = tuple(tuple(pair) for pair in pairs)
+        self.pairs = tuple((int(pairs[i]), int(pairs[i + 1])) for i in range(0, len(pairs), 2))
         self.multiplicities = np.array([[int(m) for m in code] for _, code in networks], dtype=np.intp)
         self.multiplicities = self.multiplicities.reshape(len(networks), len(self.pairs))
         self.weights = np.array([float(count) for count, _ in networks])
