@@ -217,3 +217,37 @@ def test_residual_orbits_cover_every_labelled_multigraph(residuals):
     )
     assert residual_orbits(allowed_free, allowed_residual, residuals) == dict(labelled)
     assert sum(labelled.values()) > 0
+
+
+def test_matrix_product_contraction_equals_einsum_contraction(monkeypatch):
+    """The two contraction schemes of numerics/network_moments.py (chosen by output size) agree."""
+    import numerics.network_moments as network_moments
+
+    module = fluctuation_module(HE3)
+    rng = np.random.default_rng(29)
+    points = _points_sharing_teachers(3, 2, rng, 4)
+    Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
+    results = {}
+    for threshold in (0, 10**12):  # always matrix products, never
+        monkeypatch.setattr(network_moments, "MATMUL_THRESHOLD", threshold)
+        results[threshold] = module.first_order_moments(Q, R, T, 0.3) + module.second_order_moments(Q, R, T, 0.3)
+    for by_matmul, by_einsum in zip(results[0], results[10**12]):
+        assert by_matmul.shape == by_einsum.shape == (4, *by_einsum.shape[1:])
+        assert _relative_error(by_matmul, by_einsum) < 1e-13
+
+
+def test_pairwise_folds_equal_einsum_on_random_networks():
+    from numerics.pairwise import fold_plan, run_plan
+
+    rng = np.random.default_rng(31)
+    sizes = {"g": 3, "j": 2, "l": 3, "m": 4, "n": 2, "o": 3}
+    for _ in range(20):
+        letters = list(sizes)
+        terms = ["g" + "".join(rng.choice(letters[1:], size=rng.integers(1, 3), replace=False)) for _ in range(5)]
+        output = "".join(sorted({"j", "l"} & set("".join(terms)))) or "j"
+        if output not in "".join(terms):
+            terms.append("gj")
+        operands = [rng.normal(size=(2,) + tuple(sizes[c] for c in t)) for t in terms]
+        want = np.einsum(",".join("..." + t for t in terms) + "->..." + output, *operands)
+        got = run_plan(operands, terms, fold_plan(terms, output, sizes, common="g"), output, 1)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
