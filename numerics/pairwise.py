@@ -16,6 +16,7 @@ large operands ``matmul`` is much faster, for tiny ones its fixed cost per call 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from math import prod
 
@@ -34,25 +35,31 @@ def fold_plan(terms: Sequence[str], output: str, sizes: dict[str, int], common: 
     output
         Letters of the result, in order (all must occur in some operand).
     sizes
-        Size of each letter, used to choose the pair with the smallest result (and, among
-        equals, the one that removes the most letters).
+        Size of each letter. Among the pairs that share a letter outside ``common`` (all
+        pairs when none do), the one with the smallest result is folded (then the one
+        keeping fewer letters).
     common
         Letters every operand carries (a stacking axis): sharing them does not make a
         pair a contraction.
     """
     terms = list(terms)
     plan: list[Fold] = []
+    common_letters = set(common)
     while len(terms) > 1:
+        counts = Counter(c for t in terms for c in set(t))
+        pairs = [(i, j) for i in range(len(terms)) for j in range(i + 1, len(terms))
+                 if (set(terms[i]) & set(terms[j])) - common_letters]
+        # no contraction left: outer products (of the smallest operands first)
+        pairs = pairs or [(i, j) for i in range(len(terms)) for j in range(i + 1, len(terms))]
         best = None
-        for i in range(len(terms)):
-            for j in range(i + 1, len(terms)):
-                others = set(output).union(*(terms[n] for n in range(len(terms)) if n not in (i, j)))
-                kept = "".join(sorted(set(terms[i] + terms[j]) & others))
-                # prefer pairs that share letters (no outer products while a contraction is possible)
-                shared = bool((set(terms[i]) & set(terms[j])) - set(common))
-                key = (not shared, prod(sizes[c] for c in kept), len(kept))
-                if best is None or key < best[0]:
-                    best = (key, i, j, kept)
+        for i, j in pairs:
+            union = set(terms[i]) | set(terms[j])
+            # a letter is kept when the output or another operand still holds it
+            kept = "".join(sorted(c for c in union
+                                  if c in output or counts[c] - (c in terms[i]) - (c in terms[j]) > 0))
+            key = (prod(sizes[c] for c in kept), len(kept))
+            if best is None or key < best[0]:
+                best = (key, i, j, kept)
         _, i, j, kept = best
         plan.append((i, j, kept))
         terms = [t for n, t in enumerate(terms) if n not in (i, j)] + [kept]
