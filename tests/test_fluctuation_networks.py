@@ -251,3 +251,26 @@ def test_pairwise_folds_equal_einsum_on_random_networks():
         want = np.einsum(",".join("..." + t for t in terms) + "->..." + output, *operands)
         got = run_plan(operands, terms, fold_plan(terms, output, sizes, common="g"), output, 1)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_derive_check_covers_the_committed_network_module(tmp_path):
+    """The committed He3 tables are fresh; an edited weight is caught even with its digest rewritten."""
+    from derive.artefacts import HEADER_MARK, body_digest, split_header
+    from derive.fluctuations import fluctuation_result_hash, generate_fluctuation_module
+    from derive.generate import ROOT, _stale_module, fluctuation_module_path
+
+    def stale(root):
+        return _stale_module(fluctuation_module_path(HE3, root), root, HE3.codegen_hash(),
+                             lambda: fluctuation_result_hash(HE3), lambda: generate_fluctuation_module(HE3))
+
+    assert stale(ROOT) is None
+    copy = tmp_path / "numerics" / "_generated" / "he3_fluctuations.py"
+    copy.parent.mkdir(parents=True)
+    header, body = split_header(fluctuation_module_path(HE3, ROOT).read_text())
+    line = next(line for line in body.splitlines() if line.lstrip().startswith("('") and "), (" in line)
+    edited_line = line.replace("((", "((1", 1)  # one network's weight gains a leading digit
+    assert edited_line != line
+    changed = body.replace(line, edited_line, 1)
+    copy.write_text(header.replace(body_digest(body), body_digest(changed)) + HEADER_MARK + "\n\n" + changed)
+    problem = stale(tmp_path)
+    assert problem is not None and "printed code differs" in problem
