@@ -502,8 +502,10 @@ class PackedCovariance:
     Parameters
     ----------
     model : derive.Model or None
-        ``None`` is the paper model. Activations of degree <= 2 (as
-        :func:`increment_covariance`); other models raise ``ValueError``.
+        ``None`` is the paper model. Activations of degree <= 4 (as
+        :func:`increment_covariance`); other models raise ``ValueError``. Above degree 2
+        the moments come from network tables as dense arrays, which the packing uses as
+        they are.
     """
 
     def __init__(self, model: Any = None) -> None:
@@ -920,7 +922,7 @@ def packed_covariance(
     eta : float
         Learning rate (>= 0).
     model : derive.Model, optional
-        ``None`` is the paper model; activations of degree <= 2.
+        ``None`` is the paper model; activations of degree <= 4.
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q``.
 
