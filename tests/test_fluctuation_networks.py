@@ -274,3 +274,22 @@ def test_derive_check_covers_the_committed_network_module(tmp_path):
     copy.write_text(header.replace(body_digest(body), body_digest(changed)) + HEADER_MARK + "\n\n" + changed)
     problem = stale(tmp_path)
     assert problem is not None and "printed code differs" in problem
+
+
+def test_packed_covariance_and_sde_run_on_network_tables():
+    """The SDE's packed covariance packs the network tables' output exactly; an He3 SDE runs."""
+    from numerics import simulate_sde
+    from numerics.diffusion import pack_covariance, packed_covariance
+
+    rng = np.random.default_rng(37)
+    points = _points_sharing_teachers(2, 1, rng, 3)
+    Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
+    packed = packed_covariance(Q, R, T, 0.2, model=HE3)
+    for index in range(3):
+        want = pack_covariance(*increment_covariance(Q[index], R[index], T[index], 0.2, model=HE3))
+        assert _relative_error(packed[index], want) < 1e-12
+    result = simulate_sde(np.eye(2), np.zeros((2, 1)), np.eye(1), N=1000, eta=0.02, alpha_max=0.5, model=HE3,
+                          dalpha=0.05, replicas=3, seed=0, progress=False)
+    assert result.model is HE3 and np.all(np.isfinite(result.Q)) and np.all(np.isfinite(result.R))
+    # the noise moved the replicas apart
+    assert np.ptp(result.R[:, -1, 0, 0]) > 0
