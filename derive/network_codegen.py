@@ -73,6 +73,10 @@ def _tables_source(model: Model) -> str:
         for part in parts:
             lines.append(f"            ({part.coefficient}, {part.delta_power}, {part.residuals}, (")
             for group in part.groups:
+                # one digit per vertex and per multiplicity: at most 8 vertices, multiplicities <= degree <= 6
+                digits = [*(v for pair in group.pairs for v in pair), *(m for _, ms in group.networks for m in ms)]
+                if max(digits, default=0) > 9:
+                    raise ValueError(f"{name}: a vertex number or edge multiplicity above 9 cannot be printed")
                 pairs = "".join(f"{a}{b}" for a, b in group.pairs)
                 networks = ", ".join(f"({count}, {''.join(map(str, m))!r})" for count, m in group.networks)
                 lines.append(f"                ({pairs!r}, ({networks},)),")

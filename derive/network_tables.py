@@ -159,7 +159,7 @@ def _part_networks(
     return orbits
 
 
-def _group(networks: dict[tuple[tuple[int, int, int], ...], int]) -> tuple[Group, ...]:
+def _group(networks: dict[Edges, int]) -> tuple[Group, ...]:
     by_support: dict[tuple[tuple[int, int], ...], list[tuple[int, tuple[int, ...]]]] = {}
     for edges, count in networks.items():
         support = tuple((a, b) for a, b, _ in edges)
@@ -184,7 +184,7 @@ def network_tables(model: Model) -> dict[str, tuple[Part, ...]]:
 
 
 def network_count(model: Model) -> dict[str, int]:
-    """Number of networks (up to permutations of the residual vertices) per average."""
+    """Number of networks (up to permutations of the residual vertices and the free symmetries) per average."""
     return {
         name: sum(len(group.networks) for part in parts for group in part.groups)
         for name, parts in network_tables(model).items()
