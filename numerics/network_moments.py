@@ -51,9 +51,8 @@ _STUDENT, _TEACHER, _UNIT = "student", "teacher", "unit"
 _SLOPE, _IDENTITY = "slope", "identity"
 
 
-
 class _Group:
-    """One group's stacked index arrays and its einsum subscripts."""
+    """One group: stacked multiplicities, degrees and weights, and its contraction plans."""
 
     __slots__ = ("pairs", "multiplicities", "degrees", "weights", "plan", "kinds", "polynomials", "terms", "folds")
 
@@ -141,8 +140,8 @@ class NetworkMoments:
         C = np.concatenate([np.concatenate([Q, R], axis=-1), np.concatenate([np.swapaxes(R, -1, -2), T], axis=-1)],
                            axis=-2)
         a, b = self.readouts(p, k)
-        context = _Context(self, C, p, k, float(a), float(b))
-        context.use_matmul = int(np.prod(batch)) * p**4 >= MATMUL_THRESHOLD
+        use_matmul = int(np.prod(batch)) * p**4 >= MATMUL_THRESHOLD
+        context = _Context(self, C, p, k, float(a), float(b), use_matmul)
         out = []
         for name in names:
             sizes = tuple(p if kind == _STUDENT else k for kind, _ in self.free_vertices[name])
@@ -167,12 +166,13 @@ class NetworkMoments:
 class _Context:
     """Per-call operands: powers of the blocks of C and the vertex vectors, built on demand."""
 
-    def __init__(self, owner: NetworkMoments, C: np.ndarray, p: int, k: int, a: float, b: float) -> None:
+    def __init__(self, owner: NetworkMoments, C: np.ndarray, p: int, k: int, a: float, b: float,
+                 use_matmul: bool) -> None:
         self.owner, self.C, self.p, self.k, self.a, self.b = owner, C, p, k, a, b
+        self.use_matmul = use_matmul
         self.slices = {_STUDENT: slice(0, p), _TEACHER: slice(p, p + k), _UNIT: slice(0, p + k)}
         self.variances = np.diagonal(C, axis1=-2, axis2=-1)
         self._powers: dict[tuple[str, str], np.ndarray] = {}
-        self.use_matmul = False
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
 
     def powers(self, kind_a: str, kind_b: str, top: int) -> np.ndarray:
