@@ -25,6 +25,12 @@ and vectors over the four free indices (plus, for cubic and higher activations,
 summed indices of degree three or more), printed as one ``einsum`` per network with
 the output indices ``jlih`` (an outer product with Kronecker structure: each operand
 touches at most two of the four axes).
+
+That printed route serves activations of degree <= :data:`MAX_PRINTED_DEGREE`. Above it,
+splitting every residual factor into its student and teacher sums makes the networks
+explode (402,667 for He3's ``EE``), so :func:`generate_fluctuation_module` switches to
+:mod:`derive.network_tables`: residual factors stay single vertices over all units, and the
+generated module is a table of numbers contracted by :mod:`numerics.network_moments`.
 """
 
 from __future__ import annotations
