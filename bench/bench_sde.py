@@ -14,6 +14,11 @@ Paper model, p = 8, k = 1, eta = 0.5, started on the plateau (``Q = q* I``, ``R 
   escape times' mean and spread and the process's CPU time (on a shared machine the wall
   time also contains other jobs' share), against the exact chain's time for the same
   statistics (its measured cost per step times ``45 N`` steps: extrapolated, about a day).
+* **He3's covariance per SDE step**: ``packed_covariance`` (what ``simulate_sde`` evaluates
+  once per step) for He3, whose increment moments are network tables contracted
+  numerically (``numerics/network_moments.py``), against the paper model's printed ones,
+  at p = 8, k = 1 over 100 random points (best of a few calls, after a first one that
+  builds the contraction plans).
 """
 
 from __future__ import annotations
@@ -81,6 +86,32 @@ def escape_row(N: float, replicas: int, alpha_max: float, reduced_step: float, p
                escape_std=float(np.std(times)) if times.size else float("nan"))
 
 
+def _covariance_seconds(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray, repeats: int) -> float:
+    from numerics.diffusion import packed_covariance
+
+    packed_covariance(Q, R, T, ETA, model=model)  # plans, self-check
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        packed_covariance(Q, R, T, ETA, model=model)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def he3_covariance_row(p: int, k: int, points: int, repeats: int) -> dict:
+    """``packed_covariance`` of He3 (network tables) against the paper model's (printed einsums)."""
+    from derive.model import HE3
+
+    rng = np.random.default_rng(3)
+    factor = rng.normal(size=(points, p + k, p + k)) / np.sqrt(p + k)
+    C = factor @ np.swapaxes(factor, 1, 2) + 0.1 * np.eye(p + k)
+    Q, R, T = C[:, :p, :p], C[:, :p, p:], C[:, p:, p:]
+    he3 = _covariance_seconds(HE3, Q, R, T, repeats)
+    paper = _covariance_seconds(None, Q, R, T, repeats)
+    return row("sde", f"covariance he3,p={p},k={k},points={points}", seconds=he3, baseline_seconds=paper,
+               baseline="paper model's packed_covariance (printed einsums), same points")
+
+
 def run(smoke: bool = False) -> list[dict]:
     """Rows: SDE against the exact chain and the weight simulator per unit alpha; the N = 1e7 escape run."""
     if smoke:
@@ -106,6 +137,7 @@ def run(smoke: bool = False) -> list[dict]:
     else:
         reduced_step = simulator_step_seconds("overlaps", N, 100, reduced_steps, P, K)
         rows.append(escape_row(1e7, 100, 45.0, reduced_step, P, K))
+    rows.append(he3_covariance_row(2, 1, 4, 1) if smoke else he3_covariance_row(P, K, 100, 3))
     return rows
 
 

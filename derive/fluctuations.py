@@ -25,6 +25,12 @@ and vectors over the four free indices (plus, for cubic and higher activations,
 summed indices of degree three or more), printed as one ``einsum`` per network with
 the output indices ``jlih`` (an outer product with Kronecker structure: each operand
 touches at most two of the four axes).
+
+That printed route serves activations of degree <= :data:`MAX_PRINTED_DEGREE`. Above it,
+splitting every residual factor into its student and teacher sums makes the networks
+explode (402,667 for He3's ``EE``), so :func:`generate_fluctuation_module` switches to
+:mod:`derive.network_tables`: residual factors stay single vertices over all units, and the
+generated module is a table of numbers contracted by :mod:`numerics.network_moments`.
 """
 
 from __future__ import annotations
@@ -64,14 +70,28 @@ FREE = {
     "NN": (J, QF, I, RF),
 }
 
-#: Largest activation degree whose increment moments are generated (see the README for times).
-MAX_FLUCTUATION_DEGREE = 2
+#: Largest activation degree whose increment moments are generated (see the README for times):
+#: up to :data:`MAX_PRINTED_DEGREE` as printed einsums (this module), above it as network
+#: tables contracted numerically (:mod:`derive.network_tables`). Measured first-use costs of
+#: the tables (derivation / one evaluation at p = k = 2): He3 1 s / 0.05 s, a dense quartic
+#: 30 s / 1 s; a quintic would take several minutes to derive and seconds per evaluation.
+MAX_FLUCTUATION_DEGREE = 4
+#: Largest activation degree whose increment moments are printed as einsums.
+MAX_PRINTED_DEGREE = 2
+
+
+def _degree(model: Model) -> int:
+    return max(sp.degree(model.student_activation, x), sp.degree(model.teacher_activation, x))
 
 
 def fluctuations_supported(model: Model) -> bool:
     """True when both activations have degree at most :data:`MAX_FLUCTUATION_DEGREE`."""
-    degrees = (sp.degree(model.student_activation, x), sp.degree(model.teacher_activation, x))
-    return max(degrees) <= MAX_FLUCTUATION_DEGREE
+    return _degree(model) <= MAX_FLUCTUATION_DEGREE
+
+
+def uses_network_tables(model: Model) -> bool:
+    """True when the model's increment moments are network tables (degree above :data:`MAX_PRINTED_DEGREE`)."""
+    return _degree(model) > MAX_PRINTED_DEGREE
 
 
 def check_fluctuations_supported(model: Model) -> None:
@@ -79,8 +99,8 @@ def check_fluctuations_supported(model: Model) -> None:
     if not fluctuations_supported(model):
         raise ValueError(
             "increment moments are generated for activations of degree <= "
-            f"{MAX_FLUCTUATION_DEGREE}; this model has sigma = {model.student_activation}, "
-            f"sigma* = {model.teacher_activation}"
+            f"{MAX_FLUCTUATION_DEGREE} (the number of Wick networks grows too fast above it); "
+            f"this model has sigma = {model.student_activation}, sigma* = {model.teacher_activation}"
         )
 
 
@@ -185,7 +205,10 @@ def network_terms(network: Network) -> tuple[sp.Expr, Term]:
 
 @cache
 def derive_moments(model: Model) -> dict[str, dict[Term, sp.Expr]]:
-    """Every average of :data:`MOMENT_NAMES` as ``{term: scalar coefficient}`` (coefficients may hold ``delta``)."""
+    """Every average of :data:`MOMENT_NAMES` as ``{term: scalar coefficient}`` (coefficients may hold ``delta``).
+
+    Printed route (any degree, but far too slow above :data:`MAX_PRINTED_DEGREE`).
+    """
     result: dict[str, dict[Term, sp.Expr]] = {}
     for name, parts in moment_integrands(model).items():
         collected: dict[Term, sp.Expr] = {}
@@ -199,9 +222,13 @@ def derive_moments(model: Model) -> dict[str, dict[Term, sp.Expr]]:
 
 
 def fluctuation_result_hash(model: Model) -> str:
-    """Hash of the canonical symbolic result (printer independent)."""
+    """Hash of the canonical symbolic result (printer independent); the network tables' above degree 2."""
     from .codegen import canonical_text
 
+    if uses_network_tables(model):
+        from .network_tables import network_result_hash
+
+        return network_result_hash(model)
     lines = [f"version={FLUCTUATION_GENERATOR_VERSION}"]
     for name, terms in derive_moments(model).items():
         entries = sorted(
@@ -275,10 +302,19 @@ def _c4(c):
 
 
 def generate_fluctuation_module(model: Model) -> str:
-    """Source of the generated increment-moment module of ``model`` (header with hashes)."""
+    """Source of the generated increment-moment module of ``model`` (header with hashes).
+
+    Printed einsums up to degree :data:`MAX_PRINTED_DEGREE`, network tables above
+    (:mod:`derive.network_codegen`); both expose ``first_order_moments`` and
+    ``second_order_moments``.
+    """
     from .codegen import HEADER_MARK, runtime_import
 
     check_fluctuations_supported(model)
+    if uses_network_tables(model):
+        from .network_codegen import generate_network_module
+
+        return generate_network_module(model)
     res_hash = fluctuation_result_hash(model)
     body = "\n\n".join(
         [
@@ -325,6 +361,7 @@ def generate_fluctuation_module(model: Model) -> str:
 __all__ = [
     "DELTA",
     "MAX_FLUCTUATION_DEGREE",
+    "MAX_PRINTED_DEGREE",
     "check_fluctuations_supported",
     "fluctuations_supported",
     "FIRST_ORDER_NAMES",
@@ -335,6 +372,7 @@ __all__ = [
     "fluctuation_result_hash",
     "generate_fluctuation_module",
     "moment_integrands",
+    "uses_network_tables",
 ]
 
 
@@ -349,21 +387,35 @@ def _term_latex(term: Term, coefficient: sp.Expr) -> str:
         factors.append(f"{text}_{{{indices}}}")
     summed = sorted(set("".join(term.subscripts)) - set(term.output) - {"z"})
     prefix = r"\sum_{" + ",".join(summed) + "}" if summed else ""
-    return rf"{latex(coefficient)}\, {prefix} " + " ".join(factors)
+    scalar = latex(coefficient)
+    if isinstance(coefficient, sp.Add):  # a sum multiplies the whole product: bracket it
+        scalar = rf"\left({scalar}\right)"
+    return rf"{scalar}\, {prefix} " + " ".join(factors)
+
+
+def _signed_lines(pieces: list[str]) -> str:
+    """Aligned lines ``a \\ &+ b \\ &- c``: a negative term's sign joins the operator (no ``+ -``)."""
+    text = pieces[0]
+    for piece in pieces[1:]:
+        negative = piece.startswith("-")
+        text += " \\\\\n&" + ("- " + piece[1:].lstrip() if negative else "+ " + piece)
+    return text
 
 
 def section() -> tuple[str, str]:
     """The "Fluctuations" section of ``docs/equations.md``: definitions, assembly, term counts, one block."""
-    from .model import HE2, PAPER
+    from .model import HE2, HE3, PAPER
+    from .network_tables import network_count
 
-    canonical = "|".join(fluctuation_result_hash(model) for model in (PAPER, HE2))
+    canonical = "|".join(fluctuation_result_hash(model) for model in (PAPER, HE2, HE3))
     counts = {model.name: {name: len(terms) for name, terms in derive_moments(model).items()} for model in (PAPER, HE2)}
+    networks = network_count(HE3)
     rows = "\n".join(
-        f"| `{name}` | " + " | ".join(str(counts[model][name]) for model in ("paper", "he2")) + " |"
+        f"| `{name}` | " + " | ".join(str(counts[model][name]) for model in ("paper", "he2")) + f" | {networks[name]} |"
         for name in MOMENT_NAMES
     )
     nn = derive_moments(PAPER)["NN"]
-    nn_terms = " \\\\\n&+ ".join(_term_latex(term, c) for term, c in sorted(nn.items(), key=lambda i: str(i[0])))
+    nn_terms = _signed_lines([_term_latex(term, c) for term, c in sorted(nn.items(), key=lambda i: str(i[0]))])
     markdown = rf"""## Fluctuations: covariance of one step's increments (finite N)
 
 One SGD step changes the overlaps by $Q \to Q + q/N$, $R \to R + r/N$ with ($|x|^2/N \to 1$)
@@ -395,12 +447,18 @@ $$\operatorname{{Cov}}(q_{{jl}}, r_{{ir}}) = \eta^2 \left(LN_{{jlir}} + LN_{{lji
 = \eta^2 \left(NN_{{jqir}} - \mathcal{{D}}_{{R,jq}}\mathcal{{D}}_{{R,ir}}\right).$$
 
 Each average is a sum of tensor networks from the multigraph form of Wick's theorem
-(`derive/vertex.py`); summed indices are removed by matrix products, and each term is one
-product of matrices and vectors over the free indices (printed as one `einsum`). Generated
-for activations of degree at most {MAX_FLUCTUATION_DEGREE}. Number of terms:
+(`derive/vertex.py`). For activations of degree at most {MAX_PRINTED_DEGREE} the summed indices
+are removed by matrix products, and each term is one product of matrices and vectors over the
+free indices (printed as one `einsum`). Above that (up to degree {MAX_FLUCTUATION_DEGREE}) each
+factor of the residual $g = y_0 - f$ stays one vertex summed over all $p + k$ units with the
+covariance $C$ and the vertex vector $E[\phi_u^{{(d)}}]$ ($\phi = -a\sigma$ on students,
+$b\sigma^*$ on teachers), networks are collected up to permutations of the residual
+vertices and of equivalent free vertices (`derive/network_tables.py`), and the generated
+module is a table of numbers contracted by `numerics/network_moments.py`.
+Number of printed terms (paper, he2) and of networks (he3):
 
-| average | paper | he2 |
-|---|---|---|
+| average | paper | he2 | he3 (networks) |
+|---|---|---|---|
 {rows}
 
 For example, $NN$ of the paper model ($\Delta$ = `delta`):

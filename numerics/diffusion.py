@@ -226,7 +226,7 @@ def _deferred_c4(coefficient: Any) -> _Coefficient:
 
 def _deferred_functions(module: ModuleType) -> dict[str, Callable]:
     """``first_order_moments`` / ``second_order_moments`` of ``module`` recording instead of summing."""
-    original_full = module._full
+    original_full = getattr(module, "_full", None)  # network-table modules return dense arrays
     original_fill = getattr(module, "_fill", None)
 
     # a deferred sum comes back wrapped; plain arrays (a moment that is identically zero, or a
@@ -502,8 +502,10 @@ class PackedCovariance:
     Parameters
     ----------
     model : derive.Model or None
-        ``None`` is the paper model. Activations of degree <= 2 (as
-        :func:`increment_covariance`); other models raise ``ValueError``.
+        ``None`` is the paper model. Activations of degree <= 4 (as
+        :func:`increment_covariance`); other models raise ``ValueError``. Above degree 2
+        the moments come from network tables as dense arrays, which the packing uses as
+        they are.
     """
 
     def __init__(self, model: Any = None) -> None:
@@ -924,7 +926,7 @@ def packed_covariance(
     eta : float
         Learning rate (>= 0).
     model : derive.Model, optional
-        ``None`` is the paper model; activations of degree <= 2.
+        ``None`` is the paper model; activations of degree <= 4.
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q``.
 

@@ -9,7 +9,8 @@ One step changes the overlaps by ``Q -> Q + q/N``, ``R -> R + r/N`` with
 to the covariance). :func:`increment_covariance` returns the covariance of ``(q, r)``
 under ``(lambda, nu) ~ N(0, C)`` and the label noise, assembled from the generated
 averages of ``<E lambda E lambda>``-type (eta**2), ``<E lambda E E>``-type (eta**3)
-and ``<E E E E>`` (eta**4) and the generated drift terms.
+and ``<E E E E>`` (eta**4) and the generated drift terms. Activations of degree <= 4
+are supported (:func:`fluctuation_module`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ _MODULES: dict[str, ModuleType] = {}
 
 
 def fluctuation_module(model: Any = None) -> ModuleType:
-    """The generated module with ``first_order_moments`` and ``second_order_moments`` for ``model``."""
+    """The generated module with ``first_order_moments`` and ``second_order_moments`` for ``model``.
+
+    Committed for the paper model, He2 and He3; generated on first use and cached for the
+    rest: printed einsums for activations of degree <= 2, network tables contracted by
+    :mod:`numerics.network_moments` for degrees 3 and 4 (a dense quartic takes about 30 s
+    to derive once, then about 1 s per evaluation at p = k = 2). Higher degrees raise
+    ``ValueError``.
+    """
     if model is not None and not hasattr(model, "codegen_hash"):
         raise ValueError(f"model must be a derive.Model or None, got {type(model).__name__}")
     if model is not None and not model.is_polynomial():
@@ -43,12 +51,12 @@ def fluctuation_module(model: Any = None) -> ModuleType:
     elif key in COMMITTED and importlib.util.find_spec(f"numerics._generated.{COMMITTED[key]}_fluctuations"):
         module = importlib.import_module(f"numerics._generated.{COMMITTED[key]}_fluctuations")
     else:
-        from derive.fluctuations import check_fluctuations_supported
+        from derive.fluctuations import check_fluctuations_supported, uses_network_tables
 
         check_fluctuations_supported(model)
-        module = load_generated(
-            "fluctuations", key, lambda: _fluctuation_source(model), f"wickode_generated_fluctuations_{key}"
-        )
+        # the two layouts are cached apart (network tables above degree 2, see derive/fluctuations.py)
+        kind = "fluctuation_networks" if uses_network_tables(model) else "fluctuations"
+        module = load_generated(kind, key, lambda: _fluctuation_source(model), f"wickode_generated_{kind}_{key}")
     _MODULES[key] = module
     return module
 

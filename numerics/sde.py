@@ -291,7 +291,7 @@ def simulate_sde(
     alpha_max : float
         Final time (> 0).
     model : derive.Model, optional
-        ``None`` is the paper's model. Activations of degree <= 2 (the increment
+        ``None`` is the paper's model. Activations of degree <= 4 (the increment
         covariance is generated for those); other models raise ``ValueError``.
     second_order : bool
         Keep the ``eta**2`` terms in the drift and in the increments (default), or drop
