@@ -86,7 +86,7 @@ def test_every_axis_of_the_quick_figures_has_math_labels(tmp_path, monkeypatch):
         return save(self, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", recording_savefig)
-    names = ["trajectory", "fig1", "fig3", "fig4", "fig5", "fig6", "escape"]
+    names = ["trajectory", "fig1", "fig3", "fig4", "fig5", "fig6", "escape", "sweep"]
     make(names, tmp_path, small=True)
     assert len(drawn) >= len(names)
     axes = [ax for fig in drawn for ax in fig.axes]

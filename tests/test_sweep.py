@@ -265,3 +265,12 @@ def test_unsupported_executor_and_unkeyable_argument_are_type_errors():
         sweep(counted, {"eta": [1]}, executor=object(), p=1, counter="x")
     with pytest.raises(TypeError, match="cannot key"):
         sweep(counted, {"eta": [1]}, executor="serial", p=1, counter=object())
+
+
+def test_the_sweep_figure_is_drawn_from_one_sweep(tmp_path, capsys):
+    from numerics.figures import make
+
+    (path,) = make(["sweep"], tmp_path, small=True)
+    assert path.exists() and path.stat().st_size > 10_000
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sweep p=4")]
+    assert len(lines) == 3  # one per eta of the grid
