@@ -21,6 +21,7 @@ FIGURE_MODULES = (
     "numerics.figures.escape",
     "numerics.figures.implicit",
     "numerics.figures.finite_n",
+    "numerics.figures.classic",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
