@@ -95,6 +95,7 @@ def saad_solla(out_dir: Path, small: bool) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from derive.model import SCM
 
     from .. import initial_conditions, integrate, simulate
@@ -133,7 +134,7 @@ def saad_solla(out_dir: Path, small: bool) -> Path:
         worst = float(np.max(np.abs(sim_mean - ode_mean)))
         print(f"saad_solla K={K}: SGD at N={sizes['sim_N']} ({sim.risk.shape[0]} replicas) against the ODE "
               f"from the same starts: largest |mean risk difference| {worst:.3g}")
-        ax.set(xscale="log", yscale="log", ylim=(1e-5, 1.0), xlabel=r"$\alpha$",
+        ax.set(xscale="log", yscale="log", xlim=(0.1, sizes["alpha_max"]), ylim=(1e-5, 1.0), xlabel=r"$\alpha$",
                ylabel=r"risk $\varepsilon$", title=f"soft committee machine $p = k = {K}$, $\\eta = {eta}$")
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
