@@ -73,7 +73,7 @@ def test_bad_input_is_named():
         plateau_statistics(np.arange(3.0), np.ones(4), 0.1)
 
 
-@pytest.mark.slow  # about 15 s
+@pytest.mark.slow  # about 5 s
 def test_fixed_second_layer_error_grows_with_width():
     from numerics.figures.classic import overparameterised_errors
 
