@@ -22,6 +22,7 @@ FIGURE_MODULES = (
     "numerics.figures.implicit",
     "numerics.figures.finite_n",
     "numerics.figures.sweep",
+    "numerics.figures.classic",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
