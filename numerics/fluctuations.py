@@ -146,6 +146,28 @@ def increment_covariance(
         single = increment_covariance(Q, R, T, eta / batch_size, model=model, second_order=second_order, a=a, b=b)
         return tuple(batch_size * block for block in single)
     resolved = resolve(model, sizes=(p, k))
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            blocks = covariance_blocks(Q, R, T, eta, model, resolved, second_order, a, b)
+        except FloatingPointError:
+            raise ValueError(
+                "increment_covariance: the overlaps are too large, the covariance overflows"
+            ) from None
+    if not all(np.all(np.isfinite(block)) for block in blocks):
+        raise ValueError("increment_covariance: non-finite result (overlaps too large?)")
+    return blocks
+
+
+def covariance_blocks(
+    Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any, resolved: Any, second_order: bool,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`increment_covariance` (single sample) without validation, for hot loops on valid input.
+
+    ``resolved`` is ``numerics.models.resolve(model, sizes=(p, k))``; ``a``, ``b`` are
+    float arrays (or ``None``) whose leading axes broadcast with those of ``Q, R, T``.
+    Overflow follows the caller's ``np.errstate``; nothing is checked for finiteness.
+    """
     delta = resolved.noise_variance
     if a is None and b is None:
         module = fluctuation_module(model)
@@ -162,13 +184,7 @@ def increment_covariance(
         def second(Q, R, T, delta):
             return evaluator.evaluate(("LE", "EN", "EE"), Q, R, T, delta, a, b)
 
-    with np.errstate(over="raise", invalid="raise"):
-        try:
-            return _assemble(Q, R, T, eta, means, first, second, delta, second_order)
-        except FloatingPointError:
-            raise ValueError(
-                "increment_covariance: the overlaps are too large, the covariance overflows"
-            ) from None
+    return _assemble(Q, R, T, eta, means, first, second, delta, second_order)
 
 
 def _scalar_means(resolved, Q, R, T, delta):
@@ -194,9 +210,7 @@ def _assemble(Q, R, T, eta, means, first_order_moments, second_order_moments, de
         cross = second_AB - _outer(drift_Q, mean_B)
         QQ = QQ + eta**3 * (cross + _swap_pairs(cross)) + eta**4 * (EE - _outer(mean_B, mean_B))
         QR = QR + eta**3 * (EN - _outer(mean_B, drift_R))
-    if not (np.all(np.isfinite(QQ)) and np.all(np.isfinite(QR)) and np.all(np.isfinite(RR))):
-        raise ValueError("increment_covariance: non-finite result (overlaps too large?)")
     return QQ, QR, RR
 
 
-__all__ = ["fluctuation_module", "increment_covariance"]
+__all__ = ["covariance_blocks", "fluctuation_module", "increment_covariance"]

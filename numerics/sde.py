@@ -84,13 +84,16 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import packed_evaluator, packed_size
+from .diffusion import pack_covariance, packed_evaluator, packed_size
+from .fluctuations import covariance_blocks
 from .integrate import IntegrationResult, default_grid
-from .models import ResolvedModel, resolve
+from .models import ResolvedModel, resolve, tuple_module
 from .overlaps import _rhs_unchecked
+from .readouts import check_readout_batch, check_readouts, readout_rhs
 from .reduced import covariance_factor
 from .replicas import replica_result
 from .simulate import BLOWUP, SimulationError, _child, replica_seeds
+from .unit_tuples import readout_vectors
 from .validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 
 #: ``rate * dalpha`` of the default step (see the module docstring).
@@ -165,6 +168,9 @@ def drift_rate(
     eta: float,
     resolved: ResolvedModel,
     second_order: bool = True,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    model: Any = None,
 ) -> np.ndarray:
     """Spectral radius of the drift's Jacobian in the packed coordinates ``(Q_jl (j <= l), R_jr)``.
 
@@ -179,6 +185,11 @@ def drift_rate(
     eta : float
     resolved : ResolvedModel
     second_order : bool
+    a : array, shape (B, p), optional
+    b : array, shape (B, k), optional
+        Per-unit readouts (the drift of :func:`numerics.rhs` with ``a``, ``b``).
+    model : derive.Model, optional
+        The model ``resolved`` comes from (its per-tuple module evaluates the drift with readouts).
 
     Returns
     -------
@@ -193,7 +204,10 @@ def drift_rate(
     points = np.concatenate([y[:, None] + shifts, y[:, None] - shifts], axis=1)  # (B, 2D, D)
     Qs, Rs = _unpack_state(points, p, k, iu)
     Tb = T[:, None] if T.ndim == 3 else T
-    dQ, dR = _rhs_unchecked(Qs, Rs, Tb, eta, resolved, second_order)
+    if a is None and b is None:
+        dQ, dR = _rhs_unchecked(Qs, Rs, Tb, eta, resolved, second_order)
+    else:
+        dQ, dR = _readout_drift(Qs, Rs, Tb, eta, resolved, second_order, a[:, None], b[:, None], model)
     values = _pack_state(dQ, dR, iu)  # (B, 2D, D)
     jacobian = np.swapaxes(values[:, :D] - values[:, D:], 1, 2) / (2 * step[:, None, None])
     return np.max(np.abs(np.linalg.eigvals(jacobian)), axis=-1)
@@ -210,6 +224,9 @@ def default_step(
     alpha_max: float,
     resolved: ResolvedModel,
     second_order: bool = True,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    model: Any = None,
 ) -> float:
     """The default Euler-Maruyama step at the start (module docstring, "Step size").
 
@@ -223,12 +240,17 @@ def default_step(
     N, eta, alpha_max : float
     resolved : ResolvedModel
     second_order : bool
+    a : array, shape (B, p), optional
+    b : array, shape (B, k), optional
+        Per-unit readouts.
+    model : derive.Model, optional
+        The model ``resolved`` comes from (needed with readouts).
 
     Returns
     -------
     float
     """
-    rate = float(np.max(drift_rate(Q, R, T, eta, resolved, second_order)))
+    rate = float(np.max(drift_rate(Q, R, T, eta, resolved, second_order, a, b, model)))
     candidates = [alpha_max / MIN_STEPS]
     if rate > 0 and np.isfinite(rate):
         candidates.append(DRIFT_STEP / rate)
@@ -238,6 +260,14 @@ def default_step(
     if np.any(positive):
         candidates.append(float(np.min(N * (NOISE_STEP * scale[positive]) ** 2 / noise[positive])))
     return float(min(candidates))
+
+
+def _readout_drift(Q, R, T, eta, resolved, second_order, a, b, model):
+    """The ODE drift ``(dQ, dR)`` with per-unit readouts (weight decay included)."""
+    dQ, dR, _ = readout_rhs(tuple_module(model), Q, R, T, eta, a, b, 0.0,
+                            noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay,
+                            second_order=second_order)
+    return dQ, dR
 
 
 def _project(Q: np.ndarray, R: np.ndarray, T_pinv: np.ndarray) -> int:
@@ -274,6 +304,9 @@ def simulate_sde(
     record: int | Sequence[float] | np.ndarray = 200,
     progress: bool = True,
     batch_size: int = 1,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    eta_a: float | None = None,
 ) -> IntegrationResult:
     """Integrate the diffusion approximation of finite-N SGD on the overlaps (module docstring).
 
@@ -317,6 +350,17 @@ def simulate_sde(
         single-sample one at ``eta / B`` run ``B`` times faster: it is integrated
         as that one, on ``B alpha``, and reported on the ``alpha`` axis
         (``dalpha`` and ``record`` are in ``alpha``).
+    a : array, shape (p,) or (replicas, p), optional
+        Fixed per-unit student readouts replacing the model's scalar one: the drift is
+        :func:`numerics.rhs` with ``a``, ``b`` and the noise covariance
+        :func:`numerics.increment_covariance` with ``a``, ``b`` (network tables; slower
+        than the scalar path's packed evaluator).
+    b : array, shape (k,) or (replicas, k), optional
+        Fixed per-unit teacher readouts.
+    eta_a : float, optional
+        Learning rate of a trained student readout. Only ``0`` (or ``None``) is
+        accepted: the diffusion of a trained readout is not available
+        (``ValueError``).
 
     Returns
     -------
@@ -327,7 +371,9 @@ def simulate_sde(
         number of steps; ``extra`` holds ``"N"``, ``"dalpha"`` (the step used),
         ``"steps"`` (recorded step indices), ``"replicas"``, ``"model"``, ``"method"``
         (``"sde"``), ``"seconds"`` (wall time of the loop) and ``"projections"``
-        (replica-steps whose ``S`` was projected onto the PSD cone).
+        (replica-steps whose ``S`` was projected onto the PSD cone). With readout vectors
+        ``a`` (B, n, p) holds the (fixed) student readout at the recorded times, ``b``
+        (B, k) the teacher's, and ``risk`` is computed with them.
 
     Raises
     ------
@@ -346,7 +392,7 @@ def simulate_sde(
     if batch_size != 1:
         return _mini_batch(Q0, R0, T, N=N, eta=eta, alpha_max=alpha_max, model=model, second_order=second_order,
                            replicas=replicas, seed=seed, dalpha=dalpha, record=record, progress=progress,
-                           batch_size=batch_size)
+                           batch_size=batch_size, a=a, b=b, eta_a=eta_a)
     replicas = _check_replicas(replicas)
     if not isinstance(second_order, (bool, np.bool_)):
         raise ValueError(f"second_order must be True or False, got {second_order!r}")
@@ -365,7 +411,31 @@ def simulate_sde(
     T_b = Ta if shared_T else _per_replica(Ta, "T", (k, k), replicas)
     check_overlaps(Q, R, T_b)  # shapes, symmetry, finite, C positive semi-definite
     resolved = resolve(model, sizes=(p, k))
-    evaluator = packed_evaluator(model)  # ValueError for models without generated increment moments
+    a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
+    if eta_a:
+        raise ValueError(
+            f"simulate_sde: a trained student readout (eta_a = {eta_a:g}) is not available: the increment "
+            "covariance has no blocks for the readout's increments; pass eta_a=0 (fixed readouts) or use "
+            "numerics.simulate for a trained readout"
+        )
+    per_unit = a_given is not None or b_given is not None
+    packed = packed_evaluator(model)  # ValueError for models without generated increment moments
+    if per_unit:
+        check_readout_batch(a_given, b_given, (replicas,), "the replicas")
+        a_b, b_b = (np.broadcast_to(v, (replicas,) + v.shape[-1:]).copy()
+                    for v in readout_vectors(tuple_module(model).readouts, p, k, a_given, b_given))
+
+        def evaluator(Q, R, T, eta, resolved, second_order):
+            return pack_covariance(*covariance_blocks(Q, R, T, eta, model, resolved, second_order, a_b, b_b))
+
+        def drift(Q, R, T):
+            return _readout_drift(Q, R, T, eta, resolved, second_order, a_b, b_b, model)
+    else:
+        a_b = b_b = None
+        evaluator = packed
+
+        def drift(Q, R, T):
+            return _rhs_unchecked(Q, R, T, eta, resolved, second_order)
     D = packed_size(p, k)
     iu = np.triu_indices(p)
     n_upper = iu[0].size
@@ -381,7 +451,7 @@ def simulate_sde(
             raise SimulationError("the increment covariance is not finite at the start (overlaps too large)")
         if dalpha is None:
             dalpha = default_step(Q, R, T_b, Sigma, N=N, eta=eta, alpha_max=alpha_max, resolved=resolved,
-                                  second_order=second_order)
+                                  second_order=second_order, a=a_b, b=b_b, model=model)
     n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
     h = alpha_max / n_steps
     steps = _record_steps(record, alpha_max, h, n_steps)
@@ -418,7 +488,7 @@ def simulate_sde(
                     Sigma = evaluator(Q, R, T_b, eta, resolved, second_order)
                     if not np.all(np.isfinite(Sigma)):
                         _diverged(step, h, eta)
-                drift_Q, drift_R = _rhs_unchecked(Q, R, T_b, eta, resolved, second_order)
+                drift_Q, drift_R = drift(Q, R, T_b)
                 noise = (covariance_factor(Sigma) @ chunk[:, step % CHUNK_STEPS, :, None])[..., 0]
                 noise *= amplitude
                 increment_Q = np.empty((replicas, p, p))
@@ -440,9 +510,16 @@ def simulate_sde(
             bar.close()
     seconds = time.perf_counter() - started
 
+    T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
+    risk = a_rec = None
+    if per_unit:
+        a_rec = np.broadcast_to(a_b[:, None], (replicas, steps.size, p)).copy()
+        risk = tuple_module(model).residual_risk(Q_rec, R_rec, T_rec[:, None], a_rec, b_b[:, None])
+        risk = risk + resolved.noise_variance / 2
     return replica_result(
-        alpha=steps * h, Q=Q_rec, R=R_rec, T=np.broadcast_to(T_b, (replicas, k, k)).copy(), resolved=resolved,
+        alpha=steps * h, Q=Q_rec, R=R_rec, T=T_rec, resolved=resolved, risk=risk, squeeze=("a", "b"),
         model=model, eta=eta, second_order=bool(second_order), nfev=n_steps,
+        a=a_rec, b=None if b_given is None else b_b, eta_a=0.0,
         extra={
             "N": N,
             "dalpha": h,
@@ -457,14 +534,15 @@ def simulate_sde(
 
 
 def _mini_batch(Q0, R0, T, *, N, eta, alpha_max, model, second_order, replicas, seed, dalpha, record, progress,
-                batch_size) -> IntegrationResult:
+                batch_size, a, b, eta_a) -> IntegrationResult:
     # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size)
     B = batch_size
     if not isinstance(record, (int, np.integer)) or isinstance(record, (bool, np.bool_)):
         record = as_real_array(record, "record", ndim_min=1) * B
     run = simulate_sde(Q0, R0, T, N=N, eta=eta / B, alpha_max=alpha_max * B, model=model,
                        second_order=second_order, replicas=replicas, seed=seed,
-                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress)
+                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress,
+                       a=a, b=b, eta_a=eta_a)
     extra = dict(run.extra, dalpha=run.extra["dalpha"] / B)
     return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra)
 
