@@ -25,7 +25,7 @@ import numpy as np
 from ._generated import COMMITTED
 from .cache import load_generated
 from .models import resolve
-from .readout_fluctuations import network_moments, readout_means
+from .readout_fluctuations import network_moments, readout_blocks, readout_means
 from .readouts import check_readout_batch, check_readouts
 from .validation import check_int, check_overlaps, check_scalar
 
@@ -95,7 +95,8 @@ def increment_covariance(
     batch_size: int = 1,
     a: np.ndarray | None = None,
     b: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    eta_a: float | None = None,
+) -> tuple[np.ndarray, ...]:
     """Covariance of one step's overlap increments ``(q, r)`` (``Q += q/N``, ``R += r/N``).
 
     Parameters
@@ -124,6 +125,11 @@ def increment_covariance(
         either vector the averages come from the model's network tables
         (:mod:`numerics.readout_fluctuations`; a missing vector is the model's scalar on
         every unit); their leading axes must broadcast to the batch of ``Q, R, T``.
+    eta_a : float, optional
+        Learning rate of a trained student readout (>= 0). One step then also moves
+        ``a_j`` by ``s_j / N`` with ``s_j = eta_a (y - f) sigma(lambda_j)`` (averaged over
+        a mini-batch), and three more blocks are returned. ``a`` is the readout's
+        current value (default the model's scalar on every unit).
 
     Returns
     -------
@@ -133,22 +139,32 @@ def increment_covariance(
         ``QR[j, l, m, s] = Cov(q_jl, r_ms)``.
     RR : array, shape (..., p, k, p, k)
         ``RR[j, r, m, s] = Cov(r_jr, r_ms)``.
+    AQ : array, shape (..., p, p, p)
+        ``AQ[j, m, n] = Cov(s_j, q_mn)``; only with ``eta_a``.
+    AR : array, shape (..., p, p, k)
+        ``AR[j, m, r] = Cov(s_j, r_mr)``; only with ``eta_a``.
+    AA : array, shape (..., p, p)
+        ``AA[j, m] = Cov(s_j, s_m)``; only with ``eta_a``.
     """
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     p, k = Q.shape[-1], T.shape[-1]
-    if a is not None or b is not None:
-        a, b, _ = check_readouts(a, b, None, p, k)
+    trained = eta_a is not None
+    if a is not None or b is not None or trained:
+        a, b, eta_a = check_readouts(a, b, eta_a, p, k)
         check_readout_batch(a, b, np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2]), "the overlaps' batch")
     if batch_size != 1:
-        # q_B = (1/B) sum_b [eta A_b + (eta**2 / B) E_b E_b] = mean of B copies of B q_1(eta / B)
-        single = increment_covariance(Q, R, T, eta / batch_size, model=model, second_order=second_order, a=a, b=b)
+        # q_B = (1/B) sum_b [eta A_b + (eta**2 / B) E_b E_b] = mean of B copies of B q_1(eta / B),
+        # and s_B = mean of B copies of s_1(eta_a) = of B s_1(eta_a / B)
+        single = increment_covariance(Q, R, T, eta / batch_size, model=model, second_order=second_order, a=a, b=b,
+                                      eta_a=eta_a / batch_size if trained else None)
         return tuple(batch_size * block for block in single)
     resolved = resolve(model, sizes=(p, k))
     with np.errstate(over="raise", invalid="raise"):
         try:
-            blocks = covariance_blocks(Q, R, T, eta, model, resolved, second_order, a, b)
+            blocks = covariance_blocks(Q, R, T, eta, model, resolved, second_order, a, b,
+                                       eta_a if trained else None)
         except FloatingPointError:
             raise ValueError(
                 "increment_covariance: the overlaps are too large, the covariance overflows"
@@ -160,16 +176,17 @@ def increment_covariance(
 
 def covariance_blocks(
     Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any, resolved: Any, second_order: bool,
-    a: np.ndarray | None = None, b: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a: np.ndarray | None = None, b: np.ndarray | None = None, eta_a: float | None = None,
+) -> tuple[np.ndarray, ...]:
     """:func:`increment_covariance` (single sample) without validation, for hot loops on valid input.
 
     ``resolved`` is ``numerics.models.resolve(model, sizes=(p, k))``; ``a``, ``b`` are
-    float arrays (or ``None``) whose leading axes broadcast with those of ``Q, R, T``.
+    float arrays (or ``None``) whose leading axes broadcast with those of ``Q, R, T``;
+    with ``eta_a`` (a float) the trained readout's blocks ``AQ, AR, AA`` follow.
     Overflow follows the caller's ``np.errstate``; nothing is checked for finiteness.
     """
     delta = resolved.noise_variance
-    if a is None and b is None:
+    if a is None and b is None and eta_a is None:
         module = fluctuation_module(model)
         means = _scalar_means(resolved, Q, R, T, delta)
         first, second = module.first_order_moments, module.second_order_moments
@@ -184,7 +201,10 @@ def covariance_blocks(
         def second(Q, R, T, delta):
             return evaluator.evaluate(("LE", "EN", "EE"), Q, R, T, delta, a, b)
 
-    return _assemble(Q, R, T, eta, means, first, second, delta, second_order)
+    blocks = _assemble(Q, R, T, eta, means, first, second, delta, second_order)
+    if eta_a is None:
+        return blocks
+    return blocks + readout_blocks(model, Q, R, T, eta, eta_a, a, b, delta, second_order, means)
 
 
 def _scalar_means(resolved, Q, R, T, delta):
