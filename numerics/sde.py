@@ -84,14 +84,14 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import pack_covariance, packed_evaluator, packed_size
-from .fluctuations import covariance_blocks
+from .diffusion import packed_evaluator, packed_size
 from .integrate import IntegrationResult, default_grid
 from .models import ResolvedModel, resolve, tuple_module
 from .overlaps import _rhs_unchecked
-from .readouts import check_readout_batch, check_readouts, readout_rhs
+from .readouts import check_readout_batch, check_readouts
 from .reduced import covariance_factor
 from .replicas import replica_result
+from .sde_readouts import readout_covariance, readout_drift
 from .simulate import BLOWUP, SimulationError, _child, replica_seeds
 from .unit_tuples import readout_vectors
 from .validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
@@ -207,7 +207,7 @@ def drift_rate(
     if a is None and b is None:
         dQ, dR = _rhs_unchecked(Qs, Rs, Tb, eta, resolved, second_order)
     else:
-        dQ, dR = _readout_drift(Qs, Rs, Tb, eta, resolved, second_order, a[:, None], b[:, None], model)
+        dQ, dR, _ = readout_drift(Qs, Rs, Tb, eta, model, resolved, second_order, a[:, None], b[:, None])
     values = _pack_state(dQ, dR, iu)  # (B, 2D, D)
     jacobian = np.swapaxes(values[:, :D] - values[:, D:], 1, 2) / (2 * step[:, None, None])
     return np.max(np.abs(np.linalg.eigvals(jacobian)), axis=-1)
@@ -260,14 +260,6 @@ def default_step(
     if np.any(positive):
         candidates.append(float(np.min(N * (NOISE_STEP * scale[positive]) ** 2 / noise[positive])))
     return float(min(candidates))
-
-
-def _readout_drift(Q, R, T, eta, resolved, second_order, a, b, model):
-    """The ODE drift ``(dQ, dR)`` with per-unit readouts (weight decay included)."""
-    dQ, dR, _ = readout_rhs(tuple_module(model), Q, R, T, eta, a, b, 0.0,
-                            noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay,
-                            second_order=second_order)
-    return dQ, dR
 
 
 def _project(Q: np.ndarray, R: np.ndarray, T_pinv: np.ndarray) -> int:
@@ -358,9 +350,12 @@ def simulate_sde(
     b : array, shape (k,) or (replicas, k), optional
         Fixed per-unit teacher readouts.
     eta_a : float, optional
-        Learning rate of a trained student readout. Only ``0`` (or ``None``) is
-        accepted: the diffusion of a trained readout is not available
-        (``ValueError``).
+        Learning rate of a trained student readout (>= 0; ``a`` is then its start).
+        The state becomes ``(Q, R, a)``: ``a`` drifts by ``da/dalpha = eta_a <(y - f)
+        sigma(lambda_j)>`` and its noise ``s_j / sqrt(N)`` is correlated with that of
+        ``(Q, R)`` (:func:`numerics.increment_covariance` with ``eta_a``,
+        :mod:`numerics.sde_readouts`). The default step is chosen from the drift of
+        ``(Q, R)`` at the starting readout and from the whole noise.
 
     Returns
     -------
@@ -372,8 +367,8 @@ def simulate_sde(
         ``"steps"`` (recorded step indices), ``"replicas"``, ``"model"``, ``"method"``
         (``"sde"``), ``"seconds"`` (wall time of the loop) and ``"projections"``
         (replica-steps whose ``S`` was projected onto the PSD cone). With readout vectors
-        ``a`` (B, n, p) holds the (fixed) student readout at the recorded times, ``b``
-        (B, k) the teacher's, and ``risk`` is computed with them.
+        ``a`` (B, n, p) holds the student readout at the recorded times (fixed or
+        trained), ``b`` (B, k) the teacher's, and ``risk`` is computed with them.
 
     Raises
     ------
@@ -412,31 +407,27 @@ def simulate_sde(
     check_overlaps(Q, R, T_b)  # shapes, symmetry, finite, C positive semi-definite
     resolved = resolve(model, sizes=(p, k))
     a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
-    if eta_a:
-        raise ValueError(
-            f"simulate_sde: a trained student readout (eta_a = {eta_a:g}) is not available: the increment "
-            "covariance has no blocks for the readout's increments; pass eta_a=0 (fixed readouts) or use "
-            "numerics.simulate for a trained readout"
-        )
-    per_unit = a_given is not None or b_given is not None
+    per_unit = a_given is not None or b_given is not None or eta_a > 0
     packed = packed_evaluator(model)  # ValueError for models without generated increment moments
     if per_unit:
+        # readout vectors (numerics/sde_readouts.py); a trained readout joins the state and the noise
         check_readout_batch(a_given, b_given, (replicas,), "the replicas")
         a_b, b_b = (np.broadcast_to(v, (replicas,) + v.shape[-1:]).copy()
                     for v in readout_vectors(tuple_module(model).readouts, p, k, a_given, b_given))
 
         def evaluator(Q, R, T, eta, resolved, second_order):
-            return pack_covariance(*covariance_blocks(Q, R, T, eta, model, resolved, second_order, a_b, b_b))
+            return readout_covariance(Q, R, T, eta, model, resolved, second_order, a_b, b_b, eta_a)
 
         def drift(Q, R, T):
-            return _readout_drift(Q, R, T, eta, resolved, second_order, a_b, b_b, model)
+            return readout_drift(Q, R, T, eta, model, resolved, second_order, a_b, b_b, eta_a)
     else:
         a_b = b_b = None
         evaluator = packed
 
         def drift(Q, R, T):
-            return _rhs_unchecked(Q, R, T, eta, resolved, second_order)
+            return (*_rhs_unchecked(Q, R, T, eta, resolved, second_order), 0.0)
     D = packed_size(p, k)
+    D_state = D + p if eta_a > 0 else D  # the noise vector, with s_j for a trained readout
     iu = np.triu_indices(p)
     n_upper = iu[0].size
     T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2
@@ -458,10 +449,11 @@ def simulate_sde(
     amplitude = math.sqrt(h / N)
 
     generators = [np.random.default_rng(_child(sequence, 0)) for sequence in replica_seeds(seed, replicas)]
-    chunk = np.empty((replicas, CHUNK_STEPS, D))
+    chunk = np.empty((replicas, CHUNK_STEPS, D_state))
     n_rec = steps.size
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
+    a_rec = np.empty((replicas, n_rec, p))
     bar = None
     if progress and float(n_steps) * replicas > PROGRESS_WORK:
         from tqdm.auto import tqdm
@@ -476,6 +468,8 @@ def simulate_sde(
             for step in range(n_steps + 1):
                 while rec_index < n_rec and steps[rec_index] == step:
                     Q_rec[:, rec_index] = Q
+                    if per_unit:
+                        a_rec[:, rec_index] = a_b
                     R_rec[:, rec_index] = R
                     rec_index += 1
                 if step == n_steps:
@@ -483,19 +477,21 @@ def simulate_sde(
                 if step % CHUNK_STEPS == 0:
                     size = min(CHUNK_STEPS, n_steps - step)
                     for i, generator in enumerate(generators):
-                        chunk[i, :size] = generator.standard_normal((size, D))
+                        chunk[i, :size] = generator.standard_normal((size, D_state))
                 if step:
                     Sigma = evaluator(Q, R, T_b, eta, resolved, second_order)
                     if not np.all(np.isfinite(Sigma)):
                         _diverged(step, h, eta)
-                drift_Q, drift_R = drift(Q, R, T_b)
+                drift_Q, drift_R, drift_a = drift(Q, R, T_b)
                 noise = (covariance_factor(Sigma) @ chunk[:, step % CHUNK_STEPS, :, None])[..., 0]
                 noise *= amplitude
                 increment_Q = np.empty((replicas, p, p))
                 increment_Q[:, iu[0], iu[1]] = noise[:, :n_upper]
                 increment_Q[:, iu[1], iu[0]] = noise[:, :n_upper]
                 Q = Q + drift_Q * h + increment_Q
-                R = R + drift_R * h + noise[:, n_upper:].reshape(replicas, p, k)
+                R = R + drift_R * h + noise[:, n_upper:D].reshape(replicas, p, k)
+                if eta_a > 0:
+                    a_b = a_b + drift_a * h + noise[:, D:]
                 if singular_T:
                     R = R @ range_T
                 if not np.all(np.isfinite(Q)) or not np.all(np.isfinite(R)):
@@ -511,15 +507,14 @@ def simulate_sde(
     seconds = time.perf_counter() - started
 
     T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
-    risk = a_rec = None
+    risk = None
     if per_unit:
-        a_rec = np.broadcast_to(a_b[:, None], (replicas, steps.size, p)).copy()
         risk = tuple_module(model).residual_risk(Q_rec, R_rec, T_rec[:, None], a_rec, b_b[:, None])
         risk = risk + resolved.noise_variance / 2
     return replica_result(
         alpha=steps * h, Q=Q_rec, R=R_rec, T=T_rec, resolved=resolved, risk=risk, squeeze=("a", "b"),
         model=model, eta=eta, second_order=bool(second_order), nfev=n_steps,
-        a=a_rec, b=None if b_given is None else b_b, eta_a=0.0,
+        a=a_rec if per_unit else None, b=None if b_given is None else b_b, eta_a=eta_a,
         extra={
             "N": N,
             "dalpha": h,
@@ -535,16 +530,18 @@ def simulate_sde(
 
 def _mini_batch(Q0, R0, T, *, N, eta, alpha_max, model, second_order, replicas, seed, dalpha, record, progress,
                 batch_size, a, b, eta_a) -> IntegrationResult:
-    # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size)
+    # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size); a trained
+    # readout's drift is a mean (unchanged by B) and its increment the mean of B copies, so it runs at eta_a / B
     B = batch_size
+    eta_a = None if eta_a is None else check_scalar(eta_a, "eta_a", nonnegative=True)
     if not isinstance(record, (int, np.integer)) or isinstance(record, (bool, np.bool_)):
         record = as_real_array(record, "record", ndim_min=1) * B
     run = simulate_sde(Q0, R0, T, N=N, eta=eta / B, alpha_max=alpha_max * B, model=model,
                        second_order=second_order, replicas=replicas, seed=seed,
                        dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress,
-                       a=a, b=b, eta_a=eta_a)
+                       a=a, b=b, eta_a=None if eta_a is None else eta_a / B)
     extra = dict(run.extra, dalpha=run.extra["dalpha"] / B)
-    return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra)
+    return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra, eta_a=run.eta_a * B)
 
 
 def _diverged(step: int, h: float, eta: float) -> None:
