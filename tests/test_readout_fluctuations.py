@@ -172,8 +172,6 @@ def test_sde_readouts_per_replica_and_refusals():
     for index, seed in enumerate((5, 6)):
         alone = simulate_sde(Q0, R0, T, a=a[index], replicas=1, seed=[seed], **options)
         np.testing.assert_allclose(both.Q[index], alone.Q, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="trained student readout"):
-        simulate_sde(Q0, R0, T, eta_a=0.2, **options)
     with pytest.raises(ValueError, match="a must have length p = 2"):
         simulate_sde(Q0, R0, T, a=[1.0], **options)
     with pytest.raises(ValueError, match="do not match"):
