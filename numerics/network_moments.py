@@ -15,7 +15,8 @@ each average of the increment covariance (``LL, LN, NN, LE, EN, EE``), its noise
 (free ``nu`` vertices) or all ``p + k`` units (residual vertices), and ``w_a`` the vertex
 vector at the vertex's degree: ``a E[sigma'^(d)]`` on students for the ``sigma'``
 vertices, ``E[x^(d)]`` for the identity, and ``(-a E[sigma^(d)], b E[sigma*^(d)])`` over
-all units for a residual vertex, each evaluated at the diagonal of ``C``.
+all units for a residual vertex, each evaluated at the diagonal of ``C``. The readouts are
+the model's scalars or per-unit vectors ``a_j``, ``b_r`` (:meth:`NetworkMoments.evaluate`).
 
 Networks of one group share their support, so their operands are stacked along a group
 axis ``g`` (``C_block**m / m!`` gathered by multiplicity, the vertex vectors by degree) and
