@@ -30,6 +30,11 @@ comes from ``eigh`` with the eigenvalues at round-off level set to zero:
 
     Q <- Q + b_Q h + sym(v_q),    R <- R + b_R h + v_r.
 
+With per-unit readouts (``a=``, ``b=``) the drift and ``Sigma`` are evaluated with them
+(:mod:`numerics.sde_readouts`); with a trained readout (``eta_a > 0``) the noise vector
+gains the readout's increments ``s_j`` (``D + p`` entries, correlated with ``(q, r)``) and
+``a <- a + b_a h + v_s`` with ``b_a = eta_a <(y - f) sigma(lambda_j)>``.
+
 Staying physical: the overlaps of real weights have ``C = [[Q, R], [R^T, T]]`` positive
 semi-definite, i.e. ``S = Q - R T^+ R^T`` (the Gram matrix of the students' components
 orthogonal to the teacher) positive semi-definite (and ``R`` in the range of ``T``).

@@ -233,6 +233,13 @@ def test_trained_readout_bad_input():
         increment_covariance(Q, R, T, 0.1, eta_a=-0.1)
     with pytest.raises(ValueError, match="eta_a"):
         simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, eta_a=-1.0, progress=False)
+    from derive.model import Model
+
+    erf = Model(student_activation="erf(x)")
+    with pytest.raises(ValueError, match="polynomial"):
+        increment_covariance(Q, R, T, 0.1, model=erf, eta_a=0.5)
+    with pytest.raises(ValueError, match="polynomial"):
+        simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, model=erf, a=[1.0, 1.0], eta_a=0.5, progress=False)
 
 
 def _trained_step_increments(rng, W, W_star, a, b, eta, eta_a, samples):
