@@ -59,6 +59,26 @@ MOMENT_LAYOUT: dict[str, tuple[tuple[tuple[str, str], ...], int]] = {
     "EE": (((STUDENT, SLOPE), (STUDENT, SLOPE), (STUDENT, SLOPE), (STUDENT, SLOPE)), 4),
 }
 
+#: Polynomial names of the trained readout's free vertices: ``sigma(lambda_j)`` (no readout weight)
+#: and the constant 1, which pads an average with fewer than four free factors to four axes
+#: (a vertex of degree 0 only: it never carries an edge, and its axis is constant).
+ACTIVATION, ONE = "student", "one"
+
+#: The averages of a trained readout's increment ``s_j = eta_a sigma(lambda_j) (g + s xi)``
+#: against ``q``, ``r`` and itself (first axis ``j``; padded axes of :data:`ONE` last):
+#: ``AL = <sigma_j E_m lambda_n ...>``, ``AN = <sigma_j E_m nu_r ...>``, ``AE = <sigma_j E_m E_n ...>``,
+#: ``AA = <sigma_j sigma_m (g + s xi)**2>``.
+READOUT_MOMENT_LAYOUT: dict[str, tuple[tuple[tuple[str, str], ...], int]] = {
+    "AL": (((STUDENT, ACTIVATION), (STUDENT, SLOPE), (STUDENT, IDENTITY), (STUDENT, ONE)), 2),
+    "AN": (((STUDENT, ACTIVATION), (STUDENT, SLOPE), (TEACHER, IDENTITY), (STUDENT, ONE)), 2),
+    "AE": (((STUDENT, ACTIVATION), (STUDENT, SLOPE), (STUDENT, SLOPE), (STUDENT, ONE)), 3),
+    "AA": (((STUDENT, ACTIVATION), (STUDENT, ACTIVATION), (STUDENT, ONE), (STUDENT, ONE)), 2),
+}
+
+#: The layouts by name: the increment covariance of (q, r), and the trained readout's blocks.
+INCREMENTS, READOUT = "increments", "readout"
+LAYOUTS = {INCREMENTS: MOMENT_LAYOUT, READOUT: READOUT_MOMENT_LAYOUT}
+
 #: ``<(g + s xi)**n>`` over ``xi ~ N(0, 1)``: ``{n: ((power of g, integer coefficient, power of Delta), ...)}``.
 NOISE_EXPANSION: dict[int, tuple[tuple[int, int, int], ...]] = {
     2: ((2, 1, 0), (0, 1, 1)),
@@ -93,14 +113,17 @@ class Part:
     groups: tuple[Group, ...]
 
 
-def vertex_polynomials(model: Model) -> dict[str, sp.Expr]:
+def vertex_polynomials(model: Model, layout: str = INCREMENTS) -> dict[str, sp.Expr]:
     """The polynomials whose derivative moments the vertices use (readouts applied numerically)."""
-    return {
+    polynomials = {
         SLOPE: sp.diff(model.student_activation, x),
         IDENTITY: x,
         "student": model.student_activation,
         "teacher": model.teacher_activation,
     }
+    if layout == READOUT:
+        polynomials[ONE] = sp.Integer(1)
+    return polynomials
 
 
 def _allowed_degrees(polynomial: sp.Expr) -> frozenset[int]:
@@ -168,12 +191,12 @@ def _group(networks: dict[Edges, int]) -> tuple[Group, ...]:
 
 
 @cache
-def network_tables(model: Model) -> dict[str, tuple[Part, ...]]:
-    """Every average of :data:`MOMENT_LAYOUT` as its noise parts, each a tuple of network groups."""
-    polynomials = vertex_polynomials(model)
+def network_tables(model: Model, layout: str = INCREMENTS) -> dict[str, tuple[Part, ...]]:
+    """Every average of the layout (:data:`LAYOUTS`) as its noise parts, each a tuple of network groups."""
+    polynomials = vertex_polynomials(model, layout)
     allowed = {name: _allowed_degrees(polynomial) for name, polynomial in polynomials.items()}
     tables = {}
-    for name, (free, order) in MOMENT_LAYOUT.items():
+    for name, (free, order) in LAYOUTS[layout].items():
         parts = []
         for residuals, coefficient, delta_power in NOISE_EXPANSION[order]:
             networks = _part_networks(free, allowed, residuals)
@@ -191,15 +214,17 @@ def network_count(model: Model) -> dict[str, int]:
     }
 
 
-def table_text(model: Model) -> str:
+def table_text(model: Model, layout: str = INCREMENTS) -> str:
     """Canonical text of the tables and the vertex polynomials' derivative moments (for the result hash)."""
     lines = [f"version={NETWORK_TABLE_VERSION}"]
-    for name, (free, _) in MOMENT_LAYOUT.items():
+    if layout != INCREMENTS:  # the increments' text (and so the committed hashes) stays as it was
+        lines.append(f"layout={layout}")
+    for name, (free, _) in LAYOUTS[layout].items():
         lines.append(f"{name}:{free}:{free_symmetries(free)}")
-    for name, polynomial in vertex_polynomials(model).items():
+    for name, polynomial in vertex_polynomials(model, layout).items():
         table = derivative_moment_table(polynomial)
         lines.append(f"{name}=" + ";".join(",".join(sp.srepr(c) for c in row) for row in table))
-    for name, parts in network_tables(model).items():
+    for name, parts in network_tables(model, layout).items():
         for part in parts:
             lines.append(f"{name}|{part.coefficient}|{part.delta_power}|{part.residuals}")
             for group in part.groups:
@@ -207,14 +232,20 @@ def table_text(model: Model) -> str:
     return "\n".join(lines)
 
 
-def network_result_hash(model: Model) -> str:
+def network_result_hash(model: Model, layout: str = INCREMENTS) -> str:
     """Hash of the canonical tables (printer independent)."""
-    return hashlib.sha256(table_text(model).encode()).hexdigest()[:16]
+    return hashlib.sha256(table_text(model, layout).encode()).hexdigest()[:16]
 
 
 __all__ = [
+    "ACTIVATION",
     "IDENTITY",
+    "INCREMENTS",
+    "LAYOUTS",
     "MOMENT_LAYOUT",
+    "ONE",
+    "READOUT",
+    "READOUT_MOMENT_LAYOUT",
     "NETWORK_TABLE_VERSION",
     "NOISE_EXPANSION",
     "RESIDUAL",

@@ -11,10 +11,12 @@ Public API
 ``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD;
 ``method="overlaps"``: the exact overlap chain, cost per step independent of N)
 ``overlap_step(Q, R, T, z, rho, xi, *, eta, N) -> (Q, R)`` (one SGD step on the overlaps)
-``increment_covariance(Q, R, T, eta) -> (QQ, QR, RR)`` (covariance of one step's overlap increments)
+``increment_covariance(Q, R, T, eta) -> (QQ, QR, RR)`` (covariance of one step's overlap increments;
+readout vectors ``a=, b=``; with ``eta_a=`` also ``(AQ, AR, AA)`` of a trained readout)
 ``packed_covariance(Q, R, T, eta) -> Sigma`` (the same for the independent increments, as a matrix)
 ``simulate_sde(Q0, R0, T, *, N, eta, alpha_max, ...) -> IntegrationResult`` (the diffusion
-approximation of finite-N SGD: ODE drift plus N**-1/2 noise, cost independent of N)
+approximation of finite-N SGD: ODE drift plus N**-1/2 noise, cost independent of N; readout
+vectors and a trained readout as ``integrate``)
 ``compare_ode_simulation(sim) -> Comparison``
 ``omega(R) -> R (R^T R)^(-1/2)`` (Eq. 22, conserved from isotropic starts)
 ``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)

@@ -15,7 +15,8 @@ each average of the increment covariance (``LL, LN, NN, LE, EN, EE``), its noise
 (free ``nu`` vertices) or all ``p + k`` units (residual vertices), and ``w_a`` the vertex
 vector at the vertex's degree: ``a E[sigma'^(d)]`` on students for the ``sigma'``
 vertices, ``E[x^(d)]`` for the identity, and ``(-a E[sigma^(d)], b E[sigma*^(d)])`` over
-all units for a residual vertex, each evaluated at the diagonal of ``C``.
+all units for a residual vertex, each evaluated at the diagonal of ``C``. The readouts are
+the model's scalars or per-unit vectors ``a_j``, ``b_r`` (:meth:`NetworkMoments.evaluate`).
 
 Networks of one group share their support, so their operands are stacked along a group
 axis ``g`` (``C_block**m / m!`` gathered by multiplicity, the vertex vectors by degree) and
@@ -120,7 +121,7 @@ class NetworkMoments:
             self.moments[name] = compiled
 
     def evaluate(self, names: Sequence[str], Q: np.ndarray, R: np.ndarray, T: np.ndarray,
-                 delta: float) -> tuple[np.ndarray, ...]:
+                 delta: float, a: np.ndarray | None = None, b: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """The averages ``names``, each of shape ``batch + (sizes of the four free axes)``.
 
         Parameters
@@ -132,16 +133,30 @@ class NetworkMoments:
         T : array, shape (..., k, k)
         delta : float
             Label-noise variance.
+        a : array, shape (..., p), optional
+            Per-unit student readouts replacing the model's scalar one: unit ``j``'s
+            ``sigma'`` vertex carries ``a_j``, its residual vertex ``-a_j sigma``.
+        b : array, shape (..., k), optional
+            Per-unit teacher readouts (residual vertex ``b_r sigma*`` on teacher ``r``).
+            The leading axes of ``a`` and ``b`` broadcast with those of ``Q, R, T``.
         """
         Q, R, T = (np.asarray(M, dtype=float) for M in (Q, R, T))
         p, k = R.shape[-2], R.shape[-1]
         batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
+        scalar_a, scalar_b = self.readouts(p, k)
+        # readouts as scalars (the model's) or as vectors on the batch axes, shape batch + (width,)
+        if a is not None or b is not None:
+            vectors = [np.full(width, float(value)) if given is None else np.asarray(given, dtype=float)
+                       for given, value, width in ((a, scalar_a, p), (b, scalar_b, k))]
+            batch = np.broadcast_shapes(batch, vectors[0].shape[:-1], vectors[1].shape[:-1])
+            a, b = (np.broadcast_to(v, batch + v.shape[-1:]) for v in vectors)
+        else:
+            a, b = float(scalar_a), float(scalar_b)
         Q, R, T = (np.broadcast_to(M, batch + M.shape[-2:]) for M in (Q, R, T))
         C = np.concatenate([np.concatenate([Q, R], axis=-1), np.concatenate([np.swapaxes(R, -1, -2), T], axis=-1)],
                            axis=-2)
-        a, b = self.readouts(p, k)
         use_matmul = int(np.prod(batch)) * p**4 >= MATMUL_THRESHOLD
-        context = _Context(self, C, p, k, float(a), float(b), use_matmul)
+        context = _Context(self, C, p, k, a, b, use_matmul)
         out = []
         for name in names:
             sizes = tuple(p if kind == _STUDENT else k for kind, _ in self.free_vertices[name])
@@ -166,8 +181,8 @@ class NetworkMoments:
 class _Context:
     """Per-call operands: powers of the blocks of C and the vertex vectors, built on demand."""
 
-    def __init__(self, owner: NetworkMoments, C: np.ndarray, p: int, k: int, a: float, b: float,
-                 use_matmul: bool) -> None:
+    def __init__(self, owner: NetworkMoments, C: np.ndarray, p: int, k: int, a: float | np.ndarray,
+                 b: float | np.ndarray, use_matmul: bool) -> None:
         self.owner, self.C, self.p, self.k, self.a, self.b = owner, C, p, k, a, b
         self.use_matmul = use_matmul
         self.slices = {_STUDENT: slice(0, p), _TEACHER: slice(p, p + k), _UNIT: slice(0, p + k)}
@@ -196,11 +211,12 @@ class _Context:
                 student = _evaluate(moments["student"], variances[..., : self.p])
                 teacher = _evaluate(moments["teacher"], variances[..., self.p :])
                 rows = max(student.shape[-2], teacher.shape[-2])
-                stored = np.concatenate([-self.a * _pad(student, rows), self.b * _pad(teacher, rows)], axis=-1)
+                stored = np.concatenate([_weighted(-self.a, _pad(student, rows)),
+                                         _weighted(self.b, _pad(teacher, rows))], axis=-1)
             else:
                 stored = _evaluate(moments[polynomial], variances)
                 if polynomial == _SLOPE:
-                    stored = self.a * stored
+                    stored = _weighted(self.a, stored)
             self._vectors[key] = stored
         return stored
 
@@ -273,6 +289,13 @@ def _evaluate(rows: list[np.ndarray], variances: np.ndarray) -> np.ndarray:
             value = value * variances + coefficient
         out[..., degree, :] = value
     return out
+
+
+def _weighted(readout: float | np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Vertex vectors (..., degrees, size) times a scalar readout or a per-unit one (..., size)."""
+    if isinstance(readout, np.ndarray):
+        return readout[..., None, :] * vectors
+    return readout * vectors
 
 
 def _pad(vectors: np.ndarray, rows: int) -> np.ndarray:

@@ -30,6 +30,11 @@ comes from ``eigh`` with the eigenvalues at round-off level set to zero:
 
     Q <- Q + b_Q h + sym(v_q),    R <- R + b_R h + v_r.
 
+With per-unit readouts (``a=``, ``b=``) the drift and ``Sigma`` are evaluated with them
+(:mod:`numerics.sde_readouts`); with a trained readout (``eta_a > 0``) the noise vector
+gains the readout's increments ``s_j`` (``D + p`` entries, correlated with ``(q, r)``) and
+``a <- a + b_a h + v_s`` with ``b_a = eta_a <(y - f) sigma(lambda_j)>``.
+
 Staying physical: the overlaps of real weights have ``C = [[Q, R], [R^T, T]]`` positive
 semi-definite, i.e. ``S = Q - R T^+ R^T`` (the Gram matrix of the students' components
 orthogonal to the teacher) positive semi-definite (and ``R`` in the range of ``T``).
@@ -86,11 +91,14 @@ import numpy as np
 
 from .diffusion import packed_evaluator, packed_size
 from .integrate import IntegrationResult, default_grid
-from .models import ResolvedModel, resolve
+from .models import ResolvedModel, resolve, tuple_module
 from .overlaps import _rhs_unchecked
+from .readouts import check_readout_batch, check_readouts
 from .reduced import covariance_factor
 from .replicas import replica_result
+from .sde_readouts import readout_covariance, readout_drift
 from .simulate import BLOWUP, SimulationError, _child, replica_seeds
+from .unit_tuples import readout_vectors
 from .validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 
 #: ``rate * dalpha`` of the default step (see the module docstring).
@@ -165,6 +173,9 @@ def drift_rate(
     eta: float,
     resolved: ResolvedModel,
     second_order: bool = True,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    model: Any = None,
 ) -> np.ndarray:
     """Spectral radius of the drift's Jacobian in the packed coordinates ``(Q_jl (j <= l), R_jr)``.
 
@@ -179,6 +190,11 @@ def drift_rate(
     eta : float
     resolved : ResolvedModel
     second_order : bool
+    a : array, shape (B, p), optional
+    b : array, shape (B, k), optional
+        Per-unit readouts (the drift of :func:`numerics.rhs` with ``a``, ``b``).
+    model : derive.Model, optional
+        The model ``resolved`` comes from (its per-tuple module evaluates the drift with readouts).
 
     Returns
     -------
@@ -193,7 +209,10 @@ def drift_rate(
     points = np.concatenate([y[:, None] + shifts, y[:, None] - shifts], axis=1)  # (B, 2D, D)
     Qs, Rs = _unpack_state(points, p, k, iu)
     Tb = T[:, None] if T.ndim == 3 else T
-    dQ, dR = _rhs_unchecked(Qs, Rs, Tb, eta, resolved, second_order)
+    if a is None and b is None:
+        dQ, dR = _rhs_unchecked(Qs, Rs, Tb, eta, resolved, second_order)
+    else:
+        dQ, dR, _ = readout_drift(Qs, Rs, Tb, eta, model, resolved, second_order, a[:, None], b[:, None])
     values = _pack_state(dQ, dR, iu)  # (B, 2D, D)
     jacobian = np.swapaxes(values[:, :D] - values[:, D:], 1, 2) / (2 * step[:, None, None])
     return np.max(np.abs(np.linalg.eigvals(jacobian)), axis=-1)
@@ -210,6 +229,9 @@ def default_step(
     alpha_max: float,
     resolved: ResolvedModel,
     second_order: bool = True,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    model: Any = None,
 ) -> float:
     """The default Euler-Maruyama step at the start (module docstring, "Step size").
 
@@ -223,12 +245,17 @@ def default_step(
     N, eta, alpha_max : float
     resolved : ResolvedModel
     second_order : bool
+    a : array, shape (B, p), optional
+    b : array, shape (B, k), optional
+        Per-unit readouts.
+    model : derive.Model, optional
+        The model ``resolved`` comes from (needed with readouts).
 
     Returns
     -------
     float
     """
-    rate = float(np.max(drift_rate(Q, R, T, eta, resolved, second_order)))
+    rate = float(np.max(drift_rate(Q, R, T, eta, resolved, second_order, a, b, model)))
     candidates = [alpha_max / MIN_STEPS]
     if rate > 0 and np.isfinite(rate):
         candidates.append(DRIFT_STEP / rate)
@@ -274,6 +301,9 @@ def simulate_sde(
     record: int | Sequence[float] | np.ndarray = 200,
     progress: bool = True,
     batch_size: int = 1,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    eta_a: float | None = None,
 ) -> IntegrationResult:
     """Integrate the diffusion approximation of finite-N SGD on the overlaps (module docstring).
 
@@ -317,6 +347,20 @@ def simulate_sde(
         single-sample one at ``eta / B`` run ``B`` times faster: it is integrated
         as that one, on ``B alpha``, and reported on the ``alpha`` axis
         (``dalpha`` and ``record`` are in ``alpha``).
+    a : array, shape (p,) or (replicas, p), optional
+        Fixed per-unit student readouts replacing the model's scalar one: the drift is
+        :func:`numerics.rhs` with ``a``, ``b`` and the noise covariance
+        :func:`numerics.increment_covariance` with ``a``, ``b`` (network tables; slower
+        than the scalar path's packed evaluator).
+    b : array, shape (k,) or (replicas, k), optional
+        Fixed per-unit teacher readouts.
+    eta_a : float, optional
+        Learning rate of a trained student readout (>= 0; ``a`` is then its start).
+        The state becomes ``(Q, R, a)``: ``a`` drifts by ``da/dalpha = eta_a <(y - f)
+        sigma(lambda_j)>`` and its noise ``s_j / sqrt(N)`` is correlated with that of
+        ``(Q, R)`` (:func:`numerics.increment_covariance` with ``eta_a``,
+        :mod:`numerics.sde_readouts`). The default step is chosen from the drift of
+        ``(Q, R)`` at the starting readout and from the whole noise.
 
     Returns
     -------
@@ -327,7 +371,9 @@ def simulate_sde(
         number of steps; ``extra`` holds ``"N"``, ``"dalpha"`` (the step used),
         ``"steps"`` (recorded step indices), ``"replicas"``, ``"model"``, ``"method"``
         (``"sde"``), ``"seconds"`` (wall time of the loop) and ``"projections"``
-        (replica-steps whose ``S`` was projected onto the PSD cone).
+        (replica-steps whose ``S`` was projected onto the PSD cone). With readout vectors
+        ``a`` (B, n, p) holds the student readout at the recorded times (fixed or
+        trained), ``b`` (B, k) the teacher's, and ``risk`` is computed with them.
 
     Raises
     ------
@@ -346,7 +392,7 @@ def simulate_sde(
     if batch_size != 1:
         return _mini_batch(Q0, R0, T, N=N, eta=eta, alpha_max=alpha_max, model=model, second_order=second_order,
                            replicas=replicas, seed=seed, dalpha=dalpha, record=record, progress=progress,
-                           batch_size=batch_size)
+                           batch_size=batch_size, a=a, b=b, eta_a=eta_a)
     replicas = _check_replicas(replicas)
     if not isinstance(second_order, (bool, np.bool_)):
         raise ValueError(f"second_order must be True or False, got {second_order!r}")
@@ -365,8 +411,28 @@ def simulate_sde(
     T_b = Ta if shared_T else _per_replica(Ta, "T", (k, k), replicas)
     check_overlaps(Q, R, T_b)  # shapes, symmetry, finite, C positive semi-definite
     resolved = resolve(model, sizes=(p, k))
-    evaluator = packed_evaluator(model)  # ValueError for models without generated increment moments
+    a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
+    per_unit = a_given is not None or b_given is not None or eta_a > 0
+    packed = packed_evaluator(model)  # ValueError for models without generated increment moments
+    if per_unit:
+        # readout vectors (numerics/sde_readouts.py); a trained readout joins the state and the noise
+        check_readout_batch(a_given, b_given, (replicas,), "the replicas")
+        a_b, b_b = (np.broadcast_to(v, (replicas,) + v.shape[-1:]).copy()
+                    for v in readout_vectors(tuple_module(model).readouts, p, k, a_given, b_given))
+
+        def evaluator(Q, R, T, eta, resolved, second_order):
+            return readout_covariance(Q, R, T, eta, model, resolved, second_order, a_b, b_b, eta_a)
+
+        def drift(Q, R, T):
+            return readout_drift(Q, R, T, eta, model, resolved, second_order, a_b, b_b, eta_a)
+    else:
+        a_b = b_b = None
+        evaluator = packed
+
+        def drift(Q, R, T):
+            return (*_rhs_unchecked(Q, R, T, eta, resolved, second_order), 0.0)
     D = packed_size(p, k)
+    D_state = D + p if eta_a > 0 else D  # the noise vector, with s_j for a trained readout
     iu = np.triu_indices(p)
     n_upper = iu[0].size
     T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2
@@ -381,17 +447,18 @@ def simulate_sde(
             raise SimulationError("the increment covariance is not finite at the start (overlaps too large)")
         if dalpha is None:
             dalpha = default_step(Q, R, T_b, Sigma, N=N, eta=eta, alpha_max=alpha_max, resolved=resolved,
-                                  second_order=second_order)
+                                  second_order=second_order, a=a_b, b=b_b, model=model)
     n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
     h = alpha_max / n_steps
     steps = _record_steps(record, alpha_max, h, n_steps)
     amplitude = math.sqrt(h / N)
 
     generators = [np.random.default_rng(_child(sequence, 0)) for sequence in replica_seeds(seed, replicas)]
-    chunk = np.empty((replicas, CHUNK_STEPS, D))
+    chunk = np.empty((replicas, CHUNK_STEPS, D_state))
     n_rec = steps.size
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
+    a_rec = np.empty((replicas, n_rec, p))
     bar = None
     if progress and float(n_steps) * replicas > PROGRESS_WORK:
         from tqdm.auto import tqdm
@@ -406,6 +473,8 @@ def simulate_sde(
             for step in range(n_steps + 1):
                 while rec_index < n_rec and steps[rec_index] == step:
                     Q_rec[:, rec_index] = Q
+                    if per_unit:
+                        a_rec[:, rec_index] = a_b
                     R_rec[:, rec_index] = R
                     rec_index += 1
                 if step == n_steps:
@@ -413,19 +482,21 @@ def simulate_sde(
                 if step % CHUNK_STEPS == 0:
                     size = min(CHUNK_STEPS, n_steps - step)
                     for i, generator in enumerate(generators):
-                        chunk[i, :size] = generator.standard_normal((size, D))
+                        chunk[i, :size] = generator.standard_normal((size, D_state))
                 if step:
                     Sigma = evaluator(Q, R, T_b, eta, resolved, second_order)
                     if not np.all(np.isfinite(Sigma)):
                         _diverged(step, h, eta)
-                drift_Q, drift_R = _rhs_unchecked(Q, R, T_b, eta, resolved, second_order)
+                drift_Q, drift_R, drift_a = drift(Q, R, T_b)
                 noise = (covariance_factor(Sigma) @ chunk[:, step % CHUNK_STEPS, :, None])[..., 0]
                 noise *= amplitude
                 increment_Q = np.empty((replicas, p, p))
                 increment_Q[:, iu[0], iu[1]] = noise[:, :n_upper]
                 increment_Q[:, iu[1], iu[0]] = noise[:, :n_upper]
                 Q = Q + drift_Q * h + increment_Q
-                R = R + drift_R * h + noise[:, n_upper:].reshape(replicas, p, k)
+                R = R + drift_R * h + noise[:, n_upper:D].reshape(replicas, p, k)
+                if eta_a > 0:
+                    a_b = a_b + drift_a * h + noise[:, D:]
                 if singular_T:
                     R = R @ range_T
                 if not np.all(np.isfinite(Q)) or not np.all(np.isfinite(R)):
@@ -440,9 +511,15 @@ def simulate_sde(
             bar.close()
     seconds = time.perf_counter() - started
 
+    T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
+    risk = None
+    if per_unit:
+        risk = tuple_module(model).residual_risk(Q_rec, R_rec, T_rec[:, None], a_rec, b_b[:, None])
+        risk = risk + resolved.noise_variance / 2
     return replica_result(
-        alpha=steps * h, Q=Q_rec, R=R_rec, T=np.broadcast_to(T_b, (replicas, k, k)).copy(), resolved=resolved,
+        alpha=steps * h, Q=Q_rec, R=R_rec, T=T_rec, resolved=resolved, risk=risk, squeeze=("a", "b"),
         model=model, eta=eta, second_order=bool(second_order), nfev=n_steps,
+        a=a_rec if per_unit else None, b=None if b_given is None else b_b, eta_a=eta_a,
         extra={
             "N": N,
             "dalpha": h,
@@ -457,16 +534,19 @@ def simulate_sde(
 
 
 def _mini_batch(Q0, R0, T, *, N, eta, alpha_max, model, second_order, replicas, seed, dalpha, record, progress,
-                batch_size) -> IntegrationResult:
-    # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size)
+                batch_size, a, b, eta_a) -> IntegrationResult:
+    # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size); a trained
+    # readout's drift is a mean (unchanged by B) and its increment the mean of B copies, so it runs at eta_a / B
     B = batch_size
+    eta_a = None if eta_a is None else check_scalar(eta_a, "eta_a", nonnegative=True)
     if not isinstance(record, (int, np.integer)) or isinstance(record, (bool, np.bool_)):
         record = as_real_array(record, "record", ndim_min=1) * B
     run = simulate_sde(Q0, R0, T, N=N, eta=eta / B, alpha_max=alpha_max * B, model=model,
                        second_order=second_order, replicas=replicas, seed=seed,
-                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress)
+                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress,
+                       a=a, b=b, eta_a=None if eta_a is None else eta_a / B)
     extra = dict(run.extra, dalpha=run.extra["dalpha"] / B)
-    return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra)
+    return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra, eta_a=run.eta_a * B)
 
 
 def _diverged(step: int, h: float, eta: float) -> None:

@@ -88,13 +88,17 @@ def exact_terms(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> dict[str,
 
 
 def exact_increment_covariance(
-    model, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, *, delta: float = 0.0, second_order: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    model, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, *, delta: float = 0.0, second_order: bool = True,
+    a=None, b=None, eta_a=None,
+) -> tuple[np.ndarray, ...]:
     """Covariance of one step's ``(q, r)`` by quadrature over ``z ~ N(0, C)`` and the label noise ``xi``.
 
     ``q_jl = eta (E_j l_l + E_l l_j) + eta**2 E_j E_l``, ``r_jr = eta E_j n_r``,
-    ``E_j = a s'(l_j) (y0 - f + sqrt(delta) xi)`` (docs/model.md, ``|x|^2 / N -> 1``).
-    Returns ``(QQ, QR, RR)`` with shapes (p, p, p, p), (p, p, p, k), (p, k, p, k).
+    ``E_j = a_j s'(l_j) (y0 - f + sqrt(delta) xi)``, ``y0 - f = sum_r b_r s*(n_r) - sum_j a_j s(l_j)``
+    (docs/model.md, ``|x|^2 / N -> 1``); ``a`` (p,), ``b`` (k,) default to the model's scalars.
+    Returns ``(QQ, QR, RR)`` with shapes (p, p, p, p), (p, p, p, k), (p, k, p, k); with
+    ``eta_a`` also the blocks of the readout's increment ``s_j = eta_a s(l_j) (y - f)``:
+    ``AQ[j, m, n] = Cov(s_j, q_mn)``, ``AR[j, m, r] = Cov(s_j, r_mr)``, ``AA[j, m] = Cov(s_j, s_m)``.
     """
     p, k = R.shape
     C = np.block([[Q, R], [R.T, T]])
@@ -107,12 +111,15 @@ def exact_increment_covariance(
     z, weights = gaussian_nodes(C, n_nodes)
     xi, xi_weights = hermite_e.hermegauss(3)  # the noise enters with powers up to 4
     xi_weights = xi_weights / np.sqrt(2 * np.pi)
-    a, b = readout_values(model, p, k)
+    a_scalar, b_scalar = readout_values(model, p, k)
+    a = np.full(p, a_scalar) if a is None else np.asarray(a, dtype=float)
+    b = np.full(k, b_scalar) if b is None else np.asarray(b, dtype=float)
     lam, nu = z[:, :p], z[:, p:]
-    residual = b * sigma_star(nu).sum(axis=1) - a * sigma(lam).sum(axis=1)
+    residual = sigma_star(nu) @ b - sigma(lam) @ a
     slope = derivative(lam)
-    first = {"QQ": 0.0, "QR": 0.0, "RR": 0.0}
-    means = {"q": 0.0, "r": 0.0}
+    activation = sigma(lam)
+    first = {"QQ": 0.0, "QR": 0.0, "RR": 0.0, "AQ": 0.0, "AR": 0.0, "AA": 0.0}
+    means = {"q": 0.0, "r": 0.0, "s": 0.0}
     for noise, noise_weight in zip(xi, xi_weights):
         E = a * slope * (residual + np.sqrt(delta) * noise)[:, None]
         q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
@@ -125,7 +132,18 @@ def exact_increment_covariance(
         first["QQ"] = first["QQ"] + np.einsum("n,njl,nmo->jlmo", w, q, q)
         first["QR"] = first["QR"] + np.einsum("n,njl,nms->jlms", w, q, r)
         first["RR"] = first["RR"] + np.einsum("n,njr,nms->jrms", w, r, r)
+        if eta_a is not None:
+            s = eta_a * activation * (residual + np.sqrt(delta) * noise)[:, None]
+            means["s"] = means["s"] + np.einsum("n,nj->j", w, s)
+            first["AQ"] = first["AQ"] + np.einsum("n,nj,nmo->jmo", w, s, q)
+            first["AR"] = first["AR"] + np.einsum("n,nj,nms->jms", w, s, r)
+            first["AA"] = first["AA"] + np.einsum("n,nj,nm->jm", w, s, s)
     QQ = first["QQ"] - np.einsum("jl,mo->jlmo", means["q"], means["q"])
     QR = first["QR"] - np.einsum("jl,ms->jlms", means["q"], means["r"])
     RR = first["RR"] - np.einsum("jr,ms->jrms", means["r"], means["r"])
-    return QQ, QR, RR
+    if eta_a is None:
+        return QQ, QR, RR
+    AQ = first["AQ"] - np.einsum("j,mo->jmo", means["s"], means["q"])
+    AR = first["AR"] - np.einsum("j,ms->jms", means["s"], means["r"])
+    AA = first["AA"] - np.einsum("j,m->jm", means["s"], means["s"])
+    return QQ, QR, RR, AQ, AR, AA
