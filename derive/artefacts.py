@@ -75,6 +75,35 @@ def body_digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def generated_module_text(
+    body: str, *, about: list[str], model: object, input_hash: str, result_hash: str, docstring: str
+) -> str:
+    """A generated module: the header (marker, what generated it, the model, hashes, digest) then ``body``.
+
+    ``about`` holds the comment lines saying what the module is and which generator wrote it;
+    ``model`` is a :class:`derive.model.Model` (its name, activations and readouts are recorded).
+    """
+    import sympy  # only the generators write modules; the numerics read them without sympy
+
+    header = [
+        GENERATED_MARKER,
+        *about,
+        f"#   name: {model.name}",
+        f"#   student activation: {model.student_activation}",
+        f"#   teacher activation: {model.teacher_activation}",
+        f"#   student readout: {model.student_readout}",
+        f"#   teacher readout: {model.teacher_readout}",
+        f"# input-hash: {input_hash}",
+        f"# result-hash: {result_hash}",
+        f"# body-sha256: {body_digest(body)}",
+        f"# sympy: {sympy.__version__}",
+        f'"""{docstring}"""',
+        HEADER_MARK,
+        "",
+    ]
+    return "\n".join(header) + "\n" + body
+
+
 def verify_generated_text(text: str, input_hash: str) -> dict[str, str]:
     """Check that ``text`` is an intact generated module for the model keyed ``input_hash``.
 
@@ -190,6 +219,7 @@ __all__ = [
     "body_digest",
     "body_is_intact",
     "header_fields",
+    "generated_module_text",
     "read_header",
     "split_header",
     "verify_generated_text",
