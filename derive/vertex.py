@@ -31,7 +31,7 @@ import sympy as sp
 
 from .indexed import Network, Slot, _canonical, _edge
 from .model import x
-from .wick import _compositions
+from .orbits import _orderly_multigraphs
 
 
 @cache
@@ -64,37 +64,10 @@ def _multigraphs(allowed: Sequence[frozenset[int]]) -> Iterator[dict[tuple[int, 
 
     Rows are filled one vertex at a time, so a vertex whose degree cannot give a
     nonzero vertex factor (e.g. an odd derivative of an even polynomial) prunes the
-    whole subtree at once.
+    whole subtree at once. This is the orderly enumeration of :mod:`derive.orbits` with
+    every vertex distinguishable (no profile order to keep).
     """
-    n = len(allowed)
-    top = [max(a, default=0) for a in allowed]
-
-    def recurse(a: int, degrees: list[int], chosen: dict[tuple[int, int], int]):
-        if a == n:
-            yield dict(chosen)
-            return
-        later = list(range(a + 1, n))
-        for total in sorted(allowed[a]):
-            rest = total - degrees[a]
-            if rest < 0:
-                continue
-            capacities = [top[b] - degrees[b] for b in later]
-            if rest > sum(capacities):
-                continue
-            for parts in _compositions(rest, capacities):
-                for b, m in zip(later, parts):
-                    if m:
-                        chosen[(a, b)] = m
-                        degrees[b] += m
-                degrees[a] += rest
-                yield from recurse(a + 1, degrees, chosen)
-                degrees[a] -= rest
-                for b, m in zip(later, parts):
-                    if m:
-                        del chosen[(a, b)]
-                        degrees[b] -= m
-
-    yield from recurse(0, [0] * n, {})
+    return _orderly_multigraphs(allowed, free=len(allowed))
 
 
 def function_average(

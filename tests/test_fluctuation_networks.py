@@ -206,7 +206,7 @@ def test_degree_above_the_limit_is_refused():
 
 @pytest.mark.parametrize("residuals", [0, 1, 2, 3])
 def test_residual_orbits_cover_every_labelled_multigraph(residuals):
-    """Orbit sizes from the orderly enumeration == counts of the plain labelled enumeration."""
+    """Orbit sizes from the pruned enumeration == counts of the unpruned one (every vertex distinguishable)."""
     from derive.orbits import canonical, residual_orbits
     from derive.vertex import _multigraphs
 
