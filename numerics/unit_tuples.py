@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .validation import covariance
+
 #: Largest number of index tuples evaluated at once in the eta**2 term (the rest in row blocks).
 MAX_BLOCK_ELEMENTS = 1 << 20
 
@@ -41,18 +43,6 @@ _PARAMETERS = """
     a, b : arrays, shapes (..., p) and (..., k), or None
         Per-unit readouts.
 """
-
-
-def covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """``C = [[Q, R], [R^T, T]]``, shape (..., p + k, p + k), batch axes broadcast."""
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
-    p, k = R.shape[-2:]
-    C = np.empty(batch + (p + k, p + k))
-    C[..., :p, :p] = Q
-    C[..., :p, p:] = R
-    C[..., p:, :p] = np.swapaxes(R, -1, -2)
-    C[..., p:, p:] = T
-    return C
 
 
 def readout_vectors(readouts: Readouts, p: int, k: int, a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +241,6 @@ for _function in (first_order_terms, all_terms, rhs_terms, residual_risk, readou
 __all__ = [
     "MAX_BLOCK_ELEMENTS",
     "all_terms",
-    "covariance",
     "first_order_terms",
     "gather",
     "hessian_terms",
