@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import exact_increment_covariance
+from sgd_steps import HE3_ACTIVATIONS, step_increments, z_scores
 from test_every_model import random_point
 
 from derive.model import HE2, HE3, PAPER, Model
@@ -135,39 +136,6 @@ def test_batched_covariance_equals_single_calls(model):
             np.testing.assert_allclose(c[index], s, rtol=1e-12, atol=1e-12 * np.max(np.abs(s)))
 
 
-def _he3_step_increments(rng, W, W_star, eta, samples):
-    """One-step increments ``q = N (Q' - Q)``, ``r = N (R' - R)`` of He3 SGD from actual weights.
-
-    ``sigma = sigma* = x**3 - 3 x``, ``a = 1/p``, ``b = 1/k``; ``q`` keeps ``|x|^2 / N`` exactly
-    (finite N); no label noise, no weight decay.
-    """
-    p, N = W.shape
-    k = W_star.shape[0]
-    a, b = 1 / p, 1 / k
-    q_samples, r_samples = [], []
-    for _ in range(samples // 2000):
-        X = rng.standard_normal((2000, N))
-        lam = X @ W.T / np.sqrt(N)
-        nu = X @ W_star.T / np.sqrt(N)
-        residual = b * (nu**3 - 3 * nu).sum(axis=1) - a * (lam**3 - 3 * lam).sum(axis=1)
-        E = residual[:, None] * a * (3 * lam**2 - 3)
-        rho = (X**2).sum(axis=1) / N
-        q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
-        q = q + eta**2 * rho[:, None, None] * E[:, :, None] * E[:, None, :]
-        q_samples.append(q)
-        r_samples.append(eta * E[:, :, None] * nu[:, None, :])
-    return np.concatenate(q_samples), np.concatenate(r_samples)
-
-
-def _z_scores(samples_a, samples_b, predicted):
-    n = len(samples_a)
-    a = samples_a.reshape(n, -1) - samples_a.reshape(n, -1).mean(axis=0)
-    b = samples_b.reshape(n, -1) - samples_b.reshape(n, -1).mean(axis=0)
-    products = a[:, :, None] * b[:, None, :]
-    standard_error = products.std(axis=0) / np.sqrt(n)
-    return (products.mean(axis=0) - predicted.reshape(products.shape[1:])) / standard_error
-
-
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_he3_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
     """Exact one-step increments of finite-N He3 SGD (p = 2, k = 1, N = 400) within 5 standard errors.
@@ -182,17 +150,17 @@ def test_he3_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
     W = rng.standard_normal((p, N)) * 0.7
     W_star = rng.standard_normal((k, N))
     Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
-    q, r = _he3_step_increments(rng, W, W_star, eta, 200_000)
+    q, r = step_increments(rng, W, W_star, eta, 200_000, a=1 / p, b=1 / k, **HE3_ACTIVATIONS)
     QQ, QR, RR = increment_covariance(Q, R, T, eta, model=HE3)
     # the finite-N corrections (|x|^2/N = 1 + O(N^-1/2) and O(1/N) terms) are far below the MC error
     for samples_a, samples_b, predicted in ((q, q, QQ), (q, r, QR), (r, r, RR)):
-        z_scores = _z_scores(samples_a, samples_b, predicted)
-        assert np.max(np.abs(z_scores)) < 5, np.max(np.abs(z_scores))
+        z = z_scores(samples_a, samples_b, predicted)
+        assert np.max(np.abs(z)) < 5, np.max(np.abs(z))
     # power: the covariance without its eta**3 and eta**4 parts is many standard errors off
     QQ_first = increment_covariance(Q, R, T, eta, model=HE3, second_order=False)[0]
-    assert np.max(np.abs(_z_scores(q, q, QQ_first))) > 5
+    assert np.max(np.abs(z_scores(q, q, QQ_first))) > 5
     # and so is the covariance of the paper model (another activation) at the same overlaps
-    assert np.max(np.abs(_z_scores(r, r, increment_covariance(Q, R, T, eta)[2]))) > 5
+    assert np.max(np.abs(z_scores(r, r, increment_covariance(Q, R, T, eta)[2]))) > 5
 
 
 def test_degree_above_the_limit_is_refused():

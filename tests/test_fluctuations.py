@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import exact_increment_covariance
+from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
 from test_every_model import random_point
 
 from derive.model import HE2, HE3, PAPER, Model, x
@@ -139,29 +140,6 @@ def test_index_free_equals_explicit_index_expansion(model, size):
             assert _relative_error(g, w) < 1e-12
 
 
-def _monte_carlo_step_covariance(rng, W, W_star, eta, samples):
-    """One-step increments ``q = N (Q' - Q)``, ``r = N (R' - R)`` of the paper model from actual weights.
-
-    ``q`` keeps ``|x|^2 / N`` exactly (finite N); weight decay and noise are off.
-    """
-    p, N = W.shape
-    k = W_star.shape[0]
-    a, b = 1 / p, 1 / k
-    q_samples, r_samples = [], []
-    for _ in range(samples // 2000):
-        X = rng.standard_normal((2000, N))
-        lam = X @ W.T / np.sqrt(N)
-        nu = X @ W_star.T / np.sqrt(N)
-        E = (b * (nu**2).sum(axis=1) - a * (lam**2).sum(axis=1))[:, None] * a * 2 * lam
-        rho = (X**2).sum(axis=1) / N
-        q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
-        q = q + eta**2 * rho[:, None, None] * E[:, :, None] * E[:, None, :]
-        r = eta * E[:, :, None] * nu[:, None, :]
-        q_samples.append(q)
-        r_samples.append(r)
-    return np.concatenate(q_samples), np.concatenate(r_samples)
-
-
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_increment_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
     """Exact one-step increments of finite-N SGD (paper model, N = 400) within 5 standard errors."""
@@ -170,25 +148,16 @@ def test_increment_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
     W = rng.standard_normal((p, N)) * 0.8
     W_star = rng.standard_normal((k, N))
     Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
-    q, r = _monte_carlo_step_covariance(rng, W, W_star, eta, 200_000)
+    q, r = step_increments(rng, W, W_star, eta, 200_000, a=1 / p, b=1 / k, **PAPER_ACTIVATIONS)
     QQ, QR, RR = increment_covariance(Q, R, T, eta)
-    n = len(q)
+    # the finite-N corrections (|x|^2/N = 1 + O(N^-1/2) and the O(1/N) terms of the step)
+    # are O(1/N) relative: far below the Monte Carlo error here
     for samples_a, samples_b, predicted in ((q, q, QQ), (q, r, QR), (r, r, RR)):
-        a = samples_a.reshape(n, -1) - samples_a.reshape(n, -1).mean(axis=0)
-        b = samples_b.reshape(n, -1) - samples_b.reshape(n, -1).mean(axis=0)
-        products = a[:, :, None] * b[:, None, :]
-        estimate = products.mean(axis=0)
-        standard_error = products.std(axis=0) / np.sqrt(n)
-        # the finite-N corrections (|x|^2/N = 1 + O(N^-1/2) and the O(1/N) terms of the step)
-        # are O(1/N) relative: far below the Monte Carlo error here
-        z_scores = (estimate - predicted.reshape(estimate.shape)) / standard_error
-        assert np.max(np.abs(z_scores)) < 5, np.max(np.abs(z_scores))
+        z = z_scores(samples_a, samples_b, predicted)
+        assert np.max(np.abs(z)) < 5, np.max(np.abs(z))
     # power: the covariance without its eta**3 and eta**4 parts is many standard errors off
     QQ_first = increment_covariance(Q, R, T, eta, second_order=False)[0]
-    a = q.reshape(n, -1) - q.reshape(n, -1).mean(axis=0)
-    products = a[:, :, None] * a[:, None, :]
-    z_wrong = (products.mean(axis=0) - QQ_first.reshape(p * p, p * p)) / (products.std(axis=0) / np.sqrt(n))
-    assert np.max(np.abs(z_wrong)) > 5
+    assert np.max(np.abs(z_scores(q, q, QQ_first))) > 5
 
 
 def test_bad_input_is_refused():

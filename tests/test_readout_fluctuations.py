@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import exact_increment_covariance, readout_values
+from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
 from test_every_model import random_point
-from test_fluctuation_networks import MIXED_CUBIC, _z_scores
+from test_fluctuation_networks import MIXED_CUBIC
 
 from derive.model import HE2, HE3, PAPER
 from numerics import simulate_sde
@@ -103,28 +104,6 @@ def test_bad_readouts_are_refused():
         increment_covariance(Q, R, T, 0.1, model=Model(student_activation="erf(x)"), a=[1.0, 1.0])
 
 
-def _paper_step_increments(rng, W, W_star, a, b, eta, samples):
-    """One-step increments ``q = N (Q' - Q)``, ``r = N (R' - R)`` of paper-model SGD from actual weights.
-
-    ``sigma = sigma* = x**2``, student output ``sum_j a_j lambda_j**2``, teacher ``sum_r b_r nu_r**2``;
-    ``q`` keeps ``|x|^2 / N`` exactly (finite N); no label noise.
-    """
-    N = W.shape[1]
-    q_samples, r_samples = [], []
-    for _ in range(samples // 4000):
-        X = rng.standard_normal((4000, N))
-        lam = X @ W.T / np.sqrt(N)
-        nu = X @ W_star.T / np.sqrt(N)
-        residual = nu**2 @ b - lam**2 @ a
-        E = residual[:, None] * a * 2 * lam
-        rho = (X**2).sum(axis=1) / N
-        q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
-        q = q + eta**2 * rho[:, None, None] * E[:, :, None] * E[:, None, :]
-        q_samples.append(q)
-        r_samples.append(eta * E[:, :, None] * nu[:, None, :])
-    return np.concatenate(q_samples), np.concatenate(r_samples)
-
-
 @pytest.mark.slow  # about 10 s
 def test_readout_vectors_match_monte_carlo_of_sgd_steps_from_weights():
     """Exact one-step increments of finite-N SGD with readout vectors (p = 3, k = 2, N = 400), 5 standard errors.
@@ -138,15 +117,15 @@ def test_readout_vectors_match_monte_carlo_of_sgd_steps_from_weights():
     W = rng.standard_normal((p, N)) * 0.7
     W_star = rng.standard_normal((k, N))
     Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
-    q, r = _paper_step_increments(rng, W, W_star, a, b, eta, 200_000)
+    q, r = step_increments(rng, W, W_star, eta, 200_000, a=a, b=b, chunk=4000, **PAPER_ACTIVATIONS)
     QQ, QR, RR = increment_covariance(Q, R, T, eta, a=a, b=b)
     for samples_a, samples_b, predicted in ((q, q, QQ), (q, r, QR), (r, r, RR)):
-        z_scores = _z_scores(samples_a, samples_b, predicted)
-        assert np.max(np.abs(z_scores)) < 5, np.max(np.abs(z_scores))
+        z = z_scores(samples_a, samples_b, predicted)
+        assert np.max(np.abs(z)) < 5, np.max(np.abs(z))
     # power: the covariance with the paper's scalar readouts at the same overlaps is many standard errors off
     for samples_a, samples_b, predicted in ((q, q, increment_covariance(Q, R, T, eta)[0]),
                                             (r, r, increment_covariance(Q, R, T, eta)[2])):
-        assert np.max(np.abs(_z_scores(samples_a, samples_b, predicted))) > 5
+        assert np.max(np.abs(z_scores(samples_a, samples_b, predicted))) > 5
 
 
 def test_sde_with_uniform_readouts_follows_the_scalar_sde():
@@ -242,24 +221,6 @@ def test_trained_readout_bad_input():
         simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, model=erf, a=[1.0, 1.0], eta_a=0.5, progress=False)
 
 
-def _trained_step_increments(rng, W, W_star, a, b, eta, eta_a, samples):
-    """``(q, r, s)`` of one finite-N SGD step of the paper model with a trained readout (``s = N (a' - a)``)."""
-    N = W.shape[1]
-    q_samples, r_samples, s_samples = [], [], []
-    for _ in range(samples // 4000):
-        X = rng.standard_normal((4000, N))
-        lam = X @ W.T / np.sqrt(N)
-        nu = X @ W_star.T / np.sqrt(N)
-        residual = nu**2 @ b - lam**2 @ a
-        E = residual[:, None] * a * 2 * lam  # the first layer's step uses the readout before the update
-        rho = (X**2).sum(axis=1) / N
-        q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
-        q_samples.append(q + eta**2 * rho[:, None, None] * E[:, :, None] * E[:, None, :])
-        r_samples.append(eta * E[:, :, None] * nu[:, None, :])
-        s_samples.append(eta_a * residual[:, None] * lam**2)
-    return np.concatenate(q_samples), np.concatenate(r_samples), np.concatenate(s_samples)
-
-
 @pytest.mark.slow  # about 10 s
 def test_trained_readout_matches_monte_carlo_of_sgd_steps_from_weights():
     """The readout's blocks against one-step increments from weights (p = 3, k = 2, N = 400), 5 standard errors.
@@ -273,15 +234,16 @@ def test_trained_readout_matches_monte_carlo_of_sgd_steps_from_weights():
     W = rng.standard_normal((p, N)) * 0.7
     W_star = rng.standard_normal((k, N))
     Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
-    q, r, s = _trained_step_increments(rng, W, W_star, a, b, eta, eta_a, 200_000)
+    q, r, s = step_increments(rng, W, W_star, eta, 200_000, a=a, b=b, eta_a=eta_a, chunk=4000,
+                              **PAPER_ACTIVATIONS)
     _, _, _, AQ, AR, AA = increment_covariance(Q, R, T, eta, a=a, b=b, eta_a=eta_a)
     for samples_a, samples_b, predicted in ((s, q, AQ), (s, r, AR), (s, s, AA)):
-        z_scores = _z_scores(samples_a, samples_b, predicted)
-        assert np.max(np.abs(z_scores)) < 5, np.max(np.abs(z_scores))
+        z = z_scores(samples_a, samples_b, predicted)
+        assert np.max(np.abs(z)) < 5, np.max(np.abs(z))
     # power: the blocks at the paper's scalar readouts are many standard errors off
     _, _, _, AQ_scalar, AR_scalar, AA_scalar = increment_covariance(Q, R, T, eta, eta_a=eta_a)
     for samples_a, samples_b, predicted in ((s, q, AQ_scalar), (s, r, AR_scalar), (s, s, AA_scalar)):
-        assert np.max(np.abs(_z_scores(samples_a, samples_b, predicted))) > 5
+        assert np.max(np.abs(z_scores(samples_a, samples_b, predicted))) > 5
 
 
 def test_sde_one_step_with_trained_readout_has_the_derived_mean_and_covariance():
