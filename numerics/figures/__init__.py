@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FIGURE_MODULES = (
     "numerics.figures.ode",
@@ -35,6 +36,16 @@ def show_progress(small: bool) -> bool:
     the stored output, hundreds of lines for one run.
     """
     return not small and sys.stderr.isatty()
+
+
+def save_figure(fig: Any, path: Path, *, dpi: int = 90) -> Path:
+    """Lay out, write and close a figure; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def figure(name: str) -> Callable:

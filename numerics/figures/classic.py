@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 #: Learning rate of both layers in the plateau figure.
 PLATEAU_ETA = 0.5
@@ -137,11 +137,7 @@ def saad_solla(out_dir: Path, small: bool) -> Path:
         ax.set(xscale="log", yscale="log", xlim=(0.1, sizes["alpha_max"]), ylim=(1e-5, 1.0), xlabel=r"$\alpha$",
                ylabel=r"risk $\varepsilon$", title=f"soft committee machine $p = k = {K}$, $\\eta = {eta}$")
         ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    path = out_dir / "saad_solla.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "saad_solla.png")
 
 
 def overparameterised_errors(widths: tuple[int, ...], *, alpha_max: float, eta_a: float,
@@ -222,8 +218,4 @@ def overparameterised_erf(out_dir: Path, small: bool) -> Path:
     right.set(yscale="log", xlabel="student width $p$", ylabel=r"$\varepsilon_g$",
               title="generalisation error against $p$")
     right.legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / "overparameterised_erf.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "overparameterised_erf.png")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 #: ``learned_fraction`` of the Fig. 2 scans when the student cannot represent the teacher (p < k):
 #: the learned risk of the paper model is then itself 0.44-0.53 of the plateau risk over the
@@ -63,11 +63,7 @@ def fig2(out_dir: Path, small: bool) -> Path:
     right.set(xscale="log", xlabel=r"learning rate $\eta$", ylabel=r"$\alpha$ to escape (mean over starts)",
               title=r"escape time against $\eta$, while the runs learn")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "fig2.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "fig2.png")
 
 
 def fig2_scan(*, p: int, k: int, steps: list[float], seeds: int) -> dict:
@@ -141,11 +137,7 @@ def escape(out_dir: Path, small: bool) -> Path:
     right.set(xlabel=r"$\alpha$", ylabel=r"population risk $\varepsilon$", ylim=(0, 1.1 * level),
               title=f"plateau: $p$={p}, $k$={k}, $\\eta$={shown.eta:.2g}, three starts")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "escape.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "escape.png")
 
 
 def _reduction_gap(alpha: float, p: int, k: int, eta: float, N: float, target: float) -> float:

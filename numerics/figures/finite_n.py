@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 #: Paper model, widths, learning rate and initial norm of the three figures.
 P, K, ETA, Q0 = 2, 2, 0.25, 1.0
@@ -232,11 +232,7 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
               title=f"R(0) = 0, N = {N_show}: 6 SGD runs and the ODE")
     right.legend(fontsize=8)
     fig.suptitle(f"paper model, p={P}, k={K}, eta={ETA}, Q(0) = I, R(0) = 0", fontsize=10)
-    fig.tight_layout()
-    path = out_dir / "finite_n_escape.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "finite_n_escape.png")
 
 
 def noise_plateau_risk() -> float:
@@ -346,11 +342,7 @@ def finite_n_eq8(out_dir: Path, small: bool) -> Path:
     left.legend(fontsize=8)
     fig.suptitle(f"paper model, p={P}, k={K}, eta={ETA}, Q(0) = I: Eq. 8 starts, S = {noise.variance:.3f}",
                  fontsize=10)
-    fig.tight_layout()
-    path = out_dir / "finite_n_eq8.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "finite_n_eq8.png")
 
 
 def _closest_gap(Q_end: np.ndarray, R_end: np.ndarray, R_start: np.ndarray) -> np.ndarray:
@@ -452,8 +444,4 @@ def finite_n_implicit(out_dir: Path, small: bool) -> Path:
     right.set_ylim(bottom=0)
     right.legend(fontsize=8)
     fig.suptitle(f"paper model, p={P}, k={K}, eta={ETA}, Q(0) = I", fontsize=10)
-    fig.tight_layout()
-    path = out_dir / "finite_n_implicit.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "finite_n_implicit.png")

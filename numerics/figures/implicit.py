@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 #: Paper model, widths and learning rate of both figures; Eq. 8 starts with this N.
 P, K, ETA, N_START = 4, 2, 0.5, 1000
@@ -48,11 +48,7 @@ def fig3(out_dir: Path, small: bool) -> Path:
     right.set(xscale="log", yscale="log", xlabel=r"$\alpha$", ylabel=r"population risk $\varepsilon$",
               title="all starts reach zero risk")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "fig3.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "fig3.png")
 
 
 @figure("fig4")
@@ -98,8 +94,4 @@ def fig4(out_dir: Path, small: bool) -> Path:
               title="drift of $\\Omega$ from its start, growing from the first steps\n"
                     "when Q(0) or T is not isotropic (grey: machine epsilon)")
     right.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    path = out_dir / "fig4.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "fig4.png")

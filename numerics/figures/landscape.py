@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import figure
+from . import figure, save_figure
 
 
 @figure("fig5")
@@ -29,11 +29,7 @@ def fig5(out_dir: Path, small: bool) -> Path:
     ax.set_ylabel("degrees of freedom of $W^T W$")
     ax.set_title("Student expressivity (App. 7.5.1): pN - p(p-1)/2, saturating at N(N+1)/2", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "fig5.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "fig5.png", dpi=100)
 
 
 @figure("fig6")
@@ -58,8 +54,4 @@ def fig6(out_dir: Path, small: bool) -> Path:
     ax.set_ylabel(r"$\dim$ of the zero-error manifold")
     ax.set_title("Zero-error manifold (App. 7.5.2): pk - k(k+1)/2, N = 10", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "fig6.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "fig6.png", dpi=100)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 
 @figure("sweep")
@@ -43,8 +43,4 @@ def sweep_figure(out_dir: Path, small: bool) -> Path:
         axis.set(yscale="log", xlabel=r"$\alpha$", ylabel=r"population risk $\varepsilon$",
                  title=rf"paper model, $p$ = {p}, $k$ = 2 (three starts; thick: mean)")
         axis.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "sweep.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "sweep.png")
