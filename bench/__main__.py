@@ -11,36 +11,7 @@ import argparse
 import json
 import sys
 
-from bench.common import discover, run_in_subprocess
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
-#: Keys every row has; the others are shown in the notes column.
-STANDARD = ("benchmark", "case", "blas_threads", "seconds", "baseline", "baseline_seconds", "ratio", "target", "met")
-
-
-def table(rows: list[dict]) -> str:
-    """Markdown table: benchmark, case, BLAS threads, time, baseline, baseline time, ratio, target, met, notes."""
-    header = ("| benchmark | case | BLAS threads | time (s) | baseline | baseline (s) | ratio | target | met "
-              "| notes |")
-    lines = [header, "|" + "---|" * 10]
-    for entry in rows:
-        if "skipped" in entry:
-            lines.append(f"| {entry['benchmark']} | skipped: {entry['skipped']} | {entry.get('blas_threads', '-')} "
-                         "| - | - | - | - | - | - | - |")
-            continue
-        notes = ", ".join(f"{key}={_fmt(value)}" for key, value in entry.items() if key not in STANDARD)
-        lines.append("| " + " | ".join([*(_fmt(entry.get(key)) for key in STANDARD), notes or "-"]) + " |")
-    return "\n".join(lines)
+from bench.common import discover, run_in_subprocess, table
 
 
 def run_all(*, smoke: bool, only: list[str] | None = None, threads: tuple = (1, None)) -> list[dict]:

@@ -2,7 +2,7 @@
 
 Rows ``api``: the public ``numerics.rhs`` (input validation, model look-up,
 overflow check) and ``numerics.rhs(..., check=False)`` against the generated
-function alone (``numerics.overlaps._rhs_unchecked`` on the resolved module,
+function alone (``numerics.ode.overlaps.rhs_unchecked`` on the resolved module,
 what ``integrate`` calls per step), timed interleaved in the same process.
 ``ratio - 1`` is the overhead in units of the generated computation; the
 target ``ratio <= 2`` says validation costs less than the computation it
@@ -43,9 +43,9 @@ def overlaps(p: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 
 def api_rows(smoke: bool) -> list[dict]:
     import numerics
-    from derive.model import HE2
-    from numerics.models import resolve
-    from numerics.overlaps import _rhs_unchecked
+    from derive.model.model import HE2
+    from numerics.ode.overlaps import rhs_unchecked
+    from numerics.runtime.registry import resolve
 
     rows = []
     repeats, min_seconds = (3, 0.01) if smoke else (7, 0.2)
@@ -55,7 +55,7 @@ def api_rows(smoke: bool) -> list[dict]:
             Q, R, T = overlaps(p, k)
 
             def generated(Q=Q, R=R, T=T, resolved=resolved):
-                return _rhs_unchecked(Q, R, T, ETA, resolved, True)
+                return rhs_unchecked(Q, R, T, ETA, resolved, True)
 
             def public(Q=Q, R=R, T=T, model=model):
                 return numerics.rhs(Q, R, T, ETA, model=model)

@@ -1,7 +1,7 @@
 """Derivation: ``python -m derive`` wall time, and the moment engine against naive pairing.
 
-``derive.wick.moment`` counts pairings by multiplicity (one term per distinct
-pairing pattern); ``derive.wick.naive_moment`` enumerates all ``(2n-1)!!``
+``derive.gauss.wick.moment`` counts pairings by multiplicity (one term per distinct
+pairing pattern); ``derive.gauss.wick.naive_moment`` enumerates all ``(2n-1)!!``
 perfect pairings. Both get the same symbolic covariance ``c_ab``; sympy's
 caches and the moment engine's pairing cache are cleared before every timed
 call (outside the timing), so neither is measured warm. ``python -m derive``
@@ -42,7 +42,7 @@ def _covariance():
 def _cold() -> None:
     from sympy.core.cache import clear_cache
 
-    from derive import wick
+    from derive.gauss import wick
 
     clear_cache()
     wick.pairing_counts.cache_clear()
@@ -61,7 +61,7 @@ def _time(function, budget: float) -> tuple[float, object]:
 
 
 def moment_rows(smoke: bool) -> list[dict]:
-    from derive import wick
+    from derive.gauss import wick
 
     rows = []
     for exponents in MOMENTS[:1] if smoke else MOMENTS:
@@ -120,7 +120,7 @@ def first_use_rows(smoke: bool) -> list[dict]:
 
     def generate(student: str) -> float:
         code = (
-            "import time; from derive import Model; from derive.codegen import generate_module; "
+            "import time; from derive import Model; from derive.codegen.module import generate_module; "
             f"m = Model(student_activation={student!r}, teacher_activation='x**2'); "
             "t = time.perf_counter(); generate_module(m); print(time.perf_counter() - t)"
         )

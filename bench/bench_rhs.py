@@ -12,10 +12,10 @@ Isserlis' theorem gives, with ``m = tr(KC)``,
 so ``dR = 2 a eta <g lambda nu^T>``,
 ``dQ = 4 a eta <g lambda lambda^T> + 4 a^2 eta^2 <g^2 lambda lambda^T>``,
 all evaluated with dense (p+k) x (p+k) products. The candidate is what
-:func:`numerics.integrate` calls: ``numerics.overlaps._rhs_unchecked`` on
+:func:`numerics.integrate` calls: ``numerics.ode.overlaps.rhs_unchecked`` on
 the generated module (its ``rhs_terms``, unbatched branch).
 
-Multiplications: ``derive.codegen.multiply_counts`` lists the matrix products
+Multiplications: ``bench.products.multiply_counts`` lists the matrix products
 the generated function calls at each size with the scalar multiplications of
 the kernel used (gemm ``m l n``, syrk ``m (m+1) l / 2``, the blocked
 symmetric product's block rows) and the minimum for the same products (every
@@ -61,13 +61,13 @@ def overlaps(p: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 
 def generated_rhs():
     """The function integrate calls per step, bound to the paper model."""
-    from numerics.models import resolve
-    from numerics.overlaps import _rhs_unchecked
+    from numerics.ode.overlaps import rhs_unchecked
+    from numerics.runtime.registry import resolve
 
     resolved = resolve(None)
 
     def call(Q, R, T, eta):
-        return _rhs_unchecked(Q, R, T, eta, resolved, True)
+        return rhs_unchecked(Q, R, T, eta, resolved, True)
 
     return call
 
@@ -82,8 +82,8 @@ def max_relative_error(p: int, k: int) -> float:
 
 def multiplies(p: int, k: int) -> dict[str, int]:
     """Scalar multiplications in matrix products: generated, the minimum for its products, the baseline."""
-    from derive.codegen import multiply_counts
-    from derive.model import PAPER
+    from bench.products import multiply_counts
+    from derive.model.model import PAPER
 
     counts = multiply_counts(PAPER, "rhs_terms", p, k)
     return {

@@ -16,7 +16,7 @@ Paper model, p = 8, k = 1, eta = 0.5, started on the plateau (``Q = q* I``, ``R 
   statistics (its measured cost per step times ``45 N`` steps: extrapolated, about a day).
 * **He3's covariance per SDE step**: ``packed_covariance`` (what ``simulate_sde`` evaluates
   once per step) for He3, whose increment moments are network tables contracted
-  numerically (``numerics/network_moments.py``), against the paper model's printed ones,
+  numerically (``numerics/kernels/network_moments.py``), against the paper model's printed ones,
   at p = 8, k = 1 over 100 random points (best of a few calls, after a first one that
   builds the contraction plans).
 """
@@ -33,7 +33,7 @@ P, K, ETA = 8, 1, 0.5
 
 
 def _start():
-    from numerics.escape import plateau_coefficients
+    from numerics.analyses.plateau import plateau_coefficients
 
     c = plateau_coefficients(P, K, ETA)
     return c, c.q_star * np.eye(P), np.zeros((P, K)), np.eye(K)
@@ -42,7 +42,7 @@ def _start():
 def sde_seconds_per_alpha(N: float, replicas: int, alpha_max: float, p: int = P, k: int = K) -> tuple[float, int]:
     """Loop seconds per unit alpha of ``simulate_sde`` at the default step, and its steps per unit alpha."""
     from numerics import simulate_sde
-    from numerics.escape import fixed_point_norm
+    from numerics.analyses.plateau import fixed_point_norm
 
     q_star = fixed_point_norm(p, k, ETA)
     result = simulate_sde(q_star * np.eye(p), np.zeros((p, k)), np.eye(k), N=N, eta=ETA, alpha_max=alpha_max,
@@ -53,7 +53,7 @@ def sde_seconds_per_alpha(N: float, replicas: int, alpha_max: float, p: int = P,
 def simulator_step_seconds(method: str, N: int, replicas: int, steps: int, p: int = P, k: int = K) -> float:
     """Seconds per SGD step (all replicas) of ``numerics.simulate`` from the plateau."""
     from numerics import simulate
-    from numerics.escape import fixed_point_norm
+    from numerics.analyses.plateau import fixed_point_norm
 
     q_star = fixed_point_norm(p, k, ETA)
     start = {"q0": q_star} if method == "weights" else {"Q0": q_star * np.eye(p), "R0": np.zeros((p, k))}
@@ -65,7 +65,7 @@ def simulator_step_seconds(method: str, N: int, replicas: int, steps: int, p: in
 def escape_row(N: float, replicas: int, alpha_max: float, reduced_step: float, p: int = P, k: int = K) -> dict:
     """Time one escape-statistics run of the SDE; the exact chain's time for it, extrapolated."""
     from numerics import simulate_sde
-    from numerics.escape import plateau_coefficients
+    from numerics.analyses.plateau import plateau_coefficients
 
     c = plateau_coefficients(p, k, ETA)
     grid = np.linspace(0.0, alpha_max, 181)
@@ -87,7 +87,7 @@ def escape_row(N: float, replicas: int, alpha_max: float, reduced_step: float, p
 
 
 def _covariance_seconds(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray, repeats: int) -> float:
-    from numerics.diffusion import packed_covariance
+    from numerics.noise.diffusion import packed_covariance
 
     packed_covariance(Q, R, T, ETA, model=model)  # plans, self-check
     best = float("inf")
@@ -100,7 +100,7 @@ def _covariance_seconds(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray, repe
 
 def he3_covariance_row(p: int, k: int, points: int, repeats: int) -> dict:
     """``packed_covariance`` of He3 (network tables) against the paper model's (printed einsums)."""
-    from derive.model import HE3
+    from derive.model.model import HE3
 
     rng = np.random.default_rng(3)
     factor = rng.normal(size=(points, p + k, p + k)) / np.sqrt(p + k)

@@ -24,7 +24,7 @@ CASES = ((1000, 1), (1000, 32), (10000, 1), (10000, 32))
 
 def step_seconds(N: int, replicas: int, steps: int) -> float:
     """Seconds per SGD step (all replicas) of ``numerics.simulate`` over ``steps`` steps."""
-    from numerics.simulate import simulate
+    from numerics.simulators.weights import simulate
 
     result = simulate(N=N, p=4, k=2, eta=0.5, alpha_max=steps / N, seed=0, replicas=replicas, record=2,
                       progress=False)

@@ -39,8 +39,8 @@ def _problem(smoke: bool):
 
 
 def _euler(Q0, R0, T, grid, step_per_interval: int):
-    from numerics.models import resolve
-    from numerics.overlaps import _rhs_unchecked
+    from numerics.ode.overlaps import rhs_unchecked
+    from numerics.runtime.registry import resolve
 
     resolved = resolve(None)
     risk_of = resolved.module.residual_risk
@@ -49,7 +49,7 @@ def _euler(Q0, R0, T, grid, step_per_interval: int):
     risks = [float(risk_of(Q, R, T))]
     for _ in range(len(grid) - 1):
         for _ in range(step_per_interval):
-            dQ, dR = _rhs_unchecked(Q, R, T, ETA, resolved, True)
+            dQ, dR = rhs_unchecked(Q, R, T, ETA, resolved, True)
             Q = Q + h * dQ
             R = R + h * dR
         risks.append(float(risk_of(Q, R, T)))

@@ -6,7 +6,7 @@ Each benchmark module runs in its own subprocess whose
 ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` are set
 before NumPy starts, so that every BLAS call of the module (not only those
 inside ``integrate`` and ``simulate``, which pin their own threads through
-``numerics.blas``) runs with the same setting: ``python -m bench.common MODULE [--smoke]`` prints that
+``numerics.core.blas``) runs with the same setting: ``python -m bench.common MODULE [--smoke]`` prints that
 module's rows as JSON.
 """
 
@@ -175,7 +175,6 @@ def script_main(run: Callable[[bool], list[dict]], argv: list[str] | None = None
     The BLAS threads are whatever this process started with (set
     ``OPENBLAS_NUM_THREADS`` to pin them); ``python -m bench`` runs both settings.
     """
-    from bench.__main__ import table
 
     smoke = "--smoke" in (sys.argv[1:] if argv is None else argv)
     print(table(run(smoke)))
@@ -196,6 +195,36 @@ def _worker(argv: list[str]) -> int:
         entry["blas_threads"] = blas_threads()
     print(json.dumps(rows, default=float))
     return 0
+
+
+#: Keys every row has; the others are shown in the notes column.
+STANDARD = ("benchmark", "case", "blas_threads", "seconds", "baseline", "baseline_seconds", "ratio", "target", "met")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table: benchmark, case, BLAS threads, time, baseline, baseline time, ratio, target, met, notes."""
+    header = ("| benchmark | case | BLAS threads | time (s) | baseline | baseline (s) | ratio | target | met "
+              "| notes |")
+    lines = [header, "|" + "---|" * 10]
+    for entry in rows:
+        if "skipped" in entry:
+            lines.append(f"| {entry['benchmark']} | skipped: {entry['skipped']} | {entry.get('blas_threads', '-')} "
+                         "| - | - | - | - | - | - | - |")
+            continue
+        notes = ", ".join(f"{key}={_fmt(value)}" for key, value in entry.items() if key not in STANDARD)
+        lines.append("| " + " | ".join([*(_fmt(entry.get(key)) for key in STANDARD), notes or "-"]) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

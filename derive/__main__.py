@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .generate import ROOT, regenerate, stale_artefacts
+from derive.generate import ROOT, regenerate, stale_artefacts
 
 
 def main(argv: list[str] | None = None) -> int:

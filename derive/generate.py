@@ -1,13 +1,13 @@
 """Regenerate every committed artefact, or check that none is stale.
 
-Artefacts: one NumPy module per model of :data:`derive.model.COMMITTED_MODELS`
-(plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.hessian`,
+Artefacts: one NumPy module per model of :data:`derive.model.model.COMMITTED_MODELS`
+(plus its Hessian building blocks, ``<name>_hessian.py``, see :mod:`derive.quantities.hessian`,
 and its per-tuple module for readout vectors, ``<name>_tuples.py``, see
-:mod:`derive.tuples`), the per-tuple module of every model of
-:data:`derive.model.COMMITTED_TUPLE_MODELS` (non-polynomial activations: ``<name>.py``)
+:mod:`derive.codegen.tuples`), the per-tuple module of every model of
+:data:`derive.model.model.COMMITTED_TUPLE_MODELS` (non-polynomial activations: ``<name>.py``)
 under ``numerics/_generated/``, the registry ``numerics/_generated/__init__.py``
 mapping input hashes to those modules, and ``docs/equations.md``. The array
-helpers the index-free modules import are the hand-written :mod:`numerics.runtime`,
+helpers the index-free modules import are the hand-written :mod:`numerics.kernels.helpers`,
 not an artefact.
 
 The check regenerates every artefact in memory and compares it with the file
@@ -34,12 +34,25 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from .artefacts import InvalidArtefact, body_digest, header_fields, split_header, write_atomically
-from .codegen import generate_module, result_hash
-from .fluctuations import fluctuation_result_hash, fluctuations_supported, generate_fluctuation_module
-from .hessian import generate_hessian_module, hessian_result_hash
-from .model import COMMITTED_MODELS, COMMITTED_TUPLE_MODELS, Model
-from .tuples import generate_tuple_module, module_input_hash, tuple_input_hash, tuple_result_hash
+from derive.codegen.artefacts import (
+    InvalidArtefact,
+    body_digest,
+    header_fields,
+    split_header,
+    write_atomically,
+)
+from derive.codegen.hessian_module import generate_hessian_module
+from derive.codegen.increments_module import generate_fluctuation_module
+from derive.codegen.module import generate_module, result_hash
+from derive.codegen.tuples import (
+    generate_tuple_module,
+    module_input_hash,
+    tuple_input_hash,
+    tuple_result_hash,
+)
+from derive.model.model import COMMITTED_MODELS, COMMITTED_TUPLE_MODELS, Model
+from derive.quantities.hessian import hessian_result_hash
+from derive.quantities.increments import fluctuation_result_hash, fluctuations_supported
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED_DIR = Path("numerics") / "_generated"
@@ -86,7 +99,7 @@ def registry_source(
 
 
 def _equations_digest(models: tuple[Model, ...], results: list[tuple[str, str]] | None = None) -> str:
-    from .documents import sections_digest
+    from derive.paper.documents import sections_digest
 
     text = "|".join(f"{m.codegen_hash()}:{result_hash(m)}" for m in models)
     return hashlib.sha256(text.encode()).hexdigest()[:16] + "-" + sections_digest(results)
@@ -94,7 +107,7 @@ def _equations_digest(models: tuple[Model, ...], results: list[tuple[str, str]] 
 
 def equations_document(models: tuple[Model, ...] = COMMITTED_MODELS) -> str:
     """Markdown with the derived equations of each model in LaTeX."""
-    from .documents import equations_markdown, section_results
+    from derive.paper.documents import equations_markdown, section_results
 
     results = section_results()  # the slow part: derived once, for both the digest and the text
     return equations_markdown(models, digest=_equations_digest(models, results), results=results)
@@ -187,7 +200,7 @@ def _read(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-def _stale_module(
+def stale_module(
     path: Path, root: Path, input_hash: str, symbolic_hash: Callable[[], str], source: Callable[[], str]
 ) -> str | None:
     """Why one generated module is stale, or None when it is fresh.
@@ -286,10 +299,10 @@ def stale_artefacts(root: Path = ROOT, models: tuple[Model, ...] = COMMITTED_MOD
                 )
             )
         for path, symbolic_hash, source in checks:
-            problems.append(_stale_module(path, root, model.codegen_hash(), symbolic_hash, source))
+            problems.append(stale_module(path, root, model.codegen_hash(), symbolic_hash, source))
     for model in models + COMMITTED_TUPLE_MODELS:
         problems.append(
-            _stale_module(
+            stale_module(
                 tuple_module_path(model, root),
                 root,
                 module_input_hash(model),

@@ -6,7 +6,7 @@ Public API
 (``check=False``: unchecked, for hot loops holding valid float64 arrays)
 ``risk(Q, R, T, *, model=None, check=True) -> float``
 ``integrate(Q0, R0, T, *, eta, alpha_max, ..., blas_threads="auto") -> IntegrationResult``
-(BLAS pinned to one thread while it runs, see :mod:`numerics.blas`)
+(BLAS pinned to one thread while it runs, see :mod:`numerics.core.blas`)
 ``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
 ``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD;
 ``method="overlaps"``: the exact overlap chain, cost per step independent of N)
@@ -26,39 +26,39 @@ vectors and a trained readout as ``integrate``)
 ``escape_time(run, *, threshold=0.75)`` (against the run's own plateau)
 ``optimal_learning_rate(p, k, ...) -> LearningRateScan`` (Sec. 4.1, Fig. 2)
 ``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
-(netCDF files; layout in :mod:`numerics.persist`)
+(netCDF files; layout in :mod:`numerics.results.persist`)
 ``sweep(task, grid, *, executor=None, store=None, **fixed) -> xarray.Dataset`` (parameter
-sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps`)
+sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps.engine`)
 ``sweep_point(dataset, **labels) -> IntegrationResult``
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (docs/model.md).
 """
 
-from .diffusion import packed_covariance
-from .escape import (
-    LearningRateScan,
+from numerics.analyses.implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
+from numerics.analyses.landscape import gradient, hessian, hessian_spectrum
+from numerics.analyses.plateau import (
     Plateau,
     average_risk_reduction,
     escape_time,
     fixed_point_norm,
     linearised_risk,
-    optimal_learning_rate,
     plateau_coefficients,
     plateau_fixed_point,
     run_plateaus,
 )
-from .fluctuations import increment_covariance
-from .implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
-from .initial import initial_conditions
-from .integrate import IntegrationError, IntegrationResult, integrate
-from .landscape import gradient, hessian, hessian_spectrum
-from .overlaps import rhs, risk
-from .persist import load, save
-from .reduced import overlap_step, simulate_overlaps
-from .sde import simulate_sde
-from .simulate import SimulationError, compare_ode_simulation, simulate
-from .sweeps import sweep, sweep_point
+from numerics.noise.diffusion import packed_covariance
+from numerics.noise.fluctuations import increment_covariance
+from numerics.ode.initial import initial_conditions
+from numerics.ode.integrate import IntegrationError, integrate
+from numerics.ode.overlaps import rhs, risk
+from numerics.results.persist import IntegrationResult, load, save
+from numerics.simulators.common import SimulationError
+from numerics.simulators.overlap_chain import overlap_step, simulate_overlaps
+from numerics.simulators.sde import simulate_sde
+from numerics.simulators.weights import compare_ode_simulation, simulate
+from numerics.sweeps.engine import sweep, sweep_point
+from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rate
 
 __all__ = [
     "LearningRateScan",

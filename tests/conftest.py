@@ -12,6 +12,6 @@ settings.load_profile("wickode")
 
 @pytest.fixture(scope="session")
 def committed_models():
-    from derive.model import COMMITTED_MODELS
+    from derive.model.model import COMMITTED_MODELS
 
     return COMMITTED_MODELS

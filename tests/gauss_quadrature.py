@@ -19,9 +19,9 @@ import numpy as np
 import sympy as sp
 from numpy.polynomial import hermite_e
 
-from derive.model import k as k_symbol
-from derive.model import p as p_symbol
-from derive.model import x
+from derive.model.model import k as k_symbol
+from derive.model.model import p as p_symbol
+from derive.model.model import x
 
 
 def gaussian_nodes(C: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import numerics
-from derive.artefacts import (
+from derive.codegen.artefacts import (
     GENERATED_MARKER,
     HEADER_MARK,
     InvalidArtefact,
@@ -17,9 +17,9 @@ from derive.artefacts import (
     split_header,
     verify_generated_text,
 )
-from derive.model import Model
-from numerics import landscape, models
-from numerics.cache import cache_path, load_generated, read_verified
+from derive.model.model import Model
+from numerics.runtime import registry as models
+from numerics.runtime.cache import cache_path, load_generated, read_verified
 
 #: Not committed, so it goes through the cache; its generation takes a fraction of a second.
 MODEL = Model(student_activation="x**2 + x", teacher_activation="x**2")
@@ -32,7 +32,7 @@ def risk() -> np.ndarray:
 
 
 def hessian_terms() -> np.ndarray:
-    return np.concatenate([np.ravel(t) for t in landscape.hessian_module(MODEL).hessian_terms(Q, R, T)])
+    return np.concatenate([np.ravel(t) for t in models.hessian_module(MODEL).hessian_terms(Q, R, T)])
 
 
 # kind -> (evaluate through the public entry point, function a tamper wraps, how the wrapper scales its result)
@@ -48,14 +48,12 @@ def cache(tmp_path, monkeypatch):
     directory = tmp_path / "cache"
     monkeypatch.setenv("WICKODE_CACHE_DIR", str(directory))
     monkeypatch.setattr(models, "_LOADED", {})
-    monkeypatch.setattr(landscape, "_HESSIAN_MODULES", {})
     return directory
 
 
 def forget_loaded(monkeypatch):
     """Drop the in-process tables so the next call loads from the cache directory again."""
     monkeypatch.setattr(models, "_LOADED", {})
-    monkeypatch.setattr(landscape, "_HESSIAN_MODULES", {})
 
 
 def fresh(kind):
@@ -170,12 +168,12 @@ def test_unreadable_entry_is_regenerated(kind, cache, monkeypatch):
 
 
 def test_unwritable_cache_runs_the_fresh_text_from_memory(cache, monkeypatch):
-    import derive.artefacts
+    import derive.codegen.artefacts
 
     def refuse(path, text, *, mode=0o644):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(derive.artefacts, "write_atomically", refuse)
+    monkeypatch.setattr(derive.codegen.artefacts, "write_atomically", refuse)
     with pytest.warns(RuntimeWarning, match="cannot write"):
         value = risk()
     assert not cache_path("model", KEY).exists()
@@ -216,7 +214,7 @@ def test_verified_file_that_fails_to_import_is_regenerated(cache, monkeypatch):
     # intact by its digest, but it imports a helper module that does not exist (e.g. a runtime that was moved)
     reference, pristine = fresh("model")
     header, body = split_header(pristine)
-    broken_body = body.replace("from numerics.runtime import", "from numerics._gone import", 1)
+    broken_body = body.replace("from numerics.kernels.helpers import", "from numerics._gone import", 1)
     assert broken_body != body
     broken = header.replace(body_digest(body), body_digest(broken_body)) + HEADER_MARK + "\n\n" + broken_body
     verify_generated_text(broken, KEY)
@@ -314,7 +312,7 @@ def test_files_are_world_readable_and_the_directory_too(cache):
 def _generate_in_child(directory: str, barrier, results) -> None:
     os.environ["WICKODE_CACHE_DIR"] = directory
     import numerics
-    from numerics.landscape import hessian_module
+    from numerics.runtime.registry import hessian_module
 
     Q, R, T = numerics.initial_conditions(3, 2, N=50, seed=1)
     barrier.wait(timeout=120)  # both processes start generating at the same moment

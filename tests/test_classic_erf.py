@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from derive.model import SCM
+from derive.model.model import SCM
 from numerics import integrate
-from numerics.symmetric_fixed_point import symmetric_fixed_point
+from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
 
 
 @pytest.mark.parametrize("K", [2, 3])

@@ -1,4 +1,4 @@
-"""Conservation of Omega = R (R^T R)^(-1/2): the derivation of derive/conservation.py and the numbers.
+"""Conservation of Omega = R (R^T R)^(-1/2): the derivation of derive/paper/conservation.py and the numbers.
 
 Omega is computed here from the SVD (``R = U S V^T`` -> ``Omega = U V^T``), independently
 of any numerics module.
@@ -11,7 +11,9 @@ import sympy as sp
 
 import numerics
 from derive import HE2, HE3, PAPER
-from derive.conservation import (
+from derive.algebra.matrix_expr import Q, R, T, mm, tp, tr
+from derive.model.model import k, p
+from derive.paper.conservation import (
     Delta,
     NotOfThisForm,
     commuting_but_not_conserved,
@@ -24,9 +26,7 @@ from derive.conservation import (
     sylvester_form,
     trace_polynomial_obstructions,
 )
-from derive.matrix_expr import Q, R, T, mm, tp, tr
-from derive.model import k, p
-from derive.plateau import eta
+from derive.paper.plateau import eta
 
 # ----------------------------------------------------------------------------
 # numerical helpers

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from derive.artefacts import HEADER_MARK, body_digest, split_header
+from derive.codegen.artefacts import HEADER_MARK, body_digest, split_header
 from derive.generate import first_difference, stale_artefacts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def test_committed_tree_is_fresh():
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_check_fails_after_changing_a_derivation_input(tmp_path):
     root = copy_tree(tmp_path)
-    model_file = root / "derive" / "model.py"
+    model_file = root / "derive" / "model" / "model.py"
     text = model_file.read_text()
     assert 'PAPER = Model(name="paper")' in text
     changed = text.replace('PAPER = Model(name="paper")', 'PAPER = Model(student_readout=2 / p, name="paper")')
@@ -52,7 +52,7 @@ def test_check_fails_after_changing_a_derivation_input(tmp_path):
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_check_fails_after_changing_the_derivation_itself(tmp_path):
     root = copy_tree(tmp_path)
-    quantities = root / "derive" / "quantities.py"
+    quantities = root / "derive" / "quantities" / "ode.py"
     text = quantities.read_text()
     # drop the symmetrisation of drift_Q: same inputs, different symbolic result
     changed = text.replace('expressions["drift_Q"] = half + transpose(half)', 'expressions["drift_Q"] = 2 * half')
@@ -74,7 +74,7 @@ def hand_edited(tmp_path_factory):
     generated = root / "numerics" / "_generated"
     edit(generated / "he3.py", "def residual_risk", "def residual_risk_edited")
     # a file no generator writes (e.g. the runtime helpers from before they were hand-written)
-    (generated / "_runtime.py").write_text((root / "numerics" / "runtime.py").read_text())
+    (generated / "_runtime.py").write_text((root / "numerics" / "kernels" / "helpers.py").read_text())
     # an edit that also rewrites the recorded body digest: only the text comparison sees it
     text = (generated / "paper_hessian.py").read_text()
     header, body = split_header(text)
@@ -135,15 +135,15 @@ def test_check_flags_nothing_it_was_not_asked_to(hand_edited):
 def test_check_fails_after_a_printer_change(monkeypatch):
     # a printer that drops a transpose in the unbatched branch: the inputs and the symbolic
     # result are the same, so only the printed code tells
-    from derive.codegen import _NumpyPrinter
+    from derive.codegen.module import NumpyPrinter
 
-    original = _NumpyPrinter._print_unbatched
+    original = NumpyPrinter._print_unbatched
 
     def drop_transpose(self, expr):
         text = original(self, expr)
         return text[:-2] if text is not None and text.endswith(".T") else text
 
-    monkeypatch.setattr(_NumpyPrinter, "_print_unbatched", drop_transpose)
+    monkeypatch.setattr(NumpyPrinter, "_print_unbatched", drop_transpose)
     problems = stale_artefacts(ROOT)
     paper = [problem for problem in problems if problem.startswith("numerics/_generated/paper.py")]
     assert paper and "printed code differs (printer changed or hand edit)" in paper[0]
@@ -163,14 +163,14 @@ def test_first_difference_names_the_line_and_the_text_around_it():
 
 
 def test_generated_modules_share_one_hand_written_runtime():
-    # the helpers live once, in numerics/runtime.py; every generated module imports them from there
-    from numerics import runtime
+    # the helpers live once, in numerics/kernels/helpers.py; every generated module imports them from there
     from numerics._generated import he3, paper, paper_fluctuations, paper_hessian
+    from numerics.kernels import helpers as runtime
 
     for module in (paper, he3, paper_hessian, paper_fluctuations):
-        assert module._sym is runtime._sym and module._fill is runtime._fill
+        assert module._sym is runtime.sym and module._fill is runtime.fill
         text = Path(module.__file__).read_text()
-        assert "from numerics.runtime import (" in text and "def _sym(" not in text
+        assert "from numerics.kernels.helpers import (" in text and "def _sym(" not in text
 
 
 def test_the_printer_imports_exactly_the_runtime_helpers():
@@ -179,8 +179,8 @@ def test_the_printer_imports_exactly_the_runtime_helpers():
     import ast
     import inspect
 
-    from derive.printer import RUNTIME_HELPERS, runtime_import
-    from numerics import runtime
+    from derive.codegen.printer import RUNTIME_HELPERS, runtime_import
+    from numerics.kernels import helpers as runtime
 
     assert list(RUNTIME_HELPERS) == runtime.__all__
     functions = [name for name, value in vars(runtime).items() if inspect.isfunction(value)]
@@ -192,9 +192,9 @@ def test_the_printer_imports_exactly_the_runtime_helpers():
 
 def test_runtime_size_thresholds_drive_the_multiply_count(monkeypatch):
     # the multiply count follows the kernels the printed code calls: syrk from GRAM_MIN on
-    from derive.codegen import multiply_counts
-    from derive.model import PAPER
-    from numerics import runtime
+    from bench.products import multiply_counts
+    from derive.model.model import PAPER
+    from numerics.kernels import helpers as runtime
 
     def kinds():
         return {count.kind for count in multiply_counts(PAPER, "rhs_terms", 200, 4)}

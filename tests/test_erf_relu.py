@@ -18,11 +18,11 @@ from gauss_quadrature import gaussian_nodes
 from scipy.special import erf, eval_hermite
 
 import numerics
-from derive.model import SCM, Model
-from derive.model import k as k_symbol
-from derive.model import p as p_symbol
-from derive.tuples import KERNELS
-from numerics.models import generated_module, tuple_module
+from derive.codegen.tuples import KERNELS
+from derive.model.model import SCM, Model
+from derive.model.model import k as k_symbol
+from derive.model.model import p as p_symbol
+from numerics.runtime.registry import generated_module, tuple_module
 
 SQRT2 = math.sqrt(2.0)
 ERF_MIXED = Model(student_activation="erf(x/sqrt(2))", teacher_activation="x**2 - 1", name="erf_quadratic")
@@ -64,7 +64,7 @@ def derivative(expr: sp.Expr, n: int):
     return poly.deriv(n)
 
 
-#: The function of every slot name of derive.tuples.KERNELS, for a model.
+#: The function of every slot name of derive.codegen.tuples.KERNELS, for a model.
 SLOT_FUNCTIONS = {"x": lambda m: (lambda z: z)}
 SLOT_FUNCTIONS.update({name: (lambda m, n=n: derivative(m.student_activation, n))
                        for name, n in (("s", 0), ("ds", 1), ("d2s", 2), ("d3s", 3), ("d4s", 4))})
@@ -117,7 +117,7 @@ def gauss_hermite(fs, C: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------
-# erf kernels, every slot pattern of derive.tuples.KERNELS
+# erf kernels, every slot pattern of derive.codegen.tuples.KERNELS
 # --------------------------------------------------------------------------
 
 
@@ -150,7 +150,7 @@ def test_erf_kernels_vectorise_over_blocks():
 
 
 def exact_terms(model: Model, Q, R, T, a, b, n_nodes: int = 50) -> dict[str, np.ndarray]:
-    """Every term of derive/quantities.py and the readout drift from its definition, by Gauss-Hermite."""
+    """Every term of derive/quantities/ode.py and the readout drift from its definition, by Gauss-Hermite."""
     p, k = R.shape
     sigma, sigma_prime = functions(model.student_activation)
     sigma_star, _ = functions(model.teacher_activation)
@@ -228,7 +228,7 @@ def test_scalar_readouts_are_the_models_readouts():
 
 def test_erf_terms_against_monte_carlo_wide_teacher():
     # p = 2, k = 3: five units, beyond the tensor quadrature; every term within 5 standard errors
-    from numerics.montecarlo import generated_terms, monte_carlo_terms
+    from numerics.analyses.montecarlo import generated_terms, monte_carlo_terms
 
     rng = np.random.default_rng(11)
     C = random_covariance(rng, 5, top=1.5)
@@ -360,7 +360,7 @@ def test_relu_first_order_terms_and_risk_p1_k1():
 
 
 def test_relu_first_order_against_monte_carlo():
-    from numerics.montecarlo import monte_carlo_rhs
+    from numerics.analyses.montecarlo import monte_carlo_rhs
 
     rng = np.random.default_rng(13)
     C = random_covariance(rng, 5, top=1.5)
@@ -419,7 +419,7 @@ def test_polynomial_per_tuple_route_equals_index_free(model):
     for x, y in zip(per_tuple.all_terms(Q, R, T), index_free.all_terms(Q, R, T)):
         np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-12)
     assert abs(per_tuple.residual_risk(Q, R, T) - index_free.residual_risk(Q, R, T)) < 1e-11
-    from numerics.landscape import hessian_module
+    from numerics.runtime.registry import hessian_module
 
     for x, y in zip(per_tuple.hessian_terms(Q, R, T), hessian_module(model).hessian_terms(Q, R, T)):
         np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-12)

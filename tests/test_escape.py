@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import HE3, plateau
-from derive.model import PAPER, k, p
+from derive import HE3
+from derive.model.model import PAPER, k, p
+from derive.paper import plateau
 from numerics import (
     IntegrationResult,
     average_risk_reduction,
@@ -148,7 +149,7 @@ def test_escape_time_measures_a_he3_run_against_the_he3_plateau():
     assert np.all((before <= times) & (times <= at)), (before, times, at)
     assert np.all(times < 120)
     # the trajectory summary of `wickode run` also takes the model from the run
-    from numerics.summary import plateau_summary
+    from numerics.analyses.summary import plateau_summary
 
     one = replace(run, Q=run.Q[0], R=run.R[0], risk=run.risk[0])
     assert plateau_summary(one).plateau_risk == plateau_summary(one, model=HE3).plateau_risk
@@ -242,7 +243,7 @@ def test_optimal_learning_rate_on_a_sweep_equals_the_serial_scan(tmp_path, monke
     # a rerun with the store computes nothing
     from concurrent.futures import ProcessPoolExecutor
 
-    from numerics import escape
+    from numerics.sweeps import learning_rate as escape
 
     etas = np.array([0.25, 0.5, 0.5 * np.sqrt(2), 1.0])  # the last two fail: the cut at the first failure
     serial = optimal_learning_rate(4, 1, seeds=2, etas=etas)

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import numerics
-from derive.model import Model, hermite, x
-from numerics.models import generated_module
+from derive.model.model import Model, hermite, x
+from numerics.runtime.registry import generated_module
 
 MONOMIAL_PAIRS = [(f"x**{a}", f"x**{b}") for a in range(1, 5) for b in range(1, 5)]
 

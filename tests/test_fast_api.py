@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import numerics
-from derive.model import HE3, Model
-from numerics import models
-from numerics.validation import PSD_RTOL, check_overlaps, is_positive_semidefinite, min_relative_eigenvalue
+from derive.model.model import HE3, Model
+from numerics.core.validation import PSD_RTOL, check_overlaps, is_positive_semidefinite, min_relative_eigenvalue
+from numerics.runtime import registry as models
 
 
 def point(p, k, seed=0):
@@ -126,7 +126,7 @@ def blas_thread_counts():
 
 
 def test_blas_limited_inside_and_restored_after():
-    from numerics import blas
+    from numerics.core import blas
 
     before = blas_thread_counts()
     with blas.limited("auto", 10):
@@ -142,16 +142,16 @@ def test_integrate_and_simulate_run_with_one_blas_thread(monkeypatch):
     import importlib
     import inspect
 
-    integrate_module = importlib.import_module("numerics.integrate")  # the module, not the function
+    integrate_module = importlib.import_module("numerics.ode.integrate")  # the module, not the function
 
     seen = []
-    original = integrate_module._rhs_unchecked
+    original = integrate_module.rhs_unchecked
 
     def spy(*args):
         seen.append(set(blas_thread_counts()))
         return original(*args)
 
-    monkeypatch.setattr(integrate_module, "_rhs_unchecked", spy)
+    monkeypatch.setattr(integrate_module, "rhs_unchecked", spy)
     Q, R, T = point(3, 1)
     numerics.integrate(Q, R, T, eta=0.3, alpha_max=0.1, n_points=3)
     assert seen and all(counts == {1} for counts in seen)

@@ -1,10 +1,10 @@
-"""The noise-equivalent initial overlap of the plateau (numerics.finite_n) against the exact overlap chain."""
+"""The noise-equivalent initial overlap of the plateau (numerics.analyses.finite_n) against the exact overlap chain."""
 
 import numpy as np
 import pytest
 
 from numerics import plateau_coefficients, simulate
-from numerics.finite_n import plateau_noise
+from numerics.analyses.finite_n import plateau_noise
 
 
 def test_predicted_log_slope_and_eq8_shift():

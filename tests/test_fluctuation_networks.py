@@ -1,4 +1,4 @@
-"""Increment covariance above degree 2: network tables (derive/network_tables.py) contracted numerically.
+"""Increment covariance above degree 2: network tables (derive/quantities/network_tables.py) contracted numerically.
 
 Checked four ways:
 
@@ -7,7 +7,7 @@ Checked four ways:
 2. against an independent exact Gauss-Hermite quadrature (tests/gauss_quadrature.py) for
    He3, a cubic mixed model and a quartic mixed model, label noise and weight decay on;
 3. against Monte Carlo of actual SGD steps from weight vectors at finite N (He3);
-4. the orbit enumeration against the plain labelled enumeration of derive/vertex.py.
+4. the orbit enumeration against the plain labelled enumeration of derive/gauss/vertex.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from gauss_quadrature import exact_increment_covariance
 from sgd_steps import HE3_ACTIVATIONS, step_increments, z_scores
 from test_every_model import random_point
 
-from derive.model import HE2, HE3, PAPER, Model
-from numerics.fluctuations import fluctuation_module, increment_covariance
+from derive.model.model import HE2, HE3, PAPER, Model
+from numerics.noise.fluctuations import increment_covariance
+from numerics.runtime.registry import fluctuation_module
 
 # uncommitted models (generated into the cache on first use)
 MIXED_QUADRATIC = Model(student_activation="x**2 + x/2 - 1", teacher_activation="x**2 - x",
@@ -39,8 +40,8 @@ def _relative_error(got, want):
 @pytest.fixture(scope="module")
 def network_module_of(tmp_path_factory):
     """The network-table module of any model, generated into a private cache (whatever its degree)."""
-    from derive.network_codegen import generate_network_module
-    from numerics.cache import load_generated
+    from derive.codegen.network_module import generate_network_module
+    from numerics.runtime.cache import load_generated
 
     patch = pytest.MonkeyPatch()
     patch.setenv("WICKODE_CACHE_DIR", str(tmp_path_factory.mktemp("network-cache")))
@@ -164,7 +165,7 @@ def test_he3_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
 
 
 def test_degree_above_the_limit_is_refused():
-    from derive.fluctuations import MAX_FLUCTUATION_DEGREE
+    from derive.quantities.increments import MAX_FLUCTUATION_DEGREE
 
     quintic = Model(student_activation="x**5", teacher_activation="x**2")
     Q, R, T = np.eye(2), np.zeros((2, 1)), np.eye(1)
@@ -175,21 +176,21 @@ def test_degree_above_the_limit_is_refused():
 @pytest.mark.parametrize("residuals", [0, 1, 2, 3])
 def test_residual_orbits_cover_every_labelled_multigraph(residuals):
     """Orbit sizes from the pruned enumeration == counts of the unpruned one (every vertex distinguishable)."""
-    from derive.orbits import canonical, residual_orbits
-    from derive.vertex import _multigraphs
+    from derive.gauss.orbits import canonical, residual_orbits
+    from derive.gauss.vertex import multigraphs
 
     allowed_free = [frozenset({0, 2}), frozenset({1}), frozenset({0, 2}), frozenset({1, 3})]
     allowed_residual = frozenset({1, 2, 3})
     labelled = Counter(
-        canonical(graph, 4, residuals)[0] for graph in _multigraphs(allowed_free + [allowed_residual] * residuals)
+        canonical(graph, 4, residuals)[0] for graph in multigraphs(allowed_free + [allowed_residual] * residuals)
     )
     assert residual_orbits(allowed_free, allowed_residual, residuals) == dict(labelled)
     assert sum(labelled.values()) > 0
 
 
 def test_matrix_product_contraction_equals_einsum_contraction(monkeypatch):
-    """The two contraction schemes of numerics/network_moments.py (chosen by output size) agree."""
-    import numerics.network_moments as network_moments
+    """The two contraction schemes of numerics/kernels/network_moments.py (chosen by output size) agree."""
+    import numerics.kernels.network_moments as network_moments
 
     module = fluctuation_module(HE3)
     rng = np.random.default_rng(29)
@@ -205,7 +206,7 @@ def test_matrix_product_contraction_equals_einsum_contraction(monkeypatch):
 
 
 def test_pairwise_folds_equal_einsum_on_random_networks():
-    from numerics.pairwise import fold_plan, run_plan
+    from numerics.kernels.pairwise import fold_plan, run_plan
 
     rng = np.random.default_rng(31)
     sizes = {"g": 3, "j": 2, "l": 3, "m": 4, "n": 2, "o": 3}
@@ -223,12 +224,13 @@ def test_pairwise_folds_equal_einsum_on_random_networks():
 
 def test_derive_check_covers_the_committed_network_module(tmp_path):
     """The committed He3 tables are fresh; an edited weight is caught even with its digest rewritten."""
-    from derive.artefacts import HEADER_MARK, body_digest, split_header
-    from derive.fluctuations import fluctuation_result_hash, generate_fluctuation_module
-    from derive.generate import ROOT, _stale_module, fluctuation_module_path
+    from derive.codegen.artefacts import HEADER_MARK, body_digest, split_header
+    from derive.codegen.increments_module import generate_fluctuation_module
+    from derive.generate import ROOT, fluctuation_module_path, stale_module
+    from derive.quantities.increments import fluctuation_result_hash
 
     def stale(root):
-        return _stale_module(fluctuation_module_path(HE3, root), root, HE3.codegen_hash(),
+        return stale_module(fluctuation_module_path(HE3, root), root, HE3.codegen_hash(),
                              lambda: fluctuation_result_hash(HE3), lambda: generate_fluctuation_module(HE3))
 
     assert stale(ROOT) is None
@@ -247,7 +249,7 @@ def test_derive_check_covers_the_committed_network_module(tmp_path):
 def test_packed_covariance_and_sde_run_on_network_tables():
     """The SDE's packed covariance packs the network tables' output exactly; an He3 SDE runs."""
     from numerics import simulate_sde
-    from numerics.diffusion import pack_covariance, packed_covariance
+    from numerics.noise.diffusion import pack_covariance, packed_covariance
 
     rng = np.random.default_rng(37)
     points = _points_sharing_teachers(2, 1, rng, 3)

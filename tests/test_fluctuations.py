@@ -17,9 +17,9 @@ from gauss_quadrature import exact_increment_covariance
 from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
 from test_every_model import random_point
 
-from derive.model import HE2, HE3, PAPER, Model, x
-from derive.wick import expectation
-from numerics.fluctuations import increment_covariance
+from derive.gauss.wick import expectation
+from derive.model.model import HE2, HE3, PAPER, Model, x
+from numerics.noise.fluctuations import increment_covariance
 
 # an uncommitted model: odd and even parts, a constant, other readouts (generated into the cache)
 MIXED = Model(student_activation="x**2 + x/2 - 1", teacher_activation="x**2 - x", student_readout="1/sqrt(p)")
@@ -175,10 +175,10 @@ def test_bad_input_is_refused():
 )
 @pytest.mark.parametrize("name", ["LL", "LN", "NN"])
 def test_multigraph_expansion_equals_monomial_wick_expansion(model, name):
-    """derive/vertex.py (whole polynomials per slot) against derive/indexed.py (monomials, pair counts)."""
-    from derive.fluctuations import FREE, moment_integrands
-    from derive.indexed import IndexedPolynomial, average
-    from derive.vertex import function_average
+    """derive/gauss/vertex.py (whole polynomials per slot) against derive/gauss/indexed.py (monomials, pair counts)."""
+    from derive.gauss.indexed import IndexedPolynomial, average
+    from derive.gauss.vertex import function_average
+    from derive.quantities.increments import FREE, moment_integrands
 
     for coefficient, factors in moment_integrands(model)[name]:
         summed = [slot for slot, _ in factors if slot not in FREE[name]]

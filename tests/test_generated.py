@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive.matrix_expr import evaluate
-from derive.model import COMMITTED_MODELS, Model, x
-from derive.quantities import QUANTITY_NAMES, derive_quantities
-from numerics.models import generated_module
-from numerics.montecarlo import generated_terms, random_overlaps
+from derive.algebra.matrix_expr import evaluate
+from derive.model.model import COMMITTED_MODELS, Model, x
+from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
+from numerics.analyses.montecarlo import generated_terms, random_overlaps
+from numerics.runtime.registry import generated_module
 
 
 @pytest.mark.parametrize("model", COMMITTED_MODELS, ids=lambda m: m.name)

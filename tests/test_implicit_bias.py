@@ -15,8 +15,8 @@ from numerics import (
     risk,
     simulate,
 )
-from numerics.implicit_bias import closest_solution_weights_numerical
-from numerics.simulate import weights_from_overlaps
+from numerics.analyses.implicit_bias import closest_solution_weights_numerical
+from numerics.simulators.weights import weights_from_overlaps
 
 # every (p, k) with p in {k, k + 1, 2k, 5} and k in {1, 2, 3}
 WIDTHS = sorted({(p, k) for k in (1, 2, 3) for p in (k, k + 1, 2 * k, 5)})

@@ -3,9 +3,9 @@
 import pytest
 import sympy as sp
 
-from derive.explicit import explicit_quantities, index_free_evaluated, mismatches
-from derive.model import COMMITTED_MODELS, Model, k, p
-from derive.quantities import derive_quantities
+from derive.model.model import COMMITTED_MODELS, Model, k, p
+from derive.paper.explicit import explicit_quantities, index_free_evaluated, mismatches
+from derive.quantities.ode import derive_quantities
 
 SIZES = [(P, K) for P in (1, 2, 3) for K in (1, 2, 3)]
 
@@ -35,7 +35,7 @@ def test_mixed_polynomial_model(size):
 
 
 def test_paper_drift_reads_as_matrix_algebra():
-    from derive.matrix_expr import Q, R, T, mm, tr
+    from derive.algebra.matrix_expr import Q, R, T, mm, tr
 
     drift_R = derive_quantities(COMMITTED_MODELS[0]).drift_R
     expected = -(2 / p**2) * (tr(Q) * R + 2 * mm(Q, R)) + (2 / (k * p)) * (tr(T) * R + 2 * mm(R, T))
@@ -44,8 +44,8 @@ def test_paper_drift_reads_as_matrix_algebra():
 
 def test_comparison_detects_a_wrong_term():
     # negative control: perturb one coefficient of the index-free result
-    from derive.explicit import overlap_symbols
-    from derive.matrix_expr import Q, R, evaluate, mm
+    from derive.algebra.matrix_expr import Q, R, evaluate, mm
+    from derive.paper.explicit import overlap_symbols
 
     model = COMMITTED_MODELS[0]
     wrong = derive_quantities(model).drift_R + mm(Q, R) / p**2

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import numerics
-from numerics.integrate import IntegrationError
-from numerics.validation import covariance
+from numerics.core.validation import covariance
+from numerics.ode.integrate import IntegrationError
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import sympy as sp
 from scipy.linalg import expm
 
 import numerics
-from derive.landscape import N as N_SYM
-from derive.landscape import counts as symbolic_counts
-from derive.landscape import degrees_of_freedom, plateau_ratio
-from derive.landscape import r as R_SYM
-from derive.model import HE3, Model, k, p
-from numerics.landscape import (
+from derive.model.model import HE3, Model, k, p
+from derive.paper.landscape import N as N_SYM
+from derive.paper.landscape import counts as symbolic_counts
+from derive.paper.landscape import degrees_of_freedom, plateau_ratio
+from derive.paper.landscape import r as R_SYM
+from numerics.analyses.landscape import (
     POINT_NAMES,
     count_signs,
     expressivity_rank,

@@ -4,20 +4,13 @@ import numpy as np
 import pytest
 from test_reduced_simulator import _largest_z
 
-from derive.model import PAPER
-from numerics import (
-    compare_ode_simulation,
-    increment_covariance,
-    integrate,
-    load,
-    rhs,
-    simulate,
-    simulate_sde,
-)
-from numerics.escape import plateau_fixed_point, run_plateaus
-from numerics.models import resolve
-from numerics.reduced import _Kernel, covariance_factor
-from numerics.simulate import replica_streams, weights_from_overlaps
+from derive.model.model import PAPER
+from numerics import compare_ode_simulation, increment_covariance, integrate, load, rhs, simulate, simulate_sde
+from numerics.analyses.plateau import plateau_fixed_point, run_plateaus
+from numerics.runtime.registry import resolve
+from numerics.simulators.common import replica_streams
+from numerics.simulators.overlap_chain import StepKernel, covariance_factor
+from numerics.simulators.weights import weights_from_overlaps
 
 
 def _steps_by_hand(W0, W_star, inputs, noise, *, eta, delta, kappa, batch):
@@ -222,7 +215,7 @@ def test_overlap_chain_block_equals_mini_batch_sgd(batch, steps):
     orthogonal = X - G @ frame
     inputs = np.hstack([G, np.linalg.cholesky(orthogonal @ orthogonal.T)])[None]
     state = C[None].copy()
-    _Kernel(resolve(model), eta, N, p, k, batch).advance(state, inputs, xi[None])
+    StepKernel(resolve(model), eta, N, p, k, batch).advance(state, inputs, xi[None])
     W1 = _steps_by_hand(W, W_star, X, xi, eta=eta, delta=delta, kappa=kappa, batch=batch)
     np.testing.assert_allclose(state[0, :p, :p], W1 @ W1.T / N, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(state[0, :p, p:], W1 @ W_star.T / N, rtol=1e-11, atol=1e-12)

@@ -3,7 +3,7 @@
 import pytest
 import sympy as sp
 
-from derive.model import HE2, HE3, PAPER, Model, hermite, x
+from derive.model.model import HE2, HE3, PAPER, Model, hermite, x
 
 
 def test_paper_defaults():

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numerics
-from derive.model import HE2, HE3, MAX_DEGREE, PAPER, SCM, Model, check_readouts, hermite, k, p, x
-from derive.parse import MAX_LENGTH
-from numerics.models import resolve
+from derive.model.model import HE2, HE3, MAX_DEGREE, PAPER, SCM, Model, check_readouts, hermite, k, p, x
+from derive.model.parse import MAX_LENGTH
+from numerics.runtime.registry import resolve
 
 # --------------------------------------------------------------------------
 # nothing is executed

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.model import COMMITTED_MODELS
-from numerics.montecarlo import (
+from derive.model.model import COMMITTED_MODELS
+from numerics.analyses.montecarlo import (
     QUANTITIES,
     generated_terms,
     monte_carlo_rhs,
@@ -82,7 +82,7 @@ def test_monte_carlo_check_catches_a_wrong_formula():
 
 def test_noise_and_weight_decay_enter_as_documented():
     import numerics
-    from derive.model import PAPER
+    from derive.model.model import PAPER
 
     Q, R, T = random_overlaps(3, 2, np.random.default_rng(2))
     eta, Delta, kappa = 0.3, 0.2, 0.05

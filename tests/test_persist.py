@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import numerics
-from numerics.integrate import IntegrationResult
-from numerics.persist import from_xarray, load, model_from_spec, model_spec, to_xarray
+from numerics.results.persist import IntegrationResult, from_xarray, load, model_from_spec, model_spec, to_xarray
 
 xr = pytest.importorskip("xarray")
 

@@ -1,4 +1,4 @@
-"""Increment covariance and SDE with per-unit readout vectors (numerics/readout_fluctuations.py).
+"""Increment covariance and SDE with per-unit readout vectors (numerics/noise/readout_fluctuations.py).
 
 Checked against an independent exact Gauss-Hermite quadrature with the units weighted by
 ``a_j``, ``b_r`` (tests/gauss_quadrature.py), against the scalar-readout route when the
@@ -17,9 +17,9 @@ from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
 from test_every_model import random_point
 from test_fluctuation_networks import MIXED_CUBIC
 
-from derive.model import HE2, HE3, PAPER
+from derive.model.model import HE2, HE3, PAPER
 from numerics import simulate_sde
-from numerics.fluctuations import increment_covariance
+from numerics.noise.fluctuations import increment_covariance
 
 SHAPES = [(1, 1), (1, 3), (2, 1), (2, 2), (3, 1), (3, 2)]
 
@@ -99,7 +99,7 @@ def test_bad_readouts_are_refused():
     with pytest.raises(ValueError, match="do not match"):
         increment_covariance(Q, R, T, 0.1, a=np.ones((3, 2)))
     with pytest.raises(ValueError, match="polynomial"):
-        from derive.model import Model
+        from derive.model.model import Model
 
         increment_covariance(Q, R, T, 0.1, model=Model(student_activation="erf(x)"), a=[1.0, 1.0])
 
@@ -212,7 +212,7 @@ def test_trained_readout_bad_input():
         increment_covariance(Q, R, T, 0.1, eta_a=-0.1)
     with pytest.raises(ValueError, match="eta_a"):
         simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, eta_a=-1.0, progress=False)
-    from derive.model import Model
+    from derive.model.model import Model
 
     erf = Model(student_activation="erf(x)")
     with pytest.raises(ValueError, match="polynomial"):
@@ -253,7 +253,7 @@ def test_sde_one_step_with_trained_readout_has_the_derived_mean_and_covariance()
     Measured: largest |z| 1.3 (mean), 1.9 (covariance); without the cross blocks 25.5.
     """
     from numerics import rhs
-    from numerics.sde_readouts import pack_readout_covariance
+    from numerics.noise.sde_readouts import pack_readout_covariance
 
     Q0, R0, T = np.array([[0.6, 0.1], [0.1, 0.5]]), np.array([[0.3], [0.1]]), np.eye(1)
     a0, N, h, eta, eta_a, replicas = np.array([0.7, -0.4]), 100.0, 0.01, 0.3, 0.8, 4000

@@ -8,8 +8,8 @@ from gauss_quadrature import gaussian_nodes
 from scipy.special import erf
 
 import numerics
-from derive.model import SCM, Model
-from numerics.simulate import compare_ode_simulation, simulate
+from derive.model.model import SCM, Model
+from numerics.simulators.weights import compare_ode_simulation, simulate
 
 P, K = 2, 3
 
@@ -101,11 +101,12 @@ def test_simulate_trains_the_readout_like_hand_computed_steps():
     N, p, k, eta, eta_a = 40, 2, 1, 0.7, 0.9
     sim = simulate(N=N, p=p, k=k, eta=eta, alpha_max=2 / N, model=SCM, seed=5, record=[0, 2 / N], progress=False,
                    a=np.array([0.5, -1.0]), b=np.array([1.5]), eta_a=eta_a)
-    from numerics.simulate import _orthonormal_rows, replica_streams
+    from numerics.simulators.common import replica_streams
+    from numerics.simulators.weights import orthonormal_rows
 
     stream = replica_streams(5, 1)[0]
-    W_star = np.sqrt(N) * _orthonormal_rows(stream.init, k, N)
-    W = np.sqrt(N) * _orthonormal_rows(stream.init, p, N)
+    W_star = np.sqrt(N) * orthonormal_rows(stream.init, k, N)
+    W = np.sqrt(N) * orthonormal_rows(stream.init, p, N)
     a, b = np.array([0.5, -1.0]), np.array([1.5])
     sigma = lambda z: erf(z / np.sqrt(2))  # noqa: E731
     for _ in range(2):
@@ -173,10 +174,10 @@ def test_bad_readouts_are_refused(changes, match):
 def test_per_tuple_modules_go_through_the_verified_cache(tmp_path, monkeypatch):
     # an uncommitted erf model and the per-tuple module of an uncommitted polynomial model are written
     # to the cache with their header, verified on load, and regenerated after a hand edit
-    from derive.artefacts import verify_generated_text
-    from derive.tuples import tuple_input_hash
-    from numerics import models
-    from numerics.cache import cache_path
+    from derive.codegen.artefacts import verify_generated_text
+    from derive.codegen.tuples import tuple_input_hash
+    from numerics.runtime import registry as models
+    from numerics.runtime.cache import cache_path
 
     monkeypatch.setenv("WICKODE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(models, "_LOADED", {})
@@ -201,7 +202,7 @@ def test_per_tuple_modules_go_through_the_verified_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("model", [None, SCM], ids=["paper", "scm"])
 def test_gradient_and_hessian_with_readout_vectors_against_finite_differences(model):
     # eps(W) = risk(W W^T / N, W W*^T / N, T; a, b): its gradient and Hessian in weight space
-    from numerics import landscape
+    from numerics.analyses import landscape
 
     rng = np.random.default_rng(12)
     p, k, N = 2, 2, 5
@@ -232,7 +233,7 @@ def test_gradient_and_hessian_with_readout_vectors_against_finite_differences(mo
     np.testing.assert_allclose(hessian, np.array(columns).T, rtol=0, atol=1e-7)
     # uniform readouts equal the model's own (index-free for the paper model)
     scalar = landscape.gradient(W, W_star, model=model)
-    a0, b0 = numerics.models.tuple_module(model).readouts(p, k)
+    a0, b0 = numerics.runtime.registry.tuple_module(model).readouts(p, k)
     np.testing.assert_allclose(landscape.gradient(W, W_star, model=model, a=np.full(p, a0), b=np.full(k, b0)), scalar,
                                rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="a must have length p = 2"):

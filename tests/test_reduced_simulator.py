@@ -19,18 +19,20 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from derive.model import HE3, PAPER
-from numerics import SimulationError, overlap_step, reduced, simulate
-from numerics.models import resolve
-from numerics.reduced import (
+from derive.model.model import HE3, PAPER
+from numerics import SimulationError, overlap_step, simulate
+from numerics.core.validation import covariance
+from numerics.runtime.registry import resolve
+from numerics.simulators import overlap_chain as reduced
+from numerics.simulators.common import child_seed, record_steps, replica_seeds
+from numerics.simulators.overlap_chain import (
     STEP_BLOCK,
-    _Kernel,
+    StepKernel,
     block_sizes,
     covariance_factor,
     haar_overlaps,
 )
-from numerics.simulate import _child, _orthonormal_rows, record_steps, replica_seeds, weights_from_overlaps
-from numerics.validation import covariance
+from numerics.simulators.weights import orthonormal_rows, weights_from_overlaps
 
 # a student equal to the teacher: C = [[Q, R], [R^T, T]] is singular (rank 2 of 3)
 Q_SINGULAR = np.array([[1.0, 0.0], [0.0, 0.8]])
@@ -139,7 +141,7 @@ def test_block_equals_weight_space_sgd(singular, delta, kappa):
     orthogonal = X - G @ E
     inputs = np.hstack([G, np.linalg.cholesky(orthogonal @ orthogonal.T)])[None]
     state = C[None].copy()
-    _Kernel(resolve(model), eta, N, p, k).advance(state, inputs, xi[None])
+    StepKernel(resolve(model), eta, N, p, k).advance(state, inputs, xi[None])
     W1 = _weight_sgd(W, W_star, X, xi, eta=eta, delta=delta, kappa=kappa)
     np.testing.assert_allclose(state[0, :p, :p], W1 @ W1.T / N, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(state[0, :p, p:], W1 @ W_star.T / N, rtol=1e-11, atol=1e-12)
@@ -148,9 +150,9 @@ def test_block_equals_weight_space_sgd(singular, delta, kappa):
 
 
 def _first_block_draws(seed, size, P, dof, noise):
-    # the layout documented in numerics.reduced._BlockDraws, for one replica and one block
+    # the layout documented in numerics.simulators.overlap_chain._BlockDraws, for one replica and one block
     sequence = replica_seeds(seed, 1)[0]
-    normals, noise_rng, chi2 = (np.random.default_rng(_child(sequence, j)) for j in (1, 2, 3))
+    normals, noise_rng, chi2 = (np.random.default_rng(child_seed(sequence, j)) for j in (1, 2, 3))
     G = normals.standard_normal(size * P).reshape(size, P)
     factor = np.zeros((size, size))
     factor[np.tril_indices(size, -1)] = normals.standard_normal(size * (size - 1) // 2)
@@ -202,7 +204,7 @@ def test_haar_overlaps_have_the_law_of_random_orthonormal_frames():
     # N = 6 (far from Gaussian): U^T V of QR frames against the N-free construction
     N, p, k, n = 6, 2, 2, 4000
     rng = np.random.default_rng(4)
-    direct = np.stack([_orthonormal_rows(rng, p, N) @ _orthonormal_rows(rng, k, N).T for _ in range(n)])
+    direct = np.stack([orthonormal_rows(rng, p, N) @ orthonormal_rows(rng, k, N).T for _ in range(n)])
     reduced_draws = np.stack([haar_overlaps(rng, p, k, N) for _ in range(n)])
     for statistic in (lambda H: np.linalg.svd(H, compute_uv=False)[:, 0],
                       lambda H: np.linalg.svd(H, compute_uv=False)[:, 1],

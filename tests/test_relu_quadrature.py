@@ -10,8 +10,8 @@ from scipy import integrate
 from scipy.special import ndtr, owens_t
 
 import numerics
-from derive.model import Model
-from numerics.relu_quadrature import theta_theta_relu_relu
+from derive.model.model import Model
+from numerics.kernels.relu_quadrature import theta_theta_relu_relu
 
 RELU = Model(student_activation="relu(x)", teacher_activation="relu(x)", name="relu")
 
@@ -163,7 +163,7 @@ def test_against_monte_carlo():
 
 
 def test_relu_diffusion_term_against_monte_carlo():
-    from numerics.montecarlo import generated_terms, monte_carlo_terms
+    from numerics.analyses.montecarlo import generated_terms, monte_carlo_terms
 
     rng = np.random.default_rng(13)
     A = rng.standard_normal((4, 6))
@@ -187,7 +187,7 @@ def test_relu_ode_runs_with_the_eta_squared_term():
 
 @pytest.mark.slow  # about 12 s
 def test_relu_ode_against_simulation_needs_the_eta_squared_term():
-    from numerics.simulate import compare_ode_simulation, simulate
+    from numerics.simulators.weights import compare_ode_simulation, simulate
 
     model = Model(student_activation="relu(x)", teacher_activation="relu(x)", student_readout=1, teacher_readout=1)
     distances = {}

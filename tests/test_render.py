@@ -1,14 +1,14 @@
-"""LaTeX rendering of index-free expressions (derive/render.py): signs of the grouped terms."""
+"""LaTeX rendering of index-free expressions (derive/algebra/render.py): signs of the grouped terms."""
 
 import re
 
 import pytest
 import sympy as sp
 
-from derive.matrix_expr import Q, R, T, rowsum, total, tp, tr
-from derive.model import PAPER, Model, k, p
-from derive.quantities import derive_quantities
-from derive.render import latex
+from derive.algebra.matrix_expr import Q, R, T, rowsum, total, tp, tr
+from derive.algebra.render import latex
+from derive.model.model import PAPER, Model, k, p
+from derive.quantities.ode import derive_quantities
 
 # a prefactor fraction directly followed by a minus sign reads as a subtraction of the next term
 _FRACTION = r"\\frac\{(?:[^{}]|\{[^{}]*\})*\}\{(?:[^{}]|\{[^{}]*\})*\}"
@@ -64,7 +64,7 @@ def test_no_prefactor_is_followed_by_a_minus_sign(model):
 
 def test_fluctuation_lines_carry_their_sign_and_bracket_sums():
     # "&+ -a + b\, X" read as "-a + bX"; each line is now "&+ (sum)\, X" or "&- term\, X"
-    from derive.fluctuations import section
+    from derive.quantities.increments import section
 
     _, markdown = section()
     block = markdown[markdown.index(r"\begin{aligned}") : markdown.index(r"\end{aligned}")]

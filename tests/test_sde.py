@@ -30,14 +30,14 @@ from scipy import stats
 from test_every_model import random_point
 
 import numerics
-from derive.model import HE2, PAPER, Model
+from derive.model.model import HE2, PAPER, Model
 from numerics import SimulationError, integrate, simulate, simulate_sde
-from numerics.diffusion import PackedCovariance, pack_covariance, packed_covariance, packed_size
-from numerics.escape import plateau_coefficients
-from numerics.fluctuations import increment_covariance
-from numerics.models import resolve
-from numerics.simulate import replica_seeds
-from numerics.validation import covariance, min_relative_eigenvalue
+from numerics.analyses.plateau import plateau_coefficients
+from numerics.core.validation import covariance, min_relative_eigenvalue
+from numerics.noise.diffusion import PackedCovariance, pack_covariance, packed_covariance, packed_size
+from numerics.noise.fluctuations import increment_covariance
+from numerics.runtime.registry import resolve
+from numerics.simulators.common import replica_seeds
 
 # an uncommitted model (generated on first use): a constant and an odd part, another readout
 MIXED = Model(student_activation="x**2 - 1", teacher_activation="x**2 + x/2", student_readout="1/sqrt(p)")
@@ -252,7 +252,7 @@ def test_every_recorded_covariance_is_positive_semidefinite():
 
 def test_without_the_projection_the_cone_would_be_left(monkeypatch):
     # the check above can fail: with the projection switched off the same runs leave the cone
-    import numerics.sde as sde
+    import numerics.simulators.sde as sde
 
     monkeypatch.setattr(sde, "_project", lambda Q, R, T_pinv: 0)
     result = _near_the_boundary()
@@ -333,9 +333,9 @@ def test_packed_covariance_follows_the_callers_label_noise():
     # models that differ only in Delta share generated code; the fast path and its reference must
     # both use the caller's Delta whichever model was seen first
     from numerics import increment_covariance
-    from numerics.diffusion import _EVALUATORS
+    from numerics.noise.diffusion import EVALUATORS
 
-    _EVALUATORS.clear()
+    EVALUATORS.clear()
     calls = [(PAPER.with_noise(0.3), 2), (None, 3), (PAPER.with_noise(0.05), 4), (PAPER.with_noise(0.3), 3)]
     for model, p in calls:  # a new width makes the evaluator check itself against its reference
         Q, R, T = 0.8 * np.eye(p), np.full((p, 1), 0.2), np.eye(1)

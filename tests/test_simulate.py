@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from derive.model import HE3, PAPER
+from derive.model.model import HE3, PAPER
 from numerics import SimulationError, compare_ode_simulation, simulate
-from numerics.simulate import replica_seeds, replica_streams, weights_from_overlaps
+from numerics.simulators.common import replica_seeds, replica_streams
+from numerics.simulators.weights import weights_from_overlaps
 
 
 def _one_step_by_hand(W0, W_star, x, xi, *, eta, delta, kappa, p, k):

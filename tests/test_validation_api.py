@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 import numerics
-from numerics import implicit_bias, landscape, montecarlo
-from numerics.integrate import IntegrationError
-from numerics.simulate import compare_ode_simulation, record_steps, simulate, weights_from_overlaps
-from numerics.validation import as_real_array, check_alpha_grid, check_int, check_scalar
+from numerics.analyses import implicit_bias, landscape, montecarlo
+from numerics.core.validation import as_real_array, check_alpha_grid, check_int, check_scalar
+from numerics.ode.integrate import IntegrationError
+from numerics.simulators.common import record_steps
+from numerics.simulators.weights import compare_ode_simulation, simulate, weights_from_overlaps
 
 Q = np.eye(2)
 R = np.array([[0.1], [0.0]])

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import sympy as sp
 
-from derive.wick import expectation, moment, naive_moment, number_of_pair_count_matrices, pairing_counts
+from derive.gauss.wick import expectation, moment, naive_moment, number_of_pair_count_matrices, pairing_counts
 
 
 def symbolic_covariance(n):

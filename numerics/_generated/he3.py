@@ -7,7 +7,7 @@
 #   teacher readout: 1/k
 # input-hash: b47b0f81ef34fe40
 # result-hash: ea8837f1b7a110d3
-# body-sha256: 55783f8101543ca487dd9a7235936bcdbc7125ab728fcbb673b6fdfa88ebd0db
+# body-sha256: 9855a82f198a5f77f02b2f4abd2b78d32c2ff4262650e4b4887f365278d79a50
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -16,26 +16,26 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 
 import numpy as np  # noqa: F401
 
-from numerics.runtime import (  # noqa: F401
-    _tp,
-    _dg,
-    _rowsum,
-    _tr,
-    _total,
-    _sumsq,
-    _einsum,
-    _tr1,
-    _total1,
-    _sumsq1,
-    _gram1,
-    _gram1s,
-    _sym1,
-    _sym,
-    _shift,
-    _shift1,
-    _cat,
-    _full,
-    _fill,
+from numerics.kernels.helpers import (  # noqa: F401
+    tp as _tp,
+    dg as _dg,
+    rowsum as _rowsum,
+    tr as _tr,
+    total as _total,
+    sumsq as _sumsq,
+    einsum as _einsum,
+    tr1 as _tr1,
+    total1 as _total1,
+    sumsq1 as _sumsq1,
+    gram1 as _gram1,
+    gram1s as _gram1s,
+    sym1 as _sym1,
+    sym as _sym,
+    shift as _shift,
+    shift1 as _shift1,
+    cat as _cat,
+    full as _full,
+    fill as _fill,
 )
 
 

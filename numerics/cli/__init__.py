@@ -64,7 +64,7 @@ def user_error(error: BaseException) -> str | None:
     (``IntegrationError``, ``SimulationError``: the learning rate is almost
     always the cause) are user errors.
     """
-    from .common import CommandError, library_message
+    from numerics.cli.common import CommandError, library_message
 
     if isinstance(error, CommandError):
         return " ".join(str(error).split())
@@ -73,8 +73,8 @@ def user_error(error: BaseException) -> str | None:
     if isinstance(error, OSError):
         where = f" {error.filename!r}" if error.filename else ""
         return f"cannot write or read{where}: {error.strerror or error}"
-    from ..integrate import IntegrationError
-    from ..simulate import SimulationError
+    from numerics.ode.integrate import IntegrationError
+    from numerics.simulators.common import SimulationError
 
     if isinstance(error, IntegrationError):
         return f"the ODE integration failed (try a smaller --eta): {' '.join(str(error).split())}"

@@ -4,7 +4,7 @@ Every command that takes a model accepts ``--model paper|he2|he3`` (a committed
 model) and the flags of :func:`add_model_arguments`, which override fields of
 that model (``--model he3 --noise 0.1``) or, from the paper model, define any
 model of the family (``--student "x**2 + x" --teacher "x**2"``). Model text is
-parsed by :mod:`derive.parse` (a whitelisted grammar, never evaluated).
+parsed by :mod:`derive.model.parse` (a whitelisted grammar, never evaluated).
 
 User errors (bad values, unwritable paths, a diverging run) are raised as
 :class:`CommandError` or ``ValueError`` and printed by :func:`numerics.cli.main`
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import re
 from typing import Any
+
+from numerics.runtime.registry import model_by_name as registry_model_by_name
 
 MODEL_CHOICES = ("paper", "he2", "he3")
 
@@ -40,14 +42,10 @@ class CommandError(Exception):
 
 def model_by_name(name: str) -> Any:
     """A committed model by name; ``paper`` maps to ``None`` (no sympy import)."""
-    if name == "paper":
-        return None
-    from derive.model import COMMITTED_MODELS
-
-    for model in COMMITTED_MODELS:
-        if model.name == name:
-            return model
-    raise CommandError(f"--model: unknown model {name!r}; choose from {', '.join(MODEL_CHOICES)}")
+    try:
+        return registry_model_by_name(name)
+    except ValueError as error:
+        raise CommandError(f"--model: {error}") from None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
@@ -97,7 +95,7 @@ def build_model(base: str, overrides: dict[str, str]) -> tuple[Any, str]:
         return base_model, base
     from dataclasses import fields
 
-    from derive.model import PAPER, Model
+    from derive.model.model import PAPER, Model
 
     start = base_model if base_model is not None else PAPER
     values = {f.name: getattr(start, f.name) for f in fields(Model) if f.name != "name"}

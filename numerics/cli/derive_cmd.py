@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import CommandError, add_model_arguments, model_from_args, model_overrides
+from numerics.cli.common import CommandError, add_model_arguments, model_from_args, model_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.model != "paper" or model_overrides(args):
         raise CommandError("--model and the model flags need --latex or --markdown (derive alone rewrites the "
-                           "committed artefacts, which are fixed by derive/model.py)")
+                           "committed artefacts, which are fixed by derive/model/model.py)")
     from derive.__main__ import main
 
     return main(["--check"] if args.check else [])
@@ -73,15 +73,15 @@ def equations_text(model: Any, label: str, *, markdown: bool) -> str:
     derivation and printer); the right-hand sides show the learning-rate,
     label-noise and weight-decay terms with this model's values.
     """
-    from derive.documents import _TITLES
-    from derive.model import PAPER
-    from derive.quantities import QUANTITY_NAMES, derive_quantities
-    from derive.render import latex
+    from derive.algebra.render import latex
+    from derive.model.model import PAPER
+    from derive.paper.documents import TITLES
+    from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
 
     if model is None:
         model = PAPER
     derived = derive_quantities(model).as_dict()
-    equations = [(_TITLES[name], latex(derived[name])) for name in QUANTITY_NAMES]
+    equations = [(TITLES[name], latex(derived[name])) for name in QUANTITY_NAMES]
     equations += right_hand_sides(model)
     if markdown:
         lines = [f"## Model `{label}`", "", model.describe(), ""]

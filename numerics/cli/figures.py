@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..figures import available, make
+    from numerics.figures import available, make
 
     if args.list:
         for name, function in available().items():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_model_arguments, model_from_args, model_text
+from numerics.cli.common import add_model_arguments, model_from_args, model_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..landscape import POINT_NAMES
+    from numerics.analyses.landscape import POINT_NAMES
 
     parser = subparsers.add_parser(
         "hessian",
@@ -31,7 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..landscape import gradient, hessian_spectrum, predicted_counts, predicted_spectrum, stationary_point
+    from numerics.analyses.landscape import (
+        gradient,
+        hessian_spectrum,
+        predicted_counts,
+        predicted_spectrum,
+        stationary_point,
+    )
 
     model, label = model_from_args(args)
     point = stationary_point(args.point, args.N, args.p, args.k, rank=args.rank, seed=args.seed)

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .common import CommandError
+from numerics.cli.common import CommandError
 
 #: The source checkout: the folder holding the ``numerics`` package.
 ROOT = Path(__file__).resolve().parents[2]

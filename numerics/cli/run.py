@@ -6,7 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import CommandError, add_model_arguments, model_from_args, model_text, output_directory, write_checked
+from numerics.cli.common import (
+    CommandError,
+    add_model_arguments,
+    model_from_args,
+    model_text,
+    output_directory,
+    write_checked,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import initial_conditions, integrate
-    from ..figures.plotting import plot_trajectory, save_trajectory
-    from ..summary import plateau_summary
+    from numerics import initial_conditions
+    from numerics.analyses.summary import plateau_summary
+    from numerics.figures.plotting import plot_trajectory, save_trajectory
+    from numerics.ode.integrate import integrate
 
     model, label = model_from_args(args)
     if args.batch_size < 1:
@@ -42,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     simulation = None
     if args.simulate is not None:
-        from ..simulate import compare_ode_simulation, simulate
+        from numerics.simulators.weights import compare_ode_simulation, simulate
 
         simulation = simulate(N=args.simulate, p=args.p, k=args.k, eta=args.eta, alpha_max=args.alpha_max,
                               model=model, q0=args.q0, seed=args.seed, record=120, batch_size=args.batch_size)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import CommandError, add_model_arguments, model_from_args, model_text, output_directory, write_checked
+from numerics.cli.common import (
+    CommandError,
+    add_model_arguments,
+    model_from_args,
+    model_text,
+    output_directory,
+    write_checked,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..figures.plotting import plot_trajectory
-    from ..simulate import compare_ode_simulation, simulate
+    from numerics.figures.plotting import plot_trajectory
+    from numerics.simulators.weights import compare_ode_simulation, simulate
 
     model, label = model_from_args(args)
     for flag, value in (("--replicas", args.replicas), ("--record", args.record), ("--batch-size", args.batch_size)):

@@ -6,7 +6,13 @@ import argparse
 
 import numpy as np
 
-from .common import MODEL_CHOICES, CommandError, add_model_arguments, build_model, model_overrides
+from numerics.cli.common import (
+    MODEL_CHOICES,
+    CommandError,
+    add_model_arguments,
+    build_model,
+    model_overrides,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..montecarlo import QUANTITIES, random_overlaps, z_scores
+    from numerics.analyses.montecarlo import QUANTITIES, random_overlaps, z_scores
 
     # a standard error needs two samples; zero points would report PASS having checked nothing
     if args.samples < 2:

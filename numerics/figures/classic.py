@@ -1,6 +1,6 @@
 """Classic results of erf networks: Saad and Solla's plateau, and overparameterisation with label noise.
 
-Both figures use the soft committee machine (``derive.model.SCM``: ``erf(x/sqrt(2))``
+Both figures use the soft committee machine (``derive.model.model.SCM``: ``erf(x/sqrt(2))``
 units, ``T = I``, teacher readouts 1). Our update ``w <- w + (eta/sqrt(N)) E x`` with
 ``lambda = w.x/sqrt(N)`` is Saad and Solla's (1995) and Goldt et al.'s (2019) with their
 weights ``w/sqrt(N)``, so the learning rates are the same numbers; their label noise
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure, save_figure
+from numerics.figures import figure, save_figure
 
 #: Learning rate of both layers in the plateau figure.
 PLATEAU_ETA = 0.5
@@ -59,7 +59,7 @@ def plateau_statistics(alpha: np.ndarray, risk: np.ndarray, level: float) -> Pla
     alpha, risk : arrays, shape (n,)
         One trajectory.
     level : float
-        Plateau risk (e.g. :func:`numerics.symmetric_fixed_point.symmetric_fixed_point`'s).
+        Plateau risk (e.g. :func:`numerics.analyses.symmetric_fixed_point.symmetric_fixed_point`'s).
     """
     alpha, risk = np.asarray(alpha, dtype=float), np.asarray(risk, dtype=float)
     if alpha.shape != risk.shape or alpha.ndim != 1:
@@ -96,11 +96,12 @@ def saad_solla(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from derive.model import SCM
-
-    from .. import initial_conditions, integrate, simulate
-    from ..symmetric_fixed_point import symmetric_fixed_point
-    from . import show_progress
+    from derive.model.model import SCM
+    from numerics import initial_conditions
+    from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
+    from numerics.figures import show_progress
+    from numerics.ode.integrate import integrate
+    from numerics.simulators.weights import simulate
 
     sizes = _plateau_sizes(small)
     eta = PLATEAU_ETA
@@ -166,9 +167,9 @@ def overparameterised_errors(widths: tuple[int, ...], *, alpha_max: float, eta_a
     dict
         ``p -> (result, eps_g along result.alpha, eps_g at checkpoints (array), eps_g at alpha_max)``.
     """
-    from derive.model import SCM
-
-    from .. import initial_conditions, integrate
+    from derive.model.model import SCM
+    from numerics import initial_conditions
+    from numerics.ode.integrate import integrate
 
     model = SCM.with_noise(OVER_DELTA)
     out = {}

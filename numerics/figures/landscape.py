@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import figure, save_figure
+from numerics.figures import figure, save_figure
 
 
 @figure("fig5")
@@ -15,7 +15,7 @@ def fig5(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..landscape import expressivity_rank, student_expressivity
+    from numerics.analyses.landscape import expressivity_rank, student_expressivity
 
     dims = (3, 5) if small else (4, 6, 8)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -40,7 +40,7 @@ def fig6(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..landscape import manifold_rank, solution_manifold_dimension
+    from numerics.analyses.landscape import manifold_rank, solution_manifold_dimension
 
     N = 10
     teachers = (1, 2) if small else (1, 2, 3, 4)

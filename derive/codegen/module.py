@@ -1,0 +1,202 @@
+"""Print derived quantities into a plain NumPy module: the module source and its header.
+
+Each function of :data:`derive.codegen.functions.FUNCTIONS` is planned by
+:mod:`derive.codegen.plan` (matrix-product chains, one joint ``sympy.cse``) and printed
+here with the printer of :mod:`derive.codegen.printer`. The ODE functions get an
+unbatched branch for 2-d inputs besides the batched one; ``rhs_terms`` folds
+the learning-rate coefficients into the scalar coefficient of every matrix
+monomial, so ``dQ`` is one sum of distinct products, each scaled once. The
+array helpers the printed code calls are the hand-written
+:mod:`numerics.kernels.helpers`.
+
+The header records two hashes: ``input-hash`` (the model and generator
+version: what the module is keyed by) and ``result-hash`` (the canonical
+``srepr`` of the symbolic result, independent of how sympy prints or
+eliminates subexpressions), plus ``body-sha256`` of the printed code so a hand
+edit is detected too.
+
+The names other generators print with (:class:`NumpyPrinter`,
+:func:`assignment`, :func:`runtime_import`, :data:`HEADER_MARK`) and the
+planning entry points are importable from here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.algebra.matrix_expr import Q, R, T, canonical_text
+
+# the file-level helpers live in derive/codegen/artefacts.py (sympy-free, shared with the
+# numerics cache loader); re-exported here for existing imports
+from derive.codegen.artefacts import (
+    HEADER_MARK,
+    body_is_intact,
+    generated_module_text,
+    read_header,
+    write_atomically,
+)
+from derive.codegen.functions import C_DIFFUSION, C_DRIFT, C_NOISE, FUNCTIONS, OUTPUT_SHAPES, FunctionSpec
+from derive.codegen.plan import PRODUCTS, Plan, plan_function
+from derive.codegen.printer import (
+    RUNTIME_HELPERS,
+    RUNTIME_MODULE,
+    SUM_CHUNK,
+    NumpyPrinter,
+    assignment,
+    join_lines,
+    runtime_import,
+    sum_pieces,
+)
+from derive.model.model import Model, k, p
+from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
+
+_BATCHED_TAILS = {(p, p): "Q.shape[-2:]", (p, k): "R.shape[-2:]", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
+_UNBATCHED_SHAPES = {(p, p): "Q.shape", (p, k): "R.shape", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
+
+
+
+
+def result_hash(model: Model) -> str:
+    """Hash of the canonical symbolic result (not of its printed form)."""
+    derived = derive_quantities(model).as_dict()
+    text = "\n".join(f"{name}={canonical_text(derived[name])}" for name in QUANTITY_NAMES)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
+    """Statements computing and returning the outputs (unindented)."""
+    printer = NumpyPrinter(unbatched=unbatched)
+    used = set().union(*[e.free_symbols for e in plan.reduced], *[e.free_symbols for _, e in plan.replacements])
+    lines = []
+    if p in used:
+        lines.append("p = Q.shape[-1]")
+    if k in used:
+        lines.append("k = T.shape[-1]")
+    for symbol, expr in plan.replacements:
+        if isinstance(expr, sp.Add) and len(expr.args) > SUM_CHUNK:
+            lines.extend(assignment(str(symbol), [" + " + printer.doprint(term) for term in expr.args]))
+        else:
+            lines.append(f"{symbol} = {printer.doprint(expr)}")
+    position = 0
+    for (output, _), terms, full in zip(spec.outputs, plan.collected, plan.full):
+        pairs = [(plan.reduced[position + 2 * i], plan.reduced[position + 2 * i + 1]) for i in range(len(terms))]
+        position += 2 * len(terms)
+        pieces = sum_pieces(printer, pairs)
+        if len(pieces) > SUM_CHUNK:
+            lines.extend(assignment(output, pieces))
+            value = output
+        else:
+            value = join_lines(pieces)
+        out_shape = OUTPUT_SHAPES[output]
+        if not unbatched:
+            lines.append(f"{output} = _fill({value}, {_BATCHED_TAILS[out_shape]}, Q, R, T)")
+        elif full:
+            lines.append(f"{output} = {value}")
+        else:
+            lines.append(f"{output} = _full({value}, {_UNBATCHED_SHAPES[out_shape]})")
+    names = [output for output, _ in spec.outputs]
+    if names == ["residual_risk"]:
+        lines.append("return residual_risk[..., 0, 0]")
+    else:
+        lines.append(f"return {', '.join(names)}")
+    return lines
+
+
+def _function_source(spec: FunctionSpec, derived: dict) -> str:
+    plan = plan_function(spec, derived)
+    signature = ", ".join(("Q", "R", "T") + spec.parameters)
+    lines = [f"def {spec.name}({signature}):", f'    """{spec.doc}"""']
+    if spec.fast_path:
+        lines.append("    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:")
+        lines.extend("        " + line for line in _body(spec, plan, unbatched=True))
+    lines.extend("    " + line for line in _body(spec, plan, unbatched=False))
+    return "\n".join(lines) + "\n"
+
+
+def _coefficients(polynomial: sp.Expr) -> tuple[float, ...]:
+    from derive.model.model import x
+
+    return tuple(float(c) for c in reversed(sp.Poly(polynomial, x).all_coeffs()))
+
+
+def _model_constants(model: Model) -> str:
+    """Activation coefficients and readouts, so simulators need no sympy."""
+    printer = NumpyPrinter()
+    return "\n".join(
+        [
+            "# activation polynomials, coefficients of x**0, x**1, ...",
+            f"STUDENT_ACTIVATION = {_coefficients(model.student_activation)!r}",
+            f"TEACHER_ACTIVATION = {_coefficients(model.teacher_activation)!r}",
+            "",
+            "",
+            "def readouts(p, k):",
+            '    """Second-layer weights (a, b) shared by all student / teacher units."""',
+            f"    return float({printer.doprint(model.student_readout)}), "
+            f"float({printer.doprint(model.teacher_readout)})",
+            "",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class GeneratedModule:
+    """Source text of a generated module and the hashes in its header."""
+
+    source: str
+    input_hash: str
+    result_hash: str
+
+
+def generate_module(model: Model) -> GeneratedModule:
+    """Derive and print the NumPy module for ``model``."""
+    derived = derive_quantities(model).as_dict()
+    res_hash = result_hash(model)
+    body_parts = [runtime_import()]
+    for spec in FUNCTIONS:
+        body_parts.append(_function_source(spec, derived))
+    body_parts.append(_model_constants(model))
+    body_parts.append(
+        "MODEL_DESCRIPTION = " + repr(model.describe()) + "\n"
+        f"INPUT_HASH = {model.codegen_hash()!r}\n"
+        f"RESULT_HASH = {res_hash!r}\n"
+    )
+    body = "\n\n".join(body_parts)
+    text = generated_module_text(
+        body,
+        about=["# Generated by wickode's derive package from the model:"],
+        model=model,
+        input_hash=model.codegen_hash(),
+        result_hash=res_hash,
+        docstring='Generated overlap-ODE terms and population risk (see header).',
+    )
+    return GeneratedModule(text, model.codegen_hash(), res_hash)
+
+
+__all__ = [
+    "C_DIFFUSION",
+    "C_DRIFT",
+    "C_NOISE",
+    "FUNCTIONS",
+    "HEADER_MARK",
+    "OUTPUT_SHAPES",
+    "PRODUCTS",
+    "RUNTIME_HELPERS",
+    "RUNTIME_MODULE",
+    "SUM_CHUNK",
+    "FunctionSpec",
+    "GeneratedModule",
+    "body_is_intact",
+    "canonical_text",
+    "generate_module",
+    "plan_function",
+    "read_header",
+    "result_hash",
+    "runtime_import",
+    "write_atomically",
+    "Q",
+    "R",
+    "T",
+]

@@ -1,0 +1,269 @@
+"""The model's averages as sums over index tuples of small-block kernels, and the module that evaluates them.
+
+With units ``u`` running over the p students and then the k teachers,
+``z = (lambda, nu) ~ N(0, C)``, ``C = [[Q, R], [R^T, T]]``, per-unit readouts
+``a`` (length p) and ``b`` (length k), ``c = (-a, b)`` and ``g_u`` the activation of
+unit ``u`` (``sigma`` for students, ``sigma*`` for teachers), the residual is
+``y0 - f = sum_u c_u g_u(z_u)`` and every quantity of :mod:`derive.quantities.ode`
+is a sum over index tuples of averages of products of one-variable functions:
+
+    drift_R[j, r]     = a_j sum_u c_u <sigma'(z_j) nu_r g_u(z_u)>
+    drift_Q[j, l]     = a_j sum_u c_u <sigma'(z_j) lambda_l g_u(z_u)> + (j <-> l)
+    diffusion_Q[j, l] = a_j a_l sum_{u, v} c_u c_v <sigma'(z_j) sigma'(z_l) g_u(z_u) g_v(z_v)>
+    noise_Q[j, l]     = a_j a_l <sigma'(z_j) sigma'(z_l)>
+    residual_risk     = 1/2 sum_{u, v} c_u c_v <g_u(z_u) g_v(z_v)>
+    readout_drift[j]  = sum_u c_u <sigma(z_j) g_u(z_u)>   (da_j/dalpha = eta_a readout_drift[j])
+
+Each average depends only on the 2 x 2, 3 x 3 or 4 x 4 sub-block of ``C`` of
+the units involved (repeated indices give singular blocks, which every kernel
+accepts). :data:`KERNELS` lists the distinct averages by the functions in their
+slots; :func:`derive.gauss.kernels.block_average` gives each in closed form (Wick
+counting for polynomial slots, the erf and relu forms otherwise), and
+:func:`generate_tuple_module` prints them as element-wise NumPy functions of the
+block entries. The gathering of the blocks for all index tuples at once and the
+contraction with the readouts are done by :mod:`numerics.kernels.unit_tuples`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
+
+from derive.codegen.artefacts import generated_module_text
+from derive.gauss.kernels import THETA_THETA_RELU_RELU, MissingAverage, Program, Vertex, block_average
+from derive.model.activations import Activation, classify
+from derive.model.model import TUPLE_GENERATOR_VERSION, Model
+
+#: Slot functions: "s" sigma, "ds" sigma', "d<n>s" its n-th derivative, "t" sigma*, "dt" and "d2t" its
+#: derivatives, "x" the identity.
+KERNELS: dict[str, tuple[str, ...]] = {
+    "noise": ("ds", "ds"),
+    "drift_student": ("ds", "x", "s"),
+    "drift_teacher": ("ds", "x", "t"),
+    "diffusion_ss": ("ds", "ds", "s", "s"),
+    "diffusion_st": ("ds", "ds", "s", "t"),
+    "diffusion_tt": ("ds", "ds", "t", "t"),
+    "pair_ss": ("s", "s"),
+    "pair_st": ("s", "t"),
+    "pair_tt": ("t", "t"),
+    # gradient and Hessian in weight space (derive/quantities/hessian.py, numerics/analyses/landscape.py)
+    "hessian_11_st": ("ds", "dt"),
+    "hessian_22_ss": ("d2s", "d2s"),
+    "hessian_22_st": ("d2s", "d2t"),
+    "hessian_13_ss": ("ds", "d3s"),
+    "hessian_31_st": ("d3s", "dt"),
+    "hessian_2_s": ("d2s", "s"),
+    "hessian_2_t": ("d2s", "t"),
+    "hessian_4_s": ("d4s", "s"),
+    "hessian_4_t": ("d4s", "t"),
+}
+
+_IDENTITY = Activation("polynomial", coefficients=(sp.Integer(0), sp.Integer(1)))
+
+
+def kernel_vertices(model: Model, slots: tuple[str, ...]) -> tuple[Vertex, ...]:
+    """The :class:`~derive.gauss.kernels.Vertex` of every slot name of :data:`KERNELS`."""
+    student, teacher = classify(model.student_activation), classify(model.teacher_activation)
+    table = {"s": Vertex(student), "ds": Vertex(student, 1), "t": Vertex(teacher), "x": Vertex(_IDENTITY)}
+    table.update({f"d{n}s": Vertex(student, n) for n in range(2, 5)})
+    table.update({"dt": Vertex(teacher, 1), "d2t": Vertex(teacher, 2)})
+    return tuple(table[slot] for slot in slots)
+
+
+def kernel_programs(model: Model) -> dict[str, Program | MissingAverage]:
+    """Every kernel of :data:`KERNELS` for ``model``: its program, or the :class:`MissingAverage` it raised."""
+    programs: dict[str, Program | MissingAverage] = {}
+    for name, slots in KERNELS.items():
+        try:
+            programs[name] = block_average(kernel_vertices(model, slots))
+        except MissingAverage as missing:
+            programs[name] = missing
+    return programs
+
+
+def tuple_input_hash(model: Model) -> str:
+    """Key of a model's per-tuple module (activations and readouts; differs from the index-free key)."""
+    text = f"tuple-generator={TUPLE_GENERATOR_VERSION}|{model.codegen_spec()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def module_input_hash(model: Model) -> str:
+    """The input hash recorded in the module that :func:`generate_tuple_module` prints.
+
+    A non-polynomial model's only module is the per-tuple one, keyed like every
+    generated module by ``Model.codegen_hash()``; a polynomial model keeps its
+    index-free module under that key and its per-tuple one under
+    :func:`tuple_input_hash`.
+    """
+    return tuple_input_hash(model) if model.is_polynomial() else model.codegen_hash()
+
+
+def tuple_result_hash(model: Model) -> str:
+    """Hash of the canonical symbolic kernels (printer-independent)."""
+    parts = []
+    for name, program in kernel_programs(model).items():
+        text = f"missing: {program}" if isinstance(program, MissingAverage) else program.canonical()
+        parts.append(f"{name}:\n{text}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class _KernelPrinter(NumPyPrinter):
+    """NumPy printer whose square roots and inverse sines are safe at the edge of their domain.
+
+    The exact arguments are never negative (square roots of determinants and
+    variances) nor beyond one in absolute value (correlations); rounding can push
+    them over at singular blocks, which repeated indices make common.
+    """
+
+    def _print_Pow(self, expr, rational=False):  # noqa: N802 - sympy printer protocol
+        if expr.exp == sp.Rational(1, 2):
+            return f"numpy.sqrt(numpy.maximum({self._print(expr.base)}, 0.0))"
+        if expr.exp == -sp.Rational(1, 2):
+            return f"(1/numpy.sqrt(numpy.maximum({self._print(expr.base)}, 0.0)))"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_asin(self, expr):  # noqa: N802
+        return f"numpy.arcsin(numpy.clip({self._print(expr.args[0])}, -1.0, 1.0))"
+
+    def _print_acos(self, expr):  # noqa: N802
+        return f"numpy.arccos(numpy.clip({self._print(expr.args[0])}, -1.0, 1.0))"
+
+    def _print_Function(self, expr):  # noqa: N802
+        if expr.func == THETA_THETA_RELU_RELU:
+            return f"_relu.theta_theta_relu_relu({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
+
+
+def _kernel_source(name: str, slots: tuple[str, ...], program: Program | MissingAverage) -> list[str]:
+    n = len(slots)
+    arguments = [f"c{a}{b}" for a in range(n) for b in range(a, n)]
+    lines = [f"def kernel_{name}({', '.join(arguments)}):"]
+    lines.append(f'    """E[{" * ".join(_SLOT_TEXT[s] + f"(z{i})" for i, s in enumerate(slots))}], z ~ N(0, c)."""')
+    if isinstance(program, MissingAverage):
+        message = f"{program} (needed for the kernel {name!r})"
+        lines.append(f"    raise ValueError({message!r})")
+        return lines
+    printer = _KernelPrinter()
+    statements = list(program.assignments)
+    replacements, (result,) = sp.cse([program.result], symbols=sp.numbered_symbols("e"), order="canonical")
+    statements += replacements
+    for symbol, expr in statements:
+        lines.append(f"    {symbol} = {printer.doprint(expr)}")
+    lines.append(f"    return {printer.doprint(result)}")
+    return lines
+
+
+_SLOT_TEXT = {"s": "sigma", "t": "sigma*", "x": "id", "ds": "sigma'", "dt": "sigma*'", "d2t": "sigma*''"}
+_SLOT_TEXT.update({f"d{n}s": "sigma" + "'" * n for n in range(2, 5)})
+
+
+def _activation_constant(name: str, activation: Activation, expr: sp.Expr) -> list[str]:
+    """``<NAME>_KIND`` and its parameters, read by the simulators (no sympy needed there)."""
+    lines = [f"{name}_KIND = {activation.kind!r}"]
+    if activation.kind == "polynomial":
+        lines.append(f"{name}_ACTIVATION = {tuple(float(c) for c in activation.coefficients)!r}")
+    elif activation.kind == "erf":
+        lines.append(f"{name}_SCALE = {float(activation.scale)!r}  # {name.lower()}(x) = erf(scale * x)")
+    return lines
+
+
+_WRAPPERS = '''
+
+def first_order_terms(Q, R, T, a=None, b=None):
+    """Coefficients of eta in dQ/dalpha and dR/dalpha: (drift_Q, drift_R); readout vectors optional."""
+    return _tuples.first_order_terms(KERNELS, readouts, Q, R, T, a, b)
+
+
+def all_terms(Q, R, T, a=None, b=None):
+    """(drift_Q, drift_R, diffusion_Q, noise_Q); readout vectors optional."""
+    return _tuples.all_terms(KERNELS, readouts, Q, R, T, a, b)
+
+
+def rhs_terms(Q, R, T, c_drift, c_diffusion, c_noise, a=None, b=None):
+    """c_drift * drift + c_diffusion * diffusion_Q + c_noise * noise_Q, as (dQ, dR)."""
+    return _tuples.rhs_terms(KERNELS, readouts, Q, R, T, c_drift, c_diffusion, c_noise, a, b)
+
+
+def residual_risk(Q, R, T, a=None, b=None):
+    """Population risk without label noise, shape (...)."""
+    return _tuples.residual_risk(KERNELS, readouts, Q, R, T, a, b)
+
+
+def readout_drift(Q, R, T, a=None, b=None):
+    """<(y0 - f) sigma(lambda_j)>, shape (..., p): da_j/dalpha = eta_a readout_drift[j]."""
+    return _tuples.readout_drift(KERNELS, readouts, Q, R, T, a, b)
+
+
+def hessian_terms(Q, R, T, a=None, b=None):
+    """The averages of derive/quantities/hessian.py (M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)."""
+    return _tuples.hessian_terms(KERNELS, readouts, Q, R, T, a, b)
+'''
+
+
+def generate_tuple_module(model: Model) -> str:
+    """Source of the per-tuple NumPy module of ``model`` (header with hashes, kernels, wrappers)."""
+    programs = kernel_programs(model)
+    input_hash = module_input_hash(model)
+    res_hash = tuple_result_hash(model)
+    printer = PythonCodePrinter()
+    student, teacher = classify(model.student_activation), classify(model.teacher_activation)
+    parts = [
+        "import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)\n\n"
+        "import numpy  # noqa: F401\n\n"
+        "from numerics.kernels import relu_quadrature as _relu  # noqa: F401 - used by relu kernels\n"
+        "from numerics.kernels import unit_tuples as _tuples\n"
+    ]
+    for name, slots in KERNELS.items():
+        parts.append("\n".join(_kernel_source(name, slots, programs[name])) + "\n")
+    parts.append(
+        "#: kernel functions by name (derive.codegen.tuples.KERNELS gives their slots)\n"
+        "KERNELS = {\n"
+        + "".join(f"    {name!r}: kernel_{name},\n" for name in KERNELS)
+        + "}\n"
+        + _WRAPPERS
+    )
+    readout_lines = [
+        "def readouts(p, k):",
+        '    """Second-layer weights (a, b) shared by all student / teacher units (the default vectors)."""',
+        f"    return float({printer.doprint(model.student_readout)}), float({printer.doprint(model.teacher_readout)})",
+    ]
+    parts.append(
+        "\n".join(
+            _activation_constant("STUDENT", student, model.student_activation)
+            + _activation_constant("TEACHER", teacher, model.teacher_activation)
+            + ["", ""]
+            + readout_lines
+        )
+        + "\n"
+    )
+    parts.append(
+        "MODEL_DESCRIPTION = " + repr(model.describe()) + "\n"
+        "PER_TUPLE = True\n"
+        f"INPUT_HASH = {input_hash!r}\n"
+        f"RESULT_HASH = {res_hash!r}\n"
+    )
+    body = "\n\n".join(parts)
+    text = generated_module_text(
+        body,
+        about=["# Generated by wickode's derive package (per-tuple kernels, derive/codegen/tuples.py) from the model:"],
+        model=model,
+        input_hash=input_hash,
+        result_hash=res_hash,
+        docstring='Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py).',  # noqa: E501 - the printed docstring
+    )
+    return text
+
+
+__all__ = [
+    "KERNELS",
+    "TUPLE_GENERATOR_VERSION",
+    "generate_tuple_module",
+    "kernel_programs",
+    "kernel_vertices",
+    "module_input_hash",
+    "tuple_input_hash",
+    "tuple_result_hash",
+]

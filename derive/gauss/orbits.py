@@ -1,0 +1,149 @@
+"""Multigraphs up to permutations of interchangeable vertices, with the sizes of their orbits.
+
+The vertices are ``free`` distinguishable ones (numbered first) and ``residuals``
+interchangeable ones. :func:`residual_orbits` lists one canonical edge list per orbit of
+the symmetric group of the interchangeable vertices, with the number of labelled
+multigraphs in the orbit, for the symmetric zero-diagonal multiplicity matrices whose row
+sums (vertex degrees) lie in given sets (the multigraphs of :mod:`derive.gauss.vertex`).
+
+Enumeration is orderly in the edges to the free vertices: a labelled multigraph is only
+generated when the *profiles* of the interchangeable vertices (their multiplicities to
+the free vertices) are in non-increasing lexicographic order. Every orbit has such a
+member (sort the interchangeable vertices by profile), so nothing is lost, and up to a
+factor ``residuals!`` fewer labelled multigraphs are visited; the profile order is checked
+after each free vertex's row, so whole subtrees are pruned. Generated members of one orbit
+are identified by :func:`canonical` and the orbit size is ``residuals! / |stabiliser|``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from math import factorial
+
+from derive.gauss.wick import compositions
+
+Edges = tuple[tuple[int, int, int], ...]
+
+
+def canonical(graph: dict[tuple[int, int], int], free: int, residuals: int) -> tuple[Edges, int]:
+    """The edge list minimal over permutations of the interchangeable vertices, and its stabiliser order.
+
+    Parameters
+    ----------
+    graph
+        ``{(a, b): multiplicity}`` with ``a < b``.
+    free, residuals
+        Vertices ``0 .. free - 1`` are distinguishable, ``free .. free + residuals - 1``
+        interchangeable.
+
+    Returns
+    -------
+    edges, stabiliser
+        Sorted ``(a, b, multiplicity)`` triples, and the number of permutations of the
+        interchangeable vertices that leave the multigraph unchanged.
+
+    Notes
+    -----
+    Interchangeable vertices are first ordered by an invariant (profile to the free
+    vertices, degree); only vertices with equal invariants are permuted. A permutation
+    mapping the multigraph to its canonical form keeps the invariants in order, so the
+    permutations reaching the minimum are exactly one coset of the stabiliser.
+    """
+    n = free + residuals
+    matrix = [[0] * n for _ in range(n)]
+    for (a, b), m in graph.items():
+        matrix[a][b] = matrix[b][a] = m
+    vertices = range(free, n)
+    invariant = {r: (tuple(matrix[r][:free]), sum(matrix[r])) for r in vertices}
+    ordered = sorted(vertices, key=lambda r: invariant[r])
+    blocks = [list(group) for _, group in itertools.groupby(ordered, key=lambda r: invariant[r])]
+    best, reached = None, 0
+    for choice in itertools.product(*(itertools.permutations(block) for block in blocks)):
+        order = list(range(free)) + [r for block in choice for r in block]
+        position = {vertex: index for index, vertex in enumerate(order)}
+        key = tuple(sorted((min(position[a], position[b]), max(position[a], position[b]), m)
+                           for (a, b), m in graph.items()))
+        if best is None or key < best:
+            best, reached = key, 1
+        elif key == best:
+            reached += 1
+    return best, reached
+
+
+def orderly_multigraphs(allowed: Sequence[frozenset[int]], free: int) -> Iterator[dict[tuple[int, int], int]]:
+    """Multigraphs with vertex degrees in ``allowed``, interchangeable profiles non-increasing."""
+    n = len(allowed)
+    top = [max(a, default=0) for a in allowed]
+    profiles: list[list[int]] = [[] for _ in range(n)]
+
+    def ordered_profiles(parts: dict[int, int]) -> bool:
+        # the interchangeable vertices' profiles, extended by this free row, stay non-increasing
+        previous = None
+        for r in range(free, n):
+            current = (*profiles[r], parts.get(r, 0))
+            if previous is not None and current > previous:
+                return False
+            previous = current
+        return True
+
+    def recurse(a: int, degrees: list[int], chosen: dict[tuple[int, int], int]):
+        if a == n:
+            yield dict(chosen)
+            return
+        later = list(range(a + 1, n))
+        for total in sorted(allowed[a]):
+            rest = total - degrees[a]
+            if rest < 0:
+                continue
+            capacities = [top[b] - degrees[b] for b in later]
+            if rest > sum(capacities):
+                continue
+            for parts in compositions(rest, capacities):
+                if a < free and not ordered_profiles(dict(zip(later, parts))):
+                    continue
+                for b, m in zip(later, parts):
+                    if m:
+                        chosen[(a, b)] = m
+                        degrees[b] += m
+                if a < free:
+                    for r in range(free, n):
+                        profiles[r].append(chosen.get((a, r), 0))
+                degrees[a] += rest
+                yield from recurse(a + 1, degrees, chosen)
+                degrees[a] -= rest
+                if a < free:
+                    for r in range(free, n):
+                        profiles[r].pop()
+                for b, m in zip(later, parts):
+                    if m:
+                        del chosen[(a, b)]
+                        degrees[b] -= m
+
+    yield from recurse(0, [0] * n, {})
+
+
+def residual_orbits(
+    allowed_free: Sequence[frozenset[int]], allowed_residual: frozenset[int], residuals: int
+) -> dict[Edges, int]:
+    """``{canonical edge list: number of labelled multigraphs in the orbit}``.
+
+    Parameters
+    ----------
+    allowed_free
+        Allowed degrees of each distinguishable vertex.
+    allowed_residual
+        Allowed degrees of every interchangeable vertex.
+    residuals
+        Number of interchangeable vertices.
+    """
+    free = len(allowed_free)
+    orbits: dict[Edges, int] = {}
+    for graph in orderly_multigraphs(list(allowed_free) + [allowed_residual] * residuals, free):
+        key, stabiliser = canonical(graph, free, residuals)
+        if key not in orbits:
+            orbits[key] = factorial(residuals) // stabiliser
+    return orbits
+
+
+__all__ = ["Edges", "canonical", "residual_orbits"]

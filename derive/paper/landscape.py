@@ -1,0 +1,177 @@
+"""Closed-form Hessian spectra at the stationary points, and degrees of freedom (App. 7.2, 7.5).
+
+Paper model (``sigma = x**2``, ``a = 1/p``, ``b = 1/k``, ``T = I``). The generated
+blocks (derive/quantities/hessian.py) reduce there to
+
+    N H = A (x) I_N + I_p (x) S + (4/p**2) P,
+    A = (4/p**2) Q - (2/p)(1 - tr(Q)/p) I,      S = (4/p**2) (U^T U - (p/k) U*^T U*),
+    P_jl = u_j u_l^T + u_l u_j^T,
+
+so each stationary point splits into (i) directions orthogonal to the span of
+the weights (eigenvalues of A, multiplicity ``N - rank``), (ii) per-student
+directions in the teacher span or the span of the other students (eigenvalue
+``A_jj`` plus that of S), and (iii) the student-student block, where on
+``X`` (coordinates of the student moves in the student span) the operator is
+``c (X + X^T + tr(X) I)``: 0 on antisymmetric X, ``2c`` on symmetric
+traceless X and ``(r + 2) c`` on the identity. Collecting the pieces gives the
+tables below; :func:`spectra` returns ``{point: [(N * eigenvalue, multiplicity)]}``
+as sympy expressions in ``N, p, k`` (and the plateau rank ``r``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sympy as sp
+
+from derive.model.model import k, p
+
+N = sp.Symbol("N", positive=True, integer=True)
+r = sp.Symbol("r", nonnegative=True, integer=True)
+c2 = sp.Symbol("c2", positive=True)
+
+
+def _choose2(n: sp.Expr) -> sp.Expr:
+    return n * (n - 1) / 2
+
+
+@cache
+def aligned_norm() -> sp.Expr:
+    """``c**2`` of the aligned point: minimise ``eps(c) = E[(sum nu**2/k - c**2 nu_1**2)**2]/2``.
+
+    Moments of independent standard Gaussians: ``E nu**4 = 3``, ``E nu_1**2 nu_r**2 = 1``.
+    """
+    risk = (k + 2) / k - 2 * c2 * (k + 2) / k + 3 * c2**2
+    (root,) = sp.solve(sp.diff(risk, c2), c2)
+    return sp.factor(root)
+
+
+@cache
+def spectra() -> dict[str, list[tuple[sp.Expr, sp.Expr]]]:
+    """``{point: [(N * eigenvalue, multiplicity), ...]}``; plateau with rank ``r`` (``1 <= r <= p``)."""
+    q = p / (r + 2)  # stationary norm of the r active students
+    cc = aligned_norm()
+    raw = {
+        "tabula_rasa": [(-2 / p, p * (N - k)), (-2 / p - 4 / (p * k), p * k)],
+        "plateau": [
+            (sp.Integer(0), r * (N - r - k) + (p - r) * r + _choose2(r)),
+            (-4 / (p * (r + 2)), (p - r) * (N - r - k)),
+            (-4 / (p * (r + 2)) - 4 / (p * k), (p - r) * k),
+            (-4 / (p * k), r * k),
+            (sp.factor(2 * 4 * q / p**2), _choose2(r + 1) - 1),
+            (sp.factor((r + 2) * 4 * q / p**2), sp.Integer(1)),
+        ],
+        "zero_error": [
+            (sp.Integer(0), (p - k) * (N - k) + (p - k) * k + _choose2(k)),
+            (4 / (p * k), k * (N - k)),
+            (8 / (p * k), _choose2(k + 1) - 1),
+            (4 * (k + 2) / (p * k), sp.Integer(1)),
+        ],
+        "aligned": [
+            # other teachers' directions: A on 1-perp or on 1, plus S = -4/(pk)
+            (-2 * (1 - cc) / p - 4 / (p * k), (p - 1) * (k - 1)),
+            (4 * cc / p - 2 * (1 - cc) / p - 4 / (p * k), k - 1),
+            # orthogonal complement of the teacher span: eigenvalues of A
+            (-2 * (1 - cc) / p, (p - 1) * (N - k)),
+            (4 * cc / p - 2 * (1 - cc) / p, N - k),
+            # the aligned teacher's direction: A + S = (4/p)(c**2 - 1/k), plus P on the all-ones mode
+            (-2 * (1 - cc) / p + 4 / p * (cc - 1 / k), p - 1),
+            (4 * cc / p - 2 * (1 - cc) / p + 4 / p * (cc - 1 / k) + 8 * cc / p, sp.Integer(1)),
+        ],
+    }
+    return {point: _merged(pairs) for point, pairs in raw.items()}
+
+
+def _merged(pairs: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr, sp.Expr]]:
+    out: dict[sp.Expr, sp.Expr] = {}
+    for value, multiplicity in pairs:
+        key = sp.factor(sp.simplify(value))
+        out[key] = sp.factor(sp.expand(out.get(key, 0) + multiplicity))
+    return list(out.items())
+
+
+def _sign_of(value: sp.Expr) -> str:
+    sample = value.subs({p: 5, k: 3, r: 2, N: 100})
+    return "null" if value == 0 else ("negative" if sample < 0 else "positive")
+
+
+@cache
+def counts() -> dict[str, dict[str, sp.Expr]]:
+    """Negative, null and positive multiplicities per point (``N >= p + k``; aligned: ``k >= 2``)."""
+    out = {}
+    for point, pairs in spectra().items():
+        sums = {"negative": sp.Integer(0), "null": sp.Integer(0), "positive": sp.Integer(0)}
+        for value, multiplicity in pairs:
+            sums[_sign_of(value)] += multiplicity
+        out[point] = {sign: sp.factor(sp.expand(total)) for sign, total in sums.items()}
+    return out
+
+
+@cache
+def plateau_ratio() -> tuple[sp.Expr, sp.Expr]:
+    """Eq. 29: negative / null at the full-rank plateau, and its leading large-N behaviour."""
+    full = {key: value.subs(r, p) for key, value in counts()["plateau"].items()}
+    ratio = sp.factor(full["negative"] / full["null"])
+    leading = sp.limit(ratio * N, N, sp.oo) / N
+    return ratio, leading
+
+
+@cache
+def degrees_of_freedom() -> tuple[sp.Expr, sp.Expr]:
+    """Student expressivity ``dim{W^T W}`` (p <= N) and the zero-error manifold dimension (p >= k).
+
+    Expressivity: ``pN`` parameters minus the ``p(p-1)/2`` rotations ``W -> O W``
+    that leave ``W^T W`` unchanged (``N(N+1)/2`` once p >= N). Manifold: ``p(p-1)/2``
+    rotations of one solution, minus the ``(p-k)(p-k-1)/2`` that only mix the
+    ``p - k`` directions orthogonal to the rotation ``O`` (App. 7.5.2).
+    """
+    expressivity = sp.expand(p * N - _choose2(p))
+    manifold = sp.factor(sp.expand(_choose2(p) - _choose2(p - k)))
+    return expressivity, manifold
+
+
+def section() -> tuple[str, str]:
+    """The landscape section of ``docs/equations.md``."""
+    table = counts()
+    ratio, leading = plateau_ratio()
+    expressivity, manifold = degrees_of_freedom()
+    canonical = "|".join(
+        [sp.srepr(aligned_norm()), sp.srepr(ratio), sp.srepr(leading), sp.srepr(expressivity), sp.srepr(manifold)]
+        + [f"{pt}:{sp.srepr(v)}:{sp.srepr(m)}" for pt, pairs in spectra().items() for v, m in pairs]
+        + [f"{pt}:{s}:{sp.srepr(e)}" for pt, c in table.items() for s, e in c.items()]
+    )
+    L = sp.latex
+    md = [
+        "## Hessian spectra at the stationary points (paper model, T = I)",
+        "",
+        "Generated by `derive/paper/landscape.py` from the block structure of the Hessian",
+        r"($H_{jl} = \frac1N[A_{jl} I_N + \sum_{ab} B_{jl,ab} u_a u_b^\top]$, `derive/quantities/hessian.py`).",
+        r"Eigenvalues are given times N, for $N \ge p + k$; the plateau has $r$ active students",
+        r"($q = p/(r+2)$, $r = p$ is the dynamical plateau, $r = 0$ is tabula rasa); aligned needs $k \ge 2$",
+        rf"(stationary norm $c^2 = {L(aligned_norm())}$; for k = 1 it is a zero-error point).",
+        "",
+    ]
+    names = {"tabula_rasa": "Tabula rasa", "plateau": "Plateau (rank r)", "zero_error": "Zero error",
+             "aligned": "All aligned to one teacher"}
+    for point, pairs in spectra().items():
+        md += [f"**{names[point]}**", "", "| N x eigenvalue | multiplicity |", "|---|---|"]
+        md += [f"| ${L(v)}$ | ${L(m)}$ |" for v, m in pairs]
+        md += ["", "| negative | null | positive |", "|---|---|---|",
+               "| " + " | ".join(f"${L(table[point][s])}$" for s in ("negative", "null", "positive")) + " |", ""]
+    md += [
+        "Negative-to-null ratio at the plateau (Eq. 29), growing with p, and its large-N behaviour:",
+        "",
+        rf"$$\frac{{n_-}}{{n_0}} = {L(ratio)} \simeq {L(leading)}$$",
+        "",
+        "At zero-error points the null directions split into those tangent to the solution manifold,",
+        r"$pk - k(k+1)/2$ of them (antisymmetric rotations $k(k-1)/2$ and moves of O into its",
+        r"orthogonal complement $(p-k)k$), and $(p-k)(N-k)$ Hessian-flat ones along which the risk grows",
+        r"like $t^4$.",
+        "",
+        "Degrees of freedom (App. 7.5): student expressivity (p <= N; N(N+1)/2 for p >= N) and the",
+        "dimension of the zero-error manifold (p >= k, independent of N >= k):",
+        "",
+        rf"$$d_{{\rm student}} = {L(expressivity)},\qquad d_{{\rm manifold}} = {L(manifold)}$$",
+        "",
+    ]
+    return canonical, "\n".join(md)

@@ -1,0 +1,691 @@
+"""Exact finite-N one-pass SGD on the overlaps alone: ``simulate(..., method="overlaps")``.
+
+The chain
+---------
+Write ``V = [W; W*]`` ((p+k) x N) and ``C = V V^T / N = [[Q, R], [R^T, T]]``.
+With ``N >= p + k`` there is an orthonormal set of ``P = p + k`` vectors in
+``R^N`` (rows of ``Phi``, P x N) whose span contains the rows of ``V``, and
+for any square factor ``C = F F^T`` (P x P) they can be chosen so that
+``V / sqrt(N) = F Phi``. A fresh input splits as ``x = Phi^T g + y`` with
+``g = Phi x ~ N(0, I_P)`` and ``y``
+the Gaussian part orthogonal to that span, ``|y|**2 ~ chi2_{N-P}``,
+independent of ``g``. Hence, for one step,
+
+    z = (lambda, nu) = V x / sqrt(N) = F g ~ N(0, C),
+    rho = |x|**2 / N = (|g|**2 + chi2_{N-P}) / N.
+
+This is docs/model.md's ``rho = (z^T C^+ z + chi2_{N-r}) / N`` (``r = rank C``): the
+``r`` coordinates of ``g`` along the range of ``C`` give ``z^T C^+ z``, the
+other ``P - r`` ones are orthogonal to every weight and join the chi-square.
+So the law needs no rank decision: any factor with ``F F^T = C`` gives it
+exactly, singular ``C`` included (a student equal to a teacher, say), and
+the chi-square always has ``N - P`` degrees of freedom.
+
+With ``d = 1 - eta kappa / N`` and ``E_j = (y - f) a sigma'(lambda_j)``,
+``y = b sum_r sigma*(nu_r) + sqrt(Delta) xi``, ``f = a sum_j sigma(lambda_j)``,
+the weights move by ``w_j' = d w_j + (eta / sqrt(N)) E_j x``. Using
+``W x / sqrt(N) = lambda``, ``W* x / sqrt(N) = nu`` and ``|x|**2 = N rho``:
+
+    R' = d R + (eta / N) E nu^T,
+    Q' = d**2 Q + (eta d / N) (E lambda^T + lambda E^T) + (eta**2 / N) rho E E^T,
+    T' = T,
+
+(:func:`overlap_step`). Given ``C`` the next ``C`` depends only on fresh
+randomness, so the overlaps are an exact Markov chain, whatever N.
+
+Blocks of steps
+---------------
+Factorising ``C`` at every step would cost a LAPACK call per step. Instead the
+steps run in blocks of ``s`` (:data:`STEP_BLOCK`), exactly as the weight
+simulator does, but in a ``P + s``-dimensional representation of the
+inputs: ``C = F F^T`` is factorised once per block, the block's inputs have
+coordinates ``G = X Phi^T`` (s x P, i.i.d. standard normal) on the
+block-start span and orthogonal parts ``Y`` (s x N) whose Gram matrix ``H = Y Y^T ~ Wishart_s(N - P, I)``
+is drawn directly (Bartlett decomposition ``H = L L^T``, ``L_ii**2 ~ chi2_{N-P-i}``
+(``i = 0..s-1``), ``L_ij ~ N(0, 1)`` below the diagonal; for ``N - P < s``
+the ``s x (N - P)`` matrix ``Y`` itself). Then with ``Lambda0 = G F_lambda^T``,
+``Nu = G F_nu^T`` (the pre-activations at the block-start weights) and the
+input Gram ``X X^T / N = (G G^T + H) / N`` (diagonal: the ``rho`` of each
+step), the student pre-activation of step ``t`` is
+
+    lambda_t = d^t Lambda0_t + sum_{tau < t} d^(t-1-tau) e_tau (x_tau . x_t) / N,   e = eta E,
+
+and after the block, with ``u_tau = d^(s-1-tau) e_tau`` (columns of ``U``, p x s),
+
+    R' = d^s R + U Nu / N,
+    Q' = d^(2s) Q + d^s (U Lambda0 + Lambda0^T U^T) / N + U (X X^T / N) U^T / N,
+
+which for ``s = 1`` is the step above. Per step the work is the sequential
+``O(p s)`` recursion for ``e_t`` (a few NumPy calls on arrays with a leading
+replica axis); per block one batched factorisation and a few small products.
+Nothing depends on N (except the chi-square degrees of freedom), so the cost
+per step is independent of N and the cost per unit of alpha grows like N
+(against ``N**2`` for the weight simulator).
+
+Factorisation (:func:`covariance_factor`): batched Cholesky; if it fails for
+some replica (singular or round-off-indefinite ``C``), that replica's ``C``
+alone is factorised by ``eigh``, ``F = U sqrt(s)``, with eigenvalues below
+``EIGENVALUE_RTOL * P * max(s)`` (a few ulps, the accuracy of the
+eigensolver) set to zero, so that for an exactly singular ``C`` the draws lie
+exactly in its range (``lambda_1 = nu_1`` for a student equal to a teacher)
+instead of ``sqrt(eps)`` off it. The tolerance only decides which round-off
+is discarded; ``rho`` does not depend on it. A replica's factor, hence its
+trajectory, does not depend on the other replicas.
+
+Seeding: replica ``i`` owns ``replica_seeds(seed, B)[i]`` (as in
+:func:`numerics.simulators.weights.simulate`); its spawned children 0, 1, 2, 3 feed
+the start (:func:`haar_overlaps`), the input coordinates ``G`` and the normals
+of the Bartlett factor, the label noise, and the chi-squares of the Bartlett
+diagonal. The blocks end at the recorded steps, which depend only on
+``N``, ``alpha_max`` and ``record``, so a replica follows the same trajectory
+alone or batched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from numerics.core.activations import activation_functions
+from numerics.core.validation import as_float_array, check_overlaps, check_scalar, covariance
+from numerics.results.persist import IntegrationResult
+from numerics.runtime.registry import ResolvedModel, resolve
+from numerics.simulators.common import (
+    BLOWUP,
+    SimulationError,
+    check_count,
+    child_seed,
+    record_steps,
+    replica_seeds,
+)
+from numerics.simulators.replicas import replica_result
+
+#: Steps per block (see the module docstring). The per-block work (factorisation, draws, a
+#: few small products) is spread over s steps, but the batched s x s products cost O(s**2)
+#: per step and replica: 16 balances one replica (where s = 32 is ~20 % faster) against
+#: hundreds (where s = 32 is ~1.6x slower).
+STEP_BLOCK = 16
+#: Eigenvalues of C up to this times P times the largest count as zero in the eigh
+#: factor (a few ulps: the accuracy of a symmetric eigensolver, see covariance_factor).
+EIGENVALUE_RTOL = 4 * np.finfo(float).eps
+#: Steps whose random draws are generated per generator call (amortises the calls; the
+#: chunks follow the block sizes only, never the number of replicas).
+CHUNK_STEPS = 256
+#: A progress bar is shown when more than this many steps times replicas are simulated.
+PROGRESS_WORK = 2e7
+
+
+def covariance_factor(C: np.ndarray) -> np.ndarray:
+    """A square factor ``F`` with ``F F^T = C`` for positive semi-definite ``C``, batched.
+
+    Parameters
+    ----------
+    C : array, shape (..., P, P)
+        Symmetric positive semi-definite (only the lower triangle is read by the
+        Cholesky path).
+
+    Returns
+    -------
+    F : array, shape (..., P, P)
+        Lower-triangular Cholesky factor where it exists; for a matrix whose
+        Cholesky factorisation fails (singular, or indefinite by round-off)
+        ``U diag(sqrt(s'))`` from its eigendecomposition ``C = U diag(s) U^T``,
+        with ``s' = 0`` for eigenvalues ``s <= EIGENVALUE_RTOL * P * max(s)``
+        (negative or round-off) and ``s' = s`` otherwise. Each matrix's factor
+        depends on that matrix only.
+    """
+    try:
+        return np.linalg.cholesky(C)
+    except np.linalg.LinAlgError:
+        pass
+    # rare path: redo matrix by matrix, so a replica's factor does not depend on its batch
+    batch = C.shape[:-2]
+    flat = C.reshape((-1,) + C.shape[-2:])
+    factors = np.empty_like(flat)
+    for i, matrix in enumerate(flat):
+        try:
+            factors[i] = np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:
+            values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+            # eigenvalues at the round-off level of eigh are zero: an exactly singular C (a student
+            # equal to a teacher) then gives z exactly in its range, not off by sqrt(eps)
+            values[values <= EIGENVALUE_RTOL * matrix.shape[-1] * max(values[-1], 0.0)] = 0.0
+            factors[i] = vectors * np.sqrt(values)
+    return factors.reshape(batch + C.shape[-2:])
+
+
+def haar_overlaps(rng: np.random.Generator, p: int, k: int, N: int) -> np.ndarray:
+    """``U^T V`` for two independent Haar-random orthonormal frames ``U`` (N x p), ``V`` (N x k).
+
+    Drawn exactly at cost independent of N. By rotation invariance ``U`` can be
+    taken as the first p coordinate vectors, so ``U^T V`` is the top p x k block
+    of ``V = Z (Z^T Z)^(-1/2)`` with ``Z`` an N x k standard Gaussian matrix.
+    With ``Z = [Z1; Z2]`` (p and N - p rows), ``Z^T Z = Z1^T Z1 + Z2^T Z2`` and
+    ``Z2^T Z2 ~ Wishart_k(N - p, I)`` independent of ``Z1``; the Wishart matrix
+    is drawn by its Bartlett decomposition.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    p, k : int
+    N : int
+        ``>= p + k``.
+
+    Returns
+    -------
+    array, shape (p, k)
+        Entries of variance ``1 / N``.
+    """
+    Z1 = rng.standard_normal((p, k))
+    wishart = _bartlett(rng, rng, k, N - p)
+    gram = Z1.T @ Z1 + wishart
+    values, vectors = np.linalg.eigh(gram)
+    return Z1 @ (vectors / np.sqrt(values)) @ vectors.T
+
+
+def _bartlett(normals: np.random.Generator, chi2: np.random.Generator, size: int, dof: int) -> np.ndarray:
+    # lower-triangular L with L L^T ~ Wishart_size(dof, I); dof >= size
+    factor = np.zeros((size, size))
+    factor[np.tril_indices(size, -1)] = normals.standard_normal(size * (size - 1) // 2)
+    factor[np.diag_indices(size)] = np.sqrt(chi2.chisquare(dof - np.arange(size)))
+    return factor @ factor.T
+
+
+def overlap_step(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    z: np.ndarray,
+    rho: float | np.ndarray,
+    xi: float | np.ndarray = 0.0,
+    *,
+    eta: float,
+    N: int,
+    model: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One SGD step on the overlaps, given the step's random draws.
+
+    ``R' = d R + (eta/N) E nu^T`` and
+    ``Q' = d**2 Q + (eta d/N)(E lambda^T + lambda E^T) + (eta**2/N) rho E E^T``
+    with ``d = 1 - eta kappa / N``, ``E_j = (y - f) a sigma'(lambda_j)``,
+    ``y = b sum_r sigma*(nu_r) + sqrt(Delta) xi`` (module docstring).
+
+    Parameters
+    ----------
+    Q : array, shape (..., p, p)
+    R : array, shape (..., p, k)
+    T : array, shape (..., k, k)
+        Unchanged by the step; only its shape is used.
+    z : array, shape (..., p + k)
+        Pre-activations ``(lambda, nu)`` of the step's input; in the chain
+        ``z ~ N(0, C)``.
+    rho : float or array, shape (...)
+        ``|x|**2 / N``; in the chain ``(z^T C^+ z + chi2_{N - rank C}) / N``.
+    xi : float or array, shape (...)
+        Standard normal label noise (multiplied by ``sqrt(Delta)``).
+    eta : float
+    N : int
+    model : derive.Model, optional
+
+    Returns
+    -------
+    Q : array, shape (..., p, p)
+    R : array, shape (..., p, k)
+    """
+    Q = np.asarray(Q, dtype=float)
+    R = np.asarray(R, dtype=float)
+    p, k = R.shape[-2:]
+    if np.shape(T)[-2:] != (k, k) or np.shape(z)[-1] != p + k:
+        raise ValueError(f"T must have shape (..., {k}, {k}) and z (..., {p + k})")
+    kernel = StepKernel(resolve(model), eta, N, p, k)
+    z = np.asarray(z, dtype=float)
+    lam, nu = z[..., :p], z[..., p:]
+    rho = np.asarray(rho, dtype=float)[..., None, None]
+    y = kernel.b * kernel.sigma_star(nu).sum(axis=-1) + kernel.noise_std * np.asarray(xi, dtype=float)
+    residual = y - kernel.a * kernel.sigma(lam).sum(axis=-1)
+    E = kernel.a * residual[..., None] * kernel.sigma_prime(lam)
+    d = kernel.decay
+    outer = E[..., :, None] * lam[..., None, :]
+    Q_next = d * d * Q + (eta * d / N) * (outer + np.swapaxes(outer, -1, -2))
+    Q_next = Q_next + (eta * eta / N) * rho * E[..., :, None] * E[..., None, :]
+    R_next = d * R + (eta / N) * E[..., :, None] * nu[..., None, :]
+    return Q_next, R_next
+
+
+class StepKernel:
+    """The model's activations and constants, and the block update (module docstring)."""
+
+    def __init__(self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int, batch: int = 1) -> None:
+        module = resolved.module
+        self.a, self.b = (float(v) for v in module.readouts(p, k))
+        # polynomials, erf or relu: the chain's law holds for any activation
+        self.sigma, self.sigma_prime = activation_functions(module, "STUDENT")
+        self.sigma_star, _ = activation_functions(module, "TEACHER")
+        self.noise_std = float(np.sqrt(resolved.noise_variance))
+        self.decay = 1.0 - eta * resolved.weight_decay / N
+        self.eta, self.N, self.p, self.k, self.batch = eta, N, p, k, batch
+        s = block_steps(batch)
+        # decay powers d^t and the (tau, t) weights d^(t-1-tau) (tau < t) of the input Gram matrix;
+        # the inputs of one mini-batch step (same t) do not see each other's updates
+        self.step_of = np.repeat(np.arange(s), batch)
+        self.powers = self.decay ** np.arange(s + 1)
+        lags = self.step_of[None, :] - self.step_of[:, None] - 1
+        self.decay_weights = np.where(lags >= 0, self.decay ** np.maximum(lags, 0), 0.0)
+
+    def advance(self, C: np.ndarray, inputs: np.ndarray, xi: np.ndarray | None) -> None:
+        """Advance the overlaps of every replica by one block of steps, in place.
+
+        Parameters
+        ----------
+        C : array, shape (B, P, P)
+            ``[[Q, R], [R^T, T]]`` at the block start; overwritten with the block end.
+        inputs : array, shape (B, s * batch, P + m)
+            Row t: the coordinates ``g_t`` (P) of input t on the span of the
+            block-start factor's columns, then its coordinates (m) in an
+            orthonormal basis of the orthogonal part of the block's inputs
+            (Bartlett factor: lower triangular, or ``Y`` itself). Only
+            ``inputs @ inputs^T`` (the Gram matrix of the inputs) is used.
+        xi : array, shape (B, s * batch), or None
+            Standard normal label noise of the inputs (``None``: no noise).
+        """
+        p, N, eta, batch = self.p, self.N, self.eta, self.batch
+        n_inputs = inputs.shape[1]
+        size = n_inputs // batch  # steps
+        P = C.shape[-1]
+        decay = self.decay
+        F = covariance_factor(C)
+        G = inputs[:, :, :P]
+        Z0 = G @ np.swapaxes(F, 1, 2)  # (B, s, P): pre-activations at the block-start weights
+        lam0, nu = Z0[:, :, :p], Z0[:, :, p:]
+        gram = inputs @ np.swapaxes(inputs, 1, 2)  # (B, s, s): x_tau . x_t / N after the division
+        gram /= N
+        y = self.b * self.sigma_star(nu).sum(axis=-1)
+        if xi is not None and self.noise_std > 0:
+            y += self.noise_std * xi
+        step_of = self.step_of[:n_inputs]
+        if decay != 1.0:
+            lam_start = lam0 * self.powers[step_of, None]
+            overlap = gram * self.decay_weights[:n_inputs, :n_inputs]
+        else:
+            lam_start, overlap = lam0, gram
+        e = np.empty((C.shape[0], p, n_inputs))  # e_t = (eta / batch) E_t, one column per input
+        coefficient = eta * self.a / batch
+        sigma, sigma_prime, a = self.sigma, self.sigma_prime, self.a
+        if batch == 1:
+            for t in range(size):
+                lam = lam_start[:, t]
+                if t:
+                    lam = lam + (e[:, :, :t] @ overlap[:, :t, t, None])[..., 0]
+                residual = y[:, t] - a * sigma(lam).sum(axis=-1)
+                np.multiply((coefficient * residual)[:, None], sigma_prime(lam), out=e[:, :, t])
+        else:
+            for t in range(size):
+                first, last = t * batch, (t + 1) * batch  # the inputs of step t
+                lam = lam_start[:, first:last]  # (B, batch, p)
+                if t:
+                    lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
+                residual = y[:, first:last] - a * sigma(lam).sum(axis=-1)
+                e[:, :, first:last] = coefficient * np.swapaxes(residual[..., None] * sigma_prime(lam), 1, 2)
+        U = e * self.powers[size - 1 - step_of] if decay != 1.0 else e
+        ds = self.powers[size]
+        cross = (U @ lam0) * (ds / N)  # (B, p, p)
+        Q = C[:, :p, :p] * (ds * ds) + cross + np.swapaxes(cross, 1, 2)
+        Q += (U @ gram @ np.swapaxes(U, 1, 2)) / N
+        R = C[:, :p, p:] * ds + (U @ nu) / N
+        C[:, :p, :p] = (Q + np.swapaxes(Q, 1, 2)) / 2  # symmetric to the last bit
+        C[:, :p, p:] = R
+        C[:, p:, :p] = np.swapaxes(R, 1, 2)
+
+
+def _batched(value: Any, name: str, shape: tuple[int, ...], replicas: int) -> np.ndarray:
+    array = as_float_array(value, name)
+    if array.shape == shape:
+        return np.broadcast_to(array, (replicas,) + shape).copy()
+    if array.shape != (replicas,) + shape:
+        raise ValueError(
+            f"{name} must have shape {shape} or (replicas,) + {shape} = {(replicas,) + shape}, got {array.shape}"
+        )
+    return array.copy()
+
+
+def _weights_gram(value: Any, name: str, rows: int, N: int, replicas: int, other: Any = None) -> np.ndarray:
+    # W W^T / N (or W other^T / N) of weights of shape (rows, N) or (replicas, rows, N)
+    array = as_float_array(value, name)
+    if array.shape not in ((rows, N), (replicas, rows, N)):
+        raise ValueError(
+            f"{name} must have shape ({rows}, {N}) or (replicas, {rows}, {N}) = ({replicas}, {rows}, {N}), "
+            f"got {array.shape}"
+        )
+    right = array if other is None else other
+    gram = array @ np.swapaxes(right, -1, -2) / N
+    return np.broadcast_to(gram, (replicas,) + gram.shape[-2:]).copy()
+
+
+def start_covariance(
+    *,
+    N: int,
+    p: int,
+    k: int,
+    replicas: int,
+    init_rngs: Sequence[np.random.Generator],
+    q0: float = 1.0,
+    W0: Any = None,
+    W_star: Any = None,
+    Q0: Any = None,
+    R0: Any = None,
+    T: Any = None,
+) -> np.ndarray:
+    """Initial ``C = [[Q, R], [R^T, T]]`` of every replica.
+
+    * ``T``: from ``W_star`` (``W* W*^T / N``), else the ``T`` given, else ``I``.
+    * Students: from ``W0`` (``Q = W0 W0^T / N``; ``R = W0 W*^T / N`` if
+      ``W_star`` is given), else ``Q0`` (and ``R0``) given, else ``Q = q0 I``.
+    * When ``R`` is not fixed that way, students and teacher are independent
+      and randomly oriented, as in the weight simulator's default start:
+      ``R = F_Q H F_T^T`` with ``F_Q F_Q^T = Q``, ``F_T F_T^T = T`` and ``H`` the
+      overlaps of two independent Haar frames (:func:`haar_overlaps`, one per
+      replica from its ``init`` generator). For ``Q = q0 I``, ``T = I`` these
+      are exactly the overlaps of orthonormal rows of norms ``sqrt(q0 N)`` and
+      ``sqrt(N)``, drawn without N-dimensional vectors.
+
+    Returns
+    -------
+    C : array, shape (replicas, p + k, p + k)
+
+    Raises
+    ------
+    ValueError
+        Conflicting or malformed starts, or a ``C`` that is not positive semi-definite.
+    """
+    if W0 is not None and (Q0 is not None or R0 is not None):
+        raise ValueError("give either W0 or Q0/R0 as the start, not both")
+    if W_star is not None and T is not None:
+        raise ValueError("give either W_star or T, not both")
+    if R0 is not None and Q0 is None:
+        raise ValueError("R0 needs Q0 (the student overlaps) as well")
+    if W_star is not None:
+        T_b = _weights_gram(W_star, "W_star", k, N, replicas)
+    elif T is not None:
+        T_b = _batched(T, "T", (k, k), replicas)
+    else:
+        T_b = np.broadcast_to(np.eye(k), (replicas, k, k)).copy()
+    R_b = None
+    if W0 is not None:
+        Q_b = _weights_gram(W0, "W0", p, N, replicas)
+        if W_star is not None:
+            W_star_b = np.broadcast_to(as_float_array(W_star, "W_star"), (replicas, k, N))
+            R_b = _weights_gram(W0, "W0", p, N, replicas, other=W_star_b)
+    elif Q0 is not None:
+        Q_b = _batched(Q0, "Q0", (p, p), replicas)
+        if R0 is not None:
+            R_b = _batched(R0, "R0", (p, k), replicas)
+    else:
+        Q_b = np.broadcast_to(q0 * np.eye(p), (replicas, p, p)).copy()
+    if R_b is None:
+        H = np.stack([haar_overlaps(rng, p, k, N) for rng in init_rngs])
+        F_Q = covariance_factor((Q_b + np.swapaxes(Q_b, 1, 2)) / 2)
+        F_T = covariance_factor((T_b + np.swapaxes(T_b, 1, 2)) / 2)
+        R_b = F_Q @ H @ np.swapaxes(F_T, 1, 2)
+    Q_b, R_b, T_b = check_overlaps(Q_b, R_b, T_b)
+    C = covariance(Q_b, R_b, T_b)
+    return (C + np.swapaxes(C, 1, 2)) / 2
+
+
+def block_steps(batch: int) -> int:
+    """Steps per block for mini-batches of ``batch`` inputs: about :data:`STEP_BLOCK` inputs per block."""
+    return max(1, STEP_BLOCK // batch)
+
+
+def block_sizes(steps: np.ndarray, n_steps: int, block: int | None = None) -> list[int]:
+    """Steps per block: blocks of ``block`` (default :data:`STEP_BLOCK`) steps, cut at every recorded step."""
+    block = STEP_BLOCK if block is None else block
+    sizes = []
+    done = 0
+    for target in [int(t) for t in steps if t > 0] + [n_steps]:
+        while done < target:
+            size = min(block, target - done)
+            sizes.append(size)
+            done += size
+    return sizes
+
+
+class _BlockDraws:
+    """The random draws of every block, generated replica by replica a chunk of blocks at a time.
+
+    A block of ``size`` inputs (steps times the mini-batch size) takes from a replica's ``inputs`` stream the
+    ``size x P`` coordinates ``G`` then the ``size (size - 1) / 2`` normals
+    below the diagonal of the Bartlett factor (row by row), from its
+    ``chi2`` stream the ``size`` chi-squares of the diagonal, and from its
+    ``noise`` stream ``size`` label-noise normals (when ``Delta > 0``). If
+    ``N - P < size`` the block instead takes ``size x (N - P)`` normals for
+    the orthogonal coordinates and no chi-squares. Drawing many blocks per
+    generator call only amortises the call overhead; the chunks are set by the
+    block sizes alone (:data:`CHUNK_STEPS`), never by the number of replicas.
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[tuple[np.random.Generator, np.random.Generator, np.random.Generator]],
+        sizes: Sequence[int],
+        P: int,
+        dof: int,
+        noise: bool,
+    ) -> None:
+        self.streams, self.sizes, self.P, self.dof, self.noise = streams, list(sizes), P, dof, noise
+        replicas = len(streams)
+        s = max(self.sizes, default=1)
+        self.inputs = np.zeros((replicas, s, P + min(s, dof)))
+        self._index_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # chunks: runs of consecutive blocks of at most CHUNK_STEPS steps (at least one block)
+        self.chunks: list[tuple[int, int]] = []
+        first = 0
+        while first < len(self.sizes):
+            last, total = first, 0
+            while last < len(self.sizes) and (last == first or total + self.sizes[last] <= CHUNK_STEPS):
+                total += self.sizes[last]
+                last += 1
+            self.chunks.append((first, last))
+            first = last
+        # each buffer as long as the longest use of it (a tuple max would compare lexicographically)
+        counts = [self._counts(self.sizes[a:b]) for a, b in self.chunks] or [(0, 0, 0)]
+        longest = tuple(max(column) for column in zip(*counts))
+        self.normals = np.empty((replicas, longest[0]))
+        self.chi2 = np.empty((replicas, longest[1]))
+        self.xi = np.empty((replicas, longest[2]))
+
+    def _indices(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # below-diagonal rows and columns, and the diagonal, of a size x size factor (cached)
+        if size not in self._index_cache:
+            rows, cols = np.tril_indices(size, -1)
+            self._index_cache[size] = (rows, cols, np.arange(size))
+        return self._index_cache[size]
+
+    def _bartlett(self, size: int) -> bool:
+        return self.dof >= size
+
+    def _counts(self, sizes: Sequence[int]) -> tuple[int, int, int]:
+        normals = chi2 = 0
+        for size in sizes:
+            if self._bartlett(size):
+                normals += size * self.P + size * (size - 1) // 2
+                chi2 += size
+            else:
+                normals += size * (self.P + self.dof)
+        return normals, chi2, sum(sizes)
+
+    def __iter__(self):
+        """Yield ``(inputs, xi)`` of every block: shapes (B, size, P + m) and (B, size) or None."""
+        P, dof = self.P, self.dof
+        for first, last in self.chunks:
+            sizes = self.sizes[first:last]
+            n_normals, n_chi2, n_steps = self._counts(sizes)
+            dofs = np.concatenate([dof - np.arange(size) for size in sizes if self._bartlett(size)] or [[]])
+            for i, (normals, noise, chi2) in enumerate(self.streams):
+                normals.standard_normal(out=self.normals[i, :n_normals])
+                if n_chi2:
+                    self.chi2[i, :n_chi2] = chi2.chisquare(dofs)
+                if self.noise:
+                    noise.standard_normal(out=self.xi[i, :n_steps])
+            o_normal = o_chi2 = o_step = 0
+            for size in sizes:
+                block = self.inputs[:, :size]
+                block[:, :, :P] = self.normals[:, o_normal : o_normal + size * P].reshape(-1, size, P)
+                o_normal += size * P
+                if self._bartlett(size):
+                    rows, cols, diagonal = self._indices(size)
+                    block[:, :, P:] = 0.0
+                    block[:, rows, P + cols] = self.normals[:, o_normal : o_normal + rows.size]
+                    block[:, diagonal, P + diagonal] = np.sqrt(self.chi2[:, o_chi2 : o_chi2 + size])
+                    o_normal += rows.size
+                    o_chi2 += size
+                else:
+                    orthogonal = self.normals[:, o_normal : o_normal + size * dof]
+                    block[:, :, P : P + dof] = orthogonal.reshape(-1, size, dof)
+                    o_normal += size * dof
+                xi = self.xi[:, o_step : o_step + size] if self.noise else None
+                o_step += size
+                yield block, xi
+
+
+def simulate_overlaps(
+    *,
+    N: int,
+    p: int,
+    k: int,
+    eta: float,
+    alpha_max: float,
+    model: Any = None,
+    q0: float = 1.0,
+    seed: Any = None,
+    replicas: int = 1,
+    record: int | Sequence[float] | np.ndarray = 200,
+    W0: np.ndarray | None = None,
+    W_star: np.ndarray | None = None,
+    Q0: np.ndarray | None = None,
+    R0: np.ndarray | None = None,
+    T: np.ndarray | None = None,
+    progress: bool = True,
+    batch_size: int = 1,
+) -> IntegrationResult:
+    """Finite-N one-pass SGD simulated exactly on the overlaps (``simulate(..., method="overlaps")``).
+
+    Same trajectory law as :func:`numerics.simulators.weights.simulate` (the weight
+    method) at every N, at a cost per step independent of N (module docstring).
+
+    Parameters
+    ----------
+    N, p, k, eta, alpha_max, model, q0, seed, replicas, record, progress, batch_size
+        As in :func:`numerics.simulators.weights.simulate` (a mini-batch step draws ``batch_size``
+        inputs: the block's ``s * batch_size`` rows, their Gram matrix included).
+    W0 : array, shape (p, N) or (replicas, p, N), optional
+        Start from these weights' overlaps.
+    W_star : array, shape (k, N) or (replicas, k, N), optional
+        Teacher weights (their overlaps ``T``, and ``R`` with ``W0``).
+    Q0 : array, shape (p, p) or (replicas, p, p), optional
+    R0 : array, shape (p, k) or (replicas, p, k), optional
+        Explicit start (``R0`` needs ``Q0``). Without ``R0`` (and without both
+        ``W0`` and ``W_star``) ``R(0)`` is random, students and teacher being
+        independent random orthonormal-frame images (:func:`start_covariance`);
+        the default start has the law of the weight method's default.
+    T : array, shape (k, k) or (replicas, k, k), optional
+        Teacher overlaps; default ``I``.
+
+    Returns
+    -------
+    IntegrationResult
+        As the weight method: ``alpha`` (n,), ``Q`` (B, n, p, p), ``R`` (B, n, p, k),
+        ``risk`` (B, n), ``T`` (B, k, k), replica axis dropped for ``replicas == 1``;
+        ``extra`` holds ``"N"``, ``"steps"``, ``"replicas"``, ``"model"``,
+        ``"method"`` (``"overlaps"``), ``"seconds"`` (wall time of the SGD loop).
+        ``nfev`` is the number of SGD steps.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments.
+    SimulationError
+        If the overlaps diverge, naming the alpha interval reached.
+    """
+    p = check_count(p, "p", 1)
+    k = check_count(k, "k", 1)
+    N = check_count(N, "N", 1)
+    if N < p + k:
+        raise ValueError(f"N must be >= p + k = {p + k} (orthonormal students and teachers), got N = {N}")
+    replicas = check_count(replicas, "replicas", 1)
+    eta = check_scalar(eta, "eta", positive=True)
+    alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    q0 = check_scalar(q0, "q0", positive=True)
+    batch = check_count(batch_size, "batch_size", 1)
+    n_steps = int(round(alpha_max * N))
+    if n_steps < 1:
+        raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
+    steps = record_steps(N, alpha_max, record)
+    resolved = resolve(model)
+    P = p + k
+
+    sequences = replica_seeds(seed, replicas)
+    generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(4)] for sq in sequences]
+    C = start_covariance(N=N, p=p, k=k, replicas=replicas, init_rngs=[g[0] for g in generators], q0=q0,
+                         W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T)
+    T_out = C[:, p:, p:].copy()
+    streams = [(g[1], g[2], g[3]) for g in generators]
+    kernel = StepKernel(resolved, eta, N, p, k, batch)
+    sizes = block_sizes(steps, n_steps, block_steps(batch))
+    draws = _BlockDraws(streams, [size * batch for size in sizes], P, N - P, resolved.noise_variance > 0)
+
+    n_rec = steps.size
+    Q_rec = np.empty((replicas, n_rec, p, p))
+    R_rec = np.empty((replicas, n_rec, p, k))
+    bar = None
+    if progress and float(n_steps) * batch * replicas > PROGRESS_WORK:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, desc="SGD steps (overlaps)", unit="step", unit_scale=True, leave=False)
+
+    def measure_due() -> None:
+        nonlocal rec_index
+        while rec_index < n_rec and steps[rec_index] == done:
+            Q_rec[:, rec_index] = C[:, :p, :p]
+            R_rec[:, rec_index] = C[:, :p, p:]
+            rec_index += 1
+
+    started = time.perf_counter()
+    done = 0
+    rec_index = 0
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            measure_due()
+            for inputs, xi in draws:
+                kernel.advance(C, inputs, xi)
+                size = inputs.shape[1] // batch
+                done += size
+                if bar is not None:
+                    bar.update(size)
+                largest = np.max(np.diagonal(C[:, :p, :p], axis1=1, axis2=2))
+                if not np.all(np.isfinite(C)) or largest > BLOWUP:
+                    raise SimulationError(
+                        f"the student overlaps diverged (Q_jj > {BLOWUP:g} or not finite) between "
+                        f"alpha = {(done - size) / N:.6g} and alpha = {done / N:.6g}: the learning rate "
+                        f"eta = {eta:g} is too large for this model and start"
+                    )
+                measure_due()
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+
+    return replica_result(
+        alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, model=model, eta=eta, second_order=True,
+        nfev=n_steps, batch_size=batch,
+        extra={
+            "N": N,
+            "steps": steps,
+            "replicas": replicas,
+            "model": model,
+            "method": "overlaps",
+            "seconds": seconds,
+        },
+    )
