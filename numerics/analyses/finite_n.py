@@ -15,7 +15,7 @@ started from ``R(0) + Z`` with ``Z`` Gaussian, i.i.d. entries of variance
 
     S = int_0^inf exp(-2 Gamma(alpha)) sigma^2(alpha) dalpha.
 
-Consequences (checked in ``tests/test_finite_n.py`` and the ``finite_n_*`` figures):
+Consequences (checked in ``tests/numerics/analyses/test_finite_n.py`` and the ``finite_n_*`` figures):
 
 * from ``R(0) = 0`` (where the ODE never escapes) the escape-time law at size N is
   that of the ODE from Gaussian ``R(0)`` of variance ``S / N``, and its mean grows

@@ -4,7 +4,7 @@ Every module under ``numerics/_generated/`` (and every cached module of
 :mod:`numerics.runtime.cache`) starts with ``from numerics.kernels.helpers import (...)``,
 importing each name of :data:`__all__`: the printer in :mod:`derive.codegen.printer`
 prints calls to these helpers, so a helper renamed or removed here must change
-there too (``tests/test_derive_check.py`` checks that the two lists agree).
+there too (``tests/derive/codegen/test_derive_check.py`` checks that the two lists agree).
 
 Conventions: every array argument is at least 2-d, a matrix on its last two
 axes with optional leading batch axes (``Q`` (..., p, p), ``R`` (..., p, k),

@@ -29,7 +29,7 @@ panels (:data:`FAST_PANEL_EDGES`, 36 evaluations) for the others. Stated error: 
 entries lie within a factor 100 of each other; measured below 2e-11 against 40 nodes
 per panel on random, singular (every pattern of repeated units) and near-singular
 blocks (``1 - rho`` from 1e-2 to 1e-14), and below 1e-10 against an independent
-adaptive quadrature (tests/test_relu_quadrature.py). Diagonal entries must be positive
+adaptive quadrature (tests/numerics/kernels/test_relu_quadrature.py). Diagonal entries must be positive
 (a unit of zero norm has no defined ``theta``).
 """
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from test_reduced_simulator import _largest_z
+from sample_points import largest_z
 
 from derive.model.model import PAPER
 from numerics import compare_ode_simulation, increment_covariance, integrate, load, rhs, simulate, simulate_sde
@@ -232,10 +232,10 @@ def test_overlap_chain_agrees_with_the_weight_simulator_for_mini_batches():
                   model=PAPER.with_noise(0.2))
     full = simulate(seed=1, batch_size=4, **kwargs)
     chain = simulate(seed=2, method="overlaps", batch_size=4, **kwargs)
-    z_mean, z_var = _largest_z(full, chain)
+    z_mean, z_var = largest_z(full, chain)
     assert z_mean < 5 and z_var < 5, (z_mean, z_var)
     single = simulate(seed=2, method="overlaps", **kwargs)
-    assert _largest_z(full, single)[1] > 5
+    assert largest_z(full, single)[1] > 5
 
 
 def test_trained_readout_steps_with_mini_batches_equal_hand_computed_updates():

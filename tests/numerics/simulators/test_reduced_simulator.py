@@ -17,6 +17,7 @@ a relative O(sqrt(2/N)) part of an O(eta**2) term, far below what 400 replicas r
 
 import numpy as np
 import pytest
+from sample_points import largest_z
 from scipy import stats
 
 from derive.model.model import HE3, PAPER
@@ -302,34 +303,8 @@ def test_bad_input(changes, match):
 # ---------------------------------------------------------------- agreement in law with the weight simulator
 
 
-def _moments(x):
-    """Mean, sample variance and their standard errors over the leading (replica) axis."""
-    n = x.shape[0]
-    mean = x.mean(axis=0)
-    centred = x - mean
-    var = (centred**2).sum(axis=0) / (n - 1)
-    fourth = (centred**4).mean(axis=0)
-    se_var = np.sqrt(np.maximum(fourth - var**2 * (n - 3) / (n - 1), 0.0) / n)
-    return mean, var, np.sqrt(var / n), se_var
 
 
-def _largest_z(a, b):
-    """Largest |difference| / standard error of the means and of the variances of every overlap entry.
-
-    Entries that are deterministic in both (e.g. Q(0) = q0 I) have no standard error; they must agree.
-    """
-    p = a.Q.shape[-1]
-    iu = np.triu_indices(p)
-    entries = [(x.Q[:, :, iu[0], iu[1]], x.R.reshape(x.R.shape[:2] + (-1,))) for x in (a, b)]
-    z_mean = z_var = 0.0
-    for x, y in zip(entries[0], entries[1]):
-        mx, vx, smx, svx = _moments(x)
-        my, vy, smy, svy = _moments(y)
-        random = np.hypot(smx, smy) > 1e-12
-        np.testing.assert_allclose(mx[~random], my[~random], atol=1e-12)
-        z_mean = max(z_mean, float(np.max(np.abs(mx - my)[random] / np.hypot(smx, smy)[random])))
-        z_var = max(z_var, float(np.max(np.abs(vx - vy)[random] / np.hypot(svx, svy)[random])))
-    return z_mean, z_var
 
 
 REPLICAS = 400
@@ -369,12 +344,12 @@ def test_paper_model_agrees_with_the_weight_simulator(request):
     # default (random, Haar) start: the law of R(0) is compared too; Q(0) = I in both exactly
     record = [0.5, 1.0, 2.0, 3.0]
     full, chain = _pair(None, 0.2, [0.0] + record)
-    z_mean, z_var = _largest_z(full, chain)
+    z_mean, z_var = largest_z(full, chain)
     assert z_mean < 5 and z_var < 5, (z_mean, z_var)
     # negative control: the chain without the chi-square (rho ~ P/N instead of ~1) loses the eta**2 term
     request.getfixturevalue("without_the_chi_square")
     _, wrong = _pair(None, 0.2, [0.0] + record)
-    z_mean_wrong, _ = _largest_z(full, wrong)
+    z_mean_wrong, _ = largest_z(full, wrong)
     assert z_mean_wrong > 10, z_mean_wrong
 
 
@@ -385,12 +360,12 @@ def test_he3_with_noise_and_decay_agrees_with_the_weight_simulator():
     record = [0.5, 1.0, 2.0, 3.0]
     start = np.array([[0.3], [-0.2]])
     full, chain = _pair(model, 0.02, record, fixed_start=start, q0=0.5)
-    z_mean, z_var = _largest_z(full, chain)
+    z_mean, z_var = largest_z(full, chain)
     assert z_mean < 5 and z_var < 5, (z_mean, z_var)
     # negative control: SGD noise amplitude off by a factor 2 (the chain run at 4N, same drift):
     # the means still agree, the variances do not
     _, wrong = _pair(model, 0.02, record, fixed_start=start, q0=0.5, reduced_N=4 * N_COMPARE)
-    z_mean_wrong, z_var_wrong = _largest_z(full, wrong)
+    z_mean_wrong, z_var_wrong = largest_z(full, wrong)
     assert z_mean_wrong < 5 and z_var_wrong > 5, (z_mean_wrong, z_var_wrong)
 
 
@@ -402,7 +377,7 @@ def test_small_N_agrees_with_the_weight_simulator():
     kwargs = dict(N=N, p=2, k=1, eta=0.05, alpha_max=record[-1], replicas=4000, record=record, progress=False)
     full = simulate(seed=1, **kwargs)
     chain = simulate(seed=2, method="overlaps", **kwargs)
-    z_mean, z_var = _largest_z(full, chain)
+    z_mean, z_var = largest_z(full, chain)
     assert z_mean < 5 and z_var < 5, (z_mean, z_var)
     for alpha in range(len(record)):  # the whole law of R at every alpha
         assert stats.ks_2samp(full.R[:, alpha, 0, 0], chain.R[:, alpha, 0, 0]).pvalue > 1e-4

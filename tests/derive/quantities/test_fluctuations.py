@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import exact_increment_covariance
+from sample_points import random_point
 from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
-from test_every_model import random_point
 
 from derive.gauss.wick import expectation
 from derive.model.model import HE2, HE3, PAPER, Model, x

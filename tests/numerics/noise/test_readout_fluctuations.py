@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import exact_increment_covariance, readout_values
+from sample_points import random_point
 from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
-from test_every_model import random_point
 from test_fluctuation_networks import MIXED_CUBIC
 
 from derive.model.model import HE2, HE3, PAPER

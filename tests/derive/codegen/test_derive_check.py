@@ -10,7 +10,7 @@ import pytest
 from derive.codegen.artefacts import HEADER_MARK, body_digest, split_header
 from derive.generate import first_difference, stale_artefacts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_check(root: Path) -> subprocess.CompletedProcess:

@@ -44,7 +44,7 @@ def test_figures_list(capsys):
 def test_readme_shows_the_derived_paper_equations():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[3]
     equations = (root / "docs" / "equations.md").read_text()
     paper = equations[equations.index("## Model `paper`") : equations.index("## Model `he2`")]
     readme = (root / "README.md").read_text()
@@ -75,7 +75,7 @@ def test_derive_markdown_of_a_committed_model_matches_docs_equations(capsys):
 
     assert main(["derive", "--model", "he2", "--markdown"]) == 0
     out = capsys.readouterr().out
-    equations = (Path(__file__).resolve().parent.parent / "docs" / "equations.md").read_text()
+    equations = (Path(__file__).resolve().parents[3] / "docs" / "equations.md").read_text()
     he2 = equations[equations.index("## Model `he2`") : equations.index("## Model `he3`")]
     for line in he2.splitlines():
         if line.startswith("$$"):

@@ -15,6 +15,7 @@ import sympy as sp
 from gauss_quadrature import exact_terms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_points import random_point
 
 import numerics
 from derive.model.model import Model, hermite, x
@@ -59,26 +60,6 @@ def shared_cache(tmp_path_factory):
     patch.undo()
 
 
-def random_point(p: int, k: int, rng: np.random.Generator, kind: str = "random"):
-    """Overlaps ``Q, R, T`` of a covariance of the requested kind.
-
-    ``random``: full rank; ``singular``: rank ``max(1, p + k - 2)`` (students in the span of
-    the others); ``near``: full rank with the smallest eigenvalue about 1e-9 of the largest.
-    """
-    d = p + k
-    if kind == "singular":
-        rank = max(1, d - 2)
-        factor = rng.normal(size=(d, rank)) / np.sqrt(d)
-        C = factor @ factor.T
-    else:
-        factor = rng.normal(size=(d, d)) / np.sqrt(d)
-        C = factor @ factor.T + 0.1 * np.eye(d)
-        if kind == "near":
-            eigenvalues, vectors = np.linalg.eigh(C)
-            eigenvalues[0] = 1e-9 * eigenvalues[-1]
-            C = (vectors * eigenvalues) @ vectors.T
-            C = (C + C.T) / 2
-    return C[:p, :p].copy(), C[:p, p:].copy(), C[p:, p:].copy()
 
 
 def _batch(points):

@@ -122,7 +122,7 @@ def test_simulate_trains_the_readout_like_hand_computed_steps():
 
 @pytest.mark.slow  # > 5 s
 def test_ode_against_simulation_with_a_trained_second_layer():
-    # finite-size convergence of the distance, as in tests/test_simulate.py: slope -1/2 in log-log
+    # finite-size convergence of the distance, as in tests/numerics/simulators/test_simulate.py: slope -1/2 in log-log
     Ns = np.array([250, 1000, 4000])
     means, errors = [], []
     for N in Ns:

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from sample_points import random_point
 from scipy import stats
-from test_every_model import random_point
 
 import numerics
 from derive.model.model import HE2, PAPER, Model

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-FIGURES_DIR = Path(__file__).resolve().parent.parent / "numerics" / "figures"
+FIGURES_DIR = Path(__file__).resolve().parents[3] / "numerics" / "figures"
 
 
 def _legend_texts(ax) -> list[str]:
