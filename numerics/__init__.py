@@ -48,16 +48,25 @@ from .escape import (
     plateau_fixed_point,
     run_plateaus,
 )
+from .finite_n import plateau_noise
 from .fluctuations import increment_covariance
 from .implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
 from .initial import initial_conditions
 from .integrate import IntegrationError, IntegrationResult, integrate
-from .landscape import gradient, hessian, hessian_spectrum
+from .landscape import (
+    gradient,
+    hessian,
+    hessian_spectrum,
+    null_direction_split,
+    plateau,
+    predicted_counts,
+    zero_error,
+)
 from .overlaps import rhs, risk
 from .persist import load, save
 from .reduced import overlap_step, simulate_overlaps
 from .sde import simulate_sde
-from .simulate import SimulationError, compare_ode_simulation, simulate
+from .simulate import SimulationError, compare_ode_simulation, simulate, weights_from_overlaps
 from .sweeps import sweep, sweep_point
 
 __all__ = [
@@ -96,4 +105,11 @@ __all__ = [
     "simulate",
     "sweep",
     "sweep_point",
+    # used by the documentation's examples
+    "null_direction_split",
+    "plateau",
+    "plateau_noise",
+    "predicted_counts",
+    "weights_from_overlaps",
+    "zero_error",
 ]
