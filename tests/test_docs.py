@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ README_MAX_LINES = 250
 NO_TEST = "<!-- no-test -->"
 # blocks measured above about 5 s at the small size (WICKODE_DOCS_SMALL=1); they still run by default
 SLOW_BLOCKS: set[str] = set()
-FENCE = re.compile(r"^```python\s*$")
+FENCE = re.compile(r"^\s*```python\s*$")  # indented blocks (in list items) too
 
 
 def documents() -> list[Path]:
@@ -39,7 +40,7 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
             if i == len(lines):
                 raise AssertionError(f"{path.name}:{start + 1}: unterminated ```python block")
             if not (start > 0 and lines[start - 1].strip() == NO_TEST):
-                blocks.append((start + 1, "\n".join(body) + "\n"))
+                blocks.append((start + 1, textwrap.dedent("\n".join(body)) + "\n"))
         i += 1
     return blocks
 
