@@ -68,6 +68,7 @@ from .reduced import overlap_step, simulate_overlaps
 from .sde import simulate_sde
 from .simulate import SimulationError, compare_ode_simulation, simulate, weights_from_overlaps
 from .sweeps import sweep, sweep_point
+from .symmetric_fixed_point import symmetric_fixed_point
 
 __all__ = [
     "LearningRateScan",
@@ -110,6 +111,7 @@ __all__ = [
     "plateau",
     "plateau_noise",
     "predicted_counts",
+    "symmetric_fixed_point",
     "weights_from_overlaps",
     "zero_error",
 ]
