@@ -14,9 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 250
-NO_TEST = "<!-- no-test -->"
-# blocks measured above about 5 s at the small size (WICKODE_DOCS_SMALL=1); they still run by default
-SLOW_BLOCKS: set[str] = set()
+NO_TEST = "<!-- no-test -->"  # on the line before a fence: the block is not run (give the reason in the text)
+SLOW = "<!-- slow -->"  # on the line before a fence: above about 5 s at the small size; still runs by default
 FENCE = re.compile(r"^\s*```python\s*$")  # indented blocks (in list items) too
 
 
@@ -24,8 +23,8 @@ def documents() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def python_blocks(path: Path) -> list[tuple[int, str]]:
-    """(line of the opening fence, source) of every ```python block not marked ``<!-- no-test -->``."""
+def python_blocks(path: Path) -> list[tuple[int, str, bool]]:
+    """(line of the opening fence, source, slow) of every ```python block not marked ``<!-- no-test -->``."""
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks = []
     i = 0
@@ -39,8 +38,9 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
                 i += 1
             if i == len(lines):
                 raise AssertionError(f"{path.name}:{start + 1}: unterminated ```python block")
-            if not (start > 0 and lines[start - 1].strip() == NO_TEST):
-                blocks.append((start + 1, textwrap.dedent("\n".join(body)) + "\n"))
+            marker = lines[start - 1].strip() if start > 0 else ""
+            if marker != NO_TEST:
+                blocks.append((start + 1, textwrap.dedent("\n".join(body)) + "\n", marker == SLOW))
         i += 1
     return blocks
 
@@ -48,9 +48,9 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
 def _cases():
     cases = []
     for path in documents():
-        for line, source in python_blocks(path):
+        for line, source, slow in python_blocks(path):
             name = f"{path.relative_to(ROOT).as_posix()}:{line}"
-            marks = [pytest.mark.slow] if name in SLOW_BLOCKS else []
+            marks = [pytest.mark.slow] if slow else []
             cases.append(pytest.param(source, id=name, marks=marks))
     return cases
 
