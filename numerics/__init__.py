@@ -35,8 +35,17 @@ Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (docs/model.md).
 """
 
+from numerics.analyses.finite_n import plateau_noise
 from numerics.analyses.implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
-from numerics.analyses.landscape import gradient, hessian, hessian_spectrum
+from numerics.analyses.landscape import (
+    gradient,
+    hessian,
+    hessian_spectrum,
+    null_direction_split,
+    plateau,
+    predicted_counts,
+    zero_error,
+)
 from numerics.analyses.plateau import (
     Plateau,
     average_risk_reduction,
@@ -47,6 +56,7 @@ from numerics.analyses.plateau import (
     plateau_fixed_point,
     run_plateaus,
 )
+from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
 from numerics.noise.diffusion import packed_covariance
 from numerics.noise.fluctuations import increment_covariance
 from numerics.ode.initial import initial_conditions
@@ -56,7 +66,7 @@ from numerics.results.persist import IntegrationResult, load, save
 from numerics.simulators.common import SimulationError
 from numerics.simulators.overlap_chain import overlap_step, simulate_overlaps
 from numerics.simulators.sde import simulate_sde
-from numerics.simulators.weights import compare_ode_simulation, simulate
+from numerics.simulators.weights import compare_ode_simulation, simulate, weights_from_overlaps
 from numerics.sweeps.engine import sweep, sweep_point
 from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rate
 
@@ -96,4 +106,12 @@ __all__ = [
     "simulate",
     "sweep",
     "sweep_point",
+    # used by the documentation's examples
+    "null_direction_split",
+    "plateau",
+    "plateau_noise",
+    "predicted_counts",
+    "symmetric_fixed_point",
+    "weights_from_overlaps",
+    "zero_error",
 ]
