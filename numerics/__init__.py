@@ -1,38 +1,13 @@
 """Numerical side of wickode: calls the generated code (no sympy at call time).
 
-Public API
-----------
-``rhs(Q, R, T, eta, *, model=None, second_order=True, check=True) -> (dQ, dR)``
-(``check=False``: unchecked, for hot loops holding valid float64 arrays)
-``risk(Q, R, T, *, model=None, check=True) -> float``
-``integrate(Q0, R0, T, *, eta, alpha_max, ..., blas_threads="auto") -> IntegrationResult``
-(BLAS pinned to one thread while it runs, see :mod:`numerics.core.blas`)
-``initial_conditions(p, k, *, N, q0=1.0, seed=None) -> (Q0, R0, T)``
-``simulate(*, N, p, k, eta, alpha_max, ...) -> IntegrationResult`` (finite-N SGD;
-``method="overlaps"``: the exact overlap chain, cost per step independent of N)
-``overlap_step(Q, R, T, z, rho, xi, *, eta, N) -> (Q, R)`` (one SGD step on the overlaps)
-``increment_covariance(Q, R, T, eta) -> (QQ, QR, RR)`` (covariance of one step's overlap increments;
-readout vectors ``a=, b=``; with ``eta_a=`` also ``(AQ, AR, AA)`` of a trained readout)
-``packed_covariance(Q, R, T, eta) -> Sigma`` (the same for the independent increments, as a matrix)
-``simulate_sde(Q0, R0, T, *, N, eta, alpha_max, ...) -> IntegrationResult`` (the diffusion
-approximation of finite-N SGD: ODE drift plus N**-1/2 noise, cost independent of N; readout
-vectors and a trained readout as ``integrate``)
-``compare_ode_simulation(sim) -> Comparison``
-``omega(R) -> R (R^T R)^(-1/2)`` (Eq. 22, conserved from isotropic starts)
-``closest_solution(R0, *, T=None, p_over_k=None) -> (Q_inf, R_inf)`` (Eqs. 19-21)
-``closest_solution_weights(W0, W_star) -> W`` (nearest zero-error student)
-``distance_to(trajectory, (Q_t, R_t)) -> |W - W_t|^2 / N`` along a trajectory
-``plateau_fixed_point(p, k, eta, *, T=None, model=None) -> Plateau`` (R = 0 fixed point)
-``escape_time(run, *, threshold=0.75)`` (against the run's own plateau)
-``optimal_learning_rate(p, k, ...) -> LearningRateScan`` (Sec. 4.1, Fig. 2)
-``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
-(netCDF files; layout in :mod:`numerics.results.persist`)
-``sweep(task, grid, *, executor=None, store=None, **fixed) -> xarray.Dataset`` (parameter
-sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps.engine`)
-``sweep_point(dataset, **labels) -> IntegrationResult``
-
-Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
-batch axes; ``model=None`` is the paper's model (docs/model.md).
+The public names are listed in ``__all__``; their signatures and docstrings are collected in
+docs/api.md, generated from the code (``python docs/api.py``), so no list here can drift.
+Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading batch axes;
+``model=None`` is the paper's model (docs/model.md). The sub-packages are layers
+(docs/layout.md): ``ode`` (right-hand sides, integration), ``noise`` (finite-N increment
+covariance), ``simulators`` (finite-N SGD, overlap chain, SDE), ``analyses`` (plateau and
+escape, implicit bias, landscape), ``sweeps``, ``results`` (saved results), ``runtime`` (the
+registry of generated modules).
 """
 
 from numerics.analyses.finite_n import plateau_noise
