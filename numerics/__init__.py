@@ -28,7 +28,7 @@ vectors and a trained readout as ``integrate``)
 ``result.to_xarray()``, ``result.save(path)``, ``save(obj, path)``, ``load(path)``
 (netCDF files; layout in :mod:`numerics.results.persist`)
 ``sweep(task, grid, *, executor=None, store=None, **fixed) -> xarray.Dataset`` (parameter
-sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps.engine`)
+sweeps on processes or a dask cluster, stored per point and resumed; :mod:`numerics.sweeps.api`)
 ``sweep_point(dataset, **labels) -> IntegrationResult``
 
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
@@ -57,7 +57,8 @@ from numerics.simulators.common import SimulationError
 from numerics.simulators.overlap_chain import overlap_step, simulate_overlaps
 from numerics.simulators.sde import simulate_sde
 from numerics.simulators.weights import compare_ode_simulation, simulate
-from numerics.sweeps.engine import sweep, sweep_point
+from numerics.sweeps.api import sweep
+from numerics.sweeps.layout import sweep_point
 from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rate
 
 __all__ = [
