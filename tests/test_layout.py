@@ -29,6 +29,8 @@ PACKAGES = ("derive", "numerics", "bench")
 LAYERS = {
     "derive": (
         ("derive", "derive.__main__", "derive.generate"),
+        # the document: the sections of docs/equations.md write the mathematics below them as Markdown
+        ("derive.paper.documents", "derive.paper.sections"),
         ("derive.paper",),
         ("derive.codegen",),
         ("derive.quantities",),
