@@ -196,6 +196,7 @@ def escape_time_task(
     }
 
 
+#: The built-in tasks, by the name :func:`numerics.sweep` knows them by.
 TASKS: dict[str, Callable[..., Any]] = {
     "integrate": integrate_task,
     "simulate": simulate_task,
