@@ -42,7 +42,8 @@ from numerics.simulators.common import SimulationError
 from numerics.simulators.overlap_chain import overlap_step, simulate_overlaps
 from numerics.simulators.sde import simulate_sde
 from numerics.simulators.weights import compare_ode_simulation, simulate, weights_from_overlaps
-from numerics.sweeps.engine import sweep, sweep_point
+from numerics.sweeps.api import sweep
+from numerics.sweeps.layout import sweep_point
 from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rate
 
 __all__ = [

@@ -9,7 +9,9 @@ Rules (README, "Layout"; docs/layout.md):
   and the generator itself only in the registry (``numerics.runtime.registry``) and in the
   command line (``wickode derive`` is the generator's own command);
 * no import cycle between modules (imports inside functions count: they are cycles deferred);
-* no private name (``_name``) imported from another module.
+* no private name (``_name``) imported from another module;
+* modules of at most :data:`MAX_MODULE_LINES` lines, functions of at most
+  :data:`MAX_FUNCTION_LINES` lines of code (see :func:`function_lines`).
 
 Every import is read, at module level or inside a function, under ``TYPE_CHECKING`` or not.
 """
@@ -29,6 +31,8 @@ PACKAGES = ("derive", "numerics", "bench")
 LAYERS = {
     "derive": (
         ("derive", "derive.__main__", "derive.generate"),
+        # the document: the sections of docs/equations.md write the mathematics below them as Markdown
+        ("derive.paper.documents", "derive.paper.sections"),
         ("derive.paper",),
         ("derive.codegen",),
         ("derive.quantities",),
@@ -53,6 +57,20 @@ LAYERS = {
     ),
     "bench": (("bench",),),
 }
+#: Longest module, in lines.
+MAX_MODULE_LINES = 500
+#: Longest function, in lines of code after its docstring (:func:`function_lines`).
+MAX_FUNCTION_LINES = 80
+#: Modules whose split is under way elsewhere; each leaves this list when its split lands
+#: (test_size_exemptions_are_still_needed says when).
+SIZE_EXEMPT = frozenset({
+    "numerics.analyses.landscape",
+    "numerics.noise.diffusion",
+    "numerics.ode.integrate",
+    "numerics.simulators.weights",
+    "numerics.simulators.sde",
+    "numerics.simulators.overlap_chain",
+})
 #: What any numerics module may import from derive (data and sympy-free file checks).
 DERIVE_FOR_EVERYONE = ("derive.model", "derive.codegen.artefacts")
 #: The numerics modules that may call the generator.
@@ -209,6 +227,33 @@ def private_imports(edges=GRAPH) -> list[str]:
     ]
 
 
+def function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function from the line after its docstring (or its first statement) to its last line."""
+    first = node.body[0]
+    has_docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+        and isinstance(first.value.value, str)
+    start = first.end_lineno + 1 if has_docstring else first.lineno
+    return node.end_lineno - start + 1
+
+
+def size_problems(module: str, text: str) -> list[str]:
+    """Why ``module`` (its source ``text``) is too long: the module, or each function over the limit."""
+    if module in SIZE_EXEMPT:
+        return []
+    problems = []
+    if (n := len(text.splitlines())) > MAX_MODULE_LINES:
+        problems.append(f"{module} has {n} lines (at most {MAX_MODULE_LINES})")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and function_lines(node) > MAX_FUNCTION_LINES:
+            problems.append(f"{module}:{node.lineno} {node.name} has {function_lines(node)} lines of code "
+                            f"(at most {MAX_FUNCTION_LINES})")
+    return problems
+
+
+#: The modules the size limits apply to (the committed generated code is exempt: the generator writes it).
+SIZED_MODULES = {module: path for module, path in MODULES.items() if not module.startswith("numerics._generated")}
+
+
 def test_no_import_from_a_higher_layer():
     assert upward_imports() == []
 
@@ -224,6 +269,44 @@ def test_no_private_name_imported_across_modules():
 def test_tests_import_no_private_name():
     tests = {_module_name(path): path for path in sorted((ROOT / "tests").rglob("*.py"))}
     assert private_imports(graph(tests)) == []
+
+
+def test_modules_and_functions_are_short():
+    assert [problem for module, path in SIZED_MODULES.items()
+            for problem in size_problems(module, path.read_text())] == []
+
+
+def test_size_exemptions_are_still_needed():
+    for module in sorted(SIZE_EXEMPT):
+        assert module in MODULES, f"{module} is gone: remove it from SIZE_EXEMPT"
+        problems = size_problems(f"{module} (not exempt)", MODULES[module].read_text())
+        assert problems, f"{module} is within the limits now: remove it from SIZE_EXEMPT"
+
+
+def _function(name: str, code_lines: int, docstring_lines: int = 0) -> str:
+    docstring = ['    """'] + ["    text"] * max(docstring_lines - 2, 0) + ['    """'] if docstring_lines else []
+    return "\n".join([f"def {name}():", *docstring, *["    x = 1"] * (code_lines - 1), "    return x"]) + "\n"
+
+
+@pytest.mark.parametrize(
+    "module, text, too_long",
+    [
+        ("numerics.ode.a", "x = 1\n" * MAX_MODULE_LINES, False),
+        ("numerics.ode.a", "x = 1\n" * (MAX_MODULE_LINES + 1), True),
+        ("derive.paper.a", _function("f", MAX_FUNCTION_LINES), False),
+        ("derive.paper.a", _function("f", MAX_FUNCTION_LINES + 1), True),
+        # the docstring does not count
+        ("bench.a", _function("f", MAX_FUNCTION_LINES, docstring_lines=30), False),
+        # a method counts as a function of its own
+        ("numerics.cli.a", "class A:\n" + "".join("    " + line + "\n"
+                                                  for line in _function("f", MAX_FUNCTION_LINES + 1).splitlines()),
+         True),
+        # a module being split elsewhere is exempt
+        ("numerics.ode.integrate", "x = 1\n" * (MAX_MODULE_LINES + 1), False),
+    ],
+)
+def test_the_size_check_can_fail(module, text, too_long):
+    assert bool(size_problems(module, text)) is too_long
 
 
 def test_every_module_is_in_a_layer():

@@ -1,9 +1,9 @@
 """The derived-equations document (``docs/equations.md``).
 
 Sections beyond the overlap ODEs (conservation laws, Hessian multiplicities,
-plateau analysis) live in modules listed in :data:`SECTION_MODULES`; each such
-module defines ``section() -> (canonical, markdown)`` where ``canonical`` is a
-printer-independent string (typically ``srepr`` of the sympy results) that
+plateau analysis) live in the modules of :mod:`derive.paper.sections` listed in
+:data:`SECTION_MODULES`; each such module defines ``section() -> (canonical, markdown)``
+where ``canonical`` is a printer-independent string (typically ``srepr`` of the sympy results) that
 enters the staleness digest, and ``markdown`` is the text (LaTeX in ``$$``).
 """
 
@@ -19,11 +19,11 @@ from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
 
 #: Modules (dotted names) each defining ``section() -> (canonical, markdown)``.
 SECTION_MODULES: tuple[str, ...] = (
-    "derive.paper.landscape",
-    "derive.paper.plateau",
-    "derive.paper.conservation",
-    "derive.quantities.increments",
-    "derive.paper.kernel_equations",
+    "derive.paper.sections.landscape",
+    "derive.paper.sections.plateau",
+    "derive.paper.sections.conservation",
+    "derive.paper.sections.increments",
+    "derive.paper.sections.kernel_equations",
 )
 
 

@@ -27,7 +27,7 @@ def fig2(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.sweeps.engine import sweep
+    from numerics.sweeps.api import sweep
 
     widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8)
     teachers = (1, 2)

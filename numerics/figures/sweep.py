@@ -22,7 +22,7 @@ def sweep_figure(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.sweeps.engine import sweep
+    from numerics.sweeps.api import sweep
 
     etas = [0.25, 0.5, 1.0]
     widths = [4] if small else [4, 8]

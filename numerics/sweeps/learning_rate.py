@@ -16,7 +16,7 @@ from numerics.analyses.plateau import escape_time, run_plateaus
 from numerics.core.validation import as_real_array, check_int, check_scalar
 from numerics.ode.initial import initial_conditions
 from numerics.ode.integrate import IntegrationError, integrate
-from numerics.sweeps.engine import sweep
+from numerics.sweeps.api import sweep
 
 
 def _width(value: object, name: str) -> int:

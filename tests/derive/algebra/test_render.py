@@ -64,7 +64,7 @@ def test_no_prefactor_is_followed_by_a_minus_sign(model):
 
 def test_fluctuation_lines_carry_their_sign_and_bracket_sums():
     # "&+ -a + b\, X" read as "-a + bX"; each line is now "&+ (sum)\, X" or "&- term\, X"
-    from derive.quantities.increments import section
+    from derive.paper.sections.increments import section
 
     _, markdown = section()
     block = markdown[markdown.index(r"\begin{aligned}") : markdown.index(r"\end{aligned}")]

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import numerics
-from numerics.sweeps.engine import point_key, sweep, sweep_point
+from numerics.sweeps.api import sweep
+from numerics.sweeps.layout import sweep_point
+from numerics.sweeps.store import point_key
 
 xr = pytest.importorskip("xarray")
 
@@ -239,7 +241,7 @@ def test_keys_change_with_every_ingredient(monkeypatch):
     assert point_key("integrate", point, dict(fixed, model=HE2)) != point_key(
         "integrate", point, dict(fixed, model=HE2.with_noise("0.1")))
     assert key != point_key(counted, point, fixed)
-    monkeypatch.setattr("numerics.sweeps.engine.toolkit_version", lambda: "999")
+    monkeypatch.setattr("numerics.sweeps.store.toolkit_version", lambda: "999")
     assert key != point_key("integrate", point, fixed)
 
 
