@@ -35,8 +35,8 @@ Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading
 batch axes; ``model=None`` is the paper's model (docs/model.md).
 """
 
+from numerics.analyses.gradient_hessian import gradient, hessian
 from numerics.analyses.implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
-from numerics.analyses.landscape import gradient, hessian, hessian_spectrum
 from numerics.analyses.plateau import (
     Plateau,
     average_risk_reduction,
@@ -47,6 +47,7 @@ from numerics.analyses.plateau import (
     plateau_fixed_point,
     run_plateaus,
 )
+from numerics.analyses.spectra import hessian_spectrum
 from numerics.noise.diffusion import packed_covariance
 from numerics.noise.fluctuations import increment_covariance
 from numerics.ode.initial import initial_conditions
