@@ -128,7 +128,7 @@ def parse_subscripts(subscripts: str) -> tuple[tuple[int, int], ...]:
 
 
 def deferred_einsum(subscripts: str, *operands: np.ndarray) -> Leaf:
-    # the hot path: the operands' shapes are checked when a call's layout is analysed (_plan)
+    # the hot path: the operands' shapes are checked when a call's layout is analysed (build_plan)
     factors = parse_subscripts(subscripts)
     if len(factors) != len(operands):
         raise Unsupported("einsum operand count")
