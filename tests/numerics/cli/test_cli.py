@@ -35,7 +35,9 @@ def test_run_prints_the_escape_time_of_the_same_run(tmp_path, capsys):
     out = capsys.readouterr().out
     Q0, R0, T = initial_conditions(3, 2, N=1e4, q0=1.0, seed=4)
     run = integrate(Q0, R0, T, eta=0.3, alpha_max=120)
-    assert _printed_escape(out) == pytest.approx(escape_time(run), rel=1e-3)  # printed to 4 digits
+    escape = escape_time(run)
+    assert f"plateau left at     alpha ~ {escape:.4g} (" in out  # the same number, as printed
+    assert _printed_escape(out) == pytest.approx(escape, rel=1e-3)
     assert f"plateau risk        {run_plateaus(run)[0].risk:.6g}" in out
     assert "risk below 0.75 of the plateau risk" in out
 
