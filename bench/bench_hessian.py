@@ -1,4 +1,4 @@
-"""Hessian spectrum: ``numerics.analyses.landscape.hessian_spectrum`` at large N, and against dense ``eigvalsh``.
+"""Hessian spectrum: ``numerics.analyses.spectra.hessian_spectrum`` at large N, and against dense ``eigvalsh``.
 
 Paper model, p = 8, k = 2, Gaussian weights (a generic point: the weights
 span a (p + k)-dimensional space).
@@ -11,7 +11,7 @@ span a (p + k)-dimensional space).
   tabula-rasa stationary point, ``W = 0``), where the null directions of the
   Gram matrix take a second pass over the weights to decide the rank.
 * N = 200: ``hessian_spectrum`` against ``numpy.linalg.eigvalsh`` of the dense
-  (pN x pN) Hessian (built beforehand by ``numerics.analyses.landscape.hessian`` and not
+  (pN x pN) Hessian (built beforehand by ``numerics.analyses.gradient_hessian.hessian`` and not
   timed); the two spectra are checked to agree.
 """
 
@@ -34,7 +34,8 @@ def weights(p: int, k: int, N: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 def spectrum_error(W: np.ndarray, W_star: np.ndarray) -> float:
     """max |expanded spectrum - dense eigenvalues| / max |eigenvalue|."""
-    from numerics.analyses.landscape import hessian, hessian_spectrum
+    from numerics.analyses.gradient_hessian import hessian
+    from numerics.analyses.spectra import hessian_spectrum
 
     dense = np.linalg.eigvalsh(hessian(W, W_star))
     exact = np.sort(hessian_spectrum(W, W_star).expanded())
@@ -42,7 +43,8 @@ def spectrum_error(W: np.ndarray, W_star: np.ndarray) -> float:
 
 
 def large_rows(smoke: bool) -> list[dict]:
-    from numerics.analyses.landscape import hessian_spectrum, tabula_rasa
+    from numerics.analyses.spectra import hessian_spectrum
+    from numerics.analyses.stationary_points import tabula_rasa
 
     N = SMOKE_LARGE_N if smoke else LARGE_N
     options = {"repeats": 3 if smoke else 7, "min_seconds": 0.01 if smoke else 0.2}
@@ -64,7 +66,8 @@ def large_rows(smoke: bool) -> list[dict]:
 
 
 def dense_row(smoke: bool) -> dict:
-    from numerics.analyses.landscape import hessian, hessian_spectrum
+    from numerics.analyses.gradient_hessian import hessian
+    from numerics.analyses.spectra import hessian_spectrum
 
     N = SMOKE_DENSE_N if smoke else DENSE_N
     W, W_star = weights(P, K, N, seed=1)

@@ -10,17 +10,10 @@ escape, implicit bias, landscape), ``sweeps``, ``results`` (saved results), ``ru
 registry of generated modules).
 """
 
+from numerics.analyses.closed_forms import predicted_counts
 from numerics.analyses.finite_n import plateau_noise
+from numerics.analyses.gradient_hessian import gradient, hessian
 from numerics.analyses.implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
-from numerics.analyses.landscape import (
-    gradient,
-    hessian,
-    hessian_spectrum,
-    null_direction_split,
-    plateau,
-    predicted_counts,
-    zero_error,
-)
 from numerics.analyses.plateau import (
     Plateau,
     average_risk_reduction,
@@ -31,6 +24,9 @@ from numerics.analyses.plateau import (
     plateau_fixed_point,
     run_plateaus,
 )
+from numerics.analyses.solution_manifold import null_direction_split
+from numerics.analyses.spectra import hessian_spectrum
+from numerics.analyses.stationary_points import plateau, zero_error
 from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
 from numerics.noise.diffusion import packed_covariance
 from numerics.noise.fluctuations import increment_covariance

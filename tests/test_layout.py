@@ -64,8 +64,6 @@ MAX_FUNCTION_LINES = 80
 #: Modules whose split is under way elsewhere; each leaves this list when its split lands
 #: (test_size_exemptions_are_still_needed says when).
 SIZE_EXEMPT = frozenset({
-    "numerics.analyses.landscape",
-    "numerics.noise.diffusion",
     "numerics.ode.integrate",
     "numerics.simulators.weights",
     "numerics.simulators.sde",

@@ -14,7 +14,8 @@ directions in the teacher span or the span of the other students (eigenvalue
 ``X`` (coordinates of the student moves in the student span) the operator is
 ``c (X + X^T + tr(X) I)``: 0 on antisymmetric X, ``2c`` on symmetric
 traceless X and ``(r + 2) c`` on the identity. Collecting the pieces gives the
-tables below; :func:`spectra` returns ``{point: [(N * eigenvalue, multiplicity)]}``
+tables of ``derive/model/hessian_spectra.py`` (shared with numerics, which
+evaluates them in exact fractions); :func:`spectra` returns ``{point: [(N * eigenvalue, multiplicity)]}``
 as sympy expressions in ``N, p, k`` (and the plateau rank ``r``).
 """
 
@@ -24,6 +25,7 @@ from functools import cache
 
 import sympy as sp
 
+from derive.model.hessian_spectra import POINT_NAMES, spectrum_table
 from derive.model.model import k, p
 
 N = sp.Symbol("N", positive=True, integer=True)
@@ -49,36 +51,7 @@ def aligned_norm() -> sp.Expr:
 @cache
 def spectra() -> dict[str, list[tuple[sp.Expr, sp.Expr]]]:
     """``{point: [(N * eigenvalue, multiplicity), ...]}``; plateau with rank ``r`` (``1 <= r <= p``)."""
-    q = p / (r + 2)  # stationary norm of the r active students
-    cc = aligned_norm()
-    raw = {
-        "tabula_rasa": [(-2 / p, p * (N - k)), (-2 / p - 4 / (p * k), p * k)],
-        "plateau": [
-            (sp.Integer(0), r * (N - r - k) + (p - r) * r + _choose2(r)),
-            (-4 / (p * (r + 2)), (p - r) * (N - r - k)),
-            (-4 / (p * (r + 2)) - 4 / (p * k), (p - r) * k),
-            (-4 / (p * k), r * k),
-            (sp.factor(2 * 4 * q / p**2), _choose2(r + 1) - 1),
-            (sp.factor((r + 2) * 4 * q / p**2), sp.Integer(1)),
-        ],
-        "zero_error": [
-            (sp.Integer(0), (p - k) * (N - k) + (p - k) * k + _choose2(k)),
-            (4 / (p * k), k * (N - k)),
-            (8 / (p * k), _choose2(k + 1) - 1),
-            (4 * (k + 2) / (p * k), sp.Integer(1)),
-        ],
-        "aligned": [
-            # other teachers' directions: A on 1-perp or on 1, plus S = -4/(pk)
-            (-2 * (1 - cc) / p - 4 / (p * k), (p - 1) * (k - 1)),
-            (4 * cc / p - 2 * (1 - cc) / p - 4 / (p * k), k - 1),
-            # orthogonal complement of the teacher span: eigenvalues of A
-            (-2 * (1 - cc) / p, (p - 1) * (N - k)),
-            (4 * cc / p - 2 * (1 - cc) / p, N - k),
-            # the aligned teacher's direction: A + S = (4/p)(c**2 - 1/k), plus P on the all-ones mode
-            (-2 * (1 - cc) / p + 4 / p * (cc - 1 / k), p - 1),
-            (4 * cc / p - 2 * (1 - cc) / p + 4 / p * (cc - 1 / k) + 8 * cc / p, sp.Integer(1)),
-        ],
-    }
+    raw = {point: spectrum_table(point, N, p, k, r, aligned_norm()) for point in POINT_NAMES}
     return {point: _merged(pairs) for point, pairs in raw.items()}
 
 

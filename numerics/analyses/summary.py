@@ -1,54 +1,86 @@
-"""Short summaries of a trajectory: the plateau and when it is left."""
+"""Short summary of one trajectory: its plateau, when it is left, the final risk.
+
+The plateau and the escape are those of :func:`numerics.analyses.plateau.run_plateaus`
+and :func:`numerics.analyses.plateau.escape_time` (the run's own plateau fixed
+point, left when the risk falls below ``threshold`` times its risk), so that
+``wickode run``, the API and the figures share one definition.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from numerics.analyses.plateau import escape_time, run_plateaus
+
+#: Fraction of the plateau risk below which a run has left the plateau (the default of :func:`escape_time`).
+ESCAPE_THRESHOLD = 0.75
+
 
 @dataclass(frozen=True)
 class PlateauSummary:
-    """Plateau risk level, where it is reached, when it is left, final risk (NaN where absent)."""
+    """Plateau of one run and its escape.
+
+    Attributes
+    ----------
+    plateau_risk : float
+        Risk at the run's plateau fixed point (NaN when the run has no plateau).
+    escape_alpha : float
+        :func:`escape_time` of the run: NaN when it has no plateau or never
+        falls below ``threshold * plateau_risk`` within the run.
+    final_risk : float
+        Risk at the last output time.
+    threshold : float
+        Fraction of the plateau risk that marks the escape.
+    no_plateau : str or None
+        Why the run has no plateau (the message of :func:`run_plateaus`), or ``None``.
+    """
 
     plateau_risk: float
-    plateau_start: float
     escape_alpha: float
     final_risk: float
+    threshold: float
+    no_plateau: str | None = None
+
+    @property
+    def escaped(self) -> bool:
+        """Whether the run has a plateau and leaves it within its time span."""
+        return bool(np.isfinite(self.escape_alpha))
 
 
-def plateau_summary(result: Any, *, model: Any = None, drop: float = 0.5, settle: float = 0.01) -> PlateauSummary:
-    """Plateau of a single (unbatched) trajectory.
+def plateau_summary(result: Any, *, model: Any = None, threshold: float = ESCAPE_THRESHOLD) -> PlateauSummary:
+    """Plateau, escape and final risk of a single (unbatched) trajectory.
 
-    The plateau is where the *uninformed* dynamics settles: the same ODE
-    started from the same ``Q(0)`` with ``R(0) = 0`` (an invariant set when the
-    activations are even, as in the paper). Its risk at the final time is the
-    plateau level; the plateau starts when that uninformed run is within
-    ``settle`` (relative) of it, and is left at the first alpha where the
-    actual risk falls below ``drop`` times the level. Returns NaNs when
-    ``R = 0`` is not invariant for the model. ``model`` defaults to the one
-    the result carries.
+    Parameters
+    ----------
+    result : IntegrationResult
+        One run: ``risk`` of shape (n,), ``Q`` of shape (n, p, p).
+    model : derive.Model, optional
+        Overrides the model the result carries (default: the run's own).
+    threshold : float
+        Fraction in (0, 1) of the plateau risk that marks the escape.
+
+    Returns
+    -------
+    PlateauSummary
+        ``escape_alpha`` equals ``escape_time(result, threshold=threshold)``.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` is batched.
     """
-    from numerics.ode.integrate import integrate
-    from numerics.ode.overlaps import rhs
-
-    if model is None:
-        model = getattr(result, "model", None)
-    Q0, R0, T = result.Q[0], np.zeros_like(result.R[0]), result.T
-    final = float(result.risk[-1])
-    if np.max(np.abs(rhs(Q0, R0, T, result.eta, model=model)[1])) > 1e-12:
-        return PlateauSummary(np.nan, np.nan, np.nan, final)
-    uninformed = integrate(
-        Q0, R0, T, eta=result.eta, alpha_eval=result.alpha, alpha_max=result.alpha[-1],
-        model=model, second_order=result.second_order, batch_size=getattr(result, "batch_size", 1),
-    )
-    # dR can vanish at Q(0) alone (He3 with T != I at Q = I): R = 0 must stay invariant along the run
-    if np.max(np.abs(uninformed.R)) > 1e-12:
-        return PlateauSummary(np.nan, np.nan, np.nan, final)
-    level = float(uninformed.risk[-1])
-    settled = np.nonzero(np.abs(uninformed.risk - level) <= settle * abs(level))[0]
-    start = float(result.alpha[settled[0]]) if settled.size else np.nan
-    below = np.nonzero(result.risk < drop * level)[0]
-    escape = float(result.alpha[below[0]]) if below.size else np.nan
-    return PlateauSummary(level, start, escape, final)
+    risks = np.asarray(result.risk)
+    if risks.ndim != 1:
+        raise ValueError(f"plateau_summary needs one trajectory (risk of shape (n,)), got risk of shape {risks.shape}")
+    if model is not None:
+        result = replace(result, model=model)
+    final = float(risks[-1])
+    try:
+        (plateau,) = run_plateaus(result)
+    except ValueError as error:
+        return PlateauSummary(np.nan, np.nan, final, threshold, no_plateau=str(error))
+    escape = float(escape_time(result, threshold=threshold))
+    return PlateauSummary(plateau.risk, escape, final, threshold)

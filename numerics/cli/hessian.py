@@ -8,7 +8,7 @@ from numerics.cli.common import add_model_arguments, model_from_args, model_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from numerics.analyses.landscape import POINT_NAMES
+    from numerics.analyses.stationary_points import POINT_NAMES
 
     parser = subparsers.add_parser(
         "hessian",
@@ -31,13 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from numerics.analyses.landscape import (
-        gradient,
-        hessian_spectrum,
-        predicted_counts,
-        predicted_spectrum,
-        stationary_point,
-    )
+    from numerics.analyses.closed_forms import predicted_counts, predicted_spectrum
+    from numerics.analyses.gradient_hessian import gradient
+    from numerics.analyses.spectra import hessian_spectrum
+    from numerics.analyses.stationary_points import stationary_point
 
     model, label = model_from_args(args)
     point = stationary_point(args.point, args.N, args.p, args.k, rank=args.rank, seed=args.seed)

@@ -36,8 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from numerics import initial_conditions
     from numerics.analyses.summary import plateau_summary
     from numerics.figures.plotting import plot_trajectory, save_trajectory
@@ -76,11 +74,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"p = {args.p}, k = {args.k}, eta = {args.eta:g}, Var R0 = q0/N = {args.q0 / args.N:.3g}")
     print(f"integrated to alpha = {result.alpha[-1]:g} in {elapsed:.2f} s ({result.nfev} RHS evaluations)")
     print(f"initial risk        {result.risk[0]:.6g}")
-    if np.isnan(summary.plateau_risk):
-        print("plateau             none (R = 0 is not invariant for this model)")
+    if summary.no_plateau is not None:
+        print(f"plateau             {summary.no_plateau}")
     else:
-        print(f"plateau risk        {summary.plateau_risk:.6g} (reached at alpha ~ {summary.plateau_start:.3g})")
-        print(f"plateau left at     alpha ~ {summary.escape_alpha:.4g} (risk below half the plateau)")
+        fraction = f"{summary.threshold:g} of the plateau risk"
+        print(f"plateau risk        {summary.plateau_risk:.6g} (the run's fixed point at R = 0)")
+        if summary.escaped:
+            print(f"plateau left at     alpha ~ {summary.escape_alpha:.4g} (risk below {fraction})")
+        else:
+            print(f"plateau left at     not within alpha <= {result.alpha[-1]:g} (risk never below {fraction})")
     print(f"final risk          {summary.final_risk:.3g}")
     if simulation is not None:
         gap = float(abs(simulation.risk - result.risk).max())

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from numerics.noise.diffusion import pack_covariance
 from numerics.noise.fluctuations import covariance_blocks
+from numerics.noise.packing import pack_covariance
 from numerics.ode.readouts import readout_rhs
 from numerics.runtime.registry import ResolvedModel, tuple_module
 

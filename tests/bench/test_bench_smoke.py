@@ -9,6 +9,7 @@ import pytest
 
 from bench import (
     bench_api,
+    bench_covariance,
     bench_derive,
     bench_hessian,
     bench_reduced,
@@ -58,6 +59,7 @@ MODULES = [
     bench_reduced,
     bench_sweep,
     bench_sde,
+    bench_covariance,
 ]
 
 

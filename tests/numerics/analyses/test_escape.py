@@ -148,11 +148,13 @@ def test_escape_time_measures_a_he3_run_against_the_he3_plateau():
     before, at = _bracket(run, 0.75 * level)
     assert np.all((before <= times) & (times <= at)), (before, times, at)
     assert np.all(times < 120)
-    # the trajectory summary of `wickode run` also takes the model from the run
+    # the trajectory summary of `wickode run` also takes the model from the run, and its escape is escape_time's
     from numerics.analyses.summary import plateau_summary
 
     one = replace(run, Q=run.Q[0], R=run.R[0], risk=run.risk[0])
     assert plateau_summary(one).plateau_risk == plateau_summary(one, model=HE3).plateau_risk
+    assert plateau_summary(one).plateau_risk == pytest.approx(level, rel=1e-9)
+    assert plateau_summary(one).escape_alpha == escape_time(one) == times[0]
     with pytest.raises(ValueError, match="fixed point"):
         fixed_point_norm(pv, kv, eta, model=HE3)  # the isotropic ansatz does not hold for He3
 
@@ -265,3 +267,21 @@ def test_optimal_learning_rate_on_a_sweep_equals_the_serial_scan(tmp_path, monke
     np.testing.assert_array_equal(again.mean_escape, serial.mean_escape)
     with pytest.raises(ValueError, match="store needs an executor"):
         optimal_learning_rate(4, 1, seeds=2, etas=etas, store=tmp_path)
+
+
+def test_plateau_summary_is_escape_time_and_run_plateaus():
+    from numerics.analyses.plateau import run_plateaus
+    from numerics.analyses.summary import plateau_summary
+
+    Q0, R0, T = initial_conditions(3, 2, N=1e4, seed=4)
+    run = integrate(Q0, R0, T, eta=0.3, alpha_max=120, n_points=600, grid="linear")
+    summary = plateau_summary(run)
+    assert summary.plateau_risk == run_plateaus(run)[0].risk
+    assert summary.escaped and summary.escape_alpha == escape_time(run)
+    assert plateau_summary(run, threshold=0.5).escape_alpha == escape_time(run, threshold=0.5)
+    assert summary.final_risk == run.risk[-1]
+    # cut before the escape: no crossing, reported as not escaped rather than a number
+    early = replace(run, alpha=run.alpha[:20], Q=run.Q[:20], R=run.R[:20], risk=run.risk[:20])
+    assert not plateau_summary(early).escaped and np.isnan(escape_time(early))
+    with pytest.raises(ValueError, match="one trajectory"):
+        plateau_summary(integrate(np.stack([Q0, Q0]), np.stack([R0, R0]), T, eta=0.3, alpha_max=1))

@@ -258,3 +258,25 @@ def test_cli_hessian_agrees_with_closed_form(capsys):
     assert main(["hessian", "--point", "plateau", "--p", "4", "--k", "2", "--N", "1000"]) == 0
     out = capsys.readouterr().out
     assert "AGREE" in out and "3982" in out
+
+
+@pytest.mark.parametrize(("N_", "p_", "k_"), [(12, 3, 2), (20, 5, 3), (9, 2, 2), (40, 4, 1), (17, 6, 4)])
+def test_symbolic_spectra_equal_the_numerical_closed_forms(N_, p_, k_):
+    """derive's sympy tables (the equations) and numerics' exact-fraction tables are one source: same numbers."""
+    from derive.model.hessian_spectra import aligned_norm as shared_aligned_norm
+    from derive.paper.landscape import aligned_norm, spectra
+
+    assert sp.simplify(aligned_norm() - shared_aligned_norm(k)) == 0
+    for name, pairs in spectra().items():
+        if name == "aligned" and k_ == 1:
+            continue  # one teacher: the aligned point is a zero-error point (numerics redirects)
+        for rank in (range(1, p_ + 1) if name == "plateau" else [None]):
+            if name == "zero_error" and p_ < k_:
+                continue
+            subs = {N_SYM: N_, p: p_, k: k_, R_SYM: rank if rank is not None else p_}
+            merged: dict[sp.Rational, int] = {}
+            for value, multiplicity in pairs:
+                key = sp.Rational(value.subs(subs))
+                merged[key] = merged.get(key, 0) + int(multiplicity.subs(subs))
+            expected = [(float(v / N_), m) for v, m in sorted(merged.items()) if m > 0]
+            assert predicted_spectrum(name, N_, p_, k_, rank=rank) == expected, (name, rank)

@@ -14,10 +14,45 @@ def test_run_writes_csv_and_png(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "plateau risk" in out and "final risk" in out
+    assert "nan" not in out
     csv = next(tmp_path.glob("*.csv"))
     data = np.genfromtxt(csv, delimiter=",", names=True)
     assert {"alpha", "Q_1_1", "R_3_1", "risk"} <= set(data.dtype.names)
     assert next(tmp_path.glob("*.png")).stat().st_size > 10_000
+
+
+def _printed_escape(out: str) -> float:
+    line = next(line for line in out.splitlines() if line.startswith("plateau left at"))
+    return float(line.split("alpha ~")[1].split()[0])
+
+
+def test_run_prints_the_escape_time_of_the_same_run(tmp_path, capsys):
+    from numerics import escape_time, initial_conditions, integrate
+    from numerics.analyses.plateau import run_plateaus
+
+    arguments = ["--p", "3", "--k", "2", "--eta", "0.3", "--alpha-max", "120", "--N", "1e4", "--seed", "4"]
+    assert main(["run", *arguments, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    Q0, R0, T = initial_conditions(3, 2, N=1e4, q0=1.0, seed=4)
+    run = integrate(Q0, R0, T, eta=0.3, alpha_max=120)
+    escape = escape_time(run)
+    assert f"plateau left at     alpha ~ {escape:.4g} (" in out  # the same number, as printed
+    assert _printed_escape(out) == pytest.approx(escape, rel=1e-3)
+    assert f"plateau risk        {run_plateaus(run)[0].risk:.6g}" in out
+    assert "risk below 0.75 of the plateau risk" in out
+
+
+def test_run_that_never_escapes_says_so(tmp_path, capsys):
+    assert main(["run", "--p", "2", "--k", "2", "--eta", "0.01", "--alpha-max", "5", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "plateau left at     not within alpha <= 5" in out and "nan" not in out
+
+
+def test_run_without_plateau_says_why(tmp_path, capsys):
+    arguments = ["--p", "2", "--k", "1", "--student", "x", "--teacher", "x", "--eta", "0.1", "--alpha-max", "5"]
+    assert main(["run", *arguments, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "R = 0 is not invariant" in out and "nan" not in out
 
 
 def test_run_reports_bad_input(capsys):
