@@ -22,7 +22,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, root
 
 from numerics.core.validation import as_real_array, check_alphas, check_int, check_overlaps, check_scalar
-from numerics.ode.integrate import BLOWUP, psd_part
+from numerics.ode.flow import BLOWUP, psd_part
 from numerics.ode.overlaps import rhs, rhs_unchecked, risk
 from numerics.runtime.registry import resolve
 
