@@ -147,12 +147,7 @@ class RunSettings:
         ValueError
             ``settings`` that is not a :class:`RunSettings`, or an invalid value (named).
         """
-        unknown = sorted(set(overrides) - set(cls.field_names()))
-        if unknown:
-            raise TypeError(
-                f"{where}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-                f"the settings are {', '.join(cls.field_names())}"
-            )
+        cls._refuse_unknown(overrides, f"{where}() got unexpected keyword argument(s)")
         if settings is None:
             if "eta" not in overrides:
                 raise TypeError(f"{where}() needs the learning rate: eta=... or settings=RunSettings(eta=...)")
@@ -161,14 +156,30 @@ class RunSettings:
             raise ValueError(f"settings must be a RunSettings or None, got {type(settings).__name__}")
         return settings.replace(**overrides) if overrides else settings
 
+    @classmethod
+    def values(cls, settings: RunSettings | None, overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """Every setting as a plain dict, ``settings`` (or the defaults) with ``overrides`` applied, unvalidated.
+
+        For evaluation functions (:func:`numerics.rhs`, ...) that check their inputs themselves and
+        accept what a run cannot have (``eta = 0``); ``eta`` is ``None`` when neither gives it.
+        Unknown names raise ``TypeError`` as in :meth:`merged`.
+        """
+        cls._refuse_unknown(overrides, f"{where}() got unexpected keyword argument(s)")
+        if settings is None:
+            return {"eta": None, **_DEFAULTS, **overrides}
+        if not isinstance(settings, cls):
+            raise ValueError(f"settings must be a RunSettings or None, got {type(settings).__name__}")
+        return {name: getattr(settings, name) for name in cls.field_names()} | dict(overrides)
+
+    @classmethod
+    def _refuse_unknown(cls, names: Any, what: str) -> None:
+        unknown = sorted(set(names) - set(cls.field_names()))
+        if unknown:
+            raise TypeError(f"{what} {', '.join(map(repr, unknown))}; the settings are {', '.join(cls.field_names())}")
+
     def replace(self, **changes: Any) -> RunSettings:
         """A copy with ``changes`` applied (validated); unknown names raise ``TypeError`` naming them."""
-        unknown = sorted(set(changes) - set(self.field_names()))
-        if unknown:
-            raise TypeError(
-                f"RunSettings has no setting(s) {', '.join(map(repr, unknown))}; "
-                f"the settings are {', '.join(self.field_names())}"
-            )
+        self._refuse_unknown(changes, "RunSettings has no setting(s)")
         return dataclasses.replace(self, **changes)
 
     # ---- what the solvers ask ------------------------------------------------------------------
@@ -236,5 +247,8 @@ class RunSettings:
                 parts.append(f"{name}={shown!r}" if shown else f"{name}={value!r}")
         return f"RunSettings({', '.join(parts)})"
 
+
+#: The defaults (every setting but ``eta``), read once for the evaluation functions' fast path.
+_DEFAULTS = RunSettings.defaults()
 
 __all__ = ["RunSettings"]
