@@ -2,6 +2,9 @@
 
 Public API
 ----------
+``RunSettings(eta, *, model=None, second_order=True, batch_size=1, eta_a=0.0, a=None, b=None)``
+(the settings of a run's dynamics, one frozen object; every solver below takes it as
+``settings=`` or as the same keywords, and every result carries it as ``result.settings``)
 ``rhs(Q, R, T, eta, *, model=None, second_order=True, check=True) -> (dQ, dR)``
 (``check=False``: unchecked, for hot loops holding valid float64 arrays)
 ``risk(Q, R, T, *, model=None, check=True) -> float``
@@ -53,6 +56,7 @@ from numerics.ode.initial import initial_conditions
 from numerics.ode.integrate import IntegrationError, integrate
 from numerics.ode.overlaps import rhs, risk
 from numerics.results.persist import IntegrationResult, load, save
+from numerics.results.settings import RunSettings
 from numerics.simulators.common import SimulationError
 from numerics.simulators.overlap_chain import overlap_step, simulate_overlaps
 from numerics.simulators.sde import simulate_sde
@@ -63,6 +67,7 @@ from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rat
 __all__ = [
     "LearningRateScan",
     "Plateau",
+    "RunSettings",
     "average_risk_reduction",
     "escape_time",
     "fixed_point_norm",
