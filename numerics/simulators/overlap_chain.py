@@ -79,6 +79,10 @@ of the Bartlett factor, the label noise, and the chi-squares of the Bartlett
 diagonal. The blocks end at the recorded steps, which depend only on
 ``N``, ``alpha_max`` and ``record``, so a replica follows the same trajectory
 alone or batched.
+
+The starts and the factorisation live in :mod:`numerics.simulators.chain_start`, the
+block draws in :mod:`numerics.simulators.chain_draws`; this module holds the step, the
+block kernel (:class:`StepKernel`) and the simulation.
 """
 
 from __future__ import annotations

@@ -77,6 +77,9 @@ chunks of :data:`CHUNK_STEPS` steps whose sizes depend only on the number of ste
 Every operation on a replica's state is batched over replicas without mixing them, so
 with the same step size a replica follows the same trajectory alone
 (``seed=[replica_seeds(seed, B)[i]]``) or batched, up to the last bits of entry-wise sums.
+
+The drift, the noise covariance and the default step live in
+:mod:`numerics.simulators.sde_dynamics`; this module holds the scheme and the simulation.
 """
 
 from __future__ import annotations
