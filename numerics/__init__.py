@@ -34,6 +34,7 @@ from numerics.ode.initial import initial_conditions
 from numerics.ode.integrate import IntegrationError, integrate
 from numerics.ode.overlaps import rhs, risk
 from numerics.results.persist import IntegrationResult, load, save
+from numerics.results.settings import RunSettings
 from numerics.simulators.common import SimulationError
 from numerics.simulators.overlap_chain import overlap_step, simulate_overlaps
 from numerics.simulators.sde import simulate_sde
@@ -45,6 +46,7 @@ from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rat
 __all__ = [
     "LearningRateScan",
     "Plateau",
+    "RunSettings",
     "average_risk_reduction",
     "escape_time",
     "fixed_point_norm",

@@ -61,14 +61,6 @@ LAYERS = {
 MAX_MODULE_LINES = 500
 #: Longest function, in lines of code after its docstring (:func:`function_lines`).
 MAX_FUNCTION_LINES = 80
-#: Modules whose split is under way elsewhere; each leaves this list when its split lands
-#: (test_size_exemptions_are_still_needed says when).
-SIZE_EXEMPT = frozenset({
-    "numerics.ode.integrate",
-    "numerics.simulators.weights",
-    "numerics.simulators.sde",
-    "numerics.simulators.overlap_chain",
-})
 #: What any numerics module may import from derive (data and sympy-free file checks).
 DERIVE_FOR_EVERYONE = ("derive.model", "derive.codegen.artefacts")
 #: The numerics modules that may call the generator.
@@ -236,8 +228,6 @@ def function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 def size_problems(module: str, text: str) -> list[str]:
     """Why ``module`` (its source ``text``) is too long: the module, or each function over the limit."""
-    if module in SIZE_EXEMPT:
-        return []
     problems = []
     if (n := len(text.splitlines())) > MAX_MODULE_LINES:
         problems.append(f"{module} has {n} lines (at most {MAX_MODULE_LINES})")
@@ -274,13 +264,6 @@ def test_modules_and_functions_are_short():
             for problem in size_problems(module, path.read_text())] == []
 
 
-def test_size_exemptions_are_still_needed():
-    for module in sorted(SIZE_EXEMPT):
-        assert module in MODULES, f"{module} is gone: remove it from SIZE_EXEMPT"
-        problems = size_problems(f"{module} (not exempt)", MODULES[module].read_text())
-        assert problems, f"{module} is within the limits now: remove it from SIZE_EXEMPT"
-
-
 def _function(name: str, code_lines: int, docstring_lines: int = 0) -> str:
     docstring = ['    """'] + ["    text"] * max(docstring_lines - 2, 0) + ['    """'] if docstring_lines else []
     return "\n".join([f"def {name}():", *docstring, *["    x = 1"] * (code_lines - 1), "    return x"]) + "\n"
@@ -299,8 +282,6 @@ def _function(name: str, code_lines: int, docstring_lines: int = 0) -> str:
         ("numerics.cli.a", "class A:\n" + "".join("    " + line + "\n"
                                                   for line in _function("f", MAX_FUNCTION_LINES + 1).splitlines()),
          True),
-        # a module being split elsewhere is exempt
-        ("numerics.ode.integrate", "x = 1\n" * (MAX_MODULE_LINES + 1), False),
     ],
 )
 def test_the_size_check_can_fail(module, text, too_long):

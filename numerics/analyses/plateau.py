@@ -22,8 +22,9 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, root
 
 from numerics.core.validation import as_real_array, check_alphas, check_int, check_overlaps, check_scalar
-from numerics.ode.integrate import BLOWUP, psd_part
+from numerics.ode.flow import BLOWUP, psd_part
 from numerics.ode.overlaps import rhs, rhs_unchecked, risk
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve
 
 _STEP = 1e-4
@@ -123,12 +124,12 @@ class Plateau:
 def plateau_fixed_point(
     p: int,
     k: int,
-    eta: float,
+    eta: float | None = None,
+    settings: RunSettings | None = None,
     *,
     T: Any = None,
-    model: Any = None,
-    second_order: bool = True,
     Q_start: Any = None,
+    **setting_overrides: Any,
 ) -> Plateau:
     """The plateau: the attractive fixed point of the ODEs restricted to ``R = 0``.
 
@@ -150,13 +151,15 @@ def plateau_fixed_point(
     p, k : int
         Student and teacher widths.
     eta : float
-        Learning rate.
+        Learning rate; default ``settings.eta``.
+    settings : RunSettings, optional
+        The dynamics: ``model`` (``None``: the paper model), ``second_order`` (keep the
+        ``eta**2`` term), or the same names as keywords. The plateau is that of the
+        model's scalar readouts: readout vectors and a trained readout raise ``ValueError``,
+        and a mini-batch (``batch_size = B``) has the plateau of the single-sample ODE at
+        ``eta / B`` (as :func:`run_plateaus`), which the result carries.
     T : array, shape (k, k), optional
         Teacher overlaps (default the identity).
-    model : derive.Model, optional
-        ``None`` is the paper model.
-    second_order : bool
-        Keep the ``eta**2`` term.
     Q_start : array, shape (p, p), optional
         Where the flow at ``R = 0`` starts (default the identity, the Eq. 8
         start with ``q0 = 1``).
@@ -172,8 +175,15 @@ def plateau_fixed_point(
         learns from the start), the flow at ``R = 0`` blows up (eta too
         large) or settles on no attractive fixed point.
     """
+    values = RunSettings.values(settings, setting_overrides, "plateau_fixed_point")
+    model, second_order = values["model"], values["second_order"]
+    if values["a"] is not None or values["b"] is not None or values["eta_a"]:
+        raise ValueError("plateau_fixed_point is the plateau of the model's scalar readouts: "
+                         "readout vectors a, b and a trained readout (eta_a > 0) are not supported")
     p, k = _width(p, "p"), _width(k, "k")
-    eta = check_scalar(eta, "eta", positive=True)
+    eta = check_scalar(values["eta"] if eta is None else eta, "eta", positive=True)
+    # the mini-batch ODE at (eta, B) is the B = 1 ODE at eta / B run B times faster: same fixed point
+    eta = eta / check_int(values["batch_size"], "batch_size", minimum=1)
     T = _teacher(T, k)
     Q_start = np.eye(p) if Q_start is None else np.asarray(Q_start, dtype=float)
     if Q_start.shape != (p, p):

@@ -105,7 +105,9 @@ def with_blas_threads(width: Callable[[inspect.BoundArguments], int]) -> Callabl
                 return function(*args, **kwargs)
 
         parameters = list(signature.parameters.values())
-        parameters.append(inspect.Parameter("blas_threads", inspect.Parameter.KEYWORD_ONLY, default="auto"))
+        # keyword-only parameters come before a **keywords catch-all
+        place = len(parameters) - (parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD)
+        parameters.insert(place, inspect.Parameter("blas_threads", inspect.Parameter.KEYWORD_ONLY, default="auto"))
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         return wrapper
 

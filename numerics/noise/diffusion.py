@@ -92,6 +92,7 @@ from numerics.noise.traced_einsums import (
     deferred_functions,
     flatten_terms,
 )
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, fluctuation_module, resolve
 
 #: Relative agreement with ``increment_covariance`` required by the first-use self-check.
@@ -328,10 +329,9 @@ def packed_covariance(
     Q: np.ndarray,
     R: np.ndarray,
     T: np.ndarray,
-    eta: float,
-    *,
-    model: Any = None,
-    second_order: bool = True,
+    eta: float | None = None,
+    settings: RunSettings | None = None,
+    **setting_overrides: Any,
 ) -> np.ndarray:
     """Covariance matrix ``Sigma`` of one step's packed increments ``v = (q_jl (j <= l), r_jr)``.
 
@@ -344,7 +344,11 @@ def packed_covariance(
     R : array, shape (..., p, k)
     T : array, shape (..., k, k)
     eta : float
-        Learning rate (>= 0).
+        Learning rate (>= 0); default ``settings.eta``.
+    settings : RunSettings, optional
+        The dynamics; its entries, or the same names as keywords (below), override the defaults.
+        Single-sample scalar readouts only: ``batch_size``, ``a``, ``b`` and ``eta_a`` go to
+        :func:`numerics.increment_covariance` (``ValueError`` here).
     model : derive.Model, optional
         ``None`` is the paper model; activations of degree <= 4.
     second_order : bool
@@ -355,6 +359,12 @@ def packed_covariance(
     Sigma : array, shape (..., D, D)
         ``D = p (p + 1) / 2 + p k``; symmetric positive semi-definite.
     """
+    values = RunSettings.values(settings, setting_overrides, "packed_covariance")
+    eta, model, second_order = (values[name] if name != "eta" or eta is None else eta
+                                for name in ("eta", "model", "second_order"))
+    if values["batch_size"] != 1 or values["a"] is not None or values["b"] is not None or values["eta_a"]:
+        raise ValueError("packed_covariance evaluates single-sample scalar readouts; for batch_size, a, b and eta_a "
+                         "use numerics.increment_covariance")
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
     p, k = R.shape[-2:]

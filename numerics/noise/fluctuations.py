@@ -22,6 +22,7 @@ import numpy as np
 from numerics.core.validation import check_int, check_overlaps, check_scalar
 from numerics.noise.readout_fluctuations import network_moments, readout_blocks, readout_means
 from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import fluctuation_module, resolve
 
 
@@ -44,14 +45,9 @@ def increment_covariance(
     Q: np.ndarray,
     R: np.ndarray,
     T: np.ndarray,
-    eta: float,
-    *,
-    model: Any = None,
-    second_order: bool = True,
-    batch_size: int = 1,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
-    eta_a: float | None = None,
+    eta: float | None = None,
+    settings: RunSettings | None = None,
+    **setting_overrides: Any,
 ) -> tuple[np.ndarray, ...]:
     """Covariance of one step's overlap increments ``(q, r)`` (``Q += q/N``, ``R += r/N``).
 
@@ -61,7 +57,10 @@ def increment_covariance(
     R : array, shape (..., p, k)
     T : array, shape (..., k, k)
     eta : float
-        Learning rate (>= 0).
+        Learning rate (>= 0); default ``settings.eta``.
+    settings : RunSettings, optional
+        The dynamics (:class:`~numerics.results.settings.RunSettings`); its entries, or the same
+        names as keywords (below), override the defaults. Other keyword names raise ``TypeError``.
     model : derive.Model, optional
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
         decay does not (a deterministic move given the state).
@@ -82,7 +81,8 @@ def increment_covariance(
         (:mod:`numerics.noise.readout_fluctuations`; a missing vector is the model's scalar on
         every unit); their leading axes must broadcast to the batch of ``Q, R, T``.
     eta_a : float, optional
-        Learning rate of a trained student readout (>= 0). One step then also moves
+        Learning rate of a trained student readout (>= 0), when given as a keyword (0 included) or
+        when ``settings`` train the readout (``eta_a > 0``). One step then also moves
         ``a_j`` by ``s_j / N`` with ``s_j = eta_a (y - f) sigma(lambda_j)`` (averaged over
         a mini-batch), and three more blocks are returned. ``a`` is the readout's
         current value (default the model's scalar on every unit).
@@ -96,12 +96,19 @@ def increment_covariance(
     RR : array, shape (..., p, k, p, k)
         ``RR[j, r, m, s] = Cov(r_jr, r_ms)``.
     AQ : array, shape (..., p, p, p)
-        ``AQ[j, m, n] = Cov(s_j, q_mn)``; only with ``eta_a``.
+        ``AQ[j, m, n] = Cov(s_j, q_mn)``; only with ``eta_a`` (see there).
     AR : array, shape (..., p, p, k)
         ``AR[j, m, r] = Cov(s_j, r_mr)``; only with ``eta_a``.
     AA : array, shape (..., p, p)
         ``AA[j, m] = Cov(s_j, s_m)``; only with ``eta_a``.
     """
+    values = RunSettings.values(settings, setting_overrides, "increment_covariance")
+    eta = values["eta"] if eta is None else eta
+    if eta is None:
+        raise TypeError("increment_covariance() needs the learning rate: eta or settings=RunSettings(eta=...)")
+    model, second_order, batch_size, a, b = (values[name] for name in ("model", "second_order", "batch_size", "a", "b"))
+    # the readout's blocks are part of the result when eta_a is asked for, or trained
+    eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
     batch_size = check_int(batch_size, "batch_size", minimum=1)

@@ -16,7 +16,11 @@ from numerics.core.validation import (
     overflow_error,
 )
 from numerics.ode.readouts import check_readouts, readout_rhs
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
+
+#: The settings' defaults (the fast path of a call without settings or keywords).
+_DEFAULTS = {"eta": None, **RunSettings.defaults()}
 
 #: ``np.add.reduce``: the sum without the method-call overhead of ``ndarray.sum`` (about 1 us at p = 8).
 _sum = np.add.reduce
@@ -26,15 +30,11 @@ def rhs(
     Q: np.ndarray,
     R: np.ndarray,
     T: np.ndarray,
-    eta: float,
+    eta: float | None = None,
+    settings: RunSettings | None = None,
     *,
-    model: Any = None,
-    second_order: bool = True,
-    batch_size: int = 1,
     check: bool = True,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
-    eta_a: float | None = None,
+    **setting_overrides: Any,
 ) -> tuple[np.ndarray, ...]:
     """Time derivatives ``(dQ/dalpha, dR/dalpha)`` of the overlaps (and ``da/dalpha`` with ``eta_a``).
 
@@ -47,7 +47,11 @@ def rhs(
     T : array, shape (..., k, k)
         Teacher-teacher overlaps (the paper: identity).
     eta : float
-        Learning rate (>= 0).
+        Learning rate (>= 0); default ``settings.eta``.
+    settings : RunSettings, optional
+        The dynamics (:class:`~numerics.results.settings.RunSettings`); its entries, or the
+        same names as keywords (``model=``, ``second_order=``, ... below), override the defaults.
+        Other keyword names raise ``TypeError``.
     model : derive.Model, optional
         The model; ``None`` is the paper's (``x**2``, readouts 1/p and 1/k).
     second_order : bool
@@ -72,8 +76,9 @@ def rhs(
     b : array, shape (k,) or (..., k), optional
         Per-unit teacher readouts.
     eta_a : float, optional
-        Learning rate of a trained student readout (>= 0); when given, the
-        result also holds ``da/dalpha = eta_a <(y - f) sigma(lambda_j)>``.
+        Learning rate of a trained student readout (>= 0); when given as a
+        keyword (0 included), or when ``settings`` train the readout
+        (``eta_a > 0``), the result also holds ``da/dalpha = eta_a <(y - f) sigma(lambda_j)>``.
         Readout vectors and ``eta_a`` use the model's per-tuple module
         (:mod:`numerics.ode.readouts`).
 
@@ -82,7 +87,7 @@ def rhs(
     dQ : array, shape (..., p, p)
     dR : array, shape (..., p, k)
     da : array, shape (..., p)
-        Only when ``eta_a`` is given.
+        Only with ``eta_a`` (see there).
 
     Raises
     ------
@@ -100,6 +105,15 @@ def rhs(
     At p = 8 the checks cost less than the generated computation (about 1x to
     2x the unchecked call in total, see ``bench/README.md``).
     """
+    values = _DEFAULTS if settings is None and not setting_overrides else (
+        RunSettings.values(settings, setting_overrides, "rhs"))
+    if eta is None:
+        eta = values["eta"]
+        if eta is None:
+            raise TypeError("rhs() needs the learning rate: rhs(Q, R, T, eta) or settings=RunSettings(eta=...)")
+    model, second_order, batch_size, a, b = (values[name] for name in ("model", "second_order", "batch_size", "a", "b"))
+    # the readout's derivative is part of the result when eta_a is asked for, or trained
+    eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
     if a is not None or b is not None or eta_a is not None:
         return _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size)
     if not check:
@@ -171,11 +185,10 @@ def risk(
     Q: np.ndarray,
     R: np.ndarray,
     T: np.ndarray,
+    settings: RunSettings | None = None,
     *,
-    model: Any = None,
     check: bool = True,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
+    **setting_overrides: Any,
 ) -> float | np.ndarray:
     """Population risk ``E[(y - f)**2] / 2`` at the given overlaps.
 
@@ -184,7 +197,12 @@ def risk(
     input and for overlaps so large that the risk overflows. ``check=False``
     skips every check, as in :func:`rhs` (unchecked: valid float64 input only).
     ``a`` (..., p) and ``b`` (..., k) are per-unit readouts, as in :func:`rhs`.
+    The model and readouts come from ``settings`` and the keywords ``model=``,
+    ``a=``, ``b=`` (any other setting is accepted and does not enter the risk).
     """
+    values = _DEFAULTS if settings is None and not setting_overrides else (
+        RunSettings.values(settings, setting_overrides, "risk"))
+    model, a, b = values["model"], values["a"], values["b"]
     if a is not None or b is not None:
         if check:
             Q, R, T = check_overlaps(Q, R, T)

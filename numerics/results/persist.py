@@ -23,6 +23,9 @@ Variables:
   with the batch dimensions in front when ``T`` is batched like ``Q``;
 * the scalar fields ``eta``, ``second_order``, ``nfev``, ``model_name``,
   ``eta_a`` (and any later scalar field) as 0-d variables;
+* the run's :class:`~numerics.results.settings.RunSettings` (``settings``) as the JSON of
+  its ``to_dict()`` in the ``wickode_encoding`` attribute (the model as its spec, readout
+  vectors as nested lists), rebuilt by ``load``;
 * the student readout trajectory ``a`` (replica..., alpha, student) and the
   teacher readout ``b`` (teacher) when the run had readout vectors or a
   trained readout (``None`` otherwise, kept in the encoding);
@@ -73,6 +76,7 @@ from numerics.results.encoding import (
     toolkit_version,
     write_atomically,
 )
+from numerics.results.settings import RunSettings
 
 if TYPE_CHECKING:  # xarray is imported on first use: ``import numerics`` stays fast
     import xarray as xr
@@ -110,6 +114,11 @@ class IntegrationResult:
         Teacher readout vector, when one was given.
     eta_a : float
         Learning rate of the student readout (0: fixed).
+    settings : RunSettings or None
+        The settings the run was made with (every solver sets it; ``None`` for results built
+        by hand or loaded from files written before settings were stored). ``eta``,
+        ``second_order``, ``model``, ``batch_size`` and ``eta_a`` above repeat its entries for
+        compatibility (``b`` too; ``a`` is the readout's trajectory, ``settings.a`` its start).
 
     A leading batch axis ``...`` is present when the starts were batched.
     """
@@ -129,6 +138,7 @@ class IntegrationResult:
     a: np.ndarray | None = None
     b: np.ndarray | None = None
     eta_a: float = 0.0
+    settings: RunSettings | None = None
 
     @property
     def p(self) -> int:
@@ -236,6 +246,8 @@ def to_xarray(result: IntegrationResult) -> xr.Dataset:
         value = getattr(result, f.name)
         if f.name == "model":
             model = value
+        elif f.name == "settings" and value is not None:
+            value = value.to_dict()  # JSON in the encoding attribute (the model as its spec)
         variable, entry = encode_value(f.name, value, FIELD_DIMS.get(f.name, lambda _b: None)(batch))
         encoding["fields"][f.name] = entry
         if variable is not None:
@@ -290,6 +302,8 @@ def from_xarray(dataset: xr.Dataset) -> IntegrationResult:
     for name, entry in encoding["fields"].items():
         if name in known:
             values[name] = decode_value(entry, dataset.get(name))
+    if values.get("settings") is not None:
+        values["settings"] = RunSettings.from_dict(values["settings"])
     extra = {}
     for key, entry in encoding["extra"].items():
         if entry["kind"] == "dropped":

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from numerics.core.validation import check_alpha_grid, check_int
+from numerics.core.validation import check_alpha_grid, check_int, check_scalar
 from numerics.ode.integrate import default_grid
+from numerics.results.settings import RunSettings
 
 #: A replica counts as diverged when a squared student norm (divided by N) exceeds this.
 BLOWUP = 1e8
@@ -106,3 +107,48 @@ def record_steps(N: int, alpha_max: float, record: int | Sequence[float] | np.nd
         alphas = check_alpha_grid(record, "record", alpha_max=alpha_max, strict=False)
     steps = np.unique(np.clip(np.rint(alphas * N).astype(np.int64), 0, n_steps))
     return steps
+
+
+def check_sgd_settings(settings: RunSettings, where: str) -> None:
+    """Raise ``ValueError`` for settings an SGD simulation cannot follow (no ``eta**2`` term)."""
+    if not settings.second_order:
+        raise ValueError(
+            f"{where} simulates SGD, whose steps have the eta**2 term: second_order=False (the gradient-flow "
+            "limit) exists for the ODE (numerics.integrate) and the SDE only"
+        )
+
+
+def check_run(
+    settings: RunSettings, N: Any, p: Any, k: Any, alpha_max: Any, replicas: Any, record: Any, where: str
+) -> tuple[int, int, int, int, int, np.ndarray]:
+    """The checked ``(N, p, k, replicas, n_steps, steps)`` of an SGD simulation (weights or overlap chain).
+
+    Raises
+    ------
+    ValueError
+        ``N < p + k``, widths or replicas below one, ``alpha_max`` not positive, fewer than
+        one or more than :data:`MAX_STEPS` steps, a bad ``record``, ``second_order=False``.
+    """
+    check_sgd_settings(settings, where)
+    p = check_count(p, "p", 1)
+    k = check_count(k, "k", 1)
+    N = check_count(N, "N", 1)
+    if N < p + k:
+        raise ValueError(f"N must be >= p + k = {p + k} (orthonormal students and teachers), got N = {N}")
+    replicas = check_count(replicas, "replicas", 1)
+    alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    if not alpha_max * N < MAX_STEPS:
+        raise ValueError(f"alpha_max * N = {alpha_max * N:g} steps is more than can be simulated (max {MAX_STEPS:g})")
+    n_steps = int(round(alpha_max * N))
+    if n_steps < 1:
+        raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
+    return N, p, k, replicas, n_steps, record_steps(N, alpha_max, record)
+
+
+def progress_bar(show: bool, total: int, description: str, unit_scale: bool = True) -> Any:
+    """A tqdm bar over ``total`` steps when ``show``, else ``None``."""
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", unit_scale=unit_scale, leave=False)

@@ -79,6 +79,10 @@ of the Bartlett factor, the label noise, and the chi-squares of the Bartlett
 diagonal. The blocks end at the recorded steps, which depend only on
 ``N``, ``alpha_max`` and ``record``, so a replica follows the same trajectory
 alone or batched.
+
+The starts and the factorisation live in :mod:`numerics.simulators.chain_start`, the
+block draws in :mod:`numerics.simulators.chain_draws`; this module holds the step, the
+block kernel (:class:`StepKernel`) and the simulation.
 """
 
 from __future__ import annotations
@@ -90,15 +94,18 @@ from typing import Any
 import numpy as np
 
 from numerics.core.activations import activation_functions
-from numerics.core.validation import as_float_array, check_overlaps, check_scalar, covariance
+from numerics.core.validation import check_flag, check_scalar
 from numerics.results.persist import IntegrationResult
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, resolve
+from numerics.simulators.chain_draws import BlockDraws
+from numerics.simulators.chain_start import covariance_factor, haar_overlaps, start_covariance
 from numerics.simulators.common import (
     BLOWUP,
     SimulationError,
-    check_count,
+    check_run,
     child_seed,
-    record_steps,
+    progress_bar,
     replica_seeds,
 )
 from numerics.simulators.replicas import replica_result
@@ -108,90 +115,8 @@ from numerics.simulators.replicas import replica_result
 #: per step and replica: 16 balances one replica (where s = 32 is ~20 % faster) against
 #: hundreds (where s = 32 is ~1.6x slower).
 STEP_BLOCK = 16
-#: Eigenvalues of C up to this times P times the largest count as zero in the eigh
-#: factor (a few ulps: the accuracy of a symmetric eigensolver, see covariance_factor).
-EIGENVALUE_RTOL = 4 * np.finfo(float).eps
-#: Steps whose random draws are generated per generator call (amortises the calls; the
-#: chunks follow the block sizes only, never the number of replicas).
-CHUNK_STEPS = 256
 #: A progress bar is shown when more than this many steps times replicas are simulated.
 PROGRESS_WORK = 2e7
-
-
-def covariance_factor(C: np.ndarray) -> np.ndarray:
-    """A square factor ``F`` with ``F F^T = C`` for positive semi-definite ``C``, batched.
-
-    Parameters
-    ----------
-    C : array, shape (..., P, P)
-        Symmetric positive semi-definite (only the lower triangle is read by the
-        Cholesky path).
-
-    Returns
-    -------
-    F : array, shape (..., P, P)
-        Lower-triangular Cholesky factor where it exists; for a matrix whose
-        Cholesky factorisation fails (singular, or indefinite by round-off)
-        ``U diag(sqrt(s'))`` from its eigendecomposition ``C = U diag(s) U^T``,
-        with ``s' = 0`` for eigenvalues ``s <= EIGENVALUE_RTOL * P * max(s)``
-        (negative or round-off) and ``s' = s`` otherwise. Each matrix's factor
-        depends on that matrix only.
-    """
-    try:
-        return np.linalg.cholesky(C)
-    except np.linalg.LinAlgError:
-        pass
-    # rare path: redo matrix by matrix, so a replica's factor does not depend on its batch
-    batch = C.shape[:-2]
-    flat = C.reshape((-1,) + C.shape[-2:])
-    factors = np.empty_like(flat)
-    for i, matrix in enumerate(flat):
-        try:
-            factors[i] = np.linalg.cholesky(matrix)
-        except np.linalg.LinAlgError:
-            values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-            # eigenvalues at the round-off level of eigh are zero: an exactly singular C (a student
-            # equal to a teacher) then gives z exactly in its range, not off by sqrt(eps)
-            values[values <= EIGENVALUE_RTOL * matrix.shape[-1] * max(values[-1], 0.0)] = 0.0
-            factors[i] = vectors * np.sqrt(values)
-    return factors.reshape(batch + C.shape[-2:])
-
-
-def haar_overlaps(rng: np.random.Generator, p: int, k: int, N: int) -> np.ndarray:
-    """``U^T V`` for two independent Haar-random orthonormal frames ``U`` (N x p), ``V`` (N x k).
-
-    Drawn exactly at cost independent of N. By rotation invariance ``U`` can be
-    taken as the first p coordinate vectors, so ``U^T V`` is the top p x k block
-    of ``V = Z (Z^T Z)^(-1/2)`` with ``Z`` an N x k standard Gaussian matrix.
-    With ``Z = [Z1; Z2]`` (p and N - p rows), ``Z^T Z = Z1^T Z1 + Z2^T Z2`` and
-    ``Z2^T Z2 ~ Wishart_k(N - p, I)`` independent of ``Z1``; the Wishart matrix
-    is drawn by its Bartlett decomposition.
-
-    Parameters
-    ----------
-    rng : numpy Generator
-    p, k : int
-    N : int
-        ``>= p + k``.
-
-    Returns
-    -------
-    array, shape (p, k)
-        Entries of variance ``1 / N``.
-    """
-    Z1 = rng.standard_normal((p, k))
-    wishart = _bartlett(rng, rng, k, N - p)
-    gram = Z1.T @ Z1 + wishart
-    values, vectors = np.linalg.eigh(gram)
-    return Z1 @ (vectors / np.sqrt(values)) @ vectors.T
-
-
-def _bartlett(normals: np.random.Generator, chi2: np.random.Generator, size: int, dof: int) -> np.ndarray:
-    # lower-triangular L with L L^T ~ Wishart_size(dof, I); dof >= size
-    factor = np.zeros((size, size))
-    factor[np.tril_indices(size, -1)] = normals.standard_normal(size * (size - 1) // 2)
-    factor[np.diag_indices(size)] = np.sqrt(chi2.chisquare(dof - np.arange(size)))
-    return factor @ factor.T
 
 
 def overlap_step(
@@ -340,100 +265,6 @@ class StepKernel:
         C[:, p:, :p] = np.swapaxes(R, 1, 2)
 
 
-def _batched(value: Any, name: str, shape: tuple[int, ...], replicas: int) -> np.ndarray:
-    array = as_float_array(value, name)
-    if array.shape == shape:
-        return np.broadcast_to(array, (replicas,) + shape).copy()
-    if array.shape != (replicas,) + shape:
-        raise ValueError(
-            f"{name} must have shape {shape} or (replicas,) + {shape} = {(replicas,) + shape}, got {array.shape}"
-        )
-    return array.copy()
-
-
-def _weights_gram(value: Any, name: str, rows: int, N: int, replicas: int, other: Any = None) -> np.ndarray:
-    # W W^T / N (or W other^T / N) of weights of shape (rows, N) or (replicas, rows, N)
-    array = as_float_array(value, name)
-    if array.shape not in ((rows, N), (replicas, rows, N)):
-        raise ValueError(
-            f"{name} must have shape ({rows}, {N}) or (replicas, {rows}, {N}) = ({replicas}, {rows}, {N}), "
-            f"got {array.shape}"
-        )
-    right = array if other is None else other
-    gram = array @ np.swapaxes(right, -1, -2) / N
-    return np.broadcast_to(gram, (replicas,) + gram.shape[-2:]).copy()
-
-
-def start_covariance(
-    *,
-    N: int,
-    p: int,
-    k: int,
-    replicas: int,
-    init_rngs: Sequence[np.random.Generator],
-    q0: float = 1.0,
-    W0: Any = None,
-    W_star: Any = None,
-    Q0: Any = None,
-    R0: Any = None,
-    T: Any = None,
-) -> np.ndarray:
-    """Initial ``C = [[Q, R], [R^T, T]]`` of every replica.
-
-    * ``T``: from ``W_star`` (``W* W*^T / N``), else the ``T`` given, else ``I``.
-    * Students: from ``W0`` (``Q = W0 W0^T / N``; ``R = W0 W*^T / N`` if
-      ``W_star`` is given), else ``Q0`` (and ``R0``) given, else ``Q = q0 I``.
-    * When ``R`` is not fixed that way, students and teacher are independent
-      and randomly oriented, as in the weight simulator's default start:
-      ``R = F_Q H F_T^T`` with ``F_Q F_Q^T = Q``, ``F_T F_T^T = T`` and ``H`` the
-      overlaps of two independent Haar frames (:func:`haar_overlaps`, one per
-      replica from its ``init`` generator). For ``Q = q0 I``, ``T = I`` these
-      are exactly the overlaps of orthonormal rows of norms ``sqrt(q0 N)`` and
-      ``sqrt(N)``, drawn without N-dimensional vectors.
-
-    Returns
-    -------
-    C : array, shape (replicas, p + k, p + k)
-
-    Raises
-    ------
-    ValueError
-        Conflicting or malformed starts, or a ``C`` that is not positive semi-definite.
-    """
-    if W0 is not None and (Q0 is not None or R0 is not None):
-        raise ValueError("give either W0 or Q0/R0 as the start, not both")
-    if W_star is not None and T is not None:
-        raise ValueError("give either W_star or T, not both")
-    if R0 is not None and Q0 is None:
-        raise ValueError("R0 needs Q0 (the student overlaps) as well")
-    if W_star is not None:
-        T_b = _weights_gram(W_star, "W_star", k, N, replicas)
-    elif T is not None:
-        T_b = _batched(T, "T", (k, k), replicas)
-    else:
-        T_b = np.broadcast_to(np.eye(k), (replicas, k, k)).copy()
-    R_b = None
-    if W0 is not None:
-        Q_b = _weights_gram(W0, "W0", p, N, replicas)
-        if W_star is not None:
-            W_star_b = np.broadcast_to(as_float_array(W_star, "W_star"), (replicas, k, N))
-            R_b = _weights_gram(W0, "W0", p, N, replicas, other=W_star_b)
-    elif Q0 is not None:
-        Q_b = _batched(Q0, "Q0", (p, p), replicas)
-        if R0 is not None:
-            R_b = _batched(R0, "R0", (p, k), replicas)
-    else:
-        Q_b = np.broadcast_to(q0 * np.eye(p), (replicas, p, p)).copy()
-    if R_b is None:
-        H = np.stack([haar_overlaps(rng, p, k, N) for rng in init_rngs])
-        F_Q = covariance_factor((Q_b + np.swapaxes(Q_b, 1, 2)) / 2)
-        F_T = covariance_factor((T_b + np.swapaxes(T_b, 1, 2)) / 2)
-        R_b = F_Q @ H @ np.swapaxes(F_T, 1, 2)
-    Q_b, R_b, T_b = check_overlaps(Q_b, R_b, T_b)
-    C = covariance(Q_b, R_b, T_b)
-    return (C + np.swapaxes(C, 1, 2)) / 2
-
-
 def block_steps(batch: int) -> int:
     """Steps per block for mini-batches of ``batch`` inputs: about :data:`STEP_BLOCK` inputs per block."""
     return max(1, STEP_BLOCK // batch)
@@ -452,112 +283,13 @@ def block_sizes(steps: np.ndarray, n_steps: int, block: int | None = None) -> li
     return sizes
 
 
-class _BlockDraws:
-    """The random draws of every block, generated replica by replica a chunk of blocks at a time.
-
-    A block of ``size`` inputs (steps times the mini-batch size) takes from a replica's ``inputs`` stream the
-    ``size x P`` coordinates ``G`` then the ``size (size - 1) / 2`` normals
-    below the diagonal of the Bartlett factor (row by row), from its
-    ``chi2`` stream the ``size`` chi-squares of the diagonal, and from its
-    ``noise`` stream ``size`` label-noise normals (when ``Delta > 0``). If
-    ``N - P < size`` the block instead takes ``size x (N - P)`` normals for
-    the orthogonal coordinates and no chi-squares. Drawing many blocks per
-    generator call only amortises the call overhead; the chunks are set by the
-    block sizes alone (:data:`CHUNK_STEPS`), never by the number of replicas.
-    """
-
-    def __init__(
-        self,
-        streams: Sequence[tuple[np.random.Generator, np.random.Generator, np.random.Generator]],
-        sizes: Sequence[int],
-        P: int,
-        dof: int,
-        noise: bool,
-    ) -> None:
-        self.streams, self.sizes, self.P, self.dof, self.noise = streams, list(sizes), P, dof, noise
-        replicas = len(streams)
-        s = max(self.sizes, default=1)
-        self.inputs = np.zeros((replicas, s, P + min(s, dof)))
-        self._index_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        # chunks: runs of consecutive blocks of at most CHUNK_STEPS steps (at least one block)
-        self.chunks: list[tuple[int, int]] = []
-        first = 0
-        while first < len(self.sizes):
-            last, total = first, 0
-            while last < len(self.sizes) and (last == first or total + self.sizes[last] <= CHUNK_STEPS):
-                total += self.sizes[last]
-                last += 1
-            self.chunks.append((first, last))
-            first = last
-        # each buffer as long as the longest use of it (a tuple max would compare lexicographically)
-        counts = [self._counts(self.sizes[a:b]) for a, b in self.chunks] or [(0, 0, 0)]
-        longest = tuple(max(column) for column in zip(*counts))
-        self.normals = np.empty((replicas, longest[0]))
-        self.chi2 = np.empty((replicas, longest[1]))
-        self.xi = np.empty((replicas, longest[2]))
-
-    def _indices(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # below-diagonal rows and columns, and the diagonal, of a size x size factor (cached)
-        if size not in self._index_cache:
-            rows, cols = np.tril_indices(size, -1)
-            self._index_cache[size] = (rows, cols, np.arange(size))
-        return self._index_cache[size]
-
-    def _bartlett(self, size: int) -> bool:
-        return self.dof >= size
-
-    def _counts(self, sizes: Sequence[int]) -> tuple[int, int, int]:
-        normals = chi2 = 0
-        for size in sizes:
-            if self._bartlett(size):
-                normals += size * self.P + size * (size - 1) // 2
-                chi2 += size
-            else:
-                normals += size * (self.P + self.dof)
-        return normals, chi2, sum(sizes)
-
-    def __iter__(self):
-        """Yield ``(inputs, xi)`` of every block: shapes (B, size, P + m) and (B, size) or None."""
-        P, dof = self.P, self.dof
-        for first, last in self.chunks:
-            sizes = self.sizes[first:last]
-            n_normals, n_chi2, n_steps = self._counts(sizes)
-            dofs = np.concatenate([dof - np.arange(size) for size in sizes if self._bartlett(size)] or [[]])
-            for i, (normals, noise, chi2) in enumerate(self.streams):
-                normals.standard_normal(out=self.normals[i, :n_normals])
-                if n_chi2:
-                    self.chi2[i, :n_chi2] = chi2.chisquare(dofs)
-                if self.noise:
-                    noise.standard_normal(out=self.xi[i, :n_steps])
-            o_normal = o_chi2 = o_step = 0
-            for size in sizes:
-                block = self.inputs[:, :size]
-                block[:, :, :P] = self.normals[:, o_normal : o_normal + size * P].reshape(-1, size, P)
-                o_normal += size * P
-                if self._bartlett(size):
-                    rows, cols, diagonal = self._indices(size)
-                    block[:, :, P:] = 0.0
-                    block[:, rows, P + cols] = self.normals[:, o_normal : o_normal + rows.size]
-                    block[:, diagonal, P + diagonal] = np.sqrt(self.chi2[:, o_chi2 : o_chi2 + size])
-                    o_normal += rows.size
-                    o_chi2 += size
-                else:
-                    orthogonal = self.normals[:, o_normal : o_normal + size * dof]
-                    block[:, :, P : P + dof] = orthogonal.reshape(-1, size, dof)
-                    o_normal += size * dof
-                xi = self.xi[:, o_step : o_step + size] if self.noise else None
-                o_step += size
-                yield block, xi
-
-
 def simulate_overlaps(
+    settings: RunSettings | None = None,
     *,
     N: int,
     p: int,
     k: int,
-    eta: float,
     alpha_max: float,
-    model: Any = None,
     q0: float = 1.0,
     seed: Any = None,
     replicas: int = 1,
@@ -568,7 +300,7 @@ def simulate_overlaps(
     R0: np.ndarray | None = None,
     T: np.ndarray | None = None,
     progress: bool = True,
-    batch_size: int = 1,
+    **setting_overrides: Any,
 ) -> IntegrationResult:
     """Finite-N one-pass SGD simulated exactly on the overlaps (``simulate(..., method="overlaps")``).
 
@@ -577,9 +309,15 @@ def simulate_overlaps(
 
     Parameters
     ----------
-    N, p, k, eta, alpha_max, model, q0, seed, replicas, record, progress, batch_size
-        As in :func:`numerics.simulators.weights.simulate` (a mini-batch step draws ``batch_size``
-        inputs: the block's ``s * batch_size`` rows, their Gram matrix included).
+    settings : RunSettings, optional
+        ``eta``, ``model`` and ``batch_size`` as in :func:`numerics.simulators.weights.simulate` (a
+        mini-batch step draws ``batch_size`` inputs: the block's ``s * batch_size`` rows, their Gram
+        matrix included); readout vectors and a trained readout are simulated by the weight
+        method only (``ValueError`` here).
+    **setting_overrides
+        The same settings as keywords; other names raise ``TypeError``.
+    N, p, k, alpha_max, q0, seed, replicas, record, progress
+        As in :func:`numerics.simulators.weights.simulate`.
     W0 : array, shape (p, N) or (replicas, p, N), optional
         Start from these weights' overlaps.
     W_star : array, shape (k, N) or (replicas, k, N), optional
@@ -600,7 +338,7 @@ def simulate_overlaps(
         ``risk`` (B, n), ``T`` (B, k, k), replica axis dropped for ``replicas == 1``;
         ``extra`` holds ``"N"``, ``"steps"``, ``"replicas"``, ``"model"``,
         ``"method"`` (``"overlaps"``), ``"seconds"`` (wall time of the SGD loop).
-        ``nfev`` is the number of SGD steps.
+        ``nfev`` is the number of SGD steps; ``settings`` the run's settings.
 
     Raises
     ------
@@ -609,41 +347,46 @@ def simulate_overlaps(
     SimulationError
         If the overlaps diverge, naming the alpha interval reached.
     """
-    p = check_count(p, "p", 1)
-    k = check_count(k, "k", 1)
-    N = check_count(N, "N", 1)
-    if N < p + k:
-        raise ValueError(f"N must be >= p + k = {p + k} (orthonormal students and teachers), got N = {N}")
-    replicas = check_count(replicas, "replicas", 1)
-    eta = check_scalar(eta, "eta", positive=True)
-    alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    settings = RunSettings.merged(settings, setting_overrides, "simulate_overlaps")
+    if settings.per_unit:
+        raise ValueError(
+            "readout vectors a, b and a trained readout (eta_a > 0) are simulated by method='weights' only"
+        )
+    N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate_overlaps")
     q0 = check_scalar(q0, "q0", positive=True)
-    batch = check_count(batch_size, "batch_size", 1)
-    n_steps = int(round(alpha_max * N))
-    if n_steps < 1:
-        raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
-    steps = record_steps(N, alpha_max, record)
-    resolved = resolve(model)
-    P = p + k
-
+    progress = check_flag(progress, "progress")
+    resolved = resolve(settings.model)
+    batch = settings.batch_size
     sequences = replica_seeds(seed, replicas)
     generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(4)] for sq in sequences]
     C = start_covariance(N=N, p=p, k=k, replicas=replicas, init_rngs=[g[0] for g in generators], q0=q0,
                          W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T)
     T_out = C[:, p:, p:].copy()
     streams = [(g[1], g[2], g[3]) for g in generators]
-    kernel = StepKernel(resolved, eta, N, p, k, batch)
+    kernel = StepKernel(resolved, settings.eta, N, p, k, batch)
     sizes = block_sizes(steps, n_steps, block_steps(batch))
-    draws = _BlockDraws(streams, [size * batch for size in sizes], P, N - P, resolved.noise_variance > 0)
+    draws = BlockDraws(streams, [size * batch for size in sizes], p + k, N - p - k, resolved.noise_variance > 0)
+    bar = progress_bar(progress and float(n_steps) * batch * replicas > PROGRESS_WORK, n_steps,
+                       "SGD steps (overlaps)")
+    started = time.perf_counter()
+    Q_rec, R_rec = _run_chain(kernel, draws, C, steps, bar)
+    seconds = time.perf_counter() - started
+    extra = {"N": N, "steps": steps, "replicas": replicas, "model": settings.model, "method": "overlaps",
+             "seconds": seconds}
+    return replica_result(alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, settings=settings,
+                          nfev=n_steps, extra=extra)
 
+
+def _run_chain(
+    kernel: StepKernel, draws: BlockDraws, C: np.ndarray, steps: np.ndarray, bar: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    # the chain's loop: advance C block by block, measuring Q and R at the recorded steps
+    replicas, p, N, batch = C.shape[0], kernel.p, kernel.N, kernel.batch
     n_rec = steps.size
     Q_rec = np.empty((replicas, n_rec, p, p))
-    R_rec = np.empty((replicas, n_rec, p, k))
-    bar = None
-    if progress and float(n_steps) * batch * replicas > PROGRESS_WORK:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_steps, desc="SGD steps (overlaps)", unit="step", unit_scale=True, leave=False)
+    R_rec = np.empty((replicas, n_rec, p, kernel.k))
+    done = 0
+    rec_index = 0
 
     def measure_due() -> None:
         nonlocal rec_index
@@ -652,9 +395,6 @@ def simulate_overlaps(
             R_rec[:, rec_index] = C[:, :p, p:]
             rec_index += 1
 
-    started = time.perf_counter()
-    done = 0
-    rec_index = 0
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             measure_due()
@@ -669,23 +409,23 @@ def simulate_overlaps(
                     raise SimulationError(
                         f"the student overlaps diverged (Q_jj > {BLOWUP:g} or not finite) between "
                         f"alpha = {(done - size) / N:.6g} and alpha = {done / N:.6g}: the learning rate "
-                        f"eta = {eta:g} is too large for this model and start"
+                        f"eta = {kernel.eta:g} is too large for this model and start"
                     )
                 measure_due()
     finally:
         if bar is not None:
             bar.close()
-    seconds = time.perf_counter() - started
+    return Q_rec, R_rec
 
-    return replica_result(
-        alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, model=model, eta=eta, second_order=True,
-        nfev=n_steps, batch_size=batch,
-        extra={
-            "N": N,
-            "steps": steps,
-            "replicas": replicas,
-            "model": model,
-            "method": "overlaps",
-            "seconds": seconds,
-        },
-    )
+
+__all__ = [
+    "STEP_BLOCK",
+    "StepKernel",
+    "block_sizes",
+    "block_steps",
+    "covariance_factor",
+    "haar_overlaps",
+    "overlap_step",
+    "simulate_overlaps",
+    "start_covariance",
+]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from numerics.results.persist import IntegrationResult
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel
 
 
@@ -25,9 +26,7 @@ def replica_result(
     R: np.ndarray,
     T: np.ndarray,
     resolved: ResolvedModel,
-    model: Any,
-    eta: float,
-    second_order: bool,
+    settings: RunSettings,
     nfev: int,
     extra: dict,
     risk: np.ndarray | None = None,
@@ -46,9 +45,10 @@ def replica_result(
         Teacher overlaps of each replica (fixed along the run).
     resolved : ResolvedModel
         The run's model as resolved by :func:`numerics.runtime.registry.resolve`.
-    model : derive.Model or None
-        The model object the run was given (carried by the result).
-    eta, second_order, nfev
+    settings : RunSettings
+        The run's settings (carried by the result, which also repeats ``eta``,
+        ``second_order``, ``model``, ``batch_size`` and ``eta_a``).
+    nfev
         As in :class:`IntegrationResult`.
     extra : dict
         ``extra`` of the result; entries named in ``squeeze`` lose their replica axis when ``B == 1``.
@@ -58,7 +58,7 @@ def replica_result(
     squeeze : names
         Entries of ``extra`` and of ``fields`` with a leading replica axis.
     **fields
-        Further :class:`IntegrationResult` fields (``batch_size``, ``a``, ``b``, ``eta_a``).
+        Further :class:`IntegrationResult` fields (``a``, ``b``).
 
     Returns
     -------
@@ -81,12 +81,15 @@ def replica_result(
         R=R,
         risk=risk,
         T=T,
-        eta=eta,
-        second_order=second_order,
+        eta=settings.eta,
+        second_order=settings.second_order,
         model_name=resolved.name,
         nfev=nfev,
         extra=extra,
-        model=model,
+        model=settings.model,
+        batch_size=settings.batch_size,
+        eta_a=settings.eta_a,
+        settings=settings,
         **fields,
     )
 

@@ -26,7 +26,7 @@ Euler-Maruyama with a fixed step ``h`` (weak order one):
 where it fails, for a singular ``Sigma`` (the noise vanishes at the zero-error
 manifold without label noise) or one indefinite by round-off, that replica's factor
 comes from ``eigh`` with the eigenvalues at round-off level set to zero:
-:func:`numerics.simulators.overlap_chain.covariance_factor`), and
+:func:`numerics.simulators.chain_start.covariance_factor`), and
 
     Q <- Q + b_Q h + sym(v_q),    R <- R + b_R h + v_r.
 
@@ -77,6 +77,9 @@ chunks of :data:`CHUNK_STEPS` steps whose sizes depend only on the number of ste
 Every operation on a replica's state is batched over replicas without mixing them, so
 with the same step size a replica follows the same trajectory alone
 (``seed=[replica_seeds(seed, B)[i]]``) or batched, up to the last bits of entry-wise sums.
+
+The drift, the noise covariance and the default step live in
+:mod:`numerics.simulators.sde_dynamics`; this module holds the scheme and the simulation.
 """
 
 from __future__ import annotations
@@ -89,25 +92,18 @@ from typing import Any
 
 import numpy as np
 
-from numerics.core.validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
-from numerics.kernels.unit_tuples import readout_vectors
-from numerics.noise.diffusion import packed_evaluator, packed_size
-from numerics.noise.sde_readouts import readout_covariance, readout_drift
+from numerics.core.validation import as_float_array, as_real_array, check_overlaps, check_scalar
+from numerics.noise.diffusion import packed_size
 from numerics.ode.integrate import default_grid
-from numerics.ode.overlaps import rhs_unchecked
-from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.ode.readouts import check_readouts
 from numerics.results.persist import IntegrationResult
-from numerics.runtime.registry import ResolvedModel, resolve, tuple_module
-from numerics.simulators.common import BLOWUP, SimulationError, child_seed, replica_seeds
-from numerics.simulators.overlap_chain import covariance_factor
+from numerics.results.settings import RunSettings
+from numerics.runtime.registry import resolve, tuple_module
+from numerics.simulators.chain_start import covariance_factor
+from numerics.simulators.common import BLOWUP, SimulationError, child_seed, progress_bar, replica_seeds
 from numerics.simulators.replicas import replica_result
+from numerics.simulators.sde_dynamics import SdeDynamics, default_step
 
-#: ``rate * dalpha`` of the default step (see the module docstring).
-DRIFT_STEP = 0.02
-#: One step's noise at most this fraction of the state's scale (default step).
-NOISE_STEP = 0.05
-#: The default step makes at least this many steps.
-MIN_STEPS = 100
 #: Steps whose Gaussian draws are generated per generator call (amortises the calls; the chunk
 #: sizes depend only on the number of steps, so a replica's draws do not depend on the batch).
 CHUNK_STEPS = 256
@@ -155,119 +151,6 @@ def _record_steps(record: Any, alpha_max: float, h: float, n_steps: int) -> np.n
     return np.unique(np.clip(np.rint(alphas / h).astype(np.int64), 0, n_steps))
 
 
-def _pack_state(Q: np.ndarray, R: np.ndarray, iu: tuple) -> np.ndarray:
-    return np.concatenate([Q[..., iu[0], iu[1]], R.reshape(R.shape[:-2] + (-1,))], axis=-1)
-
-
-def _unpack_state(y: np.ndarray, p: int, k: int, iu: tuple) -> tuple[np.ndarray, np.ndarray]:
-    n_upper = iu[0].size
-    Q = np.empty(y.shape[:-1] + (p, p))
-    Q[..., iu[0], iu[1]] = y[..., :n_upper]
-    Q[..., iu[1], iu[0]] = y[..., :n_upper]
-    return Q, y[..., n_upper:].reshape(y.shape[:-1] + (p, k))
-
-
-def drift_rate(
-    Q: np.ndarray,
-    R: np.ndarray,
-    T: np.ndarray,
-    eta: float,
-    resolved: ResolvedModel,
-    second_order: bool = True,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
-    model: Any = None,
-) -> np.ndarray:
-    """Spectral radius of the drift's Jacobian in the packed coordinates ``(Q_jl (j <= l), R_jr)``.
-
-    Central differences, every replica and direction in one batched call of the
-    generated right-hand side (exact up to rounding for the polynomial models).
-
-    Parameters
-    ----------
-    Q : array, shape (B, p, p)
-    R : array, shape (B, p, k)
-    T : array, shape (k, k) or (B, k, k)
-    eta : float
-    resolved : ResolvedModel
-    second_order : bool
-    a : array, shape (B, p), optional
-    b : array, shape (B, k), optional
-        Per-unit readouts (the drift of :func:`numerics.rhs` with ``a``, ``b``).
-    model : derive.Model, optional
-        The model ``resolved`` comes from (its per-tuple module evaluates the drift with readouts).
-
-    Returns
-    -------
-    array, shape (B,)
-    """
-    B, p, k = R.shape
-    iu = np.triu_indices(p)
-    y = _pack_state(Q, R, iu)  # (B, D)
-    D = y.shape[-1]
-    step = 1e-6 * np.maximum(1.0, np.max(np.abs(y), axis=-1))  # (B,)
-    shifts = np.eye(D)[None] * step[:, None, None]  # (B, D, D): row i moves coordinate i
-    points = np.concatenate([y[:, None] + shifts, y[:, None] - shifts], axis=1)  # (B, 2D, D)
-    Qs, Rs = _unpack_state(points, p, k, iu)
-    Tb = T[:, None] if T.ndim == 3 else T
-    if a is None and b is None:
-        dQ, dR = rhs_unchecked(Qs, Rs, Tb, eta, resolved, second_order)
-    else:
-        dQ, dR, _ = readout_drift(Qs, Rs, Tb, eta, model, resolved, second_order, a[:, None], b[:, None])
-    values = _pack_state(dQ, dR, iu)  # (B, 2D, D)
-    jacobian = np.swapaxes(values[:, :D] - values[:, D:], 1, 2) / (2 * step[:, None, None])
-    return np.max(np.abs(np.linalg.eigvals(jacobian)), axis=-1)
-
-
-def default_step(
-    Q: np.ndarray,
-    R: np.ndarray,
-    T: np.ndarray,
-    Sigma: np.ndarray,
-    *,
-    N: float,
-    eta: float,
-    alpha_max: float,
-    resolved: ResolvedModel,
-    second_order: bool = True,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
-    model: Any = None,
-) -> float:
-    """The default Euler-Maruyama step at the start (module docstring, "Step size").
-
-    Parameters
-    ----------
-    Q : array, shape (B, p, p)
-    R : array, shape (B, p, k)
-    T : array, shape (k, k) or (B, k, k)
-    Sigma : array, shape (B, D, D)
-        The packed increment covariance at the start.
-    N, eta, alpha_max : float
-    resolved : ResolvedModel
-    second_order : bool
-    a : array, shape (B, p), optional
-    b : array, shape (B, k), optional
-        Per-unit readouts.
-    model : derive.Model, optional
-        The model ``resolved`` comes from (needed with readouts).
-
-    Returns
-    -------
-    float
-    """
-    rate = float(np.max(drift_rate(Q, R, T, eta, resolved, second_order, a, b, model)))
-    candidates = [alpha_max / MIN_STEPS]
-    if rate > 0 and np.isfinite(rate):
-        candidates.append(DRIFT_STEP / rate)
-    noise = np.trace(Sigma, axis1=-2, axis2=-1)  # (B,)
-    scale = np.maximum(np.linalg.norm(Q, axis=(-2, -1)), np.linalg.norm(T, axis=(-2, -1)))
-    positive = noise > 0
-    if np.any(positive):
-        candidates.append(float(np.min(N * (NOISE_STEP * scale[positive]) ** 2 / noise[positive])))
-    return float(min(candidates))
-
-
 def _project(Q: np.ndarray, R: np.ndarray, T_pinv: np.ndarray) -> int:
     """Project ``S = Q - R T^+ R^T`` onto the PSD cone where it has a negative eigenvalue, in place.
 
@@ -290,21 +173,16 @@ def simulate_sde(
     Q0: np.ndarray,
     R0: np.ndarray,
     T: np.ndarray,
+    settings: RunSettings | None = None,
     *,
     N: float,
-    eta: float,
     alpha_max: float,
-    model: Any = None,
-    second_order: bool = True,
     replicas: int = 1,
     seed: Any = None,
     dalpha: float | None = None,
     record: int | Sequence[float] | np.ndarray = 200,
     progress: bool = True,
-    batch_size: int = 1,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
-    eta_a: float | None = None,
+    **setting_overrides: Any,
 ) -> IntegrationResult:
     """Integrate the diffusion approximation of finite-N SGD on the overlaps (module docstring).
 
@@ -315,25 +193,25 @@ def simulate_sde(
     R0 : array, shape (p, k) or (replicas, p, k)
     T : array, shape (k, k) or (replicas, k, k)
         Teacher overlaps (fixed).
+    settings : RunSettings, optional
+        The dynamics (:class:`~numerics.results.settings.RunSettings`): ``eta`` (> 0), ``model``
+        (``None``: the paper's; activations of degree <= 4, for which the increment covariance is
+        generated, other models raise ``ValueError``), ``second_order`` (keep the ``eta**2``
+        terms in the drift and in the increments, or drop them in both: the gradient-flow
+        limit), ``batch_size``, readout vectors ``a``, ``b`` and ``eta_a`` (below).
+    **setting_overrides
+        The same settings as keywords (``eta=0.5, model=...``); other names raise ``TypeError``.
     N : float
         Input dimension (>= 1; it only sets the noise amplitude ``N**-1/2``).
-    eta : float
-        Learning rate (> 0).
     alpha_max : float
         Final time (> 0).
-    model : derive.Model, optional
-        ``None`` is the paper's model. Activations of degree <= 4 (the increment
-        covariance is generated for those); other models raise ``ValueError``.
-    second_order : bool
-        Keep the ``eta**2`` terms in the drift and in the increments (default), or drop
-        them in both (gradient-flow limit).
     replicas : int
         Independent trajectories integrated together (batched linear algebra).
     seed : None, int, SeedSequence, or sequence of ``replicas`` of those
         See :func:`numerics.simulators.weights.replica_seeds` and the module docstring.
     dalpha : float, optional
         Euler-Maruyama step; default from the drift and noise scales at the start
-        (:func:`default_step`). Shortened so that a whole number of steps ends at
+        (:func:`numerics.simulators.sde_dynamics.default_step`). Shortened so that a whole number of steps ends at
         ``alpha_max``.
     record : int or array of alphas
         Number of log-spaced output times (as :func:`numerics.integrate`; 0 and
@@ -375,9 +253,12 @@ def simulate_sde(
         (replica-steps whose ``S`` was projected onto the PSD cone). With readout vectors
         ``a`` (B, n, p) holds the student readout at the recorded times (fixed or
         trained), ``b`` (B, k) the teacher's, and ``risk`` is computed with them.
+        ``settings`` holds the run's settings.
 
     Raises
     ------
+    TypeError
+        A keyword that is not a setting, or no learning rate.
     ValueError
         Bad arguments: ``N < 1``, ``eta``, ``alpha_max`` or ``dalpha`` not positive and
         finite, ``dalpha > alpha_max``, wrong shapes, a replica axis that is not
@@ -386,21 +267,55 @@ def simulate_sde(
     SimulationError
         If the overlaps diverge (or the noise covariance overflows), naming the alpha.
     """
+    settings = RunSettings.merged(settings, setting_overrides, "simulate_sde")
     N = _check_N(N)
-    eta = check_scalar(eta, "eta", positive=True)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    if batch_size != 1:
-        return _mini_batch(Q0, R0, T, N=N, eta=eta, alpha_max=alpha_max, model=model, second_order=second_order,
-                           replicas=replicas, seed=seed, dalpha=dalpha, record=record, progress=progress,
-                           batch_size=batch_size, a=a, b=b, eta_a=eta_a)
+    if settings.batch_size != 1:
+        return _mini_batch(Q0, R0, T, settings, N=N, alpha_max=alpha_max, replicas=replicas, seed=seed,
+                           dalpha=dalpha, record=record, progress=progress)
     replicas = _check_replicas(replicas)
-    if not isinstance(second_order, (bool, np.bool_)):
-        raise ValueError(f"second_order must be True or False, got {second_order!r}")
     if dalpha is not None:
         dalpha = check_scalar(dalpha, "dalpha", positive=True)
         if dalpha > alpha_max:
             raise ValueError(f"dalpha = {dalpha:g} is larger than alpha_max = {alpha_max:g}")
+    Q, R, T_b = _starts(Q0, R0, T, replicas)
+    p, k = R.shape[-2:]
+    resolved = resolve(settings.model, sizes=(p, k))
+    check_readouts(settings.a, settings.b, settings.eta_a, p, k)
+    dynamics = SdeDynamics(settings, resolved, replicas, p, k)
+    T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        Sigma = dynamics.covariance(Q, R, T_b, dynamics.a)
+        if not np.all(np.isfinite(Sigma)):
+            raise SimulationError("the increment covariance is not finite at the start (overlaps too large)")
+        if dalpha is None:
+            dalpha = default_step(Q, R, T_b, Sigma, N=N, alpha_max=alpha_max, settings=settings, resolved=resolved,
+                                  a=dynamics.a, b=dynamics.b)
+    n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
+    h = alpha_max / n_steps
+    steps = _record_steps(record, alpha_max, h, n_steps)
+    generators = [np.random.default_rng(child_seed(sequence, 0)) for sequence in replica_seeds(seed, replicas)]
+    bar = progress_bar(progress and float(n_steps) * replicas > PROGRESS_WORK, n_steps, "SDE steps", unit_scale=False)
+    started = time.perf_counter()
+    Q_rec, R_rec, a_rec, projections = _euler_maruyama(dynamics, Q, R, T_b, Sigma, h, N, steps, n_steps,
+                                                         generators, bar)
+    seconds = time.perf_counter() - started
+    T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
+    risk = None
+    if settings.per_unit:
+        risk = tuple_module(settings.model).residual_risk(Q_rec, R_rec, T_rec[:, None], a_rec, dynamics.b[:, None])
+        risk = risk + resolved.noise_variance / 2
+    extra = {"N": N, "dalpha": h, "steps": steps, "replicas": replicas, "model": settings.model, "method": "sde",
+             "seconds": seconds, "projections": projections}
+    return replica_result(
+        alpha=steps * h, Q=Q_rec, R=R_rec, T=T_rec, resolved=resolved, risk=risk, squeeze=("a", "b"),
+        settings=settings, nfev=n_steps, extra=extra,
+        a=a_rec if settings.per_unit else None, b=None if settings.b is None else dynamics.b,
+    )
+
+
+def _starts(Q0: Any, R0: Any, T: Any, replicas: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Q (B, p, p), R (B, p, k) and T ((k, k) shared, or (B, k, k)), checked
     Q0a, R0a, Ta = (as_float_array(v, name) for v, name in ((Q0, "Q0"), (R0, "R0"), (T, "T")))
     if Q0a.ndim not in (2, 3) or R0a.ndim not in (2, 3) or Ta.ndim not in (2, 3):
         raise ValueError(f"Q0, R0, T must be 2-d (shared) or 3-d (one per replica); got shapes "
@@ -408,67 +323,35 @@ def simulate_sde(
     p, k = Q0a.shape[-1], Ta.shape[-1]
     Q = _per_replica(Q0a, "Q0", (p, p), replicas)
     R = _per_replica(R0a, "R0", (p, k), replicas)
-    shared_T = Ta.ndim == 2
-    T_b = Ta if shared_T else _per_replica(Ta, "T", (k, k), replicas)
+    T_b = Ta if Ta.ndim == 2 else _per_replica(Ta, "T", (k, k), replicas)
     check_overlaps(Q, R, T_b)  # shapes, symmetry, finite, C positive semi-definite
-    resolved = resolve(model, sizes=(p, k))
-    a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
-    per_unit = a_given is not None or b_given is not None or eta_a > 0
-    packed = packed_evaluator(model)  # ValueError for models without generated increment moments
-    if per_unit:
-        # readout vectors (numerics/noise/sde_readouts.py); a trained readout joins the state and the noise
-        check_readout_batch(a_given, b_given, (replicas,), "the replicas")
-        a_b, b_b = (np.broadcast_to(v, (replicas,) + v.shape[-1:]).copy()
-                    for v in readout_vectors(tuple_module(model).readouts, p, k, a_given, b_given))
+    return Q, R, T_b
 
-        def evaluator(Q, R, T, eta, resolved, second_order):
-            return readout_covariance(Q, R, T, eta, model, resolved, second_order, a_b, b_b, eta_a)
 
-        def drift(Q, R, T):
-            return readout_drift(Q, R, T, eta, model, resolved, second_order, a_b, b_b, eta_a)
-    else:
-        a_b = b_b = None
-        evaluator = packed
-
-        def drift(Q, R, T):
-            return (*rhs_unchecked(Q, R, T, eta, resolved, second_order), 0.0)
+def _euler_maruyama(
+    dynamics: SdeDynamics, Q: np.ndarray, R: np.ndarray, T_b: np.ndarray, Sigma: np.ndarray, h: float, N: float,
+    steps: np.ndarray, n_steps: int, generators: list, bar: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    # the scheme of the module docstring; returns the records of Q, R, a and the number of projections
+    replicas, p, k = R.shape
+    per_unit, trained, eta = dynamics.settings.per_unit, dynamics.settings.eta_a > 0, dynamics.settings.eta
+    a_b = dynamics.a
     D = packed_size(p, k)
-    D_state = D + p if eta_a > 0 else D  # the noise vector, with s_j for a trained readout
+    D_state = D + p if trained else D  # the noise vector, with s_j for a trained readout
     iu = np.triu_indices(p)
     n_upper = iu[0].size
-    T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2
     T_pinv = np.linalg.pinv(T_b, hermitian=True)
     # R must stay in the range of T (nu lives there); only a rank-deficient T needs the projection
     range_T = T_b @ T_pinv
     singular_T = not np.allclose(range_T, np.eye(k), atol=1e-12)
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        Sigma = evaluator(Q, R, T_b, eta, resolved, second_order)
-        if not np.all(np.isfinite(Sigma)):
-            raise SimulationError("the increment covariance is not finite at the start (overlaps too large)")
-        if dalpha is None:
-            dalpha = default_step(Q, R, T_b, Sigma, N=N, eta=eta, alpha_max=alpha_max, resolved=resolved,
-                                  second_order=second_order, a=a_b, b=b_b, model=model)
-    n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
-    h = alpha_max / n_steps
-    steps = _record_steps(record, alpha_max, h, n_steps)
     amplitude = math.sqrt(h / N)
-
-    generators = [np.random.default_rng(child_seed(sequence, 0)) for sequence in replica_seeds(seed, replicas)]
-    chunk = np.empty((replicas, CHUNK_STEPS, D_state))
     n_rec = steps.size
+    chunk = np.empty((replicas, CHUNK_STEPS, D_state))
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
     a_rec = np.empty((replicas, n_rec, p))
-    bar = None
-    if progress and float(n_steps) * replicas > PROGRESS_WORK:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_steps, desc="SDE steps", unit="step", leave=False)
-
     projections = 0
     rec_index = 0
-    started = time.perf_counter()
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for step in range(n_steps + 1):
@@ -485,10 +368,10 @@ def simulate_sde(
                     for i, generator in enumerate(generators):
                         chunk[i, :size] = generator.standard_normal((size, D_state))
                 if step:
-                    Sigma = evaluator(Q, R, T_b, eta, resolved, second_order)
+                    Sigma = dynamics.covariance(Q, R, T_b, a_b)
                     if not np.all(np.isfinite(Sigma)):
                         _diverged(step, h, eta)
-                drift_Q, drift_R, drift_a = drift(Q, R, T_b)
+                drift_Q, drift_R, drift_a = dynamics.drift(Q, R, T_b, a_b)
                 noise = (covariance_factor(Sigma) @ chunk[:, step % CHUNK_STEPS, :, None])[..., 0]
                 noise *= amplitude
                 increment_Q = np.empty((replicas, p, p))
@@ -496,7 +379,7 @@ def simulate_sde(
                 increment_Q[:, iu[1], iu[0]] = noise[:, :n_upper]
                 Q = Q + drift_Q * h + increment_Q
                 R = R + drift_R * h + noise[:, n_upper:D].reshape(replicas, p, k)
-                if eta_a > 0:
+                if trained:
                     a_b = a_b + drift_a * h + noise[:, D:]
                 if singular_T:
                     R = R @ range_T
@@ -510,44 +393,24 @@ def simulate_sde(
     finally:
         if bar is not None:
             bar.close()
-    seconds = time.perf_counter() - started
-
-    T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
-    risk = None
-    if per_unit:
-        risk = tuple_module(model).residual_risk(Q_rec, R_rec, T_rec[:, None], a_rec, b_b[:, None])
-        risk = risk + resolved.noise_variance / 2
-    return replica_result(
-        alpha=steps * h, Q=Q_rec, R=R_rec, T=T_rec, resolved=resolved, risk=risk, squeeze=("a", "b"),
-        model=model, eta=eta, second_order=bool(second_order), nfev=n_steps,
-        a=a_rec if per_unit else None, b=None if b_given is None else b_b, eta_a=eta_a,
-        extra={
-            "N": N,
-            "dalpha": h,
-            "steps": steps,
-            "replicas": replicas,
-            "model": model,
-            "method": "sde",
-            "seconds": seconds,
-            "projections": projections,
-        },
-    )
+    return Q_rec, R_rec, a_rec, projections
 
 
-def _mini_batch(Q0, R0, T, *, N, eta, alpha_max, model, second_order, replicas, seed, dalpha, record, progress,
-                batch_size, a, b, eta_a) -> IntegrationResult:
+def _mini_batch(
+    Q0: Any, R0: Any, T: Any, settings: RunSettings, *, N: float, alpha_max: float, replicas: Any, seed: Any,
+    dalpha: Any, record: Any, progress: Any,
+) -> IntegrationResult:
     # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size); a trained
     # readout's drift is a mean (unchanged by B) and its increment the mean of B copies, so it runs at eta_a / B
-    B = batch_size
-    eta_a = None if eta_a is None else check_scalar(eta_a, "eta_a", nonnegative=True)
+    B = settings.batch_size
     if not isinstance(record, (int, np.integer)) or isinstance(record, (bool, np.bool_)):
         record = as_real_array(record, "record", ndim_min=1) * B
-    run = simulate_sde(Q0, R0, T, N=N, eta=eta / B, alpha_max=alpha_max * B, model=model,
-                       second_order=second_order, replicas=replicas, seed=seed,
-                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress,
-                       a=a, b=b, eta_a=None if eta_a is None else eta_a / B)
+    single = settings.replace(eta=settings.eta / B, batch_size=1, eta_a=settings.eta_a / B)
+    run = simulate_sde(Q0, R0, T, single, N=N, alpha_max=alpha_max * B, replicas=replicas, seed=seed,
+                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress)
     extra = dict(run.extra, dalpha=run.extra["dalpha"] / B)
-    return replace(run, alpha=run.alpha / B, eta=eta, batch_size=B, extra=extra, eta_a=run.eta_a * B)
+    return replace(run, alpha=run.alpha / B, eta=settings.eta, batch_size=B, extra=extra, eta_a=settings.eta_a,
+                   settings=settings)
 
 
 def _diverged(step: int, h: float, eta: float) -> None:
@@ -557,4 +420,4 @@ def _diverged(step: int, h: float, eta: float) -> None:
     )
 
 
-__all__ = ["default_step", "drift_rate", "simulate_sde"]
+__all__ = ["simulate_sde"]

@@ -16,7 +16,7 @@ the inputs and the label noise (:func:`replica_streams`). A replica therefore
 follows the same trajectory whether it is simulated alone
 (``seed=[replica_seeds(seed, B)[i]]``) or together with others.
 
-Cost: the steps are processed in blocks of ``s`` (:data:`STEP_BLOCK`). Within
+Cost: the steps are processed in blocks of ``s`` (:data:`STEP_BLOCK`, :mod:`numerics.simulators.weight_steps`). Within
 a block the student weights are ``W_t = d^t W_0 + sum_{tau < t} d^(t-1-tau) e_tau x_tau^T``
 (``d`` the weight-decay factor, ``e_tau`` the step's update vector), so
 
@@ -40,50 +40,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.linalg.blas import dgemm as _gemm
 
-from numerics.core.activations import activation_functions
 from numerics.core.blas import with_blas_threads
-from numerics.core.validation import (
-    as_real_array,
-    check_flag,
-    check_int,
-    check_scalar,
-    check_symmetric,
-)
+from numerics.core.validation import as_real_array, check_flag, check_scalar, check_symmetric
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.ode.readouts import check_readout_batch, check_readouts
 from numerics.results.persist import IntegrationResult
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
 from numerics.simulators.common import (
-    BLOWUP,
-    MAX_STEPS,
-    SimulationError,
     as_seed_sequence,
     check_count,
-    record_steps,
+    check_run,
+    progress_bar,
     replica_streams,
 )
 from numerics.simulators.replicas import replica_result
+from numerics.simulators.weight_steps import WeightBlocks
 
-#: Steps per block (see the module docstring). The block products cost (p + k + s) N
-#: multiplies per step and the update p N, so the Gram part grows with s; a few steps are
-#: enough to amortise the per-block NumPy calls (s = 2 ... 16 time the same within noise).
-STEP_BLOCK = 8
 #: A progress bar is shown when more than this many steps times replicas times N are simulated.
 PROGRESS_WORK = 2e8
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def orthonormal_rows(rng: np.random.Generator, rows: int, N: int) -> np.ndarray:
@@ -160,13 +136,12 @@ def _check_weights(value: object, name: str, rows: int, N: int, replicas: int) -
 
 @with_blas_threads(lambda bound: bound.arguments["p"] + bound.arguments["k"])
 def simulate(
+    settings: RunSettings | None = None,
     *,
     N: int,
     p: int,
     k: int,
-    eta: float,
     alpha_max: float,
-    model: Any = None,
     q0: float = 1.0,
     seed: Any = None,
     replicas: int = 1,
@@ -178,25 +153,31 @@ def simulate(
     Q0: np.ndarray | None = None,
     R0: np.ndarray | None = None,
     T: np.ndarray | None = None,
-    batch_size: int = 1,
-    a: np.ndarray | None = None,
-    b: np.ndarray | None = None,
-    eta_a: float = 0.0,
+    **setting_overrides: Any,
 ) -> IntegrationResult:
     """One-pass SGD of the student at input dimension ``N``, measuring the overlaps.
 
     Parameters
     ----------
+    settings : RunSettings, optional
+        The dynamics (:class:`~numerics.results.settings.RunSettings`): ``eta`` (> 0),
+        ``model`` (``None``: the paper's), ``batch_size`` (each step averages the update
+        over ``B`` fresh samples, ``w_j <- w_j + (eta / (B sqrt(N))) sum_b E_j^b x^b``,
+        weight decay once per step; ``alpha`` counts steps / N, so a run draws
+        ``B * alpha_max * N`` inputs), readout vectors ``a`` (shape (p,) or (replicas, p);
+        the start when ``eta_a > 0``) and ``b`` ((k,) or (replicas, k)), and ``eta_a``:
+        each step then also makes ``a_j <- a_j + (eta_a / N) (y - f) sigma(lambda_j)``
+        with the same sample, averaged over the step's samples for a mini-batch
+        (docs/model.md; ``method="weights"`` only). SGD has the ``eta**2`` term:
+        ``second_order=False`` is refused.
+    **setting_overrides
+        The same settings as keywords (``eta=0.5, model=...``); other names raise ``TypeError``.
     N : int
         Input dimension (``>= p + k``).
     p, k : int
         Student and teacher widths.
-    eta : float
-        Learning rate (> 0).
     alpha_max : float
         Final time; ``round(alpha_max * N)`` steps are made.
-    model : derive.Model, optional
-        ``None`` is the paper's model.
     q0 : float
         Initial squared student norm divided by N (used when ``W0`` is not given).
     seed : None, int, SeedSequence, or sequence of ``replicas`` of those
@@ -223,21 +204,6 @@ def simulate(
         independent of N, no weights in ``extra``).
     Q0, R0, T : arrays, optional
         Start overlaps for ``method="overlaps"`` only (see there).
-    batch_size : int
-        Mini-batch size ``B >= 1``: each step averages the update over ``B``
-        fresh samples, ``w_j <- w_j + (eta / (B sqrt(N))) sum_b E_j^b x^b``
-        (weight decay once per step); ``alpha`` counts steps / N, so a run
-        draws ``B * alpha_max * N`` inputs (docs/model.md).
-    a : array, shape (p,) or (replicas, p), optional
-        Per-unit student readouts (default: the model's scalar readout), the
-        start when ``eta_a > 0``.
-    b : array, shape (k,) or (replicas, k), optional
-        Per-unit teacher readouts.
-    eta_a : float
-        Learning rate of the student readout (>= 0, default 0: fixed). Each step
-        also makes ``a_j <- a_j + (eta_a / N) (y - f) sigma(lambda_j)`` with the
-        same sample, averaged over the step's samples for a mini-batch
-        (docs/model.md). ``method="weights"`` only.
     blas_threads : "auto", int or None
         BLAS threads during the simulation (see :mod:`numerics.core.blas`):
         ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``;
@@ -257,63 +223,42 @@ def simulate(
         the number of SGD steps. With readout vectors or ``eta_a > 0``,
         ``a`` holds the student readout at the recorded steps, shape
         (B, n, p) (or (n, p)), and ``b`` the teacher readout given.
+        ``settings`` holds the run's settings.
         Activations: polynomials, erf and relu (evaluated with
         ``scipy.special.erf`` and ``max(z, 0)``).
 
     Raises
     ------
+    TypeError
+        A keyword that is not a setting, or no learning rate.
     ValueError
         Bad arguments (``N < p + k``, ``eta <= 0``, ``replicas < 1``, weights
         with the wrong shape or non-finite entries, ...).
     SimulationError
         If the weights diverge (learning rate too large), naming the alpha reached.
     """
-    batch = check_int(batch_size, "batch_size", minimum=1)
+    settings = RunSettings.merged(settings, setting_overrides, "simulate")
     if method == "overlaps":
         from numerics.simulators.overlap_chain import simulate_overlaps
 
-        if a is not None or b is not None or (eta_a is not None and eta_a != 0):
-            raise ValueError(
-                "readout vectors a, b and a trained readout (eta_a > 0) are simulated by method='weights' only"
-            )
-        return simulate_overlaps(N=N, p=p, k=k, eta=eta, alpha_max=alpha_max, model=model, q0=q0, seed=seed,
+        return simulate_overlaps(settings, N=N, p=p, k=k, alpha_max=alpha_max, q0=q0, seed=seed,
                                  replicas=replicas, record=record, W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T,
-                                 progress=progress, batch_size=batch)
+                                 progress=progress)
     if method != "weights":
         raise ValueError(f"method must be 'weights' or 'overlaps', got {method!r}")
     if Q0 is not None or R0 is not None or T is not None:
         raise ValueError("Q0, R0 and T are starts of method='overlaps'; for the weights use "
                          "W0, W_star (e.g. from weights_from_overlaps)")
-    p = check_count(p, "p", 1)
-    k = check_count(k, "k", 1)
-    N = check_count(N, "N", 1)
-    if N < p + k:
-        raise ValueError(f"N must be >= p + k = {p + k} (orthonormal students and teachers), got N = {N}")
-    replicas = check_count(replicas, "replicas", 1)
-    eta = check_scalar(eta, "eta", positive=True)
-    alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
+    N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate")
     q0 = check_scalar(q0, "q0", positive=True)
     progress = check_flag(progress, "progress")
-    if not alpha_max * N < MAX_STEPS:
-        raise ValueError(f"alpha_max * N = {alpha_max * N:g} steps is more than can be simulated (max {MAX_STEPS:g})")
-    n_steps = int(round(alpha_max * N))
-    if n_steps < 1:
-        raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
-    steps = record_steps(N, alpha_max, record)
-    resolved = resolve(model, sizes=(p, k))
-    module = resolved.module
-    a_given, b_given, eta_a = check_readouts(a, b, eta_a, p, k)
-    check_readout_batch(a_given, b_given, (replicas,), "the replicas")
-    per_unit = a_given is not None or b_given is not None or eta_a > 0
-    sigma, sigma_prime = activation_functions(module, "STUDENT")
-    sigma_star, _ = activation_functions(module, "TEACHER")
+    resolved = resolve(settings.model, sizes=(p, k))
+    check_readouts(settings.a, settings.b, settings.eta_a, p, k)
+    check_readout_batch(settings.a, settings.b, (replicas,), "the replicas")
     # per-unit readouts, one row per replica (the student's is trained when eta_a > 0)
-    a, b = readout_vectors(module.readouts, p, k, a_given, b_given)
+    a, b = readout_vectors(resolved.module.readouts, p, k, settings.a, settings.b)
     a = np.array(np.broadcast_to(a, (replicas, p)), dtype=float)
     b = np.broadcast_to(b, (replicas, k))
-    noise_std = float(np.sqrt(resolved.noise_variance))
-    decay = 1.0 - eta * resolved.weight_decay / N
-
     streams = replica_streams(seed, replicas)
     if W_star is None:
         W_star = np.sqrt(N) * np.stack([orthonormal_rows(s.init, k, N) for s in streams])
@@ -323,137 +268,55 @@ def simulate(
         W = np.sqrt(q0 * N) * np.stack([orthonormal_rows(s.init, p, N) for s in streams])
     else:
         W = _check_weights(W0, "W0", p, N, replicas)
-    W_star_T = np.ascontiguousarray(np.swapaxes(W_star, 1, 2))  # (B, N, k)
-    T = W_star @ W_star_T / N
-    # steps per block: the block holds s * batch inputs, and its Gram part costs (s * batch) N per input
-    s = max(1, STEP_BLOCK // batch)
-    inputs_per_block = s * batch
-    # one array per replica holding the students, the teachers and the block's inputs, so
-    # one product X [W; W*; X]^T gives lambda, nu and the Gram matrix of the inputs
-    V = np.empty((replicas, p + k + inputs_per_block, N))
-    V[:, :p] = W
-    V[:, p : p + k] = W_star
-    W = V[:, :p]
+    blocks = WeightBlocks(W, W_star, streams, settings, resolved, a, b)
+    work = float(n_steps) * settings.batch_size * replicas * N
+    bar = progress_bar(progress and work > PROGRESS_WORK, n_steps, "SGD steps")
+    started = time.perf_counter()
+    Q_rec, R_rec, a_rec = _run_blocks(blocks, steps, n_steps, bar)
+    seconds = time.perf_counter() - started
+    risk = None
+    if settings.per_unit:
+        risk = tuple_module(settings.model).residual_risk(Q_rec, R_rec, blocks.T[:, None], a_rec, b[:, None])
+        risk = risk + resolved.noise_variance / 2
+    extra = {"W": np.ascontiguousarray(blocks.W), "W_star": W_star, "N": N, "steps": steps, "replicas": replicas,
+             "model": settings.model, "seconds": seconds}
+    return replica_result(
+        alpha=steps / N, Q=Q_rec, R=R_rec, T=blocks.T, resolved=resolved, settings=settings, nfev=n_steps,
+        risk=risk, squeeze=("W", "W_star", "a", "b"), extra=extra,
+        a=a_rec if settings.per_unit else None, b=None if settings.b is None else np.array(b),
+    )
 
+
+def _run_blocks(
+    blocks: WeightBlocks, steps: np.ndarray, n_steps: int, bar: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # the SGD loop: blocks of steps cut at the recorded steps; Q, R and a measured at each
+    replicas, p, k = blocks.W.shape[0], blocks.p, blocks.k
     n_rec = steps.size
     Q_rec = np.empty((replicas, n_rec, p, p))
     R_rec = np.empty((replicas, n_rec, p, k))
     a_rec = np.empty((replicas, n_rec, p))
-    sqrt_n = np.sqrt(N)
-    coefficient = eta / (sqrt_n * batch)  # e_t = coefficient * residual * a * sigma'(lambda_t)
-    bar = None
-    if progress and float(n_steps) * batch * replicas * N > PROGRESS_WORK:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_steps, desc="SGD steps", unit="step", unit_scale=True, leave=False)
-
-    def measure(index: int) -> None:
-        Q_rec[:, index] = W @ np.swapaxes(W, 1, 2) / N
-        R_rec[:, index] = W @ W_star_T / N
-        a_rec[:, index] = a
-
-    # weight decay inside a block: powers d^t, and the (tau, t) weights d^(t-1-tau) of the Gram
-    # matrix; inputs of one step (same t) do not see each other's updates (weight 0)
-    step_of = np.repeat(np.arange(s), batch)  # the step of each input of a block
-    powers = decay ** np.arange(s + 1)
-    lags = step_of[None, :] - step_of[:, None] - 1
-    decay_weights = np.where(lags >= 0, decay ** np.maximum(lags, 0), 0.0)
-    products = np.empty((replicas, inputs_per_block, p + k + inputs_per_block))  # X [W_0; W*; X]^T of the block
-    e = np.empty((replicas, p, inputs_per_block))  # update vectors, one column per input
-    # squared student norms, tracked from the block products (no pass over W per block)
-    norms = np.einsum("bpn,bpn->bp", W, W)
-
-    started = time.perf_counter()
     done = 0
     rec_index = 0
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             while True:
                 while rec_index < n_rec and steps[rec_index] == done:
-                    measure(rec_index)
+                    Q_rec[:, rec_index], R_rec[:, rec_index] = blocks.measure()
+                    a_rec[:, rec_index] = blocks.a
                     rec_index += 1
                 if done >= n_steps:
                     break
                 target = steps[rec_index] if rec_index < n_rec else n_steps
-                size = int(min(s, target - done))
-                n_inputs = size * batch
-                rows = p + k + n_inputs
-                for i, stream in enumerate(streams):
-                    inputs = V[i, p + k : rows]
-                    stream.inputs.standard_normal(out=inputs)
-                    # while the inputs are in cache
-                    np.matmul(inputs, V[i, :rows].T, out=products[i, :n_inputs, :rows])
-                block = products[:, :n_inputs]
-                lam0 = block[:, :, :p] / sqrt_n  # (B, size, p): W_0 x_t / sqrt(N)
-                nu = block[:, :, p : p + k] / sqrt_n  # (B, size, k)
-                overlap = block[:, :, p + k : rows] / sqrt_n  # (B, size, size): x_tau . x_t / sqrt(N)
-                if decay != 1.0:
-                    lam0 *= powers[step_of[:n_inputs], None]
-                    overlap *= decay_weights[:n_inputs, :n_inputs]
-                y = np.einsum("bk,btk->bt", b, sigma_star(nu))  # (B, n_inputs)
-                if noise_std > 0:
-                    y = y + noise_std * np.stack([st.noise.standard_normal(n_inputs) for st in streams])
-                for t in range(size):
-                    first, last = t * batch, (t + 1) * batch  # the inputs of step t
-                    lam = lam0[:, first:last]  # (B, batch, p)
-                    if t:
-                        lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
-                    activations = sigma(lam)  # (B, batch, p)
-                    residual = y[:, first:last] - np.einsum("bp,bsp->bs", a, activations)
-                    e[:, :, first:last] = coefficient * np.swapaxes(
-                        residual[..., None] * a[:, None, :] * sigma_prime(lam), 1, 2
-                    )
-                    if eta_a:
-                        # the readout step averages the step's samples, with the weights and readout before it
-                        a += (eta_a / (N * batch)) * np.einsum("bs,bsp->bp", residual, activations)
-                updates = e[:, :, :n_inputs]
-                if decay != 1.0:
-                    updates = updates * powers[size - 1 - step_of[:n_inputs]]
-                    W *= powers[size]
-                # |w_j + u_j X|^2 = |w_j|^2 + 2 u_j X w_j + u_j X X^T u_j^T, all from the block products
-                cross = np.einsum("bps,bsp->bp", updates, block[:, :, :p])
-                gram = block[:, :, p + k : rows]
-                norms = powers[size] ** 2 * norms + 2 * powers[size] * cross
-                norms += np.einsum("bps,bst,bpt->bp", updates, gram, updates)
-                for i in range(replicas):
-                    # W_i^T += X_i^T u_i^T in place (BLAS gemm with beta = 1, no temporary)
-                    _gemm(1.0, V[i, p + k : rows].T, updates[i].T, beta=1.0, c=W[i].T, overwrite_c=True)
+                size = int(min(blocks.s, target - done))
+                blocks.advance(size, done)
                 done += size
                 if bar is not None:
                     bar.update(size)
-                largest = np.max(norms) / N
-                if not np.isfinite(largest) or largest > BLOWUP:
-                    raise SimulationError(
-                        f"the student weights diverged (|w_j|^2 / N > {BLOWUP:g} or not finite) between "
-                        f"alpha = {(done - size) / N:.6g} and alpha = {done / N:.6g}: the learning rate "
-                        f"eta = {eta:g} is too large for this model and start"
-                    )
     finally:
         if bar is not None:
             bar.close()
-    seconds = time.perf_counter() - started
-
-    risk = None
-    if per_unit:
-        risk = tuple_module(model).residual_risk(Q_rec, R_rec, T[:, None], a_rec, b[:, None])
-        risk = risk + resolved.noise_variance / 2
-    return replica_result(
-        alpha=steps / N, Q=Q_rec, R=R_rec, T=T, resolved=resolved, model=model, eta=eta, second_order=True,
-        nfev=n_steps, risk=risk, squeeze=("W", "W_star", "a", "b"),
-        extra={
-            "W": np.ascontiguousarray(W),
-            "W_star": W_star,
-            "N": N,
-            "steps": steps,
-            "replicas": replicas,
-            "model": model,
-            "seconds": seconds,
-        },
-        batch_size=batch,
-        a=a_rec if per_unit else None,
-        b=None if b_given is None else np.array(b),
-        eta_a=eta_a,
-    )
+    return Q_rec, R_rec, a_rec
 
 
 @dataclass
@@ -537,21 +400,17 @@ def compare_ode_simulation(
     # the measured start is symmetric and PSD up to rounding: symmetrise so the check passes
     Q0 = (Q0 + np.swapaxes(Q0, -1, -2)) / 2
     T = (simulation.T + np.swapaxes(simulation.T, -1, -2)) / 2
+    # the simulation's own settings (every setting the run had), with the ODE's order and the start's readout
+    start_readout = None if simulation.a is None else simulation.a[..., 0, :]
+    if simulation.settings is not None:
+        settings = simulation.settings.replace(second_order=second_order, a=start_readout, b=simulation.b)
+    else:
+        settings = RunSettings(eta=simulation.eta, model=simulation.extra["model"], second_order=second_order,
+                               batch_size=getattr(simulation, "batch_size", 1), a=start_readout, b=simulation.b,
+                               eta_a=simulation.eta_a)
     ode = integrate(
-        Q0,
-        R0,
-        T,
-        eta=simulation.eta,
-        alpha_max=float(simulation.alpha[-1] - simulation.alpha[0]),
-        alpha_eval=simulation.alpha - simulation.alpha[0],
-        model=simulation.extra["model"],
-        second_order=second_order,
-        batch_size=getattr(simulation, "batch_size", 1),
-        rtol=rtol,
-        atol=atol,
-        a=None if simulation.a is None else simulation.a[..., 0, :],
-        b=simulation.b,
-        eta_a=simulation.eta_a,
+        Q0, R0, T, settings, alpha_max=float(simulation.alpha[-1] - simulation.alpha[0]),
+        alpha_eval=simulation.alpha - simulation.alpha[0], rtol=rtol, atol=atol,
     )
     axes_qr = (-3, -2, -1)
     risk_distance = np.max(np.abs(simulation.risk - ode.risk), axis=-1)

@@ -11,6 +11,7 @@ import pytest
 
 import numerics
 from numerics.results.persist import IntegrationResult, from_xarray, load, model_from_spec, model_spec, to_xarray
+from numerics.results.settings import RunSettings
 
 xr = pytest.importorskip("xarray")
 
@@ -20,6 +21,9 @@ def assert_same_value(a, b, where: str) -> None:
         assert isinstance(b, np.ndarray), where
         assert a.dtype == b.dtype and a.shape == b.shape, where
         np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, RunSettings):
+        assert isinstance(b, RunSettings) and a == b, f"{where}: {a!r} != {b!r}"
+        assert_same_value(a.model, b.model, f"{where}.model")
     elif dataclasses.is_dataclass(a):
         # derive.Model compares everything but its name
         assert a == b and a.name == b.name, where
@@ -109,6 +113,27 @@ def test_the_model_a_run_carries_round_trips(committed_models, tmp_path):
     assert to_xarray(result).attrs["model_description"] == he2.describe()
     # analyses that read the run's model work on the loaded run
     np.testing.assert_array_equal(numerics.escape_time(loaded), numerics.escape_time(result))
+
+
+def test_settings_round_trip_with_readout_vectors_and_a_custom_model(committed_models, tmp_path):
+    he2 = next(m for m in committed_models if m.name == "he2")
+    Q0, R0, T = numerics.initial_conditions(3, 2, N=1e4, seed=2, batch=2)
+    a0 = np.array([[0.5, -0.25, 1.0], [0.75, 0.125, -1.5]])
+    settings = RunSettings(eta=0.2, model=he2, batch_size=2, eta_a=0.3, a=a0, b=np.array([1.0, 0.5]))
+    result = numerics.integrate(Q0, R0, T, settings, alpha_max=2.0, n_points=8)
+    assert result.settings is settings
+    loaded = round_trip(result, tmp_path)
+    assert_same_result(result, loaded)
+    assert loaded.settings == settings and hash(loaded.settings) == hash(settings)
+    assert loaded.settings.model == he2 and loaded.settings.model.name == "he2"
+    np.testing.assert_array_equal(loaded.settings.a, a0)
+    assert not loaded.settings.a.flags.writeable
+
+
+def test_results_without_settings_still_load(tmp_path):
+    result = numerics.integrate(np.eye(2), np.zeros((2, 1)), np.eye(1), eta=0.3, alpha_max=1.0, n_points=4)
+    loaded = round_trip(dataclasses.replace(result, settings=None), tmp_path)
+    assert loaded.settings is None and loaded.eta == 0.3
 
 
 def test_simulate_overlaps_round_trip(tmp_path):

@@ -142,7 +142,7 @@ def test_integrate_and_simulate_run_with_one_blas_thread(monkeypatch):
     import importlib
     import inspect
 
-    integrate_module = importlib.import_module("numerics.ode.integrate")  # the module, not the function
+    integrate_module = importlib.import_module("numerics.ode.flow")  # where the solver calls the right-hand side
 
     seen = []
     original = integrate_module.rhs_unchecked

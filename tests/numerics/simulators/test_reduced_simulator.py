@@ -151,7 +151,7 @@ def test_block_equals_weight_space_sgd(singular, delta, kappa):
 
 
 def _first_block_draws(seed, size, P, dof, noise):
-    # the layout documented in numerics.simulators.overlap_chain._BlockDraws, for one replica and one block
+    # the layout documented in numerics.simulators.chain_draws.BlockDraws, for one replica and one block
     sequence = replica_seeds(seed, 1)[0]
     normals, noise_rng, chi2 = (np.random.default_rng(child_seed(sequence, j)) for j in (1, 2, 3))
     G = normals.standard_normal(size * P).reshape(size, P)
@@ -329,14 +329,14 @@ def _pair(model, eta, record, *, fixed_start=None, N=N_COMPARE, q0=1.0, reduced_
 @pytest.fixture
 def without_the_chi_square(monkeypatch):
     """A wrong chain: rho = z^T C^+ z / N (the chi-square of the orthogonal part forgotten)."""
-    original = reduced._BlockDraws.__iter__
+    original = reduced.BlockDraws.__iter__
 
     def draws(self):
         for inputs, xi in original(self):
             inputs[:, :, self.P :] = 0.0
             yield inputs, xi
 
-    monkeypatch.setattr(reduced._BlockDraws, "__iter__", draws)
+    monkeypatch.setattr(reduced.BlockDraws, "__iter__", draws)
 
 
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`

@@ -1,0 +1,182 @@
+"""The diffusion approximation's dynamics: its drift and noise covariance, and the default step.
+
+See :mod:`numerics.simulators.sde` (module docstring, "Scheme" and "Step size").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numerics.kernels.unit_tuples import readout_vectors
+from numerics.noise.diffusion import packed_evaluator
+from numerics.noise.sde_readouts import readout_covariance, readout_drift
+from numerics.ode.overlaps import rhs_unchecked
+from numerics.ode.readouts import check_readout_batch
+from numerics.results.settings import RunSettings
+from numerics.runtime.registry import ResolvedModel, tuple_module
+
+#: ``rate * dalpha`` of the default step (see the module docstring).
+DRIFT_STEP = 0.02
+#: One step's noise at most this fraction of the state's scale (default step).
+NOISE_STEP = 0.05
+#: The default step makes at least this many steps.
+MIN_STEPS = 100
+
+def _pack_state(Q: np.ndarray, R: np.ndarray, iu: tuple) -> np.ndarray:
+    return np.concatenate([Q[..., iu[0], iu[1]], R.reshape(R.shape[:-2] + (-1,))], axis=-1)
+
+
+def _unpack_state(y: np.ndarray, p: int, k: int, iu: tuple) -> tuple[np.ndarray, np.ndarray]:
+    n_upper = iu[0].size
+    Q = np.empty(y.shape[:-1] + (p, p))
+    Q[..., iu[0], iu[1]] = y[..., :n_upper]
+    Q[..., iu[1], iu[0]] = y[..., :n_upper]
+    return Q, y[..., n_upper:].reshape(y.shape[:-1] + (p, k))
+
+def drift_rate(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    settings: RunSettings,
+    resolved: ResolvedModel,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+) -> np.ndarray:
+    """Spectral radius of the drift's Jacobian in the packed coordinates ``(Q_jl (j <= l), R_jr)``.
+
+    Central differences, every replica and direction in one batched call of the
+    generated right-hand side (exact up to rounding for the polynomial models).
+
+    Parameters
+    ----------
+    Q : array, shape (B, p, p)
+    R : array, shape (B, p, k)
+    T : array, shape (k, k) or (B, k, k)
+    settings : RunSettings
+        ``eta``, ``second_order`` and ``model`` (single-sample: ``batch_size`` is not read).
+    resolved : ResolvedModel
+        ``resolve(settings.model)``.
+    a : array, shape (B, p), optional
+    b : array, shape (B, k), optional
+        Per-unit readouts (the drift of :func:`numerics.rhs` with ``a``, ``b``).
+
+    Returns
+    -------
+    array, shape (B,)
+    """
+    B, p, k = R.shape
+    iu = np.triu_indices(p)
+    y = _pack_state(Q, R, iu)  # (B, D)
+    D = y.shape[-1]
+    step = 1e-6 * np.maximum(1.0, np.max(np.abs(y), axis=-1))  # (B,)
+    shifts = np.eye(D)[None] * step[:, None, None]  # (B, D, D): row i moves coordinate i
+    points = np.concatenate([y[:, None] + shifts, y[:, None] - shifts], axis=1)  # (B, 2D, D)
+    Qs, Rs = _unpack_state(points, p, k, iu)
+    Tb = T[:, None] if T.ndim == 3 else T
+    if a is None and b is None:
+        dQ, dR = rhs_unchecked(Qs, Rs, Tb, settings.eta, resolved, settings.second_order)
+    else:
+        dQ, dR, _ = readout_drift(Qs, Rs, Tb, settings.eta, settings.model, resolved, settings.second_order,
+                                  a[:, None], b[:, None])
+    values = _pack_state(dQ, dR, iu)  # (B, 2D, D)
+    jacobian = np.swapaxes(values[:, :D] - values[:, D:], 1, 2) / (2 * step[:, None, None])
+    return np.max(np.abs(np.linalg.eigvals(jacobian)), axis=-1)
+
+def default_step(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    Sigma: np.ndarray,
+    *,
+    N: float,
+    alpha_max: float,
+    settings: RunSettings,
+    resolved: ResolvedModel,
+    a: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+) -> float:
+    """The default Euler-Maruyama step at the start (module docstring, "Step size").
+
+    Parameters
+    ----------
+    Q : array, shape (B, p, p)
+    R : array, shape (B, p, k)
+    T : array, shape (k, k) or (B, k, k)
+    Sigma : array, shape (B, D, D)
+        The packed increment covariance at the start.
+    N, alpha_max : float
+    settings : RunSettings
+    resolved : ResolvedModel
+    a : array, shape (B, p), optional
+    b : array, shape (B, k), optional
+        Per-unit readouts.
+
+    Returns
+    -------
+    float
+    """
+    rate = float(np.max(drift_rate(Q, R, T, settings, resolved, a, b)))
+    candidates = [alpha_max / MIN_STEPS]
+    if rate > 0 and np.isfinite(rate):
+        candidates.append(DRIFT_STEP / rate)
+    noise = np.trace(Sigma, axis1=-2, axis2=-1)  # (B,)
+    scale = np.maximum(np.linalg.norm(Q, axis=(-2, -1)), np.linalg.norm(T, axis=(-2, -1)))
+    positive = noise > 0
+    if np.any(positive):
+        candidates.append(float(np.min(N * (NOISE_STEP * scale[positive]) ** 2 / noise[positive])))
+    return float(min(candidates))
+
+class SdeDynamics:
+    """Drift and packed increment covariance of the SDE for a batch of replicas (single-sample settings).
+
+    Parameters
+    ----------
+    settings : RunSettings
+        With ``batch_size == 1`` (:func:`numerics.simulators.sde.simulate_sde` maps a mini-batch
+        onto the single-sample process) and readout vectors checked against ``p``, ``k``.
+    resolved : ResolvedModel
+    replicas, p, k : int
+
+    Attributes
+    ----------
+    a, b : arrays, shapes (replicas, p) and (replicas, k), or None
+        The readouts of every replica with readout vectors or a trained readout (``a`` is the
+        start of a trained one), else ``None`` (the scalar path's fast packed evaluator).
+
+    Raises
+    ------
+    ValueError
+        A model without a generated increment covariance, or readout vectors whose leading
+        axis is not the replicas'.
+    """
+
+    def __init__(self, settings: RunSettings, resolved: ResolvedModel, replicas: int, p: int, k: int) -> None:
+        self.settings, self.resolved = settings, resolved
+        self.packed = packed_evaluator(settings.model)  # ValueError for models without generated increment moments
+        self.a = self.b = None
+        if settings.per_unit:
+            # readout vectors (numerics/noise/sde_readouts.py); a trained readout joins the state and the noise
+            check_readout_batch(settings.a, settings.b, (replicas,), "the replicas")
+            readouts = readout_vectors(tuple_module(settings.model).readouts, p, k, settings.a, settings.b)
+            self.a, self.b = (np.broadcast_to(v, (replicas,) + v.shape[-1:]).copy() for v in readouts)
+
+    def covariance(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None) -> Any:
+        """The packed covariance (B, D, D), or (B, D + p, D + p) with a trained readout ``a`` (B, p)."""
+        settings, resolved = self.settings, self.resolved
+        if not settings.per_unit:
+            return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
+        return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a, self.b,
+                                  settings.eta_a)
+
+    def drift(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None) -> tuple:
+        """``(b_Q, b_R, b_a)``; ``b_a`` is 0.0 without readout vectors."""
+        settings, resolved = self.settings, self.resolved
+        if not settings.per_unit:
+            return (*rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order), 0.0)
+        return readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a, self.b,
+                             settings.eta_a)
+
+
+__all__ = ["DRIFT_STEP", "MIN_STEPS", "NOISE_STEP", "SdeDynamics", "default_step", "drift_rate"]
