@@ -95,18 +95,18 @@ def clear_loaded() -> None:
     _RESOLVED.clear()
 
 
-def _committed(kind: str, model: Any) -> str | None:
-    """The dotted name of ``model``'s committed module of ``kind``, or ``None``."""
+def _committed(kind: str, model: Any, key: str) -> str | None:
+    """The dotted name of ``model``'s committed module of ``kind`` (input hash ``key``), or ``None``."""
+    if kind == "readout_networks":
+        return None
     if model is None:
         base = "paper"
     elif kind == "tuples":
-        from derive.codegen.tuples import tuple_input_hash
-
-        name = COMMITTED_TUPLES.get(tuple_input_hash(model))
+        name = COMMITTED_TUPLES.get(key)
         return None if name is None else f"numerics._generated.{name}"
     else:
-        base = COMMITTED.get(model.codegen_hash())
-    if base is None or kind == "readout_networks":
+        base = COMMITTED.get(key)
+    if base is None:
         return None
     suffix = {"model": "", "tuples": "_tuples", "hessian": "_hessian", "fluctuations": "_fluctuations",
               "fluctuation_networks": "_fluctuations"}[kind]
@@ -191,12 +191,13 @@ def artefact(kind: str, model: Any = None) -> ModuleType:
     module = _LOADED.get((kind, key))
     if module is not None:
         return module
-    committed = _committed(kind, model)
+    committed = _committed(kind, model, key)
     if committed is not None:
         module = importlib.import_module(committed)
     else:
         source_model = model_or_paper(model)
-        source_key = _key(kind, source_model)
+        # the model's hash is computed once per call: hashing a model costs about a millisecond
+        source_key = key if model is not None else _key(kind, source_model)
         if kind in ("fluctuations", "fluctuation_networks", "readout_networks"):
             from derive.quantities.increments import check_fluctuations_supported
 
