@@ -14,7 +14,7 @@ from derive.codegen.artefacts import generated_module_text
 from derive.codegen.network_module import generate_network_module
 from derive.codegen.printer import NumpyPrinter, assignment, runtime_import
 from derive.gauss.indexed import STUDENT
-from derive.model.model import Model, k, p
+from derive.model.model import Model
 from derive.quantities.increments import (
     FIRST_ORDER_NAMES,
     FREE,
@@ -46,10 +46,9 @@ def _function_source(model: Model, names: tuple[str, ...], function: str, doc: s
     replacements, reduced = sp.cse(flat, symbols=sp.numbered_symbols("x"), order="canonical")
     used = set().union(*[e.free_symbols for e in reduced], *[e.free_symbols for _, e in replacements])
     lines = [f"def {function}(Q, R, T, delta):", f'    """{doc}"""']
-    if p in used or any(t.ones for _, t, _ in layout):
-        lines.append("    p = Q.shape[-1]")
-    if k in used or any(t.ones for _, t, _ in layout):
-        lines.append("    k = T.shape[-1]")
+    # the widths size every output (``_full(..., batch + (p, ...))``), whatever the coefficients use
+    lines.append("    p = Q.shape[-1]")
+    lines.append("    k = T.shape[-1]")
     lines.append("    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])")
     lines.append("    ones_p, ones_k = np.ones((p, 1)), np.ones((k, 1))" if any(t.ones for _, t, _ in layout) else "")
     for symbol, expr in replacements:

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: f886de85a3eadfbb
+# input-hash: 2f6d8ba3e6bce4a5
 # result-hash: 9e45cf2b9bf3737a
-# body-sha256: efd5e46ca0634f7291b73282e001f29bf72fc80c639f6ef3352434908dec61ed
+# body-sha256: dd9f479165dfc67a74bfd49f1e2063cec7f2ac4b56a02daf74b5e6f1d000fe52
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = 'f886de85a3eadfbb'
+INPUT_HASH = '2f6d8ba3e6bce4a5'
 RESULT_HASH = '9e45cf2b9bf3737a'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: f886de85a3eadfbb
+# input-hash: 2f6d8ba3e6bce4a5
 # result-hash: a53d055bdac7a611
-# body-sha256: d5be91e5722028b2259bfa242435ed3b4932586f88dc92f66691bfb33b2758ad
+# body-sha256: ff4dae7e8694c80f39e8768fe99f998c6874920945a6614816722e2ad1aafbd4
 # sympy: 1.14.0
 """Generated Gaussian averages for the covariance of the overlap increments (see header)."""
 # --- end of header ---
@@ -253,5 +253,5 @@ def second_order_moments(Q, R, T, delta):
     return LE, EN, EE
 
 
-INPUT_HASH = 'f886de85a3eadfbb'
+INPUT_HASH = '2f6d8ba3e6bce4a5'
 RESULT_HASH = 'a53d055bdac7a611'

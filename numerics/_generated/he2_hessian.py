@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: f886de85a3eadfbb
+# input-hash: 2f6d8ba3e6bce4a5
 # result-hash: 55a591b5edd8e82d
-# body-sha256: f7bc312a9a89484690152c66bc5dcb28a2887100079cf6dbee11983196634919
+# body-sha256: dde96e8000970db1ba3aba08ef04b432f89b893d3b9290c622ea6780e535fbb2
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'f886de85a3eadfbb'
+INPUT_HASH = '2f6d8ba3e6bce4a5'
 RESULT_HASH = '55a591b5edd8e82d'

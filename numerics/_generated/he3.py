@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: b47b0f81ef34fe40
+# input-hash: fe201b0a059c9a3d
 # result-hash: ea8837f1b7a110d3
-# body-sha256: 9855a82f198a5f77f02b2f4abd2b78d32c2ff4262650e4b4887f365278d79a50
+# body-sha256: 48a330db58ff6e7cd684dc06ac30b96ec8a6f85c79291c644af25d9c2b6b6bd9
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -718,5 +718,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = 'b47b0f81ef34fe40'
+INPUT_HASH = 'fe201b0a059c9a3d'
 RESULT_HASH = 'ea8837f1b7a110d3'

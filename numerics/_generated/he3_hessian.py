@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: b47b0f81ef34fe40
+# input-hash: fe201b0a059c9a3d
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: 624656936b1e2c7ce3bae7aeedf0dfad8c1973e291e76800d751535e19dfbb2f
+# body-sha256: 2029d1151041d2f28379cc9599424409753b9b6123141319c1b14b50f2152e7b
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -70,5 +70,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'b47b0f81ef34fe40'
+INPUT_HASH = 'fe201b0a059c9a3d'
 RESULT_HASH = 'ec2b59f9ac88c1c6'

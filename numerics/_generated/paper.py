@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: c6bf21e503d174f6
+# input-hash: 7ffd72990ab754f6
 # result-hash: 9e45cf2b9bf3737a
-# body-sha256: 6f12ba159b7f70a0d6c8d62b7b852f5e36963cb71656d85f3526d1b99f593269
+# body-sha256: b329704ed79767b2d0f35038edc492490b7dc73381a116655910d4ed907d1256
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = 'c6bf21e503d174f6'
+INPUT_HASH = '7ffd72990ab754f6'
 RESULT_HASH = '9e45cf2b9bf3737a'

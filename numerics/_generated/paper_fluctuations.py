@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: c6bf21e503d174f6
+# input-hash: 7ffd72990ab754f6
 # result-hash: a53d055bdac7a611
-# body-sha256: 281b4b500c4166f0d0141a509fa4d20c05d1d2f86fdd2e02f41efefd243db42a
+# body-sha256: 6d2955669d0f41b724b0ef5079c9343c0cbaa2b4a3da12a5a36b863508600dcf
 # sympy: 1.14.0
 """Generated Gaussian averages for the covariance of the overlap increments (see header)."""
 # --- end of header ---
@@ -253,5 +253,5 @@ def second_order_moments(Q, R, T, delta):
     return LE, EN, EE
 
 
-INPUT_HASH = 'c6bf21e503d174f6'
+INPUT_HASH = '7ffd72990ab754f6'
 RESULT_HASH = 'a53d055bdac7a611'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: c6bf21e503d174f6
+# input-hash: 7ffd72990ab754f6
 # result-hash: 55a591b5edd8e82d
-# body-sha256: d6bad08ba7986913ef2749e767ab7ecb0d3cae710bce2288a27e08907127f959
+# body-sha256: d5a8325547e44843b4196932fc6f71647fbd22e2f94073e039b9ca5c79400f6d
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'c6bf21e503d174f6'
+INPUT_HASH = '7ffd72990ab754f6'
 RESULT_HASH = '55a591b5edd8e82d'

@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 63ddaa0d2739cfe3
+# input-hash: 5d7e4c155cce1cf9
 # result-hash: 1c762d9b5763f408
-# body-sha256: d259bca59f6d18850efe0ab5c5ec1f455e965a385d51fe1c2d54e0ed403407fe
+# body-sha256: a41f5206a10fcb2b649e960d3e2e69cc70a92e6abd93746ef425889e814a7feb
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -240,5 +240,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '63ddaa0d2739cfe3'
+INPUT_HASH = '5d7e4c155cce1cf9'
 RESULT_HASH = '1c762d9b5763f408'
