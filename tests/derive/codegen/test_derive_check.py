@@ -202,3 +202,27 @@ def test_runtime_size_thresholds_drive_the_multiply_count(monkeypatch):
     assert "syrk" in kinds()
     monkeypatch.setattr(runtime, "GRAM_MIN", 10_000)
     assert "syrk" not in kinds() and "gram (plain)" in kinds()
+
+
+def test_derive_check_covers_the_committed_network_module(tmp_path):
+    """The committed He3 tables are fresh; an edited weight is caught even with its digest rewritten."""
+    from derive.codegen.increments_module import generate_fluctuation_module
+    from derive.generate import fluctuation_module_path, stale_module
+    from derive.model.model import HE3
+    from derive.quantities.increments import fluctuation_result_hash
+
+    def stale(root):
+        return stale_module(fluctuation_module_path(HE3, root), root, HE3.codegen_hash(),
+                             lambda: fluctuation_result_hash(HE3), lambda: generate_fluctuation_module(HE3))
+
+    assert stale(ROOT) is None
+    copy = tmp_path / "numerics" / "_generated" / "he3_fluctuations.py"
+    copy.parent.mkdir(parents=True)
+    header, body = split_header(fluctuation_module_path(HE3, ROOT).read_text())
+    line = next(line for line in body.splitlines() if line.lstrip().startswith("('") and "), (" in line)
+    edited_line = line.replace("((", "((1", 1)  # one network's weight gains a leading digit
+    assert edited_line != line
+    changed = body.replace(line, edited_line, 1)
+    copy.write_text(header.replace(body_digest(body), body_digest(changed)) + HEADER_MARK + "\n\n" + changed)
+    problem = stale(tmp_path)
+    assert problem is not None and "printed code differs" in problem
