@@ -162,17 +162,6 @@ def test_first_difference_names_the_line_and_the_text_around_it():
     assert "..." in message and len(message) < 200  # not the 401-character lines
 
 
-def test_generated_modules_share_one_hand_written_runtime():
-    # the helpers live once, in numerics/kernels/helpers.py; every generated module imports them from there
-    from numerics._generated import he3, paper, paper_fluctuations, paper_hessian
-    from numerics.kernels import helpers as runtime
-
-    for module in (paper, he3, paper_hessian, paper_fluctuations):
-        assert module._sym is runtime.sym and module._fill is runtime.fill
-        text = Path(module.__file__).read_text()
-        assert "from numerics.kernels.helpers import (" in text and "def _sym(" not in text
-
-
 def test_the_printer_imports_exactly_the_runtime_helpers():
     # the import block of every generated module lists RUNTIME_HELPERS: a helper missing from
     # the runtime would fail the import, one missing from the list would be unusable
@@ -188,20 +177,6 @@ def test_the_printer_imports_exactly_the_runtime_helpers():
     imports = [node for node in ast.parse(runtime_import()).body if isinstance(node, ast.ImportFrom)]
     assert [node.module for node in imports] == [runtime.__name__]
     assert [alias.name for alias in imports[0].names] == list(RUNTIME_HELPERS)
-
-
-def test_runtime_size_thresholds_drive_the_multiply_count(monkeypatch):
-    # the multiply count follows the kernels the printed code calls: syrk from GRAM_MIN on
-    from bench.products import multiply_counts
-    from derive.model.model import PAPER
-    from numerics.kernels import helpers as runtime
-
-    def kinds():
-        return {count.kind for count in multiply_counts(PAPER, "rhs_terms", 200, 4)}
-
-    assert "syrk" in kinds()
-    monkeypatch.setattr(runtime, "GRAM_MIN", 10_000)
-    assert "syrk" not in kinds() and "gram (plain)" in kinds()
 
 
 def test_derive_check_covers_the_committed_network_module(tmp_path):
