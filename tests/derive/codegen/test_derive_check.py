@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from derive.codegen.artefacts import HEADER_MARK, body_digest, split_header
-from derive.generate import first_difference, stale_artefacts
+from derive.generate import stale_artefacts
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -149,17 +149,6 @@ def test_check_fails_after_a_printer_change(monkeypatch):
     assert paper and "printed code differs (printer changed or hand edit)" in paper[0]
     assert ".T" in paper[0] and "line " in paper[0]
     assert not any("docs/equations.md" in problem for problem in problems)
-
-
-def test_first_difference_names_the_line_and_the_text_around_it():
-    assert first_difference("a\nb\nc", "a\nB\nc") == "line 2: file has 'b', generated 'B'"
-    assert first_difference("a\nb", "a\nb\nc") == "from line 3: file has 2 lines, generated 3"
-    assert first_difference("x\n# body-sha256: 1\ny", "x\n# body-sha256: 2\nz", skip=("# body-sha256: ",)).startswith(
-        "line 3:"
-    )
-    long = "x" * 200
-    message = first_difference(long + "1" + long, long + "2" + long)
-    assert "..." in message and len(message) < 200  # not the 401-character lines
 
 
 def test_the_printer_imports_exactly_the_runtime_helpers():
