@@ -15,11 +15,13 @@ import sympy as sp
 from gauss_quadrature import exact_increment_covariance, readout_values
 from sample_points import random_point
 from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
-from test_fluctuation_networks import MIXED_CUBIC
 
-from derive.model.model import HE2, HE3, PAPER
+from derive.model.model import HE2, HE3, PAPER, Model
 from numerics import simulate_sde
 from numerics.noise.fluctuations import increment_covariance
+
+# an uncommitted cubic model (network tables generated into the cache on first use)
+MIXED_CUBIC = Model(student_activation="x**3 - 3*x", teacher_activation="x**2 + x", student_readout="1/sqrt(p)")
 
 SHAPES = [(1, 1), (1, 3), (2, 1), (2, 2), (3, 1), (3, 2)]
 
