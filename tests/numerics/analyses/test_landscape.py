@@ -222,11 +222,3 @@ def test_bad_inputs_name_the_argument():
         zero_error(10, 1, 2)
     with pytest.raises(ValueError, match="name"):
         stationary_point("saddle", 10, 2, 1)
-
-
-def test_cli_hessian_agrees_with_closed_form(capsys):
-    from numerics.cli import main
-
-    assert main(["hessian", "--point", "plateau", "--p", "4", "--k", "2", "--N", "1000"]) == 0
-    out = capsys.readouterr().out
-    assert "AGREE" in out and "3982" in out
