@@ -36,7 +36,6 @@ def replica_moments(x):
     return mean, var, np.sqrt(var / n), se_var
 
 
-
 def largest_z(a, b):
     """Largest |difference| / standard error of the means and of the variances of every overlap entry.
 
@@ -54,3 +53,17 @@ def largest_z(a, b):
         z_mean = max(z_mean, float(np.max(np.abs(mx - my)[random] / np.hypot(smx, smy)[random])))
         z_var = max(z_var, float(np.max(np.abs(vx - vy)[random] / np.hypot(svx, svy)[random])))
     return z_mean, z_var
+
+
+def points_sharing_teachers(p: int, k: int, rng: np.random.Generator, count: int):
+    """``count`` overlaps ``(Q, R, T)`` from weights ``(A_i, B)`` with one teacher block ``B``: one ``T``."""
+    teachers = rng.normal(size=(k, p + k)) / np.sqrt(p + k)
+    points = []
+    for index in range(count):
+        students = rng.normal(size=(p, p + k)) / np.sqrt(p + k)
+        if index == 1:  # a student in the teachers' span: a singular C
+            students[0] = teachers[0]
+        factor = np.vstack([students, teachers])
+        C = factor @ factor.T
+        points.append((C[:p, :p], C[:p, p:], C[p:, p:]))
+    return points

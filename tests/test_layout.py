@@ -12,6 +12,8 @@ Rules (README, "Layout"; docs/layout.md):
 * no private name (``_name``) imported from another module;
 * modules of at most :data:`MAX_MODULE_LINES` lines, functions of at most
   :data:`MAX_FUNCTION_LINES` lines of code (see :func:`function_lines`).
+* the tests mirror the packages: every module is imported by a test file of its mirrored folder
+  ``tests/<dotted path of its package>/`` (not only through a facade or from another folder).
 
 Every import is read, at module level or inside a function, under ``TYPE_CHECKING`` or not.
 """
@@ -240,6 +242,37 @@ def size_problems(module: str, text: str) -> list[str]:
 
 #: The modules the size limits apply to (the committed generated code is exempt: the generator writes it).
 SIZED_MODULES = {module: path for module, path in MODULES.items() if not module.startswith("numerics._generated")}
+def _test_modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted((ROOT / "tests").rglob("*.py"))}
+
+
+def mirrored_folder(module: str) -> str:
+    """The test folder of ``module`` as a dotted name: ``numerics.ode.overlaps`` -> ``tests.numerics.ode``."""
+    return "tests." + module.rpartition(".")[0]
+
+
+def needs_a_mirrored_test(module: str, path: Path) -> bool:
+    """Every module but package facades, committed generated code and the benchmark scripts.
+
+    The generated modules are checked against the derivation (``python -m derive --check``) and
+    through the public API; the benchmark scripts by tests/bench/test_bench_smoke.py.
+    """
+    if path.name == "__init__.py" or module.startswith("numerics._generated."):
+        return False
+    return not module.startswith("bench.bench_")
+
+
+def modules_without_a_mirrored_test(modules: dict[str, Path] = MODULES, test_edges=None) -> list[str]:
+    """The modules no test file of their mirrored folder imports (directly: a facade does not count)."""
+    if test_edges is None:
+        test_edges = graph(_test_modules())
+    imported_from = defaultdict(set)
+    for test, targets in test_edges.items():
+        imported_from[test.rpartition(".")[0]].update(target for target, _, _ in targets)
+    return sorted(
+        module for module, path in modules.items()
+        if needs_a_mirrored_test(module, path) and module not in imported_from[mirrored_folder(module)]
+    )
 
 
 def test_no_import_from_a_higher_layer():
@@ -255,8 +288,33 @@ def test_no_private_name_imported_across_modules():
 
 
 def test_tests_import_no_private_name():
-    tests = {_module_name(path): path for path in sorted((ROOT / "tests").rglob("*.py"))}
-    assert private_imports(graph(tests)) == []
+    assert private_imports(graph(_test_modules())) == []
+
+
+def test_every_module_is_imported_by_a_test_of_its_mirrored_folder():
+    assert modules_without_a_mirrored_test() == []
+
+
+def test_a_module_tested_only_from_another_folder_or_through_a_facade_is_reported():
+    modules = {
+        "numerics.ode.a": ROOT / "numerics/ode/a.py",  # tested in its folder
+        "numerics.ode.b": ROOT / "numerics/ode/b.py",  # tested from another folder only
+        "numerics.ode.c": ROOT / "numerics/ode/c.py",  # reached through the package facade only
+        "numerics.ode.d": ROOT / "numerics/ode/d.py",  # tested in a sub-folder of its folder only
+        "derive.e": ROOT / "derive/e.py",  # a top-level module: tests/derive/
+        "numerics.ode": ROOT / "numerics/ode/__init__.py",  # a facade needs no test of its own
+        "numerics._generated.f": ROOT / "numerics/_generated/f.py",
+        "bench.bench_g": ROOT / "bench/bench_g.py",
+    }
+    test_edges = {
+        "tests.numerics.ode.test_a": [("numerics.ode.a", "f", 1), ("numerics", "integrate", 2)],
+        "tests.numerics.sweeps.test_b": [("numerics.ode.b", "g", 1)],
+        "tests.numerics.ode.test_c": [("numerics.ode", "c", 1)],
+        "tests.numerics.ode.more.test_d": [("numerics.ode.d", "", 1)],
+        "tests.derive.test_e": [("derive.e", "", 1)],
+    }
+    assert modules_without_a_mirrored_test(modules, test_edges) == ["numerics.ode.b", "numerics.ode.c",
+                                                                    "numerics.ode.d"]
 
 
 def test_modules_and_functions_are_short():

@@ -44,7 +44,7 @@ def _function_source(model: Model, names: tuple[str, ...], function: str, doc: s
             flat.append(coefficient)
             flat.extend(term.operands)
     replacements, reduced = sp.cse(flat, symbols=sp.numbered_symbols("x"), order="canonical")
-    used = set().union(*[e.free_symbols for e in reduced], *[e.free_symbols for _, e in replacements])
+
     lines = [f"def {function}(Q, R, T, delta):", f'    """{doc}"""']
     # the widths size every output (``_full(..., batch + (p, ...))``), whatever the coefficients use
     lines.append("    p = Q.shape[-1]")

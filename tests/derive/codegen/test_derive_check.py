@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from derive.codegen.artefacts import HEADER_MARK, body_digest, split_header
-from derive.generate import first_difference, stale_artefacts
+from derive.generate import stale_artefacts
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -151,28 +151,6 @@ def test_check_fails_after_a_printer_change(monkeypatch):
     assert not any("docs/equations.md" in problem for problem in problems)
 
 
-def test_first_difference_names_the_line_and_the_text_around_it():
-    assert first_difference("a\nb\nc", "a\nB\nc") == "line 2: file has 'b', generated 'B'"
-    assert first_difference("a\nb", "a\nb\nc") == "from line 3: file has 2 lines, generated 3"
-    assert first_difference("x\n# body-sha256: 1\ny", "x\n# body-sha256: 2\nz", skip=("# body-sha256: ",)).startswith(
-        "line 3:"
-    )
-    long = "x" * 200
-    message = first_difference(long + "1" + long, long + "2" + long)
-    assert "..." in message and len(message) < 200  # not the 401-character lines
-
-
-def test_generated_modules_share_one_hand_written_runtime():
-    # the helpers live once, in numerics/kernels/helpers.py; every generated module imports them from there
-    from numerics._generated import he3, paper, paper_fluctuations, paper_hessian
-    from numerics.kernels import helpers as runtime
-
-    for module in (paper, he3, paper_hessian, paper_fluctuations):
-        assert module._sym is runtime.sym and module._fill is runtime.fill
-        text = Path(module.__file__).read_text()
-        assert "from numerics.kernels.helpers import (" in text and "def _sym(" not in text
-
-
 def test_the_printer_imports_exactly_the_runtime_helpers():
     # the import block of every generated module lists RUNTIME_HELPERS: a helper missing from
     # the runtime would fail the import, one missing from the list would be unusable
@@ -190,15 +168,25 @@ def test_the_printer_imports_exactly_the_runtime_helpers():
     assert [alias.name for alias in imports[0].names] == list(RUNTIME_HELPERS)
 
 
-def test_runtime_size_thresholds_drive_the_multiply_count(monkeypatch):
-    # the multiply count follows the kernels the printed code calls: syrk from GRAM_MIN on
-    from bench.products import multiply_counts
-    from derive.model.model import PAPER
-    from numerics.kernels import helpers as runtime
+def test_derive_check_covers_the_committed_network_module(tmp_path):
+    """The committed He3 tables are fresh; an edited weight is caught even with its digest rewritten."""
+    from derive.codegen.increments_module import generate_fluctuation_module
+    from derive.generate import fluctuation_module_path, stale_module
+    from derive.model.model import HE3
+    from derive.quantities.increments import fluctuation_result_hash
 
-    def kinds():
-        return {count.kind for count in multiply_counts(PAPER, "rhs_terms", 200, 4)}
+    def stale(root):
+        return stale_module(fluctuation_module_path(HE3, root), root, HE3.codegen_hash(),
+                             lambda: fluctuation_result_hash(HE3), lambda: generate_fluctuation_module(HE3))
 
-    assert "syrk" in kinds()
-    monkeypatch.setattr(runtime, "GRAM_MIN", 10_000)
-    assert "syrk" not in kinds() and "gram (plain)" in kinds()
+    assert stale(ROOT) is None
+    copy = tmp_path / "numerics" / "_generated" / "he3_fluctuations.py"
+    copy.parent.mkdir(parents=True)
+    header, body = split_header(fluctuation_module_path(HE3, ROOT).read_text())
+    line = next(line for line in body.splitlines() if line.lstrip().startswith("('") and "), (" in line)
+    edited_line = line.replace("((", "((1", 1)  # one network's weight gains a leading digit
+    assert edited_line != line
+    changed = body.replace(line, edited_line, 1)
+    copy.write_text(header.replace(body_digest(body), body_digest(changed)) + HEADER_MARK + "\n\n" + changed)
+    problem = stale(tmp_path)
+    assert problem is not None and "printed code differs" in problem

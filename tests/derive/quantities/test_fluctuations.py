@@ -18,7 +18,7 @@ from sample_points import random_point
 from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
 
 from derive.gauss.wick import expectation
-from derive.model.model import HE2, HE3, PAPER, Model, x
+from derive.model.model import HE2, PAPER, Model, x
 from numerics.noise.fluctuations import increment_covariance
 
 # an uncommitted model: odd and even parts, a constant, other readouts (generated into the cache)
@@ -168,25 +168,3 @@ def test_bad_input_is_refused():
         increment_covariance(Q, np.ones((2, 1)) * 3, T, 0.1)
     with pytest.raises(ValueError, match="degree <= 4"):
         increment_covariance(Q, R, T, 0.1, model=Model(student_activation="x**5", teacher_activation="x**5"))
-
-
-@pytest.mark.parametrize(
-    "model", [PAPER, HE3, Model(student_activation="x**3 + x**2 - 1", teacher_activation="x**2 + x")], ids=str
-)
-@pytest.mark.parametrize("name", ["LL", "LN", "NN"])
-def test_multigraph_expansion_equals_monomial_wick_expansion(model, name):
-    """derive/gauss/vertex.py (whole polynomials per slot) against derive/gauss/indexed.py (monomials, pair counts)."""
-    from derive.gauss.indexed import IndexedPolynomial, average
-    from derive.gauss.vertex import function_average
-    from derive.quantities.increments import FREE, moment_integrands
-
-    for coefficient, factors in moment_integrands(model)[name]:
-        summed = [slot for slot, _ in factors if slot not in FREE[name]]
-        by_multigraphs = function_average(factors, summed, FREE[name], coefficient)
-        product = IndexedPolynomial.constant(coefficient)
-        for slot, polynomial in factors:
-            product = product * IndexedPolynomial.of_slot(polynomial, slot, summed=slot in summed)
-        by_monomials = average(product, FREE[name])
-        assert by_multigraphs.keys() == by_monomials.keys()
-        for network, value in by_multigraphs.items():
-            assert sp.simplify(value - by_monomials[network]) == 0

@@ -372,7 +372,7 @@ def test_bad_argument_names_itself(function, argument, value):
 def test_valid_base_calls(function):
     # the table above is only meaningful if the unchanged calls succeed
     if function == "optimal_learning_rate":
-        pytest.skip("a full learning-rate scan: covered by tests/numerics/analyses/test_escape.py")
+        pytest.skip("a full learning-rate scan: covered by tests/numerics/sweeps/test_learning_rate.py")
     CALLS[function]()
 
 

@@ -1,6 +1,7 @@
 """Figures: legends of the trajectory panels, math labels on every axis."""
 
 import ast
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -94,3 +95,19 @@ def test_every_axis_of_the_quick_figures_has_math_labels(tmp_path, monkeypatch):
     for ax in axes:
         assert "$" in ax.get_xlabel() and "$" in ax.get_ylabel(), (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
     assert np.all([len(ax.get_lines()) + len(ax.collections) > 0 for ax in axes])
+
+
+def test_figures_show_progress_bars_on_a_terminal_only(monkeypatch):
+    from numerics.figures import show_progress
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.setattr(sys, "stderr", Stream(True))
+    assert show_progress(small=False) and not show_progress(small=True)
+    monkeypatch.setattr(sys, "stderr", Stream(False))  # a notebook kernel's stream, a log file
+    assert not show_progress(small=False)

@@ -1,83 +1,36 @@
 """Increment covariance above degree 2: network tables (derive/quantities/network_tables.py) contracted numerically.
 
-Checked four ways:
+Checked (the network route against the printed route: tests/derive/codegen/test_network_module.py;
+the orbit enumeration: tests/derive/gauss/test_orbits.py):
 
-1. the network route against the printed route on degree <= 2 models (two independent
-   derivations of the same six averages, exact up to rounding);
-2. against an independent exact Gauss-Hermite quadrature (tests/gauss_quadrature.py) for
+1. against an independent exact Gauss-Hermite quadrature (tests/gauss_quadrature.py) for
    He3, a cubic mixed model and a quartic mixed model, label noise and weight decay on;
-3. against Monte Carlo of actual SGD steps from weight vectors at finite N (He3);
-4. the orbit enumeration against the plain labelled enumeration of derive/gauss/vertex.py.
+2. against Monte Carlo of actual SGD steps from weight vectors at finite N (He3);
+3. the two contraction schemes of numerics/kernels/network_moments.py against each other.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 
 import numpy as np
 import pytest
 import sympy as sp
 from gauss_quadrature import exact_increment_covariance
-from sample_points import random_point
+from sample_points import points_sharing_teachers, random_point
 from sgd_steps import HE3_ACTIVATIONS, step_increments, z_scores
 
-from derive.model.model import HE2, HE3, PAPER, Model
+from derive.model.model import HE3, Model
 from numerics.noise.fluctuations import increment_covariance
 from numerics.runtime.registry import fluctuation_module
 
 # uncommitted models (generated into the cache on first use)
-MIXED_QUADRATIC = Model(student_activation="x**2 + x/2 - 1", teacher_activation="x**2 - x",
-                        student_readout="1/sqrt(p)")
 MIXED_CUBIC = Model(student_activation="x**3 - 3*x", teacher_activation="x**2 + x", student_readout="1/sqrt(p)")
 MIXED_QUARTIC = Model(student_activation="x**4 - 6*x**2 + 3", teacher_activation="x**2 + x")
 
 
 def _relative_error(got, want):
     return float(np.max(np.abs(got - want))) / max(1.0, float(np.max(np.abs(want))))
-
-
-@pytest.fixture(scope="module")
-def network_module_of(tmp_path_factory):
-    """The network-table module of any model, generated into a private cache (whatever its degree)."""
-    from derive.codegen.network_module import generate_network_module
-    from numerics.runtime.cache import load_generated
-
-    patch = pytest.MonkeyPatch()
-    patch.setenv("WICKODE_CACHE_DIR", str(tmp_path_factory.mktemp("network-cache")))
-    modules = {}
-
-    def load(model):
-        key = model.codegen_hash()
-        if key not in modules:
-            modules[key] = load_generated(
-                "network_test", key, lambda: generate_network_module(model), f"network_test_{key}"
-            )
-        return modules[key]
-
-    yield load
-    patch.undo()
-
-
-@pytest.mark.parametrize(
-    "model",
-    [PAPER, HE2, pytest.param(MIXED_QUADRATIC, marks=pytest.mark.slow)],
-    ids=["paper", "he2", "mixed-quadratic"],
-)
-def test_network_tables_equal_printed_moments(model, network_module_of):
-    """Residual factors as single vertices over all units == student/teacher split, matrix products."""
-    printed = fluctuation_module(None if model is PAPER else model)
-    networks = network_module_of(model)
-    assert not hasattr(printed, "TABLES") and hasattr(networks, "TABLES")  # two different routes
-    rng = np.random.default_rng(5)
-    for (p, k), kind in itertools.product([(1, 1), (2, 1), (1, 3), (3, 2)], ["random", "singular"]):
-        Q, R, T = random_point(p, k, rng, kind)
-        for function in ("first_order_moments", "second_order_moments"):
-            want = getattr(printed, function)(Q, R, T, 0.3)
-            got = getattr(networks, function)(Q, R, T, 0.3)
-            for g, w in zip(got, want):
-                assert g.shape == w.shape
-                assert _relative_error(g, w) < 1e-12, (function, p, k, kind)
 
 
 SHAPES = [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (3, 1)]
@@ -106,24 +59,10 @@ def test_increment_covariance_equals_exact_quadrature(model, shapes):
                 assert _relative_error(g, w) < 1e-10, (name, p, k, kind, second_order)
 
 
-def _points_sharing_teachers(p, k, rng, count):
-    """``count`` overlaps ``(Q, R, T)`` from weights ``(A_i, B)`` with one teacher block ``B``: one ``T``."""
-    teachers = rng.normal(size=(k, p + k)) / np.sqrt(p + k)
-    points = []
-    for index in range(count):
-        students = rng.normal(size=(p, p + k)) / np.sqrt(p + k)
-        if index == 1:  # a student in the teachers' span: a singular C
-            students[0] = teachers[0]
-        factor = np.vstack([students, teachers])
-        C = factor @ factor.T
-        points.append((C[:p, :p], C[:p, p:], C[p:, p:]))
-    return points
-
-
 @pytest.mark.parametrize("model", [HE3, pytest.param(MIXED_CUBIC, marks=pytest.mark.slow)], ids=["he3", "mixed-cubic"])
 def test_batched_covariance_equals_single_calls(model):
     rng = np.random.default_rng(17)
-    points = _points_sharing_teachers(2, 3, rng, 3)
+    points = points_sharing_teachers(2, 3, rng, 3)
     Qb, Rb, Tb = (np.stack([point[i] for point in points]) for i in range(3))
     noisy = model.with_noise(0.2)
     batched = increment_covariance(Qb, Rb, Tb, 0.3, model=noisy)
@@ -173,28 +112,13 @@ def test_degree_above_the_limit_is_refused():
         increment_covariance(Q, R, T, 0.1, model=quintic)
 
 
-@pytest.mark.parametrize("residuals", [0, 1, 2, 3])
-def test_residual_orbits_cover_every_labelled_multigraph(residuals):
-    """Orbit sizes from the pruned enumeration == counts of the unpruned one (every vertex distinguishable)."""
-    from derive.gauss.orbits import canonical, residual_orbits
-    from derive.gauss.vertex import multigraphs
-
-    allowed_free = [frozenset({0, 2}), frozenset({1}), frozenset({0, 2}), frozenset({1, 3})]
-    allowed_residual = frozenset({1, 2, 3})
-    labelled = Counter(
-        canonical(graph, 4, residuals)[0] for graph in multigraphs(allowed_free + [allowed_residual] * residuals)
-    )
-    assert residual_orbits(allowed_free, allowed_residual, residuals) == dict(labelled)
-    assert sum(labelled.values()) > 0
-
-
 def test_matrix_product_contraction_equals_einsum_contraction(monkeypatch):
     """The two contraction schemes of numerics/kernels/network_moments.py (chosen by output size) agree."""
     import numerics.kernels.network_moments as network_moments
 
     module = fluctuation_module(HE3)
     rng = np.random.default_rng(29)
-    points = _points_sharing_teachers(3, 2, rng, 4)
+    points = points_sharing_teachers(3, 2, rng, 4)
     Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
     results = {}
     for threshold in (0, 10**12):  # always matrix products, never
@@ -220,46 +144,3 @@ def test_pairwise_folds_equal_einsum_on_random_networks():
         want = np.einsum(",".join("..." + t for t in terms) + "->..." + output, *operands)
         got = run_plan(operands, terms, fold_plan(terms, output, sizes, common="g"), output, 1)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-
-
-def test_derive_check_covers_the_committed_network_module(tmp_path):
-    """The committed He3 tables are fresh; an edited weight is caught even with its digest rewritten."""
-    from derive.codegen.artefacts import HEADER_MARK, body_digest, split_header
-    from derive.codegen.increments_module import generate_fluctuation_module
-    from derive.generate import ROOT, fluctuation_module_path, stale_module
-    from derive.quantities.increments import fluctuation_result_hash
-
-    def stale(root):
-        return stale_module(fluctuation_module_path(HE3, root), root, HE3.codegen_hash(),
-                             lambda: fluctuation_result_hash(HE3), lambda: generate_fluctuation_module(HE3))
-
-    assert stale(ROOT) is None
-    copy = tmp_path / "numerics" / "_generated" / "he3_fluctuations.py"
-    copy.parent.mkdir(parents=True)
-    header, body = split_header(fluctuation_module_path(HE3, ROOT).read_text())
-    line = next(line for line in body.splitlines() if line.lstrip().startswith("('") and "), (" in line)
-    edited_line = line.replace("((", "((1", 1)  # one network's weight gains a leading digit
-    assert edited_line != line
-    changed = body.replace(line, edited_line, 1)
-    copy.write_text(header.replace(body_digest(body), body_digest(changed)) + HEADER_MARK + "\n\n" + changed)
-    problem = stale(tmp_path)
-    assert problem is not None and "printed code differs" in problem
-
-
-def test_packed_covariance_and_sde_run_on_network_tables():
-    """The SDE's packed covariance packs the network tables' output exactly; an He3 SDE runs."""
-    from numerics import simulate_sde
-    from numerics.noise.diffusion import pack_covariance, packed_covariance
-
-    rng = np.random.default_rng(37)
-    points = _points_sharing_teachers(2, 1, rng, 3)
-    Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
-    packed = packed_covariance(Q, R, T, 0.2, model=HE3)
-    for index in range(3):
-        want = pack_covariance(*increment_covariance(Q[index], R[index], T[index], 0.2, model=HE3))
-        assert _relative_error(packed[index], want) < 1e-12
-    result = simulate_sde(np.eye(2), np.zeros((2, 1)), np.eye(1), N=1000, eta=0.02, alpha_max=0.5, model=HE3,
-                          dalpha=0.05, replicas=3, seed=0, progress=False)
-    assert result.model is HE3 and np.all(np.isfinite(result.Q)) and np.all(np.isfinite(result.R))
-    # the noise moved the replicas apart
-    assert np.ptp(result.R[:, -1, 0, 0]) > 0

@@ -15,11 +15,13 @@ import sympy as sp
 from gauss_quadrature import exact_increment_covariance, readout_values
 from sample_points import random_point
 from sgd_steps import PAPER_ACTIVATIONS, step_increments, z_scores
-from test_fluctuation_networks import MIXED_CUBIC
 
-from derive.model.model import HE2, HE3, PAPER
+from derive.model.model import HE2, HE3, PAPER, Model
 from numerics import simulate_sde
 from numerics.noise.fluctuations import increment_covariance
+
+# an uncommitted cubic model (network tables generated into the cache on first use)
+MIXED_CUBIC = Model(student_activation="x**3 - 3*x", teacher_activation="x**2 + x", student_readout="1/sqrt(p)")
 
 SHAPES = [(1, 1), (1, 3), (2, 1), (2, 2), (3, 1), (3, 2)]
 
@@ -298,3 +300,43 @@ def test_sde_without_noise_converges_to_the_ode_with_a_trained_readout():
         errors.append(max(np.abs(run.a - ode.a).max(), np.abs(run.Q - ode.Q).max(), np.abs(run.R - ode.R).max()))
     assert errors[1] < 1e-3 and 1.8 < errors[0] / errors[1] < 2.2, errors
     assert np.abs(ode.a[-1] - ode.a[0]).max() > 30 * errors[1]  # the readout does move
+
+
+def test_network_tables_of_a_degree_two_model_equal_its_printed_moments():
+    # the paper model's printed module bakes in the scalar readouts; its network tables take them as
+    # vectors: uniform vectors must give the printed moments
+    from numerics.noise.readout_fluctuations import network_moments
+    from numerics.runtime.registry import fluctuation_module
+
+    p, k = 3, 2
+    Q, R, T = random_point(p, k, np.random.default_rng(41))
+    printed = fluctuation_module(None).first_order_moments(Q, R, T, 0.3)
+    tables = network_moments(None).evaluate(("LL", "LN", "NN"), Q, R, T, 0.3, np.full(p, 1 / p), np.full(k, 1 / k))
+    for got, want in zip(tables, printed):
+        assert got.shape == want.shape
+        assert _relative_error(got, want) < 1e-12
+    assert network_moments(None) is network_moments(None)  # built once per process
+
+
+def test_readout_means_are_the_per_tuple_drift_and_second_moment():
+    from numerics.noise.readout_fluctuations import readout_means
+    from numerics.runtime.registry import tuple_module
+
+    p, k = 2, 3
+    rng = np.random.default_rng(43)
+    Q, R, T = random_point(p, k, rng)
+    a, b = _readouts(p, k, rng)
+    drift_Q, drift_R, mean_B = readout_means(HE2, Q, R, T, a, b, 0.2)
+    want_Q, want_R, diffusion_Q, noise_Q = tuple_module(HE2).all_terms(Q, R, T, a, b)
+    np.testing.assert_allclose(drift_Q, want_Q, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(drift_R, want_R, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mean_B, diffusion_Q + 0.2 * noise_Q, rtol=1e-12, atol=1e-14)
+
+
+def test_readout_moments_refuse_non_polynomial_models():
+    from derive.model.model import SCM
+    from numerics.noise.readout_fluctuations import network_moments, trained_readout_moments
+
+    for evaluator in (network_moments, trained_readout_moments):
+        with pytest.raises(ValueError, match="polynomial|erf"):
+            evaluator(SCM)

@@ -254,3 +254,40 @@ def test_readout_batches_must_match_the_starts_and_replicas():
     single = simulate(N=20, p=2, k=2, eta=0.1, alpha_max=0.2, model=SCM, a=np.ones((1, 2)), record=[0.0, 0.1, 0.2],
                       progress=False)
     assert single.a.shape == (3, 2)
+
+
+def test_readout_checks_of_the_module():
+    from numerics.ode.readouts import check_readout_batch, check_readout_vector, check_readouts
+
+    np.testing.assert_array_equal(check_readout_vector([1, 2], "a", 2, "p"), [1.0, 2.0])
+    assert check_readout_vector(np.ones((4, 3)), "b", 3, "k").shape == (4, 3)
+    with pytest.raises(ValueError, match=r"b must have length k = 3 .* got shape \(2,\)"):
+        check_readout_vector(np.ones(2), "b", 3, "k")
+    assert check_readouts(None, None, None, 2, 3) == (None, None, 0.0)
+    with pytest.raises(ValueError, match="eta_a"):
+        check_readouts(None, None, -1.0, 2, 3)
+    check_readout_batch(np.ones((4, 2)), np.ones(3), (4,), "the replicas")  # b broadcasts
+    with pytest.raises(ValueError, match=r"a has shape \(3, 2\).*the replicas \(4,\)"):
+        check_readout_batch(np.ones((3, 2)), None, (4,), "the replicas")
+
+
+def test_readout_rhs_scales_its_parts_like_the_scalar_rhs():
+    # the eta**2 part divided by the batch size, weight decay on the first layer, da = eta_a * readout_drift
+    from numerics.ode.readouts import readout_rhs
+    from numerics.runtime.registry import tuple_module
+
+    module = tuple_module(SCM)
+    Q, R, T = overlaps(7)
+    a, b = np.array([0.7, -0.4]), np.array([1.0, 0.5, 2.0])
+    common = dict(noise_variance=0.2, second_order=True)
+    dQ, dR, da = readout_rhs(module, Q, R, T, 0.3, a, b, 0.0, weight_decay=0.0, **common)
+    np.testing.assert_array_equal(da, np.zeros(P))
+    first = readout_rhs(module, Q, R, T, 0.3, a, b, 0.0, weight_decay=0.0, noise_variance=0.2, second_order=False)
+    halved = readout_rhs(module, Q, R, T, 0.3, a, b, 0.0, weight_decay=0.0, batch_size=2, **common)
+    np.testing.assert_allclose(halved[0] - first[0], (dQ - first[0]) / 2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(first[1], dR, rtol=1e-12)  # dR has no eta**2 part
+    decayed = readout_rhs(module, Q, R, T, 0.3, a, b, 0.0, weight_decay=0.1, **common)
+    np.testing.assert_allclose(decayed[0], dQ - 2 * 0.3 * 0.1 * Q, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(decayed[1], dR - 0.3 * 0.1 * R, rtol=1e-12, atol=1e-15)
+    trained = readout_rhs(module, Q, R, T, 0.3, a, b, 0.5, weight_decay=0.0, **common)
+    np.testing.assert_allclose(trained[2], 0.5 * module.readout_drift(Q, R, T, a, b), rtol=1e-12)

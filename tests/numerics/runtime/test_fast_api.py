@@ -125,19 +125,6 @@ def blas_thread_counts():
     return [entry["num_threads"] for entry in threadpool_info() if entry["user_api"] == "blas"]
 
 
-def test_blas_limited_inside_and_restored_after():
-    from numerics.core import blas
-
-    before = blas_thread_counts()
-    with blas.limited("auto", 10):
-        assert set(blas_thread_counts()) == {1}
-    assert blas_thread_counts() == before
-    with blas.limited("auto", blas.AUTO_MAX_WIDTH + 1):  # large matrices: BLAS as configured
-        assert blas_thread_counts() == before
-    with blas.limited(None, 10):
-        assert blas_thread_counts() == before
-
-
 def test_integrate_and_simulate_run_with_one_blas_thread(monkeypatch):
     import importlib
     import inspect

@@ -1,9 +1,7 @@
-"""The diffusion approximation of finite-N SGD (``numerics.simulate_sde``) and its packed noise covariance.
+"""The diffusion approximation of finite-N SGD (``numerics.simulate_sde``).
 
-Checked:
+Checked (the packed noise covariance itself: tests/numerics/noise/test_diffusion.py):
 
-* the packed covariance ``Sigma`` equals ``increment_covariance`` packed, for every kind of model and
-  point, and the first-use self-check falls back when the fast path is wrong;
 * in law against the exact overlap chain (``simulate(..., method="overlaps")``) at N = 2000 from an
   uninformed start: escape-time distributions agree by a two-sample KS test, and the same test rejects
   the SDE with the noise amplitude halved (N -> 4N);
@@ -26,88 +24,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from sample_points import random_point
 from scipy import stats
 
 import numerics
-from derive.model.model import HE2, PAPER, Model
+from derive.model.model import PAPER, Model
 from numerics import SimulationError, integrate, simulate, simulate_sde
 from numerics.analyses.plateau import plateau_coefficients
 from numerics.core.validation import covariance, min_relative_eigenvalue
-from numerics.noise.diffusion import PackedCovariance, pack_covariance, packed_covariance, packed_size
-from numerics.noise.fluctuations import increment_covariance
-from numerics.runtime.registry import resolve
 from numerics.simulators.common import replica_seeds
-
-# an uncommitted model (generated on first use): a constant and an odd part, another readout
-MIXED = Model(student_activation="x**2 - 1", teacher_activation="x**2 + x/2", student_readout="1/sqrt(p)")
 
 # the escape comparison: paper model, p = 2, k = 1, uninformed start
 P, K, ETA, N_ESCAPE, Q_START = 2, 1, 0.1, 2000, 0.5
 ALPHA_ESCAPE = 40.0
-
-
-def _relative(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.max(np.abs(got - want))) / max(1.0, float(np.max(np.abs(want))))
-
-
-# ---------------------------------------------------------------------------------------------
-# the packed covariance
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("model", [PAPER, HE2, MIXED.with_noise(sp.Rational(3, 10)).with_weight_decay(
-    sp.Rational(1, 10))], ids=["paper", "he2", "mixed-noisy"])
-def test_packed_covariance_equals_increment_covariance(model):
-    rng = np.random.default_rng(12)
-    for p, k in [(1, 1), (2, 1), (3, 2), (4, 3)]:
-        points = [random_point(p, k, rng, kind) for kind in ("random", "singular", "near")]
-        Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
-        for second_order in (True, False):
-            want = pack_covariance(*increment_covariance(Q, R, T, 0.45, model=model, second_order=second_order))
-            got = packed_covariance(Q, R, T, 0.45, model=model, second_order=second_order)
-            assert got.shape == (3, packed_size(p, k), packed_size(p, k))
-            assert _relative(got, want) < 1e-12, (p, k, second_order)
-            single = packed_covariance(Q[1], R[1], T[1], 0.45, model=model, second_order=second_order)
-            assert _relative(single, want[1]) < 1e-12
-
-
-def test_pack_covariance_layout():
-    # entry by entry: rows and columns are (q_jl for j <= l in triu order, r_jr row-major)
-    rng = np.random.default_rng(2)
-    Q, R, T = random_point(3, 2, rng)
-    QQ, QR, RR = increment_covariance(Q, R, T, 0.3)
-    Sigma = pack_covariance(QQ, QR, RR)
-    iu = list(zip(*np.triu_indices(3)))
-    r_index = [(j, r) for j in range(3) for r in range(2)]
-    assert Sigma[iu.index((0, 2)), iu.index((1, 1))] == QQ[0, 2, 1, 1]
-    assert Sigma[iu.index((1, 2)), 6 + r_index.index((2, 1))] == QR[1, 2, 2, 1]
-    assert Sigma[6 + r_index.index((0, 1)), iu.index((0, 1))] == QR[0, 1, 0, 1]
-    assert Sigma[6 + r_index.index((1, 0)), 6 + r_index.index((2, 1))] == RR[1, 0, 2, 1]
-    np.testing.assert_allclose(Sigma, np.swapaxes(Sigma, -1, -2), rtol=1e-13, atol=1e-13)
-    assert np.linalg.eigvalsh(Sigma)[0] > -1e-12 * np.max(np.abs(Sigma))
-
-
-def test_wrong_fast_path_is_caught_by_the_self_check():
-    # corrupt the deferred evaluation (drop a term's sign): the first-use comparison with
-    # increment_covariance must notice, warn and fall back to the exact path
-    evaluator = PackedCovariance(None)
-    original = evaluator.functions["second_order_moments"]
-
-    def corrupted(Q, R, T, delta):
-        LE, EN, EE = original(Q, R, T, delta)
-        EE.value = EE.value - EE.value.right  # remove one outer-product term of <E E E E>
-        return LE, EN, EE
-
-    evaluator.functions["second_order_moments"] = corrupted
-    rng = np.random.default_rng(5)
-    Q, R, T = random_point(2, 1, rng)
-    resolved = resolve(None)
-    with pytest.warns(RuntimeWarning, match="increment_covariance"):
-        got = evaluator(Q[None], R[None], T, 0.3, resolved, True)
-    assert evaluator.fallback
-    want = pack_covariance(*increment_covariance(Q, R, T, 0.3))
-    assert _relative(got[0], want) < 1e-14
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,18 +255,3 @@ def test_bad_input_raises_a_clear_error(changes, match):
     Q0, R0, T = arguments.pop("Q0"), arguments.pop("R0"), arguments.pop("T")
     with pytest.raises(ValueError, match=match):
         simulate_sde(Q0, R0, T, **arguments)
-
-
-def test_packed_covariance_follows_the_callers_label_noise():
-    # models that differ only in Delta share generated code; the fast path and its reference must
-    # both use the caller's Delta whichever model was seen first
-    from numerics import increment_covariance
-    from numerics.noise.diffusion import EVALUATORS
-
-    EVALUATORS.clear()
-    calls = [(PAPER.with_noise(0.3), 2), (None, 3), (PAPER.with_noise(0.05), 4), (PAPER.with_noise(0.3), 3)]
-    for model, p in calls:  # a new width makes the evaluator check itself against its reference
-        Q, R, T = 0.8 * np.eye(p), np.full((p, 1), 0.2), np.eye(1)
-        got = packed_covariance(Q[None], R[None], T, 0.4, model=model)[0]
-        want = pack_covariance(*increment_covariance(Q, R, T, 0.4, model=model))
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

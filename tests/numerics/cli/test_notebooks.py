@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -76,22 +75,6 @@ def test_a_copy_without_a_source_is_reported(tmp_path):
     problems = out_of_sync(tmp_path / "notebooks", tmp_path / "copies")
     assert problems == [f"{tmp_path / 'copies' / NOTEBOOKS[0].name}: no source notebook "
                         f"{tmp_path / 'notebooks' / NOTEBOOKS[0].name}"]
-
-
-def test_figures_show_progress_bars_on_a_terminal_only(monkeypatch):
-    from numerics.figures import show_progress
-
-    class Stream:
-        def __init__(self, tty):
-            self.tty = tty
-
-        def isatty(self):
-            return self.tty
-
-    monkeypatch.setattr(sys, "stderr", Stream(True))
-    assert show_progress(small=False) and not show_progress(small=True)
-    monkeypatch.setattr(sys, "stderr", Stream(False))  # a notebook kernel's stream, a log file
-    assert not show_progress(small=False)
 
 
 def test_the_check_command_exits_1_when_out_of_sync(tmp_path, capsys):
