@@ -59,7 +59,7 @@ def exact_terms(model, Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> dict[str,
 
     ``D_R = a <s'(l_j) n_r (y0 - f)>``, ``D_Q = a <s'(l_j) l_l (y0 - f)> + (j <-> l)``,
     ``V_Q = a^2 <s'(l_j) s'(l_l) (y0 - f)^2>``, ``N_Q = a^2 <s'(l_j) s'(l_l)>``,
-    ``eps_0 = <(y0 - f)^2> / 2`` (README, "The derived equations").
+    ``eps_0 = <(y0 - f)^2> / 2`` (docs/derivation.md).
     """
     p, k = R.shape
     C = np.block([[Q, R], [R.T, T]])

@@ -36,8 +36,8 @@ def test_the_root_is_a_fixed_point_of_the_integrated_ode(K, eta_a):
     np.testing.assert_allclose(run.Q[-1], Q, rtol=0, atol=1e-7)
 
 
-def test_the_plateau_numbers_of_the_readme():
-    # README, "Classic erf networks": plateau risks at eta = 0.5, fixed and trained second layer
+def test_the_plateau_numbers_of_the_classic_erf_page():
+    # docs/classic_erf.md: plateau risks at eta = 0.5, fixed and trained second layer
     reported = {(2, 0.0): 0.014677, (2, 0.5): 0.0137719, (3, 0.0): 0.0328179, (3, 0.5): 0.0259481}
     for (K, eta_a), value in reported.items():
         assert symmetric_fixed_point(K, 0.5, model=SCM, eta_a=eta_a).risk == pytest.approx(value, abs=1e-6)

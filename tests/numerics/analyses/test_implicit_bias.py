@@ -305,7 +305,7 @@ def test_non_identity_teacher_reaches_a_solution_that_is_not_the_closest(second_
 def test_sgd_ends_at_the_closest_solution_of_its_start():
     # p = k = 2 (exponential approach, so alpha = 50 leaves an ODE gap of 6e-6) and a macroscopic start:
     # with the Eq. 8 start the SGD noise during the plateau is as large as R(0) itself and the selected
-    # solution is random at every N (README, simulator section). Replicas have independent weights
+    # solution is random at every N (docs/finite_n.md). Replicas have independent weights
     # with the same overlaps Q0 = I, R0 (singular values 0.8, 0.6).
     p = k = 2
     eta, alpha_max = 0.25, 50.0

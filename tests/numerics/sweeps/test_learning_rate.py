@@ -29,7 +29,7 @@ def test_optimal_learning_rate_rejects_an_eta_that_stalls():
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
 def test_optimal_learning_rate_over_p_is_constant_for_one_teacher():
     # scan resolution sqrt 2 around the optimum; the former rule, which counted runs stalling at a
-    # finite risk as escapes, gave eta/p = 0.177 for p >= 3 (see the README)
+    # finite risk as escapes, gave eta/p = 0.177 for p >= 3 (see docs/paper_claims.md)
     ratios = []
     for pv in (1, 2, 4, 8):
         scan = optimal_learning_rate(pv, 1, seeds=2, etas=pv * 2.0 ** (np.arange(-7, -3) / 2))
