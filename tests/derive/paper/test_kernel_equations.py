@@ -7,7 +7,8 @@ import sympy as sp
 from scipy.special import erf
 
 from derive.gauss.kernels import covariance_symbols
-from derive.paper.kernel_equations import checked_forms, section
+from derive.paper.kernel_equations import checked_forms
+from derive.paper.sections.kernel_equations import section
 
 SAMPLES = 400_000
 
