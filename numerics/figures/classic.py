@@ -14,7 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.figures import figure, save_figure
+from derive.model.model import SCM
+from numerics import initial_conditions
+from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
+from numerics.figures import figure, save_figure, show_progress
+from numerics.ode.integrate import integrate
+from numerics.simulators.weights import simulate
 
 #: Learning rate of both layers in the plateau figure.
 PLATEAU_ETA = 0.5
@@ -96,12 +101,6 @@ def saad_solla(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from derive.model.model import SCM
-    from numerics import initial_conditions
-    from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
-    from numerics.figures import show_progress
-    from numerics.ode.integrate import integrate
-    from numerics.simulators.weights import simulate
 
     sizes = _plateau_sizes(small)
     eta = PLATEAU_ETA
@@ -167,9 +166,6 @@ def overparameterised_errors(widths: tuple[int, ...], *, alpha_max: float, eta_a
     dict
         ``p -> (result, eps_g along result.alpha, eps_g at checkpoints (array), eps_g at alpha_max)``.
     """
-    from derive.model.model import SCM
-    from numerics import initial_conditions
-    from numerics.ode.integrate import integrate
 
     model = SCM.with_noise(OVER_DELTA)
     out = {}

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from numerics.analyses.plateau import average_risk_reduction, escape_time, linearised_risk, plateau_coefficients
 from numerics.figures import figure, save_figure
+from numerics.ode.integrate import integrate
+from numerics.sweeps.api import sweep
+from numerics.sweeps.learning_rate import optimal_learning_rate
 
 #: ``learned_fraction`` of the Fig. 2 scans when the student cannot represent the teacher (p < k):
 #: the learned risk of the paper model is then itself 0.44-0.53 of the plateau risk over the
@@ -27,7 +31,6 @@ def fig2(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.sweeps.api import sweep
 
     widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8)
     teachers = (1, 2)
@@ -68,7 +71,6 @@ def fig2(out_dir: Path, small: bool) -> Path:
 
 def fig2_scan(*, p: int, k: int, steps: list[float], seeds: int) -> dict:
     """One Fig. 2 scan (a sweep task): etas ``p * 2**steps``, the best eta, boundary, stop reason and the curve."""
-    from numerics.sweeps.learning_rate import optimal_learning_rate
 
     learned = UNREALISABLE_LEARNED_FRACTION if p < k else 0.1
     scan = optimal_learning_rate(p, k, seeds=seeds, etas=p * 2.0 ** np.asarray(steps), learned_fraction=learned)
@@ -95,8 +97,6 @@ def escape(out_dir: Path, small: bool) -> Path:
     import matplotlib.pyplot as plt
     from scipy.optimize import brentq
 
-    from numerics.analyses.plateau import escape_time, linearised_risk, plateau_coefficients
-    from numerics.ode.integrate import integrate
 
     eta0, N, threshold = 0.1, 1e5, 0.75
     widths = (1, 2, 4) if small else (1, 2, 3, 4, 6, 8, 12)
@@ -141,6 +141,5 @@ def escape(out_dir: Path, small: bool) -> Path:
 
 
 def _reduction_gap(alpha: float, p: int, k: int, eta: float, N: float, target: float) -> float:
-    from numerics.analyses.plateau import average_risk_reduction
 
     return float(average_risk_reduction(alpha, p, k, eta=eta, N=N, second_order=True)) - target

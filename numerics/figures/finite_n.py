@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from numerics.analyses.finite_n import gaussian_starts, plateau_noise
+from numerics.analyses.implicit_bias import closest_solution
+from numerics.analyses.plateau import escape_time, plateau_coefficients
 from numerics.figures import figure, save_figure
+from numerics.ode.initial import initial_conditions
+from numerics.ode.integrate import integrate
+from numerics.simulators.weights import simulate
 
 #: Paper model, widths, learning rate and initial norm of the three figures.
 P, K, ETA, Q0 = 2, 2, 0.25, 1.0
@@ -58,7 +64,6 @@ def _sizes(small: bool) -> dict:
 
 @functools.cache
 def _noise():
-    from numerics.analyses.finite_n import plateau_noise
 
     return plateau_noise(P, K, ETA, q0=Q0)
 
@@ -66,9 +71,6 @@ def _noise():
 @functools.cache
 def ode_escapes(N: int, variance: float, starts: int, seed: int) -> np.ndarray:
     """Escape times of the ODE from ``starts`` Gaussian starts ``R(0)`` of variance ``variance / N``."""
-    from numerics.analyses.finite_n import gaussian_starts
-    from numerics.analyses.plateau import escape_time
-    from numerics.ode.integrate import integrate
 
     Qs, Rs, T = gaussian_starts(P, K, N=N, variance=variance, q0=Q0, batch=starts, seed=seed)
     alpha_max = _noise().log_slope * np.log(N) + 40.0
@@ -82,8 +84,6 @@ def sgd_runs(method: str, N: int, start: str, replicas: int, seed: int, alpha_ma
     """Finite-N SGD from ``Q(0) = I`` and ``R(0) = 0`` (``start="zero"``), an Eq. 8 start
     (``"eq8"``: random orthonormal frames for the overlap chain, ``initial_conditions`` for
     the SDE) or the macroscopic ``MACRO_R0`` (``"macro"``)."""
-    from numerics.analyses.plateau import escape_time
-    from numerics.ode.initial import initial_conditions
 
     grid = np.arange(0.0, alpha_max + RECORD_STEP / 2, RECORD_STEP)
     if start == "zero":
@@ -214,13 +214,11 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
                    f"dotted: ODE from R(0) ~ N(0, S/N), S = {noise.variance:.3f}")
     left.legend(fontsize=8)
     # trajectories: the ODE from R = 0 stays on the plateau, SGD leaves it
-    from numerics.ode.integrate import integrate
 
     N_show = sizes["reduced_N"][0]
     runs_alpha = _horizon(N_show)
     flat = integrate(Q0 * np.eye(P), np.zeros((P, K)), np.eye(K), eta=ETA, alpha_max=runs_alpha, n_points=200,
                      grid="linear")
-    from numerics.simulators.weights import simulate
 
     show = simulate(N=N_show, p=P, k=K, eta=ETA, alpha_max=runs_alpha, replicas=6, seed=5, method="overlaps",
                     Q0=np.eye(P), R0=np.zeros((P, K)), record=200, progress=False)
@@ -236,7 +234,6 @@ def finite_n_escape(out_dir: Path, small: bool) -> Path:
 
 
 def noise_plateau_risk() -> float:
-    from numerics.analyses.plateau import plateau_coefficients
 
     return plateau_coefficients(P, K, ETA).risk_plateau
 
@@ -244,8 +241,6 @@ def noise_plateau_risk() -> float:
 @functools.cache
 def paired_ode_escapes(runs: SGDRuns) -> np.ndarray:
     """Escape times of the ODE from each SGD run's own measured start."""
-    from numerics.analyses.plateau import escape_time
-    from numerics.ode.integrate import integrate
 
     alpha_max = float(np.ceil(np.nanmax(runs.escape) + 10.0 + _noise().eq8_shift()))
     grid = np.arange(0.0, alpha_max + RECORD_STEP / 2, RECORD_STEP)
@@ -347,7 +342,6 @@ def finite_n_eq8(out_dir: Path, small: bool) -> Path:
 
 def _closest_gap(Q_end: np.ndarray, R_end: np.ndarray, R_start: np.ndarray) -> np.ndarray:
     """``|W_end - W_closest(W_start)|^2 / N`` from overlaps (``T = I``)."""
-    from numerics.analyses.implicit_bias import closest_solution
 
     Q_t, R_t = closest_solution(R_start)
     return (np.trace(Q_end, axis1=-2, axis2=-1) - 2 * np.einsum("...jr,...jr->...", R_end, R_t)

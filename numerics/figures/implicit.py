@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from numerics.analyses.implicit_bias import closest_solution, distance_to, omega
 from numerics.figures import figure, save_figure
+from numerics.ode.initial import initial_conditions
+from numerics.ode.integrate import integrate
 
 #: Paper model, widths and learning rate of both figures; Eq. 8 starts with this N.
 P, K, ETA, N_START = 4, 2, 0.5, 1000
@@ -20,9 +23,6 @@ def fig3(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.analyses.implicit_bias import closest_solution, distance_to
-    from numerics.ode.initial import initial_conditions
-    from numerics.ode.integrate import integrate
 
     starts, alpha_max = (10, 300.0) if small else (50, 3000.0)
     Q0, R0, T = initial_conditions(P, K, N=N_START, seed=3, batch=starts)
@@ -59,9 +59,6 @@ def fig4(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.analyses.implicit_bias import omega
-    from numerics.ode.initial import initial_conditions
-    from numerics.ode.integrate import integrate
 
     alpha_max = 100.0 if small else 500.0
     Q0, R0, T = initial_conditions(P, K, N=N_START, seed=5)

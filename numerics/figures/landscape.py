@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from numerics.analyses.closed_forms import solution_manifold_dimension, student_expressivity
+from numerics.analyses.solution_manifold import expressivity_rank, manifold_rank
 from numerics.figures import figure, save_figure
 
 
@@ -15,8 +17,6 @@ def fig5(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.analyses.closed_forms import student_expressivity
-    from numerics.analyses.solution_manifold import expressivity_rank
 
     dims = (3, 5) if small else (4, 6, 8)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -41,8 +41,6 @@ def fig6(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.analyses.closed_forms import solution_manifold_dimension
-    from numerics.analyses.solution_manifold import manifold_rank
 
     N = 10
     teachers = (1, 2) if small else (1, 2, 3, 4)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from numerics.figures import figure, show_progress
+from numerics.figures.plotting import plot_trajectory
+from numerics.simulators.weights import compare_ode_simulation, simulate
 
 #: The dashed ODE restarts from the SGD overlaps once the SGD risk is this fraction of its plateau value.
 RESTART_FRACTION = 0.95
@@ -17,8 +19,6 @@ def fig1(out_dir: Path, small: bool) -> Path:
     """Paper model, p = 4, k = 2, eta = 0.5: one SGD run at N = 4000 (Eq. 8 start from random
     orthonormal weights), the ODE from its measured initial overlaps, and the ODE restarted from
     its overlaps at the start of the escape."""
-    from numerics.figures.plotting import plot_trajectory
-    from numerics.simulators.weights import compare_ode_simulation, simulate
 
     N, alpha_max = (300, 40.0) if small else (4000, 60.0)
     sim = simulate(N=N, p=4, k=2, eta=0.5, alpha_max=alpha_max, seed=1, record=70, progress=show_progress(small))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from numerics.figures import figure, save_figure
+from numerics.sweeps.api import sweep
 
 
 @figure("sweep")
@@ -22,7 +23,6 @@ def sweep_figure(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from numerics.sweeps.api import sweep
 
     etas = [0.25, 0.5, 1.0]
     widths = [4] if small else [4, 8]
