@@ -60,18 +60,3 @@ def test_no_prefactor_is_followed_by_a_minus_sign(model):
         rendered = latex(expr)
         assert not _AMBIGUOUS.search(rendered), (name, rendered)
         assert "+ -" not in rendered and "} -1" not in rendered, (name, rendered)
-
-
-def test_fluctuation_lines_carry_their_sign_and_bracket_sums():
-    # "&+ -a + b\, X" read as "-a + bX"; each line is now "&+ (sum)\, X" or "&- term\, X"
-    from derive.paper.sections.increments import section
-
-    _, markdown = section()
-    block = markdown[markdown.index(r"\begin{aligned}") : markdown.index(r"\end{aligned}")]
-    assert "&+ -" not in block and "&+ - " not in block
-    for line in block.split(r" \\")[1:]:
-        line = line.strip()
-        assert line.startswith(("&+ ", "&- ")), line
-        coefficient = line[3:].split(r"\, ")[0]
-        if line.startswith("&- "):
-            assert " + " not in coefficient and " - " not in coefficient, line

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numerics
+from derive.model.grammar import MAX_LENGTH
 from derive.model.model import HE2, HE3, MAX_DEGREE, PAPER, SCM, Model, check_readouts, hermite, k, p, x
-from derive.model.parse import MAX_LENGTH
 from numerics.runtime.registry import resolve
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Symbolic Hessian sign counts and the plateau's negative-to-null ratio (derive/paper/landscape.py).
 
-Checked against the numerical closed forms of numerics/analyses/landscape.py at several sizes.
+Checked against the numerical closed forms of numerics/analyses/closed_forms.py at several sizes.
 """
 
 import pytest
@@ -11,7 +11,8 @@ from derive.paper.landscape import N as N_SYM
 from derive.paper.landscape import counts as symbolic_counts
 from derive.paper.landscape import plateau_ratio
 from derive.paper.landscape import r as R_SYM
-from numerics.analyses.landscape import POINT_NAMES, plateau_negative_null_ratio, predicted_counts, predicted_spectrum
+from numerics.analyses.closed_forms import plateau_negative_null_ratio, predicted_counts, predicted_spectrum
+from numerics.analyses.stationary_points import POINT_NAMES
 
 
 def test_symbolic_counts_equal_the_numerical_closed_forms():

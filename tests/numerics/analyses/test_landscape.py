@@ -8,26 +8,21 @@ import numerics
 from derive.model.model import HE3, Model, k, p
 from derive.paper.landscape import N as N_SYM
 from derive.paper.landscape import degrees_of_freedom
-from numerics.analyses.landscape import (
-    POINT_NAMES,
-    count_signs,
-    expressivity_rank,
-    gradient,
-    hessian,
-    hessian_matvec,
-    hessian_spectrum,
-    manifold_rank,
-    null_direction_split,
-    plateau,
+from numerics.analyses.closed_forms import (
     predicted_counts,
     predicted_spectrum,
     solution_manifold_dimension,
-    stationary_point,
     student_expressivity,
-    tangent_directions,
-    weight_overlaps,
-    zero_error,
 )
+from numerics.analyses.gradient_hessian import gradient, hessian, hessian_matvec, weight_overlaps
+from numerics.analyses.solution_manifold import (
+    expressivity_rank,
+    manifold_rank,
+    null_direction_split,
+    tangent_directions,
+)
+from numerics.analyses.spectra import count_signs, hessian_spectrum
+from numerics.analyses.stationary_points import POINT_NAMES, plateau, stationary_point, zero_error
 
 MIXED = Model(student_activation="x**4/4 + x**2", teacher_activation="x**3 + x", name="mixed")
 MODELS = [None, HE3, MIXED]
@@ -222,3 +217,20 @@ def test_bad_inputs_name_the_argument():
         zero_error(10, 1, 2)
     with pytest.raises(ValueError, match="name"):
         stationary_point("saddle", 10, 2, 1)
+
+
+def test_the_landscape_module_gathers_the_public_names_of_its_five_modules():
+    from numerics.analyses import (
+        closed_forms,
+        gradient_hessian,
+        landscape,
+        solution_manifold,
+        spectra,
+        stationary_points,
+    )
+
+    defining = (closed_forms, gradient_hessian, solution_manifold, spectra, stationary_points)
+    for name in landscape.__all__:
+        sources = [module for module in defining if name in vars(module)]
+        assert len(sources) >= 1, name
+        assert all(getattr(landscape, name) is getattr(module, name) for module in sources), name
