@@ -7,6 +7,7 @@ from sample_points import random_point
 
 from derive.model.model import PAPER
 from numerics.ode.overlaps import risk
+from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve
 from numerics.simulators.replicas import replica_result
 
@@ -24,8 +25,9 @@ def _records(replicas: int, seed: int = 0):
 
 def _result(replicas: int, model=None, **more):
     Q, R, T = _records(replicas)
-    return replica_result(alpha=np.arange(N_REC, dtype=float), Q=Q, R=R, T=T, resolved=resolve(model), model=model,
-                          eta=0.1, second_order=True, nfev=5, **more)
+    settings = RunSettings(eta=0.1, model=model, second_order=True)
+    return replica_result(alpha=np.arange(N_REC, dtype=float), Q=Q, R=R, T=T, resolved=resolve(model),
+                          settings=settings, nfev=5, **more)
 
 
 def test_the_risk_of_every_record_is_the_models_risk():
