@@ -13,8 +13,9 @@ import sympy as sp
 from sample_points import points_sharing_teachers, random_point
 
 from derive.model.model import HE2, HE3, PAPER, Model
-from numerics.noise.diffusion import PackedCovariance, pack_covariance, packed_covariance, packed_size
+from numerics.noise.diffusion import PackedCovariance, packed_covariance
 from numerics.noise.fluctuations import increment_covariance
+from numerics.noise.packing import pack_covariance, packed_size
 from numerics.runtime.registry import resolve
 
 # an uncommitted model (generated on first use): a constant and an odd part, another readout

@@ -8,8 +8,9 @@ from derive.model.model import PAPER
 from numerics import compare_ode_simulation, increment_covariance, integrate, load, rhs, simulate, simulate_sde
 from numerics.analyses.plateau import plateau_fixed_point, run_plateaus
 from numerics.runtime.registry import resolve
+from numerics.simulators.chain_start import covariance_factor
 from numerics.simulators.common import replica_streams
-from numerics.simulators.overlap_chain import StepKernel, covariance_factor
+from numerics.simulators.overlap_chain import StepKernel
 from numerics.simulators.weights import weights_from_overlaps
 
 

@@ -24,15 +24,10 @@ from derive.model.model import HE3, PAPER
 from numerics import SimulationError, overlap_step, simulate
 from numerics.core.validation import covariance
 from numerics.runtime.registry import resolve
-from numerics.simulators import overlap_chain as reduced
+from numerics.simulators.chain_draws import BlockDraws
+from numerics.simulators.chain_start import covariance_factor, haar_overlaps
 from numerics.simulators.common import child_seed, record_steps, replica_seeds
-from numerics.simulators.overlap_chain import (
-    STEP_BLOCK,
-    StepKernel,
-    block_sizes,
-    covariance_factor,
-    haar_overlaps,
-)
+from numerics.simulators.overlap_chain import STEP_BLOCK, StepKernel, block_sizes
 from numerics.simulators.weights import orthonormal_rows, weights_from_overlaps
 
 # a student equal to the teacher: C = [[Q, R], [R^T, T]] is singular (rank 2 of 3)
@@ -329,14 +324,14 @@ def _pair(model, eta, record, *, fixed_start=None, N=N_COMPARE, q0=1.0, reduced_
 @pytest.fixture
 def without_the_chi_square(monkeypatch):
     """A wrong chain: rho = z^T C^+ z / N (the chi-square of the orthogonal part forgotten)."""
-    original = reduced.BlockDraws.__iter__
+    original = BlockDraws.__iter__
 
     def draws(self):
         for inputs, xi in original(self):
             inputs[:, :, self.P :] = 0.0
             yield inputs, xi
 
-    monkeypatch.setattr(reduced.BlockDraws, "__iter__", draws)
+    monkeypatch.setattr(BlockDraws, "__iter__", draws)
 
 
 @pytest.mark.slow  # > 5 s: outside `pytest -m "not slow"`
