@@ -138,6 +138,7 @@ def _scalar_kind(value: object) -> str | None:
 
 
 _PYTHON = {"bool": bool, "int": int, "float": float, "str": str}
+_INT64 = np.iinfo(np.int64)
 
 
 
@@ -173,6 +174,9 @@ def encode_value(
     if _is_model(value):
         return ((), json.dumps(model_spec(value))), {"kind": "model"}
     kind = _scalar_kind(value)
+    if kind == "int" and not _INT64.min <= int(value) <= _INT64.max:
+        # beyond int64 (netCDF's widest integer): its decimal text, read back exactly
+        return ((), str(int(value))), {"kind": "bigint"}
     if kind is not None:
         return ((), _PYTHON[kind](value)), {"kind": kind}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
@@ -202,6 +206,8 @@ def decode_value(entry: dict, variable: Any) -> object:
         return model_from_spec(json.loads(str(np.asarray(variable.values).item())))
     if kind in _PYTHON:
         return _PYTHON[kind](np.asarray(variable.values).item())
+    if kind == "bigint":
+        return int(str(np.asarray(variable.values).item()))
     if kind == "array":
         # padded sweeps turn ints into floats with NaN; the stored dtype says what it was
         return np.asarray(variable.values).astype(np.dtype(entry["dtype"]), copy=True)
@@ -253,11 +259,34 @@ def write_atomically(dataset: xr.Dataset, path: Path) -> None:
 
 
 def load_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """The dataset of a file written by :func:`save`, read into memory (the file is closed)."""
+    """The dataset of a file written by :func:`save`, read into memory (the file is closed), its digest checked.
+
+    The ``wickode_digest`` attribute (:mod:`numerics.results.checks`) is verified and removed;
+    the variables' on-disk encodings are dropped, so saving the dataset again writes what it holds.
+
+    Raises
+    ------
+    ValueError
+        The path is not a readable netCDF-4 file (naming it), or its digest does not match its contents.
+    """
     import xarray as xr
 
-    with xr.open_dataset(path, engine=ENGINE) as dataset:
-        return dataset.load()
+    from numerics.results.checks import DIGEST, dataset_digest
+
+    if isinstance(path, (str, os.PathLike)) and Path(path).is_dir():
+        raise ValueError(f"{os.fspath(path)} is a directory, not a file written by numerics.save")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as dataset:
+            dataset = dataset.load()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(f"{path} cannot be read as a netCDF-4 file written by numerics.save: "
+                         f"{type(error).__name__}: {error}") from error
+    dataset = dataset.drop_encoding()
+    stored = dataset.attrs.pop(DIGEST, None)
+    if stored is not None and stored != dataset_digest(dataset, str(dataset.attrs.get(ENCODING, ""))):
+        raise ValueError(f"{path}: the digest of its contents does not match the one written at save "
+                         "(the file was edited or damaged)")
+    return dataset
 
 
 __all__ = [

@@ -76,6 +76,7 @@ from numerics.results.encoding import (
     toolkit_version,
     write_atomically,
 )
+from numerics.results.checks import DIGEST, check_core_arrays, dataset_digest, label_variables
 from numerics.results.settings import RunSettings
 
 if TYPE_CHECKING:  # xarray is imported on first use: ``import numerics`` stays fast
@@ -83,7 +84,7 @@ if TYPE_CHECKING:  # xarray is imported on first use: ``import numerics`` stays 
 
 
 
-@dataclass
+@dataclass(repr=False)
 class IntegrationResult:
     """Trajectory of the overlaps.
 
@@ -139,6 +140,16 @@ class IntegrationResult:
     b: np.ndarray | None = None
     eta_a: float = 0.0
     settings: RunSettings | None = None
+
+    def __repr__(self) -> str:
+        # shapes, not whole arrays: a result can hold megabytes of trajectory
+        shape = "x".join(str(n) for n in np.shape(self.Q)[:-3]) or "-"
+        alpha = np.asarray(self.alpha)
+        times = f"{alpha[0]:g}..{alpha[-1]:g}" if alpha.size else "none"
+        extra = ", ".join(sorted(map(str, self.extra))) or "-"
+        return (f"IntegrationResult(model={self.model_name!r}, p={self.p}, k={self.k}, eta={self.eta}, "
+                f"n_times={alpha.size} (alpha {times}), batch={shape}, Q{np.shape(self.Q)}, R{np.shape(self.R)}, "
+                f"nfev={self.nfev}, extra=[{extra}], settings={self.settings!r})")
 
     @property
     def p(self) -> int:
@@ -270,6 +281,7 @@ def to_xarray(result: IntegrationResult) -> xr.Dataset:
     coords = {dim: np.arange(size) for dim, size in dataset.sizes.items() if dim != "alpha"}
     coords["alpha"] = alpha
     dataset = dataset.assign_coords(coords)
+    label_variables(dataset)
     # the sizes let a point of a NaN-padded sweep be cut back to its own (numerics.sweep_point)
     encoding["sizes"] = {str(dim): int(size) for dim, size in dataset.sizes.items()}
     dataset.attrs = {
@@ -295,9 +307,9 @@ def from_xarray(dataset: xr.Dataset) -> IntegrationResult:
         raise ValueError("not a saved IntegrationResult: the dataset has no 'wickode_encoding' attribute")
     encoding = json.loads(dataset.attrs[ENCODING])
     core = encoding["core"]
-    values: dict[str, Any] = {"alpha": np.asarray(dataset["alpha"].values).astype(core["alpha"], copy=True)}
-    for name in ("Q", "R", "risk", "T"):
-        values[name] = np.asarray(dataset[name].values).astype(core[name], copy=True)
+    stored = {name: np.asarray(dataset[name].values) for name in CORE}
+    check_core_arrays(stored, core)
+    values: dict[str, Any] = {name: stored[name].astype(core[name], copy=True) for name in CORE}
     known = {f.name for f in dataclasses.fields(IntegrationResult)}
     for name, entry in encoding["fields"].items():
         if name in known:
@@ -333,11 +345,17 @@ def save(obj: IntegrationResult | xr.Dataset, path: str | os.PathLike) -> Path:
     """
     import xarray as xr
 
+    if not isinstance(obj, (IntegrationResult, xr.Dataset)):
+        raise ValueError(f"save takes an IntegrationResult or an xarray.Dataset, got {type(obj).__name__}")
     dataset = obj if isinstance(obj, xr.Dataset) else to_xarray(obj)
-    dataset = dataset.copy()
+    # encodings carried over from a file read earlier (an int64 dtype of a variable now padded
+    # with NaN) would write sentinels: the data is written as it is held
+    dataset = dataset.copy().drop_encoding()
     dataset.attrs = netcdf_attrs(dataset.attrs)
     for name in dataset.variables:
         dataset[name].attrs = netcdf_attrs(dataset[name].attrs)
+    dataset.attrs.pop(DIGEST, None)
+    dataset.attrs[DIGEST] = dataset_digest(dataset, str(dataset.attrs.get(ENCODING, "")))
     path = Path(path)
     write_atomically(dataset, path)
     return path
@@ -356,11 +374,24 @@ def load(path: str | os.PathLike) -> IntegrationResult | xr.Dataset:
     xarray.Dataset
         For a saved sweep (``wickode_kind == "sweep"``); see
         :func:`numerics.sweep_point` for one point as a result.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: it cannot be read, its digest does not match its contents (edited or
+        damaged), its encoding is malformed, or its core arrays are not real floating point of
+        consistent shapes (``Q`` (..., n, p, p), ``R`` (..., n, p, k), ``risk`` (..., n),
+        ``alpha`` (n,)), with finite ``alpha`` and ``T`` and no NaN in ``Q``, ``R``, ``risk``
+        (:mod:`numerics.results.checks`).
     """
     dataset = load_dataset(path)
     kind = dataset.attrs.get(KIND)
     if kind == "IntegrationResult":
-        return from_xarray(dataset)
+        try:
+            return from_xarray(dataset)
+        except (KeyError, TypeError, AttributeError, ValueError) as error:  # a malformed encoding or array
+            raise ValueError(f"{os.fspath(path)} does not hold a valid saved IntegrationResult: "
+                             f"{type(error).__name__}: {error}") from error
     if kind == "sweep":
         return dataset
     raise ValueError(f"{os.fspath(path)} was not written by numerics.save (wickode_kind = {kind!r})")

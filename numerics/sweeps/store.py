@@ -7,7 +7,10 @@ task (built-in name, or the function's module, qualified name and source text),
 the point, the fixed arguments, the model's spec and the toolkit version
 (arrays enter through their dtype, shape and bytes; models through the text of
 their fields). Changing any of them computes the point again; a file that cannot
-be read, or whose stored key differs, is computed again too.
+be read, whose digest does not match its contents (an edited or damaged point:
+:mod:`numerics.results.checks`) or whose stored key differs, is computed again
+too, and replaced. A directory in place of a point's file is refused before any
+point is computed.
 """
 
 from __future__ import annotations
@@ -110,13 +113,21 @@ def _point_path(store: Path, key: str) -> Path:
 
 
 def read_point(store: Path, key: str) -> xr.Dataset | None:
-    """The stored dataset of the point ``key`` (attributes dropped), or None if it must be computed."""
+    """The stored dataset of the point ``key`` (attributes dropped), or None if it must be computed.
+
+    Raises
+    ------
+    ValueError
+        Something other than a file (a directory) is in the way of the point's file.
+    """
     path = _point_path(store, key)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} (sweep store of the point {key}) is not a file: remove it or use another store")
     if not path.is_file():
         return None
     try:
         dataset = load_dataset(path)
-    except Exception:  # unreadable (e.g. a file cut short by a crash outside the atomic write): recompute
+    except Exception:  # unreadable or digest mismatch (cut short by a crash, edited, damaged): recompute
         return None
     if dataset.attrs.get("sweep_key") != key:
         return None
