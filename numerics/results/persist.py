@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from numerics.results.checks import DIGEST, check_core_arrays, dataset_digest, label_variables
 from numerics.results.encoding import (
     CORE,
     ENCODING,
@@ -76,7 +77,6 @@ from numerics.results.encoding import (
     toolkit_version,
     write_atomically,
 )
-from numerics.results.checks import DIGEST, check_core_arrays, dataset_digest, label_variables
 from numerics.results.settings import RunSettings
 
 if TYPE_CHECKING:  # xarray is imported on first use: ``import numerics`` stays fast

@@ -83,7 +83,8 @@ def sweep(
         that finish, then raise the error (serially: nothing after it runs). ``"skip"``:
         failed points are NaN, flagged by the variables ``point_failed``
         (bool) and ``point_error`` (the message) over the swept dimensions,
-        and not stored.
+        and not stored (a rerun retries them); the workers return the failure
+        instead of raising it, so no traceback is logged (by dask's workers).
     **fixed
         Arguments shared by every point. ``"integrate"`` needs ``alpha_eval``
         and ``"simulate"`` ``record`` (an array of alphas), fixed: one output grid.

@@ -5,7 +5,9 @@ The engine knows no task: it runs a callable ``function(**point, **fixed)``
 resolves a name). Points already in the store are read instead of computed
 (:mod:`numerics.sweeps.store`); every point that finishes is written there at
 once, so an interrupted sweep resumes where it stopped. Failed points
-(``errors="skip"``) are not stored, so a rerun retries them.
+(``errors="skip"``) are not stored, so a rerun retries them; with ``"skip"`` the
+workers return a failure instead of raising it (:func:`run_point_or_error`), so
+an executor's logger (dask's) prints no traceback for it.
 
 Engines
 -------
@@ -36,7 +38,7 @@ from numerics.sweeps.store import canonical, point_key, read_point, write_point
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["check_errors", "run_point", "run_sweep"]
+__all__ = ["check_errors", "run_point", "run_point_or_error", "run_sweep"]
 
 #: One finished point: its index, its dataset (None if it failed) and its error (None if it did not).
 Finished = tuple[int, Any, "BaseException | None"]
@@ -57,6 +59,19 @@ def run_point(function: Callable[..., Any], point: Mapping[str, Any], fixed: Map
     dataset = as_dataset(function(**point, **fixed))
     clashes = {name: f"result_{name}" for name in point if name in dataset.variables}
     return dataset.rename(clashes) if clashes else dataset
+
+
+def run_point_or_error(function: Callable[..., Any], point: Mapping[str, Any],
+                       fixed: Mapping[str, Any]) -> tuple[xr.Dataset | None, Exception | None]:
+    """Worker side with ``errors="skip"``: :func:`run_point`, a failure returned instead of raised.
+
+    The worker sees no exception, so its executor (a dask worker's logger) prints no traceback
+    for a point the sweep skips anyway.
+    """
+    try:
+        return run_point(function, point, fixed), None
+    except Exception as error:
+        return None, error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,16 +98,20 @@ def _run_serial(function, todo, stop) -> Iterator[Finished]:
                 return
 
 
-def _run_futures(submit, as_completed, function, todo, stop) -> Iterator[Finished]:
-    """Submit every point, yield them as they finish; ``stop()`` true cancels what has not started."""
-    futures = {submit(run_point, function, point, fixed): index for index, point, fixed in todo}
+def _run_futures(submit, as_completed, function, todo, stop, capture: bool = False) -> Iterator[Finished]:
+    """Submit every point, yield them as they finish; ``stop()`` true cancels what has not started.
+
+    ``capture``: the workers return failures as values (:func:`run_point_or_error`).
+    """
+    target = run_point_or_error if capture else run_point
+    futures = {submit(target, function, point, fixed): index for index, point, fixed in todo}
     cancelled = False
     try:
         for future in as_completed(list(futures)):
             if future.cancelled():
                 continue
             try:
-                yield futures[future], future.result(), None
+                yield (futures[future], *future.result()) if capture else (futures[future], future.result(), None)
             except Exception as error:
                 if future.cancelled():
                     continue
@@ -109,8 +128,9 @@ def _run_futures(submit, as_completed, function, todo, stop) -> Iterator[Finishe
                 other.cancel()
 
 
-def _engine(executor: Any, function, todo, stop) -> tuple[Iterator[Finished], Callable[[], None]]:
-    """Iterator of finished points on the chosen engine, and its clean-up."""
+def _engine(executor: Any, function, todo, stop,
+            capture: bool = False) -> tuple[Iterator[Finished], Callable[[], None]]:
+    """Iterator of finished points on the chosen engine, and its clean-up (``capture``: :func:`_run_futures`)."""
     if isinstance(executor, str):
         if executor != "serial":
             raise ValueError(f"executor must be 'serial', an Executor or a dask Client, got {executor!r}")
@@ -119,10 +139,10 @@ def _engine(executor: Any, function, todo, stop) -> tuple[Iterator[Finished], Ca
         if len(todo) <= 1:
             return _run_serial(function, todo, stop), lambda: None
         owned = cf.ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, len(todo)))
-        iterator = _run_futures(owned.submit, cf.as_completed, function, todo, stop)
+        iterator = _run_futures(owned.submit, cf.as_completed, function, todo, stop, capture)
         return iterator, lambda: owned.shutdown(wait=True, cancel_futures=True)
     if isinstance(executor, cf.Executor):
-        return _run_futures(executor.submit, cf.as_completed, function, todo, stop), lambda: None
+        return _run_futures(executor.submit, cf.as_completed, function, todo, stop, capture), lambda: None
     if _is_dask_client(executor):
         from distributed import as_completed
 
@@ -130,7 +150,7 @@ def _engine(executor: Any, function, todo, stop) -> tuple[Iterator[Finished], Ca
             # pure=False: every call runs (no deduplication by argument hashing)
             return executor.submit(fn, *args, pure=False)
 
-        return _run_futures(submit, as_completed, function, todo, stop), lambda: None
+        return _run_futures(submit, as_completed, function, todo, stop, capture), lambda: None
     raise TypeError(
         f"executor must be None, 'serial', a concurrent.futures.Executor or a dask.distributed.Client, "
         f"got {type(executor).__name__}"
@@ -147,7 +167,8 @@ def _compute(function: Callable[..., Any], grid: Grid, fixed: Mapping[str, Any],
     """Run the points whose dataset is still None; fill them in; return the failures by index."""
     todo = [(i, grid.points[i], fixed) for i in range(len(grid.points)) if datasets[i] is None]
     failures: dict[int, BaseException] = {}
-    iterator, close = _engine(executor, function, todo, stop=lambda: bool(failures) and stop_on_failure)
+    iterator, close = _engine(executor, function, todo, stop=lambda: bool(failures) and stop_on_failure,
+                              capture=not stop_on_failure)
     try:
         for index, dataset, error in iterator:
             bar.update(1)
