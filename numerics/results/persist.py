@@ -44,7 +44,17 @@ Attributes: ``wickode_kind`` (``"IntegrationResult"``), ``wickode_version``
 (``derive.Model.describe()``, or the generated module's description for the
 paper model), ``model_name``, and ``wickode_encoding`` (JSON: the Python type
 of every field and extra entry, so ``load`` gives back ints as ints, tuples of
-dimensions, dtypes of padded arrays, ...).
+dimensions, dtypes of padded arrays, ...). The core variables and the scalar
+fields carry CF-style ``long_name`` and ``units`` attributes
+(:data:`numerics.results.checks.LABELS`).
+
+Checks
+------
+``save`` adds ``wickode_digest`` (SHA-256 of the variables and the encoding);
+``load`` verifies it and the core arrays' dtypes, shapes and finiteness, and
+raises a ``ValueError`` naming the file on any mismatch, malformed encoding or
+unreadable file (:mod:`numerics.results.checks`). Integers beyond int64 in
+``extra`` are stored as their decimal text and read back exactly.
 """
 
 from __future__ import annotations
