@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,12 @@ BLOWUP = 1e8
 
 
 
-#: Largest number of SGD steps accepted (exact integer step counts in float64; far beyond any run).
-MAX_STEPS = 2.0**53
+#: Largest number of steps a simulator (weights, overlap chain, SDE) accepts, checked before the run
+#: starts: at about a microsecond per step at best this is already hours of computing.
+MAX_STEPS = 10**10
+
+#: Fraction of the machine's physical memory one run may allocate before it is refused.
+MEMORY_FRACTION = 0.5
 
 
 
@@ -86,6 +91,41 @@ def replica_streams(seed: Any, replicas: int) -> list[ReplicaStreams]:
 
 
 
+def physical_memory() -> float:
+    """Bytes of physical memory of this machine (16 GiB when the system does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE")) * float(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 16.0 * 2**30
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Raise ``ValueError`` saying how much memory ``what`` needs when it exceeds :data:`MEMORY_FRACTION`.
+
+    Called before large allocations, so a run too large for the machine is refused
+    with the amount it needs instead of failing with a ``MemoryError`` part way.
+    """
+    limit = MEMORY_FRACTION * physical_memory()
+    if nbytes > limit:
+        raise ValueError(
+            f"{what} needs about {nbytes / 2**30:.3g} GiB of memory, more than the {limit / 2**30:.3g} GiB "
+            f"allowed ({MEMORY_FRACTION:g} of this machine's memory); reduce it"
+        )
+
+
+def check_steps(n_steps: float, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` when ``n_steps`` exceeds :data:`MAX_STEPS`."""
+    if not n_steps <= MAX_STEPS:
+        raise ValueError(f"{what} gives {n_steps:g} steps, more than the maximum MAX_STEPS = {MAX_STEPS:g}")
+
+
+def record_points(record: Any, n_steps: int) -> int:
+    """Upper bound on the number of recorded points of ``record`` (a count or an array of alphas)."""
+    if np.ndim(record) == 0:
+        return min(check_int(record, "record", minimum=2), n_steps + 1)
+    return int(np.size(record))
+
+
 def check_count(value: object, name: str, minimum: int) -> int:
     return check_int(value, name, minimum=minimum)
 
@@ -127,7 +167,8 @@ def check_run(
     ------
     ValueError
         ``N < p + k``, widths or replicas below one, ``alpha_max`` not positive, fewer than
-        one or more than :data:`MAX_STEPS` steps, a bad ``record``, ``second_order=False``.
+        one or more than :data:`MAX_STEPS` steps, a bad ``record``, ``second_order=False``, recorded
+        overlaps needing more memory than :func:`check_memory` allows.
     """
     check_sgd_settings(settings, where)
     p = check_count(p, "p", 1)
@@ -137,11 +178,20 @@ def check_run(
         raise ValueError(f"N must be >= p + k = {p + k} (orthonormal students and teachers), got N = {N}")
     replicas = check_count(replicas, "replicas", 1)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
-    if not alpha_max * N < MAX_STEPS:
-        raise ValueError(f"alpha_max * N = {alpha_max * N:g} steps is more than can be simulated (max {MAX_STEPS:g})")
+    try:
+        total = alpha_max * N
+    except OverflowError:  # an integer N beyond the float range
+        raise ValueError(f"N (an integer of {len(str(N))} digits) is beyond the float range") from None
+    check_steps(total, f"alpha_max * N = {alpha_max:g} * {N}")
     n_steps = int(round(alpha_max * N))
     if n_steps < 1:
         raise ValueError(f"alpha_max * N must be at least one step, got {alpha_max * N:g}")
+    if np.ndim(record) == 0:
+        # the grid of a huge record count is built before duplicates are dropped
+        check_memory(16.0 * check_int(record, "record", minimum=2), f"record = {record}")
+    points = record_points(record, n_steps)
+    check_memory(8.0 * points * replicas * (p * p + p * k + k * k),
+                 f"recording {points} points of {replicas} replicas (record, replicas)")
     return N, p, k, replicas, n_steps, record_steps(N, alpha_max, record)
 
 
