@@ -173,7 +173,7 @@ class Model:
         set_(self, "teacher_readout", _as_readout(self.teacher_readout, "teacher_readout"))
         set_(self, "noise_variance", _as_nonnegative_number(self.noise_variance, "noise_variance"))
         set_(self, "weight_decay", _as_nonnegative_number(self.weight_decay, "weight_decay"))
-        if not self.name.replace("_", "").isalnum():
+        if not isinstance(self.name, str) or not self.name.replace("_", "").isalnum():
             raise ValueError(f"name must be alphanumeric with underscores, got {self.name!r}")
 
     # The generated code depends on activations and readouts only.
