@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +15,8 @@ import numpy as np
 from numerics.core.validation import check_alpha_grid, check_int, check_scalar
 from numerics.ode.integrate import default_grid
 from numerics.results.settings import RunSettings
+
+logger = logging.getLogger("numerics.simulators")
 
 #: A replica counts as diverged when a squared student norm (divided by N) exceeds this.
 BLOWUP = 1e8
@@ -195,10 +200,54 @@ def check_run(
     return N, p, k, replicas, n_steps, record_steps(N, alpha_max, record)
 
 
-def progress_bar(show: bool, total: int, description: str, unit_scale: bool = True) -> Any:
-    """A tqdm bar over ``total`` steps when ``show``, else ``None``."""
+def interactive_output() -> bool:
+    """Whether progress bars can be drawn: stderr is a terminal, or the code runs in a Jupyter kernel."""
+    if "ipykernel" in sys.modules:
+        try:
+            from IPython import get_ipython
+
+            if get_ipython() is not None and hasattr(get_ipython(), "kernel"):
+                return True
+        except ImportError:
+            pass
+    stream = sys.stderr
+    return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
+
+
+class LogProgress:
+    """Progress as a log line per tenth of the work (logger ``numerics.simulators``), for non-interactive output.
+
+    A stand-in for a tqdm bar (``update``, ``close``) when stderr is a pipe or a file, where
+    carriage-return refreshes would pile up as hundreds of lines.
+    """
+
+    def __init__(self, total: int, description: str) -> None:
+        self.total, self.description, self.done, self.reported = max(int(total), 1), description, 0, 0
+        self.started = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        tenths = min(10, 10 * self.done // self.total)
+        if tenths > self.reported:
+            self.reported = tenths
+            elapsed = time.perf_counter() - self.started
+            logger.info("%s: %d%% (%d of %d) after %.1f s", self.description, 10 * tenths, self.done, self.total,
+                        elapsed)
+
+    def close(self) -> None:
+        """Nothing to release (the tqdm interface)."""
+
+
+def progress_bar(show: bool, total: int, description: str, unit_scale: bool = True, unit: str = "step") -> Any:
+    """A progress display over ``total`` steps when ``show``, else ``None``.
+
+    On a terminal or in a notebook a ``tqdm.auto`` bar; otherwise (stderr redirected to a
+    pipe or a file) a :class:`LogProgress` logging one line per 10 % at level INFO.
+    """
     if not show:
         return None
+    if not interactive_output():
+        return LogProgress(total, description)
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="step", unit_scale=unit_scale, leave=False)
+    return tqdm(total=total, desc=description, unit=unit, unit_scale=unit_scale, leave=False)
