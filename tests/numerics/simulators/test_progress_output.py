@@ -23,10 +23,13 @@ def test_a_redirected_stderr_gets_a_log_line_per_tenth_not_a_bar(caplog, capsys,
     assert "\r" not in capsys.readouterr().err
 
 
-def test_the_sde_reports_by_log_lines_too(caplog, capsys):
+def test_the_sde_reports_by_log_lines_too(caplog, capsys, monkeypatch):
+    from numerics.simulators import sde
+
+    monkeypatch.setattr(sde, "PROGRESS_WORK", 0)  # a short run that still reports
     with caplog.at_level(logging.INFO, logger="numerics.simulators"):
-        numerics.simulate_sde(np.eye(2) * 0.5, np.zeros((2, 2)), np.eye(2), N=1000, alpha_max=5.0, eta=0.1,
-                              dalpha=1e-4, seed=0, record=5, progress=True)
+        numerics.simulate_sde(np.eye(2) * 0.5, np.zeros((2, 2)), np.eye(2), N=1000, alpha_max=1.0, eta=0.1,
+                              dalpha=1e-2, seed=0, record=5, progress=True)
     lines = [r.getMessage() for r in caplog.records if r.name == "numerics.simulators"]
     assert lines and lines[-1].startswith("SDE steps: 100%")
     assert "\r" not in capsys.readouterr().err
