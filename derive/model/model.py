@@ -234,9 +234,11 @@ def check_readouts(model: Model, p_value: int, k_value: int) -> tuple[sp.Expr, s
     Raises
     ------
     ValueError
-        If a width is not an integer >= 1, or a readout is not real, not finite
-        or too large for a float there; the message names the readout and p, k.
+        If ``model`` is no :class:`Model`, a width is not an integer >= 1, or a readout is not
+        real, not finite or too large for a float there; the message names the readout and p, k.
     """
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be a derive.Model, got {type(model).__name__} {model!r}")
     widths = []
     for label, value in (("p", p_value), ("k", k_value)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

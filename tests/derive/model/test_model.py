@@ -65,3 +65,10 @@ def test_constants_beyond_the_float_range_are_refused_naming_the_field(fields, f
 def test_a_name_that_is_not_text_is_a_value_error():
     with pytest.raises(ValueError, match="name must be"):
         Model(name=123)
+
+
+def test_check_readouts_of_something_that_is_no_model_is_a_value_error():
+    from derive.model.model import check_readouts
+
+    with pytest.raises(ValueError, match="model must be a derive.Model"):
+        check_readouts("x", 2, 2)
