@@ -13,6 +13,7 @@ so both kinds of input describe the same family.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,6 +37,7 @@ __all__ = [
     "checked_sqrt",
     "exact_rational",
     "field_error",
+    "float_range_problem",
 ]
 
 #: Longest accepted text.
@@ -124,6 +126,31 @@ class Built:
     def constant(self) -> bool:
         """No symbol enters (degree 0)."""
         return self.degree == 0
+
+
+def float_range_problem(expr: sp.Basic) -> str | None:
+    """What is wrong with the numbers of ``expr`` as float64 constants, or ``None``.
+
+    The generated NumPy code evaluates every constant as a double: a rational
+    beyond the float range would print as ``inf``, one below the smallest
+    normal double would lose its digits (or become zero).
+    """
+    for number in sorted(expr.atoms(sp.Rational), key=lambda r: abs(Fraction(int(r.p), int(r.q)))):
+        magnitude = abs(Fraction(int(number.p), int(number.q)))
+        if magnitude > Fraction(sys.float_info.max):
+            return f"the constant {_short(number)} is beyond the float range (above {sys.float_info.max:.4g})"
+        if 0 < magnitude < Fraction(sys.float_info.min):
+            return f"the constant {_short(number)} is below the float range (under {sys.float_info.min:.4g})"
+    return None
+
+
+def _short(number: sp.Rational) -> str:
+    shown = str(number)
+    if len(shown) <= 24:
+        return shown
+    # the decimal exponent, from the digit counts (the value itself is no float)
+    exponent = len(str(abs(int(number.p)))) - len(str(int(number.q)))
+    return f"{'-' if number.p < 0 else ''}(about 10**{exponent})"
 
 
 def field_error(name: str, text: object, grammar: Grammar, problem: str) -> ValueError:

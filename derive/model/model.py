@@ -173,7 +173,7 @@ class Model:
         set_(self, "teacher_readout", _as_readout(self.teacher_readout, "teacher_readout"))
         set_(self, "noise_variance", _as_nonnegative_number(self.noise_variance, "noise_variance"))
         set_(self, "weight_decay", _as_nonnegative_number(self.weight_decay, "weight_decay"))
-        if not self.name.replace("_", "").isalnum():
+        if not isinstance(self.name, str) or not self.name.replace("_", "").isalnum():
             raise ValueError(f"name must be alphanumeric with underscores, got {self.name!r}")
 
     # The generated code depends on activations and readouts only.
@@ -234,9 +234,11 @@ def check_readouts(model: Model, p_value: int, k_value: int) -> tuple[sp.Expr, s
     Raises
     ------
     ValueError
-        If a width is not an integer >= 1, or a readout is not real, not finite
-        or too large for a float there; the message names the readout and p, k.
+        If ``model`` is no :class:`Model`, a width is not an integer >= 1, or a readout is not
+        real, not finite or too large for a float there; the message names the readout and p, k.
     """
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be a derive.Model, got {type(model).__name__} {model!r}")
     widths = []
     for label, value in (("p", p_value), ("k", k_value)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -42,6 +42,7 @@ from derive.model.grammar import (
     checked_sqrt,
     exact_rational,
     field_error,
+    float_range_problem,
 )
 
 __all__ = [
@@ -326,6 +327,13 @@ def check_expression(expr: sp.Basic, grammar: Grammar, name: str) -> sp.Expr:
     return expr if checked == expr else checked
 
 
+def _in_float_range(expr: sp.Expr, value: object, grammar: Grammar, name: str) -> sp.Expr:
+    problem = float_range_problem(expr)
+    if problem is not None:
+        raise field_error(name, value, grammar, problem)
+    return expr
+
+
 def to_expression(value: object, grammar: Grammar, name: str) -> sp.Expr:
     """A model field as a checked sympy expression.
 
@@ -344,16 +352,18 @@ def to_expression(value: object, grammar: Grammar, name: str) -> sp.Expr:
         For anything outside the grammar or of another type.
     """
     if isinstance(value, str):
-        return parse(value, grammar, name)
+        return _in_float_range(parse(value, grammar, name), value, grammar, name)
     if isinstance(value, sp.Basic):
-        return check_expression(value, grammar, name)
+        return _in_float_range(check_expression(value, grammar, name), value, grammar, name)
     try:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise Refused(f"found a value of type {type(value).__name__}; give text, a number or a sympy expression")
         if isinstance(value, numbers.Integral):
-            return sp.Integer(int(value))
-        if isinstance(value, numbers.Rational):
-            return sp.Rational(int(value.numerator), int(value.denominator))
-        return exact_rational(float(value), repr(float(value)))
+            number = sp.Integer(int(value))
+        elif isinstance(value, numbers.Rational):
+            number = sp.Rational(int(value.numerator), int(value.denominator))
+        else:
+            number = exact_rational(float(value), repr(float(value)))
     except Refused as refused:
         raise field_error(name, value, grammar, str(refused)) from None
+    return _in_float_range(number, value, grammar, name)

@@ -14,6 +14,7 @@ without assuming isotropy (the He3 plateau, for one, is not isotropic), and
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -440,13 +441,12 @@ def run_plateaus(run: Any) -> list[Plateau]:
     ]
 
 
-def escape_time(run: Any, *, threshold: float = 0.75) -> np.ndarray | float:
+def escape_time(run: Any, *, threshold: float = 0.75, on_failure: str = "raise") -> np.ndarray | float:
     """First alpha at which the risk of ``run`` falls below ``threshold`` times its plateau risk.
 
-    The plateau is the run's own (:func:`run_plateaus`): the attractive fixed
-    point at ``R = 0`` of the ODEs with the run's model, eta, ``second_order``
-    flag and teacher ``T``, reached from the run's ``Q(0)``. The crossing is
-    located by linear interpolation of ``log(risk)`` between output times.
+    The plateau is the run's own (:func:`run_plateaus`): the attractive fixed point at ``R = 0`` of the
+    ODEs with the run's model, eta, ``second_order`` flag and teacher ``T``, reached from the run's
+    ``Q(0)``. The crossing is located by linear interpolation of ``log(risk)`` between output times.
 
     Parameters
     ----------
@@ -456,6 +456,9 @@ def escape_time(run: Any, *, threshold: float = 0.75) -> np.ndarray | float:
     threshold : float
         Fraction in (0, 1); the default 3/4 also marks the escape when p < k,
         where the final risk stays above half the plateau risk.
+    on_failure : {"raise", "nan"}
+        A run without a plateau raises (default) or gives NaN with the reason logged as a warning
+        (``plateau_summary(run).no_plateau`` returns it), so a loop over a sweep goes on.
 
     Returns
     -------
@@ -465,13 +468,24 @@ def escape_time(run: Any, *, threshold: float = 0.75) -> np.ndarray | float:
     Raises
     ------
     ValueError
-        If the run has no plateau (see :func:`plateau_fixed_point`), e.g. He3
-        with ``T != I`` or eta beyond the stability of the plateau.
+        If ``run`` is no result, or has no plateau (:func:`plateau_fixed_point`; e.g. He3 with ``T != I``, or
+        the stability edge: paper model, p = k = 2, eta = 0.5) and ``on_failure="raise"``.
     """
     threshold = check_scalar(threshold, "threshold", positive=True)
     if threshold >= 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    levels = threshold * np.array([plateau.risk for plateau in run_plateaus(run)])
+    if on_failure not in ("raise", "nan"):
+        raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
+    if not all(hasattr(run, name) for name in ("alpha", "risk", "Q", "eta")):
+        raise ValueError(f"run must be a result of numerics.integrate or numerics.simulate, got {type(run).__name__}")
+    shape = np.asarray(run.risk).shape[:-1]
+    try:
+        levels = threshold * np.array([plateau.risk for plateau in run_plateaus(run)])
+    except ValueError as error:
+        if on_failure == "raise":
+            raise
+        logging.getLogger(__name__).warning("escape_time is NaN: %s", error)
+        return np.nan if shape == () else np.full(shape, np.nan)
     alpha = np.asarray(run.alpha)
     risks = np.asarray(run.risk).reshape(-1, alpha.size)
     out = np.full(risks.shape[0], np.nan)
@@ -483,17 +497,4 @@ def escape_time(run: Any, *, threshold: float = 0.75) -> np.ndarray | float:
         i = below[0]
         x0, x1 = np.log(curve[i - 1]), np.log(curve[i])
         out[b] = alpha[i - 1] + (np.log(level) - x0) / (x1 - x0) * (alpha[i] - alpha[i - 1])
-    shape = np.asarray(run.risk).shape[:-1]
     return float(out[0]) if shape == () else out.reshape(shape)
-
-
-
-
-
-
-
-
-
-
-
-

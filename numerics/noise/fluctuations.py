@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from numerics.core.validation import check_int, check_overlaps, check_scalar
+from numerics.core.validation import check_flag, check_int, check_overlaps, check_scalar
 from numerics.noise.readout_fluctuations import network_moments, readout_blocks, readout_means
 from numerics.ode.readouts import check_readout_batch, check_readouts
 from numerics.results.settings import RunSettings
@@ -111,6 +111,7 @@ def increment_covariance(
     eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
+    second_order = check_flag(second_order, "second_order")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     p, k = Q.shape[-1], T.shape[-1]
     trained = eta_a is not None
@@ -132,6 +133,8 @@ def increment_covariance(
             raise ValueError(
                 "increment_covariance: the overlaps are too large, the covariance overflows"
             ) from None
+        except OverflowError:  # Python float arithmetic on eta itself (eta**2)
+            raise ValueError(f"increment_covariance: eta = {eta:g} is too large, the covariance overflows") from None
     if not all(np.all(np.isfinite(block)) for block in blocks):
         raise ValueError("increment_covariance: non-finite result (overlaps too large?)")
     return blocks

@@ -102,7 +102,7 @@ class BlockDraws:
                     o_chi2 += size
                 else:
                     orthogonal = self.normals[:, o_normal : o_normal + size * dof]
-                    block[:, :, P : P + dof] = orthogonal.reshape(-1, size, dof)
+                    block[:, :, P : P + dof] = orthogonal.reshape(len(self.streams), size, dof)
                     o_normal += size * dof
                 xi = self.xi[:, o_step : o_step + size] if self.noise else None
                 o_step += size

@@ -103,6 +103,7 @@ from numerics.simulators.chain_start import covariance_factor, haar_overlaps, st
 from numerics.simulators.common import (
     BLOWUP,
     SimulationError,
+    check_memory,
     check_run,
     child_seed,
     progress_bar,
@@ -355,8 +356,13 @@ def simulate_overlaps(
     N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate_overlaps")
     q0 = check_scalar(q0, "q0", positive=True)
     progress = check_flag(progress, "progress")
-    resolved = resolve(settings.model)
     batch = settings.batch_size
+    inputs, dof = max(STEP_BLOCK, batch), N - p - k  # at most this many inputs per block
+    block_bytes = 16.0 * replicas * inputs * (p + k + min(inputs, dof) + inputs / 2 + 1)
+    check_memory(block_bytes + 40.0 * n_steps / block_steps(batch),
+                 f"simulating {replicas} replicas in blocks of {inputs} inputs over {n_steps} steps "
+                 "(replicas, batch_size, N)")
+    resolved = resolve(settings.model, sizes=(p, k))
     sequences = replica_seeds(seed, replicas)
     generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(4)] for sq in sequences]
     C = start_covariance(N=N, p=p, k=k, replicas=replicas, init_rngs=[g[0] for g in generators], q0=q0,
@@ -365,7 +371,7 @@ def simulate_overlaps(
     streams = [(g[1], g[2], g[3]) for g in generators]
     kernel = StepKernel(resolved, settings.eta, N, p, k, batch)
     sizes = block_sizes(steps, n_steps, block_steps(batch))
-    draws = BlockDraws(streams, [size * batch for size in sizes], p + k, N - p - k, resolved.noise_variance > 0)
+    draws = BlockDraws(streams, [size * batch for size in sizes], p + k, dof, resolved.noise_variance > 0)
     bar = progress_bar(progress and float(n_steps) * batch * replicas > PROGRESS_WORK, n_steps,
                        "SGD steps (overlaps)")
     started = time.perf_counter()

@@ -92,7 +92,7 @@ from typing import Any
 
 import numpy as np
 
-from numerics.core.validation import as_float_array, as_real_array, check_overlaps, check_scalar
+from numerics.core.validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 from numerics.noise.diffusion import packed_size
 from numerics.ode.integrate import default_grid
 from numerics.ode.readouts import check_readouts
@@ -100,7 +100,16 @@ from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
 from numerics.simulators.chain_start import covariance_factor
-from numerics.simulators.common import BLOWUP, SimulationError, child_seed, progress_bar, replica_seeds
+from numerics.simulators.common import (
+    BLOWUP,
+    SimulationError,
+    check_memory,
+    check_steps,
+    child_seed,
+    progress_bar,
+    record_points,
+    replica_seeds,
+)
 from numerics.simulators.replicas import replica_result
 from numerics.simulators.sde_dynamics import SdeDynamics, default_step
 
@@ -114,16 +123,17 @@ PROGRESS_WORK = 2e4
 def _check_N(N: object) -> float:
     if isinstance(N, bool) or not isinstance(N, (int, float, np.integer, np.floating)):
         raise ValueError(f"N must be a real number >= 1, got {N!r}")
-    value = float(N)
+    try:
+        value = float(N)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f"N must be a finite number >= 1, got an integer of {len(str(N))} digits") from None
     if not np.isfinite(value) or value < 1:
         raise ValueError(f"N must be a finite number >= 1, got {N!r}")
     return value
 
 
 def _check_replicas(replicas: object) -> int:
-    if isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) or replicas < 1:
-        raise ValueError(f"replicas must be an integer >= 1, got {replicas!r}")
-    return int(replicas)
+    return check_int(replicas, "replicas", minimum=1)
 
 
 def _per_replica(value: Any, name: str, shape: tuple[int, ...], replicas: int) -> np.ndarray:
@@ -262,7 +272,10 @@ def simulate_sde(
     ValueError
         Bad arguments: ``N < 1``, ``eta``, ``alpha_max`` or ``dalpha`` not positive and
         finite, ``dalpha > alpha_max``, wrong shapes, a replica axis that is not
-        ``replicas`` long, starts whose ``C`` is not positive semi-definite, models
+        ``replicas`` long, more than :data:`~numerics.simulators.common.MAX_STEPS` steps
+        (``alpha_max / dalpha``) or more memory than
+        :func:`~numerics.simulators.common.check_memory` allows (``replicas``, ``record``, ``p``),
+        starts whose ``C`` is not positive semi-definite, models
         without a generated increment covariance.
     SimulationError
         If the overlaps diverge (or the noise covariance overflows), naming the alpha.
@@ -278,8 +291,13 @@ def simulate_sde(
         dalpha = check_scalar(dalpha, "dalpha", positive=True)
         if dalpha > alpha_max:
             raise ValueError(f"dalpha = {dalpha:g} is larger than alpha_max = {alpha_max:g}")
+    start_size = sum(float(np.size(value)) for value in (Q0, R0, T))
+    check_memory(8.0 * replicas * start_size, f"the starts of {replicas} replicas (replicas)")
     Q, R, T_b = _starts(Q0, R0, T, replicas)
     p, k = R.shape[-2:]
+    coordinates = p * (p + 1) / 2 + p * k  # of the increment covariance Sigma
+    check_memory(24.0 * replicas * coordinates**2, f"the increment covariances of {replicas} replicas at p = {p}, "
+                 f"k = {k} (replicas, p)")
     resolved = resolve(settings.model, sizes=(p, k))
     check_readouts(settings.a, settings.b, settings.eta_a, p, k)
     dynamics = SdeDynamics(settings, resolved, replicas, p, k)
@@ -291,8 +309,14 @@ def simulate_sde(
         if dalpha is None:
             dalpha = default_step(Q, R, T_b, Sigma, N=N, alpha_max=alpha_max, settings=settings, resolved=resolved,
                                   a=dynamics.a, b=dynamics.b)
+    check_steps(alpha_max / dalpha * (1 - 1e-12), f"alpha_max / dalpha = {alpha_max:g} / {dalpha:g}")
     n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
     h = alpha_max / n_steps
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
+        check_memory(16.0 * record, f"record = {record}")  # the grid is built before duplicates are dropped
+    points = record_points(record, n_steps)
+    check_memory(8.0 * points * replicas * (p * p + p * k), f"recording {points} points of {replicas} replicas "
+                 "(record, replicas)")
     steps = _record_steps(record, alpha_max, h, n_steps)
     generators = [np.random.default_rng(child_seed(sequence, 0)) for sequence in replica_seeds(seed, replicas)]
     bar = progress_bar(progress and float(n_steps) * replicas > PROGRESS_WORK, n_steps, "SDE steps", unit_scale=False)

@@ -51,12 +51,13 @@ from numerics.runtime.registry import resolve, tuple_module
 from numerics.simulators.common import (
     as_seed_sequence,
     check_count,
+    check_memory,
     check_run,
     progress_bar,
     replica_streams,
 )
 from numerics.simulators.replicas import replica_result
-from numerics.simulators.weight_steps import WeightBlocks
+from numerics.simulators.weight_steps import STEP_BLOCK, WeightBlocks
 
 #: A progress bar is shown when more than this many steps times replicas times N are simulated.
 PROGRESS_WORK = 2e8
@@ -233,7 +234,10 @@ def simulate(
         A keyword that is not a setting, or no learning rate.
     ValueError
         Bad arguments (``N < p + k``, ``eta <= 0``, ``replicas < 1``, weights
-        with the wrong shape or non-finite entries, ...).
+        with the wrong shape or non-finite entries, ...), more than
+        :data:`~numerics.simulators.common.MAX_STEPS` steps ``alpha_max * N`` (both methods), or
+        more memory than :func:`~numerics.simulators.common.check_memory` allows (``N``,
+        ``replicas``, ``batch_size``, ``record``), all checked before the run starts.
     SimulationError
         If the weights diverge (learning rate too large), naming the alpha reached.
     """
@@ -252,6 +256,10 @@ def simulate(
     N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate")
     q0 = check_scalar(q0, "q0", positive=True)
     progress = check_flag(progress, "progress")
+    inputs = max(STEP_BLOCK, settings.batch_size)  # at most this many inputs per block (WeightBlocks)
+    check_memory(8.0 * (replicas * (2.0 * (p + k + inputs) * N + inputs * (p + k + inputs)) + inputs * inputs),
+                 f"simulating {replicas} replicas of N = {N} weights in blocks of {inputs} inputs "
+                 "(N, replicas, batch_size)")
     resolved = resolve(settings.model, sizes=(p, k))
     check_readouts(settings.a, settings.b, settings.eta_a, p, k)
     check_readout_batch(settings.a, settings.b, (replicas,), "the replicas")

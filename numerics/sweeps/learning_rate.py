@@ -7,16 +7,20 @@ or as one :func:`numerics.sweep` over ``eta`` on an executor.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from numerics.analyses.plateau import escape_time, run_plateaus
-from numerics.core.validation import as_real_array, check_int, check_scalar
+from numerics.core.validation import as_real_array, check_flag, check_int, check_scalar
 from numerics.ode.initial import initial_conditions
 from numerics.ode.integrate import IntegrationError, integrate
+from numerics.simulators.common import progress_bar
 from numerics.sweeps.api import sweep
+
+logger = logging.getLogger(__name__)
 
 
 def _width(value: object, name: str) -> int:
@@ -138,6 +142,24 @@ def learning_rate_point(
 
 
 
+def _scan_serially(etas: np.ndarray, args: tuple, extra: tuple, progress: bool) -> list[tuple[np.ndarray | None, str]]:
+    """The etas one by one, up to the first failure, reporting each (a bar or log lines, and INFO)."""
+    p, k = args
+    bar = progress_bar(progress, etas.size, f"learning rates (p={p}, k={k})", unit_scale=False, unit="eta")
+    results = []
+    for eta in etas:
+        results.append(_escape_times_for(*args, float(eta), *extra))
+        times, reason = results[-1]
+        logger.info("eta = %g: %s", eta, reason or f"mean escape alpha {np.mean(times):.4g}")
+        if bar is not None:
+            bar.update(1)
+        if times is None:
+            break
+    if bar is not None:
+        bar.close()
+    return results
+
+
 def _scan_on_sweep(etas, executor, store, args, extra) -> list[tuple[np.ndarray | None, str]]:
     p, k = args
     seeds, N, q0, horizon, threshold, learned_fraction, model = extra
@@ -170,6 +192,7 @@ def optimal_learning_rate(
     executor: Any = None,
     model: Any = None,
     store: Any = None,
+    progress: bool = True,
 ) -> LearningRateScan:
     """Procedure of Sec. 4.1: the learning rate minimising the data needed to escape.
 
@@ -213,6 +236,10 @@ def optimal_learning_rate(
     store : path, optional
         With an executor: the sweep's store (a directory of finished etas; a
         rerun with the same arguments computes nothing again).
+    progress : bool
+        Report the serial scan eta by eta: a ``tqdm.auto`` bar on a terminal or in a notebook,
+        else a log line per 10 % of the grid; each finished eta is also logged at level INFO
+        (logger ``numerics.sweeps.learning_rate``).
 
     Returns
     -------
@@ -259,10 +286,7 @@ def optimal_learning_rate(
     if executor is None:
         if store is not None:
             raise ValueError("store needs an executor (the serial scan stops early and stores nothing)")
-        for eta in etas:
-            results.append(_escape_times_for(*args, float(eta), *extra))
-            if results[-1][0] is None:
-                break
+        results = _scan_serially(etas, args, extra, check_flag(progress, "progress"))
     else:
         results = _scan_on_sweep(etas, executor, store, args, extra)
     failed = np.ones(etas.size, dtype=bool)

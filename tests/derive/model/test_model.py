@@ -43,3 +43,32 @@ def test_hash_depends_on_activations_not_noise():
 def test_bad_models_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Model(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "fields, field_name",
+    [
+        ({"student_activation": "1e300*1e300*x"}, "student_activation"),
+        ({"student_activation": "x**2/1e-400"}, "student_activation"),
+        ({"teacher_activation": "erf(1e300*1e300*x)"}, "teacher_activation"),
+        ({"student_activation": "x**2*1e-400"}, "student_activation"),
+        ({"student_readout": "1e-400/p"}, "student_readout"),
+        ({"noise_variance": 10**400}, "noise_variance"),
+        ({"weight_decay": "1e300*1e300"}, "weight_decay"),
+    ],
+)
+def test_constants_beyond_the_float_range_are_refused_naming_the_field(fields, field_name):
+    with pytest.raises(ValueError, match=f"^{field_name}: .*float range"):
+        Model(**fields)
+
+
+def test_a_name_that_is_not_text_is_a_value_error():
+    with pytest.raises(ValueError, match="name must be"):
+        Model(name=123)
+
+
+def test_check_readouts_of_something_that_is_no_model_is_a_value_error():
+    from derive.model.model import check_readouts
+
+    with pytest.raises(ValueError, match="model must be a derive.Model"):
+        check_readouts("x", 2, 2)

@@ -208,3 +208,34 @@ def test_plateau_summary_is_escape_time_and_run_plateaus():
     assert not plateau_summary(early).escaped and np.isnan(escape_time(early))
     with pytest.raises(ValueError, match="one trajectory"):
         plateau_summary(integrate(np.stack([Q0, Q0]), np.stack([R0, R0]), T, eta=0.3, alpha_max=1))
+
+
+def test_escape_time_at_the_stability_edge_can_give_nan_with_the_reason(caplog):
+    from numerics.analyses.summary import plateau_summary
+
+    Q0, R0, T = initial_conditions(2, 2, N=1e4, seed=0)
+    run = integrate(Q0, R0, T, eta=0.5, alpha_max=20, n_points=50)
+    with pytest.raises(ValueError, match="no plateau"):
+        escape_time(run)  # the default keeps raising
+    with caplog.at_level("WARNING", logger="numerics.analyses.plateau"):
+        assert np.isnan(escape_time(run, on_failure="nan"))
+    assert "no plateau" in caplog.text
+    assert "no plateau" in plateau_summary(run).no_plateau
+    batched = IntegrationResult(alpha=run.alpha, Q=np.stack([run.Q] * 3), R=np.stack([run.R] * 3),
+                                risk=np.stack([run.risk] * 3), T=run.T, eta=run.eta, second_order=True,
+                                model=run.model)
+    assert np.isnan(escape_time(batched, on_failure="nan")).all()
+    assert escape_time(batched, on_failure="nan").shape == (3,)
+
+
+@pytest.mark.parametrize("bad", [[1, 2, 3], None, {}])
+def test_escape_time_of_something_that_is_no_result_is_a_value_error(bad):
+    with pytest.raises(ValueError, match="run must be a result"):
+        escape_time(bad)
+
+
+def test_escape_time_on_failure_is_checked():
+    Q0, R0, T = initial_conditions(2, 2, N=1e4, seed=0)
+    run = integrate(Q0, R0, T, eta=0.3, alpha_max=1, n_points=5)
+    with pytest.raises(ValueError, match="on_failure"):
+        escape_time(run, on_failure="ignore")

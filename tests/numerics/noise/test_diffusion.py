@@ -111,3 +111,11 @@ def test_packed_covariance_and_sde_run_on_network_tables():
     assert result.model is HE3 and np.all(np.isfinite(result.Q)) and np.all(np.isfinite(result.R))
     # the noise moved the replicas apart
     assert np.ptp(result.R[:, -1, 0, 0]) > 0
+
+
+def test_increment_covariance_names_an_eta_that_overflows_and_checks_second_order():
+    Q, R, T = np.eye(2) * 0.5, np.zeros((2, 2)), np.eye(2)
+    with pytest.raises(ValueError, match="eta = 1e\\+200"):
+        increment_covariance(Q, R, T, eta=1e200)
+    with pytest.raises(ValueError, match="second_order must be True or False"):
+        increment_covariance(Q, R, T, eta=0.1, second_order=2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,14 @@ def test_optimal_learning_rate_on_a_sweep_equals_the_serial_scan(tmp_path, monke
     np.testing.assert_array_equal(again.mean_escape, serial.mean_escape)
     with pytest.raises(ValueError, match="store needs an executor"):
         optimal_learning_rate(4, 1, seeds=2, etas=etas, store=tmp_path)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_optimal_learning_rate_reports_its_progress(caplog, progress):
+    with caplog.at_level(logging.INFO):
+        scan = optimal_learning_rate(2, 2, seeds=1, N=100, etas=[0.25, 0.35, 0.5], progress=progress)
+    etas_logged = [r for r in caplog.records if r.name == "numerics.sweeps.learning_rate"]
+    assert len(etas_logged) == 3 and "solver stopped" in etas_logged[-1].getMessage()
+    tenths = [r for r in caplog.records if r.name == "numerics.simulators"]
+    assert bool(tenths) == progress
+    assert scan.stop_reason == "solver stopped"
