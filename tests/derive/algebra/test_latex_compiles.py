@@ -7,7 +7,7 @@ derived quantity of a grid of models then typesets in KaTeX's strict mode.
 
 import pytest
 import sympy as sp
-from tex_engine import assert_typesets, typeset_errors
+from tex_engine import assert_typesets, markdown_formulas, typeset_errors
 
 from derive.algebra.matrix_expr import Q, R, T, dg, mm, rowsum, total, tp
 from derive.algebra.render import PRECEDENCE, latex
@@ -37,7 +37,9 @@ GRID = (
 
 
 def test_the_engine_rejects_a_double_superscript_and_accepts_the_grouped_form():
-    errors = typeset_errors([r"R R^{\top}^{\circ 2}", r"\left(R R^{\top}\right)^{\circ 2}", r"\operatorname{dg}\left(Q"])
+    errors = typeset_errors(
+        [r"R R^{\top}^{\circ 2}", r"\left(R R^{\top}\right)^{\circ 2}", r"\operatorname{dg}\left(Q"]
+    )
     assert "Double superscript" in errors[0]
     assert errors[1] is None
     assert errors[2] is not None
@@ -73,8 +75,6 @@ def test_grouping(expr, expected):
 
 def test_the_stated_grouping_typesets():
     # PRECEDENCE is Markdown with inline math: every $...$ must compile too
-    from tex_engine import markdown_formulas
-
     formulas = markdown_formulas(PRECEDENCE, "PRECEDENCE")
     assert len(formulas) >= 5
     assert_typesets(formulas)
