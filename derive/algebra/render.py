@@ -1,9 +1,18 @@
-"""Human-readable renderings of index-free expressions: LaTeX and plain text.
+r"""Human-readable renderings of index-free expressions: LaTeX and plain text.
 
 Conventions in both: juxtaposition / ``@`` is the matrix product, ``∘`` / ``*``
 between matrices the entry-wise (Hadamard) product, ``dg(A)`` the diagonal of
 ``A`` as a column vector, ``1`` the all-ones vector, ``sum(A)`` the sum of all
 entries of ``A``.
+
+Grouping in LaTeX (:data:`PRECEDENCE` states it for the documents): a superscript
+(``^{\top}``, the entry-wise power ``^{\circ n}``, the matrix power ``^{n}``) binds to
+the one symbol or function application it follows; any other base (a product, a sum, or
+something that already carries a superscript) is put in parentheses, so
+``(R R^T)^{∘2}`` prints ``\left(R R^{\top}\right)^{\circ 2}`` and never the double
+superscript ``R R^{\top}^{\circ 2}``. A matrix product or a sum that is a factor of an
+entry-wise product is parenthesised as well, so no reading depends on an order of
+operations between ``∘`` and juxtaposition.
 """
 
 from __future__ import annotations
@@ -23,6 +32,32 @@ def _split(expr: sp.Mul) -> tuple[list[sp.Expr], list[sp.Expr]]:
     return scalars, matrices
 
 
+#: The grouping rules of :func:`latex`, as stated at the top of ``docs/equations.md``.
+PRECEDENCE = r"""Grouping: a superscript (the transpose $A^{\top}$, the entry-wise power $A^{\circ n}$,
+the matrix power $A^{n}$) applies only to the symbol or the function application right before it;
+anything larger carries parentheses, e.g. $\left(R R^{\top}\right)^{\circ 2}$ (square the
+entries of $R R^{\top}$), $\left(R^{\top}\right)^{\circ 2}$, $\left(Q \mathbf{1}\right)^{\top}$.
+The factors of an entry-wise product $\circ$ that are matrix products or sums are
+parenthesised too, e.g. $R \circ \left(Q \mathbf{1}\right)$, so no formula relies on an
+order of operations between $\circ$ and the matrix product. A coefficient written in front of
+a term multiplies the whole term."""
+
+
+def _is_atom(expr: sp.Expr) -> bool:
+    """Whether the LaTeX of ``expr`` takes a superscript without parentheses.
+
+    Atoms are the symbols and function applications (``dg``, ``tr``, ``sum``, ``einsum``):
+    their text ends in a name or a closing ``\\right)``. Matrix products, ``A 1``,
+    transposes, powers, sums and products are not.
+    """
+    return not isinstance(expr, (mm, rowsum, tp, sp.Add, sp.Mul, sp.Pow))
+
+
+def _is_product_or_sum(expr: sp.Expr) -> bool:
+    """Whether ``expr`` prints as several juxtaposed or added terms (a matrix product, ``A 1`` or a sum)."""
+    return isinstance(expr, (mm, rowsum)) or isinstance(expr, sp.Add) and not is_scalar(expr)
+
+
 class _Latex(LatexPrinter):
     def _print_Function(self, expr, exp=None):  # noqa: N802 - sympy printer protocol
         args = [self._print(a) for a in expr.args]
@@ -33,9 +68,9 @@ class _Latex(LatexPrinter):
                     runs[-1][1] += 1
                 else:
                     runs.append([a, 1])
-            text = " ".join(self._wrap(a) + (f"^{{{n}}}" if n > 1 else "") for a, n in runs)
+            text = " ".join(self._base(a) + f"^{{{n}}}" if n > 1 else self._wrap(a) for a, n in runs)
         elif isinstance(expr, tp):
-            text = rf"{self._wrap(expr.args[0])}^{{\top}}"
+            text = rf"{self._base(expr.args[0])}^{{\top}}"
         elif isinstance(expr, dg):
             text = rf"\operatorname{{dg}}\left({args[0]}\right)"
         elif isinstance(expr, rowsum):
@@ -51,17 +86,30 @@ class _Latex(LatexPrinter):
         return f"\\left({text}\\right)^{{{exp}}}" if exp else text
 
     def _wrap(self, expr: sp.Expr) -> str:
+        """A factor of a matrix product: entry-wise products and sums in parentheses."""
         text = self._print(expr)
         if isinstance(expr, (sp.Add, sp.Mul)) and not is_scalar(expr):
             return rf"\left({text}\right)"
         return text
 
+    def _base(self, expr: sp.Expr) -> str:
+        """The base of a superscript: in parentheses unless it is a symbol or a function application."""
+        text = self._print(expr)
+        return text if _is_atom(expr) else rf"\left({text}\right)"
+
+    def _hadamard_factor(self, expr: sp.Expr) -> str:
+        """A factor of an entry-wise product: matrix products and sums in parentheses."""
+        text = self._print(expr)
+        return rf"\left({text}\right)" if _is_product_or_sum(expr) else text
+
     def _print_Mul(self, expr):  # noqa: N802
         scalars, matrices = _split(expr)
         if not matrices or len(matrices) == 1 and not scalars:
             return super()._print_Mul(expr)
-        parts = [self._wrap(m) for m in matrices]
-        body = r" \circ ".join(parts)
+        if len(matrices) == 1:
+            body = self._wrap(matrices[0])
+        else:
+            body = r" \circ ".join(self._hadamard_factor(m) for m in matrices)
         if not scalars:
             return body
         coefficient = sp.Mul(*scalars)
@@ -74,10 +122,7 @@ class _Latex(LatexPrinter):
 
     def _print_Pow(self, expr):  # noqa: N802
         if not is_scalar(expr.base):
-            base = self._wrap(expr.base)
-            if isinstance(expr.base, tp):
-                base = "{" + base + "}"
-            return rf"{base}^{{\circ {self._print(expr.exp)}}}"
+            return rf"{self._base(expr.base)}^{{\circ {self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
 
 

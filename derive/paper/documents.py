@@ -13,7 +13,7 @@ import hashlib
 import importlib
 from collections.abc import Callable
 
-from derive.algebra.render import latex
+from derive.algebra.render import PRECEDENCE, latex
 from derive.model.model import Model
 from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
 
@@ -58,7 +58,8 @@ $A^{\circ n}$ the entry-wise power; $\operatorname{dg}(A)$ the diagonal of $A$ a
 column vector; $\operatorname{sum}(A)$ the sum of all entries; $\mathbf{1}$ the all-ones
 vector. A bare number in a matrix equation is the all-ones matrix times it.
 Every formula holds for all widths p and k at once.
-"""
+
+""" + PRECEDENCE + "\n"
 
 
 def model_section(model: Model) -> str:

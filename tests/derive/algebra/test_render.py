@@ -22,7 +22,10 @@ def test_a_one_term_negative_group_carries_its_sign_in_front_of_the_prefactor():
     # "\frac{1}{p^{2}} - R^{\top} \mathbf{1}^{\top} + ...", which reads as 1/p^2 minus a matrix
     drift_R = derive_quantities(LINEAR).as_dict()["drift_R"]
     rendered = latex(drift_R)
-    assert rendered == r"- \frac{1}{p^{2}} R^{\top} \mathbf{1}^{\top} + \frac{1}{k p} T \mathbf{1}^{\top}"
+    # (the transpose of a product is grouped: \left(R^{\top} \mathbf{1}\right)^{\top}, see test_latex_compiles.py)
+    assert rendered == (
+        r"- \frac{1}{p^{2}} \left(R^{\top} \mathbf{1}\right)^{\top} + \frac{1}{k p} \left(T \mathbf{1}\right)^{\top}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,7 +38,7 @@ def test_a_one_term_negative_group_carries_its_sign_in_front_of_the_prefactor():
         ),
         (-2 * total(R) / (k * p**3), r"- \frac{2}{k p^{3}} \operatorname{sum}\left(R\right)"),
         # a group of several terms keeps its signs inside the parentheses
-        ((tp(rowsum(R)) - R) / p, r"\frac{1}{p} \left(- R + R \mathbf{1}^{\top}\right)"),
+        ((tp(rowsum(R)) - R) / p, r"\frac{1}{p} \left(- R + \left(R \mathbf{1}\right)^{\top}\right)"),
         (-Q, "- Q"),
         (T - Q, r"\left(T - Q\right)"),
         (sp.Integer(0) * Q, "0"),
