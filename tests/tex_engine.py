@@ -1,8 +1,9 @@
 """Typesetting LaTeX with KaTeX, a real TeX parser, to check that formulas compile.
 
-KaTeX comes from the npm registry: ``.ci/run`` installs it with
-``npm install --prefix .ci/node katex@0.16`` (``.ci/node/`` is not committed; run the same
-command once in a clone). :func:`typeset_errors` runs ``tests/katex_check.js`` with Node.js
+KaTeX comes from the npm registry: the first test that needs it installs it with
+``npm install --prefix .ci/node katex@0.16`` when ``npm`` is on the machine (``.ci/node/`` is
+not committed; ``.ci/run`` runs the same command before the tests), so the README's test
+command is all a clone needs. :func:`typeset_errors` runs ``tests/katex_check.js`` with Node.js
 on a batch of formulas in KaTeX's strict mode (a double superscript, an unknown macro or
 an unbalanced brace is an error). Without Node.js or KaTeX the calling test fails, naming the
 install command; setting ``WICKODE_SKIP_TEX=1`` turns that into a skip on a developer's
@@ -40,6 +41,15 @@ def _unavailable(reason: str) -> None:
     pytest.fail(f"{message}, or set {SKIP_VARIABLE}=1 to skip the typesetting tests on this machine", pytrace=False)
 
 
+def _install_katex() -> None:
+    # once per clone: the same command as .ci/run, from the npm registry
+    npm = shutil.which("npm")
+    if npm is None:
+        return
+    subprocess.run([npm, "install", "--prefix", str(ROOT / ".ci" / "node"), "--no-audit", "--no-fund", "katex@0.16"],
+                   capture_output=True, text=True, timeout=600, check=False)
+
+
 def typeset_errors(formulas: list[str]) -> list[str | None]:
     """KaTeX's error message for each formula (display mode, strict), ``None`` where it typesets.
 
@@ -55,6 +65,8 @@ def typeset_errors(formulas: list[str]) -> list[str | None]:
     node = shutil.which("node")
     if node is None:
         _unavailable("Node.js (`node`) is not on PATH, so KaTeX cannot typeset the formulas")
+    if not (NODE_MODULES / "katex" / "package.json").is_file():
+        _install_katex()
     if not (NODE_MODULES / "katex" / "package.json").is_file():
         _unavailable(f"KaTeX is not installed under {NODE_MODULES.relative_to(ROOT)}")
     environment = dict(os.environ, NODE_PATH=str(NODE_MODULES))
