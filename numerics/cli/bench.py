@@ -8,7 +8,6 @@ from pathlib import Path
 
 from numerics.cli.common import CommandError
 
-
 DESCRIPTION = """\
 Run the benchmarks of bench/ (source checkout only) and print the results table:
 timings of the right-hand sides, the solver, the derivation, the simulators and more."""
@@ -38,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     unknown = sorted(set(args.only or ()) - set(benchmark_names()))
     if unknown:
-        raise CommandError(f"--only: unknown benchmark {', '.join(unknown)}; choose from {', '.join(benchmark_names())}")
+        known = ", ".join(benchmark_names())
+        raise CommandError(f"--only: unknown benchmark {', '.join(unknown)}; choose from {known}")
     argv = (["--smoke"] if args.smoke else []) + (["--only", *args.only] if args.only else [])
     return main(argv + (["--json", args.json] if args.json else []))
 

@@ -238,4 +238,5 @@ def csv_metadata(command: str, model: Any, label: str, parameters: dict[str, Any
     from numerics import __version__
 
     settings = ", ".join(f"{name}={value}" for name, value in parameters.items())
-    return [f"wickode {__version__}: wickode {command}", f"model: {model_text(model, label)}", f"parameters: {settings}"]
+    return [f"wickode {__version__}: wickode {command}", f"model: {model_text(model, label)}",
+            f"parameters: {settings}"]

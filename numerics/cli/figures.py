@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 DESCRIPTION = """\
 Draw the project's figures (the paper's and the documentation's) as PNG files, into the
 current directory unless --out is given; `wickode figures --list` names them."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from numerics.cli.common import (
     CommandError,
@@ -87,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         from numerics.simulators.weights import compare_ode_simulation, simulate
 
         simulation = simulate(N=args.simulate, p=args.p, k=args.k, eta=args.eta, alpha_max=args.alpha_max,
-                              model=model, q0=args.q0, seed=args.seed, record=SIMULATION_RECORD, batch_size=args.batch_size)
+                              model=model, q0=args.q0, seed=args.seed, record=SIMULATION_RECORD,
+                              batch_size=args.batch_size)
         result = compare_ode_simulation(simulation, second_order=not args.gradient_flow).ode
         args.N = float(args.simulate)
     else:

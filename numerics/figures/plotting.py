@@ -222,7 +222,10 @@ def csv_is_summarised(result: Any) -> bool:
 
 
 def save_summary_csv(result: Any, path: str | Path, metadata: Sequence[str] = ()) -> None:
-    """Write alpha, mean/min/max of the diagonal and off-diagonal of Q and of R, and the risk (``metadata`` as above)."""
+    """Write alpha, mean/min/max of the diagonal and off-diagonal of Q and of R, and the risk.
+
+    ``metadata`` lines head the file after ``#``, as in :func:`save_csv`.
+    """
     columns = [result.alpha]
     names = ["alpha"]
     for key, (curves, _) in _entries(np.asarray(result.Q), np.asarray(result.R)).items():
