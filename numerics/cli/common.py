@@ -199,7 +199,7 @@ def check_seed(seed: int, flag: str = "--seed") -> int:
 def check_positive_finite(value: float, flag: str) -> float:
     """``value`` when it is finite and positive (``inf`` and ``nan`` would make a check vacuous)."""
     if not (math.isfinite(value) and value > 0):
-        raise CommandError(f"{flag} must be a positive finite number, got {value}")
+        raise CommandError(f"{flag} must be positive and finite, got {value}")
     return value
 
 

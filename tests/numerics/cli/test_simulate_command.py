@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from csv_tables import csv_metadata_lines
 
 from numerics.cli import main
 from numerics.cli.simulate import write_simulation_csv
@@ -41,9 +42,10 @@ def test_a_small_simulation_writes_its_files(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "replicas = 2" in out and "wrote" in out
-    table = np.loadtxt(tmp_path / "simulate_paper_N100_p2_k1_eta0.2.csv", delimiter=",", skiprows=1)
+    (csv,) = tmp_path.glob("simulate_paper_N100_p2_k1_eta0.2_*.csv")
+    table = np.loadtxt(csv, delimiter=",", skiprows=len(csv_metadata_lines(csv)) + 1)
     assert set(table[:, 0]) == {0.0, 1.0}
-    assert (tmp_path / "simulate_paper_N100_p2_k1_eta0.2.png").read_bytes()[:4] == b"\x89PNG"
+    assert csv.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("flag", ["--replicas", "--record", "--batch-size"])
