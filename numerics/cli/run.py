@@ -62,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
+
     from numerics import initial_conditions
     from numerics.figures.plotting import plot_trajectory, save_trajectory
     from numerics.ode.integrate import integrate
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     title = f"{label}: p={args.p}, k={args.k}, eta={args.eta:g}, N={args.N:g}"
     if args.batch_size != 1:
         title += f", B={args.batch_size}"
-    write_checked(lambda path: plot_trajectory(result, path, simulation=simulation, title=title), png_path)
+    # closed once saved: a figure left open per call piles up when main() runs in one process
+    write_checked(lambda path: plt.close(plot_trajectory(result, path, simulation=simulation, title=title)), png_path)
     print(f"model {model_text(model, label)}")
     print(f"p = {args.p}, k = {args.k}, eta = {args.eta:g}, Var R0 = q0/N = {args.q0 / args.N:.3g}")
     print(f"integrated to alpha = {result.alpha[-1]:g} in {elapsed:.2f} s ({result.nfev} RHS evaluations)")

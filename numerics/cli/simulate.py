@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
     import numpy as np
 
     from numerics.figures.plotting import plot_trajectory
@@ -98,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         # markers: the replica mean of SGD; lines: the replica mean of the ODEs, each from its replica's start
         title += " (means over replicas)"
     write_checked(
-        lambda path: plot_trajectory(_replica_mean(comparison.ode), path, simulation=sim,
-                                     title=title + " (lines ODE, markers SGD)"),
+        lambda path: plt.close(plot_trajectory(_replica_mean(comparison.ode), path, simulation=sim,
+                                               title=title + " (lines ODE, markers SGD)")),
         png_path,
     )
     steps = sim.nfev * args.replicas
