@@ -10,6 +10,9 @@ escape, implicit bias, landscape), ``sweeps``, ``results`` (saved results), ``ru
 registry of generated modules).
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
 from numerics.analyses.closed_forms import predicted_counts
 from numerics.analyses.finite_n import plateau_noise
 from numerics.analyses.gradient_hessian import gradient, hessian
@@ -42,6 +45,12 @@ from numerics.simulators.weights import compare_ode_simulation, simulate, weight
 from numerics.sweeps.api import sweep
 from numerics.sweeps.layout import sweep_point
 from numerics.sweeps.learning_rate import LearningRateScan, optimal_learning_rate
+
+try:
+    #: The installed version of the ``wickode`` distribution (pyproject.toml), printed by ``wickode --version``.
+    __version__ = _distribution_version("wickode")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "LearningRateScan",

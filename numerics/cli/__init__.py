@@ -25,13 +25,26 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``wickode`` parser: ``--version`` and one sub-parser per module of :data:`COMMAND_MODULES`.
+
+    Every sub-command's help page shows its description and example as
+    written and the default of every flag (:class:`~numerics.cli.common.CommandHelpFormatter`).
+    """
+    from numerics import __version__
+    from numerics.cli.common import CommandHelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="wickode",
         description="Derive, verify and solve the overlap ODEs of one-pass SGD in teacher-student networks.",
+        epilog="example:\n  wickode run --p 3 --k 2 --eta 0.5\n  wickode COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    for subparser in subparsers.choices.values():
+        subparser.formatter_class = CommandHelpFormatter
     return parser
 
 

@@ -1,6 +1,6 @@
 """What the sub-commands of the ``wickode`` command line share (one module per sub-command in :mod:`numerics.cli`).
 
-Every command that takes a model accepts ``--model paper|he2|he3`` (a committed
+Every command that takes a model accepts ``--model paper|he2|he3|scm`` (a committed
 model) and the flags of :func:`add_model_arguments`, which override fields of
 that model (``--model he3 --noise 0.1``) or, from the paper model, define any
 model of the family (``--student "x**2 + x" --teacher "x**2"``). Model text is
@@ -14,12 +14,18 @@ as one line naming the flag, with exit code 2.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import re
+from pathlib import Path
 from typing import Any
 
 from numerics.runtime.registry import model_by_name as registry_model_by_name
 
-MODEL_CHOICES = ("paper", "he2", "he3")
+MODEL_CHOICES = ("paper", "he2", "he3", "scm")
+#: The models ``verify`` checks when no model is named (the soft committee machine's erf units take longer).
+DEFAULT_VERIFY_MODELS = ("paper", "he2", "he3")
 
 #: Model flags: ``(flag, Model field, help)``.
 MODEL_FLAGS = (
@@ -55,9 +61,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, several: bool = Fals
     )
     if several:
         group.add_argument("--model", choices=MODEL_CHOICES, nargs="*", default=None,
-                           help="committed models (default: all three, or paper when a model flag is given)")
+                           help="committed models (default: paper he2 he3, or paper when a model flag is given)")
     else:
-        group.add_argument("--model", choices=MODEL_CHOICES, default="paper", help="committed model (default paper)")
+        group.add_argument("--model", choices=MODEL_CHOICES, default="paper",
+                           help="committed model (default paper; scm: Saad and Solla's soft committee machine)")
     for flag, _, text in MODEL_FLAGS:
         group.add_argument(flag, default=None, metavar="EXPR", help=text)
 
@@ -165,3 +172,71 @@ def write_checked(write: Any, path: Any, flag: str = "--out") -> None:
 def model_text(model: Any, label: str) -> str:
     """What the headers print for the model: its label and, for models other than the paper's, its fields."""
     return label if model is None else f"{label} ({model.describe()})"
+
+
+class CommandHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help pages with the description and example kept as written and every default shown.
+
+    A flag whose help text already names its default keeps it as written;
+    flags without a value (``store_true``) and ``None`` defaults show none.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        no_default = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if "default" in text or no_default or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """``seed`` when it is a valid NumPy seed (a non-negative integer), else a :class:`CommandError`."""
+    if seed < 0:
+        raise CommandError(f"{flag} must be a non-negative integer, got {seed}")
+    return seed
+
+
+def check_positive_finite(value: float, flag: str) -> float:
+    """``value`` when it is finite and positive (``inf`` and ``nan`` would make a check vacuous)."""
+    if not (math.isfinite(value) and value > 0):
+        raise CommandError(f"{flag} must be positive and finite, got {value}")
+    return value
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out`` and ``--force`` of the commands that write a run's files."""
+    parser.add_argument("--out", type=Path, default=Path("."), help="output directory (default: here)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite the files of an identical earlier run (refused without it)")
+
+
+def run_digest(model: Any, parameters: dict[str, Any]) -> str:
+    """Eight hex digits identifying the model and every parameter that changes a run's result.
+
+    ``model`` is ``None`` (the paper model) or a ``derive.Model``; two runs
+    that differ in any field of the model or any entry of ``parameters`` get
+    different digests, so their output files never share a name.
+    """
+    fields = "paper" if model is None else model.describe()
+    text = json.dumps({"model": fields, "parameters": parameters}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def output_paths(directory: Path, stem: str, suffixes: tuple[str, ...], *, force: bool) -> list[Path]:
+    """``directory / (stem + suffix)`` for each suffix; a :class:`CommandError` if one exists and not ``force``."""
+    paths = [directory / f"{stem}{suffix}" for suffix in suffixes]
+    existing = [str(path) for path in paths if path.exists()]
+    if existing and not force:
+        raise CommandError(
+            f"{existing[0]!r} exists (the same run was written before); pass --force to overwrite it"
+        )
+    return paths
+
+
+def csv_metadata(command: str, model: Any, label: str, parameters: dict[str, Any]) -> list[str]:
+    """Header lines of a CSV (written after ``# ``): the toolkit version, the model, the parameters."""
+    from numerics import __version__
+
+    settings = ", ".join(f"{name}={value}" for name, value in parameters.items())
+    return [f"wickode {__version__}: wickode {command}", f"model: {model_text(model, label)}",
+            f"parameters: {settings}"]

@@ -19,6 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "derive",
         help="regenerate generated modules and docs (or --check them); --latex/--markdown print one model's equations",
+        description="Without a flag: regenerate every committed generated module and document (same as\n"
+        "`python -m derive`); --check reports the stale ones instead. --latex/--markdown print the derived\n"
+        "equations of one model (drift, diffusion, noise, risk, right-hand sides) and write nothing.",
+        epilog="example:\n  wickode derive --check\n  wickode derive --student \"x**3\" --teacher \"x**2\" --latex",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 naming stale files instead of writing")

@@ -13,17 +13,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "hessian",
         help="Hessian spectrum (eigenvalues x N, multiplicities) at a stationary point of the paper model",
-        description="Exact Hessian spectrum at a stationary point of the paper model, beside its closed form. "
-        "With another model (--model, --student, ...) the spectrum of that model's risk is computed at the "
-        "same point (stationary for the paper model, not necessarily for this one) and no closed form is "
+        description="Exact Hessian spectrum at a stationary point of the paper model, beside its closed form.\n"
+        "With another model (--model, --student, ...) the spectrum of that model's risk is computed at the\n"
+        "same point (stationary for the paper model, not necessarily for this one) and no closed form is\n"
         "compared.",
+        epilog="example:\n  wickode hessian --point zero_error --p 4 --k 2 --N 1000\n"
+        "  wickode hessian --point plateau --rank 1",
     )
-    parser.add_argument("--point", choices=POINT_NAMES, default="plateau")
+    parser.add_argument("--point", choices=POINT_NAMES, default="plateau", help="the stationary point")
     parser.add_argument("--p", type=int, default=4, help="student width")
     parser.add_argument("--k", type=int, default=2, help="teacher width")
     parser.add_argument("--N", type=int, default=1000, help="input dimension")
     parser.add_argument("--rank", type=int, default=None, help="plateau only: number of active students")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random teacher and student weights")
     add_model_arguments(parser)
     parser.set_defaults(func=run)
 

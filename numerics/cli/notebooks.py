@@ -34,7 +34,12 @@ CELL_TIMEOUT = 600
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("notebooks", help="execute the notebooks into docs/notebooks/, or check the copies")
+    parser = subparsers.add_parser(
+        "notebooks", help="execute the notebooks into docs/notebooks/, or check the copies",
+        description="Execute the notebooks of notebooks/ at the small size into executed copies (outputs and\n"
+        "figures included), or check that every copy has the cells of its source, all executed.",
+        epilog="example:\n  wickode notebooks --sync ode_trajectory\n  wickode notebooks --check",
+    )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--sync", action="store_true", help="execute the notebooks (small size) and write the copies")
     action.add_argument("--check", action="store_true", help="report copies out of sync with their sources (exit 1)")

@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from numerics.cli.common import (
     CommandError,
     add_model_arguments,
+    add_output_arguments,
+    check_seed,
+    csv_metadata,
     model_from_args,
     model_text,
     output_directory,
+    output_paths,
+    run_digest,
     write_checked,
 )
+
+DESCRIPTION = """\
+Simulate one-pass SGD of the student network at input dimension N and compare every
+replica with the ODE started from its own measured overlaps. Writes a CSV (headed by '#'
+lines naming the model, the parameters and the version) and a PNG; the file names carry
+a digest of the model and of every parameter that changes the result, and an existing
+file is kept unless --force is given."""
+
+EXAMPLE = """\
+example:
+  wickode simulate --N 2000 --p 4 --k 2 --eta 0.5 --replicas 8 --out runs/
+  wickode simulate --model he3 --noise 0.1 --N 500"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "simulate", help="simulate one-pass SGD at finite N; write a CSV and a PNG overlaid on the ODE"
+        "simulate", help="simulate one-pass SGD at finite N; write a CSV and a PNG overlaid on the ODE",
+        description=DESCRIPTION, epilog=EXAMPLE,
     )
     parser.add_argument("--N", type=int, default=2000, help="input dimension (default 2000)")
     parser.add_argument("--p", type=int, default=4, help="student width (default 4)")
@@ -26,17 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alpha-max", type=float, default=60.0, help="final time alpha (default 60)")
     parser.add_argument("--replicas", type=int, default=1, help="independent runs simulated together (default 1)")
     parser.add_argument("--q0", type=float, default=1.0, help="initial student norm Q(0) = q0 I")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the samples")
     parser.add_argument("--record", type=int, default=120, help="number of recorded (log-spaced) points")
     parser.add_argument("--batch-size", type=int, default=1, metavar="B",
                         help="mini-batch size: each step averages B fresh samples (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--out", type=Path, default=Path("."), help="output directory (default: here)")
+    add_output_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
     import numpy as np
 
     from numerics.figures.plotting import plot_trajectory
@@ -46,7 +66,13 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--replicas", args.replicas), ("--record", args.record), ("--batch-size", args.batch_size)):
         if value < 1:
             raise CommandError(f"{flag} must be a positive integer, got {value}")
+    check_seed(args.seed)
     output_directory(args.out)
+    parameters = {"N": args.N, "p": args.p, "k": args.k, "eta": args.eta, "alpha_max": args.alpha_max,
+                  "replicas": args.replicas, "q0": args.q0, "seed": args.seed, "record": args.record,
+                  "batch_size": args.batch_size}
+    stem = f"simulate_{label}_N{args.N}_p{args.p}_k{args.k}_eta{args.eta:g}_{run_digest(model, parameters)}"
+    csv_path, png_path = output_paths(args.out, stem, (".csv", ".png"), force=args.force)
     # IntegrationError and SimulationError (a diverging run) are reported by the caller as user errors
     sim = simulate(
         N=args.N,
@@ -64,9 +90,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # every replica against the ODE from its own measured start (one batched integration)
     comparison = compare_ode_simulation(sim)
-    stem = f"simulate_{label}_N{args.N}_p{args.p}_k{args.k}_eta{args.eta:g}"
-    csv_path, png_path = args.out / f"{stem}.csv", args.out / f"{stem}.png"
-    write_checked(lambda path: write_simulation_csv(sim, comparison.ode, path), csv_path)
+    metadata = csv_metadata("simulate", model, label, parameters)
+    write_checked(lambda path: write_simulation_csv(sim, comparison.ode, path, metadata), csv_path)
     title = f"{label}: N={args.N}, p={args.p}, k={args.k}, eta={args.eta:g}, replicas={args.replicas}"
     if args.batch_size > 1:
         title += f", B={args.batch_size}"
@@ -74,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         # markers: the replica mean of SGD; lines: the replica mean of the ODEs, each from its replica's start
         title += " (means over replicas)"
     write_checked(
-        lambda path: plot_trajectory(_replica_mean(comparison.ode), path, simulation=sim,
-                                     title=title + " (lines ODE, markers SGD)"),
+        lambda path: plt.close(plot_trajectory(_replica_mean(comparison.ode), path, simulation=sim,
+                                               title=title + " (lines ODE, markers SGD)")),
         png_path,
     )
     steps = sim.nfev * args.replicas
@@ -110,9 +135,14 @@ def _replica_mean(result):
     return replace(result, Q=result.Q.mean(0), R=result.R.mean(0), risk=result.risk.mean(0), T=T)
 
 
-def write_simulation_csv(sim, ode, path: Path) -> None:
-    """Columns: replica, alpha, Q (upper triangle), R, risk of the simulation, then risk of the ODE."""
+def write_simulation_csv(sim, ode, path: Path, metadata: Sequence[str] = ()) -> None:
+    """Columns: replica, alpha, Q (upper triangle), R, risk of the simulation, then risk of the ODE.
+
+    ``metadata`` lines (model, parameters, version) head the file after ``#``.
+    """
     import numpy as np
+
+    from numerics.figures.plotting import csv_header
 
     p, k = sim.Q.shape[-1], sim.R.shape[-1]
     Q, R, risk, risk_ode = (np.asarray(a) for a in (sim.Q, sim.R, sim.risk, ode.risk))
@@ -129,4 +159,4 @@ def write_simulation_csv(sim, ode, path: Path) -> None:
                 [np.full(n, b), sim.alpha, Q[b][:, iu[0], iu[1]], R[b].reshape(n, -1), risk[b], risk_ode[b]]
             )
         )
-    np.savetxt(path, np.vstack(rows), delimiter=",", header=",".join(names), comments="")
+    np.savetxt(path, np.vstack(rows), delimiter=",", header=csv_header(names, metadata), comments="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,19 @@ def plot_trajectory(
     return fig
 
 
-def save_csv(result: Any, path: str | Path) -> None:
+def csv_header(names: Sequence[str], metadata: Sequence[str] = ()) -> str:
+    """The header of a CSV: each ``metadata`` line after ``# ``, then the column names.
+
+    Readers skip the ``#`` lines (``np.loadtxt`` does by default; ``np.genfromtxt(...,
+    names=True)`` needs them dropped first).
+    """
+    return "".join(f"# {line}\n" for line in metadata) + ",".join(names)
+
+
+def save_csv(result: Any, path: str | Path, metadata: Sequence[str] = ()) -> None:
     """Write alpha, every entry of Q (upper triangle) and R, and the risk as CSV columns.
+
+    ``metadata`` lines (model, parameters, version) head the file after ``#``.
 
     A batched result (``Q`` of shape (..., n, p, p): batched starts or simulation
     replicas) is written in long form, one block of ``n`` rows per batch entry,
@@ -194,7 +206,8 @@ def save_csv(result: Any, path: str | Path) -> None:
     names.append("risk")
     # repr-exact floats; replica indices print as integers
     formats = ["%d"] * len(batch) + ["%.17g"] * (len(columns) - len(batch))
-    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(names), comments="", fmt=formats)
+    np.savetxt(path, np.column_stack(columns), delimiter=",", header=csv_header(names, metadata), comments="",
+               fmt=formats)
 
 
 #: Most overlap columns :func:`save_csv` writes by default; wider runs get summary columns
@@ -208,8 +221,11 @@ def csv_is_summarised(result: Any) -> bool:
     return p * (p + 1) // 2 + p * k > MAX_CSV_COLUMNS
 
 
-def save_summary_csv(result: Any, path: str | Path) -> None:
-    """Write alpha, mean/min/max of the diagonal and off-diagonal of Q and of R, and the risk."""
+def save_summary_csv(result: Any, path: str | Path, metadata: Sequence[str] = ()) -> None:
+    """Write alpha, mean/min/max of the diagonal and off-diagonal of Q and of R, and the risk.
+
+    ``metadata`` lines head the file after ``#``, as in :func:`save_csv`.
+    """
     columns = [result.alpha]
     names = ["alpha"]
     for key, (curves, _) in _entries(np.asarray(result.Q), np.asarray(result.R)).items():
@@ -221,22 +237,23 @@ def save_summary_csv(result: Any, path: str | Path) -> None:
             names.append(f"{name}_{stat}")
     columns.append(result.risk)
     names.append("risk")
-    np.savetxt(path, np.column_stack(columns), delimiter=",", header=",".join(names), comments="")
+    np.savetxt(path, np.column_stack(columns), delimiter=",", header=csv_header(names, metadata), comments="")
 
 
-def save_trajectory(result: Any, csv_path: str | Path) -> list[Path]:
+def save_trajectory(result: Any, csv_path: str | Path, metadata: Sequence[str] = ()) -> list[Path]:
     """Save a run: every overlap as CSV columns, or for wide runs summary columns plus an ``.npz``.
 
     Above :data:`MAX_CSV_COLUMNS` overlap entries the CSV holds the summary of
     :func:`save_summary_csv` and the full arrays (``alpha``, ``Q``, ``R``,
     ``risk``, ``T``) go to a NumPy ``.npz`` file beside it (binary: written in a
-    fraction of the time, a third of the size). Returns the paths written.
+    fraction of the time, a third of the size). ``metadata`` lines head the
+    CSV after ``#``. Returns the paths written.
     """
     csv_path = Path(csv_path)
     if not csv_is_summarised(result):
-        save_csv(result, csv_path)
+        save_csv(result, csv_path, metadata)
         return [csv_path]
-    save_summary_csv(result, csv_path)
+    save_summary_csv(result, csv_path, metadata)
     npz_path = csv_path.with_suffix(".npz")
     np.savez(npz_path, alpha=result.alpha, Q=result.Q, R=result.R, risk=result.risk, T=result.T)
     return [csv_path, npz_path]

@@ -334,7 +334,8 @@ def _resolve_uncached(model: Any) -> ResolvedModel:
 
 
 def model_by_name(name: str) -> Any:
-    """A committed model by its name (``derive.model.model.COMMITTED_MODELS``); ``"paper"`` is ``None``.
+    """A committed model by its name (``COMMITTED_MODELS`` and ``COMMITTED_TUPLE_MODELS`` of
+    ``derive.model.model``: paper, he2, he3, scm); ``"paper"`` is ``None``.
 
     Raises
     ------
@@ -343,10 +344,11 @@ def model_by_name(name: str) -> Any:
     """
     if name == "paper":
         return None
-    from derive.model.model import COMMITTED_MODELS
+    from derive.model.model import COMMITTED_MODELS, COMMITTED_TUPLE_MODELS
 
-    for model in COMMITTED_MODELS:
+    committed = COMMITTED_MODELS + COMMITTED_TUPLE_MODELS
+    for model in committed:
         if model.name == name:
             return model
-    names = ["paper"] + [model.name for model in COMMITTED_MODELS if model.name != "paper"]
+    names = ["paper"] + [model.name for model in committed if model.name != "paper"]
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(names)}")

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from csv_tables import read_csv_table
 
 from numerics.cli import main
 
@@ -16,7 +17,7 @@ def test_run_writes_csv_and_png(tmp_path, capsys):
     assert "plateau risk" in out and "final risk" in out
     assert "nan" not in out
     csv = next(tmp_path.glob("*.csv"))
-    data = np.genfromtxt(csv, delimiter=",", names=True)
+    data = read_csv_table(csv)
     assert {"alpha", "Q_1_1", "R_3_1", "risk"} <= set(data.dtype.names)
     assert next(tmp_path.glob("*.png")).stat().st_size > 10_000
 
@@ -124,7 +125,7 @@ def test_run_custom_model_writes_csv_and_png(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sigma(x) = x**2 + x" in out
     csv = next(tmp_path.glob("run_custom_*.csv"))
-    data = np.genfromtxt(csv, delimiter=",", names=True)
+    data = read_csv_table(csv)
     assert {"alpha", "Q_3_3", "R_3_2", "risk"} <= set(data.dtype.names)
     assert next(tmp_path.glob("run_custom_*.png")).stat().st_size > 10_000
 
@@ -199,7 +200,7 @@ def test_simulate_replicas_each_against_their_own_ode(tmp_path, capsys):
     argv = ["simulate", "--N", "500", "--p", "2", "--k", "1", "--eta", "0.2", "--alpha-max", "2", "--replicas", "3",
             "--record", "10", "--no-progress", "--out", str(tmp_path)]
     assert main(argv) == 0
-    data = np.genfromtxt(next(tmp_path.glob("*.csv")), delimiter=",", names=True)
+    data = read_csv_table(next(tmp_path.glob("*.csv")))
     starts = data[data["alpha"] == 0]
     assert len(starts) == 3
     # the ODE of each replica starts from that replica's measured overlaps: same risk at alpha = 0

@@ -13,7 +13,7 @@ def test_defaults_of_the_command():
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers())
     args = parser.parse_args(["figures"])
-    assert args.names == [] and args.out == Path("docs/figures") and not args.small and not args.list
+    assert args.names == [] and args.out == Path(".") and not args.small and not args.list
 
 
 def test_the_list_names_every_figure_once(capsys):
@@ -32,3 +32,11 @@ def test_a_small_figure_is_written_where_asked(tmp_path, monkeypatch, capsys):
 def test_an_unknown_figure_is_a_user_error(tmp_path, capsys):
     assert main(["figures", "fig99", "--out", str(tmp_path)]) == 2
     assert "unknown figure(s) ['fig99']" in capsys.readouterr().err
+
+
+def test_without_out_the_figure_is_written_here(tmp_path, monkeypatch, capsys):
+    # the old default, docs/figures, overwrote the committed figures of a clone
+    monkeypatch.chdir(tmp_path)
+    assert main(["figures", "fig5", "--small"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {Path('.') / 'fig5.png'}"
+    assert [path.name for path in tmp_path.iterdir()] == ["fig5.png"]

@@ -4,6 +4,7 @@ import argparse
 
 import numpy as np
 import pytest
+from csv_tables import read_csv_table
 
 from numerics.cli import main
 from numerics.cli import run as command
@@ -24,11 +25,10 @@ def test_the_csv_is_the_integrated_trajectory(gradient_flow, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     argv = ["run", "--p", "2", "--k", "1", "--eta", "0.2", "--alpha-max", "20", "--N", "1000", "--seed", "3"]
     assert main(argv + (["--gradient-flow"] if gradient_flow else [])) == 0
-    csv = tmp_path / "run_paper_p2_k1_eta0.2.csv"
-    assert (tmp_path / "run_paper_p2_k1_eta0.2.png").read_bytes()[:4] == b"\x89PNG"
-    header = csv.read_text().splitlines()[0].lstrip("# ").split(",")
-    table = np.loadtxt(csv, delimiter=",", skiprows=1)
-    columns = dict(zip(header, table.T))
+    (csv,) = tmp_path.glob("run_paper_p2_k1_eta0.2_*.csv")
+    assert csv.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    table = read_csv_table(csv)
+    columns = {name: table[name] for name in table.dtype.names}
     Q0, R0, T = initial_conditions(2, 1, N=1000, seed=3)
     want = integrate(Q0, R0, T, eta=0.2, alpha_max=20.0, second_order=not gradient_flow)
     np.testing.assert_allclose(columns["alpha"], want.alpha, rtol=1e-6)

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from csv_tables import csv_metadata_lines
 
 from numerics.cli import main
 from numerics.cli.simulate import write_simulation_csv
@@ -41,12 +42,29 @@ def test_a_small_simulation_writes_its_files(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "replicas = 2" in out and "wrote" in out
-    table = np.loadtxt(tmp_path / "simulate_paper_N100_p2_k1_eta0.2.csv", delimiter=",", skiprows=1)
+    (csv,) = tmp_path.glob("simulate_paper_N100_p2_k1_eta0.2_*.csv")
+    table = np.loadtxt(csv, delimiter=",", skiprows=len(csv_metadata_lines(csv)) + 1)
     assert set(table[:, 0]) == {0.0, 1.0}
-    assert (tmp_path / "simulate_paper_N100_p2_k1_eta0.2.png").read_bytes()[:4] == b"\x89PNG"
+    assert csv.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("flag", ["--replicas", "--record", "--batch-size"])
 def test_non_positive_counts_name_the_flag(flag, tmp_path, capsys):
     assert main(["simulate", flag, "0", "--out", str(tmp_path)]) == 2
     assert f"{flag} must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_simulations_that_differ_write_different_files_never_overwritten(tmp_path, capsys):
+    argv = ["simulate", "--N", "100", "--p", "2", "--k", "1", "--eta", "0.2", "--alpha-max", "0.5", "--record", "3",
+            "--no-progress", "--out", str(tmp_path)]
+    for change in ([], ["--seed", "1"], ["--q0", "0.5"], ["--batch-size", "2"], ["--noise", "0.1"]):
+        assert main(argv + change) == 0
+    assert len(list(tmp_path.glob("simulate_paper_N100_p2_k1_eta0.2_*.csv"))) == 5
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "pass --force to overwrite it" in capsys.readouterr().err
+    assert main(argv + ["--force"]) == 0
+    csv = sorted(tmp_path.glob("*.csv"))[0]
+    lines = csv_metadata_lines(csv)
+    assert lines[0].endswith("wickode simulate") and lines[1].startswith("model: paper")
+    assert lines[2].startswith("parameters: N=100, p=2, k=1, eta=0.2")

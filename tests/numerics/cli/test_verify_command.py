@@ -33,3 +33,14 @@ def test_the_verdict_follows_the_threshold(capsys):
 def test_bad_flags_are_named(flags, message, capsys):
     assert main(["verify", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threshold", ["inf", "nan", "0", "-1"])
+def test_a_vacuous_threshold_is_refused_naming_the_flag(threshold, capsys):
+    assert main(["verify", "--model", "paper", "--samples", "100", "--points", "1", "--threshold", threshold]) == 2
+    assert "wickode verify: error: --threshold must be positive and finite, got" in capsys.readouterr().err
+
+
+def test_a_negative_seed_is_refused_naming_the_flag(capsys):
+    assert main(["verify", "--model", "paper", "--samples", "100", "--points", "1", "--seed", "-1"]) == 2
+    assert "wickode verify: error: --seed must be a non-negative integer, got -1" in capsys.readouterr().err
