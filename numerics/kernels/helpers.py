@@ -161,8 +161,12 @@ def cat(axis: int, *arrays: np.ndarray) -> np.ndarray:
 
 
 def full(value: np.ndarray | float, shape: tuple[int, ...]) -> np.ndarray:
-    """``value`` with exactly ``shape``: a constant or broadcast entry is expanded into a new array."""
-    value = np.asarray(value)
+    """``value`` with exactly ``shape``: a constant or broadcast entry is expanded into a new array.
+
+    Always float64: a term that is identically zero (e.g. with a zero readout) prints as the
+    integer ``0``, which must not turn a right-hand side into an integer array.
+    """
+    value = np.asarray(value, dtype=np.float64)
     if value.shape == shape:
         return value
     return np.broadcast_to(value, shape).copy()

@@ -88,3 +88,15 @@ def test_bad_input_is_named(changes, match):
     arguments = dict(Q=Q, R=R, T=T, eta=0.1) | changes
     with pytest.raises(ValueError, match=match):
         rhs(arguments.pop("Q"), arguments.pop("R"), arguments.pop("T"), arguments.pop("eta"), **arguments)
+
+
+def test_a_zero_readout_gives_float_derivatives():
+    # every term is identically zero: the printed module returns the integer 0 expanded
+    from derive import Model
+
+    model = Model(student_readout="0")
+    Q, R, T = np.eye(2), np.full((2, 1), 0.1), np.eye(1)
+    dQ, dR = rhs(Q, R, T, 0.1, model=model)
+    assert dQ.dtype == np.float64 and dR.dtype == np.float64
+    # a silent student: the risk is E[y**2] / 2 = E[z**4] / 2 = 3/2 for one x**2 teacher at T = 1
+    assert risk(Q, R, T, model=model) == pytest.approx(1.5)
