@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from numerics.cli.common import add_model_arguments, model_from_args, model_text
+from numerics.cli.common import add_model_arguments, check_seed, model_from_args, model_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from numerics.analyses.stationary_points import stationary_point
 
     model, label = model_from_args(args)
-    point = stationary_point(args.point, args.N, args.p, args.k, rank=args.rank, seed=args.seed)
+    point = stationary_point(args.point, args.N, args.p, args.k, rank=args.rank, seed=check_seed(args.seed))
     spectrum = hessian_spectrum(point.W, point.W_star, model=model)
     gradient_norm = point.gradient_norm
     if model is not None:

@@ -30,3 +30,10 @@ def test_another_model_prints_its_spectrum_without_comparing(capsys):
 def test_a_bad_width_is_a_user_error(capsys):
     assert main(["hessian", "--p", "0"]) == 2
     assert "wickode hessian: error:" in capsys.readouterr().err
+
+
+def test_a_negative_seed_is_named(capsys):
+    from numerics.cli import main
+
+    assert main(["hessian", "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err
