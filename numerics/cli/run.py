@@ -18,6 +18,7 @@ from numerics.cli.common import (
     run_digest,
     write_checked,
 )
+from numerics.core.memory import available_memory
 
 DESCRIPTION = """\
 Integrate the overlap ODEs from the Eq. 8 start (Q(0) = q0 I, R(0) of variance q0/N),
@@ -144,16 +145,6 @@ def run_parameters(args: argparse.Namespace) -> dict:
     return parameters
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux), ``None`` when unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def check_memory(p: int, k: int, n_points: int, flag: str | None = "--n-points") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from numerics.core.memory import physical_memory
 from numerics.core.validation import check_alpha_grid, check_int, check_scalar
 from numerics.ode.integrate import default_grid
 from numerics.results.settings import RunSettings
@@ -96,12 +96,6 @@ def replica_streams(seed: Any, replicas: int) -> list[ReplicaStreams]:
 
 
 
-def physical_memory() -> float:
-    """Bytes of physical memory of this machine (16 GiB when the system does not say)."""
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE")) * float(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return 16.0 * 2**30
 
 
 def check_memory(nbytes: float, what: str) -> None:
