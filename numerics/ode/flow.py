@@ -133,6 +133,7 @@ class OverlapFlow:
                     self.module, Q, R, T, settings.eta, a_now, settings.b, settings.eta_a,
                     noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay,
                     second_order=settings.second_order, batch_size=settings.batch_size,
+                    readout_decay=settings.readout_decay,
                 )
             else:
                 dQ, dR = rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order, settings.batch_size)

@@ -81,6 +81,9 @@ def rhs(
         (``eta_a > 0``), the result also holds ``da/dalpha = eta_a <(y - f) sigma(lambda_j)>``.
         Readout vectors and ``eta_a`` use the model's per-tuple module
         (:mod:`numerics.ode.readouts`).
+    readout_decay : float, optional
+        Weight decay ``kappa_a`` of the trained readout (needs ``eta_a > 0``):
+        ``da/dalpha = eta_a (<(y - f) sigma(lambda_j)> - kappa_a a_j)``.
 
     Returns
     -------
@@ -114,8 +117,9 @@ def rhs(
     model, second_order, batch_size, a, b = (values[name] for name in ("model", "second_order", "batch_size", "a", "b"))
     # the readout's derivative is part of the result when eta_a is asked for, or trained
     eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
-    if a is not None or b is not None or eta_a is not None:
-        return _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size)
+    readout_decay = values["readout_decay"]
+    if a is not None or b is not None or eta_a is not None or readout_decay:
+        return _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size, readout_decay)
     if not check:
         return rhs_unchecked(Q, R, T, eta, resolve(model), second_order, batch_size)
     Q, R, T = check_overlaps(Q, R, T)
@@ -141,7 +145,7 @@ def rhs(
     return dQ, dR
 
 
-def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size=1):
+def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size=1, readout_decay=0.0):
     """:func:`rhs` with readout vectors or a trained readout (the per-tuple route)."""
     if check:
         Q, R, T = check_overlaps(Q, R, T)
@@ -149,6 +153,9 @@ def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_s
         second_order = check_flag(second_order, "second_order")
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         a, b, eta_a_value = check_readouts(a, b, eta_a, *R.shape[-2:])
+        readout_decay = check_scalar(readout_decay, "readout_decay", nonnegative=True)
+        if readout_decay and not eta_a_value:
+            raise ValueError(f"readout_decay = {readout_decay} acts on a trained student readout: set eta_a > 0")
     else:
         eta_a_value = 0.0 if eta_a is None else eta_a
     resolved = resolve(model, sizes=R.shape[-2:] if check else None)
@@ -157,7 +164,7 @@ def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_s
         dQ, dR, da = readout_rhs(
             module, Q, R, T, eta, a, b, eta_a_value,
             noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay, second_order=second_order,
-            batch_size=batch_size,
+            batch_size=batch_size, readout_decay=readout_decay,
         )
     if check:
         check_finite_result("rhs", dQ, dR, da)

@@ -79,6 +79,7 @@ def readout_rhs(
     weight_decay: float,
     second_order: bool,
     batch_size: int = 1,
+    readout_decay: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dQ, dR, da)`` from a per-tuple module with readout vectors (``da`` is zero when ``eta_a == 0``).
 
@@ -100,6 +101,8 @@ def readout_rhs(
     batch_size : int
         Mini-batch size ``B``: the ``eta**2`` term (label noise included) is divided by ``B``;
         the first-order terms and the readout drift (a mean) are not.
+    readout_decay : float
+        Weight decay ``kappa_a`` of the trained readout: ``da = eta_a (<(y - f) sigma> - kappa_a a)``.
     """
     eta2 = eta * eta / batch_size if second_order else 0.0
     dQ, dR = module.rhs_terms(Q, R, T, eta, eta2, eta2 * noise_variance, a, b)
@@ -108,6 +111,10 @@ def readout_rhs(
         dR = dR - eta * weight_decay * R
     if eta_a:
         da = eta_a * module.readout_drift(Q, R, T, a, b)
+        if readout_decay:
+            if a is None:  # the model's scalar readout on every unit
+                a = np.full(Q.shape[-1], module.readouts(Q.shape[-1], R.shape[-1])[0])
+            da = da - (eta_a * readout_decay) * a
     else:
         da = np.zeros(np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2]) + (Q.shape[-1],))
     return dQ, dR, da

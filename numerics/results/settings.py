@@ -34,6 +34,14 @@ def _readout_array(value: Any, name: str) -> np.ndarray | None:
     return array
 
 
+def _unit_readouts(value: Any, name: str, width: int, width_name: str) -> np.ndarray:
+    # a scalar on every unit, or one value per unit
+    array = as_real_array(value, name, ndim_min=0)
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != width):
+        raise ValueError(f"{name} must be a scalar or have shape ({width_name},) = ({width},), got shape {array.shape}")
+    return np.broadcast_to(array, (width,))
+
+
 def _array_key(array: np.ndarray | None) -> tuple | None:
     # shape and values; -0.0 and 0.0 compare (and hash) equal, as the values do
     return None if array is None else (array.shape, tuple(array.ravel().tolist()))
@@ -62,6 +70,10 @@ class RunSettings:
         readout on every unit. Stored as a read-only float64 array.
     b : array, shape (k,) or (B, k), or None
         Per-unit teacher readouts; ``None``: the model's.
+    readout_decay : float
+        Weight decay ``kappa_a >= 0`` of the trained student readout: each step also moves
+        ``a_j`` by ``-(eta_a kappa_a / N) a_j``, so ``da_j/dalpha`` gains ``-eta_a kappa_a a_j``
+        (docs/model.md). Needs a trained readout (``eta_a > 0``) when nonzero.
 
     Notes
     -----
@@ -99,6 +111,7 @@ class RunSettings:
     eta_a: float = 0.0
     a: np.ndarray | None = None
     b: np.ndarray | None = None
+    readout_decay: float = 0.0
 
     def __post_init__(self) -> None:
         checked = {
@@ -108,7 +121,13 @@ class RunSettings:
             "eta_a": check_scalar(self.eta_a, "eta_a", nonnegative=True),
             "a": _readout_array(self.a, "a"),
             "b": _readout_array(self.b, "b"),
+            "readout_decay": check_scalar(self.readout_decay, "readout_decay", nonnegative=True),
         }
+        if checked["readout_decay"] and not checked["eta_a"]:
+            raise ValueError(
+                f"readout_decay = {checked['readout_decay']} acts on a trained student readout: set eta_a > 0 "
+                "(with eta_a = 0 the readout is fixed and the decay would be ignored)"
+            )
         if self.model is not None and not hasattr(self.model, "codegen_hash"):
             raise ValueError(f"model must be a derive.Model or None, got {type(self.model).__name__}")
         for name, value in checked.items():
@@ -176,6 +195,49 @@ class RunSettings:
         unknown = sorted(set(names) - set(cls.field_names()))
         if unknown:
             raise TypeError(f"{what} {', '.join(map(repr, unknown))}; the settings are {', '.join(cls.field_names())}")
+
+    @classmethod
+    def mean_field(
+        cls, p: int, k: int, eta: float, *, eta_a: float = 0.0, student_readout: Any = 1.0,
+        teacher_readout: Any = 1.0, **others: Any,
+    ) -> RunSettings:
+        """The mean-field scaling: ``f = (1/p) sum_j a~_j sigma(lambda_j)`` with per-unit learning rates ``p eta``.
+
+        The mean-field literature writes the student as ``(1/p) sum_j a~_j sigma(w_j . x / sqrt N)``
+        with readouts ``a~_j`` of order one (the teacher likewise with ``1/k``), and gives every
+        unit an SGD step of order one: the first-layer learning rate is ``p eta`` and the readout's
+        ``p eta_a``, against gradients that carry the ``1/p``. In wickode's convention
+        (docs/model.md: ``f = sum_j a_j sigma(lambda_j)``, ``w_j += (eta / sqrt N) (y - f) a_j
+        sigma'(lambda_j) x``, ``a_j += (eta_a / N) (y - f) sigma(lambda_j)``) that is
+
+            a = a~ / p,   b = b~ / k,   eta = p eta_mf,   eta_a = eta_a_mf / p.
+
+        Parameters
+        ----------
+        p, k : int
+            Student and teacher widths.
+        eta, eta_a : float
+            The mean-field learning rates ``eta_mf`` (first layer, > 0) and ``eta_a_mf`` (readout,
+            >= 0; 0 keeps the readout fixed).
+        student_readout, teacher_readout : float or array, shapes (p,), (k,)
+            The order-one readouts ``a~`` and ``b~`` (default 1 on every unit).
+        **others
+            Any other setting (``model``, ``batch_size``, ...), in wickode's convention
+            (``readout_decay`` included: it multiplies ``a`` as it stands).
+
+        Examples
+        --------
+        >>> s = RunSettings.mean_field(4, 2, 0.5, eta_a=0.5)
+        >>> s.eta, s.eta_a, s.a.tolist()
+        (2.0, 0.125, [0.25, 0.25, 0.25, 0.25])
+        """
+        p = check_int(p, "p", minimum=1)
+        k = check_int(k, "k", minimum=1)
+        eta = check_scalar(eta, "eta", positive=True)
+        eta_a = check_scalar(eta_a, "eta_a", nonnegative=True)
+        a = _unit_readouts(student_readout, "student_readout", p, "p") / p
+        b = _unit_readouts(teacher_readout, "teacher_readout", k, "k") / k
+        return cls(eta=p * eta, eta_a=eta_a / p, a=a, b=b, **others)
 
     def replace(self, **changes: Any) -> RunSettings:
         """A copy with ``changes`` applied (validated); unknown names raise ``TypeError`` naming them."""

@@ -176,7 +176,7 @@ class SdeDynamics:
         if not settings.per_unit:
             return (*rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order), 0.0)
         return readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a, self.b,
-                             settings.eta_a)
+                             settings.eta_a, settings.readout_decay)
 
 
 __all__ = ["DRIFT_STEP", "MIN_STEPS", "NOISE_STEP", "SdeDynamics", "default_step", "drift_rate"]

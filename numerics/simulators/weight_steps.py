@@ -67,7 +67,7 @@ class WeightBlocks:
         k = W_star.shape[1]
         batch = settings.batch_size
         self.p, self.k, self.N, self.batch, self.streams, self.a, self.b = p, k, N, batch, streams, a, b
-        self.eta, self.eta_a = settings.eta, settings.eta_a
+        self.eta, self.eta_a, self.readout_decay = settings.eta, settings.eta_a, settings.readout_decay
         module = resolved.module
         self.sigma, self.sigma_prime = activation_functions(module, "STUDENT")
         self.sigma_star, _ = activation_functions(module, "TEACHER")
@@ -140,7 +140,8 @@ class WeightBlocks:
             )
             if self.eta_a:
                 # the readout step averages the step's samples, with the weights and readout before it
-                a += (self.eta_a / (N * batch)) * np.einsum("bs,bsp->bp", residual, activations)
+                decay = (self.eta_a * self.readout_decay / N) * a if self.readout_decay else 0.0
+                a += (self.eta_a / (N * batch)) * np.einsum("bs,bsp->bp", residual, activations) - decay
 
     def advance(self, size: int, done: int) -> None:
         """Make ``size`` (<= ``self.s``) steps; ``done`` steps were made before (for the error message).
