@@ -33,7 +33,10 @@ in the entries ``c_ab`` of the block. Three steps, each exact:
    left as the function :data:`THETA_THETA_RELU_RELU`, evaluated by the
    deterministic quadrature of :mod:`numerics.kernels.relu_quadrature`; four plain erfs
    or other relu products have none here, and :class:`MissingAverage` names the
-   average.
+   average. ``sign`` (teachers: classification labels) is the limit of ``erf(s z)``
+   for ``s -> oo``: plain sign slots take the arcsine law without the ``1`` of the erf
+   regularisation, ``E[sigma(w_1) sign(w_2)] = (2/pi) arcsin(K_12 / sqrt((1 + K_11) K_22))``,
+   and a differentiated one, ``sign^(o) = 2 delta^(o-1)``, conditions the rest on ``w = 0``.
 
 The program is a list of assignments ``(symbol, expression)`` followed by the
 result, so nested tilts do not blow up into one huge expression.
@@ -77,6 +80,8 @@ class Vertex:
             return str(sp.diff(poly, x, self.order)) if self.order else str(poly)
         if kind == "erf":
             name = f"erf({self.activation.scale}*x)"
+        elif kind == "sign":
+            name = "sign(x)"
         else:
             name = "relu(x)"
         return name + "'" * self.order if self.order <= 3 else f"{name}^({self.order})"
@@ -197,12 +202,15 @@ def _special_average(vertices: list[Vertex], K: list[list[sp.Expr]], program: Pr
     kinds = {v.activation.kind for v in vertices}
     if not vertices:
         return sp.Integer(1)
-    if kinds == {"erf"}:
+    if kinds <= {"erf", "sign"}:
+        signs = [a for a, v in enumerate(vertices) if v.activation.kind == "sign" and v.order]
+        if signs:
+            return _sign_derivative_average(vertices, K, program, signs[0])
         return _erf_average(vertices, K, program)
     if kinds == {"relu"}:
         return _relu_average(vertices, K, program)
     raise MissingAverage(
-        "no closed form for the Gaussian average of a product of erf and relu units: E["
+        f"no closed form for the Gaussian average of a product of {' and '.join(sorted(kinds))} units: E["
         + " * ".join(v.describe() for v in vertices)
         + "]"
     )
@@ -217,6 +225,52 @@ def _hermite_coefficients(m: int) -> tuple:
     return tuple(reversed(sp.Poly(sp.hermite_prob(m, x), x).all_coeffs()))
 
 
+def _derivative_spreads(counts: int, slots: int):
+    """Every way to spread ``counts`` derivatives over ``slots`` slots, with its multinomial coefficient."""
+    if slots == 0:
+        if counts == 0:
+            yield (), 1
+        return
+    for first in range(counts + 1):
+        for rest, weight in _derivative_spreads(counts - first, slots - 1):
+            yield (first, *rest), weight * sp.binomial(counts, first)
+
+
+def _sign_derivative_average(vertices: list[Vertex], K: list[list[sp.Expr]], program: Program, s: int) -> sp.Expr:
+    """Average with ``sign^(o)(w_s) = 2 delta^(o-1)(w_s)``, ``o >= 1``, by conditioning on ``w_s = 0``.
+
+    With ``g(w) = E[h(w_rest) | w_s = w]``, ``w_rest | w_s = w`` Gaussian with mean ``mu w``
+    (``mu = K_{rest,s} / K_ss``) and covariance ``K' = K_rr - K_rs K_sr / K_ss``:
+    ``E[delta^(m)(w_s) h] = (-1)^m sum_j binom(m, j) p^(m-j)(0) g^(j)(0)``, ``p`` the density of
+    ``w_s``, ``p^(i)(0) = (-1)^i K_ss^(-i/2) He_i(0) p(0)`` and ``g^(j)(0) = E'[(mu . grad)^j h]``:
+    the derivatives go onto the other slots.
+    """
+    m = vertices[s].order - 1
+    variance = K[s][s]
+    rest = [a for a in range(len(vertices)) if a != s]
+    conditional = [[program.fresh(K[a][b] - K[a][s] * K[s][b] / variance) for b in rest] for a in rest]
+    slopes = [program.fresh(K[a][s] / variance) for a in rest]
+    density = program.fresh(1 / sp.sqrt(2 * sp.pi * variance))
+    total = sp.Integer(0)
+    for j in range(m + 1):
+        hermite = _hermite_coefficients(m - j)[0]  # He_{m-j}(0)
+        if hermite == 0:
+            continue
+        density_derivative = (-1) ** (m - j) * hermite * density / sp.sqrt(variance) ** (m - j)
+        for spread, weight in _derivative_spreads(j, len(rest)):
+            factor = weight * density_derivative
+            for slope, count in zip(slopes, spread):
+                factor *= slope**count
+            moved = [Vertex(vertices[a].activation, vertices[a].order + count) for a, count in zip(rest, spread)]
+            total += sp.binomial(m, j) * factor * _special_average(moved, conditional, program)
+    return 2 * (-1) ** m * total
+
+
+def _regulariser(vertex: Vertex) -> sp.Expr:
+    # sigma(w) = erf(w / sqrt 2) = E_g[sign(w + g)], g ~ N(0, 1): the 1 is the variance of g; sign has none
+    return sp.Integer(0) if vertex.activation.kind == "sign" else sp.Integer(1)
+
+
 def _erf_average(vertices: list[Vertex], K: list[list[sp.Expr]], program: Program) -> sp.Expr:
     n = len(vertices)
     tilted = [a for a in range(n) if vertices[a].order >= 1]
@@ -225,7 +279,7 @@ def _erf_average(vertices: list[Vertex], K: list[list[sp.Expr]], program: Progra
         if n % 2:
             return sp.Integer(0)  # sigma is odd
         if n == 2:
-            argument = K[0][1] / sp.sqrt((1 + K[0][0]) * (1 + K[1][1]))
+            argument = K[0][1] / sp.sqrt((_regulariser(vertices[0]) + K[0][0]) * (_regulariser(vertices[1]) + K[1][1]))
             return 2 / sp.pi * sp.asin(program.fresh(argument))
         raise MissingAverage(
             f"no closed form for the Gaussian average of {n} erf units without derivatives: E["

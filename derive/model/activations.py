@@ -7,7 +7,9 @@ An activation is one of
 * ``erf(c*x)`` with a constant ``c > 0``; the usual convention of erf networks is
   ``erf(x/sqrt(2))`` (``c = 1/sqrt(2)``, so ``sigma'(0) = sqrt(2/pi)``), and any
   other ``c`` is the same function of the rescaled input ``sqrt(2) c x``;
-* ``relu(x) = max(x, 0)``.
+* ``relu(x) = max(x, 0)``;
+* ``sign(x)``, for teachers only (classification labels): its derivative is ``2 delta(x)``,
+  so a sign student would get no gradient.
 
 Text is parsed by :mod:`derive.model.parse` (whitelist, nothing evaluated); ``relu`` is
 the undefined sympy function :data:`relu`, so ``str()`` of a model field is text
@@ -26,7 +28,7 @@ x = sp.Symbol("x")
 relu = sp.Function("relu")
 
 #: Names of the non-polynomial activations, with their sympy constructors (for the parser).
-FUNCTIONS = {"erf": sp.erf, "relu": relu}
+FUNCTIONS = {"erf": sp.erf, "relu": relu, "sign": sp.sign}
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Activation:
 
     Attributes
     ----------
-    kind : {"polynomial", "erf", "relu"}
+    kind : {"polynomial", "erf", "relu", "sign"}
     coefficients : tuple of sympy numbers
         Polynomial only: coefficients of ``x**0, x**1, ...``.
     scale : sympy number
@@ -53,19 +55,21 @@ def classify(expr: sp.Expr) -> Activation:
         return Activation("erf", scale=sp.expand(expr.args[0] / x))
     if isinstance(expr, sp.Function) and getattr(expr.func, "__name__", "") == "relu":
         return Activation("relu")
+    if isinstance(expr, sp.sign):
+        return Activation("sign")
     poly = sp.Poly(expr, x)
     return Activation("polynomial", coefficients=tuple(reversed(poly.all_coeffs())))
 
 
 def is_special(expr: sp.Expr) -> bool:
-    """True when ``expr`` contains erf or relu (is not a polynomial)."""
-    return bool(expr.atoms(sp.erf)) or any(
+    """True when ``expr`` contains erf, relu or sign (is not a polynomial)."""
+    return bool(expr.atoms(sp.erf)) or bool(expr.atoms(sp.sign)) or any(
         getattr(f.func, "__name__", "") == "relu" for f in expr.atoms(sp.Function)
     )
 
 
 def check_special(expr: sp.Expr, name: str) -> sp.Expr:
-    """Check that a non-polynomial activation is exactly ``erf(c*x)`` (``c > 0``) or ``relu(x)``.
+    """Check that a non-polynomial activation is exactly ``erf(c*x)`` (``c > 0``), ``relu(x)`` or ``sign(x)``.
 
     Raises
     ------
@@ -75,7 +79,7 @@ def check_special(expr: sp.Expr, name: str) -> sp.Expr:
     """
     allowed = (
         "a non-polynomial activation must be exactly erf(c*x) with a constant c > 0 "
-        "(e.g. erf(x/sqrt(2)), the usual convention) or relu(x)"
+        "(e.g. erf(x/sqrt(2)), the usual convention), relu(x) or sign(x) (teachers only)"
     )
     if isinstance(expr, sp.erf):
         argument = sp.expand(expr.args[0])
@@ -86,6 +90,10 @@ def check_special(expr: sp.Expr, name: str) -> sp.Expr:
     if isinstance(expr, sp.Function) and getattr(expr.func, "__name__", "") == "relu":
         if expr.args[0] != x:
             raise ValueError(f"{name} = {expr}: the argument of relu must be x itself; {allowed}")
+        return expr
+    if isinstance(expr, sp.sign):
+        if expr.args[0] != x:
+            raise ValueError(f"{name} = {expr}: the argument of sign must be x itself; {allowed}")
         return expr
     raise ValueError(f"{name} = {expr}: {allowed}; sums, products or powers of them are not supported")
 

@@ -103,7 +103,9 @@ class Grammar:
         else:
             power = "** with an integer exponent"
             root = "sqrt(...)"
-        calls = f"; the functions {' and '.join(f'{name}(...)' for name in self.functions)}" if self.functions else ""
+        calls = [f"{name}(...)" for name in self.functions]
+        listed = ", ".join(calls[:-1]) + " and " + calls[-1] if len(calls) > 1 else "".join(calls)
+        calls = f"; the functions {listed}" if self.functions else ""
         return (
             f"integer and decimal numbers, {names}, unary + and -, binary + - * /, {power}, parentheses, {root}"
             f"{calls}"

@@ -46,7 +46,7 @@ MAX_DEGREE = 6
 READOUT_CHECK_WIDTHS = range(1, 9)
 
 ACTIVATION_GRAMMAR = Grammar(
-    what="a polynomial in x, erf(c*x) with a constant c > 0, or relu(x)",
+    what="a polynomial in x, erf(c*x) with a constant c > 0, relu(x) or sign(x)",
     symbols={"x": x},
     functions=FUNCTIONS,
     polynomial=True,
@@ -132,7 +132,8 @@ class Model:
         expression. The paper uses ``x**2`` for both. Or one of the
         non-polynomial activations of :mod:`derive.model.activations`:
         ``"erf(x/sqrt(2))"`` (any ``erf(c*x)`` with a constant ``c > 0``) or
-        ``"relu(x)"``; their averages are computed by the per-tuple route
+        ``"relu(x)"``, or, for the teacher only, ``"sign(x)"`` (classification labels);
+        their averages are computed by the per-tuple route
         (:mod:`derive.gauss.kernels`, :mod:`derive.codegen.tuples`).
     student_readout, teacher_readout
         Second-layer weights ``a_j`` and ``b_r``, one expression in the widths
@@ -169,6 +170,11 @@ class Model:
         set_ = object.__setattr__
         set_(self, "student_activation", _as_activation(self.student_activation, "student_activation"))
         set_(self, "teacher_activation", _as_activation(self.teacher_activation, "teacher_activation"))
+        if isinstance(self.student_activation, sp.sign):
+            raise ValueError(
+                "student_activation = sign(x): the student must be differentiable (sign' = 2 delta gives SGD no "
+                "gradient); sign(x) is for teachers (classification labels), with e.g. an erf student"
+            )
         set_(self, "student_readout", _as_readout(self.student_readout, "student_readout"))
         set_(self, "teacher_readout", _as_readout(self.teacher_readout, "teacher_readout"))
         set_(self, "noise_variance", _as_nonnegative_number(self.noise_variance, "noise_variance"))

@@ -19,7 +19,7 @@ Function = Callable[[np.ndarray], np.ndarray]
 
 
 def activation_kind(module: ModuleType, role: str) -> str:
-    """``"polynomial"``, ``"erf"`` or ``"relu"`` for ``role`` in ``("STUDENT", "TEACHER")``."""
+    """``"polynomial"``, ``"erf"``, ``"relu"`` or ``"sign"`` for ``role`` in ``("STUDENT", "TEACHER")``."""
     return getattr(module, f"{role}_KIND", "polynomial")
 
 
@@ -53,6 +53,12 @@ def activation_functions(module: ModuleType, role: str) -> tuple[Function, Funct
             return (z > 0).astype(float)
 
         return relu, step
+    if kind == "sign":
+
+        def delta(z: np.ndarray) -> np.ndarray:
+            raise ValueError("the derivative of a sign teacher is a delta function: no element-wise values")
+
+        return np.sign, delta
     raise ValueError(f"unknown activation kind {kind!r} in the generated module")
 
 

@@ -139,7 +139,7 @@ def test_bad_activations_say_what_was_found(text, found):
     with pytest.raises(ValueError, match=found) as error:
         Model(student_activation=text)
     assert (
-        "must be a polynomial in x, erf(c*x) with a constant c > 0, or relu(x); "
+        "must be a polynomial in x, erf(c*x) with a constant c > 0, relu(x) or sign(x); "
         "allowed: integer and decimal numbers, the variable x"
     ) in str(error.value)
 
