@@ -191,7 +191,8 @@ def _pair_values(C, weights, count, first, second, nodes):
     schur = C[:, None] - rows[:, :, :, None] * rows[:, :, None, :] / variance[:, :, None, None]
     cut = parallel[:, :count]
     schur[cut[:, :, :, None] | cut[:, :, None, :]] = 0.0
-    statics = {"C": C, "weights": weights, "schur": schur, "regress": rows / variance[:, :, None],
+    residual = np.maximum(np.diagonal(schur, axis1=-2, axis2=-1), 0.0)
+    statics = {"C": C, "weights": weights, "schur": schur, "regress": rows / variance[:, :, None], "residual": residual,
                "parallel": parallel, "mask": parallel if np.any(parallel & ~_identical(C)) else None}
     batch_index = np.repeat(np.arange(size), first.size)
     j, l = np.tile(first, size), np.tile(second, size)
@@ -261,7 +262,7 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
     sigma = (shrink[:, None, None] * a0[:, None, None, None]) * (r0[:, :, None] * r0[:, None, :])[:, None]
     sigma += schur[b, j][:, None]
     sigma -= beta0[..., :, None] * beta0[..., None, :]
-    var = np.diagonal(sigma, axis1=-2, axis2=-1).copy()
+    var = np.maximum(np.diagonal(sigma, axis1=-2, axis2=-1), 0.0)
     det = var[..., :, None] * var[..., None, :]
     det -= sigma * sigma
     np.maximum(det, 0.0, out=det)
@@ -280,22 +281,25 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
     mean_square = np.einsum("in,imn->im", c, times(kernel, c[:, None, :])) / TWO_PI
     total = c01[:, None] * mean_square / (TWO_PI * np.sqrt(a0[:, None] * v0))
     sigma_c = times(sigma, c[:, None, :])
-    for a, beta, q in ((a0, beta0, C[item, j] * c), (a1, beta1, C[item, l] * c)):
-        total += _tallis_sum(sigma, sigma_c, var, root, arcsin, beta, q[:, None, :], c[:, None, :], mask, b) / np.sqrt(
+    residual = statics["residual"]
+    for a, beta, unit in ((a0, beta0, j), (a1, beta1, l)):
+        # Var(z | x_a = 0) from its non-negative parts (not sigma's diagonal plus beta**2, which can cancel)
+        var_a = residual[b, unit][:, None, :] + shrink[:, None] * (a[:, None] * regress[b, unit] ** 2)[:, None, :]
+        q = (C[item, unit] * c)[:, None, :]
+        total += _tallis_sum(sigma, sigma_c, var, var_a, root, arcsin, beta, q, c[:, None, :], mask, b) / np.sqrt(
             TWO_PI * a[:, None]
         )
     return total
 
 
-def _tallis_sum(sigma, sigma_c, var, root, arcsin, beta, q, c, mask, b):
+def _tallis_sum(sigma, sigma_c, var, var_a, root, arcsin, beta, q, c, mask, b):
     """``2 sqrt(2 pi a) sum_{w,u} q_w c_u E[delta(x_a) theta(x_a') theta(z_w) relu(z_u)]`` (Tallis, three terms).
 
-    Given ``x_a = 0``: ``beta`` is ``Cov(z, x_a') / sqrt(Var(x_a'))``, so ``Var(z | x_a) = sigma + beta beta^T``;
+    Given ``x_a = 0``: ``beta`` is ``Cov(z, x_a') / sqrt(Var(x_a'))`` and ``var_a`` is ``Var(z | x_a)``'s diagonal;
     the term of ``x_a'`` uses the orthant probabilities given ``x0 = x1 = 0`` (``arcsin``), those of ``z_w``
     and ``z_u`` the correlation of ``x_a'`` and ``z_u`` given ``(x_a, z_w)``, whose ``sqrt(1 - rho**2)`` is
     ``sqrt(det)`` of ``sigma``'s ``(w, u)`` block times ``sqrt(Var(x_a'))`` / ``sqrt(Var(z_w | x_a))``.
     """
-    var_a = var + beta * beta
     numerator = beta[..., None, :] * var[..., :, None] - beta[..., :, None] * sigma
     if mask is not None:
         numerator[np.broadcast_to(mask[b][:, None], numerator.shape)] = 0.0
