@@ -198,11 +198,11 @@ def _pair_values(C, weights, count, first, second, nodes):
     j, l = np.tile(first, size), np.tile(second, size)
     near_item = near[batch_index, j, l] | near_unit[batch_index, j] | near_unit[batch_index, l]
     out = start[batch_index]
-    for mask, edges in ((~near_item, FAST_PANEL_EDGES), (near_item, PANEL_EDGES)):
+    for mask, graded in ((~near_item, False), (near_item, True)):
         chosen = np.flatnonzero(mask)
         if chosen.size == 0:
             continue
-        s, weight = path_nodes(nodes, edges)
+        s, weight = _node_set(nodes, graded)
         # chunks small enough for the temporaries to stay in cache: items, and nodes when one item is too big
         per_node = max(1, min(s.size, PAIR_CHUNK_ELEMENTS // (n * n)))
         step = max(1, PAIR_CHUNK_ELEMENTS // (s.size * n * n))
@@ -213,6 +213,14 @@ def _pair_values(C, weights, count, first, second, nodes):
                 integrand = _pair_integrand(statics, batch_index[items], j[items], l[items], s[part])
                 out[items] += integrand @ weight[part]
     return out.reshape(size, first.size)
+
+
+@functools.lru_cache(maxsize=16)
+def _node_set(nodes: int, graded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The path nodes and weights (graded panels for nearly collinear units), made once per node count."""
+    s, weight = path_nodes(nodes, PANEL_EDGES if graded else FAST_PANEL_EDGES)
+    s.flags.writeable = weight.flags.writeable = False
+    return s, weight
 
 
 def _identical(C: np.ndarray) -> np.ndarray:
