@@ -171,6 +171,8 @@ def diffusion_term(C: np.ndarray, a: np.ndarray, b: np.ndarray, nodes: int = NOD
 
 #: 1 - |rho| at or below which two units count as parallel (no residual of one given the other).
 PARALLEL = 1e-15
+#: Floor of the determinants of 2 x 2 blocks (their square roots divide; a zero one means a parallel pair).
+TINY = 1e-300
 #: Elements per (pairs, nodes, n, n) temporary array of the shared route.
 PAIR_CHUNK_ELEMENTS = 1 << 14
 
@@ -210,7 +212,8 @@ def _pair_values(C, weights, count, first, second, nodes):
             items = chosen[begin : begin + step]
             for first_node in range(0, s.size, per_node):
                 part = slice(first_node, first_node + per_node)
-                integrand = _pair_integrand(statics, batch_index[items], j[items], l[items], s[part])
+                with np.errstate(over="ignore"):  # a correlation of a parallel pair: arctan(+-inf) = +-pi/2
+                    integrand = _pair_integrand(statics, batch_index[items], j[items], l[items], s[part])
                 out[items] += integrand @ weight[part]
     return out.reshape(size, first.size)
 
@@ -273,12 +276,15 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
     var = np.maximum(np.diagonal(sigma, axis1=-2, axis2=-1), 0.0)
     det = var[..., :, None] * var[..., None, :]
     det -= sigma * sigma
-    np.maximum(det, 0.0, out=det)
+    # a floor instead of 0: the arctangents below then need no division by zero (a pair with det = 0 and
+    # covariance 0 gets correlation 0, the convention for a unit without residual)
+    np.maximum(det, TINY, out=det)
     mask = statics["mask"]
     if mask is not None:
-        det[np.broadcast_to(mask[b][:, None], det.shape)] = 0.0
+        det[np.broadcast_to(mask[b][:, None], det.shape)] = TINY
     root = np.sqrt(det)
-    arcsin = np.arctan2(sigma, root)  # arcsin of the correlations given x0 = x1 = 0
+    inverse_root = 1 / root
+    arcsin = np.arctan(sigma * inverse_root)  # arcsin of the correlations given x0 = x1 = 0
 
     def times(M: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.matmul(M, v[..., None])[..., 0]
@@ -294,13 +300,12 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
         # Var(z | x_a = 0) from its non-negative parts (not sigma's diagonal plus beta**2, which can cancel)
         var_a = residual[b, unit][:, None, :] + shrink[:, None] * (a[:, None] * regress[b, unit] ** 2)[:, None, :]
         q = (C[item, unit] * c)[:, None, :]
-        total += _tallis_sum(sigma, sigma_c, var, var_a, root, arcsin, beta, q, c[:, None, :], mask, b) / np.sqrt(
-            TWO_PI * a[:, None]
-        )
+        tallis = _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, beta, q, c[:, None, :], mask, b)
+        total += tallis / np.sqrt(TWO_PI * a[:, None])
     return total
 
 
-def _tallis_sum(sigma, sigma_c, var, var_a, root, arcsin, beta, q, c, mask, b):
+def _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, beta, q, c, mask, b):
     """``2 sqrt(2 pi a) sum_{w,u} q_w c_u E[delta(x_a) theta(x_a') theta(z_w) relu(z_u)]`` (Tallis, three terms).
 
     Given ``x_a = 0``: ``beta`` is ``Cov(z, x_a') / sqrt(Var(x_a'))`` and ``var_a`` is ``Var(z | x_a)``'s diagonal;
@@ -308,10 +313,14 @@ def _tallis_sum(sigma, sigma_c, var, var_a, root, arcsin, beta, q, c, mask, b):
     and ``z_u`` the correlation of ``x_a'`` and ``z_u`` given ``(x_a, z_w)``, whose ``sqrt(1 - rho**2)`` is
     ``sqrt(det)`` of ``sigma``'s ``(w, u)`` block times ``sqrt(Var(x_a'))`` / ``sqrt(Var(z_w | x_a))``.
     """
-    numerator = beta[..., None, :] * var[..., :, None] - beta[..., :, None] * sigma
+    # the numerator first, exactly 0 for u = w and for repeated units
+    X = beta[..., None, :] * var[..., :, None]
+    X -= beta[..., :, None] * sigma
     if mask is not None:
-        numerator[np.broadcast_to(mask[b][:, None], numerator.shape)] = 0.0
-    X = np.arctan2(numerator, np.sqrt(var_a)[..., :, None] * root)  # X[w, u]: arcsin rho(x_a', z_u | x_a, z_w)
+        X[np.broadcast_to(mask[b][:, None], X.shape)] = 0.0
+    X *= inverse_root
+    X *= (1 / np.sqrt(var_a))[..., :, None]
+    np.arctan(X, out=X)  # X[w, u]: arcsin rho(x_a', z_u | x_a, z_w)
     g = q / np.sqrt(TWO_PI * var_a)
     h = c * np.sqrt(var_a / TWO_PI)
     beta_c = beta * c
