@@ -31,6 +31,10 @@ per panel on random, singular (every pattern of repeated units) and near-singula
 blocks (``1 - rho`` from 1e-2 to 1e-14), and below 1e-10 against an independent
 adaptive quadrature (tests/numerics/kernels/test_relu_quadrature.py). Diagonal entries must be positive
 (a unit of zero norm has no defined ``theta``).
+
+This evaluates single blocks. The right-hand side needs the blocks only summed over the unit
+pairs with readout weights, and :mod:`numerics.kernels.relu_pairs` does that sum with one path
+per pair of theta units on the same nodes (:func:`path_nodes`).
 """
 
 from __future__ import annotations
