@@ -24,6 +24,7 @@ FIGURE_MODULES = (
     "numerics.figures.finite_n",
     "numerics.figures.sweep",
     "numerics.figures.classic",
+    "numerics.figures.variants",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}

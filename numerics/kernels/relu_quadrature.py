@@ -31,6 +31,10 @@ per panel on random, singular (every pattern of repeated units) and near-singula
 blocks (``1 - rho`` from 1e-2 to 1e-14), and below 1e-10 against an independent
 adaptive quadrature (tests/numerics/kernels/test_relu_quadrature.py). Diagonal entries must be positive
 (a unit of zero norm has no defined ``theta``).
+
+This evaluates single blocks. The right-hand side needs the blocks only summed over the unit
+pairs with readout weights, and :mod:`numerics.kernels.relu_pairs` does that sum with one path
+per pair of theta units on the same nodes (:func:`path_nodes`).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ TWO_PI = 2 * math.pi
 RELATIVE_ZERO = 1e-26
 
 
-def _nodes(per_panel: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def path_nodes(per_panel: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``s = sqrt(1 - t)`` and weights of the t-integral: Gauss-Legendre on panels graded towards s = 0.
 
     The nodes are returned as ``s``, not ``t``: ``1 - t`` rounded from ``t`` would lose all
@@ -218,7 +222,7 @@ def _distinct_blocks(flat: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarr
 
 
 def _path_integral(flat: list[np.ndarray], keys: list[tuple[int, int]], nodes: int, edges: np.ndarray) -> np.ndarray:
-    s_nodes, weights = _nodes(nodes, edges)
+    s_nodes, weights = path_nodes(nodes, edges)
     s = s_nodes[None, :, None]
     root_t = np.sqrt((1 - s_nodes) * (1 + s_nodes))[None, :, None]
     out = np.empty(flat[0].size)
@@ -250,4 +254,13 @@ def _path_integral(flat: list[np.ndarray], keys: list[tuple[int, int]], nodes: i
     return out
 
 
-__all__ = ["NODES", "arccos_kernel", "theta_theta_relu_relu"]
+__all__ = [
+    "FAST_PANEL_EDGES",
+    "NEAR",
+    "NODES",
+    "PANEL_EDGES",
+    "TWO_PI",
+    "arccos_kernel",
+    "path_nodes",
+    "theta_theta_relu_relu",
+]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from numerics.core.validation import covariance
+from numerics.kernels import relu_pairs
 
 #: Largest number of index tuples evaluated at once in the eta**2 term (the rest in row blocks).
 MAX_BLOCK_ELEMENTS = 1 << 20
@@ -95,6 +96,8 @@ def _drift(kernels: Kernels, C: np.ndarray, a: np.ndarray, b: np.ndarray, p: int
 
 
 def _diffusion(kernels: Kernels, C: np.ndarray, a: np.ndarray, b: np.ndarray, p: int, k: int) -> np.ndarray:
+    if relu_pairs.is_relu_diffusion(kernels):  # one path integral per student pair, not per tuple
+        return relu_pairs.diffusion_term(C, a, b)
     students, teachers, _ = _units(p, k)
     rows = max(1, MAX_BLOCK_ELEMENTS // max(1, p * (p + k) ** 2))
     blocks = []

@@ -17,6 +17,7 @@ from numerics.core.validation import min_relative_eigenvalue
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.ode.overlaps import rhs_unchecked
 from numerics.ode.readouts import readout_rhs
+from numerics.ode.sphere import project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, tuple_module
 
@@ -141,6 +142,8 @@ class OverlapFlow:
             # Python-float overflow in the generated code: a NaN derivative makes the solver
             # reject the step (a too-long trial step) or fail, like NumPy's overflow to inf does
             return np.full_like(y, np.nan)
+        if self.settings.spherical:
+            dQ, dR = project_rates(Q, R, dQ, dR)
         cross = dR @ self.T_pinv @ np.swapaxes(R, -1, -2)
         packed = self._pack(dQ - cross - np.swapaxes(cross, -1, -2), dR)
         if not self.trained:

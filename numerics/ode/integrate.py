@@ -11,6 +11,7 @@ from numerics.core.blas import with_blas_threads
 from numerics.core.validation import check_alpha_grid, check_int, check_overlaps, check_scalar
 from numerics.ode.flow import BLOWUP, CONE_TOLERANCE, OverlapFlow, psd_part
 from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve
@@ -166,6 +167,8 @@ def integrate(
     resolved = resolve(settings.model, sizes=(p, k))
     check_readouts(settings.a, settings.b, settings.eta_a, p, k)
     check_readout_batch(settings.a, settings.b, batch, "the batch of starts")
+    if settings.spherical:
+        check_on_sphere(Q0)
     alpha_eval, alpha_max = output_times(alpha_max, n_points, grid, alpha_eval)
     flow = OverlapFlow(T, settings, resolved, batch, p, k)
     y0 = flow.start(np.broadcast_to(Q0, batch + (p, p)), np.broadcast_to(R0, batch + (p, k)))

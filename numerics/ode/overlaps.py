@@ -16,6 +16,7 @@ from numerics.core.validation import (
     overflow_error,
 )
 from numerics.ode.readouts import check_readouts, readout_rhs
+from numerics.ode.sphere import check_on_sphere, project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
 
@@ -84,6 +85,10 @@ def rhs(
     readout_decay : float, optional
         Weight decay ``kappa_a`` of the trained readout (needs ``eta_a > 0``):
         ``da/dalpha = eta_a (<(y - f) sigma(lambda_j)> - kappa_a a_j)``.
+    spherical : bool, optional
+        Spherical SGD (every student renormalised to its norm after each step): the free
+        right-hand side projected, ``dQ_jj = 0`` (:mod:`numerics.ode.sphere`); needs every
+        ``Q_jj > 0``.
 
     Returns
     -------
@@ -110,6 +115,8 @@ def rhs(
     """
     values = _DEFAULTS if settings is None and not setting_overrides else (
         RunSettings.values(settings, setting_overrides, "rhs"))
+    if values["spherical"] is not False:
+        return _rhs_on_sphere(Q, R, T, eta, settings, setting_overrides, check)
     if eta is None:
         eta = values["eta"]
         if eta is None:
@@ -169,6 +176,17 @@ def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_s
     if check:
         check_finite_result("rhs", dQ, dR, da)
     return (dQ, dR, da) if eta_a is not None else (dQ, dR)
+
+
+def _rhs_on_sphere(Q, R, T, eta, settings, setting_overrides, check):
+    """:func:`rhs` of spherical SGD: the free right-hand side, projected (:mod:`numerics.ode.sphere`)."""
+    if check and "spherical" in setting_overrides:
+        check_flag(setting_overrides["spherical"], "spherical")
+    free = rhs(Q, R, T, eta, settings, check=check, **{**setting_overrides, "spherical": False})
+    if check:
+        Q, R, T = check_overlaps(Q, R, T)
+        check_on_sphere(Q)
+    return (*project_rates(Q, R, free[0], free[1]), *free[2:])
 
 
 def rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size=1):

@@ -70,6 +70,10 @@ class RunSettings:
         readout on every unit. Stored as a read-only float64 array.
     b : array, shape (k,) or (B, k), or None
         Per-unit teacher readouts; ``None``: the model's.
+    spherical : bool
+        Spherical (projected) SGD: after every step each student vector is renormalised to
+        its norm at the start, so every ``Q_jj`` keeps its start value (``Q_jj = 1`` for
+        ``|w_j|^2 = N``; the start sets the radius). Default ``False`` (docs/model.md).
     readout_decay : float
         Weight decay ``kappa_a >= 0`` of the trained student readout: each step also moves
         ``a_j`` by ``-(eta_a kappa_a / N) a_j``, so ``da_j/dalpha`` gains ``-eta_a kappa_a a_j``
@@ -111,6 +115,7 @@ class RunSettings:
     eta_a: float = 0.0
     a: np.ndarray | None = None
     b: np.ndarray | None = None
+    spherical: bool = False
     readout_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -121,6 +126,7 @@ class RunSettings:
             "eta_a": check_scalar(self.eta_a, "eta_a", nonnegative=True),
             "a": _readout_array(self.a, "a"),
             "b": _readout_array(self.b, "b"),
+            "spherical": check_flag(self.spherical, "spherical"),
             "readout_decay": check_scalar(self.readout_decay, "readout_decay", nonnegative=True),
         }
         if checked["readout_decay"] and not checked["eta_a"]:

@@ -353,6 +353,8 @@ def simulate_overlaps(
         raise ValueError(
             "readout vectors a, b and a trained readout (eta_a > 0) are simulated by method='weights' only"
         )
+    if settings.spherical:
+        raise ValueError("spherical SGD is simulated by method='weights' (and integrated by integrate) only")
     N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate_overlaps")
     q0 = check_scalar(q0, "q0", positive=True)
     progress = check_flag(progress, "progress")

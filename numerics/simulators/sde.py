@@ -281,6 +281,8 @@ def simulate_sde(
         If the overlaps diverge (or the noise covariance overflows), naming the alpha.
     """
     settings = RunSettings.merged(settings, setting_overrides, "simulate_sde")
+    if settings.spherical:
+        raise ValueError("spherical SGD is simulated by simulate(method='weights') and integrated by integrate only")
     N = _check_N(N)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     if settings.batch_size != 1:

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.linalg.blas import dgemm as _gemm
 
 from numerics.core.activations import activation_functions
+from numerics.ode.sphere import renormalise
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel
 from numerics.simulators.common import BLOWUP, ReplicaStreams, SimulationError
@@ -73,6 +74,10 @@ class WeightBlocks:
         self.sigma_star, _ = activation_functions(module, "TEACHER")
         self.noise_std = float(np.sqrt(resolved.noise_variance))
         self.decay = 1.0 - settings.eta * resolved.weight_decay / N
+        self.spherical = settings.spherical
+        if self.spherical:
+            # renormalised, d w + e x points where w + (e / d) x does: the decay only rescales the step
+            self.sphere_scale, self.decay = 1.0 / self.decay, 1.0
         self.W_star_T = np.ascontiguousarray(np.swapaxes(W_star, 1, 2))  # (B, N, k)
         self.T = W_star @ self.W_star_T / N  # (B, k, k): the teacher overlaps, fixed
         # steps per block: the block holds s * batch inputs, and its Gram part costs (s * batch) N per input
@@ -86,6 +91,8 @@ class WeightBlocks:
         self.W = self.V[:, :p]
         self.sqrt_n = np.sqrt(N)
         self.coefficient = settings.eta / (self.sqrt_n * batch)  # e_t = coefficient * residual * a * sigma'(lambda_t)
+        if self.spherical:
+            self.coefficient *= self.sphere_scale
         # weight decay inside a block: powers d^t, and the (tau, t) weights d^(t-1-tau) of the Gram
         # matrix; inputs of one step (same t) do not see each other's updates (weight 0)
         self.step_of = np.repeat(np.arange(s), batch)  # the step of each input of a block
@@ -96,6 +103,7 @@ class WeightBlocks:
         self.e = np.empty((replicas, p, inputs_per_block))  # update vectors, one column per input
         # squared student norms, tracked from the block products (no pass over W per block)
         self.norms = np.einsum("bpn,bpn->bp", self.W, self.W)
+        self.sphere_norms = self.norms.copy()  # spherical SGD keeps these
 
     def measure(self) -> tuple[np.ndarray, np.ndarray]:
         """``Q`` (B, p, p) and ``R`` (B, p, k) of the current weights."""
@@ -128,20 +136,36 @@ class WeightBlocks:
         y = np.einsum("bk,btk->bt", self.b, self.sigma_star(nu))  # (B, n_inputs)
         if self.noise_std > 0:
             y = y + self.noise_std * np.stack([st.noise.standard_normal(n_inputs) for st in self.streams])
+        # spherical SGD: W_t = C_t (W_0 + sum_tau e~_tau x_tau^T) with C_t the product of the steps'
+        # renormalisations and e~_tau = e_tau / C_tau, so e holds the e~ and lambda_t carries C_t
+        scale = np.ones(a.shape) if self.spherical else None
         for t in range(size):
             first, last = t * batch, (t + 1) * batch  # the inputs of step t
             lam = lam0[:, first:last]  # (B, batch, p)
             if t:
                 lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
+            if scale is not None:
+                lam = lam * scale[:, None, :]
             activations = self.sigma(lam)  # (B, batch, p)
             residual = y[:, first:last] - np.einsum("bp,bsp->bs", a, activations)
-            e[:, :, first:last] = self.coefficient * np.swapaxes(
-                residual[..., None] * a[:, None, :] * self.sigma_prime(lam), 1, 2
-            )
+            step = self.coefficient * np.swapaxes(residual[..., None] * a[:, None, :] * self.sigma_prime(lam), 1, 2)
+            if scale is not None:
+                factor = self._renormalisation(step, lam, overlap[:, first:last, first:last])
+                step = step / scale[:, :, None]
+                scale = scale * factor
+            e[:, :, first:last] = step
             if self.eta_a:
                 # the readout step averages the step's samples, with the weights and readout before it
                 decay = (self.eta_a * self.readout_decay / N) * a if self.readout_decay else 0.0
                 a += (self.eta_a / (N * batch)) * np.einsum("bs,bsp->bp", residual, activations) - decay
+
+    def _renormalisation(self, step: np.ndarray, lam: np.ndarray, gram: np.ndarray) -> np.ndarray:
+        """``|w_j| / |w_j + sum_b e_j^b x^b|`` (B, p) for students on their spheres (``|w_j|^2 = n*_j``)."""
+        # |w + sum_b e^b x^b|^2 = n* + 2 sqrt(N) e . lambda + sqrt(N) e G e, G = x.x' / sqrt(N)
+        sqrt_n = self.sqrt_n
+        grown = (self.sphere_norms + 2 * sqrt_n * np.einsum("bps,bsp->bp", step, lam)
+                 + sqrt_n * np.einsum("bps,bst,bpt->bp", step, gram, step))
+        return np.sqrt(self.sphere_norms / grown)
 
     def advance(self, size: int, done: int) -> None:
         """Make ``size`` (<= ``self.s``) steps; ``done`` steps were made before (for the error message).
@@ -169,6 +193,10 @@ class WeightBlocks:
         for i in range(W.shape[0]):
             # W_i^T += X_i^T u_i^T in place (BLAS gemm with beta = 1, no temporary)
             _gemm(1.0, V[i, p + k : rows].T, updates[i].T, beta=1.0, c=W[i].T, overwrite_c=True)
+        if self.spherical:
+            # W now holds W_0 + sum e~ x^T, a positive multiple of the renormalised weights
+            renormalise(W, self.sphere_norms)
+            self.norms = norms = self.sphere_norms.copy()
         largest = np.max(norms) / N
         if not np.isfinite(largest) or largest > BLOWUP:
             raise SimulationError(

@@ -13,6 +13,7 @@ from bench import (
     bench_derive,
     bench_hessian,
     bench_reduced,
+    bench_relu,
     bench_rhs,
     bench_sde,
     bench_simulator,
@@ -60,6 +61,7 @@ MODULES = [
     bench_sweep,
     bench_sde,
     bench_covariance,
+    bench_relu,
 ]
 
 

@@ -1,0 +1,348 @@
+"""The eta**2 term of relu networks as one path integral per pair of theta units, shared by all unit pairs.
+
+The term needs ``E[theta(z_j) theta(z_l) h(z)**2]`` with ``h = y - f = sum_u c_u relu(z_u)``
+(``c = (-a, b)``), i.e. the 4-slot average of :mod:`numerics.kernels.relu_quadrature`
+summed over the unit pairs ``(u, v)`` with weights ``c_u c_v``. That module integrates
+along a path per block ``(j, l, u, v)``; its path only moves the covariances of the two
+theta slots, so one path per pair ``(j, l)`` serves every ``(u, v)`` at once
+(:func:`_pair_integrand`): the same nodes, the sum over ``(u, v)`` taken inside the
+integrand, and every conditional covariance a static Schur complement (given ``z_j``)
+plus terms that vanish at ``t = 1``. The cost per node is a handful of elementwise
+operations on ``(p + k) x (p + k)`` matrices per student pair, ``O(p**2 (p + k)**2)`` with
+a small constant, against thousands of operations per block before.
+
+:func:`is_relu_diffusion` recognises a generated module whose eta**2 kernels are exactly
+that average (the generator prints them as one call), so that
+:mod:`numerics.kernels.unit_tuples` can take this route.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from numerics.kernels import relu_quadrature
+from numerics.kernels.relu_quadrature import (
+    FAST_PANEL_EDGES,
+    NEAR,
+    NODES,
+    PANEL_EDGES,
+    TWO_PI,
+    arccos_kernel,
+    path_nodes,
+)
+
+
+def theta_pairs_relu_square(C: np.ndarray, weights: np.ndarray, count: int, nodes: int = NODES) -> np.ndarray:
+    """``E[theta(z_j) theta(z_l) h(z)**2]``, ``h = sum_u weights_u relu(z_u)``, for all ``j, l < count``.
+
+    The sum over the unit pairs ``(u, v)`` of ``weights_u weights_v theta_theta_relu_relu`` (the
+    4-slot average of :mod:`numerics.kernels.relu_quadrature`; the eta**2 term of relu networks
+    with ``h = y - f``), by one path integral per pair ``(j, l)`` shared by every ``(u, v)``.
+
+    Parameters
+    ----------
+    C : array, shape (..., n, n)
+        Covariances of the units (positive semi-definite, positive diagonal); batch axes broadcast
+        against those of ``weights``.
+    weights : array, shape (..., n)
+        The readout of every unit in ``h``.
+    count : int
+        The pairs ``(j, l)`` run over the first ``count`` units (the students).
+    nodes : int
+        Gauss-Legendre nodes per panel of the path integral (module docstring).
+
+    Returns
+    -------
+    array, shape (..., count, count)
+        The averages, symmetric in ``(j, l)``.
+
+    Raises
+    ------
+    ValueError
+        When ``C`` is not a stack of square matrices, ``weights`` does not have one entry per unit,
+        ``count`` is not between 1 and n, or a diagonal entry is not positive.
+    """
+    C = np.asarray(C, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    if C.ndim < 2 or C.shape[-1] != C.shape[-2]:
+        raise ValueError(f"C must have shape (..., n, n), got {C.shape}")
+    n = C.shape[-1]
+    if weights.ndim < 1 or weights.shape[-1] != n:
+        raise ValueError(f"weights must have shape (..., n) with n = {n} units, got {weights.shape}")
+    if not 1 <= count <= n:
+        raise ValueError(f"count must lie between 1 and the number of units {n}, got {count}")
+    if not np.all(np.diagonal(C, axis1=-2, axis2=-1) > 0):
+        raise ValueError("every diagonal entry of C must be positive (a unit of zero norm has no defined theta)")
+    batch = np.broadcast_shapes(C.shape[:-2], weights.shape[:-1])
+    C = np.broadcast_to(C, batch + (n, n)).reshape(-1, n, n)
+    weights = np.broadcast_to(weights, batch + (n,)).reshape(-1, n)
+    first, second = np.triu_indices(count)
+    values = _pair_values(C, weights, count, first, second, nodes)
+    out = np.empty((C.shape[0], count, count))
+    out[:, first, second] = values
+    out[:, second, first] = values
+    return out.reshape(batch + (count, count))
+
+
+#: The arguments of a 4-slot kernel, in the order the generator prints them (derive/codegen/tuples.py).
+BLOCK_ARGUMENTS = ("c00", "c01", "c02", "c03", "c11", "c12", "c13", "c22", "c23", "c33")
+#: The kernels of the eta**2 term (student-student, student-teacher, teacher-teacher unit pairs).
+DIFFUSION_KERNELS = ("diffusion_ss", "diffusion_st", "diffusion_tt")
+#: Bytecode steps that differ between Python versions and compilation contexts, not between programs.
+_NEUTRAL_STEPS = {"RESUME", "PRECALL", "CACHE", "PUSH_NULL", "NOP", "COPY_FREE_VARS", "MAKE_CELL"}
+#: Spellings of the same step in different Python versions.
+_SAME_STEP = {"LOAD_METHOD": "LOAD_ATTR", "CALL_METHOD": "CALL", "CALL_FUNCTION": "CALL"}
+
+
+def _steps(code) -> list[tuple[str, Any]]:
+    return [
+        (_SAME_STEP.get(step.opname, step.opname), step.argval)
+        for step in dis.get_instructions(code)
+        if step.opname not in _NEUTRAL_STEPS
+    ]
+
+
+# the body the generator prints for a kernel that is exactly theta_theta_relu_relu of its block
+_GENERATED_CALL = _steps(
+    compile(
+        f"def kernel({', '.join(BLOCK_ARGUMENTS)}):\n"
+        f"    return _relu.theta_theta_relu_relu({', '.join(BLOCK_ARGUMENTS)})\n",
+        "<generated kernel>",
+        "exec",
+    ).co_consts[0]
+)
+
+
+def is_quadrature_kernel(kernel: Callable[..., Any]) -> bool:
+    """Whether ``kernel`` is a generated kernel that returns ``theta_theta_relu_relu`` of its block, unchanged.
+
+    Its code must be the generator's plain call (the same steps on the same names, the arguments in
+    the same order) and its ``_relu`` must be :mod:`numerics.kernels.relu_quadrature`: anything else
+    (a scaled or reordered call, another average) is not.
+    """
+    code = getattr(kernel, "__code__", None)
+    return (
+        code is not None
+        and code.co_varnames == BLOCK_ARGUMENTS
+        and getattr(kernel, "__globals__", {}).get("_relu") is relu_quadrature
+        and _is_generated_call(code)
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _is_generated_call(code) -> bool:
+    # cached: the right-hand side asks on every call, and reading the bytecode costs tens of microseconds
+    return _steps(code) == _GENERATED_CALL
+
+
+def is_relu_diffusion(kernels: Mapping[str, Callable[..., Any]]) -> bool:
+    """Whether every eta**2 kernel of a generated module is the relu average (then :func:`diffusion_term` applies)."""
+    return all(is_quadrature_kernel(kernels.get(name)) for name in DIFFUSION_KERNELS)
+
+
+def diffusion_term(C: np.ndarray, a: np.ndarray, b: np.ndarray, nodes: int = NODES) -> np.ndarray:
+    """The eta**2 term of dQ of a relu network, ``a_j a_l E[theta(lambda_j) theta(lambda_l) (y - f)**2]``.
+
+    Parameters
+    ----------
+    C : array, shape (..., p + k, p + k)
+        Covariance of ``(lambda, nu)``, students first.
+    a, b : arrays, shapes (..., p) and (..., k)
+        Student and teacher readouts (``y - f = sum_r b_r relu(nu_r) - sum_j a_j relu(lambda_j)``).
+    nodes : int
+        Gauss-Legendre nodes per panel of the path integral.
+
+    Returns
+    -------
+    array, shape (..., p, p)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    p, k = a.shape[-1], b.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    readout = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
+    return theta_pairs_relu_square(C, readout, p, nodes) * a[..., :, None] * a[..., None, :]
+
+
+#: 1 - |rho| at or below which two units count as parallel (no residual of one given the other).
+PARALLEL = 1e-15
+#: Floor of the determinants of 2 x 2 blocks (their square roots divide; a zero one means a parallel pair).
+TINY = 1e-300
+#: Elements per (pairs, nodes, n, n) temporary array of the shared route.
+PAIR_CHUNK_ELEMENTS = 1 << 14
+
+
+def _pair_values(C, weights, count, first, second, nodes):
+    """``(batch, pairs)`` values for the pairs ``(first[i], second[i])``."""
+    size, n, _ = C.shape
+    diag = np.diagonal(C, axis1=-2, axis2=-1)
+    rho = np.abs(C) / np.sqrt(diag[:, :, None] * diag[:, None, :])
+    parallel = 1 - rho <= PARALLEL
+    near = ~parallel & (1 - rho < NEAR)
+    near_unit = near[:, :count].any(axis=-1)
+    # t = 0: the thetas independent of each other and of h
+    start = np.einsum("bu,buv,bv->b", weights, arccos_kernel(diag[:, :, None], C, diag[:, None, :]), weights) / 4
+    rows = C[:, :count]
+    variance = diag[:, :count]
+    # Cov(z | z_J = 0) for every student J; units parallel to J keep no residual at all
+    schur = C[:, None] - rows[:, :, :, None] * rows[:, :, None, :] / variance[:, :, None, None]
+    cut = parallel[:, :count]
+    schur[cut[:, :, :, None] | cut[:, :, None, :]] = 0.0
+    residual = np.maximum(np.diagonal(schur, axis1=-2, axis2=-1), 0.0)
+    statics = {"C": C, "weights": weights, "schur": schur, "regress": rows / variance[:, :, None], "residual": residual,
+               "parallel": parallel, "mask": parallel if np.any(parallel & ~_identical(C)) else None}
+    batch_index = np.repeat(np.arange(size), first.size)
+    j, l = np.tile(first, size), np.tile(second, size)
+    near_item = near[batch_index, j, l] | near_unit[batch_index, j] | near_unit[batch_index, l]
+    out = start[batch_index]
+    for mask, graded in ((~near_item, False), (near_item, True)):
+        chosen = np.flatnonzero(mask)
+        if chosen.size == 0:
+            continue
+        s, weight = _node_set(nodes, graded)
+        # chunks small enough for the temporaries to stay in cache: items, and nodes when one item is too big
+        per_node = max(1, min(s.size, PAIR_CHUNK_ELEMENTS // (n * n)))
+        step = max(1, PAIR_CHUNK_ELEMENTS // (s.size * n * n))
+        for begin in range(0, chosen.size, step):
+            items = chosen[begin : begin + step]
+            for first_node in range(0, s.size, per_node):
+                part = slice(first_node, first_node + per_node)
+                with np.errstate(over="ignore"):  # a correlation of a parallel pair: arctan(+-inf) = +-pi/2
+                    integrand = _pair_integrand(statics, batch_index[items], j[items], l[items], s[part])
+                out[items] += integrand @ weight[part]
+    return out.reshape(size, first.size)
+
+
+@functools.lru_cache(maxsize=16)
+def _node_set(nodes: int, graded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The path nodes and weights (graded panels for nearly collinear units), made once per node count."""
+    s, weight = path_nodes(nodes, PANEL_EDGES if graded else FAST_PANEL_EDGES)
+    s.flags.writeable = weight.flags.writeable = False
+    return s, weight
+
+
+def _identical(C: np.ndarray) -> np.ndarray:
+    """``(batch, n, n)``: units that are the same variable (equal variances and covariance)."""
+    diag = np.diagonal(C, axis1=-2, axis2=-1)
+    return (diag[:, :, None] == diag[:, None, :]) & (C == diag[:, :, None])
+
+
+def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The t-integrand ``(items, nodes)`` of ``E[theta(x0) theta(x1) h**2]`` for the pairs ``(j, l)``.
+
+    The path keeps ``Cov(z)`` and ``Var(x_a)`` and scales by ``t`` the covariances of the theta
+    copies ``x0``, ``x1`` (of units ``j``, ``l``) with each other and with every unit: at
+    ``t = 1`` ``x0 = z_j``, ``x1 = z_l``. Its restriction to ``(x0, x1, z_u, z_v)`` is the path
+    of :func:`theta_theta_relu_relu` for the block ``(j, l, u, v)``, so the integrand is the
+    readout-weighted sum of theirs; Price's theorem gives
+
+        c_jl p(x0 = x1 = 0) E[h**2 | x = 0]
+        + 2 sum_a sum_{w,u} c_{j_a w} c_w c_u E[delta(x_a) theta(x_a') theta(z_w) relu(z_u)],
+
+    the first term by the arc-cosine kernel, the second by Tallis' formula, each needing an
+    ``n x n`` matrix of orthant probabilities per pair and node. Every conditional covariance is
+    a static Schur complement (given ``z_j``) plus terms in ``s`` that vanish at ``t = 1``, so no
+    difference of nearly equal numbers depends on ``s``; the conditional correlations are formed
+    by ``arctan2`` against ``sqrt`` of a determinant shared by both orders of a unit pair.
+    """
+    C, c = statics["C"][b], statics["weights"][b]
+    item = np.arange(b.size)
+    a0, a1, c01 = C[item, j, j], C[item, l, l], C[item, j, l]
+    # det of the (z_j, z_l) block, exactly 0 for a unit paired with itself or a parallel one
+    det01 = np.where(statics["parallel"][b, j, l], 0.0, a0 * a1 - c01 * c01)
+    s2 = s * s
+    shrink = s2 * (2 - s2)  # 1 - t**2, exact in s
+    t = 1 - s2
+
+    def given(a: np.ndarray, e: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Cov(z, x') / sqrt(Var(x'))`` given ``x = 0`` (x the copy of a unit of variance a, x' the other)."""
+        variance = (det01 / a)[:, None] + shrink * (c01 * c01 / a)[:, None]
+        cov = t[:, None] * (e[:, None, :] + s2[:, None] * (c01[:, None] * r)[:, None, :])
+        return cov / np.sqrt(variance)[..., None], variance
+
+    schur, regress = statics["schur"], statics["regress"]
+    r0 = regress[b, j]
+    beta0, v0 = given(a0, schur[b, j, l], r0)
+    beta1, _ = given(a1, schur[b, l, j], regress[b, l])
+    # Cov(z | x0 = x1 = 0): given z_j, plus what x0 leaves of z_j, minus what x1 explains
+    sigma = (shrink[:, None, None] * a0[:, None, None, None]) * (r0[:, :, None] * r0[:, None, :])[:, None]
+    sigma += schur[b, j][:, None]
+    sigma -= beta0[..., :, None] * beta0[..., None, :]
+    var = np.maximum(np.diagonal(sigma, axis1=-2, axis2=-1), 0.0)
+    det = var[..., :, None] * var[..., None, :]
+    det -= sigma * sigma
+    # a floor instead of 0: the arctangents below then need no division by zero (a pair with det = 0 and
+    # covariance 0 gets correlation 0, the convention for a unit without residual)
+    np.maximum(det, TINY, out=det)
+    mask = statics["mask"]
+    if mask is not None:
+        det[np.broadcast_to(mask[b][:, None], det.shape)] = TINY
+    root = np.sqrt(det)
+    inverse_root = 1 / root
+    arcsin = np.arctan(sigma * inverse_root)  # arcsin of the correlations given x0 = x1 = 0
+
+    def times(M: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.matmul(M, v[..., None])[..., 0]
+
+    kernel = arcsin + math.pi / 2
+    kernel *= sigma
+    kernel += root
+    mean_square = np.einsum("in,imn->im", c, times(kernel, c[:, None, :])) / TWO_PI
+    total = c01[:, None] * mean_square / (TWO_PI * np.sqrt(a0[:, None] * v0))
+    sigma_c = times(sigma, c[:, None, :])
+    residual = statics["residual"]
+    for a, beta, unit in ((a0, beta0, j), (a1, beta1, l)):
+        # Var(z | x_a = 0) from its non-negative parts (not sigma's diagonal plus beta**2, which can cancel)
+        var_a = residual[b, unit][:, None, :] + shrink[:, None] * (a[:, None] * regress[b, unit] ** 2)[:, None, :]
+        q = (C[item, unit] * c)[:, None, :]
+        tallis = _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, beta, q, c[:, None, :], mask, b)
+        total += tallis / np.sqrt(TWO_PI * a[:, None])
+    return total
+
+
+def _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, beta, q, c, mask, b):
+    """``2 sqrt(2 pi a) sum_{w,u} q_w c_u E[delta(x_a) theta(x_a') theta(z_w) relu(z_u)]`` (Tallis, three terms).
+
+    Given ``x_a = 0``: ``beta`` is ``Cov(z, x_a') / sqrt(Var(x_a'))`` and ``var_a`` is ``Var(z | x_a)``'s diagonal;
+    the term of ``x_a'`` uses the orthant probabilities given ``x0 = x1 = 0`` (``arcsin``), those of ``z_w``
+    and ``z_u`` the correlation of ``x_a'`` and ``z_u`` given ``(x_a, z_w)``, whose ``sqrt(1 - rho**2)`` is
+    ``sqrt(det)`` of ``sigma``'s ``(w, u)`` block times ``sqrt(Var(x_a'))`` / ``sqrt(Var(z_w | x_a))``.
+    """
+    # the numerator first, exactly 0 for u = w and for repeated units
+    X = beta[..., None, :] * var[..., :, None]
+    X -= beta[..., :, None] * sigma
+    if mask is not None:
+        X[np.broadcast_to(mask[b][:, None], X.shape)] = 0.0
+    X *= inverse_root
+    X *= (1 / np.sqrt(var_a))[..., :, None]
+    np.arctan(X, out=X)  # X[w, u]: arcsin rho(x_a', z_u | x_a, z_w)
+    g = q / np.sqrt(TWO_PI * var_a)
+    h = c * np.sqrt(var_a / TWO_PI)
+    beta_c = beta * c
+    with_x = np.matmul(X, np.stack([beta_c, np.broadcast_to(q, beta_c.shape)], axis=-1))
+    sigma_x = np.matmul(sigma * X, np.broadcast_to(c, beta_c.shape)[..., None])[..., 0]
+    # k = x_a': density of x_a' at 0 given x_a, times P(z_w > 0, z_u > 0 | x0 = x1 = 0)
+    arcsin_bc = np.matmul(arcsin, beta_c[..., None])[..., 0]
+    first = q.sum(-1) * beta_c.sum(-1) / 4 + (q * arcsin_bc).sum(-1) / TWO_PI
+    # k = z_w and k = z_u
+    second = ((g * sigma_c).sum(-1) + (g * beta).sum(-1) * beta_c.sum(-1)) / 4
+    second += ((g * sigma_x).sum(-1) + (g * beta * with_x[..., 0]).sum(-1)) / TWO_PI
+    second += q.sum(-1) * h.sum(-1) / 4 + (h * with_x[..., 1]).sum(-1) / TWO_PI
+    return 2 * (first / math.sqrt(TWO_PI) + second)
+
+
+__all__ = [
+    "BLOCK_ARGUMENTS",
+    "DIFFUSION_KERNELS",
+    "PAIR_CHUNK_ELEMENTS",
+    "PARALLEL",
+    "diffusion_term",
+    "is_quadrature_kernel",
+    "is_relu_diffusion",
+    "theta_pairs_relu_square",
+]
