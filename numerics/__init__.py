@@ -13,6 +13,7 @@ registry of generated modules).
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
+from numerics.analyses.classification import classification_error
 from numerics.analyses.closed_forms import predicted_counts
 from numerics.analyses.finite_n import plateau_noise
 from numerics.analyses.gradient_hessian import gradient, hessian
@@ -64,6 +65,7 @@ __all__ = [
     "plateau_coefficients",
     "plateau_fixed_point",
     "run_plateaus",
+    "classification_error",
     "closest_solution",
     "closest_solution_weights",
     "distance_to",

@@ -144,6 +144,9 @@ class Model:
         number >= 0.
     weight_decay
         ``kappa`` >= 0: each SGD step adds ``-(eta * kappa / N) w_j``.
+    label_flip
+        ``epsilon`` in ``[0, 1/2]``: each label ``y`` is replaced by ``-y`` with probability
+        ``epsilon`` (classification noise, for sign teachers in place of Gaussian label noise).
     name
         A short label used in file names and headers.
 
@@ -164,6 +167,7 @@ class Model:
     teacher_readout: sp.Expr = 1 / k
     noise_variance: sp.Expr = sp.Integer(0)
     weight_decay: sp.Expr = sp.Integer(0)
+    label_flip: sp.Expr = sp.Integer(0)
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -175,10 +179,22 @@ class Model:
                 "student_activation = sign(x): the student must be differentiable (sign' = 2 delta gives SGD no "
                 "gradient); sign(x) is for teachers (classification labels), with e.g. an erf student"
             )
+        if isinstance(self.teacher_activation, sp.sign) and not isinstance(self.student_activation, sp.erf):
+            raise ValueError(
+                f"teacher_activation = sign(x) is supported with erf students, got student_activation = "
+                f"{self.student_activation}: with polynomial or relu students the eta**2 term's averages "
+                "are singular at repeated teacher units (derivatives of sign on both copies)"
+            )
         set_(self, "student_readout", _as_readout(self.student_readout, "student_readout"))
         set_(self, "teacher_readout", _as_readout(self.teacher_readout, "teacher_readout"))
         set_(self, "noise_variance", _as_nonnegative_number(self.noise_variance, "noise_variance"))
         set_(self, "weight_decay", _as_nonnegative_number(self.weight_decay, "weight_decay"))
+        set_(self, "label_flip", _as_nonnegative_number(self.label_flip, "label_flip"))
+        if self.label_flip > sp.Rational(1, 2):
+            raise ValueError(
+                f"label_flip = {self.label_flip} must be a probability in [0, 1/2] (a flip probability above 1/2 "
+                "is the teacher with the opposite sign and a flip probability below 1/2)"
+            )
         if not isinstance(self.name, str) or not self.name.replace("_", "").isalnum():
             raise ValueError(f"name must be alphanumeric with underscores, got {self.name!r}")
 
@@ -207,6 +223,7 @@ class Model:
             f"sigma(x) = {self.student_activation}, sigma*(x) = {self.teacher_activation}, "
             f"a_j = {self.student_readout}, b_r = {self.teacher_readout}, "
             f"Delta = {self.noise_variance}, kappa = {self.weight_decay}"
+            + (f", label flips with probability {self.label_flip}" if self.label_flip else "")
         )
 
     def is_polynomial(self) -> bool:
@@ -216,6 +233,10 @@ class Model:
     def with_noise(self, noise_variance: object) -> Model:
         """The same model with another label-noise variance Delta."""
         return _replace(self, noise_variance=noise_variance)
+
+    def with_label_flip(self, label_flip: object) -> Model:
+        """The same model with labels flipped with probability ``label_flip`` (``epsilon``)."""
+        return _replace(self, label_flip=label_flip)
 
     def with_weight_decay(self, weight_decay: object) -> Model:
         """The same model with another weight decay kappa."""

@@ -16,7 +16,7 @@ import numpy as np
 from numerics.core.validation import min_relative_eigenvalue
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.ode.overlaps import rhs_unchecked
-from numerics.ode.readouts import readout_rhs
+from numerics.ode.readouts import readout_rhs, teacher_mixture
 from numerics.ode.sphere import project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, tuple_module
@@ -73,7 +73,8 @@ class OverlapFlow:
         self.T_pinv = np.linalg.pinv(T, hermitian=True)
         self.trained = settings.eta_a > 0
         # readout vectors or a trained readout: the per-tuple route, with a in the state when trained
-        self.per_unit = settings.per_unit
+        # label flips mix the teacher and its negative: the per-tuple route takes teacher readout vectors
+        self.per_unit = settings.per_unit or resolved.label_flip > 0
         self.a_start = None
         if self.per_unit:
             self.module = tuple_module(settings.model)
@@ -134,7 +135,7 @@ class OverlapFlow:
                     self.module, Q, R, T, settings.eta, a_now, settings.b, settings.eta_a,
                     noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay,
                     second_order=settings.second_order, batch_size=settings.batch_size,
-                    readout_decay=settings.readout_decay,
+                    readout_decay=settings.readout_decay, label_flip=resolved.label_flip,
                 )
             else:
                 dQ, dR = rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order, settings.batch_size)
@@ -188,7 +189,10 @@ class OverlapFlow:
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 if self.per_unit:
-                    residual = self.module.residual_risk(Q_traj, R_traj, self.T, a_traj, self.settings.b)
+                    module, b = self.module, self.settings.b
+                    residual = teacher_mixture(lambda teacher: module.residual_risk(Q_traj, R_traj, self.T, a_traj,
+                                                                                     teacher),
+                                               module, R_traj, b, resolved.label_flip)
                 else:
                     residual = resolved.module.residual_risk(Q_traj, R_traj, self.T)
                 return residual + resolved.noise_variance / 2

@@ -15,7 +15,7 @@ from numerics.core.validation import (
     check_scalar,
     overflow_error,
 )
-from numerics.ode.readouts import check_readouts, readout_rhs
+from numerics.ode.readouts import check_readouts, readout_rhs, teacher_mixture
 from numerics.ode.sphere import check_on_sphere, project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
@@ -125,7 +125,8 @@ def rhs(
     # the readout's derivative is part of the result when eta_a is asked for, or trained
     eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
     readout_decay = values["readout_decay"]
-    if a is not None or b is not None or eta_a is not None or readout_decay:
+    label_flip = 0.0 if model is None else float(model.label_flip)
+    if a is not None or b is not None or eta_a is not None or readout_decay or label_flip:
         return _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size, readout_decay)
     if not check:
         return rhs_unchecked(Q, R, T, eta, resolve(model), second_order, batch_size)
@@ -171,7 +172,7 @@ def _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_s
         dQ, dR, da = readout_rhs(
             module, Q, R, T, eta, a, b, eta_a_value,
             noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay, second_order=second_order,
-            batch_size=batch_size, readout_decay=readout_decay,
+            batch_size=batch_size, readout_decay=readout_decay, label_flip=resolved.label_flip,
         )
     if check:
         check_finite_result("rhs", dQ, dR, da)
@@ -228,13 +229,15 @@ def risk(
     values = _DEFAULTS if settings is None and not setting_overrides else (
         RunSettings.values(settings, setting_overrides, "risk"))
     model, a, b = values["model"], values["a"], values["b"]
-    if a is not None or b is not None:
+    if a is not None or b is not None or (model is not None and model.label_flip):
         if check:
             Q, R, T = check_overlaps(Q, R, T)
             a, b, _ = check_readouts(a, b, None, *R.shape[-2:])
         resolved = resolve(model, sizes=R.shape[-2:] if check else None)
         with np.errstate(over="ignore", invalid="ignore"):
-            value = tuple_module(model).residual_risk(Q, R, T, a, b) + resolved.noise_variance / 2
+            module = tuple_module(model)
+            value = teacher_mixture(lambda teacher: module.residual_risk(Q, R, T, a, teacher), module, R, b,
+                                    resolved.label_flip) + resolved.noise_variance / 2
         if check:
             check_finite_result("risk", value)
         return float(value) if np.ndim(value) == 0 else value

@@ -65,6 +65,20 @@ def check_readout_batch(a: np.ndarray | None, b: np.ndarray | None, batch: tuple
             )
 
 
+def teacher_readout_vector(module: Any, R: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``b`` as a vector (..., k): the model's scalar teacher readout on every unit when ``None``."""
+    if b is not None:
+        return np.asarray(b, dtype=float)
+    p, k = R.shape[-2:]
+    return np.full(k, module.readouts(p, k)[1])
+
+
+def teacher_mixture(function: Any, module: Any, R: np.ndarray, b: np.ndarray | None, label_flip: float) -> Any:
+    """``(1 - epsilon) function(b) + epsilon function(-b)``: an average over labels flipped with probability epsilon."""
+    b = teacher_readout_vector(module, R, b)
+    return (1 - label_flip) * function(b) + label_flip * function(-b)
+
+
 def readout_rhs(
     module: Any,
     Q: np.ndarray,
@@ -80,6 +94,7 @@ def readout_rhs(
     second_order: bool,
     batch_size: int = 1,
     readout_decay: float = 0.0,
+    label_flip: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dQ, dR, da)`` from a per-tuple module with readout vectors (``da`` is zero when ``eta_a == 0``).
 
@@ -103,7 +118,20 @@ def readout_rhs(
         the first-order terms and the readout drift (a mean) are not.
     readout_decay : float
         Weight decay ``kappa_a`` of the trained readout: ``da = eta_a (<(y - f) sigma> - kappa_a a)``.
+    label_flip : float
+        Probability ``epsilon`` that a label is ``-y``: the result is the mixture
+        ``(1 - epsilon) F(b) + epsilon F(-b)`` of the teacher and its negative.
     """
+    if label_flip:
+        # every average is over the data: labels -y with probability epsilon mix the two teachers
+        b = teacher_readout_vector(module, R, b)
+        kept = readout_rhs(module, Q, R, T, eta, a, b, eta_a, noise_variance=noise_variance,
+                           weight_decay=weight_decay, second_order=second_order, batch_size=batch_size,
+                           readout_decay=readout_decay)
+        flipped = readout_rhs(module, Q, R, T, eta, a, -b, eta_a, noise_variance=noise_variance,
+                              weight_decay=weight_decay, second_order=second_order, batch_size=batch_size,
+                              readout_decay=readout_decay)
+        return tuple((1 - label_flip) * x + label_flip * y for x, y in zip(kept, flipped))
     eta2 = eta * eta / batch_size if second_order else 0.0
     dQ, dR = module.rhs_terms(Q, R, T, eta, eta2, eta2 * noise_variance, a, b)
     if weight_decay:
@@ -120,4 +148,11 @@ def readout_rhs(
     return dQ, dR, da
 
 
-__all__ = ["check_readout_batch", "check_readout_vector", "check_readouts", "readout_rhs"]
+__all__ = [
+    "check_readout_batch",
+    "check_readout_vector",
+    "check_readouts",
+    "readout_rhs",
+    "teacher_mixture",
+    "teacher_readout_vector",
+]

@@ -72,6 +72,7 @@ class ResolvedModel:
     weight_decay: float
     name: str
     description: str
+    label_flip: float = 0.0
 
 
 def check_model(model: Any) -> None:
@@ -330,6 +331,7 @@ def _resolve_uncached(model: Any) -> ResolvedModel:
         float(model.weight_decay),
         model.name,
         model.describe(),
+        float(model.label_flip),
     )
 
 

@@ -365,6 +365,11 @@ def simulate_overlaps(
                  f"simulating {replicas} replicas in blocks of {inputs} inputs over {n_steps} steps "
                  "(replicas, batch_size, N)")
     resolved = resolve(settings.model, sizes=(p, k))
+    if resolved.label_flip:
+        raise ValueError(
+            f"label flips (label_flip = {resolved.label_flip:g}) are simulated by simulate(method='weights') and "
+            "integrated by integrate only"
+        )
     sequences = replica_seeds(seed, replicas)
     generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(4)] for sq in sequences]
     C = start_covariance(N=N, p=p, k=k, replicas=replicas, init_rngs=[g[0] for g in generators], q0=q0,

@@ -301,6 +301,11 @@ def simulate_sde(
     check_memory(24.0 * replicas * coordinates**2, f"the increment covariances of {replicas} replicas at p = {p}, "
                  f"k = {k} (replicas, p)")
     resolved = resolve(settings.model, sizes=(p, k))
+    if resolved.label_flip:
+        raise ValueError(
+            f"label flips (label_flip = {resolved.label_flip:g}) are simulated by simulate(method='weights') and "
+            "integrated by integrate only"
+        )
     check_readouts(settings.a, settings.b, settings.eta_a, p, k)
     dynamics = SdeDynamics(settings, resolved, replicas, p, k)
     T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2

@@ -73,6 +73,7 @@ class WeightBlocks:
         self.sigma, self.sigma_prime = activation_functions(module, "STUDENT")
         self.sigma_star, _ = activation_functions(module, "TEACHER")
         self.noise_std = float(np.sqrt(resolved.noise_variance))
+        self.label_flip = resolved.label_flip
         self.decay = 1.0 - settings.eta * resolved.weight_decay / N
         self.spherical = settings.spherical
         if self.spherical:
@@ -134,6 +135,9 @@ class WeightBlocks:
         batch, a, e, N = self.batch, self.a, self.e, self.N
         n_inputs = size * batch
         y = np.einsum("bk,btk->bt", self.b, self.sigma_star(nu))  # (B, n_inputs)
+        if self.label_flip:
+            flips = np.stack([st.noise.random(n_inputs) < self.label_flip for st in self.streams])
+            y = np.where(flips, -y, y)
         if self.noise_std > 0:
             y = y + self.noise_std * np.stack([st.noise.standard_normal(n_inputs) for st in self.streams])
         # spherical SGD: W_t = C_t (W_0 + sum_tau e~_tau x_tau^T) with C_t the product of the steps'

@@ -44,7 +44,7 @@ import numpy as np
 from numerics.core.blas import with_blas_threads
 from numerics.core.validation import as_real_array, check_flag, check_scalar, check_symmetric
 from numerics.kernels.unit_tuples import readout_vectors
-from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.ode.readouts import check_readout_batch, check_readouts, teacher_mixture
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
@@ -283,8 +283,10 @@ def simulate(
     Q_rec, R_rec, a_rec = _run_blocks(blocks, steps, n_steps, bar)
     seconds = time.perf_counter() - started
     risk = None
-    if settings.per_unit:
-        risk = tuple_module(settings.model).residual_risk(Q_rec, R_rec, blocks.T[:, None], a_rec, b[:, None])
+    if settings.per_unit or resolved.label_flip:
+        module = tuple_module(settings.model)
+        risk = teacher_mixture(lambda teacher: module.residual_risk(Q_rec, R_rec, blocks.T[:, None], a_rec, teacher),
+                               module, R_rec, b[:, None], resolved.label_flip)
         risk = risk + resolved.noise_variance / 2
     extra = {"W": np.ascontiguousarray(blocks.W), "W_star": W_star, "N": N, "steps": steps, "replicas": replicas,
              "model": settings.model, "seconds": seconds}

@@ -152,6 +152,8 @@ def test_second_derivative_of_sign_with_a_smooth_partner():
 def test_sign_only_for_teachers():
     with pytest.raises(ValueError, match="student must be differentiable"):
         Model(student_activation="sign(x)", teacher_activation="sign(x)")
+    with pytest.raises(ValueError, match="supported with erf students"):
+        Model(student_activation="x**2", teacher_activation="sign(x)")
     with pytest.raises(ValueError, match="argument of sign must be x"):
         Model(student_activation="erf(x)", teacher_activation="sign(2*x + 1)")
     model = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
