@@ -9,6 +9,7 @@ import pytest
 
 from bench import (
     bench_api,
+    bench_contractions,
     bench_covariance,
     bench_derive,
     bench_hessian,
@@ -60,6 +61,7 @@ MODULES = [
     bench_sweep,
     bench_sde,
     bench_covariance,
+    bench_contractions,
 ]
 
 
