@@ -25,6 +25,7 @@ and printed as two-operand einsums (:class:`PairwiseContraction`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
 
 import sympy as sp
@@ -72,7 +73,7 @@ def _oriented(expr: sp.Expr, letters: str, row: str) -> sp.Expr:
     return expr if letters[0] == row else tp(expr)
 
 
-def _complete_graph_parts(einsum: es, operands: list[sp.Expr]):
+def _complete_graph_parts(einsum: es, operands: list[sp.Expr]) -> tuple[sp.Expr, tuple[sp.Expr, ...]] | None:
     """``(outer, (B, D, C, E, F))`` when the network is the complete graph on two free and two summed
     nodes (plus edges between the free nodes and vectors on any node), else None."""
     inputs, output = str(einsum.args[0]).split("->")
@@ -164,8 +165,12 @@ def plan_contraction(einsum: es, operands: list[sp.Expr]) -> sp.Expr:
     return outer * _gemm_form(*factors)
 
 
-def contraction_shape(node: sp.Expr, row_count) -> tuple[sp.Expr, sp.Expr]:
-    """Shape of a planned contraction node; ``row_count(expr)`` gives the rows of a planned operand."""
+def contraction_shape(node: sp.Expr, row_count: Callable[[sp.Expr], sp.Expr]) -> tuple[sp.Expr, sp.Expr]:
+    """Shape ``(rows, columns)`` (from {p, k, 1}) of a planned contraction node.
+
+    ``row_count(expr)`` gives the rows of a planned operand. Raises ``TypeError`` for an
+    intermediate step of a pairwise path (not a matrix).
+    """
     if isinstance(node, _gemm_form):
         return (row_count(node.args[0]), row_count(node.args[1]))
     code = str(node.args[1])

@@ -138,9 +138,10 @@ class NumpyPrinter(PythonCodePrinter):
         return super()._print_Function(expr)
 
     def _gemm_form(self, expr: sp.Expr) -> str:
-        """``sum_{m,n} B_jm D_lm C_jn E_ln F_nm``: the stack ``C_jn E_ln`` times ``F`` in one matmul, then
-        one three-operand pass over ``m`` (no optimize: a single loop, no temporary)."""
-        B, D, C, E, F = (self._print(a) for a in expr.args)
+        """``sum_{m,n} B_jm D_lm C_jn E_ln F_nm`` (B (..., j, m), D (..., l, m), C (..., j, n), E (..., l, n),
+        F (..., n, m); result (..., j, l)): the stack ``C_jn E_ln`` (..., j, l, n) times ``F`` in one matmul,
+        then one three-operand pass over ``m`` (no optimize: a single loop, no temporary)."""
+        B, D = (self._print(a) for a in expr.args[:2])
         C, E, F = (self._operand(a) for a in expr.args[2:])
         stack = f"({C}[..., :, None, :] * {E}[..., None, :, :]) @ {F}[..., None, :, :]"
         return f"np.einsum('...jm,...lm,...jlm->...jl', {B}, {D}, {stack})"
