@@ -1,4 +1,4 @@
-"""``python -m bench [--smoke] [--only NAME ...] [--json PATH]``: run every benchmark, print the table.
+"""``python -m bench [--smoke] [--only NAME ...] [--json PATH] [--list]``: run every benchmark, print the table.
 
 Each ``bench/bench_*.py`` module exposing ``run(smoke) -> list[dict]`` runs in
 a subprocess twice: BLAS pinned to one thread, then with the default threads.
@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="smallest sizes only (checks the benchmarks run)")
     parser.add_argument("--only", nargs="*", help="benchmark names, e.g. rhs solve derive sweep")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--list", action="store_true", help="name the benchmarks and exit")
     args = parser.parse_args(argv)
+    if args.list:
+        print(" ".join(module.split(".")[-1].removeprefix("bench_") for module in discover()))
+        return 0
     rows = run_all(smoke=args.smoke, only=args.only)
     print(table(rows))
     if args.json:

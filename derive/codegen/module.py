@@ -105,8 +105,8 @@ def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
     return lines
 
 
-def _function_source(spec: FunctionSpec, derived: dict) -> str:
-    plan = plan_function(spec, derived)
+def _function_source(spec: FunctionSpec, derived: dict, planned_contractions: bool = True) -> str:
+    plan = plan_function(spec, derived, planned_contractions=planned_contractions)
     signature = ", ".join(("Q", "R", "T") + spec.parameters)
     lines = [f"def {spec.name}({signature}):", f'    """{spec.doc}"""']
     if spec.fast_path:
@@ -150,13 +150,18 @@ class GeneratedModule:
     result_hash: str
 
 
-def generate_module(model: Model) -> GeneratedModule:
-    """Derive and print the NumPy module for ``model``."""
+def generate_module(model: Model, *, planned_contractions: bool = True) -> GeneratedModule:
+    """Derive and print the NumPy module for ``model``.
+
+    ``planned_contractions=False`` prints the tensor networks without a matrix-product form as one
+    multi-operand einsum each (the route before generator version 8: a benchmark baseline only,
+    its header is that of the planned module).
+    """
     derived = derive_quantities(model).as_dict()
     res_hash = result_hash(model)
     body_parts = [runtime_import()]
     for spec in FUNCTIONS:
-        body_parts.append(_function_source(spec, derived))
+        body_parts.append(_function_source(spec, derived, planned_contractions))
     body_parts.append(_model_constants(model))
     body_parts.append(
         "MODEL_DESCRIPTION = " + repr(model.describe()) + "\n"

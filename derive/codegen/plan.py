@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.algebra.matrix_expr import Q, is_scalar, mm, shape, tp, transpose
+from derive.algebra.matrix_expr import Q, es, is_scalar, mm, shape, tp, transpose
+from derive.codegen.contraction import CONTRACTIONS, contraction_shape, plan_contraction
 from derive.codegen.functions import OUTPUT_SHAPES, FunctionSpec
 from derive.model.model import k, p
 
@@ -336,8 +337,13 @@ class Plan:
     products: list[sp.Expr]
 
 
-def plan_function(spec: FunctionSpec, derived: dict) -> Plan:
-    """The planned outputs of ``spec`` from the derived quantities ``derived`` (name -> expression)."""
+def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bool = True) -> Plan:
+    """The planned outputs of ``spec`` from the derived quantities ``derived`` (name -> expression).
+
+    ``planned_contractions=False`` leaves every einsum fallback as one multi-operand einsum (the
+    route before generator version 8, kept as the baseline of ``bench/bench_contractions.py``);
+    otherwise each is planned into matrix products by :mod:`derive.codegen.contraction`.
+    """
     planner = _ChainPlanner()
     collected = [_combine(derived, combination) for _, combination in spec.outputs]
     # a term of the output's full shape makes the sum full-shaped (no broadcast needed)
@@ -362,6 +368,8 @@ def plan_function(spec: FunctionSpec, derived: dict) -> Plan:
         args = [planned(a) for a in expr.args]
         if isinstance(expr, mm):
             return planner.build(tuple(args))
+        if isinstance(expr, es) and planned_contractions:
+            return plan_contraction(expr, args[2:])
         if isinstance(expr, sp.Function):
             # no re-evaluation: the simplifying evals of matrix_expr do not know planned products
             return expr.func(*args, evaluate=False)
@@ -378,8 +386,11 @@ def plan_function(spec: FunctionSpec, derived: dict) -> Plan:
 
 def planned_shape(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """Shape (from {p, k, 1}) of an expression that may contain planned products."""
-    if not any(isinstance(node, (*PRODUCTS, _lincomb, _shift, _hcat, _vcat)) for node in sp.preorder_traversal(expr)):
+    planned_nodes = (*PRODUCTS, *CONTRACTIONS, _lincomb, _shift, _hcat, _vcat)
+    if not any(isinstance(node, planned_nodes) for node in sp.preorder_traversal(expr)):
         return shape(expr)
+    if isinstance(expr, CONTRACTIONS):
+        return contraction_shape(expr, lambda operand: planned_shape(operand)[0])
     if isinstance(expr, (_matmul, _symmetric)):
         return (planned_shape(expr.args[0])[0], planned_shape(expr.args[1])[1])
     if isinstance(expr, (_gram, _thin_gram)):
@@ -405,7 +416,3 @@ def planned_shape(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
             rows, cols = (r if r != 1 else rows), (c if c != 1 else cols)
         return (rows, cols)
     raise TypeError(f"no shape for {expr!r}")
-
-
-
-

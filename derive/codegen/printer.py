@@ -17,6 +17,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from derive.algebra.matrix_expr import SYMMETRIC, dg, es, mm, rowsum, total, tp, tr
+from derive.codegen.contraction import GemmForm, PairwiseContraction
 from derive.codegen.plan import (
     PlannedGram,
     PlannedHcat,
@@ -127,12 +128,23 @@ class NumpyPrinter(PythonCodePrinter):
             return f"_tr({args[0]})"
         if isinstance(expr, total):
             return self._total_call(expr, "")
-        if isinstance(expr, es):
+        if isinstance(expr, (es, PairwiseContraction)):
             inputs, output = str(expr.args[0]).split("->")
             subscripts = ",".join("..." + s for s in inputs.split(",")) + "->..." + output
             call = f"_einsum({subscripts!r}, {', '.join(args[2:])})"
             return call + ("[..., None, None]" if not output else "")
+        if isinstance(expr, GemmForm):
+            return self._gemm_form(expr)
         return super()._print_Function(expr)
+
+    def _gemm_form(self, expr: sp.Expr) -> str:
+        """``sum_{m,n} B_jm D_lm C_jn E_ln F_nm`` (B (..., j, m), D (..., l, m), C (..., j, n), E (..., l, n),
+        F (..., n, m); result (..., j, l)): the stack ``C_jn E_ln`` (..., j, l, n) times ``F`` in one matmul,
+        then one three-operand pass over ``m`` (no optimize: a single loop, no temporary)."""
+        B, D = (self._print(a) for a in expr.args[:2])
+        C, E, F = (self._operand(a) for a in expr.args[2:])
+        stack = f"({C}[..., :, None, :] * {E}[..., None, :, :]) @ {F}[..., None, :, :]"
+        return f"np.einsum('...jm,...lm,...jlm->...jl', {B}, {D}, {stack})"
 
     def _print_unbatched(self, expr: sp.Expr) -> str | None:
         # 2-d arrays: ndarray.dot and .T cost a fraction of the @ and swapaxes calls at small p

@@ -31,7 +31,7 @@ k = sp.Symbol("k", positive=True, integer=True)
 
 #: Bump when the derivation or the printed module layout changes in a way the
 #: symbolic-result hash cannot see (e.g. a new generated function).
-GENERATOR_VERSION = 7  # 7: the printed increment moments always define p and k (cached modules of 6 lacked them)
+GENERATOR_VERSION = 8  # 8: the einsum fallback of cubic and higher models printed as matrix products
 #: The same for the per-tuple modules (derive/codegen/tuples.py); part of the key of non-polynomial models only,
 #: so that the keys of the polynomial models (and their committed modules) do not move.
 TUPLE_GENERATOR_VERSION = 3

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2f6d8ba3e6bce4a5
+# input-hash: 9e3e4d3c4b6ac069
 # result-hash: 9e45cf2b9bf3737a
-# body-sha256: dd9f479165dfc67a74bfd49f1e2063cec7f2ac4b56a02daf74b5e6f1d000fe52
+# body-sha256: d8ec0b268f42986a24ebfd7ee7c4d0a88c022e86d81302ed8b510b9c6a334415
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = '2f6d8ba3e6bce4a5'
+INPUT_HASH = '9e3e4d3c4b6ac069'
 RESULT_HASH = '9e45cf2b9bf3737a'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2f6d8ba3e6bce4a5
+# input-hash: 9e3e4d3c4b6ac069
 # result-hash: 55a591b5edd8e82d
-# body-sha256: dde96e8000970db1ba3aba08ef04b432f89b893d3b9290c622ea6780e535fbb2
+# body-sha256: 9265fa4fd5862886e6e39f1a2ca96b5d91ddcf68cf47acab848b25307524c631
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '2f6d8ba3e6bce4a5'
+INPUT_HASH = '9e3e4d3c4b6ac069'
 RESULT_HASH = '55a591b5edd8e82d'

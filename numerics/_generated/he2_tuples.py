@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: bde67d13bbe9a83b
+# input-hash: 2a979e84d8b2ebd1
 # result-hash: a4997e80b971bbe6
-# body-sha256: b123efd8f8882ee2b84aa06c6bf48c376714d06e4e017eeff4e2b01face72f7e
+# body-sha256: bdf6a5a77e7b1b6f4bc7e0a791cfed5d85c4a07807de084f0438e6cc8d58bbe8
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -185,5 +185,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'bde67d13bbe9a83b'
+INPUT_HASH = '2a979e84d8b2ebd1'
 RESULT_HASH = 'a4997e80b971bbe6'

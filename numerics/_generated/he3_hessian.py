@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: fe201b0a059c9a3d
+# input-hash: d62a17175a74b181
 # result-hash: ec2b59f9ac88c1c6
-# body-sha256: 2029d1151041d2f28379cc9599424409753b9b6123141319c1b14b50f2152e7b
+# body-sha256: 0afcd1151e658113b84456956cf98e6bd54ed8dfacaa3d8e68c86b582556fc4a
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -70,5 +70,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = 'fe201b0a059c9a3d'
+INPUT_HASH = 'd62a17175a74b181'
 RESULT_HASH = 'ec2b59f9ac88c1c6'

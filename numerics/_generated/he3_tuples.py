@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: bbfc1e81a88fd7ed
+# input-hash: 479a7783fa813aa1
 # result-hash: 292a5007aaa95a02
-# body-sha256: da4c676176f9b565a4c81b1e38f8783b1a213769b6f3d1134889e10fed562450
+# body-sha256: d66aaa30027200041ed77317cd071d014b9cc7fa00a7b19f9e4d2c2896fc774b
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -277,5 +277,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'bbfc1e81a88fd7ed'
+INPUT_HASH = '479a7783fa813aa1'
 RESULT_HASH = '292a5007aaa95a02'

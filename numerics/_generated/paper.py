@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 7ffd72990ab754f6
+# input-hash: ee4357f189a2bd9c
 # result-hash: 9e45cf2b9bf3737a
-# body-sha256: b329704ed79767b2d0f35038edc492490b7dc73381a116655910d4ed907d1256
+# body-sha256: cf912c63a27593d0ce6d7680b54489d10255d1e4cde708e62c79995ffc0c7365
 # sympy: 1.14.0
 """Generated overlap-ODE terms and population risk (see header)."""
 # --- end of header ---
@@ -199,5 +199,5 @@ def readouts(p, k):
 
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
-INPUT_HASH = '7ffd72990ab754f6'
+INPUT_HASH = 'ee4357f189a2bd9c'
 RESULT_HASH = '9e45cf2b9bf3737a'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 7ffd72990ab754f6
+# input-hash: ee4357f189a2bd9c
 # result-hash: 55a591b5edd8e82d
-# body-sha256: d5a8325547e44843b4196932fc6f71647fbd22e2f94073e039b9ca5c79400f6d
+# body-sha256: 221eed3ba34e34be0cbd200ef884b2333eb34ecf3788a9228d470f881c264b06
 # sympy: 1.14.0
 """Generated Gaussian averages for the weight-space gradient and Hessian (see header)."""
 # --- end of header ---
@@ -61,5 +61,5 @@ def hessian_terms(Q, R, T):
     return M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4
 
 
-INPUT_HASH = '7ffd72990ab754f6'
+INPUT_HASH = 'ee4357f189a2bd9c'
 RESULT_HASH = '55a591b5edd8e82d'

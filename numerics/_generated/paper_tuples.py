@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2fd49b84c8ed5cfe
+# input-hash: 20936cccc1449536
 # result-hash: 38b3d02df7a6c39e
-# body-sha256: 6ad8c20828fee7b435a41f2dd283a4d75b2e6a9b9fe0ce6e54790bb12f479f5d
+# body-sha256: 57b641903ba7559839b8df33550614d5db96bbdc36c0d14d2fc2ff4cf9a7ff44
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -179,5 +179,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2fd49b84c8ed5cfe'
+INPUT_HASH = '20936cccc1449536'
 RESULT_HASH = '38b3d02df7a6c39e'

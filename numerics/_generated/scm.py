@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 5d7e4c155cce1cf9
+# input-hash: 2b26dbdbc52251cd
 # result-hash: 1c762d9b5763f408
-# body-sha256: a41f5206a10fcb2b649e960d3e2e69cc70a92e6abd93746ef425889e814a7feb
+# body-sha256: 72221a433cfd2375151e59169ba9051d8eb8fad7b048a3c4b63ef0c54c4187c8
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -240,5 +240,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '5d7e4c155cce1cf9'
+INPUT_HASH = '2b26dbdbc52251cd'
 RESULT_HASH = '1c762d9b5763f408'

@@ -9,6 +9,7 @@ import pytest
 
 from bench import (
     bench_api,
+    bench_contractions,
     bench_covariance,
     bench_derive,
     bench_hessian,
@@ -62,6 +63,7 @@ MODULES = [
     bench_sde,
     bench_covariance,
     bench_relu,
+    bench_contractions,
 ]
 
 
