@@ -7,7 +7,7 @@
 #   teacher readout: 1/k
 # input-hash: 2fd49b84c8ed5cfe
 # result-hash: 38b3d02df7a6c39e
-# body-sha256: 6ad8c20828fee7b435a41f2dd283a4d75b2e6a9b9fe0ce6e54790bb12f479f5d
+# body-sha256: 511207f29d70d69b015712b3bd92cddd58cc798c5a3afc6b88ab4648276ca17a
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -117,22 +117,22 @@ def kernel_hessian_4_t(c00, c01, c11):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
-    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_31_st': kernel_hessian_13_ss,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
-    'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_2_t': kernel_hessian_2_s,
+    'hessian_4_s': kernel_hessian_13_ss,
+    'hessian_4_t': kernel_hessian_13_ss,
 }
 
 
