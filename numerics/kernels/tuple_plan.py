@@ -221,12 +221,20 @@ class TuplePlan:
             found = self.gathers[(term, broadcast)] = Gather(calls, self.units, broadcast)
         return found
 
-    def diffusion_gather(self, listed: bool, rows: slice | None = None) -> Gather:
-        """The :class:`Gather` of the ``eta**2`` term over the pairs ``rows`` (:func:`diffusion_calls`)."""
-        key = ("diffusion", listed, None if rows is None else (rows.start, rows.stop))
+    def diffusion_gather(self, listed: bool, replicas: int = 1, rows: slice | None = None) -> Gather:
+        """The :class:`Gather` of the ``eta**2`` term over the pairs ``rows`` (all: None, see :func:`diffusion_calls`).
+
+        The listed tuples are raveled while they number at most :data:`FLAT_ELEMENTS`
+        with the replicas, else broadcast (as the grid always is).
+        """
+        rows = slice(0, len(self.pair_rows)) if rows is None else rows
+        count = len(self.pair_rows[rows])
+        broadcast = not listed or count * replicas * max(len(w.first) for w in self.diffusion_unit_pairs(True)) > (
+            FLAT_ELEMENTS)
+        key = ("diffusion", listed, rows.start, rows.stop, broadcast)
         found = self.gathers.get(key)
         if found is None:
-            found = self.gathers[key] = Gather(diffusion_calls(self, listed, rows), self.units)
+            found = self.gathers[key] = Gather(diffusion_calls(self, listed, rows), self.units, broadcast)
         return found
 
     def diffusion_layout(self, replicas: int, max_elements: int) -> tuple[bool, int]:
@@ -305,18 +313,15 @@ def _diffusion_slots(plan: TuplePlan) -> list[tuple[str, np.ndarray, np.ndarray,
 def diffusion_calls(plan: TuplePlan, listed: bool, rows: slice | None = None) -> list[KernelCall]:
     """The calls of the ``eta**2`` term over the pairs ``rows`` (all: None).
 
-    ``listed``: one axis of tuples, pair-major, the unit pairs of
-    :meth:`TuplePlan.diffusion_unit_pairs` within each pair; else the grid ``(pair, u, v)``.
+    ``listed``: the grid ``(pair, unit pair)`` over the unit pairs of
+    :meth:`TuplePlan.diffusion_unit_pairs`; else the grid ``(pair, u, v)``.
     """
     rows = slice(None) if rows is None else rows
     pair_rows, pair_columns = plan.pair_rows[rows], plan.pair_columns[rows]
     calls = []
     for (name, first, second, _, _), units in zip(_diffusion_slots(plan), plan.diffusion_unit_pairs(listed)):
         if listed:
-            count = len(units.first)
-            repeats = len(pair_rows)
-            calls.append(kernel_call(name, (np.repeat(pair_rows, count), np.repeat(pair_columns, count),
-                                            np.tile(units.first, repeats), np.tile(units.second, repeats))))
+            calls.append(kernel_call(name, (pair_rows, pair_columns), (units.first, units.second)))
         else:
             calls.append(kernel_call(name, (pair_rows, pair_columns), first, second))
     return calls

@@ -163,7 +163,7 @@ def _diffusion(given: _Inputs) -> np.ndarray:
     per_pair = []
     for start in range(0, pairs, rows):
         block = None if rows >= pairs else slice(start, start + rows)
-        values = plan.diffusion_gather(listed, block).evaluate(plan.kernels, given.flat)
+        values = plan.diffusion_gather(listed, given.replicas, block).evaluate(plan.kernels, given.flat)
         shape = (min(rows, pairs - start), -1) + tail
         per_pair.append(sum(_weighted(value.reshape(shape), weight, 2) for value, weight in zip(values, weights)))
     total = per_pair[0] if len(per_pair) == 1 else np.concatenate(per_pair)
