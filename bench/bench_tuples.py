@@ -67,9 +67,12 @@ def closed_form_rhs(Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float) -> 
     Sj, Sl = S[:, None, :, None], S[None, :, :, None]  # C_ju, C_lu
     Tj, Tl = S[:, None, None, :], S[None, :, None, :]  # C_jv, C_lv
     Dj, Dl, B, L4 = dj[:, None, None, None], dj[None, :, None, None], cjl[:, :, None, None], lam4[:, :, None, None]
+    # L0 = L4 C_uv - C_lu C_lv d_j - C_ju C_jv d_l + C_jl (C_ju C_lv + C_jv C_lu)
     lam0 = L4 * C - Sl * Tl * Dj - Sj * Tj * Dl + B * Sj * Tl + B * Tj * Sl
     Su, Slu = S[:, None, :], S[None, :, :]
-    lam1 = lam4[:, :, None] * d - Slu * Slu * dj[:, None, None] - Su * Su * dj[None, :, None] + 2 * cjl[:, :, None] * Su * Slu
+    # L1[j, l, u] = L4 d_u - C_lu**2 d_j - C_ju**2 d_l + 2 C_jl C_ju C_lu (L2: the same at v)
+    lam1 = (lam4[:, :, None] * d - Slu * Slu * dj[:, None, None] - Su * Su * dj[None, :, None]
+            + 2 * cjl[:, :, None] * Su * Slu)
     I4 = (4 / np.pi**2) / np.sqrt(L4) * np.arcsin(lam0 / np.sqrt(lam1[..., :, None] * lam1[..., None, :]))
     return dQ + eta**2 * (I4 @ c @ c), dR
 

@@ -214,11 +214,12 @@ class TuplePlan:
         Raveled while the largest grid times ``replicas`` has at most :data:`FLAT_ELEMENTS`
         elements, else broadcast.
         """
-        calls = term_calls(self, term)
-        broadcast = max(math.prod(call.shape) for call in calls) * replicas > FLAT_ELEMENTS
-        found = self.gathers.get((term, broadcast))
+        found = self.gathers.get((term, replicas, FLAT_ELEMENTS))
         if found is None:
-            found = self.gathers[(term, broadcast)] = Gather(calls, self.units, broadcast)
+            calls = term_calls(self, term)
+            broadcast = max(math.prod(call.shape) for call in calls) * replicas > FLAT_ELEMENTS
+            found = self.gathers.get((term, broadcast)) or Gather(calls, self.units, broadcast)
+            self.gathers[(term, broadcast)] = self.gathers[(term, replicas, FLAT_ELEMENTS)] = found
         return found
 
     def diffusion_gather(self, listed: bool, replicas: int = 1, rows: slice | None = None) -> Gather:
@@ -227,14 +228,17 @@ class TuplePlan:
         The listed tuples are raveled while they number at most :data:`FLAT_ELEMENTS`
         with the replicas, else broadcast (as the grid always is).
         """
-        rows = slice(0, len(self.pair_rows)) if rows is None else rows
-        count = len(self.pair_rows[rows])
-        broadcast = not listed or count * replicas * max(len(w.first) for w in self.diffusion_unit_pairs(True)) > (
-            FLAT_ELEMENTS)
-        key = ("diffusion", listed, rows.start, rows.stop, broadcast)
-        found = self.gathers.get(key)
+        span = (None, None) if rows is None else (rows.start, rows.stop)
+        found = self.gathers.get(("diffusion", listed, replicas, span, FLAT_ELEMENTS))
         if found is None:
-            found = self.gathers[key] = Gather(diffusion_calls(self, listed, rows), self.units, broadcast)
+            count = len(self.pair_rows[slice(*span)])
+            size = count * replicas * max(len(w.first) for w in self.diffusion_unit_pairs(True))
+            broadcast = not listed or size > FLAT_ELEMENTS
+            found = self.gathers.get(("diffusion", listed, broadcast, span))
+            if found is None:
+                found = Gather(diffusion_calls(self, listed, slice(*span)), self.units, broadcast)
+            self.gathers[("diffusion", listed, broadcast, span)] = found
+            self.gathers[("diffusion", listed, replicas, span, FLAT_ELEMENTS)] = found
         return found
 
     def diffusion_layout(self, replicas: int, max_elements: int) -> tuple[bool, int]:
@@ -247,11 +251,17 @@ class TuplePlan:
         pairs are evaluated at a time, so that a block has at most :data:`BLOCK_ELEMENTS`
         elements (its temporaries stay in cache) and at most ``max_elements``.
         """
-        pairs = len(self.pair_rows)
-        listed_size = pairs * replicas * sum(len(w.first) for w in self.diffusion_unit_pairs(True))
-        if listed_size <= min(LISTED_ELEMENTS, max_elements):
-            return True, pairs
-        return False, max(1, min(BLOCK_ELEMENTS, max_elements) // (replicas * self.units**2))
+        key = ("layout", replicas, max_elements, LISTED_ELEMENTS, BLOCK_ELEMENTS)
+        found = self.gathers.get(key)
+        if found is None:
+            pairs = len(self.pair_rows)
+            listed_size = pairs * replicas * sum(len(w.first) for w in self.diffusion_unit_pairs(True))
+            if listed_size <= min(LISTED_ELEMENTS, max_elements):
+                found = (True, pairs)
+            else:
+                found = (False, max(1, min(BLOCK_ELEMENTS, max_elements) // (replicas * self.units**2)))
+            self.gathers[key] = found
+        return found
 
     def default_diffusion_weights(self, listed: bool) -> list[np.ndarray]:
         """Per call of the ``eta**2`` term, ``multiplicity * c_u c_v`` of the default readouts, shape (Q,)."""

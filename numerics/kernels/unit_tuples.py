@@ -4,12 +4,16 @@ A per-tuple module (printed by :mod:`derive.codegen.tuples`) defines element-wis
 ``kernel_<name>(c00, c01, ...)``: the Gaussian average of one product of
 one-variable functions as a function of the entries of its covariance block.
 Here the blocks of ``C = [[Q, R], [R^T, T]]`` of every index tuple are gathered
-at once by advanced indexing (index arrays broadcast against each other: a
-4-slot kernel over students ``j, l`` and units ``u, v`` sees arrays of shape
-``(..., p, p, n_u, n_v)``), the kernel is evaluated element-wise, and the result
-is contracted with the readout vectors by ``einsum``. No Python loop runs over
-tuples; the eta**2 term costs O(p**2 (p + k)**2) and is evaluated in blocks of
-student rows to bound the memory (:data:`MAX_BLOCK_ELEMENTS`).
+at once, the kernel is evaluated element-wise and the result is contracted with
+the readout vectors. What depends only on the sizes and the kernel set (which
+kernel runs over which tuples, the flat indices of every block entry, the
+symmetric pairs of the eta**2 term, the default readouts' weights) is planned
+once by :mod:`numerics.kernels.tuple_plan`; a call then costs one ``take`` per
+term, the kernels' element-wise arithmetic and a few small products. Batch axes
+are moved last for the evaluation (contiguous along the replicas) and first
+again in the results. No Python loop runs over tuples; the eta**2 term costs
+O(p**2 (p + k)**2) and is evaluated in blocks of pairs to bound the memory
+(:data:`MAX_BLOCK_ELEMENTS`) and to stay in cache.
 
 Conventions (derive/codegen/tuples.py): ``c = (-a, b)`` over the units (students first),
 ``E_j = (y - f) a_j sigma'(lambda_j)``. Readout vectors ``a`` (..., p) and ``b``
@@ -28,7 +32,8 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.tuple_plan import TuplePlan, tuple_plan
 
-#: Largest number of index tuples evaluated at once in the eta**2 term (the rest in row blocks).
+#: Largest number of index tuples (times batched replicas) evaluated at once in the eta**2 term (the rest in
+#: blocks of pairs).
 MAX_BLOCK_ELEMENTS = 1 << 20
 
 Kernels = Mapping[str, Callable[..., Any]]
@@ -73,7 +78,11 @@ def _axes(ranges: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def gather(C: np.ndarray, kernel: Callable[..., Any], ranges: list[np.ndarray]) -> np.ndarray:
-    """``kernel`` at the covariance blocks of all index tuples of ``ranges``, shape (..., len(r_1), ..., len(r_n))."""
+    """``kernel`` at the covariance blocks of all index tuples of ``ranges``, shape (..., len(r_1), ..., len(r_n)).
+
+    A one-off evaluation by advanced indexing (``C`` shape (..., n, n)); the routes below
+    use the planned gathers of :mod:`numerics.kernels.tuple_plan` instead.
+    """
     indices = _axes(ranges)
     n = len(indices)
     entries = [C[..., indices[i], indices[j]] for i in range(n) for j in range(i, n)]
