@@ -23,6 +23,7 @@ on the kernel set is worked out here once and cached (:func:`tuple_plan`):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +135,8 @@ class Gather:
             self.pieces.append(pieces)
         #: every distinct entry's flat indices, one after the other
         self.index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+        # the entries are taken into a buffer made once per batch shape, and per thread (a plan is shared)
+        self._buffers = threading.local()
 
     def evaluate(self, kernels: Kernels, flat_covariance: np.ndarray) -> list[np.ndarray]:
         """Every call's kernel at its blocks.
@@ -149,21 +152,35 @@ class Gather:
         -------
         list of arrays
             Per call, shape ``(*call.shape)`` or ``(*call.shape, B)`` (a kernel returning a
-            constant is broadcast).
+            constant is broadcast). The kernels see views of a buffer that the next call
+            (in the same thread) overwrites: a value that is one of them is copied.
         """
         tail = flat_covariance.shape[1:]
-        taken = flat_covariance.take(self.index, axis=0)
+        buffer, entries = self._entries(tail)
+        flat_covariance.take(self.index, axis=0, out=buffer, mode="clip")  # in range: clip skips the check
         values = []
-        for call, pieces in zip(self.calls, self.pieces):
-            if self.broadcast:
-                value = kernels[call.name](*(taken[start:stop].reshape(shape + tail) for start, stop, shape in pieces))
-            else:
-                value = kernels[call.name](*(taken[start:stop] for start, stop, _ in pieces))
+        for call, arguments in zip(self.calls, entries):
+            value = kernels[call.name](*arguments)
+            if getattr(value, "base", None) is buffer:  # an entry itself: the next call overwrites it
+                value = value.copy()
             full = call.shape + tail
             if np.shape(value) != full:
                 value = np.reshape(value, full) if np.size(value) == math.prod(full) else np.broadcast_to(value, full)
             values.append(value)
         return values
+
+    def _entries(self, tail: tuple[int, ...]) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+        """This thread's buffer for the taken entries (batch ``tail``) and each call's arguments, views of it."""
+        made = getattr(self._buffers, "made", None)
+        if made is None:
+            made = self._buffers.made = {}
+        found = made.get(tail)
+        if found is None:
+            buffer = np.empty(self.index.shape + tail)
+            entries = [[buffer[start:stop].reshape(shape + tail) if self.broadcast else buffer[start:stop]
+                        for start, stop, shape in pieces] for pieces in self.pieces]
+            found = made[tail] = (buffer, entries)
+        return found
 
 
 @dataclass(eq=False)

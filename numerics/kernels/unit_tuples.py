@@ -174,7 +174,10 @@ def _diffusion(given: _Inputs) -> np.ndarray:
         block = None if rows >= pairs else slice(start, start + rows)
         values = plan.diffusion_gather(listed, given.replicas, block).evaluate(plan.kernels, given.flat)
         shape = (min(rows, pairs - start), -1) + tail
-        per_pair.append(sum(_weighted(value.reshape(shape), weight, 2) for value, weight in zip(values, weights)))
+        block_sum = _weighted(values[0].reshape(shape), weights[0], 2)
+        for value, weight in zip(values[1:], weights[1:]):
+            block_sum = block_sum + _weighted(value.reshape(shape), weight, 2)
+        per_pair.append(block_sum)
     total = per_pair[0] if len(per_pair) == 1 else np.concatenate(per_pair)
     return _batch_first(total[plan.pair_of] * _outer(given.a, plan, given.default), given.batch)
 
