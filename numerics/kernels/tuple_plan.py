@@ -8,16 +8,21 @@ on the kernel set is worked out here once and cached (:func:`tuple_plan`):
 * **the grids** (:class:`KernelCall`): each slot of a kernel varies along one axis of
   the grid, so an entry ``c_ab`` of the blocks depends only on the axes of slots ``a`` and
   ``b`` and is gathered with that broadcast shape (an entry of the students' pair alone is
-  a ``(P, 1, 1)`` array, not ``(P, n, n)``: the kernel's arithmetic on it is hoisted out
-  of the inner axes by broadcasting);
+  a ``(P, 1)`` array, not ``(P, Q)``: the kernel's arithmetic on it is done once for the
+  other axes); small grids are gathered whole and raveled instead (:data:`FLAT_ELEMENTS`),
+  NumPy's fastest path where the cost of a call dominates;
 * **symmetry**: the ``eta**2`` kernels have ``sigma'`` in both student slots, so only the
-  pairs ``j <= l`` are evaluated (both slots on one axis of length ``p (p + 1) / 2``);
+  pairs ``j <= l`` are evaluated (both slots on one axis of length ``P = p (p + 1) / 2``),
+  and, while the tuples are few (:data:`LISTED_ELEMENTS`), only the unit pairs ``u <= v``
+  of slots holding the same function; larger grids run in blocks that stay in cache
+  (:data:`BLOCK_ELEMENTS`);
 * **merging**: a kernel set in which two names map to the same function (a model whose
   student and teacher activations coincide, see ``derive/codegen/tuples.py``) has the
   student and teacher blocks evaluated in one call over all units;
 * **one gather** (:class:`Gather`): the flat indices into ``C`` of every entry of every
-  call of a term are concatenated (shared entries once), so a term costs one ``take``
-  and one ``reshape`` view per entry, whatever the batch axes.
+  call of a term are concatenated (shared entries once), so a term costs one ``take`` into
+  a buffer whose entry views are made once; batch axes go last, so the kernels run along
+  contiguous memory however many replicas or alpha points are batched.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ FLAT_ELEMENTS = 1024
 LISTED_ELEMENTS = 8192
 #: Elements of one block of the eta**2 grid: its temporaries stay in cache (:meth:`TuplePlan.diffusion_layout`).
 BLOCK_ELEMENTS = 1 << 14
+#: Batch shapes whose entry buffers a gather keeps per thread (the oldest is dropped).
+BUFFERS_PER_THREAD = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +176,10 @@ class Gather:
             values.append(value)
         return values
 
+    def buffered_tails(self) -> list[tuple[int, ...]]:
+        """The batch shapes (``()`` or ``(B,)``) this thread keeps an entry buffer for, oldest first."""
+        return list(getattr(self._buffers, "made", {}))
+
     def _entries(self, tail: tuple[int, ...]) -> tuple[np.ndarray, list[list[np.ndarray]]]:
         """This thread's buffer for the taken entries (batch ``tail``) and each call's arguments, views of it."""
         made = getattr(self._buffers, "made", None)
@@ -176,6 +187,8 @@ class Gather:
             made = self._buffers.made = {}
         found = made.get(tail)
         if found is None:
+            if len(made) >= BUFFERS_PER_THREAD:
+                del made[next(iter(made))]
             buffer = np.empty(self.index.shape + tail)
             entries = [[buffer[start:stop].reshape(shape + tail) if self.broadcast else buffer[start:stop]
                         for start, stop, shape in pieces] for pieces in self.pieces]
@@ -217,8 +230,8 @@ class TuplePlan:
     default_a: np.ndarray
     default_c: np.ndarray
     default_aa: np.ndarray
-    #: gathers and unit pairs made so far, by term, layout and block
-    gathers: dict[tuple, Any] = field(default_factory=dict)
+    #: gathers, layouts, unit pairs and weights made so far, by term, layout and block
+    cache: dict[tuple, Any] = field(default_factory=dict)
 
     @property
     def units(self) -> int:
@@ -231,12 +244,12 @@ class TuplePlan:
         Raveled while the largest grid times ``replicas`` has at most :data:`FLAT_ELEMENTS`
         elements, else broadcast.
         """
-        found = self.gathers.get((term, replicas, FLAT_ELEMENTS))
+        found = self.cache.get((term, replicas, FLAT_ELEMENTS))
         if found is None:
             calls = term_calls(self, term)
             broadcast = max(math.prod(call.shape) for call in calls) * replicas > FLAT_ELEMENTS
-            found = self.gathers.get((term, broadcast)) or Gather(calls, self.units, broadcast)
-            self.gathers[(term, broadcast)] = self.gathers[(term, replicas, FLAT_ELEMENTS)] = found
+            found = self.cache.get((term, broadcast)) or Gather(calls, self.units, broadcast)
+            self.cache[(term, broadcast)] = self.cache[(term, replicas, FLAT_ELEMENTS)] = found
         return found
 
     def diffusion_gather(self, listed: bool, replicas: int = 1, rows: slice | None = None) -> Gather:
@@ -246,16 +259,16 @@ class TuplePlan:
         with the replicas, else broadcast (as the grid always is).
         """
         span = (None, None) if rows is None else (rows.start, rows.stop)
-        found = self.gathers.get(("diffusion", listed, replicas, span, FLAT_ELEMENTS))
+        found = self.cache.get(("diffusion", listed, replicas, span, FLAT_ELEMENTS))
         if found is None:
             count = len(self.pair_rows[slice(*span)])
             size = count * replicas * max(len(w.first) for w in self.diffusion_unit_pairs(True))
             broadcast = not listed or size > FLAT_ELEMENTS
-            found = self.gathers.get(("diffusion", listed, broadcast, span))
+            found = self.cache.get(("diffusion", listed, broadcast, span))
             if found is None:
                 found = Gather(diffusion_calls(self, listed, slice(*span)), self.units, broadcast)
-            self.gathers[("diffusion", listed, broadcast, span)] = found
-            self.gathers[("diffusion", listed, replicas, span, FLAT_ELEMENTS)] = found
+            self.cache[("diffusion", listed, broadcast, span)] = found
+            self.cache[("diffusion", listed, replicas, span, FLAT_ELEMENTS)] = found
         return found
 
     def diffusion_layout(self, replicas: int, max_elements: int) -> tuple[bool, int]:
@@ -269,7 +282,7 @@ class TuplePlan:
         elements (its temporaries stay in cache) and at most ``max_elements``.
         """
         key = ("layout", replicas, max_elements, LISTED_ELEMENTS, BLOCK_ELEMENTS)
-        found = self.gathers.get(key)
+        found = self.cache.get(key)
         if found is None:
             pairs = len(self.pair_rows)
             listed_size = pairs * replicas * sum(len(w.first) for w in self.diffusion_unit_pairs(True))
@@ -277,25 +290,25 @@ class TuplePlan:
                 found = (True, pairs)
             else:
                 found = (False, max(1, min(BLOCK_ELEMENTS, max_elements) // (replicas * self.units**2)))
-            self.gathers[key] = found
+            self.cache[key] = found
         return found
 
     def default_diffusion_weights(self, listed: bool) -> list[np.ndarray]:
         """Per call of the ``eta**2`` term, ``multiplicity * c_u c_v`` of the default readouts, shape (Q,)."""
         key = ("default weights", listed)
-        found = self.gathers.get(key)
+        found = self.cache.get(key)
         if found is None:
             c = self.default_c
-            found = self.gathers[key] = [w.multiplicity * c[w.first] * c[w.second]
+            found = self.cache[key] = [w.multiplicity * c[w.first] * c[w.second]
                                          for w in self.diffusion_unit_pairs(listed)]
         return found
 
     def diffusion_unit_pairs(self, listed: bool) -> list[UnitPairs]:
         """Per call of the ``eta**2`` term, the ``(u, v)`` of its values in order (see :func:`diffusion_calls`)."""
         key = ("unit pairs", listed)
-        found = self.gathers.get(key)
+        found = self.cache.get(key)
         if found is None:
-            found = self.gathers[key] = [unit_pairs(first, second, symmetric and listed, factor)
+            found = self.cache[key] = [unit_pairs(first, second, symmetric and listed, factor)
                                          for _, first, second, symmetric, factor in _diffusion_slots(self)]
         return found
 
@@ -438,6 +451,7 @@ def tuple_plan(kernels: Kernels, readouts: Callable[[int, int], tuple[float, flo
 
 __all__ = [
     "BLOCK_ELEMENTS",
+    "BUFFERS_PER_THREAD",
     "FLAT_ELEMENTS",
     "LISTED_ELEMENTS",
     "MAX_PLANS",

@@ -216,6 +216,21 @@ def test_entry_indices_point_at_the_block_entries():
     np.testing.assert_array_equal(entries[4][0, 0], C[2, [0, 3]])  # c12 = C[u, m]
 
 
+def test_entry_buffers_are_not_returned_and_are_bounded():
+    # a kernel returning one of its entries gets a copy: the next call reuses the buffer
+    identity = {"pair_ss": lambda c00, c01, c11: c01}
+    call = tuple_plan.kernel_call("pair_ss", np.arange(2), np.arange(2))
+    gather_ = tuple_plan.Gather([call], 2, broadcast=True)
+    C = np.array([[1.0, 0.5], [0.5, 2.0]])
+    (first,) = gather_.evaluate(identity, C.ravel())
+    gather_.evaluate(identity, 3 * C.ravel())
+    np.testing.assert_array_equal(first, C)
+    for replicas in range(1, 3 + tuple_plan.BUFFERS_PER_THREAD):
+        (batched,) = gather_.evaluate(identity, np.repeat(C.ravel()[:, None], replicas, axis=1))
+        assert batched.shape == (2, 2, replicas)
+    assert len(gather_.buffered_tails()) == tuple_plan.BUFFERS_PER_THREAD
+
+
 def test_missing_average_still_raises_only_when_needed():
     module = tuple_module(Model(student_activation="relu(x)", teacher_activation="x**2", name="relu_x2"))
     Q, R, T, _, _ = points(2, 1, 0)
