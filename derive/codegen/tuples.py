@@ -216,12 +216,19 @@ def generate_tuple_module(model: Model) -> str:
         "from numerics.kernels import relu_quadrature as _relu  # noqa: F401 - used by relu kernels\n"
         "from numerics.kernels import unit_tuples as _tuples\n"
     ]
+    # kernels with one printed body (a teacher activation equal to the student's) share one function in
+    # KERNELS: numerics.kernels.unit_tuples then evaluates their student and teacher blocks in one call
+    first_with_body: dict[tuple[str, ...], str] = {}
+    shared = {}
     for name, slots in KERNELS.items():
-        parts.append("\n".join(_kernel_source(name, slots, programs[name])) + "\n")
+        source = _kernel_source(name, slots, programs[name])
+        parts.append("\n".join(source) + "\n")
+        signature = source[0].split("(", 1)[1]  # the arguments: kernels of different arity never share
+        shared[name] = first_with_body.setdefault((signature, *source[2:]), name)
     parts.append(
         "#: kernel functions by name (derive.codegen.tuples.KERNELS gives their slots)\n"
         "KERNELS = {\n"
-        + "".join(f"    {name!r}: kernel_{name},\n" for name in KERNELS)
+        + "".join(f"    {name!r}: kernel_{shared[name]},\n" for name in KERNELS)
         + "}\n"
         + _WRAPPERS
     )

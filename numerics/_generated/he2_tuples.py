@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2a979e84d8b2ebd1
+# input-hash: bde67d13bbe9a83b
 # result-hash: a4997e80b971bbe6
-# body-sha256: bdf6a5a77e7b1b6f4bc7e0a791cfed5d85c4a07807de084f0438e6cc8d58bbe8
+# body-sha256: 96acef587a41f0d14bc4621cdf64df9287e3f13ecd39b8ee895841003d952a70
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -123,22 +123,22 @@ def kernel_hessian_4_t(c00, c01, c11):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
-    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_31_st': kernel_hessian_13_ss,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
-    'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_2_t': kernel_hessian_2_s,
+    'hessian_4_s': kernel_hessian_13_ss,
+    'hessian_4_t': kernel_hessian_13_ss,
 }
 
 
@@ -185,5 +185,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2a979e84d8b2ebd1'
+INPUT_HASH = 'bde67d13bbe9a83b'
 RESULT_HASH = 'a4997e80b971bbe6'

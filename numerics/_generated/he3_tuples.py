@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 479a7783fa813aa1
+# input-hash: bbfc1e81a88fd7ed
 # result-hash: 292a5007aaa95a02
-# body-sha256: d66aaa30027200041ed77317cd071d014b9cc7fa00a7b19f9e4d2c2896fc774b
+# body-sha256: 0f52cb0025d9fd59b9d5efbac1753d9dd2e627c6c5ccddb5f5dee75ee9eae6b2
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -215,22 +215,22 @@ def kernel_hessian_4_t(c00, c01, c11):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
     'hessian_31_st': kernel_hessian_31_st,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_2_t': kernel_hessian_2_s,
     'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_4_t': kernel_hessian_4_s,
 }
 
 
@@ -277,5 +277,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '479a7783fa813aa1'
+INPUT_HASH = 'bbfc1e81a88fd7ed'
 RESULT_HASH = '292a5007aaa95a02'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 20936cccc1449536
+# input-hash: 2fd49b84c8ed5cfe
 # result-hash: 38b3d02df7a6c39e
-# body-sha256: 57b641903ba7559839b8df33550614d5db96bbdc36c0d14d2fc2ff4cf9a7ff44
+# body-sha256: 511207f29d70d69b015712b3bd92cddd58cc798c5a3afc6b88ab4648276ca17a
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -117,22 +117,22 @@ def kernel_hessian_4_t(c00, c01, c11):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
-    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_31_st': kernel_hessian_13_ss,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
-    'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_2_t': kernel_hessian_2_s,
+    'hessian_4_s': kernel_hessian_13_ss,
+    'hessian_4_t': kernel_hessian_13_ss,
 }
 
 
@@ -179,5 +179,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '20936cccc1449536'
+INPUT_HASH = '2fd49b84c8ed5cfe'
 RESULT_HASH = '38b3d02df7a6c39e'

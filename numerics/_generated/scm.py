@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 2b26dbdbc52251cd
+# input-hash: 5d7e4c155cce1cf9
 # result-hash: 1c762d9b5763f408
-# body-sha256: 72221a433cfd2375151e59169ba9051d8eb8fad7b048a3c4b63ef0c54c4187c8
+# body-sha256: 07722a31d675f204ce108b302a1f8312164b6e5a87bd05d3823cb11efee097ce
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -178,22 +178,22 @@ def kernel_hessian_4_t(c00, c01, c11):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
     'hessian_31_st': kernel_hessian_31_st,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_2_t': kernel_hessian_2_s,
     'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_4_t': kernel_hessian_4_s,
 }
 
 
@@ -240,5 +240,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2b26dbdbc52251cd'
+INPUT_HASH = '5d7e4c155cce1cf9'
 RESULT_HASH = '1c762d9b5763f408'

@@ -4,12 +4,16 @@ A per-tuple module (printed by :mod:`derive.codegen.tuples`) defines element-wis
 ``kernel_<name>(c00, c01, ...)``: the Gaussian average of one product of
 one-variable functions as a function of the entries of its covariance block.
 Here the blocks of ``C = [[Q, R], [R^T, T]]`` of every index tuple are gathered
-at once by advanced indexing (index arrays broadcast against each other: a
-4-slot kernel over students ``j, l`` and units ``u, v`` sees arrays of shape
-``(..., p, p, n_u, n_v)``), the kernel is evaluated element-wise, and the result
-is contracted with the readout vectors by ``einsum``. No Python loop runs over
-tuples; the eta**2 term costs O(p**2 (p + k)**2) and is evaluated in blocks of
-student rows to bound the memory (:data:`MAX_BLOCK_ELEMENTS`).
+at once, the kernel is evaluated element-wise and the result is contracted with
+the readout vectors. What depends only on the sizes and the kernel set (which
+kernel runs over which tuples, the flat indices of every block entry, the
+symmetric pairs of the eta**2 term, the default readouts' weights) is planned
+once by :mod:`numerics.kernels.tuple_plan`; a call then costs one ``take`` per
+term, the kernels' element-wise arithmetic and a few small products. Batch axes
+are moved last for the evaluation (contiguous along the replicas) and first
+again in the results. No Python loop runs over tuples; the eta**2 term costs
+O(p**2 (p + k)**2) and is evaluated in blocks of pairs to bound the memory
+(:data:`MAX_BLOCK_ELEMENTS`) and to stay in cache.
 
 Conventions (derive/codegen/tuples.py): ``c = (-a, b)`` over the units (students first),
 ``E_j = (y - f) a_j sigma'(lambda_j)``. Readout vectors ``a`` (..., p) and ``b``
@@ -18,15 +22,19 @@ Conventions (derive/codegen/tuples.py): ``c = (-a, b)`` over the units (students
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from numerics.core.validation import covariance
 from numerics.kernels import relu_pairs
+from numerics.kernels.tuple_plan import TuplePlan, tuple_plan
 
-#: Largest number of index tuples evaluated at once in the eta**2 term (the rest in row blocks).
+#: Largest number of index tuples (times batched replicas) evaluated at once in the eta**2 term (the rest in
+#: blocks of pairs).
 MAX_BLOCK_ELEMENTS = 1 << 20
 
 Kernels = Mapping[str, Callable[..., Any]]
@@ -71,7 +79,11 @@ def _axes(ranges: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def gather(C: np.ndarray, kernel: Callable[..., Any], ranges: list[np.ndarray]) -> np.ndarray:
-    """``kernel`` at the covariance blocks of all index tuples of ``ranges``, shape (..., len(r_1), ..., len(r_n))."""
+    """``kernel`` at the covariance blocks of all index tuples of ``ranges``, shape (..., len(r_1), ..., len(r_n)).
+
+    A one-off evaluation by advanced indexing (``C`` shape (..., n, n)); the routes below
+    use the planned gathers of :mod:`numerics.kernels.tuple_plan` instead.
+    """
     indices = _axes(ranges)
     n = len(indices)
     entries = [C[..., indices[i], indices[j]] for i in range(n) for j in range(i, n)]
@@ -81,66 +93,139 @@ def gather(C: np.ndarray, kernel: Callable[..., Any], ranges: list[np.ndarray]) 
     return np.broadcast_to(value, shape)
 
 
-def _units(p: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.arange(p), p + np.arange(k), np.arange(p + k)
+@dataclass(frozen=True)
+class _Inputs:
+    """One call's inputs, batch last: ``flat`` (n**2[, B]) raveled C, ``a`` (p[, B]), ``c = (-a, b)`` (n[, B])."""
+
+    plan: TuplePlan
+    flat: np.ndarray
+    a: np.ndarray
+    c: np.ndarray
+    batch: tuple[int, ...]
+    default: bool
+
+    @property
+    def replicas(self) -> int:
+        return math.prod(self.batch)
 
 
-def _drift(kernels: Kernels, C: np.ndarray, a: np.ndarray, b: np.ndarray, p: int, k: int):
-    students, teachers, units = _units(p, k)
-    with_students = gather(C, kernels["drift_student"], [students, units, students])
-    with_teachers = gather(C, kernels["drift_teacher"], [students, units, teachers])
-    half = np.einsum("...jum,...m->...ju", with_students, -a) + np.einsum("...jus,...s->...ju", with_teachers, b)
-    half = half * a[..., :, None]
-    drift_Q = half[..., :p] + np.swapaxes(half[..., :p], -1, -2)
-    return drift_Q, half[..., p:]
-
-
-def _diffusion(kernels: Kernels, C: np.ndarray, a: np.ndarray, b: np.ndarray, p: int, k: int) -> np.ndarray:
-    if relu_pairs.is_relu_diffusion(kernels):  # one path integral per student pair, not per tuple
-        return relu_pairs.diffusion_term(C, a, b)
-    students, teachers, _ = _units(p, k)
-    rows = max(1, MAX_BLOCK_ELEMENTS // max(1, p * (p + k) ** 2))
-    blocks = []
-    for start in range(0, p, rows):
-        js = students[start : start + rows]
-        ss = gather(C, kernels["diffusion_ss"], [js, students, students, students])
-        st = gather(C, kernels["diffusion_st"], [js, students, students, teachers])
-        tt = gather(C, kernels["diffusion_tt"], [js, students, teachers, teachers])
-        blocks.append(
-            np.einsum("...jlmn,...m,...n->...jl", ss, a, a)
-            - 2 * np.einsum("...jlms,...m,...s->...jl", st, a, b)
-            + np.einsum("...jlst,...s,...t->...jl", tt, b, b)
-        )
-    total = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=-2)
-    return total * a[..., :, None] * a[..., None, :]
-
-
-def _noise(kernels: Kernels, C: np.ndarray, a: np.ndarray, p: int) -> np.ndarray:
-    students = np.arange(p)
-    return gather(C, kernels["noise"], [students, students]) * a[..., :, None] * a[..., None, :]
-
-
-def _setup(readouts, Q, R, T, a, b):
+def _inputs(kernels: Kernels, readouts: Readouts, Q, R, T, a, b) -> _Inputs:
     p, k = R.shape[-2:]
-    a, b = readout_vectors(readouts, p, k, a, b)
-    return covariance(Q, R, T), a, b, p, k
+    n = p + k
+    plan = tuple_plan(kernels, readouts, p, k)
+    C = covariance(Q, R, T)
+    if a is None and b is None:
+        if C.ndim == 2:
+            return _Inputs(plan, C.reshape(-1), plan.default_a, plan.default_c, (), True)
+        batch = C.shape[:-2]
+        a, c = plan.default_a, plan.default_c
+    else:
+        a, b = readout_vectors(readouts, p, k, a, b)
+        batch = np.broadcast_shapes(C.shape[:-2], a.shape[:-1], b.shape[:-1])
+        a = np.broadcast_to(a, batch + (p,))
+        c = np.concatenate([-a, np.broadcast_to(b, batch + (k,))], axis=-1)
+        if not batch:
+            return _Inputs(plan, C.reshape(-1), a, c, (), False)
+    replicas = math.prod(batch)
+    flat = np.broadcast_to(C, batch + (n, n)).reshape(replicas, n * n).T
+    a = np.broadcast_to(a, batch + (p,)).reshape(replicas, p).T
+    c = np.broadcast_to(c, batch + (n,)).reshape(replicas, n).T
+    return _Inputs(plan, flat, a, c, batch, False)
+
+
+def _batch_first(value: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
+    """A result with the batch on its last axis, as ``(*batch, ...)``."""
+    return value if not batch else np.moveaxis(value, -1, 0).reshape(batch + value.shape[:-1])
+
+
+def _weighted(values: np.ndarray, vector: np.ndarray, grid_axes: int) -> np.ndarray:
+    """``sum_m values[..., m, (b)] vector[m, (b)]`` over the last of the ``grid_axes`` grid axes (batch last)."""
+    if values.ndim == grid_axes:
+        return values @ vector
+    if vector.ndim == 1:
+        return np.einsum("...mb,m->...b", values, vector)
+    return np.einsum("...mb,mb->...b", values, vector)
+
+
+def _drift(given: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+    plan, c = given.plan, given.c
+    p = plan.p
+    values = plan.gather("drift", given.replicas).evaluate(plan.kernels, given.flat)
+    if plan.merged["drift"]:
+        half = _weighted(values[0], c, 3)
+    else:
+        half = _weighted(values[0], c[:p], 3) + _weighted(values[1], c[p:], 3)
+    half = half * given.a[:, None]
+    drift_Q = half[:, :p] + np.swapaxes(half[:, :p], 0, 1)
+    return _batch_first(drift_Q, given.batch), _batch_first(half[:, p:], given.batch)
+
+
+def _batch_first_inputs(given: _Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(C, a, b)`` of a call, batch axes first again (shapes (..., n, n), (..., p), (..., k))."""
+    p = given.a.shape[0]
+    n = given.c.shape[0]
+    C = given.flat.T.reshape(given.batch + (n, n)) if given.batch else given.flat.reshape(n, n)
+    c = given.c.T.reshape(given.batch + (n,)) if given.batch else given.c
+    return C, c[..., :p] * -1.0, c[..., p:]
+
+
+def _diffusion(given: _Inputs) -> np.ndarray:
+    plan, c = given.plan, given.c
+    if relu_pairs.is_relu_diffusion(plan.kernels):  # one path integral per student pair, not per tuple
+        return relu_pairs.diffusion_term(*_batch_first_inputs(given))
+    pairs = len(plan.pair_rows)
+    listed, rows = plan.diffusion_layout(given.replicas, MAX_BLOCK_ELEMENTS)
+    if given.default:
+        weights = plan.default_diffusion_weights(listed)
+    else:
+        weights = [w.multiplicity.reshape((-1,) + (1,) * (c.ndim - 1)) * c[w.first] * c[w.second]
+                   for w in plan.diffusion_unit_pairs(listed)]
+    tail = given.flat.shape[1:]
+    per_pair = []
+    for start in range(0, pairs, rows):
+        block = None if rows >= pairs else slice(start, start + rows)
+        values = plan.diffusion_gather(listed, given.replicas, block).evaluate(plan.kernels, given.flat)
+        shape = (min(rows, pairs - start), -1) + tail
+        block_sum = _weighted(values[0].reshape(shape), weights[0], 2)
+        for value, weight in zip(values[1:], weights[1:]):
+            block_sum = block_sum + _weighted(value.reshape(shape), weight, 2)
+        per_pair.append(block_sum)
+    total = per_pair[0] if len(per_pair) == 1 else np.concatenate(per_pair)
+    return _batch_first(total[plan.pair_of] * _outer(given.a, plan, given.default), given.batch)
+
+
+def _outer(a: np.ndarray, plan: TuplePlan, default: bool) -> np.ndarray:
+    """``a_j a_l``, shape (p, p[, B]) (``default``: the plan's unbatched default readouts)."""
+    return plan.default_aa if default else a[:, None] * a[None, :]
+
+
+def _noise(given: _Inputs) -> np.ndarray:
+    plan = given.plan
+    (values,) = plan.gather("noise", given.replicas).evaluate(plan.kernels, given.flat)
+    return _batch_first(values * _outer(given.a, plan, given.default), given.batch)
 
 
 def first_order_terms(
     kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(drift_Q, drift_R)``, shapes (..., p, p) and (..., p, k): the coefficients of eta."""
-    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
-    return _drift(kernels, C, a, b, p, k)
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _drift(given)
 
 
 def all_terms(
     kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(drift_Q, drift_R, diffusion_Q, noise_Q)``, shapes (..., p, p), (..., p, k), (..., p, p), (..., p, p)."""
-    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
-    drift_Q, drift_R = _drift(kernels, C, a, b, p, k)
-    return drift_Q, drift_R, _diffusion(kernels, C, a, b, p, k), _noise(kernels, C, a, p)
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drift_Q, drift_R = _drift(given)
+        return drift_Q, drift_R, _diffusion(given), _noise(given)
+
+
+def _nonzero(coefficient: Any) -> bool:
+    return coefficient != 0.0 if type(coefficient) is float else bool(np.any(coefficient))
 
 
 def rhs_terms(
@@ -160,82 +245,83 @@ def rhs_terms(
     A zero coefficient skips its term (so a model whose eta**2 kernel has no
     closed form still gives the gradient-flow terms).
     """
-    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
-    drift_Q, drift_R = _drift(kernels, C, a, b, p, k)
-    dQ = c_drift * drift_Q
-    if np.any(c_diffusion):
-        dQ = dQ + c_diffusion * _diffusion(kernels, C, a, b, p, k)
-    if np.any(c_noise):
-        dQ = dQ + c_noise * _noise(kernels, C, a, p)
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drift_Q, drift_R = _drift(given)
+        dQ = c_drift * drift_Q
+        if _nonzero(c_diffusion):
+            dQ = dQ + c_diffusion * _diffusion(given)
+        if _nonzero(c_noise):
+            dQ = dQ + c_noise * _noise(given)
     return dQ, c_drift * drift_R
 
 
-def _pairs(kernels: Kernels, C, p, k):
-    students, teachers, _ = _units(p, k)
-    return (
-        gather(C, kernels["pair_ss"], [students, students]),
-        gather(C, kernels["pair_st"], [students, teachers]),
-        gather(C, kernels["pair_tt"], [teachers, teachers]),
-    )
+def _pairs(given: _Inputs) -> list[np.ndarray]:
+    plan = given.plan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return plan.gather("pairs", given.replicas).evaluate(plan.kernels, given.flat)
+
+
+def _bilinear(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``sum_{m, n} left_m values[m, n] right_n`` (batch last)."""
+    return _weighted(_weighted(values, right, 2), left, 1)
 
 
 def residual_risk(
     kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
 ) -> np.ndarray:
     """``<(y0 - f)**2> / 2``, shape (...)."""
-    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
-    ss, st, tt = _pairs(kernels, C, p, k)
-    return 0.5 * (
-        np.einsum("...m,...mn,...n->...", a, ss, a)
-        - 2 * np.einsum("...m,...ms,...s->...", a, st, b)
-        + np.einsum("...s,...st,...t->...", b, tt, b)
-    )
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    values, c, p = _pairs(given), given.c, given.plan.p
+    if given.plan.merged["pairs"]:
+        total = _bilinear(values[0], c, c)
+    else:
+        student, teacher = c[:p], c[p:]
+        total = (_bilinear(values[0], student, student) + 2 * _bilinear(values[1], student, teacher)
+                 + _bilinear(values[2], teacher, teacher))
+    return 0.5 * (total.reshape(given.batch) if given.batch else total)
 
 
 def readout_drift(
     kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
 ) -> np.ndarray:
     """``<(y0 - f) sigma(lambda_j)>``, shape (..., p) (label noise has zero mean and drops out)."""
-    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
-    ss, st, _ = _pairs(kernels, C, p, k)
-    return -np.einsum("...jm,...m->...j", ss, a) + np.einsum("...js,...s->...j", st, b)
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    values, c, p = _pairs(given), given.c, given.plan.p
+    if given.plan.merged["pairs"]:
+        return _batch_first(_weighted(values[0], c, 2)[:p], given.batch)
+    return _batch_first(_weighted(values[0], c[:p], 2) + _weighted(values[1], c[p:], 2), given.batch)
 
 
 def hessian_terms(
     kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None
 ) -> tuple[np.ndarray, ...]:
-    """The averages of derive/quantities/hessian.py with per-unit readouts, unbatched.
+    """The averages of derive/quantities/hessian.py with per-unit readouts.
 
     With ``g_j = -a_j sigma(lambda_j)``, ``g_r = b_r sigma*(nu_r)`` and ``rho = sum_u g_u``:
     ``(M11_ss, M11_st, M22_ss, M22_st, M13_ss, M31_st, V2, V4)`` with ``M<m><n>[j, .] =
-    E[g_j^(m) g_.^(n)]`` (shapes (p, p) for ``_ss``, (p, k) for ``_st``) and
-    ``V<n>[j] = E[rho g_j^(n)]`` (shape (p, 1)).
+    E[g_j^(m) g_.^(n)]`` (shapes (..., p, p) for ``_ss``, (..., p, k) for ``_st``) and
+    ``V<n>[j] = E[rho g_j^(n)]`` (shape (..., p, 1)).
     """
-    C, a, b, p, k = _setup(readouts, Q, R, T, a, b)
-    students, teachers, _ = _units(p, k)
-    both = a[..., :, None] * a[..., None, :]
-    mixed = -a[..., :, None] * b[..., None, :]
-
-    def pairs(name, second):
-        return gather(C, kernels[name], [students, second])
-
-    def weighted(name_s, name_t):
-        # E[rho sigma^(n)(z_j)] = sum_u c_u E[sigma^(n)(z_j) g_u(z_u)]
-        return (
-            -np.einsum("...jm,...m->...j", pairs(name_s, students), a)
-            + np.einsum("...js,...s->...j", pairs(name_t, teachers), b)
-        )
-
-    return (
-        both * pairs("noise", students),
-        mixed * pairs("hessian_11_st", teachers),
-        both * pairs("hessian_22_ss", students),
-        mixed * pairs("hessian_22_st", teachers),
-        both * pairs("hessian_13_ss", students),
-        mixed * pairs("hessian_31_st", teachers),
-        (-a * weighted("hessian_2_s", "hessian_2_t"))[..., None],
-        (-a * weighted("hessian_4_s", "hessian_4_t"))[..., None],
-    )
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    plan, a, c = given.plan, given.a, given.c
+    p = plan.p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = plan.gather("hessian", given.replicas).evaluate(plan.kernels, given.flat)
+    both = a[:, None] * a[None, :]
+    mixed = -a[:, None] * c[None, p:]
+    pairs = [(both if index % 2 == 0 else mixed) * value for index, value in enumerate(values[:6])]
+    weighted = []  # E[rho sigma^(n)(z_j)] = sum_u c_u E[sigma^(n)(z_j) g_u(z_u)]
+    rest = values[6:]
+    for order in (2, 4):
+        if plan.merged[f"hessian_{order}"]:
+            weighted.append(_weighted(rest[0], c, 2))
+            rest = rest[1:]
+        else:
+            weighted.append(_weighted(rest[0], c[:p], 2) + _weighted(rest[1], c[p:], 2))
+            rest = rest[2:]
+    columns = [(-a * value)[:, None] for value in weighted]
+    return tuple(_batch_first(value, given.batch) for value in (*pairs, *columns))
 
 
 for _function in (first_order_terms, all_terms, rhs_terms, residual_risk, readout_drift, hessian_terms):

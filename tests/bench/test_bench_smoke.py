@@ -20,6 +20,7 @@ from bench import (
     bench_simulator,
     bench_solve,
     bench_sweep,
+    bench_tuples,
 )
 from bench.__main__ import table
 from bench.common import discover, run_in_subprocess, time_call
@@ -64,6 +65,7 @@ MODULES = [
     bench_covariance,
     bench_relu,
     bench_contractions,
+    bench_tuples,
 ]
 
 
@@ -78,6 +80,23 @@ def test_benchmark_smoke_rows(module):
     for entry in rows:
         _check_row(entry)
     assert "| " + rows[0]["benchmark"] + " |" in table(rows)
+
+
+@pytest.mark.parametrize("p,k", [(2, 2), (3, 5)])
+def test_erf_closed_form_matches_the_generated_rhs(p, k):
+    assert bench_tuples.max_relative_error(p, k) < 1e-12
+
+
+def test_erf_closed_form_check_covers_the_eta2_term():
+    # the check is not vacuous: without its eta**2 term the generated rhs is far from the closed form
+    from derive.model.model import SCM
+    from numerics.ode.overlaps import rhs_unchecked
+    from numerics.runtime.registry import resolve
+
+    Q, R, T = bench_tuples.overlaps(3, 2)
+    closed_form = bench_tuples.closed_form_rhs(Q, R, T, bench_tuples.ETA)[0]
+    gradient_flow = rhs_unchecked(Q, R, T, bench_tuples.ETA, resolve(SCM), False)[0]
+    assert np.max(np.abs(closed_form - gradient_flow)) > 1e-3 * np.max(np.abs(closed_form))
 
 
 def test_multiply_counts_of_the_generated_rhs():
