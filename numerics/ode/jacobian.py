@@ -163,7 +163,7 @@ def _expand(array: np.ndarray | None, core: int, extra_axes: int) -> np.ndarray 
     return np.expand_dims(array, tuple(range(array.ndim - core, array.ndim - core + extra_axes)))
 
 
-def drift_jacobian(drift: Any, x: np.ndarray) -> tuple[np.ndarray, str]:
+def drift_jacobian(drift: Any, x: np.ndarray, method: str | None = None) -> tuple[np.ndarray, str]:
     """``(J, method)``: the Jacobian (..., n, n) of ``drift`` at ``x`` (..., n), all columns in one call.
 
     ``drift(x, extra_axes)`` evaluates the drift with ``extra_axes`` axes before the last that
@@ -172,10 +172,14 @@ def drift_jacobian(drift: Any, x: np.ndarray) -> tuple[np.ndarray, str]:
     (relu's ``sqrt(c00 c22 - c02**2)`` is exactly zero for a repeated unit) is differentiated by
     Richardson-extrapolated central differences instead. A branch point is recognised by its
     complex-step columns changing with the step (``Im sqrt(i h) / h ~ h**-0.5``), where an
-    analytic drift gives the same columns to round-off for every step.
+    analytic drift gives the same columns to round-off for every step. ``method``, the method
+    an earlier call on the same drift returned, skips that test.
     """
-    columns = [_complex_columns(drift, x, step) for step in (COMPLEX_STEP, COMPLEX_STEP * 1e10)]
-    if columns[0] is not None and columns[1] is not None:
+    if method == COMPLEX_METHOD:
+        return _complex_columns(drift, x, COMPLEX_STEP), COMPLEX_METHOD
+    steps = () if method == RICHARDSON_METHOD else (COMPLEX_STEP, COMPLEX_STEP * 1e10)
+    columns = [_complex_columns(drift, x, step) for step in steps] or [None]
+    if len(columns) == 2 and columns[0] is not None and columns[1] is not None:
         scale = np.max(np.abs(columns[0]), axis=(-2, -1), keepdims=True) + np.finfo(float).tiny
         if np.all(np.abs(columns[0] - columns[1]) <= ANALYTIC_AGREEMENT * scale):
             return columns[0], COMPLEX_METHOD
@@ -303,9 +307,12 @@ def flow_jacobian(flow: OverlapFlow) -> Any:
         cross = dR @ pinv @ np.swapaxes(R, -1, -2)
         return pack_state(dQ - cross - np.swapaxes(cross, -1, -2), dR, da)
 
+    known: list[str] = []  # the method of the first call: the drift's analyticity does not change along a run
+
     def jac(_alpha: float, y: np.ndarray) -> Any:
         states = y.reshape(batch + (-1,))
-        matrix = drift_jacobian(solver_drift, states)[0]
+        matrix, method = drift_jacobian(solver_drift, states, known[0] if known else None)
+        known[:] = [method]
         if not batch:
             return matrix
         return block_diag(list(matrix.reshape((-1,) + matrix.shape[-2:])), format="csc")

@@ -128,3 +128,26 @@ def test_bad_input_is_named():
         jacobian(Q, R, T, -1.0)
     with pytest.raises(ValueError, match="length p"):
         jacobian(Q, R, T, 0.1, model=SCM, a=[1.0, 2.0])
+
+
+def test_a_stiff_trained_readout_is_cheap_for_the_implicit_method():
+    # eta_a = 1e3: the readout relaxes on alpha ~ 1e-3, which caps the explicit step there; BDF with the
+    # exact Jacobian steps over it. The explicit solver is run over a tenth of the range only.
+    settings = {"eta": 0.5, "model": SCM, "eta_a": 1e3, "second_order": False}
+    Q0, R0, T = 0.5 * np.eye(1), np.full((1, 1), 0.1), np.eye(1)
+    implicit = numerics.integrate(Q0, R0, T, alpha_eval=[0.0, 2.0, 20.0], alpha_max=20.0, method="BDF", **settings)
+    explicit = numerics.integrate(Q0, R0, T, alpha_eval=[0.0, 2.0], alpha_max=2.0, **settings)
+    assert implicit.nfev < explicit.nfev  # ten times the range for fewer evaluations
+    np.testing.assert_allclose(implicit.R[1], explicit.R[1], rtol=1e-5)
+    np.testing.assert_allclose(implicit.a[1], explicit.a[1], rtol=1e-5)
+    assert implicit.risk[-1] < 1e-2 * implicit.risk[0]  # and it learns
+
+
+@pytest.mark.parametrize("method", ["Radau", "BDF", "LSODA"])
+def test_implicit_methods_agree_with_the_explicit_default_on_a_batch(method):
+    Q0 = np.stack([np.eye(2), 0.5 * np.eye(2)])
+    R0 = np.stack([np.full((2, 1), 0.3), np.full((2, 1), 0.2)])
+    reference = numerics.integrate(Q0, R0, np.eye(1), eta=0.1, model=HE2, alpha_max=5.0, n_points=5)
+    result = numerics.integrate(Q0, R0, np.eye(1), eta=0.1, model=HE2, alpha_max=5.0, n_points=5, method=method,
+                                rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(result.risk, reference.risk, rtol=1e-6)
