@@ -17,6 +17,7 @@ from bench import (
     bench_sde,
     bench_simulator,
     bench_solve,
+    bench_stiff,
     bench_sweep,
 )
 from bench.__main__ import table
@@ -60,6 +61,7 @@ MODULES = [
     bench_sweep,
     bench_sde,
     bench_covariance,
+    bench_stiff,
 ]
 
 

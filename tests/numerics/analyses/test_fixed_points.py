@@ -8,6 +8,7 @@ import pytest
 import derive.model.model as symbols
 import derive.paper.plateau as closed_forms
 from derive.model.model import HE3, SCM, Model
+from numerics import escape_time, integrate, run_plateaus
 from numerics.analyses.fixed_points import fixed_point, stability
 from numerics.analyses.plateau import plateau_fixed_point
 from numerics.analyses.plateau_search import Plateau
@@ -94,3 +95,18 @@ def test_stability_names_the_directions_at_any_point_and_refuses_bad_input():
         stability(np.stack([np.eye(p)] * 2), np.zeros((2, p, k)), np.eye(k), eta)
     with pytest.raises(ValueError, match="did not converge|stalled"):
         fixed_point(np.eye(p), np.zeros((p, k)), np.eye(k), eta, max_iterations=1)
+
+
+def test_saad_solla_escape_is_measured_against_the_symmetric_plateau_and_shifts_at_the_rate_g_R():
+    # the classic run of integrate's docstring, from three sizes of the same R(0) direction
+    direction = np.random.default_rng(0).standard_normal((2, 2))
+    R0 = np.stack([1e-3 * direction, 1e-4 * direction, 1e-5 * direction])
+    run = integrate(0.5 * np.eye(2), R0, np.eye(2), eta=0.5, model=SCM, alpha_max=700, n_points=700, grid="linear")
+    plateau = run_plateaus(run)[0]
+    assert plateau.kind == "symmetric" and plateau.risk == pytest.approx(0.014645, abs=1e-6)
+    times = escape_time(run)
+    assert np.all(np.isfinite(times)) and times[0] == pytest.approx(298.3, abs=0.5)
+    # a tenfold smaller symmetry-breaking overlap is amplified at g_R: ln(10) / g_R later (N a hundredfold larger)
+    shifts = np.diff(times)
+    assert shifts[1] == pytest.approx(np.log(10) / plateau.growth_rate, rel=0.03)
+    assert shifts[1] == pytest.approx(2 * np.log(10) * plateau.log_slope, rel=0.03)
