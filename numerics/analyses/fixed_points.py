@@ -77,17 +77,22 @@ class Stability:
         return int(np.sum(self.eigenvalues.real > UNSTABLE_THRESHOLD * scale))
 
     def direction(self, index: int = 0, count: int = NAMED_OVERLAPS) -> tuple[tuple[str, float], ...]:
-        """The overlaps that eigenvector ``index`` moves most: ``((name, share), ...)``, shares summing to <= 1.
+        """The overlaps that eigenvector ``index`` moves most: ``((name, component), ...)``, largest first.
 
-        ``share`` is the squared modulus of the coordinate in the unit eigenvector; the
-        ``count`` largest are given, largest first.
+        Components of the unit eigenvector, its phase chosen to make the largest one real and
+        positive (real parts given: exact for a real eigenvalue); their squares sum to at most 1.
+        The signs say how the overlaps move together (Saad and Solla's symmetry breaking moves
+        ``R[0,0]`` and ``R[1,1]`` up, ``R[0,1]`` and ``R[1,0]`` down).
         """
         index = check_int(index, "index", minimum=0)
         if index >= self.eigenvalues.size:
             raise ValueError(f"index must be below the number of eigenvalues {self.eigenvalues.size}, got {index}")
-        weights = np.abs(self.eigenvectors[:, index]) ** 2
-        order = np.argsort(-weights, kind="stable")[:count]
-        return tuple((self.jacobian.coordinates[i], float(weights[i])) for i in order)
+        vector = self.eigenvectors[:, index]
+        largest = vector[np.argmax(np.abs(vector))]
+        components = (vector * np.conj(largest) / np.abs(largest)).real
+        # ties (equal moduli) are broken by the coordinates' order, not by round-off
+        order = np.argsort(-np.round(np.abs(components), 12), kind="stable")[:count]
+        return tuple((self.jacobian.coordinates[i], float(components[i])) for i in order)
 
     def unstable_directions(self) -> list[tuple[complex, tuple[tuple[str, float], ...]]]:
         """``[(eigenvalue, direction), ...]`` of every unstable eigenvalue, fastest first: what escapes first."""

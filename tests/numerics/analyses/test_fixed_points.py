@@ -35,7 +35,7 @@ def test_the_paper_plateau_and_its_escape_rate_are_the_closed_forms(second_order
     assert plateau.stability.n_unstable == p * k
     for eigenvalue, direction in plateau.stability.unstable_directions():
         assert eigenvalue.real == pytest.approx(g_R, rel=1e-12)
-        assert sum(share for name, share in direction if name.startswith("R[")) == pytest.approx(1.0)
+        assert sum(value**2 for name, value in direction if name.startswith("R[")) == pytest.approx(1.0)
 
 
 def test_a_mini_batch_plateau_is_the_single_sample_one_escaping_B_times_faster():
@@ -65,7 +65,9 @@ def test_plateaus_are_found_again_from_perturbed_starts(p, k, eta, settings, kin
     if kind == "symmetric":
         # one direction breaks the symmetry: it moves the teacher-student overlaps apart
         assert plateau.stability.n_unstable == 1 and plateau.growth_rate > 0
-        assert all(name.startswith("R[") for name, _ in plateau.stability.direction(0))
+        direction = dict(plateau.stability.direction(0))
+        assert set(direction) == {"R[0,0]", "R[0,1]", "R[1,0]", "R[1,1]"}
+        assert direction["R[0,0]"] * direction["R[1,1]"] > 0 > direction["R[0,0]"] * direction["R[0,1]"]
     rng = np.random.default_rng(3)
     kick = 1e-3 * rng.standard_normal((p, p))
     start = {"a": plateau.a + 1e-3} if plateau.a is not None else {}
