@@ -8,7 +8,7 @@ import pytest
 import derive.model.model as symbols
 import derive.paper.plateau as closed_forms
 from derive.model.model import HE3, SCM, Model
-from numerics import escape_time, integrate, run_plateaus
+from numerics import escape_time, integrate, plateau_noise, run_plateaus
 from numerics.analyses.fixed_points import fixed_point, stability
 from numerics.analyses.plateau import plateau_fixed_point
 from numerics.analyses.plateau_search import Plateau
@@ -112,3 +112,10 @@ def test_saad_solla_escape_is_measured_against_the_symmetric_plateau_and_shifts_
     shifts = np.diff(times)
     assert shifts[1] == pytest.approx(np.log(10) / plateau.growth_rate, rel=0.03)
     assert shifts[1] == pytest.approx(2 * np.log(10) * plateau.log_slope, rel=0.03)
+
+
+def test_plateau_noise_says_precisely_why_it_does_not_apply():
+    with pytest.raises(ValueError, match="does not grow at linear order"):
+        plateau_noise(2, 2, 0.02, model=HE3)  # information exponent 3
+    with pytest.raises(ValueError, match="symmetric one"):
+        plateau_noise(2, 2, 0.1, model=SCM)  # Saad and Solla's plateau has R != 0
