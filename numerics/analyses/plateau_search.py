@@ -51,9 +51,10 @@ class Plateau:
     noise_floor : float
         ``Delta / 2``, the risk no student can go below.
     eigenvalues : array
-        Eigenvalues of the flow restricted to the plateau's subspace (``Q``, and a trained
-        readout, at ``R = 0``; the symmetric overlaps for a symmetric plateau), all with a
-        negative real part: the point attracts the dynamics in that subspace.
+        For an ``"R = 0"`` plateau the eigenvalues of the flow of ``Q`` (and of a trained
+        readout) at ``R = 0``, all with a negative real part: the point attracts the
+        uninformed dynamics. For a symmetric plateau the eigenvalues of the full flow other
+        than the unstable ones (those break the symmetry), at ``eta / B``.
     residual : float
         ``max |dx/dalpha|`` at the point.
     eta : float
