@@ -8,7 +8,7 @@ import pytest
 import derive.model.model as symbols
 import derive.paper.plateau as closed_forms
 from derive.model.model import HE3, SCM, Model
-from numerics import escape_time, integrate, plateau_noise, run_plateaus
+from numerics import escape_time, initial_conditions, integrate, plateau_noise, run_plateaus
 from numerics.analyses.fixed_points import fixed_point, stability
 from numerics.analyses.plateau import plateau_fixed_point
 from numerics.analyses.plateau_search import Plateau
@@ -119,3 +119,15 @@ def test_plateau_noise_says_precisely_why_it_does_not_apply():
         plateau_noise(2, 2, 0.02, model=HE3)  # information exponent 3
     with pytest.raises(ValueError, match="symmetric one"):
         plateau_noise(2, 2, 0.1, model=SCM)  # Saad and Solla's plateau has R != 0
+
+
+@pytest.mark.parametrize("settings", [{"eta": 0.6, "batch_size": 2}, {"eta": 0.3, "a": [0.3, 0.3, 0.4]}],
+                         ids=["mini-batch", "readout-vector"])
+def test_escape_time_of_mini_batch_and_readout_vector_runs_uses_their_own_plateau(settings):
+    Q0, R0, T = initial_conditions(3, 2, N=1e4, seed=4)
+    run = integrate(Q0, R0, T, alpha_max=200, n_points=400, grid="linear", **settings)
+    plateau = run_plateaus(run)[0]
+    escape = escape_time(run)
+    assert np.isfinite(escape)
+    before = run.risk[run.alpha < escape]
+    assert np.min(np.abs(before / plateau.risk - 1)) < 1e-2  # the run sits on this plateau before leaving it
