@@ -4,10 +4,10 @@ The public names are listed in ``__all__``; their signatures and docstrings are 
 docs/api.md, generated from the code (``python docs/api.py``), so no list here can drift.
 Shapes: ``Q`` is (p, p), ``R`` (p, k), ``T`` (k, k), optionally with leading batch axes;
 ``model=None`` is the paper's model (docs/model.md). The sub-packages are layers
-(docs/layout.md): ``ode`` (right-hand sides, integration), ``noise`` (finite-N increment
-covariance), ``simulators`` (finite-N SGD, overlap chain, SDE), ``analyses`` (plateau and
-escape, implicit bias, landscape), ``sweeps``, ``results`` (saved results), ``runtime`` (the
-registry of generated modules).
+(docs/layout.md): ``ode`` (right-hand sides, their Jacobian, integration), ``noise`` (finite-N
+increment covariance), ``simulators`` (finite-N SGD, overlap chain, SDE), ``analyses`` (plateau
+and escape, fixed points and their stability, implicit bias, landscape), ``sweeps``, ``results``
+(saved results), ``runtime`` (the registry of generated modules).
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -16,6 +16,7 @@ from importlib.metadata import version as _distribution_version
 from numerics.analyses.classification import classification_error
 from numerics.analyses.closed_forms import predicted_counts
 from numerics.analyses.finite_n import plateau_noise
+from numerics.analyses.fixed_points import FixedPoint, Stability, fixed_point, stability
 from numerics.analyses.gradient_hessian import gradient, hessian
 from numerics.analyses.implicit_bias import closest_solution, closest_solution_weights, distance_to, omega
 from numerics.analyses.plateau import (
@@ -36,6 +37,7 @@ from numerics.noise.diffusion import packed_covariance
 from numerics.noise.fluctuations import increment_covariance
 from numerics.ode.initial import initial_conditions
 from numerics.ode.integrate import IntegrationError, integrate
+from numerics.ode.jacobian import Jacobian, jacobian
 from numerics.ode.overlaps import rhs, risk
 from numerics.results.persist import IntegrationResult, load, save
 from numerics.results.settings import RunSettings
@@ -54,18 +56,24 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
     __version__ = "0+unknown"
 
 __all__ = [
+    "FixedPoint",
+    "Jacobian",
     "LearningRateScan",
     "Plateau",
+    "Stability",
     "RunSettings",
     "average_risk_reduction",
     "escape_time",
+    "fixed_point",
     "fixed_point_norm",
+    "jacobian",
     "linearised_risk",
     "optimal_learning_rate",
     "plateau_coefficients",
     "plateau_fixed_point",
     "run_plateaus",
     "classification_error",
+    "stability",
     "closest_solution",
     "closest_solution_weights",
     "distance_to",

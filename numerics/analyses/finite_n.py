@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from numerics.analyses.plateau import plateau_coefficients
+from numerics.analyses.plateau import plateau_coefficients, plateau_fixed_point
 from numerics.core.validation import check_int, check_scalar
 from numerics.noise.fluctuations import increment_covariance
 from numerics.ode.integrate import integrate
@@ -108,15 +108,14 @@ def plateau_noise(
     Raises
     ------
     ValueError
-        If the model has no isotropic plateau (see :func:`numerics.plateau_coefficients`)
-        or its noise on ``R`` at ``R = 0`` is not i.i.d. over the entries.
+        Saying why, if the model has no plateau at ``R = 0`` (:func:`numerics.plateau_fixed_point`:
+        a symmetric plateau, or none), if ``R`` does not grow there at linear order (He3), or if
+        its noise on ``R`` at ``R = 0`` is not i.i.d. over the entries.
     """
     p, k = check_int(p, "p", minimum=1), check_int(k, "k", minimum=1)
     eta = check_scalar(eta, "eta", positive=True)
     q0 = check_scalar(q0, "q0", positive=True)
-    g_R = plateau_coefficients(p, k, eta, model=model).growth_R
-    if g_R <= 0:
-        raise ValueError(f"R does not grow at the plateau (growth rate {g_R:.4g}): no escape")
+    g_R = _growth_rate(p, k, eta, q0, model)
     # the integrand decays as exp(-2 g_R alpha) once Q has reached the plateau
     horizon = 20.0 / g_R
     alpha = np.linspace(0.0, horizon, int(points_per_unit * horizon) + 1)
@@ -142,6 +141,26 @@ def plateau_noise(
     weight = np.exp(-2.0 * gamma) * sigma2
     variance = float(np.sum(steps * (weight[1:] + weight[:-1]) / 2))
     return PlateauNoise(p, k, float(eta), float(q0), variance, float(g_R), alpha, gamma, sigma2)
+
+
+def _growth_rate(p: int, k: int, eta: float, q0: float, model: Any) -> float:
+    """``g_R`` of the model's ``R = 0`` plateau, or ``ValueError`` saying why the noise theory does not apply."""
+    plateau = plateau_fixed_point(p, k, eta, model=model, Q_start=q0 * np.eye(p))
+    if plateau.kind != "R = 0":
+        raise ValueError(
+            "plateau_noise is the noise of R at an R = 0 plateau; this model's plateau is the symmetric one "
+            "(R != 0, information exponent 1), whose noise needs increment moments the model does not have"
+        )
+    try:
+        g_R = plateau_coefficients(p, k, eta, model=model).growth_R
+    except ValueError:  # an anisotropic plateau (He3, ...): the exact Jacobian's rate
+        g_R = plateau.growth_rate
+    if g_R <= 0:
+        raise ValueError(
+            f"R does not grow at linear order at the plateau (g_R = {g_R:.4g}): no escape driven by the noise at "
+            "first order (information exponent >= 3: the escape needs a finite overlap), so no log N law"
+        )
+    return g_R
 
 
 def gaussian_starts(p: int, k: int, *, N: float, variance: float, q0: float = 1.0, batch: int,

@@ -19,18 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
-from scipy.optimize import brentq, root
+from scipy.optimize import brentq
 
+from numerics.analyses.plateau_search import FIXED_POINT_TOLERANCE, Plateau, find_plateau
 from numerics.core.validation import as_real_array, check_alphas, check_int, check_overlaps, check_scalar
-from numerics.ode.flow import BLOWUP, psd_part
-from numerics.ode.overlaps import rhs, rhs_unchecked, risk
+from numerics.ode.overlaps import rhs, risk
+from numerics.ode.readouts import check_readouts
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import resolve
 
 _STEP = 1e-4
-#: A fixed point must make every entry of dQ/dalpha smaller than this.
-FIXED_POINT_TOLERANCE = 1e-10
 
 
 def _width(value: object, name: str) -> int:
@@ -89,39 +86,6 @@ def fixed_point_norm(
     return q_star
 
 
-@dataclass(frozen=True)
-class Plateau:
-    """The plateau of a model, teacher and learning rate (see :func:`plateau_fixed_point`).
-
-    Attributes
-    ----------
-    Q : array, shape (p, p)
-        Student overlaps at the fixed point (``R = 0`` there).
-    T : array, shape (k, k)
-        The teacher overlaps it belongs to.
-    risk : float
-        Population risk at the fixed point (label-noise term ``Delta / 2`` included).
-    noise_floor : float
-        ``Delta / 2``, the risk no student can go below.
-    eigenvalues : array, shape (p (p + 1) / 2,)
-        Eigenvalues of the linearised flow of ``Q`` at ``R = 0`` (all with
-        negative real part: the point attracts the uninformed dynamics).
-    residual : float
-        ``max |dQ/dalpha|`` at the point (``dR/dalpha`` vanishes there).
-    eta : float
-    second_order : bool
-    """
-
-    Q: np.ndarray
-    T: np.ndarray
-    risk: float
-    noise_floor: float
-    eigenvalues: np.ndarray
-    residual: float
-    eta: float
-    second_order: bool
-
-
 def plateau_fixed_point(
     p: int,
     k: int,
@@ -132,20 +96,23 @@ def plateau_fixed_point(
     Q_start: Any = None,
     **setting_overrides: Any,
 ) -> Plateau:
-    """The plateau: the attractive fixed point of the ODEs restricted to ``R = 0``.
+    """The plateau of any model: the fixed point that stalls the dynamics, with its stability.
 
     ``R = 0`` (students orthogonal to the teacher) is invariant when the
     teacher-student drift ``<E_j nu_r>`` vanishes there, which holds for the
     paper model with any ``T`` and for He3 with ``T = I``, but not for a
-    teacher activation with a linear component or for He3 with ``T != I``.
-    On that subspace the flow of ``Q`` is followed from ``Q_start`` (the
-    plateau a run sees is the one its start flows to) until a root polish
-    (``scipy.optimize.root`` on the upper triangle of the symmetric ``Q``)
-    lands next to the flow's state; the root must be a fixed point to
-    :data:`FIXED_POINT_TOLERANCE` in every entry of ``dQ/dalpha``, positive
-    semi-definite, and attractive (every eigenvalue of the linearised ``Q``
-    flow has a negative real part). No isotropy is assumed: the He3 plateau
-    has negative off-diagonal ``Q``.
+    teacher activation with a linear component (information exponent 1) and a
+    student whose derivative has a nonzero mean, or for He3 with ``T != I``.
+    Where it is invariant, the flow of ``Q`` (and of a trained readout) at
+    ``R = 0`` is followed from ``Q_start`` (the plateau a run sees is the one its
+    start flows to) until a root polish lands next to the flow's state; the root
+    must be a fixed point to :data:`FIXED_POINT_TOLERANCE`, positive
+    semi-definite, and attractive in that subspace. No isotropy is assumed: the
+    He3 plateau has negative off-diagonal ``Q``. Where it is not (erf and relu
+    units), the plateau is the symmetric one of Saad and Solla (``T = I`` and
+    uniform readouts only; :mod:`numerics.analyses.plateau_search`). The result's
+    ``stability`` is the spectrum of the full flow there, its ``growth_rate`` the
+    escape rate ``g_R`` and ``log_slope`` the predicted ``1 / (2 g_R)``.
 
     Parameters
     ----------
@@ -155,10 +122,10 @@ def plateau_fixed_point(
         Learning rate; default ``settings.eta``.
     settings : RunSettings, optional
         The dynamics: ``model`` (``None``: the paper model), ``second_order`` (keep the
-        ``eta**2`` term), or the same names as keywords. The plateau is that of the
-        model's scalar readouts: readout vectors and a trained readout raise ``ValueError``,
-        and a mini-batch (``batch_size = B``) has the plateau of the single-sample ODE at
-        ``eta / B`` (as :func:`run_plateaus`), which the result carries.
+        ``eta**2`` term), readout vectors ``a`` (p,) and ``b`` (k,), a trained readout
+        (``eta_a > 0``, ``a`` its start), or the same names as keywords. A mini-batch
+        (``batch_size = B``) has the plateau of the single-sample ODE at ``eta / B`` (as
+        :func:`run_plateaus`), which the result carries.
     T : array, shape (k, k), optional
         Teacher overlaps (default the identity).
     Q_start : array, shape (p, p), optional
@@ -172,29 +139,29 @@ def plateau_fixed_point(
     Raises
     ------
     ValueError
-        If there is no plateau: ``R = 0`` is not invariant (the student
-        learns from the start), the flow at ``R = 0`` blows up (eta too
-        large) or settles on no attractive fixed point.
+        If there is no plateau, saying why: ``R = 0`` is not invariant and there is
+        no symmetric plateau (one student, a teacher other than ``T = I``, or a student
+        that learns without stalling), the flow blows up (eta too large) or settles on
+        no attractive fixed point.
     """
     values = RunSettings.values(settings, setting_overrides, "plateau_fixed_point")
-    model, second_order = values["model"], values["second_order"]
-    if values["a"] is not None or values["b"] is not None or values["eta_a"]:
-        raise ValueError("plateau_fixed_point is the plateau of the model's scalar readouts: "
-                         "readout vectors a, b and a trained readout (eta_a > 0) are not supported")
     p, k = _width(p, "p"), _width(k, "k")
-    eta = check_scalar(values["eta"] if eta is None else eta, "eta", positive=True)
-    # the mini-batch ODE at (eta, B) is the B = 1 ODE at eta / B run B times faster: same fixed point
-    eta = eta / check_int(values["batch_size"], "batch_size", minimum=1)
+    values["eta"] = check_scalar(values["eta"] if eta is None else eta, "eta", positive=True)
+    values["batch_size"] = check_int(values["batch_size"], "batch_size", minimum=1)
+    values["second_order"] = bool(values["second_order"])
+    values["a"], values["b"], values["eta_a"] = check_readouts(values["a"], values["b"], values["eta_a"], p, k)
     T = _teacher(T, k)
     Q_start = np.eye(p) if Q_start is None else np.asarray(Q_start, dtype=float)
     if Q_start.shape != (p, p):
         raise ValueError(f"Q_start must have shape ({p}, {p}), got {Q_start.shape}")
     Q_start = check_overlaps((Q_start + Q_start.T) / 2, np.zeros((p, k)), T)[0]
-    key = (model, p, k, eta, bool(second_order), _fingerprint(T), _fingerprint(Q_start))
+    readouts = tuple(None if values[n] is None else _fingerprint(values[n]) for n in ("a", "b"))
+    key = (values["model"], p, k, values["eta"], values["batch_size"], values["second_order"], values["eta_a"],
+           readouts, _fingerprint(T), _fingerprint(Q_start))
     if key not in _PLATEAUS:
         if len(_PLATEAUS) >= 256:
             _PLATEAUS.clear()
-        _PLATEAUS[key] = _find_plateau(p, k, eta, T, model, bool(second_order), Q_start)
+        _PLATEAUS[key] = find_plateau(p, k, T, Q_start, values)
     return _PLATEAUS[key]
 
 
@@ -204,89 +171,6 @@ _PLATEAUS: dict[tuple, Plateau] = {}
 def _fingerprint(array: np.ndarray) -> bytes:
     # starts that differ only by rounding (measured overlaps of a simulation) share one plateau
     return np.round(array, 10).tobytes()
-
-
-def _find_plateau(
-    p: int, k: int, eta: float, T: np.ndarray, model: Any, second_order: bool, Q_start: np.ndarray
-) -> Plateau:
-    resolved = resolve(model)
-    zero = np.zeros((p, k))
-    iu = np.triu_indices(p)
-
-    def symmetric(u: np.ndarray) -> np.ndarray:
-        Q = np.empty((p, p))
-        Q[iu] = u
-        Q.T[iu] = u
-        return Q
-
-    def flow(u: np.ndarray) -> np.ndarray:
-        return rhs_unchecked(symmetric(u), zero, T, eta, resolved, second_order)[0][iu]
-
-    where = f"p={p}, k={k}, eta={eta:g}, model {resolved.name}"
-
-    def check_invariant(Q: np.ndarray) -> None:
-        # dR at R = 0 is eta times a polynomial in (Q, T): exactly zero where R = 0 is invariant.
-        # Checked along the way, not only at the start: for He3 with T != I it vanishes at Q = I only.
-        drift_R = rhs_unchecked(Q, zero, T, eta, resolved, second_order)[1]
-        if np.max(np.abs(drift_R)) > 1e-12 * eta:
-            raise ValueError(
-                f"no plateau ({where}): R = 0 is not invariant with this teacher (max |dR/dalpha| at R = 0 is "
-                f"{np.max(np.abs(drift_R)):.3g}), so the student correlates with the teacher from the start"
-            )
-
-    def restricted(_alpha: float, u: np.ndarray) -> np.ndarray:
-        # the flow of Q with R held at 0, evaluated at the PSD part of Q (round-off only, as in integrate)
-        return rhs_unchecked(psd_part(symmetric(u)), zero, T, eta, resolved, second_order)[0][iu]
-
-    def blew_up(_alpha: float, u: np.ndarray) -> float:
-        return BLOWUP - float(np.max(np.abs(u))) if np.all(np.isfinite(u)) else -1.0
-
-    blew_up.terminal = True  # type: ignore[attr-defined]
-    check_invariant(Q_start)
-    Q, chunk = Q_start, 20.0 / eta
-    for _ in range(12):
-        with np.errstate(over="ignore", invalid="ignore"):
-            relaxed = solve_ivp(restricted, (0.0, chunk), Q[iu], method="DOP853", rtol=1e-10, atol=1e-13,
-                                events=[blew_up])
-        if relaxed.status != 0:
-            raise ValueError(f"no plateau ({where}): the dynamics at R = 0 diverge ({relaxed.message}); "
-                             "eta is too large")
-        Q = psd_part(symmetric(relaxed.y[:, -1]))
-        check_invariant(Q)
-        scale = max(1.0, float(np.max(np.abs(Q))))
-        solution = root(flow, Q[iu], method="hybr", options={"xtol": 1e-14})
-        candidate = symmetric(solution.x)
-        residual = float(np.max(np.abs(flow(solution.x))))
-        # accept the root the flow is heading to: close to the flow's state, PSD, exact
-        if (
-            residual <= FIXED_POINT_TOLERANCE
-            and np.max(np.abs(candidate - Q)) <= 1e-3 * scale
-            and np.linalg.eigvalsh(candidate)[0] >= -1e-12 * scale
-        ):
-            break
-        chunk *= 2
-    else:
-        raise ValueError(f"no plateau ({where}): the dynamics at R = 0 settle on no fixed point")
-    check_invariant(candidate)
-    eigenvalues = np.linalg.eigvals(_jacobian(flow, candidate[iu]))
-    if np.max(eigenvalues.real) >= 0:
-        raise ValueError(
-            f"no plateau ({where}): the fixed point at R = 0 is not attractive "
-            f"(largest real part of the linearised flow {np.max(eigenvalues.real):.3g})"
-        )
-    level = float(risk(candidate, zero, T, model=model))
-    return Plateau(candidate, T, level, resolved.noise_variance / 2, eigenvalues, residual, eta, second_order)
-
-
-def _jacobian(function: Any, u: np.ndarray) -> np.ndarray:
-    # central differences; the flow is a polynomial, the error is O(h**2) and harmless for signs
-    h = 1e-6 * max(1.0, float(np.max(np.abs(u))))
-    columns = []
-    for i in range(u.size):
-        step = np.zeros_like(u)
-        step[i] = h
-        columns.append((function(u + step) - function(u - step)) / (2 * h))
-    return np.stack(columns, axis=1)
 
 
 @dataclass(frozen=True)
@@ -434,9 +318,15 @@ def run_plateaus(run: Any) -> list[Plateau]:
     # the mini-batch ODE at (eta, B) is the B = 1 ODE at eta / B run B times faster
     # (dQ = eta D + eta**2/B V = B [eta' D + eta'**2 V], eta' = eta / B): same fixed point
     eta = run.eta / getattr(run, "batch_size", 1)
+    # readout vectors (a trained readout's start) as the run's settings hold them: (p,) or one per start
+    settings = getattr(run, "settings", None)
+    readouts = {name: getattr(settings, name, None) for name in ("a", "b")}
+    eta_a = getattr(settings, "eta_a", 0.0)
+    vectors = {name: None if v is None else np.broadcast_to(v, (batch, np.shape(v)[-1]))
+               for name, v in readouts.items()}
     return [
         plateau_fixed_point(p, k, eta, T=(T[b] + T[b].T) / 2, model=run.model, second_order=run.second_order,
-                            Q_start=Q0[b])
+                            Q_start=Q0[b], eta_a=eta_a, **{n: None if v is None else v[b] for n, v in vectors.items()})
         for b in range(batch)
     ]
 

@@ -329,18 +329,22 @@ def check_finite_result(function: str, *arrays: Any) -> None:
 
 
 def covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """The joint covariance ``C = [[Q, R], [R^T, T]]`` of (lambda, nu), batched."""
+    """The joint covariance ``C = [[Q, R], [R^T, T]]`` of (lambda, nu), batched.
+
+    float64, or complex when an input is (the complex-step Jacobian, :mod:`numerics.ode.jacobian`).
+    """
     p, k = R.shape[-2:]
+    dtype = np.result_type(Q, R, T, np.float64)
     if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:
         # unbatched: np.broadcast_shapes alone costs more than the four copies at p = 8
-        C = np.empty((p + k, p + k))
+        C = np.empty((p + k, p + k), dtype=dtype)
         C[:p, :p] = Q
         C[:p, p:] = R
         C[p:, :p] = R.T
         C[p:, p:] = T
         return C
     batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
-    C = np.empty(batch + (p + k, p + k))
+    C = np.empty(batch + (p + k, p + k), dtype=dtype)
     C[..., :p, :p] = Q
     C[..., :p, p:] = R
     C[..., p:, :p] = np.swapaxes(R, -1, -2)

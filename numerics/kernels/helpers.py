@@ -163,10 +163,12 @@ def cat(axis: int, *arrays: np.ndarray) -> np.ndarray:
 def full(value: np.ndarray | float, shape: tuple[int, ...]) -> np.ndarray:
     """``value`` with exactly ``shape``: a constant or broadcast entry is expanded into a new array.
 
-    Always float64: a term that is identically zero (e.g. with a zero readout) prints as the
-    integer ``0``, which must not turn a right-hand side into an integer array.
+    Always float64 for real input: a term that is identically zero (e.g. with a zero readout)
+    prints as the integer ``0``, which must not turn a right-hand side into an integer array.
+    Complex input stays complex (the complex-step Jacobian, :mod:`numerics.ode.jacobian`).
     """
-    value = np.asarray(value, dtype=np.float64)
+    value = np.asarray(value)
+    value = value.astype(np.result_type(value.dtype, np.float64), copy=False)
     if value.shape == shape:
         return value
     return np.broadcast_to(value, shape).copy()

@@ -63,13 +63,20 @@ def readout_vectors(readouts: Readouts, p: int, k: int, a: Any, b: Any) -> tuple
         When a vector's last axis does not have length p (for ``a``) or k (for ``b``).
     """
     default_a, default_b = readouts(p, k)
-    a = np.full(p, default_a) if a is None else np.asarray(a, dtype=float)
-    b = np.full(k, default_b) if b is None else np.asarray(b, dtype=float)
+    # complex vectors stay complex (the complex-step Jacobian of a trained readout)
+    a = np.full(p, default_a) if a is None else _inexact(a)
+    b = np.full(k, default_b) if b is None else _inexact(b)
     if a.ndim == 0 or a.shape[-1] != p:
         raise ValueError(f"the student readout a must have length p = {p} (last axis), got shape {a.shape}")
     if b.ndim == 0 or b.shape[-1] != k:
         raise ValueError(f"the teacher readout b must have length k = {k} (last axis), got shape {b.shape}")
     return a, b
+
+
+def _inexact(vector: Any) -> np.ndarray:
+    """float64, or complex128 for complex input."""
+    vector = np.asarray(vector)
+    return vector.astype(np.result_type(vector.dtype, np.float64), copy=False)
 
 
 def _axes(ranges: list[np.ndarray]) -> list[np.ndarray]:

@@ -10,11 +10,15 @@ from scipy.integrate import solve_ivp
 from numerics.core.blas import with_blas_threads
 from numerics.core.validation import check_alpha_grid, check_int, check_overlaps, check_scalar
 from numerics.ode.flow import BLOWUP, CONE_TOLERANCE, OverlapFlow, psd_part
+from numerics.ode.jacobian import flow_jacobian
 from numerics.ode.readouts import check_readout_batch, check_readouts
 from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve
+
+#: The solvers of ``solve_ivp`` that use a Jacobian: they get the exact one (:mod:`numerics.ode.jacobian`).
+IMPLICIT_METHODS = ("Radau", "BDF", "LSODA")
 
 
 class IntegrationError(RuntimeError):
@@ -114,7 +118,12 @@ def integrate(
         else ``n_points`` (>= 2) points on a ``"log"`` (default) or
         ``"linear"`` grid.
     rtol, atol, method
-        Passed to ``scipy.integrate.solve_ivp``; ``0 < rtol < 1``, ``atol >= 0``.
+        Passed to ``scipy.integrate.solve_ivp``; ``0 < rtol < 1``, ``atol >= 0``. The implicit
+        methods ``"Radau"``, ``"BDF"`` and ``"LSODA"`` (which switches to an implicit method by
+        itself when the explicit one stalls) get the exact Jacobian of the drift
+        (:func:`numerics.ode.jacobian.flow_jacobian`): for stiff runs, e.g. a trained readout
+        with a large ``eta_a``, whose fast readout mode limits the explicit default ``"DOP853"``
+        to steps of order ``1 / eta_a``.
     blas_threads : "auto", int or None
         BLAS threads during the integration (see :mod:`numerics.core.blas`):
         ``"auto"`` (default) pins BLAS to one thread when ``p + k <= 2048``,
@@ -179,8 +188,11 @@ def integrate(
                 "the right-hand side is not finite at the start, alpha = 0 (floating-point overflow): "
                 f"the starting overlaps are too large (largest |entry| {float(np.max(np.abs(y0))):.3g})"
             )
+        # the implicit solvers get the exact Jacobian instead of estimating it by differences
+        jacobian = {"jac": flow_jacobian(flow)} if method in IMPLICIT_METHODS else {}
         solution = solve_ivp(
-            flow, (0.0, alpha_max), y0, method=method, t_eval=alpha_eval, rtol=rtol, atol=atol, events=flow.events()
+            flow, (0.0, alpha_max), y0, method=method, t_eval=alpha_eval, rtol=rtol, atol=atol, events=flow.events(),
+            **jacobian,
         )
     check_solution(solution, settings.eta, flow.reached)
     Q_traj, R_traj, a_traj = flow.trajectory(solution.y.T)
@@ -225,6 +237,7 @@ def check_solution(solution: Any, eta: float, reached: float) -> None:
 __all__ = [
     "BLOWUP",
     "CONE_TOLERANCE",
+    "IMPLICIT_METHODS",
     "IntegrationError",
     "check_solution",
     "default_grid",

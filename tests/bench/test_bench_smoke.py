@@ -19,6 +19,7 @@ from bench import (
     bench_sde,
     bench_simulator,
     bench_solve,
+    bench_stiff,
     bench_sweep,
     bench_tuples,
 )
@@ -66,6 +67,7 @@ MODULES = [
     bench_relu,
     bench_contractions,
     bench_tuples,
+    bench_stiff,
 ]
 
 

@@ -148,8 +148,11 @@ def test_plateau_takes_settings():
     assert plateau == numerics.plateau_fixed_point(3, 2, 0.5, second_order=False)
     batched = numerics.plateau_fixed_point(3, 2, settings=RunSettings(eta=1.0, batch_size=2))
     assert batched.eta == 0.5  # the single-sample ODE at eta / B
-    with pytest.raises(ValueError, match="readout"):
-        numerics.plateau_fixed_point(2, 1, 0.5, a=[1.0, 1.0])
+    # readout vectors are settings of the plateau too: the paper model's own readout 1/p gives its plateau
+    vectors = numerics.plateau_fixed_point(2, 1, 0.1, a=[0.5, 0.5], b=[1.0])
+    np.testing.assert_allclose(vectors.Q, numerics.plateau_fixed_point(2, 1, 0.1).Q, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="length p"):
+        numerics.plateau_fixed_point(2, 1, 0.5, a=[1.0, 1.0, 1.0])
 
 
 # --- refused names and values --------------------------------------------------------------------
