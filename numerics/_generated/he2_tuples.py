@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: bde67d13bbe9a83b
+# input-hash: 2a979e84d8b2ebd1
 # result-hash: a4997e80b971bbe6
-# body-sha256: 96acef587a41f0d14bc4621cdf64df9287e3f13ecd39b8ee895841003d952a70
+# body-sha256: 17865886f617c4a5311e65461bd488d6c81fd9f859553df4f8d08ade11d86af0
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -185,5 +185,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'bde67d13bbe9a83b'
+INPUT_HASH = '2a979e84d8b2ebd1'
 RESULT_HASH = 'a4997e80b971bbe6'

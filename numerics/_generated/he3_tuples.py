@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: bbfc1e81a88fd7ed
+# input-hash: 479a7783fa813aa1
 # result-hash: 292a5007aaa95a02
-# body-sha256: 0f52cb0025d9fd59b9d5efbac1753d9dd2e627c6c5ccddb5f5dee75ee9eae6b2
+# body-sha256: a7bf8f05b4f4333f979d07f9611ade7e90cc3888d406a15dfe142df3ef0dc1bb
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -277,5 +277,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'bbfc1e81a88fd7ed'
+INPUT_HASH = '479a7783fa813aa1'
 RESULT_HASH = '292a5007aaa95a02'

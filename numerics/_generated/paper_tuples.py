@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2fd49b84c8ed5cfe
+# input-hash: 20936cccc1449536
 # result-hash: 38b3d02df7a6c39e
-# body-sha256: 511207f29d70d69b015712b3bd92cddd58cc798c5a3afc6b88ab4648276ca17a
+# body-sha256: f8749be0553ca12a369c38aaea210866af150ee3c6b8d5e984eaeeebdef0dacb
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -179,5 +179,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2fd49b84c8ed5cfe'
+INPUT_HASH = '20936cccc1449536'
 RESULT_HASH = '38b3d02df7a6c39e'

@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 5d7e4c155cce1cf9
+# input-hash: 2b26dbdbc52251cd
 # result-hash: 1c762d9b5763f408
-# body-sha256: 07722a31d675f204ce108b302a1f8312164b6e5a87bd05d3823cb11efee097ce
+# body-sha256: ff7f5d2a3ba891e691b65570681769c71888285bf779c947a512372305b90f6e
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -240,5 +240,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '5d7e4c155cce1cf9'
+INPUT_HASH = '2b26dbdbc52251cd'
 RESULT_HASH = '1c762d9b5763f408'
