@@ -83,11 +83,11 @@ def old_hessian_terms(module, Q, R, T, a=None, b=None):
 # --------------------------------------------------------------------------
 
 
-def assert_close(got, want, label=""):
+def assert_close(got, want, label="", tolerance=1e-12):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, label
     scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-300)
-    assert float(np.max(np.abs(got - want), initial=0.0)) <= 1e-12 * scale, label
+    assert float(np.max(np.abs(got - want), initial=0.0)) <= tolerance * scale, label
 
 
 def points(p, k, batch, seed=0):
@@ -101,12 +101,12 @@ def points(p, k, batch, seed=0):
     return Q, R, T, a, b
 
 
-def compare(module, Q, R, T, a=None, b=None, eta=0.4):
+def compare(module, Q, R, T, a=None, b=None, eta=0.4, diffusion_tolerance=1e-12):
     old = old_all_terms(module, Q, R, T, a, b)
     for got, want, name in zip(module.all_terms(Q, R, T, a, b), old, ("drift_Q", "drift_R", "diffusion", "noise")):
-        assert_close(got, want, name)
+        assert_close(got, want, name, diffusion_tolerance if name == "diffusion" else 1e-12)
     dQ, dR = module.rhs_terms(Q, R, T, eta, eta**2, 0.3 * eta**2, a, b)
-    assert_close(dQ, eta * old[0] + eta**2 * old[2] + 0.3 * eta**2 * old[3], "rhs dQ")
+    assert_close(dQ, eta * old[0] + eta**2 * old[2] + 0.3 * eta**2 * old[3], "rhs dQ", diffusion_tolerance)
     assert_close(dR, eta * old[1], "rhs dR")
     first = module.first_order_terms(Q, R, T, a, b)
     assert_close(first[0], old[0], "first-order drift_Q")
@@ -143,12 +143,14 @@ def test_planned_route_batched_equals_the_unplanned_one(name):
 
 
 def test_relu_planned_route_equals_the_unplanned_one():
-    # the eta**2 kernel of relu networks is a quadrature: its symmetric blocks agree to rounding
+    # relu's eta**2 term goes through one path integral per student pair (numerics/kernels/relu_pairs.py),
+    # the old route through the per-block quadrature: they agree within that quadrature's stated error, 1e-10
+    # per block, which the readout weights (random here) scale to about 1e-9 of the result
     module = tuple_module(RELU)
     for p, k, batch in ((1, 2, 0), (2, 2, 0), (2, 1, 2)):
         Q, R, T, a, b = points(p, k, batch, seed=p + k)
-        compare(module, Q, R, T)
-        compare(module, Q, R, T, a, b)
+        compare(module, Q, R, T, diffusion_tolerance=1e-9)
+        compare(module, Q, R, T, a, b, diffusion_tolerance=1e-9)
 
 
 @pytest.mark.parametrize("name", ["scm", "plain_erf", "paper"])
