@@ -15,6 +15,16 @@ version: what the module is keyed by) and ``result-hash`` (the canonical
 eliminates subexpressions), plus ``body-sha256`` of the printed code so a hand
 edit is detected too.
 
+Two layouts print the same quantities. ``"full"`` (the committed modules) plans each
+function on its own. ``"compact"`` plans ``all_terms`` once and prints ``rhs_terms`` as
+``c_drift * drift + c_diffusion * diffusion_Q + c_noise * noise_Q`` of its outputs: the
+diffusion of a degree-6 activation has about 6,000 matrix monomials, and planning and
+printing them a second time was a third of its first use; the price is three extra
+``p x p`` products per call, nothing beside thousands of monomials. ``"auto"`` (what the
+numerics use on first use, :data:`FIRST_USE_LAYOUT`) is compact from
+:data:`COMPACT_FROM_TERMS` diffusion monomials on. Both agree to rounding (1e-12 relative
+in the tests).
+
 The names other generators print with (:class:`NumpyPrinter`,
 :func:`assignment`, :func:`runtime_import`, :data:`HEADER_MARK`) and the
 planning entry points are importable from here too.
@@ -56,7 +66,34 @@ from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
 _BATCHED_TAILS = {(p, p): "Q.shape[-2:]", (p, k): "R.shape[-2:]", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
 _UNBATCHED_SHAPES = {(p, p): "Q.shape", (p, k): "R.shape", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
 
+#: Layouts of a generated module (see the module docstring).
+LAYOUTS = ("full", "compact", "auto")
+#: The layout of a module generated on first use (uncommitted models); the committed ones are ``"full"``.
+FIRST_USE_LAYOUT = "auto"
+#: ``"auto"`` prints the compact layout when ``diffusion_Q`` has at least this many matrix monomials
+#: (a dense degree-4 activation has about 500, degree 6 about 6,000; the paper model 9).
+COMPACT_FROM_TERMS = 1000
 
+# rhs_terms of the compact layout: the second-order terms of all_terms, scaled and summed
+_SHARED_RHS_BODY = (
+    "drift_Q, drift_R, diffusion_Q, noise_Q = all_terms(Q, R, T)",
+    "return c_drift * drift_Q + c_diffusion * diffusion_Q + c_noise * noise_Q, c_drift * drift_R",
+)
+
+
+def resolve_layout(layout: str, derived: dict) -> str:
+    """``"full"`` or ``"compact"`` for ``layout`` and the derived quantities ``derived``.
+
+    Raises
+    ------
+    ValueError
+        For a layout not in :data:`LAYOUTS`.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown module layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    if layout != "auto":
+        return layout
+    return "compact" if len(sp.Add.make_args(derived["diffusion_Q"])) >= COMPACT_FROM_TERMS else "full"
 
 
 def result_hash(model: Model) -> str:
@@ -105,10 +142,13 @@ def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
     return lines
 
 
-def _function_source(spec: FunctionSpec, derived: dict) -> str:
-    plan = plan_function(spec, derived)
+def _function_source(spec: FunctionSpec, derived: dict, layout: str = "full") -> str:
     signature = ", ".join(("Q", "R", "T") + spec.parameters)
     lines = [f"def {spec.name}({signature}):", f'    """{spec.doc}"""']
+    if layout == "compact" and spec.name == "rhs_terms":
+        lines.extend("    " + line for line in _SHARED_RHS_BODY)
+        return "\n".join(lines) + "\n"
+    plan = plan_function(spec, derived)
     if spec.fast_path:
         lines.append("    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:")
         lines.extend("        " + line for line in _body(spec, plan, unbatched=True))
@@ -150,13 +190,29 @@ class GeneratedModule:
     result_hash: str
 
 
-def generate_module(model: Model) -> GeneratedModule:
-    """Derive and print the NumPy module for ``model``."""
+def generate_module(model: Model, layout: str = "full") -> GeneratedModule:
+    """Derive and print the NumPy module for ``model``.
+
+    Parameters
+    ----------
+    model : Model
+        A polynomial model.
+    layout : str
+        ``"full"`` (default; the committed modules), ``"compact"`` or ``"auto"``
+        (:data:`LAYOUTS`, module docstring). Every layout defines the same functions, whose
+        outputs agree to rounding.
+
+    Raises
+    ------
+    ValueError
+        For an unknown layout, or a model with erf or relu units.
+    """
     derived = derive_quantities(model).as_dict()
+    layout = resolve_layout(layout, derived)
     res_hash = result_hash(model)
     body_parts = [runtime_import()]
     for spec in FUNCTIONS:
-        body_parts.append(_function_source(spec, derived))
+        body_parts.append(_function_source(spec, derived, layout))
     body_parts.append(_model_constants(model))
     body_parts.append(
         "MODEL_DESCRIPTION = " + repr(model.describe()) + "\n"
@@ -178,9 +234,12 @@ def generate_module(model: Model) -> GeneratedModule:
 __all__ = [
     "C_DIFFUSION",
     "C_DRIFT",
+    "COMPACT_FROM_TERMS",
     "C_NOISE",
+    "FIRST_USE_LAYOUT",
     "FUNCTIONS",
     "HEADER_MARK",
+    "LAYOUTS",
     "OUTPUT_SHAPES",
     "PRODUCTS",
     "RUNTIME_HELPERS",
@@ -193,6 +252,7 @@ __all__ = [
     "generate_module",
     "plan_function",
     "read_header",
+    "resolve_layout",
     "result_hash",
     "runtime_import",
     "write_atomically",
