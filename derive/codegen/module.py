@@ -15,15 +15,17 @@ version: what the module is keyed by) and ``result-hash`` (the canonical
 eliminates subexpressions), plus ``body-sha256`` of the printed code so a hand
 edit is detected too.
 
-Two layouts print the same quantities. ``"full"`` (the committed modules) plans each
-function on its own. ``"compact"`` plans ``all_terms`` once and prints ``rhs_terms`` as
-``c_drift * drift + c_diffusion * diffusion_Q + c_noise * noise_Q`` of its outputs: the
-diffusion of a degree-6 activation has about 6,000 matrix monomials, and planning and
-printing them a second time was a third of its first use; the price is three extra
-``p x p`` products per call, nothing beside thousands of monomials. ``"auto"`` (what the
-numerics use on first use, :data:`FIRST_USE_LAYOUT`) is compact from
-:data:`COMPACT_FROM_TERMS` diffusion monomials on. Both agree to rounding (1e-12 relative
-in the tests).
+Two layouts print the same functions. ``"full"`` (the committed modules) plans each
+function on its own. ``"compact"`` plans the costly sum once, in ``rhs_terms``, and prints
+``all_terms`` from it: ``diffusion_Q`` is ``rhs_terms`` at ``c_drift = c_noise = 0``,
+``c_diffusion = 1`` (the zero coefficients add exact zeros), the drift comes from
+``first_order_terms`` and ``noise_Q`` from a small planned function of its own,
+``noise_terms``. The diffusion of a dense degree-6 activation has about 6,000 matrix
+monomials; planning and printing them a second time was a third of its first use, while
+``rhs_terms``, what the ODE calls, is unchanged. ``"auto"`` (the layout of a module
+generated on first use, :data:`FIRST_USE_LAYOUT`) is compact from
+:data:`COMPACT_FROM_TERMS` diffusion monomials on. The layouts agree to rounding (1e-12
+relative in the tests).
 
 The names other generators print with (:class:`NumpyPrinter`,
 :func:`assignment`, :func:`runtime_import`, :data:`HEADER_MARK`) and the
@@ -74,10 +76,14 @@ FIRST_USE_LAYOUT = "auto"
 #: (a dense degree-4 activation has about 500, degree 6 about 6,000; the paper model 9).
 COMPACT_FROM_TERMS = 1000
 
-# rhs_terms of the compact layout: the second-order terms of all_terms, scaled and summed
-_SHARED_RHS_BODY = (
-    "drift_Q, drift_R, diffusion_Q, noise_Q = all_terms(Q, R, T)",
-    "return c_drift * drift_Q + c_diffusion * diffusion_Q + c_noise * noise_Q, c_drift * drift_R",
+#: The extra function of the compact layout: ``noise_Q`` alone (its ``all_terms`` calls it).
+NOISE_SPEC = FunctionSpec("noise_terms", (), (("noise_Q", ((sp.Integer(1), "noise_Q"),)),), "noise_Q alone.")
+
+# all_terms of the compact layout: the diffusion is rhs_terms with the other coefficients zero
+_COMPACT_ALL_TERMS_BODY = (
+    "drift_Q, drift_R = first_order_terms(Q, R, T)",
+    "diffusion_Q = rhs_terms(Q, R, T, 0.0, 1.0, 0.0)[0]",
+    "return drift_Q, drift_R, diffusion_Q, noise_terms(Q, R, T)",
 )
 
 
@@ -103,9 +109,30 @@ def result_hash(model: Model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class _DirectPrinter(NumpyPrinter):
+    """:class:`NumpyPrinter` whose ``doprint`` prints the expression straight away.
+
+    sympy's ``CodePrinter.doprint`` first rebuilds the whole expression (sympify, and a
+    ``replace`` walk for unevaluated sub-expressions, which planned expressions never hold);
+    for the ~10^4 small expressions of a high-degree module that was a third of the printing.
+    The text is the same: whenever the printer would add declarations or
+    "not supported" comments, the inherited ``doprint`` prints the expression instead.
+    """
+
+    def doprint(self, expr, assign_to=None):  # noqa: D102 - as NumpyPrinter.doprint
+        if assign_to is not None or not isinstance(expr, sp.Basic):
+            return super().doprint(expr, assign_to)
+        self._not_supported = set()
+        self._number_symbols = set()
+        text = self._print(expr)
+        if self._not_supported or self._number_symbols:
+            return super().doprint(expr)
+        return text
+
+
 def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
     """Statements computing and returning the outputs (unindented)."""
-    printer = NumpyPrinter(unbatched=unbatched)
+    printer = _DirectPrinter(unbatched=unbatched)
     used = set().union(*[e.free_symbols for e in plan.reduced], *[e.free_symbols for _, e in plan.replacements])
     lines = []
     if p in used:
@@ -145,8 +172,8 @@ def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
 def _function_source(spec: FunctionSpec, derived: dict, layout: str = "full") -> str:
     signature = ", ".join(("Q", "R", "T") + spec.parameters)
     lines = [f"def {spec.name}({signature}):", f'    """{spec.doc}"""']
-    if layout == "compact" and spec.name == "rhs_terms":
-        lines.extend("    " + line for line in _SHARED_RHS_BODY)
+    if layout == "compact" and spec.name == "all_terms":
+        lines.extend("    " + line for line in _COMPACT_ALL_TERMS_BODY)
         return "\n".join(lines) + "\n"
     plan = plan_function(spec, derived)
     if spec.fast_path:
@@ -211,7 +238,7 @@ def generate_module(model: Model, layout: str = "full") -> GeneratedModule:
     layout = resolve_layout(layout, derived)
     res_hash = result_hash(model)
     body_parts = [runtime_import()]
-    for spec in FUNCTIONS:
+    for spec in FUNCTIONS + ((NOISE_SPEC,) if layout == "compact" else ()):
         body_parts.append(_function_source(spec, derived, layout))
     body_parts.append(_model_constants(model))
     body_parts.append(
@@ -240,6 +267,7 @@ __all__ = [
     "FUNCTIONS",
     "HEADER_MARK",
     "LAYOUTS",
+    "NOISE_SPEC",
     "OUTPUT_SHAPES",
     "PRODUCTS",
     "RUNTIME_HELPERS",
