@@ -312,6 +312,29 @@ class _SharedReprPrinter(ReprPrinter):
     def __init__(self) -> None:
         super().__init__()
         self._texts: dict[sp.Basic, str] = {}
+        self._sort_keys: dict[sp.Basic, tuple] = {}
+
+    def _sort_key(self, factor: sp.Basic) -> tuple:
+        key = self._sort_keys.get(factor)
+        if key is None:
+            key = self._sort_keys[factor] = factor.sort_key()
+        return key
+
+    def _print_Mul(self, expr, order=None):  # noqa: N802 - sympy printer protocol
+        # ReprPrinter._print_Mul: the factors in Mul.as_ordered_factors' order (args_cnc, then
+        # sorted), with each shared factor's sort key computed once. A commutative Mul has only
+        # commutative factors, so args_cnc's assumption query per factor (most of srepr's time
+        # on fresh factors) is skipped; a negative number coefficient is split off as -1 first.
+        if self.order in ("old", "none") or not expr.is_commutative:
+            return super()._print_Mul(expr, order)
+        factors = list(expr.args)
+        first = factors[0]
+        # a fresh Rational's first assumption query runs sympy's whole fact deduction: ask its sign directly
+        negative = first.p < 0 if first.is_Rational else first.is_Number and first.is_extended_negative
+        if negative and first is not sp.S.NegativeOne:
+            factors[:1] = [sp.S.NegativeOne, -first]
+        factors.sort(key=self._sort_key)
+        return f"{type(expr).__name__}({', '.join(self._print(a) for a in factors)})"
 
     def _print(self, expr, **kwargs) -> str:
         if kwargs or not isinstance(expr, sp.Basic):
