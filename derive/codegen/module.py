@@ -226,8 +226,15 @@ def generate_module(model: Model, layout: str = "full") -> GeneratedModule:
         A polynomial model.
     layout : str
         ``"full"`` (default; the committed modules), ``"compact"`` or ``"auto"``
-        (:data:`LAYOUTS`, module docstring). Every layout defines the same functions, whose
-        outputs agree to rounding.
+        (:data:`LAYOUTS`, module docstring). Every layout defines the functions of
+        :data:`FUNCTIONS` (the compact one also ``noise_terms``), with outputs that agree
+        to rounding: ``(p, p)`` and ``(p, k)`` arrays (with any leading batch axes) and the
+        risk of shape ``(...)``.
+
+    Returns
+    -------
+    GeneratedModule
+        The module's source text and the hashes of its header.
 
     Raises
     ------
