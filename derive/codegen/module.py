@@ -73,7 +73,8 @@ LAYOUTS = ("full", "compact", "auto")
 #: The layout of a module generated on first use (uncommitted models); the committed ones are ``"full"``.
 FIRST_USE_LAYOUT = "auto"
 #: ``"auto"`` prints the compact layout when ``diffusion_Q`` has at least this many matrix monomials
-#: (a dense degree-4 activation has about 500, degree 6 about 6,000; the paper model 9).
+#: (with teacher x**2: 600 for the bench's dense degree-4 activation, 2,000 for degree 5, 6,000 for
+#: degree 6; the paper model 14).
 COMPACT_FROM_TERMS = 1000
 
 #: The extra function of the compact layout: ``noise_Q`` alone (its ``all_terms`` calls it).
