@@ -164,10 +164,39 @@ def first_use_rows(smoke: bool) -> list[dict]:
     return rows
 
 
+#: The quartic model of docs/finite_n.md's table, whose increment moments are network tables.
+QUARTIC = ("x**4 - 6*x**2 + 3", "x**2 + x")
+
+
+def fluctuation_seconds(student: str, teacher: str) -> tuple[float, float]:
+    """CPU and wall seconds of generating the increment-moment module of ``student | teacher``, fresh interpreter."""
+    code = (
+        "import time; from derive import Model; "
+        "from derive.codegen.increments_module import generate_fluctuation_module; "
+        f"m = Model(student_activation={student!r}, teacher_activation={teacher!r}); "
+        "c, t = time.process_time(), time.perf_counter(); generate_fluctuation_module(m); "
+        "print(time.process_time() - c, time.perf_counter() - t)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    cpu, wall = (float(value) for value in done.stdout.split())
+    return cpu, wall
+
+
+def fluctuation_first_use_row() -> dict:
+    """First use of the quartic model's increment moments (network tables), CPU seconds; baseline the paper model's."""
+    baseline_cpu, baseline_wall = fluctuation_seconds("x**2", "x**2")
+    cpu, wall = fluctuation_seconds(*QUARTIC)
+    return row("derive", f"first use of the quartic fluctuation tables ({QUARTIC[0]} | {QUARTIC[1]})", seconds=cpu,
+               baseline_seconds=baseline_cpu, baseline="the paper model's increment moments (printed einsums)",
+               clock="cpu", wall_seconds=round(wall, 3), baseline_wall_seconds=round(baseline_wall, 3))
+
+
 def run(smoke: bool = False) -> list[dict]:
-    """Moment-engine rows (degree 8 only when ``smoke``), first use per degree, the full derivation (not in smoke)."""
+    """Moment-engine rows (degree 8 only when ``smoke``), first use per degree; not in smoke: the quartic
+    fluctuation tables and the full derivation."""
     rows = moment_rows(smoke) + first_use_rows(smoke)
     if not smoke:
+        rows.append(fluctuation_first_use_row())
         rows.append(derive_row())
     return rows
 
