@@ -23,7 +23,10 @@ Functions
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
+from sympy.printing.repr import ReprPrinter
 
 from derive.model.model import k, p
 
@@ -124,8 +127,18 @@ def _size(code: str) -> sp.Expr:
     return {"p": p, "k": k, "1": ONE}[code]
 
 
+#: Entries kept by the memoised :func:`shape` and :func:`transpose` (a degree-6 model asks for
+#: about 10^5 distinct sub-expressions; sympy trees are immutable, so an answer never goes stale).
+MEMO_SIZE = 1 << 18
+
+
+@lru_cache(maxsize=MEMO_SIZE)
 def shape(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
-    """Shape of an expression as a pair from ``{p, k, 1}``."""
+    """Shape of an expression as a pair from ``{p, k, 1}``.
+
+    Memoised: planning a high-degree model asks for the shapes of the same sub-expressions
+    many times over (each query would otherwise walk the whole subtree again).
+    """
     if expr in LEAF_SHAPES:
         return LEAF_SHAPES[expr]
     if expr.is_Number or expr in (p, k) or isinstance(expr, SCALAR_FUNCTIONS):
@@ -165,8 +178,9 @@ def is_scalar(expr: sp.Expr) -> bool:
     return shape(expr) == (ONE, ONE)
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def transpose(expr: sp.Expr) -> sp.Expr:
-    """Transpose, pushed down to the leaves."""
+    """Transpose, pushed down to the leaves (memoised like :func:`shape`)."""
     if is_scalar(expr):
         return expr
     if expr in SYMMETRIC:
@@ -285,10 +299,60 @@ def _evaluate_einsum(e: es, ev) -> sp.Matrix:
     return result
 
 
+class _SharedReprPrinter(ReprPrinter):
+    """``srepr`` that prints each distinct sub-expression once and reuses its text.
+
+    The terms of a high-degree quantity share most of their factors (``mm(Q, R)``,
+    ``dg(Q)``, ...); sympy's printer would walk and order them again in every term.
+    The repr of a sub-expression does not depend on where it stands, so the text is
+    the same as ``sympy.srepr``'s. Only for expressions without floats: two floats of
+    different precision compare equal but print differently.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._texts: dict[sp.Basic, str] = {}
+        self._sort_keys: dict[sp.Basic, tuple] = {}
+
+    def _sort_key(self, factor: sp.Basic) -> tuple:
+        key = self._sort_keys.get(factor)
+        if key is None:
+            key = self._sort_keys[factor] = factor.sort_key()
+        return key
+
+    def _print_Mul(self, expr, order=None):  # noqa: N802 - sympy printer protocol
+        # ReprPrinter._print_Mul: the factors in Mul.as_ordered_factors' order (args_cnc, then
+        # sorted), with each shared factor's sort key computed once. A commutative Mul has only
+        # commutative factors, so args_cnc's assumption query per factor (most of srepr's time
+        # on fresh factors) is skipped; a negative number coefficient is split off as -1 first.
+        if self.order in ("old", "none") or not expr.is_commutative:
+            return super()._print_Mul(expr, order)
+        factors = list(expr.args)
+        first = factors[0]
+        # a fresh Rational's first assumption query runs sympy's whole fact deduction: ask its sign directly
+        negative = first.p < 0 if first.is_Rational else first.is_Number and first.is_extended_negative
+        if negative and first is not sp.S.NegativeOne:
+            factors[:1] = [sp.S.NegativeOne, -first]
+        factors.sort(key=self._sort_key)
+        return f"{type(expr).__name__}({', '.join(self._print(a) for a in factors)})"
+
+    def _print(self, expr, **kwargs) -> str:
+        if kwargs or not isinstance(expr, sp.Basic):
+            return super()._print(expr, **kwargs)
+        text = self._texts.get(expr)
+        if text is None:
+            text = self._texts[expr] = super()._print(expr)
+        return text
+
+
 def canonical_text(expr: sp.Expr) -> str:
     """A printer-independent canonical text of a sum: the sorted ``srepr`` of its terms.
 
     ``srepr`` of a whole sum sorts thousands of terms with sympy's sort key (seconds for
     degree-6 models); sorting the terms' texts gives the same canonical content.
     """
-    return " + ".join(sorted(sp.srepr(term) for term in sp.Add.make_args(expr)))
+    terms = sp.Add.make_args(expr)
+    if expr.has(sp.Float):
+        return " + ".join(sorted(sp.srepr(term) for term in terms))
+    printer = _SharedReprPrinter()
+    return " + ".join(sorted(printer.doprint(term) for term in terms))

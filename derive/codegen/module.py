@@ -15,6 +15,18 @@ version: what the module is keyed by) and ``result-hash`` (the canonical
 eliminates subexpressions), plus ``body-sha256`` of the printed code so a hand
 edit is detected too.
 
+Two layouts print the same functions. ``"full"`` (the committed modules) plans each
+function on its own. ``"compact"`` plans the costly sum once, in ``rhs_terms``, and prints
+``all_terms`` from it: ``diffusion_Q`` is ``rhs_terms`` at ``c_drift = c_noise = 0``,
+``c_diffusion = 1`` (the zero coefficients add exact zeros), the drift comes from
+``first_order_terms`` and ``noise_Q`` from a small planned function of its own,
+``noise_terms``. The diffusion of a dense degree-6 activation has about 6,000 matrix
+monomials; planning and printing them a second time was a third of its first use, while
+``rhs_terms``, what the ODE calls, is unchanged. ``"auto"`` (the layout of a module
+generated on first use, :data:`FIRST_USE_LAYOUT`) is compact from
+:data:`COMPACT_FROM_TERMS` diffusion monomials on. The layouts agree to rounding (1e-12
+relative in the tests).
+
 The names other generators print with (:class:`NumpyPrinter`,
 :func:`assignment`, :func:`runtime_import`, :data:`HEADER_MARK`) and the
 planning entry points are importable from here too.
@@ -56,7 +68,39 @@ from derive.quantities.ode import QUANTITY_NAMES, derive_quantities
 _BATCHED_TAILS = {(p, p): "Q.shape[-2:]", (p, k): "R.shape[-2:]", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
 _UNBATCHED_SHAPES = {(p, p): "Q.shape", (p, k): "R.shape", (sp.Integer(1), sp.Integer(1)): "(1, 1)"}
 
+#: Layouts of a generated module (see the module docstring).
+LAYOUTS = ("full", "compact", "auto")
+#: The layout of a module generated on first use (uncommitted models); the committed ones are ``"full"``.
+FIRST_USE_LAYOUT = "auto"
+#: ``"auto"`` prints the compact layout when ``diffusion_Q`` has at least this many matrix monomials
+#: (with teacher x**2: 600 for the bench's dense degree-4 activation, 2,000 for degree 5, 6,000 for
+#: degree 6; the paper model 14).
+COMPACT_FROM_TERMS = 1000
 
+#: The extra function of the compact layout: ``noise_Q`` alone (its ``all_terms`` calls it).
+NOISE_SPEC = FunctionSpec("noise_terms", (), (("noise_Q", ((sp.Integer(1), "noise_Q"),)),), "noise_Q alone.")
+
+# all_terms of the compact layout: the diffusion is rhs_terms with the other coefficients zero
+_COMPACT_ALL_TERMS_BODY = (
+    "drift_Q, drift_R = first_order_terms(Q, R, T)",
+    "diffusion_Q = rhs_terms(Q, R, T, 0.0, 1.0, 0.0)[0]",
+    "return drift_Q, drift_R, diffusion_Q, noise_terms(Q, R, T)",
+)
+
+
+def resolve_layout(layout: str, derived: dict) -> str:
+    """``"full"`` or ``"compact"`` for ``layout`` and the derived quantities ``derived``.
+
+    Raises
+    ------
+    ValueError
+        For a layout not in :data:`LAYOUTS`.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown module layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    if layout != "auto":
+        return layout
+    return "compact" if len(sp.Add.make_args(derived["diffusion_Q"])) >= COMPACT_FROM_TERMS else "full"
 
 
 def result_hash(model: Model) -> str:
@@ -66,9 +110,30 @@ def result_hash(model: Model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class _DirectPrinter(NumpyPrinter):
+    """:class:`NumpyPrinter` whose ``doprint`` prints the expression straight away.
+
+    sympy's ``CodePrinter.doprint`` first rebuilds the whole expression (sympify, and a
+    ``replace`` walk for unevaluated sub-expressions, which planned expressions never hold);
+    for the ~10^4 small expressions of a high-degree module that was a third of the printing.
+    The text is the same: whenever the printer would add declarations or
+    "not supported" comments, the inherited ``doprint`` prints the expression instead.
+    """
+
+    def doprint(self, expr, assign_to=None):  # noqa: D102 - as NumpyPrinter.doprint
+        if assign_to is not None or not isinstance(expr, sp.Basic):
+            return super().doprint(expr, assign_to)
+        self._not_supported = set()
+        self._number_symbols = set()
+        text = self._print(expr)
+        if self._not_supported or self._number_symbols:
+            return super().doprint(expr)
+        return text
+
+
 def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
     """Statements computing and returning the outputs (unindented)."""
-    printer = NumpyPrinter(unbatched=unbatched)
+    printer = _DirectPrinter(unbatched=unbatched)
     used = set().union(*[e.free_symbols for e in plan.reduced], *[e.free_symbols for _, e in plan.replacements])
     lines = []
     if p in used:
@@ -105,10 +170,13 @@ def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
     return lines
 
 
-def _function_source(spec: FunctionSpec, derived: dict, planned_contractions: bool = True) -> str:
-    plan = plan_function(spec, derived, planned_contractions=planned_contractions)
+def _function_source(spec: FunctionSpec, derived: dict, layout: str = "full", planned_contractions: bool = True) -> str:
     signature = ", ".join(("Q", "R", "T") + spec.parameters)
     lines = [f"def {spec.name}({signature}):", f'    """{spec.doc}"""']
+    if layout == "compact" and spec.name == "all_terms":
+        lines.extend("    " + line for line in _COMPACT_ALL_TERMS_BODY)
+        return "\n".join(lines) + "\n"
+    plan = plan_function(spec, derived, planned_contractions=planned_contractions)
     if spec.fast_path:
         lines.append("    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:")
         lines.extend("        " + line for line in _body(spec, plan, unbatched=True))
@@ -150,18 +218,40 @@ class GeneratedModule:
     result_hash: str
 
 
-def generate_module(model: Model, *, planned_contractions: bool = True) -> GeneratedModule:
+def generate_module(model: Model, layout: str = "full", *, planned_contractions: bool = True) -> GeneratedModule:
     """Derive and print the NumPy module for ``model``.
 
-    ``planned_contractions=False`` prints the tensor networks without a matrix-product form as one
-    multi-operand einsum each (the route before generator version 8: a benchmark baseline only,
-    its header is that of the planned module).
+    Parameters
+    ----------
+    model : Model
+        A polynomial model.
+    layout : str
+        ``"full"`` (default; the committed modules), ``"compact"`` or ``"auto"``
+        (:data:`LAYOUTS`, module docstring). Every layout defines the functions of
+        :data:`FUNCTIONS` (the compact one also ``noise_terms``), with outputs that agree
+        to rounding: ``(p, p)`` and ``(p, k)`` arrays (with any leading batch axes) and the
+        risk of shape ``(...)``.
+    planned_contractions : bool
+        ``False`` prints the tensor networks without a matrix-product form as one
+        multi-operand einsum each (the route before generator version 8: a benchmark
+        baseline only, its header is that of the planned module).
+
+    Returns
+    -------
+    GeneratedModule
+        The module's source text and the hashes of its header.
+
+    Raises
+    ------
+    ValueError
+        For an unknown layout, or a model with erf or relu units.
     """
     derived = derive_quantities(model).as_dict()
+    layout = resolve_layout(layout, derived)
     res_hash = result_hash(model)
     body_parts = [runtime_import()]
-    for spec in FUNCTIONS:
-        body_parts.append(_function_source(spec, derived, planned_contractions))
+    for spec in FUNCTIONS + ((NOISE_SPEC,) if layout == "compact" else ()):
+        body_parts.append(_function_source(spec, derived, layout, planned_contractions))
     body_parts.append(_model_constants(model))
     body_parts.append(
         "MODEL_DESCRIPTION = " + repr(model.describe()) + "\n"
@@ -183,9 +273,13 @@ def generate_module(model: Model, *, planned_contractions: bool = True) -> Gener
 __all__ = [
     "C_DIFFUSION",
     "C_DRIFT",
+    "COMPACT_FROM_TERMS",
     "C_NOISE",
+    "FIRST_USE_LAYOUT",
     "FUNCTIONS",
     "HEADER_MARK",
+    "LAYOUTS",
+    "NOISE_SPEC",
     "OUTPUT_SHAPES",
     "PRODUCTS",
     "RUNTIME_HELPERS",
@@ -198,6 +292,7 @@ __all__ = [
     "generate_module",
     "plan_function",
     "read_header",
+    "resolve_layout",
     "result_hash",
     "runtime_import",
     "write_atomically",

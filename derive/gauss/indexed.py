@@ -165,7 +165,9 @@ def average(polynomial: IndexedPolynomial, free: tuple[Slot, ...]) -> dict[Netwo
         The output indices, e.g. ``(("s", "j"), ("t", "r"))`` for a p x k result.
     """
     free_names = {name for _, name in free}
-    collected: dict[Network, sp.Expr] = defaultdict(lambda: sp.Integer(0))
+    # integer pairing counts per network and monomial coefficient: sympy arithmetic once per
+    # distinct coefficient of a network, not once per pairing (a degree-6 diffusion has ~10^4 pairings)
+    counts: dict[Network, dict[sp.Expr, int]] = defaultdict(lambda: defaultdict(int))
     for monomial in polynomial.monomials:
         summed_names = {name for _, name in monomial.summed}
         unknown = _names(monomial) - summed_names - free_names
@@ -178,5 +180,10 @@ def average(polynomial: IndexedPolynomial, free: tuple[Slot, ...]) -> dict[Netwo
             for (a, b), multiplicity in pairs:
                 edges.extend([make_edge(slots[a], slots[b])] * multiplicity)
             network = canonical_network(edges, list(monomial.summed), free)
-            collected[network] += monomial.coefficient * count
-    return {net: sp.expand(c) for net, c in collected.items() if sp.expand(c) != 0}
+            counts[network][monomial.coefficient] += count
+    collected = {}
+    for network, by_coefficient in counts.items():
+        coefficient = sp.expand(sp.Add(*[c * n for c, n in by_coefficient.items()]))
+        if coefficient != 0:
+            collected[network] = coefficient
+    return collected

@@ -51,19 +51,35 @@ def canonical(graph: dict[tuple[int, int], int], free: int, residuals: int) -> t
     permutations reaching the minimum are exactly one coset of the stabiliser.
     """
     n = free + residuals
-    matrix = [[0] * n for _ in range(n)]
-    for (a, b), m in graph.items():
-        matrix[a][b] = matrix[b][a] = m
-    vertices = range(free, n)
-    invariant = {r: (tuple(matrix[r][:free]), sum(matrix[r])) for r in vertices}
-    ordered = sorted(vertices, key=lambda r: invariant[r])
-    blocks = [list(group) for _, group in itertools.groupby(ordered, key=lambda r: invariant[r])]
+    # invariants straight from the edge list (this runs once per labelled multigraph: ~10^6
+    # times for the quartic tables, so no n x n matrix and no dictionaries per permutation)
+    profiles = {r: [0] * free for r in range(free, n)}
+    degrees = dict.fromkeys(range(free, n), 0)
+    edges = list(graph.items())
+    for (a, b), m in edges:
+        if b >= free:
+            degrees[b] += m
+            if a < free:
+                profiles[b][a] = m
+            else:
+                degrees[a] += m
+    invariant = {r: (tuple(profiles[r]), degrees[r]) for r in range(free, n)}
+    ordered = sorted(range(free, n), key=invariant.__getitem__)
+    blocks = [list(group) for _, group in itertools.groupby(ordered, key=invariant.__getitem__)]
+    position = list(range(n))
     best, reached = None, 0
     for choice in itertools.product(*(itertools.permutations(block) for block in blocks)):
-        order = list(range(free)) + [r for block in choice for r in block]
-        position = {vertex: index for index, vertex in enumerate(order)}
-        key = tuple(sorted((min(position[a], position[b]), max(position[a], position[b]), m)
-                           for (a, b), m in graph.items()))
+        index = free
+        for block in choice:
+            for vertex in block:
+                position[vertex] = index
+                index += 1
+        key = []
+        for (a, b), m in edges:
+            first, second = position[a], position[b]
+            key.append((first, second, m) if first < second else (second, first, m))
+        key.sort()
+        key = tuple(key)
         if best is None or key < best:
             best, reached = key, 1
         elif key == best:

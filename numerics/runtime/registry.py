@@ -148,9 +148,9 @@ def _source(kind: str, model: Any) -> Callable[[], str]:
             from derive.codegen.tuples import generate_tuple_module
 
             return lambda: generate_tuple_module(model)
-        from derive.codegen.module import generate_module
+        from derive.codegen.module import FIRST_USE_LAYOUT, generate_module
 
-        return lambda: generate_module(model).source
+        return lambda: generate_module(model, FIRST_USE_LAYOUT).source
     if kind == "tuples":
         from derive.codegen.tuples import generate_tuple_module
 
