@@ -163,7 +163,7 @@ class Gather:
             (in the same thread) overwrites: a value that is one of them is copied.
         """
         tail = flat_covariance.shape[1:]
-        buffer, entries = self._entries(tail)
+        buffer, entries = self._entries(tail, flat_covariance.dtype)
         flat_covariance.take(self.index, axis=0, out=buffer, mode="clip")  # in range: clip skips the check
         values = []
         for call, arguments in zip(self.calls, entries):
@@ -178,21 +178,25 @@ class Gather:
 
     def buffered_tails(self) -> list[tuple[int, ...]]:
         """The batch shapes (``()`` or ``(B,)``) this thread keeps an entry buffer for, oldest first."""
-        return list(getattr(self._buffers, "made", {}))
+        return [tail for tail, _complex in getattr(self._buffers, "made", {})]
 
-    def _entries(self, tail: tuple[int, ...]) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-        """This thread's buffer for the taken entries (batch ``tail``) and each call's arguments, views of it."""
+    def _entries(self, tail: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+        """This thread's buffer for the taken entries (batch ``tail``) and each call's arguments, views of it.
+
+        Complex input (the complex-step Jacobian) gets a complex buffer of its own.
+        """
         made = getattr(self._buffers, "made", None)
         if made is None:
             made = self._buffers.made = {}
-        found = made.get(tail)
+        key = (tail, np.dtype(dtype).kind == "c")
+        found = made.get(key)
         if found is None:
             if len(made) >= BUFFERS_PER_THREAD:
                 del made[next(iter(made))]
-            buffer = np.empty(self.index.shape + tail)
+            buffer = np.empty(self.index.shape + tail, dtype=complex if key[1] else float)
             entries = [[buffer[start:stop].reshape(shape + tail) if self.broadcast else buffer[start:stop]
                         for start, stop, shape in pieces] for pieces in self.pieces]
-            found = made[tail] = (buffer, entries)
+            found = made[key] = (buffer, entries)
         return found
 
 
