@@ -21,9 +21,10 @@ import numpy as np
 
 from numerics.core.validation import check_flag, check_int, check_overlaps, check_scalar
 from numerics.noise.readout_fluctuations import network_moments, readout_blocks, readout_means
+from numerics.noise.tuple_fluctuations import tuple_covariance_blocks
 from numerics.ode.readouts import check_readout_batch, check_readouts
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import fluctuation_module, resolve
+from numerics.runtime.registry import fluctuation_module, is_per_tuple, resolve
 
 
 def _swap_first_pair(tensor: np.ndarray) -> np.ndarray:
@@ -152,6 +153,9 @@ def covariance_blocks(
     Overflow follows the caller's ``np.errstate``; nothing is checked for finiteness.
     """
     delta = resolved.noise_variance
+    if is_per_tuple(resolved.module):
+        # erf and mixed models: the per-tuple kernels, leading order (numerics/noise/tuple_fluctuations.py)
+        return tuple_covariance_blocks(resolved.module, Q, R, T, eta, delta, a, b, eta_a)
     if a is None and b is None and eta_a is None:
         module = fluctuation_module(model)
         means = _scalar_means(resolved, Q, R, T, delta)
