@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: bde67d13bbe9a83b
+# input-hash: 0f7f2d8635eec166
 # result-hash: d21b42e0689f4462
-# body-sha256: ffd360cd735f25c2891a458564bbe3a4fa66c12e163f89ddd518eee9f6e13fd1
+# body-sha256: 4601d21c5f9d43e28a89694579e06457e2b434f959228b12b15eb600a97078ea
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -468,5 +468,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'bde67d13bbe9a83b'
+INPUT_HASH = '0f7f2d8635eec166'
 RESULT_HASH = 'd21b42e0689f4462'

@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: bbfc1e81a88fd7ed
+# input-hash: d184b3d9175b44bc
 # result-hash: 63a78d6746b1433a
-# body-sha256: 4070d0a9800d89645ce6af2e08c69579a489015ee923207b28c47bdfeafab838
+# body-sha256: 885a4da84fbaec859372a97eb52bd8a896b34312fc7ca0ad97cfc415db667c12
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -1428,5 +1428,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'bbfc1e81a88fd7ed'
+INPUT_HASH = 'd184b3d9175b44bc'
 RESULT_HASH = '63a78d6746b1433a'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2fd49b84c8ed5cfe
+# input-hash: b104fbcf11419eea
 # result-hash: 8ff1ccefba43401e
-# body-sha256: 415c0c7c5b690effc02b514d161953ffff6b18aff89a938a10fba2148d728901
+# body-sha256: e8cfe64039856489763d088556c2d43050d42320d65a9da45ec20c276b921159
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -435,5 +435,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2fd49b84c8ed5cfe'
+INPUT_HASH = 'b104fbcf11419eea'
 RESULT_HASH = '8ff1ccefba43401e'

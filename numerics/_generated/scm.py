@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 5d7e4c155cce1cf9
+# input-hash: 95d45344eb0bc4be
 # result-hash: a7b97a5835107963
-# body-sha256: a0947074eb5af7458dbe1b8af62a4bee72eabe10bc23e317991dd132035936ca
+# body-sha256: 8f0fe21f091febd1602794019e9b5b49197feb5dce3eb41ca8d0e369520fb119
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -853,5 +853,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '5d7e4c155cce1cf9'
+INPUT_HASH = '95d45344eb0bc4be'
 RESULT_HASH = 'a7b97a5835107963'

@@ -135,6 +135,11 @@ def tuple_covariance_blocks(
     eta_a : float, optional
         With it the trained readout's blocks follow.
 
+    Raises
+    ------
+    ValueError
+        For relu units (their six-unit averages have no kernels here).
+
     Returns
     -------
     tuple of arrays
@@ -142,6 +147,10 @@ def tuple_covariance_blocks(
         ``eta_a`` ``AQ`` (..., p, p, p), ``AR`` (..., p, p, k), ``AA`` (..., p, p): the leading
         order (module docstring).
     """
+    kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
+    if "relu" in kinds:
+        raise ValueError("increment_covariance: the increment moments of relu units are not available (models with "
+                         "polynomial and erf activations are supported)")
     p = Q.shape[-1]
     X = increment_moments(module, Q, R, T, delta, a, b)
     drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)

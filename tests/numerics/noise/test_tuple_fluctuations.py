@@ -1,7 +1,7 @@
 """Increment moments of erf networks (the per-tuple route): numerics/noise/tuple_fluctuations.py.
 
 Checked against a Gauss-Hermite quadrature of the increments' definitions (erf is entire, so the
-tensor rule converges geometrically: 1e-13 at the sizes used), against Monte Carlo of one SGD step
+tensor rule converges geometrically: 1e-13 at the sizes and variances used), against Monte Carlo of one SGD step
 from weights, and through the SDE.
 """
 
@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 from gauss_quadrature import gaussian_nodes
 from numpy.polynomial import hermite_e
+from sample_points import random_point
 from scipy.special import erf
+from sgd_steps import z_scores
 
 from derive.model.model import SCM
+from numerics import simulate_sde
 from numerics.noise.fluctuations import increment_covariance
+from numerics.runtime.registry import resolve
 
 
 def sigma(x):
@@ -57,3 +61,90 @@ def quadrature_covariance(Q, R, T, eta, *, a, b, delta=0.0, eta_a=None, nodes=40
         s = stacked(3)
         blocks += [cov(s, q), cov(s, r), cov(s, s)]
     return blocks
+
+
+def _largest_relative_error(got, want):
+    return max(float(np.max(np.abs(g - w))) / max(1.0, float(np.max(np.abs(w)))) for g, w in zip(got, want))
+
+
+@pytest.mark.parametrize("kind", ["random", "singular", "near"])
+@pytest.mark.parametrize("sizes", [(2, 1), (1, 2)])
+def test_erf_increment_covariance_equals_quadrature(kind, sizes):
+    """All six blocks (readout vectors, trained readout, label noise) against the quadrature, to 1e-10."""
+    p, k = sizes
+    rng = np.random.default_rng(11 + 3 * p + k)
+    # halved so that the tensor rule converges to 1e-13 with 50 nodes (its error grows with the variances)
+    Q, R, T = (0.5 * block for block in random_point(p, k, rng, kind))
+    a, b = rng.uniform(-1.2, 1.2, p), rng.uniform(0.5, 1.5, k)
+    got = increment_covariance(Q, R, T, 0.7, model=SCM.with_noise(0.3), a=a, b=b, eta_a=0.4)
+    want = quadrature_covariance(Q, R, T, 0.7, a=a, b=b, delta=0.3, eta_a=0.4, nodes=50)
+    assert _largest_relative_error(got, want) < 1e-10
+
+
+def test_erf_scalar_readouts_and_repeated_units():
+    """Scalar readouts (the model's a = b = 1) and a student equal to the teacher (a singular C)."""
+    Q = np.array([[1.0, 0.3], [0.3, 0.6]])
+    R = np.array([[1.0], [0.3]])  # student 0 is the teacher
+    T = np.eye(1)
+    got = increment_covariance(Q, R, T, 0.5, model=SCM, eta_a=0.2)
+    want = quadrature_covariance(Q, R, T, 0.5, a=np.ones(2), b=np.ones(1), eta_a=0.2)
+    assert _largest_relative_error(got, want) < 1e-10
+    # without eta_a the first three blocks, and batch axes broadcast
+    batched = increment_covariance(np.stack([Q, Q]), np.stack([R, R]), T, 0.5, model=SCM)
+    for block, single in zip(batched, got[:3]):
+        np.testing.assert_allclose(block, np.stack([single, single]), rtol=1e-13, atol=1e-15)
+
+
+def _erf_steps(rng, W, W_star, eta, eta_a, a, b, samples, chunk=20_000):
+    """Leading-order increments of one SGD step from the weights: ``q = eta (E l + l E)``, ``r``, ``s``."""
+    N = W.shape[1]
+    out = []
+    for _ in range(samples // chunk):
+        X = rng.standard_normal((chunk, N))
+        lam, nu = X @ W.T / np.sqrt(N), X @ W_star.T / np.sqrt(N)
+        residual = sigma(nu) @ b - sigma(lam) @ a
+        E = residual[:, None] * a * sigma_prime(lam)
+        q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
+        out.append((q, eta * E[:, :, None] * nu[:, None, :], eta_a * residual[:, None] * sigma(lam)))
+    return tuple(np.concatenate(part) for part in zip(*out))
+
+
+def test_erf_covariance_matches_monte_carlo_of_sgd_steps_from_weights(monkeypatch):
+    """One-step increments from weights (p = 2, k = 2, N = 200, 100,000 steps) within 5 standard errors.
+
+    Power: the same covariance without the student-teacher residual kernel (``increment_st``,
+    ``readout_increment_st``) is more than 5 standard errors off.
+    """
+    rng = np.random.default_rng(29)
+    p, k, N, eta, eta_a = 2, 2, 200, 0.8, 0.6
+    a, b = np.array([1.0, -0.7]), np.array([1.1, 0.6])
+    W = rng.standard_normal((p, N)) * 0.9
+    W_star = rng.standard_normal((k, N))
+    Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
+    q, r, s = _erf_steps(rng, W, W_star, eta, eta_a, a, b, 100_000)
+    samples = ((q, q), (q, r), (r, r), (s, q), (s, r), (s, s))
+    blocks = increment_covariance(Q, R, T, eta, model=SCM, a=a, b=b, eta_a=eta_a)
+    largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, blocks)]
+    assert max(largest) < 5, largest
+    module = resolve(SCM, sizes=(p, k)).module
+    for name in ("increment_st", "readout_increment_st"):
+        monkeypatch.setitem(module.KERNELS, name, lambda *entries: np.zeros(np.broadcast_shapes(
+            *(np.shape(e) for e in entries))))
+    dropped = increment_covariance(Q, R, T, eta, model=SCM, a=a, b=b, eta_a=eta_a)
+    largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, dropped)]
+    assert min(largest[i] for i in (0, 2, 3)) > 5, largest
+
+
+def test_sde_runs_for_the_soft_committee_machine():
+    """Scalar readouts, readout vectors and a trained readout; N only scales the noise."""
+    Q0, R0, T = 0.5 * np.eye(2), np.full((2, 1), 0.05), np.eye(1)
+    run = simulate_sde(Q0, R0, T, N=1e3, eta=0.5, model=SCM, alpha_max=1.0, dalpha=0.1, replicas=3, seed=1,
+                       progress=False)
+    assert run.Q.shape == (3, run.alpha.size, 2, 2) and np.all(np.isfinite(run.risk))
+    assert np.ptp(run.R[:, -1], axis=0).max() > 0  # the replicas differ: there is noise
+    quiet = simulate_sde(Q0, R0, T, N=1e12, eta=0.5, model=SCM, alpha_max=1.0, dalpha=0.1, replicas=2, seed=1,
+                         progress=False)
+    assert np.ptp(quiet.R[:, -1], axis=0).max() < 1e-5
+    trained = simulate_sde(Q0, R0, T, N=1e3, eta=0.5, model=SCM, alpha_max=1.0, dalpha=0.1, replicas=2, seed=1,
+                           a=[1.0, 0.8], b=[1.2], eta_a=0.3, progress=False)
+    assert trained.a.shape == (2, trained.alpha.size, 2) and np.all(np.isfinite(trained.a))
