@@ -29,6 +29,7 @@ from types import ModuleType
 import numpy as np
 
 from numerics.core.validation import covariance
+from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
 
 #: Residual kernels by the kinds of the two residual units (students "s", teachers "t").
@@ -116,6 +117,77 @@ def readout_increment_moments(
     return Y * a[..., None, :, None], S
 
 
+def _rows(F: np.ndarray, ranges: list[np.ndarray]) -> list[np.ndarray]:
+    """The rows of the units of every index tuple: slot ``i`` varies along axis ``i`` of the grid."""
+    n = len(ranges)
+    return [F[..., r.reshape((1,) * i + (-1,) + (1,) * (n - i - 1)), :] for i, r in enumerate(ranges)]
+
+
+def _relu_residual_square(F, linear, orthant, fixed, c):
+    """``sum_{u, v} c_u c_v E[linear... z_u z_v 1{orthant, z_u, z_v > 0}]`` (``linear``, ``orthant``: slot numbers)."""
+    units = np.arange(c.shape[-1])
+    rows = _rows(F, fixed + [units, units])
+    u, v = len(fixed), len(fixed) + 1
+    moments = orthant_moment([rows[i] for i in linear] + [rows[u], rows[v]], [rows[i] for i in orthant] + [rows[u],
+                                                                                                         rows[v]])
+    pad = (1,) * len(fixed)
+    c_exp = c.reshape(c.shape[:-1] + pad + c.shape[-1:])
+    return np.einsum("...uv,...u,...v->...", moments, c_exp, c_exp)
+
+
+def relu_increment_moments(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`increment_moments` of a relu network, from the truncated moments of :mod:`numerics.kernels.relu_moments`.
+
+    ``sigma'(z_j) = theta(z_j)`` and ``g_u(z_u) = z_u theta(z_u)``, so ``<E_j z_x E_i z_y>`` is
+    ``a_j a_i sum_{u, v} c_u c_v E[z_x z_y z_u z_v 1{z_j, z_i, z_u, z_v > 0}]`` (plus ``Delta``
+    times ``E[z_x z_y 1{z_j, z_i > 0}]``). Same parameters, shape and layout.
+    """
+    p, k = R.shape[-2:]
+    a, b = readout_vectors(module.readouts, p, k, a, b)
+    F = unit_rows(covariance(Q, R, T))
+    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    c = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
+    students, units = np.arange(p), np.arange(p + k)
+    n = p + k
+    rows = max(1, MAX_BLOCK_ELEMENTS // (p * n**4 * n))
+    blocks = []
+    for start in range(0, p, rows):
+        fixed = [students[start : start + rows], students, units, units]  # slots (theta_j, theta_i, z_x, z_y)
+        value = _relu_residual_square(F, (2, 3), (0, 1), fixed, c)
+        if delta:
+            slot = _rows(F, fixed)
+            value = value + delta * orthant_moment([slot[2], slot[3]], [slot[0], slot[1]])
+        blocks.append(value)
+    X = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=-4)
+    X = X * (a[..., :, None, None, None] * a[..., None, :, None, None])
+    return np.moveaxis(X, -3, -2)
+
+
+def relu_readout_moments(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`readout_increment_moments` of a relu network (``sigma(z_j) = z_j theta(z_j)``); same shapes."""
+    p, k = R.shape[-2:]
+    a, b = readout_vectors(module.readouts, p, k, a, b)
+    F = unit_rows(covariance(Q, R, T))
+    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    c = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
+    students, units = np.arange(p), np.arange(p + k)
+    fixed = [students, students, units]  # slots (sigma_j, theta_m, z_x)
+    Y = _relu_residual_square(F, (0, 2), (0, 1), fixed, c)
+    S = _relu_residual_square(F, (0, 1), (0, 1), [students, students], c)
+    if delta:
+        slot = _rows(F, fixed)
+        Y = Y + delta * orthant_moment([slot[0], slot[2]], [slot[0], slot[1]])
+        pair = _rows(F, [students, students])
+        S = S + delta * orthant_moment(pair, pair)
+    return Y * a[..., None, :, None], S
+
+
 def tuple_covariance_blocks(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, delta: float,
     a: np.ndarray | None = None, b: np.ndarray | None = None, eta_a: float | None = None,
@@ -138,7 +210,7 @@ def tuple_covariance_blocks(
     Raises
     ------
     ValueError
-        For relu units (their six-unit averages have no kernels here).
+        For relu units on one side only (a relu student with an erf or polynomial teacher, or the reverse).
 
     Returns
     -------
@@ -148,11 +220,12 @@ def tuple_covariance_blocks(
         order (module docstring).
     """
     kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
-    if "relu" in kinds:
-        raise ValueError("increment_covariance: the increment moments of relu units are not available (models with "
-                         "polynomial and erf activations are supported)")
+    relu = kinds == {"relu"}
+    if "relu" in kinds and not relu:
+        raise ValueError("increment_covariance: a relu network's increment moments need relu units on both sides "
+                         f"(this model has a {module.STUDENT_KIND} student and a {module.TEACHER_KIND} teacher)")
     p = Q.shape[-1]
-    X = increment_moments(module, Q, R, T, delta, a, b)
+    X = (relu_increment_moments if relu else increment_moments)(module, Q, R, T, delta, a, b)
     drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)
     LL, LN, NN = X[..., :p, :, :p], X[..., :p, :, p:], X[..., p:, :, p:]
     # q_jl = eta (E_j lambda_l + E_l lambda_j): X[j, l, i, h] -> X[l, j, i, h] and (i <-> h) symmetrise
@@ -163,7 +236,7 @@ def tuple_covariance_blocks(
     RR = eta**2 * (NN - drift_R[..., :, :, None, None] * drift_R[..., None, None, :, :])
     if eta_a is None:
         return QQ, QR, RR
-    Y, S = readout_increment_moments(module, Q, R, T, delta, a, b)
+    Y, S = (relu_readout_moments if relu else readout_increment_moments)(module, Q, R, T, delta, a, b)
     mean_s = module.readout_drift(Q, R, T, a, b)  # <sigma_j (y - f)>, shape (..., p)
     YL, YN = Y[..., :p], Y[..., p:]
     AQ = eta_a * eta * (YL + np.swapaxes(YL, -1, -2) - mean_s[..., :, None, None] * drift_Q[..., None, :, :])
@@ -172,4 +245,10 @@ def tuple_covariance_blocks(
     return QQ, QR, RR, AQ, AR, AA
 
 
-__all__ = ["increment_moments", "readout_increment_moments", "tuple_covariance_blocks"]
+__all__ = [
+    "increment_moments",
+    "readout_increment_moments",
+    "relu_increment_moments",
+    "relu_readout_moments",
+    "tuple_covariance_blocks",
+]

@@ -29,20 +29,58 @@ def sigma_prime(x):
     return np.sqrt(2 / np.pi) * np.exp(-x * x / 2)
 
 
-def quadrature_covariance(Q, R, T, eta, *, a, b, delta=0.0, eta_a=None, nodes=40):
-    """Leading-order covariance of ``q = eta (E_j l_l + E_l l_j)``, ``r = eta E_j n_r`` (and ``s``) by quadrature."""
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def theta(x):
+    return (x > 0).astype(float)
+
+
+ERF = dict(sigma=sigma, sigma_prime=sigma_prime)
+RELU = dict(sigma=relu, sigma_prime=theta)
+
+
+def polar_nodes(C, angles=40, radii=12):
+    """Nodes and weights of ``N(0, C)`` for a rank-2 ``C``, exact for relu integrands of degree <= 4.
+
+    In polar coordinates the angle is cut where a unit changes sign (the integrand is smooth in
+    between: Gauss-Legendre), the radius integrated by Gauss-Laguerre in ``r**2 / 2`` (the terms
+    of odd degree in ``r`` carry odd powers of the label noise, which average to zero).
+    """
+    values, vectors = np.linalg.eigh(C)
+    F = vectors[:, -2:] * np.sqrt(np.maximum(values[-2:], 0.0))
+    cuts = np.mod(np.arctan2(-F[:, 0], F[:, 1]), np.pi)
+    edges = np.unique(np.concatenate([cuts, cuts + np.pi, [0.0, 2 * np.pi]]))
+    x, w = np.polynomial.legendre.leggauss(angles)
+    phi = np.concatenate([lo + (hi - lo) * (x + 1) / 2 for lo, hi in zip(edges[:-1], edges[1:])])
+    w_phi = np.concatenate([(hi - lo) / 2 * w for lo, hi in zip(edges[:-1], edges[1:])]) / (2 * np.pi)
+    u, w_u = np.polynomial.laguerre.laggauss(radii)
+    r = np.sqrt(2 * u)
+    g = (r[:, None, None] * np.stack([np.cos(phi), np.sin(phi)], axis=-1)[None]).reshape(-1, 2)
+    return g @ F.T, (w_u[:, None] * w_phi[None]).reshape(-1)
+
+
+def quadrature_covariance(Q, R, T, eta, *, a, b, delta=0.0, eta_a=None, nodes=40, units=ERF):
+    """Leading-order covariance of ``q = eta (E_j l_l + E_l l_j)``, ``r = eta E_j n_r`` (and ``s``) by quadrature.
+
+    ``units=ERF``: a tensor Gauss-Hermite rule with ``nodes`` per dimension; ``RELU``: :func:`polar_nodes`
+    (rank-2 ``C``).
+    """
     p, k = R.shape
-    z, weights = gaussian_nodes(np.block([[Q, R], [R.T, T]]), nodes)
+    C = np.block([[Q, R], [R.T, T]])
+    z, weights = gaussian_nodes(C, nodes) if units is ERF else polar_nodes(C)
+    activation, slope = units["sigma"], units["sigma_prime"]
     xi, xi_weights = hermite_e.hermegauss(3)
     xi_weights = xi_weights / np.sqrt(2 * np.pi)
     lam, nu = z[:, :p], z[:, p:]
-    residual = sigma(nu) @ b - sigma(lam) @ a
+    residual = activation(nu) @ b - activation(lam) @ a
     parts = []
     for noise, noise_weight in zip(xi, xi_weights):
-        E = a * sigma_prime(lam) * (residual + np.sqrt(delta) * noise)[:, None]
+        E = a * slope(lam) * (residual + np.sqrt(delta) * noise)[:, None]
         q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])
         r = eta * E[:, :, None] * nu[:, None, :]
-        s = None if eta_a is None else eta_a * sigma(lam) * (residual + np.sqrt(delta) * noise)[:, None]
+        s = None if eta_a is None else eta_a * activation(lam) * (residual + np.sqrt(delta) * noise)[:, None]
         parts.append((weights * noise_weight, q, r, s))
     w = np.concatenate([part[0] for part in parts])
 
