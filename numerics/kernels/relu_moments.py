@@ -33,12 +33,13 @@ singular and nearly singular blocks (tests/numerics/kernels/test_relu_moments.py
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 
 #: Gauss-Legendre nodes per panel of the four-variate orthant probability's path integral.
-NODES = 12
+NODES = 20
 #: Panel edges in s (t = 1 - s**2), graded towards s = 0.
 PANEL_EDGES = np.array([0.0] + [10.0**-k for k in range(9, 0, -1)] + [1.0])
 #: Squared relative size below which a projected row is rounding left by a parallel one.
@@ -66,9 +67,17 @@ def project_out(rows: list[np.ndarray], direction: np.ndarray) -> tuple[list[np.
     return projected, norm2
 
 
-def _correlation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    norm = np.sqrt(_dot(u, u) * _dot(v, v))
-    return np.clip(np.divide(_dot(u, v), norm, out=np.zeros_like(norm), where=norm > 0), -1.0, 1.0)
+def _angle_arcsin(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``arcsin`` of the correlation of ``u . g`` and ``v . g`` (0 when either is zero).
+
+    As ``atan2(cos, sin)`` of the angle between the rows, the sine from the part of ``v`` orthogonal
+    to ``u``: near collinear rows ``arcsin(rho)`` of a rounded ``rho`` would be off by ``sqrt(rounding)``.
+    """
+    nu, nv = np.sqrt(_dot(u, u)), np.sqrt(_dot(v, v))
+    (perpendicular,), _ = project_out([v], u)
+    cosine = np.divide(_dot(u, v), nu * nv, out=np.zeros_like(nu), where=nu * nv > 0)
+    sine = np.divide(np.sqrt(_dot(perpendicular, perpendicular)), nv, out=np.ones_like(nv), where=nv > 0)
+    return np.where(nu * nv > 0, np.arctan2(cosine, np.where(nu > 0, sine, 1.0)), 0.0)
 
 
 def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
@@ -79,10 +88,10 @@ def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
     if n == 1:
         return 0.5 + 0.0 * rows[0][..., 0]
     if n == 2:
-        return 0.25 + np.arcsin(_correlation(*rows)) / TWO_PI
+        return 0.25 + _angle_arcsin(*rows) / TWO_PI
     if n == 3:
         pairs = ((0, 1), (0, 2), (1, 2))
-        return 0.125 + sum(np.arcsin(_correlation(rows[a], rows[b])) for a, b in pairs) / (2 * TWO_PI)
+        return 0.125 + sum(_angle_arcsin(rows[a], rows[b]) for a, b in pairs) / (2 * TWO_PI)
     value = _orthant4(rows)
     # exactly equal rows are one indicator: the three-variate form is exact there, the path integral is not
     for a in range(4):
@@ -160,19 +169,20 @@ def _same(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _masked_probability(orthant: list[np.ndarray], ones: list[np.ndarray]) -> np.ndarray | float:
     """:func:`orthant_probability` with the rows where ``ones`` is true left out (indicators equal to 1)."""
-    if not orthant:
-        return 1.0
     if not any(np.any(mask) for mask in ones):
         return orthant_probability(orthant)
-    # a left-out row becomes a copy of a kept one (a repeated indicator changes no probability)
-    keep = [~mask for mask in ones]
-    replacement, found = np.zeros(np.broadcast_shapes(*(row.shape for row in orthant))), np.zeros((), dtype=bool)
-    for row, kept in zip(orthant, keep):
-        take = kept & ~found
-        replacement = np.where(take[..., None], row, replacement)
-        found = found | kept
-    rows = [np.where(mask[..., None], replacement, row) for row, mask in zip(orthant, ones)]
-    return np.where(found, orthant_probability(rows), 1.0)
+    shape = np.broadcast_shapes(*(mask.shape for mask in ones))
+    masks = [np.broadcast_to(mask, shape) for mask in ones]
+    value = np.zeros(shape)
+    # one evaluation per pattern of kept rows that occurs (at most 2**4)
+    for pattern in itertools.product((False, True), repeat=len(orthant)):
+        where = np.ones(shape, dtype=bool)
+        for mask, kept in zip(masks, pattern):
+            where = where & (mask != kept)
+        if np.any(where):
+            kept_rows = [row for row, kept in zip(orthant, pattern) if kept]
+            value = np.where(where, orthant_probability(kept_rows), value)
+    return value
 
 
 def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.ndarray],
@@ -181,6 +191,11 @@ def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.n
     # probabilities: the orthant probabilities computed so far, by the identity of their rows (the pairings of
     # the linear factors reach the same unprojected orthant several times, and its four-variate probability is
     # the costly part)
+    # theta**n = theta: a row equal to an earlier kept one is that indicator again (also for rows that became zero)
+    ones = list(ones)
+    for k in range(1, len(orthant)):
+        for i in range(k):
+            ones[k] = ones[k] | (~ones[i] & _same(orthant[i], orthant[k]))
     if not linear:
         key = tuple(id(row) for row in orthant) + tuple(id(mask) for mask in ones)
         if key not in probabilities:
@@ -191,10 +206,8 @@ def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.n
     for i, other in enumerate(rest):
         total = total + _dot(first, other) * _moment(rest[:i] + rest[i + 1 :], orthant, ones, probabilities)
     for i, row in enumerate(orthant):
-        # theta_s**n = theta_s: one delta per group of equal rows (the first kept one), and its copies become 1
+        # one delta per group of equal rows (its first row; the others are marked as ones), and its copies become 1
         counted = ~ones[i]
-        for k in range(i):
-            counted = counted & ~(~ones[k] & _same(orthant[k], row))
         if not np.any(counted):
             continue
         others = [k for k in range(len(orthant)) if k != i]
