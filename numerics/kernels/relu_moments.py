@@ -73,6 +73,7 @@ def _angle_arcsin(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     As ``atan2(cos, sin)`` of the angle between the rows, the sine from the part of ``v`` orthogonal
     to ``u``: near collinear rows ``arcsin(rho)`` of a rounded ``rho`` would be off by ``sqrt(rounding)``.
     """
+    u, v = np.broadcast_arrays(u, v)
     nu, nv = np.sqrt(_dot(u, u)), np.sqrt(_dot(v, v))
     (perpendicular,), _ = project_out([v], u)
     cosine = np.divide(_dot(u, v), nu * nv, out=np.zeros_like(nu), where=nu * nv > 0)
