@@ -10,7 +10,8 @@ to the covariance). :func:`increment_covariance` returns the covariance of ``(q,
 under ``(lambda, nu) ~ N(0, C)`` and the label noise, assembled from the generated
 averages of ``<E lambda E lambda>``-type (eta**2), ``<E lambda E E>``-type (eta**3)
 and ``<E E E E>`` (eta**4) and the generated drift terms. Activations of degree <= 4
-are supported (:func:`numerics.runtime.registry.fluctuation_module`).
+are supported (:func:`numerics.runtime.registry.fluctuation_module`); erf and relu units (per-tuple
+models) at leading order, from their per-tuple kernels (:mod:`numerics.noise.tuple_fluctuations`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def increment_covariance(
         names as keywords (below), override the defaults. Other keyword names raise ``TypeError``.
     model : derive.Model, optional
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
-        decay does not (a deterministic move given the state).
+        decay does not (a deterministic move given the state). Models with erf or relu
+        units get the leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``; see
+        :mod:`numerics.noise.tuple_fluctuations`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
         keeps only ``eta (E_j lambda_l + E_l lambda_j)``.
