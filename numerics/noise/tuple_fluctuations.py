@@ -1,4 +1,4 @@
-"""Increment moments of per-tuple models (erf, mixed): the noise of the overlaps from the per-tuple kernels.
+"""Increment moments of per-tuple models (erf, relu, mixed): the noise of the overlaps unit tuple by unit tuple.
 
 For models whose averages are sums over index tuples of small-block kernels (``PER_TUPLE``
 modules, :mod:`derive.codegen.tuples`) the second moments of one step's increments are too:
@@ -14,7 +14,9 @@ arcsine law). A trained readout's increment ``s_j = eta_a sigma(z_j) (rho + sqrt
 adds ``<sigma_j rho E_m z_x>`` (kernels ``readout_increment_*``) and
 ``<sigma_j sigma_m rho**2>`` (``readout_square_*``: four plain erfs, a path quadrature in
 :mod:`numerics.kernels.tuple_moments`). The kernels' blocks are gathered for all index tuples
-at once by :func:`numerics.kernels.unit_tuples.gather`.
+at once by :func:`numerics.kernels.unit_tuples.gather`. relu networks (relu units on both sides)
+take another route: with ``relu(z) = z theta(z)`` every average is a truncated moment
+``E[z_a z_b z_c z_d 1{z_S > 0}]`` of the units' rows (:mod:`numerics.kernels.relu_moments`).
 
 The covariance is the leading one, ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)``
 (``eta eta_a`` and ``eta_a**2`` in the readout's blocks): the ``eta**3`` and ``eta**4`` parts that
@@ -31,9 +33,6 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
-
-#: Residual kernels by the kinds of the two residual units (students "s", teachers "t").
-_PAIRS = ("ss", "st", "tt")
 
 
 def _residual_square(kernels, C, prefix, fixed, a, b, p, k):
