@@ -99,10 +99,23 @@ def kernel_vertices(model: Model, slots: tuple[str, ...]) -> tuple[Vertex, ...]:
     return tuple(table[slot] for slot in slots)
 
 
+#: The kernels of the increment moments (numerics/noise/tuple_fluctuations.py): derived for models with erf
+#: units only. Polynomial models take their increment moments from the network tables, relu networks from
+#: truncated moments (numerics/kernels/relu_moments.py); six-slot Wick sums would only slow their first use.
+INCREMENT_KERNELS = frozenset(name for name in KERNELS if "increment" in name or name.startswith("readout_square"))
+
+
 def kernel_programs(model: Model) -> dict[str, Program | MissingAverage]:
     """Every kernel of :data:`KERNELS` for ``model``: its program, or the :class:`MissingAverage` it raised."""
     programs: dict[str, Program | MissingAverage] = {}
+    kinds = {classify(model.student_activation).kind, classify(model.teacher_activation).kind}
     for name, slots in KERNELS.items():
+        if name in INCREMENT_KERNELS and ("erf" not in kinds or "relu" in kinds):
+            programs[name] = MissingAverage(
+                f"the increment kernel {name!r} is derived for models with erf units only (polynomial models "
+                "use the network tables, relu networks numerics/kernels/relu_moments.py)"
+            )
+            continue
         try:
             programs[name] = block_average(kernel_vertices(model, slots))
         except MissingAverage as missing:
@@ -287,6 +300,7 @@ def generate_tuple_module(model: Model) -> str:
 
 
 __all__ = [
+    "INCREMENT_KERNELS",
     "KERNELS",
     "TUPLE_GENERATOR_VERSION",
     "generate_tuple_module",

@@ -6,8 +6,8 @@
 #   student readout: 1/p
 #   teacher readout: 1/k
 # input-hash: 0f7f2d8635eec166
-# result-hash: d21b42e0689f4462
-# body-sha256: 4601d21c5f9d43e28a89694579e06457e2b434f959228b12b15eb600a97078ea
+# result-hash: 8609ea6467a8bdbf
+# body-sha256: d289e38b898937e7103315e300885240b1117740fcaf30cc0229c37666c9bd68
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -122,273 +122,57 @@ def kernel_hessian_4_t(c00, c01, c11):
 
 def kernel_increment_ss(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma(z5)], z ~ N(0, c)."""
-    e0 = 16*c45
-    e1 = c01*e0
-    e2 = c02*e0
-    e3 = c03*e0
-    e4 = c04*e0
-    e5 = c04*c14
-    e6 = 16*c35
-    e7 = c04*c24
-    e8 = c04*c34
-    e9 = 16*c25
-    e10 = c05*e0
-    e11 = c14*c24
-    e12 = c14*c34
-    e13 = c24*c34
-    e14 = c05*c15
-    e15 = 8*c45**2
-    e16 = c01*c23
-    e17 = c02*c13
-    e18 = c03*c12
-    e19 = c55 - 1
-    e20 = 8*c01
-    e21 = c44 - 1
-    e22 = c35*e21
-    e23 = 8*c02
-    e24 = 8*c03
-    e25 = c25*e21
-    e26 = 8*c12
-    e27 = 8*c13
-    e28 = 8*c23
-    e29 = 4*e19*e21
-    return c05*e11*e6 + c05*e12*e9 + c05*e22*e26 + c05*e25*e27 + c12*c34*e10 + c12*c35*e4 + c13*c24*e10 + c13*c25*e4 + c14*c23*e10 + c14*c25*e3 + c14*c35*e2 + c15*c23*e4 + c15*c24*e3 + c15*c34*e2 + c15*e22*e23 + c15*e24*e25 + c15*e6*e7 + c15*e8*e9 + c24*c35*e1 + c25*c34*e1 + c25*e20*e22 + c25*e5*e6 + e11*e19*e24 + e12*e19*e23 + 16*e13*e14 + e13*e19*e20 + e14*e21*e28 + e15*e16 + e15*e17 + e15*e18 + e16*e29 + e17*e29 + e18*e29 + e19*e26*e8 + e19*e27*e7 + e19*e28*e5
+    raise ValueError("the increment kernel 'increment_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_ss')")
 
 
 def kernel_increment_st(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma*(z5)], z ~ N(0, c)."""
-    e0 = 16*c45
-    e1 = c01*e0
-    e2 = c02*e0
-    e3 = c03*e0
-    e4 = c04*e0
-    e5 = c04*c14
-    e6 = 16*c35
-    e7 = c04*c24
-    e8 = c04*c34
-    e9 = 16*c25
-    e10 = c05*e0
-    e11 = c14*c24
-    e12 = c14*c34
-    e13 = c24*c34
-    e14 = c05*c15
-    e15 = 8*c45**2
-    e16 = c01*c23
-    e17 = c02*c13
-    e18 = c03*c12
-    e19 = c55 - 1
-    e20 = 8*c01
-    e21 = c44 - 1
-    e22 = c35*e21
-    e23 = 8*c02
-    e24 = 8*c03
-    e25 = c25*e21
-    e26 = 8*c12
-    e27 = 8*c13
-    e28 = 8*c23
-    e29 = 4*e19*e21
-    return c05*e11*e6 + c05*e12*e9 + c05*e22*e26 + c05*e25*e27 + c12*c34*e10 + c12*c35*e4 + c13*c24*e10 + c13*c25*e4 + c14*c23*e10 + c14*c25*e3 + c14*c35*e2 + c15*c23*e4 + c15*c24*e3 + c15*c34*e2 + c15*e22*e23 + c15*e24*e25 + c15*e6*e7 + c15*e8*e9 + c24*c35*e1 + c25*c34*e1 + c25*e20*e22 + c25*e5*e6 + e11*e19*e24 + e12*e19*e23 + 16*e13*e14 + e13*e19*e20 + e14*e21*e28 + e15*e16 + e15*e17 + e15*e18 + e16*e29 + e17*e29 + e18*e29 + e19*e26*e8 + e19*e27*e7 + e19*e28*e5
+    raise ValueError("the increment kernel 'increment_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_st')")
 
 
 def kernel_increment_tt(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma*(z4) * sigma*(z5)], z ~ N(0, c)."""
-    e0 = 16*c45
-    e1 = c01*e0
-    e2 = c02*e0
-    e3 = c03*e0
-    e4 = c04*e0
-    e5 = c04*c14
-    e6 = 16*c35
-    e7 = c04*c24
-    e8 = c04*c34
-    e9 = 16*c25
-    e10 = c05*e0
-    e11 = c14*c24
-    e12 = c14*c34
-    e13 = c24*c34
-    e14 = c05*c15
-    e15 = 8*c45**2
-    e16 = c01*c23
-    e17 = c02*c13
-    e18 = c03*c12
-    e19 = c55 - 1
-    e20 = 8*c01
-    e21 = c44 - 1
-    e22 = c35*e21
-    e23 = 8*c02
-    e24 = 8*c03
-    e25 = c25*e21
-    e26 = 8*c12
-    e27 = 8*c13
-    e28 = 8*c23
-    e29 = 4*e19*e21
-    return c05*e11*e6 + c05*e12*e9 + c05*e22*e26 + c05*e25*e27 + c12*c34*e10 + c12*c35*e4 + c13*c24*e10 + c13*c25*e4 + c14*c23*e10 + c14*c25*e3 + c14*c35*e2 + c15*c23*e4 + c15*c24*e3 + c15*c34*e2 + c15*e22*e23 + c15*e24*e25 + c15*e6*e7 + c15*e8*e9 + c24*c35*e1 + c25*c34*e1 + c25*e20*e22 + c25*e5*e6 + e11*e19*e24 + e12*e19*e23 + 16*e13*e14 + e13*e19*e20 + e14*e21*e28 + e15*e16 + e15*e17 + e15*e18 + e16*e29 + e17*e29 + e18*e29 + e19*e26*e8 + e19*e27*e7 + e19*e28*e5
+    raise ValueError("the increment kernel 'increment_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_tt')")
 
 
 def kernel_increment_noise(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3)], z ~ N(0, c)."""
-    return 4*c01*c23 + 4*c02*c13 + 4*c03*c12
+    raise ValueError("the increment kernel 'increment_noise' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_noise')")
 
 
 def kernel_readout_increment_ss(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma(z4)], z ~ N(0, c)."""
-    e0 = c24*c34
-    e1 = 16*c01
-    e2 = c23*c34
-    e3 = 16*c14
-    e4 = c02*c34
-    e5 = 16*c04
-    e6 = c03*c13
-    e7 = c03*c23
-    e8 = c34**2
-    e9 = c01*c02
-    e10 = c03**2
-    e11 = c14*c24
-    e12 = c04**2
-    e13 = c13*c23
-    e14 = c44 - 1
-    e15 = 8*c01
-    e16 = c33 - 1
-    e17 = c04*e16
-    e18 = 8*c02
-    e19 = c00 - 1
-    e20 = 8*e19
-    e21 = 4*c12
-    e22 = e14*e16
-    e23 = 4*e19
-    return c03*c12*c34*e5 + c03*e0*e1 + c03*e3*e4 + c04*e1*e2 + c04*e3*e7 + 2*c12*e19*e22 + c13*e0*e20 + c13*e4*e5 + c14*e17*e18 + c14*e2*e20 + c24*e15*e17 + c24*e5*e6 + 8*e10*e11 + e10*e14*e21 + e11*e16*e23 + 8*e12*e13 + e12*e16*e21 + e13*e14*e23 + e14*e15*e7 + e14*e18*e6 + e19*e21*e8 + 4*e22*e9 + 8*e8*e9
+    raise ValueError("the increment kernel 'readout_increment_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_ss')")
 
 
 def kernel_readout_increment_st(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma*(z4)], z ~ N(0, c)."""
-    e0 = c24*c34
-    e1 = 16*c01
-    e2 = c23*c34
-    e3 = 16*c14
-    e4 = c02*c34
-    e5 = 16*c04
-    e6 = c03*c13
-    e7 = c03*c23
-    e8 = c34**2
-    e9 = c01*c02
-    e10 = c03**2
-    e11 = c14*c24
-    e12 = c04**2
-    e13 = c13*c23
-    e14 = c44 - 1
-    e15 = 8*c01
-    e16 = c33 - 1
-    e17 = c04*e16
-    e18 = 8*c02
-    e19 = c00 - 1
-    e20 = 8*e19
-    e21 = 4*c12
-    e22 = e14*e16
-    e23 = 4*e19
-    return c03*c12*c34*e5 + c03*e0*e1 + c03*e3*e4 + c04*e1*e2 + c04*e3*e7 + 2*c12*e19*e22 + c13*e0*e20 + c13*e4*e5 + c14*e17*e18 + c14*e2*e20 + c24*e15*e17 + c24*e5*e6 + 8*e10*e11 + e10*e14*e21 + e11*e16*e23 + 8*e12*e13 + e12*e16*e21 + e13*e14*e23 + e14*e15*e7 + e14*e18*e6 + e19*e21*e8 + 4*e22*e9 + 8*e8*e9
+    raise ValueError("the increment kernel 'readout_increment_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_st')")
 
 
 def kernel_readout_increment_tt(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma*(z3) * sigma*(z4)], z ~ N(0, c)."""
-    e0 = c24*c34
-    e1 = 16*c01
-    e2 = c23*c34
-    e3 = 16*c14
-    e4 = c02*c34
-    e5 = 16*c04
-    e6 = c03*c13
-    e7 = c03*c23
-    e8 = c34**2
-    e9 = c01*c02
-    e10 = c03**2
-    e11 = c14*c24
-    e12 = c04**2
-    e13 = c13*c23
-    e14 = c44 - 1
-    e15 = 8*c01
-    e16 = c33 - 1
-    e17 = c04*e16
-    e18 = 8*c02
-    e19 = c00 - 1
-    e20 = 8*e19
-    e21 = 4*c12
-    e22 = e14*e16
-    e23 = 4*e19
-    return c03*c12*c34*e5 + c03*e0*e1 + c03*e3*e4 + c04*e1*e2 + c04*e3*e7 + 2*c12*e19*e22 + c13*e0*e20 + c13*e4*e5 + c14*e17*e18 + c14*e2*e20 + c24*e15*e17 + c24*e5*e6 + 8*e10*e11 + e10*e14*e21 + e11*e16*e23 + 8*e12*e13 + e12*e16*e21 + e13*e14*e23 + e14*e15*e7 + e14*e18*e6 + e19*e21*e8 + 4*e22*e9 + 8*e8*e9
+    raise ValueError("the increment kernel 'readout_increment_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_tt')")
 
 
 def kernel_readout_increment_noise(c00, c01, c02, c11, c12, c22):
     """E[sigma(z0) * sigma'(z1) * id(z2)], z ~ N(0, c)."""
-    return 4*c01*c02 + 2*c12*(c00 - 1)
+    raise ValueError("the increment kernel 'readout_increment_noise' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_noise')")
 
 
 def kernel_readout_square_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    e0 = 16*c01*c23
-    e1 = c02*c12
-    e2 = c03*c13
-    e3 = c01**2
-    e4 = c23**2
-    e5 = c02**2
-    e6 = c13**2
-    e7 = c03**2
-    e8 = c12**2
-    e9 = c33 - 1
-    e10 = 8*c01
-    e11 = c22 - 1
-    e12 = c11 - 1
-    e13 = 8*c23
-    e14 = c00 - 1
-    e15 = 2*e9
-    e16 = 2*e11
-    e17 = e12*e14
-    return c02*c03*e12*e13 + c02*c13*e0 + c03*c12*e0 + c12*c13*e13*e14 + e1*e10*e9 + 16*e1*e2 + e10*e11*e2 + e11*e15*e3 + e11*e17*e9 + e12*e15*e5 + e12*e16*e7 + e14*e15*e8 + e14*e16*e6 + 2*e17*e4 + 4*e3*e4 + 4*e5*e6 + 4*e7*e8
+    raise ValueError("the increment kernel 'readout_square_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_ss')")
 
 
 def kernel_readout_square_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = 16*c01*c23
-    e1 = c02*c12
-    e2 = c03*c13
-    e3 = c01**2
-    e4 = c23**2
-    e5 = c02**2
-    e6 = c13**2
-    e7 = c03**2
-    e8 = c12**2
-    e9 = c33 - 1
-    e10 = 8*c01
-    e11 = c22 - 1
-    e12 = c11 - 1
-    e13 = 8*c23
-    e14 = c00 - 1
-    e15 = 2*e9
-    e16 = 2*e11
-    e17 = e12*e14
-    return c02*c03*e12*e13 + c02*c13*e0 + c03*c12*e0 + c12*c13*e13*e14 + e1*e10*e9 + 16*e1*e2 + e10*e11*e2 + e11*e15*e3 + e11*e17*e9 + e12*e15*e5 + e12*e16*e7 + e14*e15*e8 + e14*e16*e6 + 2*e17*e4 + 4*e3*e4 + 4*e5*e6 + 4*e7*e8
+    raise ValueError("the increment kernel 'readout_square_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_st')")
 
 
 def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = 16*c01*c23
-    e1 = c02*c12
-    e2 = c03*c13
-    e3 = c01**2
-    e4 = c23**2
-    e5 = c02**2
-    e6 = c13**2
-    e7 = c03**2
-    e8 = c12**2
-    e9 = c33 - 1
-    e10 = 8*c01
-    e11 = c22 - 1
-    e12 = c11 - 1
-    e13 = 8*c23
-    e14 = c00 - 1
-    e15 = 2*e9
-    e16 = 2*e11
-    e17 = e12*e14
-    return c02*c03*e12*e13 + c02*c13*e0 + c03*c12*e0 + c12*c13*e13*e14 + e1*e10*e9 + 16*e1*e2 + e10*e11*e2 + e11*e15*e3 + e11*e17*e9 + e12*e15*e5 + e12*e16*e7 + e14*e15*e8 + e14*e16*e6 + 2*e17*e4 + 4*e3*e4 + 4*e5*e6 + 4*e7*e8
+    raise ValueError("the increment kernel 'readout_square_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_tt')")
 
 
 #: kernel functions by name (derive.codegen.tuples.KERNELS gives their slots)
@@ -469,4 +253,4 @@ def readouts(p, k):
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
 INPUT_HASH = '0f7f2d8635eec166'
-RESULT_HASH = 'd21b42e0689f4462'
+RESULT_HASH = '8609ea6467a8bdbf'

@@ -6,8 +6,8 @@
 #   student readout: 1/p
 #   teacher readout: 1/k
 # input-hash: b104fbcf11419eea
-# result-hash: 8ff1ccefba43401e
-# body-sha256: e8cfe64039856489763d088556c2d43050d42320d65a9da45ec20c276b921159
+# result-hash: dea94326ad7023ef
+# body-sha256: e36482d3b50b96495cbccc8b56cdf930c1779b4412df9f87648051b28d2818ed
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -116,246 +116,57 @@ def kernel_hessian_4_t(c00, c01, c11):
 
 def kernel_increment_ss(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma(z5)], z ~ N(0, c)."""
-    e0 = c01*c23
-    e1 = 4*c44*c55
-    e2 = 8*c01
-    e3 = c24*c34
-    e4 = 16*c45
-    e5 = c01*e4
-    e6 = c35*c44
-    e7 = c02*c13
-    e8 = 8*c02
-    e9 = c14*c34
-    e10 = c02*e4
-    e11 = c03*c12
-    e12 = 8*c03
-    e13 = c14*c24
-    e14 = c03*e4
-    e15 = c25*c44
-    e16 = 8*c12
-    e17 = c04*c34
-    e18 = c04*e4
-    e19 = 8*c13
-    e20 = c04*c24
-    e21 = 8*c23
-    e22 = c04*c14
-    e23 = 16*c35
-    e24 = 16*c25
-    e25 = c05*e4
-    e26 = c05*c15
-    e27 = 8*c45**2
-    return c05*e13*e23 + c05*e15*e19 + c05*e16*e6 + c05*e24*e9 + c12*c34*e25 + c12*c35*e18 + c13*c24*e25 + c13*c25*e18 + c14*c23*e25 + c14*c25*e14 + c14*c35*e10 + c15*c23*e18 + c15*c24*e14 + c15*c34*e10 + c15*e12*e15 + c15*e17*e24 + c15*e20*e23 + c15*e6*e8 + c24*c35*e5 + c25*c34*e5 + c25*e2*e6 + c25*e22*e23 + c44*e21*e26 + c55*e12*e13 + c55*e16*e17 + c55*e19*e20 + c55*e2*e3 + c55*e21*e22 + c55*e8*e9 + e0*e1 + e0*e27 + e1*e11 + e1*e7 + e11*e27 + 16*e26*e3 + e27*e7
+    raise ValueError("the increment kernel 'increment_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_ss')")
 
 
 def kernel_increment_st(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma*(z5)], z ~ N(0, c)."""
-    e0 = c01*c23
-    e1 = 4*c44*c55
-    e2 = 8*c01
-    e3 = c24*c34
-    e4 = 16*c45
-    e5 = c01*e4
-    e6 = c35*c44
-    e7 = c02*c13
-    e8 = 8*c02
-    e9 = c14*c34
-    e10 = c02*e4
-    e11 = c03*c12
-    e12 = 8*c03
-    e13 = c14*c24
-    e14 = c03*e4
-    e15 = c25*c44
-    e16 = 8*c12
-    e17 = c04*c34
-    e18 = c04*e4
-    e19 = 8*c13
-    e20 = c04*c24
-    e21 = 8*c23
-    e22 = c04*c14
-    e23 = 16*c35
-    e24 = 16*c25
-    e25 = c05*e4
-    e26 = c05*c15
-    e27 = 8*c45**2
-    return c05*e13*e23 + c05*e15*e19 + c05*e16*e6 + c05*e24*e9 + c12*c34*e25 + c12*c35*e18 + c13*c24*e25 + c13*c25*e18 + c14*c23*e25 + c14*c25*e14 + c14*c35*e10 + c15*c23*e18 + c15*c24*e14 + c15*c34*e10 + c15*e12*e15 + c15*e17*e24 + c15*e20*e23 + c15*e6*e8 + c24*c35*e5 + c25*c34*e5 + c25*e2*e6 + c25*e22*e23 + c44*e21*e26 + c55*e12*e13 + c55*e16*e17 + c55*e19*e20 + c55*e2*e3 + c55*e21*e22 + c55*e8*e9 + e0*e1 + e0*e27 + e1*e11 + e1*e7 + e11*e27 + 16*e26*e3 + e27*e7
+    raise ValueError("the increment kernel 'increment_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_st')")
 
 
 def kernel_increment_tt(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma*(z4) * sigma*(z5)], z ~ N(0, c)."""
-    e0 = c01*c23
-    e1 = 4*c44*c55
-    e2 = 8*c01
-    e3 = c24*c34
-    e4 = 16*c45
-    e5 = c01*e4
-    e6 = c35*c44
-    e7 = c02*c13
-    e8 = 8*c02
-    e9 = c14*c34
-    e10 = c02*e4
-    e11 = c03*c12
-    e12 = 8*c03
-    e13 = c14*c24
-    e14 = c03*e4
-    e15 = c25*c44
-    e16 = 8*c12
-    e17 = c04*c34
-    e18 = c04*e4
-    e19 = 8*c13
-    e20 = c04*c24
-    e21 = 8*c23
-    e22 = c04*c14
-    e23 = 16*c35
-    e24 = 16*c25
-    e25 = c05*e4
-    e26 = c05*c15
-    e27 = 8*c45**2
-    return c05*e13*e23 + c05*e15*e19 + c05*e16*e6 + c05*e24*e9 + c12*c34*e25 + c12*c35*e18 + c13*c24*e25 + c13*c25*e18 + c14*c23*e25 + c14*c25*e14 + c14*c35*e10 + c15*c23*e18 + c15*c24*e14 + c15*c34*e10 + c15*e12*e15 + c15*e17*e24 + c15*e20*e23 + c15*e6*e8 + c24*c35*e5 + c25*c34*e5 + c25*e2*e6 + c25*e22*e23 + c44*e21*e26 + c55*e12*e13 + c55*e16*e17 + c55*e19*e20 + c55*e2*e3 + c55*e21*e22 + c55*e8*e9 + e0*e1 + e0*e27 + e1*e11 + e1*e7 + e11*e27 + 16*e26*e3 + e27*e7
+    raise ValueError("the increment kernel 'increment_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_tt')")
 
 
 def kernel_increment_noise(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3)], z ~ N(0, c)."""
-    return 4*c01*c23 + 4*c02*c13 + 4*c03*c12
+    raise ValueError("the increment kernel 'increment_noise' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_noise')")
 
 
 def kernel_readout_increment_ss(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma(z4)], z ~ N(0, c)."""
-    e0 = c00*c44
-    e1 = c13*c23
-    e2 = 8*c24
-    e3 = c13*c34
-    e4 = 8*c23
-    e5 = c14*c34
-    e6 = c14*c24
-    e7 = 4*c33
-    e8 = c01*c02
-    e9 = c03*c44
-    e10 = c01*c34
-    e11 = 16*c03
-    e12 = c24*e11
-    e13 = 16*c04
-    e14 = c04*c33
-    e15 = 8*c02
-    e16 = c04*e11
-    e17 = c34**2
-    e18 = 4*c12
-    e19 = c03**2
-    e20 = c04**2
-    return c00*e17*e18 + c00*e2*e3 + c00*e4*e5 + c00*e6*e7 + c01*e14*e2 + c01*e4*e9 + c02*e11*e5 + c02*e13*e3 + c04*c13*e12 + 2*c12*c33*e0 + c12*c34*e16 + c13*e15*e9 + c14*c23*e16 + c14*e14*e15 + c23*e10*e13 + c33*e18*e20 + c44*e18*e19 + c44*e7*e8 + 4*e0*e1 + 8*e1*e20 + e10*e12 + 8*e17*e8 + 8*e19*e6
+    raise ValueError("the increment kernel 'readout_increment_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_ss')")
 
 
 def kernel_readout_increment_st(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma*(z4)], z ~ N(0, c)."""
-    e0 = c00*c44
-    e1 = c13*c23
-    e2 = 8*c24
-    e3 = c13*c34
-    e4 = 8*c23
-    e5 = c14*c34
-    e6 = c14*c24
-    e7 = 4*c33
-    e8 = c01*c02
-    e9 = c03*c44
-    e10 = c01*c34
-    e11 = 16*c03
-    e12 = c24*e11
-    e13 = 16*c04
-    e14 = c04*c33
-    e15 = 8*c02
-    e16 = c04*e11
-    e17 = c34**2
-    e18 = 4*c12
-    e19 = c03**2
-    e20 = c04**2
-    return c00*e17*e18 + c00*e2*e3 + c00*e4*e5 + c00*e6*e7 + c01*e14*e2 + c01*e4*e9 + c02*e11*e5 + c02*e13*e3 + c04*c13*e12 + 2*c12*c33*e0 + c12*c34*e16 + c13*e15*e9 + c14*c23*e16 + c14*e14*e15 + c23*e10*e13 + c33*e18*e20 + c44*e18*e19 + c44*e7*e8 + 4*e0*e1 + 8*e1*e20 + e10*e12 + 8*e17*e8 + 8*e19*e6
+    raise ValueError("the increment kernel 'readout_increment_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_st')")
 
 
 def kernel_readout_increment_tt(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma*(z3) * sigma*(z4)], z ~ N(0, c)."""
-    e0 = c00*c44
-    e1 = c13*c23
-    e2 = 8*c24
-    e3 = c13*c34
-    e4 = 8*c23
-    e5 = c14*c34
-    e6 = c14*c24
-    e7 = 4*c33
-    e8 = c01*c02
-    e9 = c03*c44
-    e10 = c01*c34
-    e11 = 16*c03
-    e12 = c24*e11
-    e13 = 16*c04
-    e14 = c04*c33
-    e15 = 8*c02
-    e16 = c04*e11
-    e17 = c34**2
-    e18 = 4*c12
-    e19 = c03**2
-    e20 = c04**2
-    return c00*e17*e18 + c00*e2*e3 + c00*e4*e5 + c00*e6*e7 + c01*e14*e2 + c01*e4*e9 + c02*e11*e5 + c02*e13*e3 + c04*c13*e12 + 2*c12*c33*e0 + c12*c34*e16 + c13*e15*e9 + c14*c23*e16 + c14*e14*e15 + c23*e10*e13 + c33*e18*e20 + c44*e18*e19 + c44*e7*e8 + 4*e0*e1 + 8*e1*e20 + e10*e12 + 8*e17*e8 + 8*e19*e6
+    raise ValueError("the increment kernel 'readout_increment_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_tt')")
 
 
 def kernel_readout_increment_noise(c00, c01, c02, c11, c12, c22):
     """E[sigma(z0) * sigma'(z1) * id(z2)], z ~ N(0, c)."""
-    return 2*c00*c12 + 4*c01*c02
+    raise ValueError("the increment kernel 'readout_increment_noise' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_noise')")
 
 
 def kernel_readout_square_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    e0 = c22*c33
-    e1 = 8*c12
-    e2 = c13*c23
-    e3 = c01*c02
-    e4 = 16*c03*c12
-    e5 = 8*c03
-    e6 = c23**2
-    e7 = 2*c00
-    e8 = c12**2
-    e9 = c13**2
-    e10 = c01**2
-    e11 = c02**2
-    e12 = 2*c11
-    e13 = c03**2
-    return c00*c11*e0 + c00*e1*e2 + c01*c13*c22*e5 + c01*c23*e4 + c02*c11*c23*e5 + c02*c13*e4 + c11*e6*e7 + c22*e12*e13 + c22*e7*e9 + c33*e1*e3 + c33*e11*e12 + c33*e7*e8 + 2*e0*e10 + 4*e10*e6 + 4*e11*e9 + 4*e13*e8 + 16*e2*e3
+    raise ValueError("the increment kernel 'readout_square_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_ss')")
 
 
 def kernel_readout_square_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = c22*c33
-    e1 = 8*c12
-    e2 = c13*c23
-    e3 = c01*c02
-    e4 = 16*c03*c12
-    e5 = 8*c03
-    e6 = c23**2
-    e7 = 2*c00
-    e8 = c12**2
-    e9 = c13**2
-    e10 = c01**2
-    e11 = c02**2
-    e12 = 2*c11
-    e13 = c03**2
-    return c00*c11*e0 + c00*e1*e2 + c01*c13*c22*e5 + c01*c23*e4 + c02*c11*c23*e5 + c02*c13*e4 + c11*e6*e7 + c22*e12*e13 + c22*e7*e9 + c33*e1*e3 + c33*e11*e12 + c33*e7*e8 + 2*e0*e10 + 4*e10*e6 + 4*e11*e9 + 4*e13*e8 + 16*e2*e3
+    raise ValueError("the increment kernel 'readout_square_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_st')")
 
 
 def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = c22*c33
-    e1 = 8*c12
-    e2 = c13*c23
-    e3 = c01*c02
-    e4 = 16*c03*c12
-    e5 = 8*c03
-    e6 = c23**2
-    e7 = 2*c00
-    e8 = c12**2
-    e9 = c13**2
-    e10 = c01**2
-    e11 = c02**2
-    e12 = 2*c11
-    e13 = c03**2
-    return c00*c11*e0 + c00*e1*e2 + c01*c13*c22*e5 + c01*c23*e4 + c02*c11*c23*e5 + c02*c13*e4 + c11*e6*e7 + c22*e12*e13 + c22*e7*e9 + c33*e1*e3 + c33*e11*e12 + c33*e7*e8 + 2*e0*e10 + 4*e10*e6 + 4*e11*e9 + 4*e13*e8 + 16*e2*e3
+    raise ValueError("the increment kernel 'readout_square_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_tt')")
 
 
 #: kernel functions by name (derive.codegen.tuples.KERNELS gives their slots)
@@ -436,4 +247,4 @@ def readouts(p, k):
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
 INPUT_HASH = 'b104fbcf11419eea'
-RESULT_HASH = '8ff1ccefba43401e'
+RESULT_HASH = 'dea94326ad7023ef'
