@@ -70,7 +70,8 @@ def increment_covariance(
         :mod:`numerics.noise.tuple_fluctuations`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
-        keeps only ``eta (E_j lambda_l + E_l lambda_j)``.
+        keeps only ``eta (E_j lambda_l + E_l lambda_j)``. Models with erf or relu units always
+        get the latter's covariance (``model``).
     batch_size : int
         Mini-batch size ``B >= 1``. A step's increment is then the mean of ``B``
         independent single-sample increments whose ``eta**2`` part is divided by
@@ -157,7 +158,7 @@ def covariance_blocks(
     """
     delta = resolved.noise_variance
     if is_per_tuple(resolved.module):
-        # erf and mixed models: the per-tuple kernels, leading order (numerics/noise/tuple_fluctuations.py)
+        # erf, relu and mixed models: unit tuple by unit tuple, leading order (numerics/noise/tuple_fluctuations.py)
         return tuple_covariance_blocks(resolved.module, Q, R, T, eta, delta, a, b, eta_a)
     if a is None and b is None and eta_a is None:
         module = fluctuation_module(model)
