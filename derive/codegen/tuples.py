@@ -99,9 +99,10 @@ def kernel_vertices(model: Model, slots: tuple[str, ...]) -> tuple[Vertex, ...]:
     return tuple(table[slot] for slot in slots)
 
 
-#: The kernels of the increment moments (numerics/noise/tuple_fluctuations.py): derived for models with erf
-#: units only. Polynomial models take their increment moments from the network tables, relu networks from
-#: truncated moments (numerics/kernels/relu_moments.py); six-slot Wick sums would only slow their first use.
+#: The kernels of the increment moments (numerics/noise/tuple_fluctuations.py): derived for erf networks (erf
+#: units on both sides) only. Polynomial models take their increment moments from the network tables, relu
+#: networks from truncated moments (numerics/kernels/relu_moments.py); for them, and for erf units mixed with
+#: polynomials, six-slot Wick sums would only slow the module's first use (seconds per model).
 INCREMENT_KERNELS = frozenset(name for name in KERNELS if "increment" in name or name.startswith("readout_square"))
 
 
@@ -110,10 +111,10 @@ def kernel_programs(model: Model) -> dict[str, Program | MissingAverage]:
     programs: dict[str, Program | MissingAverage] = {}
     kinds = {classify(model.student_activation).kind, classify(model.teacher_activation).kind}
     for name, slots in KERNELS.items():
-        if name in INCREMENT_KERNELS and ("erf" not in kinds or "relu" in kinds):
+        if name in INCREMENT_KERNELS and kinds != {"erf"}:
             programs[name] = MissingAverage(
-                f"the increment kernel {name!r} is derived for models with erf units only (polynomial models "
-                "use the network tables, relu networks numerics/kernels/relu_moments.py)"
+                f"the increment kernel {name!r} is derived for erf networks only (polynomial models use the "
+                "network tables, relu networks numerics/kernels/relu_moments.py)"
             )
             continue
         try:

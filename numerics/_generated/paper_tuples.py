@@ -6,8 +6,8 @@
 #   student readout: 1/p
 #   teacher readout: 1/k
 # input-hash: b104fbcf11419eea
-# result-hash: dea94326ad7023ef
-# body-sha256: e36482d3b50b96495cbccc8b56cdf930c1779b4412df9f87648051b28d2818ed
+# result-hash: d43d5242badb3ab4
+# body-sha256: a7476b4e04fcb151be5f03a5f0086089d465d2db860120aa982b7eb10a1581ea
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -116,57 +116,57 @@ def kernel_hessian_4_t(c00, c01, c11):
 
 def kernel_increment_ss(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma(z5)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'increment_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_ss')")
+    raise ValueError("the increment kernel 'increment_ss' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_ss')")
 
 
 def kernel_increment_st(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma*(z5)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'increment_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_st')")
+    raise ValueError("the increment kernel 'increment_st' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_st')")
 
 
 def kernel_increment_tt(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma*(z4) * sigma*(z5)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'increment_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_tt')")
+    raise ValueError("the increment kernel 'increment_tt' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_tt')")
 
 
 def kernel_increment_noise(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'increment_noise' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_noise')")
+    raise ValueError("the increment kernel 'increment_noise' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_noise')")
 
 
 def kernel_readout_increment_ss(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma(z4)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_increment_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_ss')")
+    raise ValueError("the increment kernel 'readout_increment_ss' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_ss')")
 
 
 def kernel_readout_increment_st(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma*(z4)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_increment_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_st')")
+    raise ValueError("the increment kernel 'readout_increment_st' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_st')")
 
 
 def kernel_readout_increment_tt(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma*(z3) * sigma*(z4)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_increment_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_tt')")
+    raise ValueError("the increment kernel 'readout_increment_tt' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_tt')")
 
 
 def kernel_readout_increment_noise(c00, c01, c02, c11, c12, c22):
     """E[sigma(z0) * sigma'(z1) * id(z2)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_increment_noise' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_noise')")
+    raise ValueError("the increment kernel 'readout_increment_noise' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_noise')")
 
 
 def kernel_readout_square_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_square_ss' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_ss')")
+    raise ValueError("the increment kernel 'readout_square_ss' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_ss')")
 
 
 def kernel_readout_square_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_square_st' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_st')")
+    raise ValueError("the increment kernel 'readout_square_st' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_st')")
 
 
 def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma(z0) * sigma(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    raise ValueError("the increment kernel 'readout_square_tt' is derived for models with erf units only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_tt')")
+    raise ValueError("the increment kernel 'readout_square_tt' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_tt')")
 
 
 #: kernel functions by name (derive.codegen.tuples.KERNELS gives their slots)
@@ -247,4 +247,4 @@ def readouts(p, k):
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
 INPUT_HASH = 'b104fbcf11419eea'
-RESULT_HASH = 'dea94326ad7023ef'
+RESULT_HASH = 'd43d5242badb3ab4'

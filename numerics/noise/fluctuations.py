@@ -158,7 +158,7 @@ def covariance_blocks(
     """
     delta = resolved.noise_variance
     if is_per_tuple(resolved.module):
-        # erf, relu and mixed models: unit tuple by unit tuple, leading order (numerics/noise/tuple_fluctuations.py)
+        # erf and relu networks: unit tuple by unit tuple, leading order (numerics/noise/tuple_fluctuations.py)
         return tuple_covariance_blocks(resolved.module, Q, R, T, eta, delta, a, b, eta_a)
     if a is None and b is None and eta_a is None:
         module = fluctuation_module(model)

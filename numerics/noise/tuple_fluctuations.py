@@ -1,4 +1,4 @@
-"""Increment moments of per-tuple models (erf, relu, mixed): the noise of the overlaps unit tuple by unit tuple.
+"""Increment moments of erf and relu networks: the noise of the overlaps unit tuple by unit tuple.
 
 For models whose averages are sums over index tuples of small-block kernels (``PER_TUPLE``
 modules, :mod:`derive.codegen.tuples`) the second moments of one step's increments are too:
@@ -209,7 +209,7 @@ def tuple_covariance_blocks(
     Raises
     ------
     ValueError
-        For relu units on one side only (a relu student with an erf or polynomial teacher, or the reverse).
+        For erf or relu units on one side only (mixed with a polynomial, or erf with relu).
 
     Returns
     -------
@@ -220,9 +220,10 @@ def tuple_covariance_blocks(
     """
     kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
     relu = kinds == {"relu"}
-    if "relu" in kinds and not relu:
-        raise ValueError("increment_covariance: a relu network's increment moments need relu units on both sides "
-                         f"(this model has a {module.STUDENT_KIND} student and a {module.TEACHER_KIND} teacher)")
+    if kinds not in ({"erf"}, {"relu"}):
+        raise ValueError("increment_covariance: the increment moments of erf and relu units need the same kind on "
+                         f"both sides (this model has a {module.STUDENT_KIND} student and a {module.TEACHER_KIND} "
+                         "teacher; polynomial models on both sides use the network tables)")
     p = Q.shape[-1]
     X = (relu_increment_moments if relu else increment_moments)(module, Q, R, T, delta, a, b)
     drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)

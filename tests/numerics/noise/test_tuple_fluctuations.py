@@ -244,12 +244,12 @@ def test_sde_runs_for_a_relu_network():
 
 
 def test_moment_layout_symmetry_and_refusal_of_half_relu_models():
-    """``X[j, x, i, y] = X[i, y, j, x]`` over all units; a relu student with a polynomial teacher is refused."""
+    """``X[j, x, i, y] = X[i, y, j, x]`` over all units; erf or relu mixed with a polynomial is refused."""
     Q, R, T = random_point(2, 2, np.random.default_rng(4))
     module = resolve(SCM, sizes=(2, 2)).module
     X = increment_moments(module, Q, R, T, 0.2, a=np.array([0.5, 1.0]))
     assert X.shape == (2, 4, 2, 4)
     np.testing.assert_allclose(X, np.transpose(X, (2, 3, 0, 1)), rtol=1e-13, atol=1e-15)
-    half = Model(student_activation="relu(x)")
-    with pytest.raises(ValueError, match="relu student and a polynomial teacher"):
-        increment_covariance(Q, R, T, 0.1, model=half)
+    for student in ("relu(x)", "erf(x)"):
+        with pytest.raises(ValueError, match=f"{student[:3]} student and a polynomial teacher"):
+            increment_covariance(Q, R, T, 0.1, model=Model(student_activation=student))
