@@ -14,7 +14,13 @@ is a sum over index tuples of averages of products of one-variable functions:
     residual_risk     = 1/2 sum_{u, v} c_u c_v <g_u(z_u) g_v(z_v)>
     readout_drift[j]  = sum_u c_u <sigma(z_j) g_u(z_u)>   (da_j/dalpha = eta_a readout_drift[j])
 
-Each average depends only on the 2 x 2, 3 x 3 or 4 x 4 sub-block of ``C`` of
+and the increment moments of :mod:`numerics.noise.tuple_fluctuations` (``x``, ``y`` any units):
+
+    <E_j z_x E_i z_y>         = a_j a_i sum_{u, v} c_u c_v <sigma'(z_j) sigma'(z_i) z_x z_y g_u g_v> + Delta ...
+    <sigma_j (y - f) E_m z_x> = a_m sum_{u, v} c_u c_v <sigma(z_j) sigma'(z_m) z_x g_u g_v> + Delta ...
+    <sigma_j sigma_m (y - f)**2> = sum_{u, v} c_u c_v <sigma(z_j) sigma(z_m) g_u g_v> + Delta ...
+
+Each average depends only on the 2 x 2 to 6 x 6 sub-block of ``C`` of
 the units involved (repeated indices give singular blocks, which every kernel
 accepts). :data:`KERNELS` lists the distinct averages by the functions in their
 slots; :func:`derive.gauss.kernels.block_average` gives each in closed form (Wick
@@ -33,7 +39,14 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
 from derive.codegen.artefacts import generated_module_text
-from derive.gauss.kernels import THETA_THETA_RELU_RELU, MissingAverage, Program, Vertex, block_average
+from derive.gauss.kernels import (
+    ERF_ERF_ERF_ERF,
+    THETA_THETA_RELU_RELU,
+    MissingAverage,
+    Program,
+    Vertex,
+    block_average,
+)
 from derive.model.activations import Activation, classify
 from derive.model.model import TUPLE_GENERATOR_VERSION, Model
 
@@ -59,6 +72,19 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "hessian_2_t": ("d2s", "t"),
     "hessian_4_s": ("d4s", "s"),
     "hessian_4_t": ("d4s", "t"),
+    # increment moments of the overlaps (numerics/noise/tuple_fluctuations.py): <E_j x E_i y> with x, y any units
+    "increment_ss": ("ds", "ds", "x", "x", "s", "s"),
+    "increment_st": ("ds", "ds", "x", "x", "s", "t"),
+    "increment_tt": ("ds", "ds", "x", "x", "t", "t"),
+    "increment_noise": ("ds", "ds", "x", "x"),
+    # and those of a trained readout's increment s_j = eta_a (y - f) sigma(lambda_j)
+    "readout_increment_ss": ("s", "ds", "x", "s", "s"),
+    "readout_increment_st": ("s", "ds", "x", "s", "t"),
+    "readout_increment_tt": ("s", "ds", "x", "t", "t"),
+    "readout_increment_noise": ("s", "ds", "x"),
+    "readout_square_ss": ("s", "s", "s", "s"),
+    "readout_square_st": ("s", "s", "s", "t"),
+    "readout_square_tt": ("s", "s", "t", "t"),
 }
 
 _IDENTITY = Activation("polynomial", coefficients=(sp.Integer(0), sp.Integer(1)))
@@ -73,10 +99,24 @@ def kernel_vertices(model: Model, slots: tuple[str, ...]) -> tuple[Vertex, ...]:
     return tuple(table[slot] for slot in slots)
 
 
+#: The kernels of the increment moments (numerics/noise/tuple_fluctuations.py): derived for erf networks (erf
+#: units on both sides) only. Polynomial models take their increment moments from the network tables, relu
+#: networks from truncated moments (numerics/kernels/relu_moments.py); for them, and for erf units mixed with
+#: polynomials, six-slot Wick sums would only slow the module's first use (seconds per model).
+INCREMENT_KERNELS = frozenset(name for name in KERNELS if "increment" in name or name.startswith("readout_square"))
+
+
 def kernel_programs(model: Model) -> dict[str, Program | MissingAverage]:
     """Every kernel of :data:`KERNELS` for ``model``: its program, or the :class:`MissingAverage` it raised."""
     programs: dict[str, Program | MissingAverage] = {}
+    kinds = {classify(model.student_activation).kind, classify(model.teacher_activation).kind}
     for name, slots in KERNELS.items():
+        if name in INCREMENT_KERNELS and kinds != {"erf"}:
+            programs[name] = MissingAverage(
+                f"the increment kernel {name!r} is derived for erf networks only (polynomial models use the "
+                "network tables, relu networks numerics/kernels/relu_moments.py)"
+            )
+            continue
         try:
             programs[name] = block_average(kernel_vertices(model, slots))
         except MissingAverage as missing:
@@ -134,6 +174,8 @@ class _KernelPrinter(NumPyPrinter):
     def _print_Function(self, expr):  # noqa: N802
         if expr.func == THETA_THETA_RELU_RELU:
             return f"_relu.theta_theta_relu_relu({', '.join(self._print(a) for a in expr.args)})"
+        if expr.func == ERF_ERF_ERF_ERF:
+            return f"_moments.erf_erf_erf_erf({', '.join(self._print(a) for a in expr.args)})"
         return super()._print_Function(expr)
 
 
@@ -214,6 +256,7 @@ def generate_tuple_module(model: Model) -> str:
         "import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)\n\n"
         "import numpy  # noqa: F401\n\n"
         "from numerics.kernels import relu_quadrature as _relu  # noqa: F401 - used by relu kernels\n"
+        "from numerics.kernels import tuple_moments as _moments  # noqa: F401 - used by erf kernels\n"
         "from numerics.kernels import unit_tuples as _tuples\n"
     ]
     # kernels with one printed body (a teacher activation equal to the student's) share one function in
@@ -265,6 +308,7 @@ def generate_tuple_module(model: Model) -> str:
 
 
 __all__ = [
+    "INCREMENT_KERNELS",
     "KERNELS",
     "TUPLE_GENERATOR_VERSION",
     "generate_tuple_module",

@@ -26,17 +26,18 @@ in the entries ``c_ab`` of the block. Three steps, each exact:
    applies again; every round removes the slots of ``G``.
 3. **What is left** is the average of plain erfs, ``0`` for one or three of them
    (odd), and for two the arcsine law
-   ``E[sigma(w_1) sigma(w_2)] = (2/pi) arcsin(K_12 / sqrt((1 + K_11)(1 + K_22)))``.
+   ``E[sigma(w_1) sigma(w_2)] = (2/pi) arcsin(K_12 / sqrt((1 + K_11)(1 + K_22)))``;
+   four are left as the function :data:`ERF_ERF_ERF_ERF` (a path quadrature).
    relu vertices (``relu``, ``theta = relu'``, ``delta = relu''``, ...) have
    closed forms for one slot and for two slots up to ``delta`` (arc-cosine
    kernels); ``E[theta theta relu relu]`` (the eta**2 term of relu networks) is
    left as the function :data:`THETA_THETA_RELU_RELU`, evaluated by the
-   deterministic quadrature of :mod:`numerics.kernels.relu_quadrature`; four plain erfs
-   or other relu products have none here, and :class:`MissingAverage` names the
-   average. ``sign`` (teachers: classification labels) is the limit of ``erf(s z)``
-   for ``s -> oo``: plain sign slots take the arcsine law without the ``1`` of the erf
-   regularisation, ``E[sigma(w_1) sign(w_2)] = (2/pi) arcsin(K_12 / sqrt((1 + K_11) K_22))``,
-   and a differentiated one, ``sign^(o) = 2 delta^(o-1)``, conditions the rest on ``w = 0``.
+   deterministic quadrature of :mod:`numerics.kernels.relu_quadrature`; other relu
+   products have none here, and :class:`MissingAverage` names the average. ``sign``
+   (teachers: classification labels) is the limit of ``erf(s z)`` for ``s -> oo``: plain
+   sign slots take the arcsine law without the ``1`` of the erf regularisation,
+   ``E[sigma(w_1) sign(w_2)] = (2/pi) arcsin(K_12 / sqrt((1 + K_11) K_22))``, and a
+   differentiated one, ``sign^(o) = 2 delta^(o-1)``, conditions the rest on ``w = 0``.
 
 The program is a list of assignments ``(symbol, expression)`` followed by the
 result, so nested tilts do not blow up into one huge expression.
@@ -52,13 +53,19 @@ import sympy as sp
 from derive.gauss.vertex import derivative_moments
 from derive.model.activations import Activation
 
-#: Largest block handled (the eta**2 term needs 4 x 4 blocks).
-MAX_SLOTS = 4
+#: Largest block handled (the eta**2 term needs 4 x 4 blocks; the increment moments of the overlaps
+#: have two more, linear, slots: :mod:`derive.codegen.tuples`).
+MAX_SLOTS = 6
 
 
 #: ``E[theta(z0) theta(z1) relu(z2) relu(z3)]`` as a function of the block entries ``c_ab`` (a <= b):
 #: evaluated by the deterministic quadrature of :mod:`numerics.kernels.relu_quadrature` (no closed form).
 THETA_THETA_RELU_RELU = sp.Function("theta_theta_relu_relu")
+
+#: ``E[sigma(w0) sigma(w1) sigma(w2) sigma(w3)]``, ``sigma(w) = erf(w / sqrt(2))``, ``w ~ N(0, K)``, as a function of
+#: the entries ``K_ab`` (a <= b): evaluated by the path quadrature of :mod:`numerics.kernels.tuple_moments`
+#: (four plain erfs have no closed form; their Price derivatives do).
+ERF_ERF_ERF_ERF = sp.Function("erf_erf_erf_erf")
 
 
 class MissingAverage(ValueError):
@@ -281,6 +288,8 @@ def _erf_average(vertices: list[Vertex], K: list[list[sp.Expr]], program: Progra
         if n == 2:
             argument = K[0][1] / sp.sqrt((_regulariser(vertices[0]) + K[0][0]) * (_regulariser(vertices[1]) + K[1][1]))
             return 2 / sp.pi * sp.asin(program.fresh(argument))
+        if n == 4 and not any(v.activation.kind == "sign" for v in vertices):
+            return ERF_ERF_ERF_ERF(*(K[a][b] for a in range(4) for b in range(a, 4)))
         raise MissingAverage(
             f"no closed form for the Gaussian average of {n} erf units without derivatives: E["
             + " * ".join(v.describe() for v in vertices)
@@ -405,4 +414,4 @@ def block_average(vertices: tuple[Vertex, ...]) -> Program:
     return program.pruned()
 
 
-__all__ = ["MAX_SLOTS", "MissingAverage", "Program", "Vertex", "block_average", "covariance_symbols"]
+__all__ = ["ERF_ERF_ERF_ERF", "MAX_SLOTS", "MissingAverage", "Program", "Vertex", "block_average", "covariance_symbols"]

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2a979e84d8b2ebd1
-# result-hash: a4997e80b971bbe6
-# body-sha256: 17865886f617c4a5311e65461bd488d6c81fd9f859553df4f8d08ade11d86af0
+# input-hash: 0f7f2d8635eec166
+# result-hash: 0b94f1a5050f7213
+# body-sha256: 3492c3c61bc21e2aa85ef3461f80ee9a1ea5f27d2b0448ba6417fe8bb98fbb9f
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -17,6 +17,7 @@ import math  # noqa: F401 - used by some readouts, e.g. 1/sqrt(p)
 import numpy  # noqa: F401
 
 from numerics.kernels import relu_quadrature as _relu  # noqa: F401 - used by relu kernels
+from numerics.kernels import tuple_moments as _moments  # noqa: F401 - used by erf kernels
 from numerics.kernels import unit_tuples as _tuples
 
 
@@ -119,26 +120,92 @@ def kernel_hessian_4_t(c00, c01, c11):
     return 0
 
 
+def kernel_increment_ss(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
+    """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma(z5)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'increment_ss' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_ss')")
+
+
+def kernel_increment_st(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
+    """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma*(z5)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'increment_st' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_st')")
+
+
+def kernel_increment_tt(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
+    """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma*(z4) * sigma*(z5)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'increment_tt' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_tt')")
+
+
+def kernel_increment_noise(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
+    """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'increment_noise' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'increment_noise')")
+
+
+def kernel_readout_increment_ss(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
+    """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma(z4)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_increment_ss' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_ss')")
+
+
+def kernel_readout_increment_st(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
+    """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma*(z4)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_increment_st' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_st')")
+
+
+def kernel_readout_increment_tt(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
+    """E[sigma(z0) * sigma'(z1) * id(z2) * sigma*(z3) * sigma*(z4)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_increment_tt' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_tt')")
+
+
+def kernel_readout_increment_noise(c00, c01, c02, c11, c12, c22):
+    """E[sigma(z0) * sigma'(z1) * id(z2)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_increment_noise' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_increment_noise')")
+
+
+def kernel_readout_square_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
+    """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_square_ss' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_ss')")
+
+
+def kernel_readout_square_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
+    """E[sigma(z0) * sigma(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_square_st' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_st')")
+
+
+def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
+    """E[sigma(z0) * sigma(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
+    raise ValueError("the increment kernel 'readout_square_tt' is derived for erf networks only (polynomial models use the network tables, relu networks numerics/kernels/relu_moments.py) (needed for the kernel 'readout_square_tt')")
+
+
 #: kernel functions by name (derive.codegen.tuples.KERNELS gives their slots)
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_student,
+    'drift_teacher': kernel_drift_teacher,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_ss,
-    'diffusion_tt': kernel_diffusion_ss,
+    'diffusion_st': kernel_diffusion_st,
+    'diffusion_tt': kernel_diffusion_tt,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_ss,
-    'pair_tt': kernel_pair_ss,
-    'hessian_11_st': kernel_noise,
+    'pair_st': kernel_pair_st,
+    'pair_tt': kernel_pair_tt,
+    'hessian_11_st': kernel_hessian_11_st,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_ss,
+    'hessian_22_st': kernel_hessian_22_st,
     'hessian_13_ss': kernel_hessian_13_ss,
-    'hessian_31_st': kernel_hessian_13_ss,
+    'hessian_31_st': kernel_hessian_31_st,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_s,
-    'hessian_4_s': kernel_hessian_13_ss,
-    'hessian_4_t': kernel_hessian_13_ss,
+    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_4_s': kernel_hessian_4_s,
+    'hessian_4_t': kernel_hessian_4_t,
+    'increment_ss': kernel_increment_ss,
+    'increment_st': kernel_increment_st,
+    'increment_tt': kernel_increment_tt,
+    'increment_noise': kernel_increment_noise,
+    'readout_increment_ss': kernel_readout_increment_ss,
+    'readout_increment_st': kernel_readout_increment_st,
+    'readout_increment_tt': kernel_readout_increment_tt,
+    'readout_increment_noise': kernel_readout_increment_noise,
+    'readout_square_ss': kernel_readout_square_ss,
+    'readout_square_st': kernel_readout_square_st,
+    'readout_square_tt': kernel_readout_square_tt,
 }
 
 
@@ -185,5 +252,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2a979e84d8b2ebd1'
-RESULT_HASH = 'a4997e80b971bbe6'
+INPUT_HASH = '0f7f2d8635eec166'
+RESULT_HASH = '0b94f1a5050f7213'

@@ -10,7 +10,8 @@ to the covariance). :func:`increment_covariance` returns the covariance of ``(q,
 under ``(lambda, nu) ~ N(0, C)`` and the label noise, assembled from the generated
 averages of ``<E lambda E lambda>``-type (eta**2), ``<E lambda E E>``-type (eta**3)
 and ``<E E E E>`` (eta**4) and the generated drift terms. Activations of degree <= 4
-are supported (:func:`numerics.runtime.registry.fluctuation_module`).
+are supported (:func:`numerics.runtime.registry.fluctuation_module`); erf and relu units (per-tuple
+models) at leading order, from their per-tuple kernels (:mod:`numerics.noise.tuple_fluctuations`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import numpy as np
 
 from numerics.core.validation import check_flag, check_int, check_overlaps, check_scalar
 from numerics.noise.readout_fluctuations import network_moments, readout_blocks, readout_means
+from numerics.noise.tuple_fluctuations import tuple_covariance_blocks
 from numerics.ode.readouts import check_readout_batch, check_readouts
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import fluctuation_module, resolve
+from numerics.runtime.registry import fluctuation_module, is_per_tuple, resolve
 
 
 def _swap_first_pair(tensor: np.ndarray) -> np.ndarray:
@@ -63,10 +65,13 @@ def increment_covariance(
         names as keywords (below), override the defaults. Other keyword names raise ``TypeError``.
     model : derive.Model, optional
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
-        decay does not (a deterministic move given the state).
+        decay does not (a deterministic move given the state). Models with erf or relu
+        units get the leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``; see
+        :mod:`numerics.noise.tuple_fluctuations`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
-        keeps only ``eta (E_j lambda_l + E_l lambda_j)``.
+        keeps only ``eta (E_j lambda_l + E_l lambda_j)``. Models with erf or relu units always
+        get the latter's covariance (``model``).
     batch_size : int
         Mini-batch size ``B >= 1``. A step's increment is then the mean of ``B``
         independent single-sample increments whose ``eta**2`` part is divided by
@@ -152,6 +157,9 @@ def covariance_blocks(
     Overflow follows the caller's ``np.errstate``; nothing is checked for finiteness.
     """
     delta = resolved.noise_variance
+    if is_per_tuple(resolved.module):
+        # erf and relu networks: unit tuple by unit tuple, leading order (numerics/noise/tuple_fluctuations.py)
+        return tuple_covariance_blocks(resolved.module, Q, R, T, eta, delta, a, b, eta_a)
     if a is None and b is None and eta_a is None:
         module = fluctuation_module(model)
         means = _scalar_means(resolved, Q, R, T, delta)

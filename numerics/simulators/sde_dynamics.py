@@ -11,11 +11,13 @@ import numpy as np
 
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.noise.diffusion import packed_evaluator
+from numerics.noise.fluctuations import covariance_blocks
+from numerics.noise.packing import pack_covariance
 from numerics.noise.sde_readouts import readout_covariance, readout_drift
 from numerics.ode.overlaps import rhs_unchecked
 from numerics.ode.readouts import check_readout_batch
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import ResolvedModel, tuple_module
+from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
 
 #: ``rate * dalpha`` of the default step (see the module docstring).
 DRIFT_STEP = 0.02
@@ -154,7 +156,9 @@ class SdeDynamics:
 
     def __init__(self, settings: RunSettings, resolved: ResolvedModel, replicas: int, p: int, k: int) -> None:
         self.settings, self.resolved = settings, resolved
-        self.packed = packed_evaluator(settings.model)  # ValueError for models without generated increment moments
+        # per-tuple models (erf) have no packed evaluator: their covariance comes from the per-tuple kernels
+        per_tuple = is_per_tuple(resolved.module)
+        self.packed = None if per_tuple else packed_evaluator(settings.model)  # ValueError: no increment moments
         self.a = self.b = None
         if settings.per_unit:
             # readout vectors (numerics/noise/sde_readouts.py); a trained readout joins the state and the noise
@@ -165,6 +169,9 @@ class SdeDynamics:
     def covariance(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None) -> Any:
         """The packed covariance (B, D, D), or (B, D + p, D + p) with a trained readout ``a`` (B, p)."""
         settings, resolved = self.settings, self.resolved
+        if self.packed is None and not settings.per_unit:
+            return pack_covariance(*covariance_blocks(Q, R, T, settings.eta, settings.model, resolved,
+                                                      settings.second_order))
         if not settings.per_unit:
             return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
         return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a, self.b,

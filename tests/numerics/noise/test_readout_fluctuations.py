@@ -103,7 +103,7 @@ def test_bad_readouts_are_refused():
     with pytest.raises(ValueError, match="polynomial"):
         from derive.model.model import Model
 
-        increment_covariance(Q, R, T, 0.1, model=Model(student_activation="erf(x)"), a=[1.0, 1.0])
+        increment_covariance(Q, R, T, 0.1, model=Model(student_activation="relu(x)"), a=[1.0, 1.0])
 
 
 @pytest.mark.slow  # about 10 s
@@ -216,11 +216,11 @@ def test_trained_readout_bad_input():
         simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, eta_a=-1.0, progress=False)
     from derive.model.model import Model
 
-    erf = Model(student_activation="erf(x)")
+    relu = Model(student_activation="relu(x)")
     with pytest.raises(ValueError, match="polynomial"):
-        increment_covariance(Q, R, T, 0.1, model=erf, eta_a=0.5)
+        increment_covariance(Q, R, T, 0.1, model=relu, eta_a=0.5)
     with pytest.raises(ValueError, match="polynomial"):
-        simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, model=erf, a=[1.0, 1.0], eta_a=0.5, progress=False)
+        simulate_sde(Q, R, T, N=100, eta=0.1, alpha_max=0.5, model=relu, a=[1.0, 1.0], eta_a=0.5, progress=False)
 
 
 @pytest.mark.slow  # about 10 s
