@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: d184b3d9175b44bc
+# input-hash: 2459f6ebbfad06de
 # result-hash: 4acc708fb0f7fd6d
-# body-sha256: 074ec049c004e37b0e125b0d133803426510ab891746149f4f16f9d65db9abef
+# body-sha256: 76d7d000adebbf5b8f268e7dd1ff0bc664bc01482c77a4e2358a5eb0a363e896
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -271,22 +271,22 @@ def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
     'hessian_31_st': kernel_hessian_31_st,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_2_t': kernel_hessian_2_s,
     'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_4_t': kernel_hessian_4_s,
     'increment_ss': kernel_increment_ss,
     'increment_st': kernel_increment_st,
     'increment_tt': kernel_increment_tt,
@@ -344,5 +344,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'd184b3d9175b44bc'
+INPUT_HASH = '2459f6ebbfad06de'
 RESULT_HASH = '4acc708fb0f7fd6d'

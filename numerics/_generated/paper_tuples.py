@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: b104fbcf11419eea
+# input-hash: 7043344dc39dcdbd
 # result-hash: d43d5242badb3ab4
-# body-sha256: a7476b4e04fcb151be5f03a5f0086089d465d2db860120aa982b7eb10a1581ea
+# body-sha256: 37ab3241b346018700589fda505672bf408be3646ea8be5972754b30320c72ba
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -173,22 +173,22 @@ def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
-    'hessian_31_st': kernel_hessian_31_st,
+    'hessian_31_st': kernel_hessian_13_ss,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
-    'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_2_t': kernel_hessian_2_s,
+    'hessian_4_s': kernel_hessian_13_ss,
+    'hessian_4_t': kernel_hessian_13_ss,
     'increment_ss': kernel_increment_ss,
     'increment_st': kernel_increment_st,
     'increment_tt': kernel_increment_tt,
@@ -246,5 +246,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'b104fbcf11419eea'
+INPUT_HASH = '7043344dc39dcdbd'
 RESULT_HASH = 'd43d5242badb3ab4'

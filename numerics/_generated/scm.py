@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: 95d45344eb0bc4be
+# input-hash: a8129a241ee51a00
 # result-hash: a7b97a5835107963
-# body-sha256: 8f0fe21f091febd1602794019e9b5b49197feb5dce3eb41ca8d0e369520fb119
+# body-sha256: 614e6609ca0ebd6eca6e3e9c3db159080feae951c9bd96a177520a372031e920
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -780,33 +780,33 @@ def kernel_readout_square_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
 KERNELS = {
     'noise': kernel_noise,
     'drift_student': kernel_drift_student,
-    'drift_teacher': kernel_drift_teacher,
+    'drift_teacher': kernel_drift_student,
     'diffusion_ss': kernel_diffusion_ss,
-    'diffusion_st': kernel_diffusion_st,
-    'diffusion_tt': kernel_diffusion_tt,
+    'diffusion_st': kernel_diffusion_ss,
+    'diffusion_tt': kernel_diffusion_ss,
     'pair_ss': kernel_pair_ss,
-    'pair_st': kernel_pair_st,
-    'pair_tt': kernel_pair_tt,
-    'hessian_11_st': kernel_hessian_11_st,
+    'pair_st': kernel_pair_ss,
+    'pair_tt': kernel_pair_ss,
+    'hessian_11_st': kernel_noise,
     'hessian_22_ss': kernel_hessian_22_ss,
-    'hessian_22_st': kernel_hessian_22_st,
+    'hessian_22_st': kernel_hessian_22_ss,
     'hessian_13_ss': kernel_hessian_13_ss,
     'hessian_31_st': kernel_hessian_31_st,
     'hessian_2_s': kernel_hessian_2_s,
-    'hessian_2_t': kernel_hessian_2_t,
+    'hessian_2_t': kernel_hessian_2_s,
     'hessian_4_s': kernel_hessian_4_s,
-    'hessian_4_t': kernel_hessian_4_t,
+    'hessian_4_t': kernel_hessian_4_s,
     'increment_ss': kernel_increment_ss,
-    'increment_st': kernel_increment_st,
-    'increment_tt': kernel_increment_tt,
+    'increment_st': kernel_increment_ss,
+    'increment_tt': kernel_increment_ss,
     'increment_noise': kernel_increment_noise,
     'readout_increment_ss': kernel_readout_increment_ss,
-    'readout_increment_st': kernel_readout_increment_st,
-    'readout_increment_tt': kernel_readout_increment_tt,
+    'readout_increment_st': kernel_readout_increment_ss,
+    'readout_increment_tt': kernel_readout_increment_ss,
     'readout_increment_noise': kernel_readout_increment_noise,
     'readout_square_ss': kernel_readout_square_ss,
-    'readout_square_st': kernel_readout_square_st,
-    'readout_square_tt': kernel_readout_square_tt,
+    'readout_square_st': kernel_readout_square_ss,
+    'readout_square_tt': kernel_readout_square_ss,
 }
 
 
@@ -853,5 +853,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '95d45344eb0bc4be'
+INPUT_HASH = 'a8129a241ee51a00'
 RESULT_HASH = 'a7b97a5835107963'
