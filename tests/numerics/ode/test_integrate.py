@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import numerics
-from numerics.core.validation import covariance
 from derive.model.model import Model, hermite
+from numerics.core.validation import covariance
 from numerics.ode.integrate import IntegrationError
 
 
