@@ -180,9 +180,9 @@ def test_every_recorded_covariance_is_positive_semidefinite():
 
 def test_without_the_projection_the_cone_would_be_left(monkeypatch):
     # the check above can fail: with the projection switched off the same runs leave the cone
-    import numerics.simulators.sde as sde
+    import numerics.simulators.sde_scheme as sde_scheme
 
-    monkeypatch.setattr(sde, "_project", lambda Q, R, T_pinv: 0)
+    monkeypatch.setattr(sde_scheme, "project_to_cone", lambda Q, R, T_pinv: 0)
     result = _near_the_boundary()
     C = covariance(result.Q, result.R, result.T[:, None])
     assert np.min(min_relative_eigenvalue(C)) < -1e-6
