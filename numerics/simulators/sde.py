@@ -228,8 +228,8 @@ def simulate_sde(
         ``alpha_max``); default the adaptive step of the module docstring.
     record : int or array of alphas
         Number of log-spaced output times (as :func:`numerics.integrate`; 0 and
-        ``alpha_max`` always among them), or the output times themselves; each is
-        rounded to the nearest step.
+        ``alpha_max`` always among them), or the output times themselves; with ``dalpha``
+        each is rounded to the nearest step, with the adaptive step the records are at them exactly.
     progress : bool
         Show a tqdm progress bar on long runs.
     step_scale : float

@@ -99,7 +99,11 @@ def default_step(
     a: np.ndarray | None = None,
     b: np.ndarray | None = None,
 ) -> float:
-    """The default Euler-Maruyama step at the start (module docstring, "Step size").
+    """One step for a whole batch from its starts: the rate, noise and ``alpha_max / MIN_STEPS`` bounds.
+
+    The smallest over the replicas of ``DRIFT_STEP / rate``, the noise bound and ``alpha_max /
+    MIN_STEPS`` at the start. :func:`numerics.simulators.sde.simulate_sde` adapts its step along
+    the path instead (:func:`step_bounds`); this is a quick estimate of its first step.
 
     Parameters
     ----------
