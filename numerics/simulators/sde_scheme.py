@@ -255,8 +255,8 @@ class EulerMaruyama:
         Q_new = Q[rows] + drift_Q * h[:, None, None] + increment_Q
         R_new = R[rows] + drift_R * h[:, None, None] + noise[:, n_upper:D].reshape(rows.size, p, k)
         a_new = None
-        if a is not None:
-            a_new = a[rows] + (drift_a * h[:, None] + noise[:, D:] if np.ndim(drift_a) else 0.0)
+        if a is not None:  # fixed readout vectors stay; a trained readout has its own noise after the D entries
+            a_new = a[rows] + drift_a * h[:, None] + noise[:, D:] if noise.shape[1] > D else a[rows]
         if self.singular_T:
             R_new = R_new @ self._rows(self.range_T, rows)
         finite = (np.all(np.isfinite(Q_new), axis=(-2, -1)) & np.all(np.isfinite(R_new), axis=(-2, -1))
