@@ -151,6 +151,9 @@ from numerics.simulators.sde_scheme import (
     record_alphas,
 )
 
+#: A progress display is shown when more than this many steps times replicas are expected.
+PROGRESS_WORK = 2e4
+
 
 def _check_N(N: object) -> float:
     if isinstance(N, bool) or not isinstance(N, (int, float, np.integer, np.floating)):
@@ -345,7 +348,7 @@ def simulate_sde(
     scheme = EulerMaruyama(dynamics, T_b, N=N, alpha_max=alpha_max, dalpha=dalpha, step_scale=step_scale,
                            max_steps=max_steps, escape_risk=escape_risk)
     started = time.perf_counter()
-    run = scheme.run(Q, R, times, generators, progress)
+    run = scheme.run(Q, R, times, generators, progress, PROGRESS_WORK)
     seconds = time.perf_counter() - started
     _report(run, settings.eta, on_divergence, dalpha)
     T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()

@@ -28,8 +28,6 @@ STEP_WARNING = 10.0
 #: An adaptive step below this fraction of ``alpha_max`` means the drift or the noise grows without bound
 #: (a finite-time blow-up, which the adaptive step would approach in ever shorter steps): the replica diverged.
 SMALLEST_STEP = 1e-9
-#: A progress bar is shown when more than this many steps times replicas are expected.
-PROGRESS_WORK = 2e4
 
 RUNNING, COMPLETED, ESCAPED, DIVERGED, STALLED = "running", "completed", "escaped", "diverged", "stalled"
 
@@ -137,8 +135,13 @@ class EulerMaruyama:
         # the per-replica entries of a shared-or-batched teacher array
         return array if array.ndim == 2 else array[rows]
 
-    def run(self, Q: np.ndarray, R: np.ndarray, times: np.ndarray, generators: list, progress: bool) -> SchemeRecord:
-        """Integrate from ``Q`` (B, p, p), ``R`` (B, p, k) (modified in place) recording at ``times`` (n,)."""
+    def run(self, Q: np.ndarray, R: np.ndarray, times: np.ndarray, generators: list, progress: bool,
+            progress_work: float) -> SchemeRecord:
+        """Integrate from ``Q`` (B, p, p), ``R`` (B, p, k) (modified in place) recording at ``times`` (n,).
+
+        A progress display (in thousandths of ``alpha_max``, reached by the slowest replica) is shown
+        when ``progress`` and the steps times replicas expected from the first step exceed ``progress_work``.
+        """
         replicas, p, k = R.shape
         trained = self.dynamics.settings.eta_a > 0
         a = None if self.dynamics.a is None else self.dynamics.a.copy()
@@ -163,8 +166,8 @@ class EulerMaruyama:
                 steps = self._advance(record, rows, alpha, Q, R, a, rate, risk, times, next_record)
                 if progress and bar is None and steps.size:
                     expected = self.alpha_max / float(np.min(steps)) * replicas
-                    bar = progress_bar(expected > PROGRESS_WORK, 1000, "SDE (per mille of alpha_max)",
-                                       unit_scale=False, unit="")
+                    bar = progress_bar(expected > progress_work, 1000, "SDE steps", unit_scale=False,
+                                       unit="/1000 of alpha_max")
                     progress = bar is not None
                 if bar is not None:
                     slowest = np.min(np.where(record.status == RUNNING, alpha, self.alpha_max))
@@ -332,5 +335,5 @@ def record_alphas(record: Any, alpha_max: float, dalpha: float | None, n_steps: 
     return np.unique(np.clip(np.rint(np.asarray(record) / dalpha).astype(np.int64), 0, n_steps)) * dalpha
 
 
-__all__ = ["CHUNK_STEPS", "EulerMaruyama", "PROGRESS_WORK", "RATE_EVERY", "SMALLEST_STEP", "STEP_WARNING",
+__all__ = ["CHUNK_STEPS", "EulerMaruyama", "RATE_EVERY", "SMALLEST_STEP", "STEP_WARNING",
            "SchemeRecord", "project_to_cone", "record_alphas"]
