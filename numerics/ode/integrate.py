@@ -25,12 +25,39 @@ class IntegrationError(RuntimeError):
     """The ODE solution became unphysical or diverged; the message says at which alpha.
 
     ``kind`` names the failure for callers that react to it: ``"blew up"``,
-    ``"left the PSD cone"`` or ``"solver stopped"``.
+    ``"left the PSD cone"`` or ``"solver stopped"``; ``alpha`` is where the solution
+    stopped (the event's alpha, or the solver's last accepted step), ``None`` when unknown.
     """
 
-    def __init__(self, message: str, kind: str = "solver stopped") -> None:
+    def __init__(self, message: str, kind: str = "solver stopped", alpha: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.alpha = alpha
+
+
+class AcceptedSteps:
+    """The alpha of the solver's last accepted step, read off its event calls.
+
+    ``solve_ivp`` evaluates the events once at the start and once after every accepted
+    step (and, while locating a sign change, inside the last one), never at rejected
+    trial points; the largest alpha they see is therefore where the solution stopped.
+    The right-hand side is also called at rejected trial steps, which can lie far beyond it.
+    """
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def watch(self, events: list) -> list:
+        """``events`` with the first one recording the alpha of each call."""
+        first = events[0]
+
+        def recorded(alpha: float, y: np.ndarray) -> float:
+            self.last = max(self.last, float(alpha))
+            return first(alpha, y)
+
+        recorded.terminal = getattr(first, "terminal", False)  # type: ignore[attr-defined]
+        recorded.direction = getattr(first, "direction", 0)  # type: ignore[attr-defined]
+        return [recorded, *events[1:]]
 
 
 
@@ -180,6 +207,7 @@ def integrate(
         check_on_sphere(Q0)
     alpha_eval, alpha_max = output_times(alpha_max, n_points, grid, alpha_eval)
     flow = OverlapFlow(T, settings, resolved, batch, p, k)
+    accepted = AcceptedSteps()
     y0 = flow.start(np.broadcast_to(Q0, batch + (p, p)), np.broadcast_to(R0, batch + (p, k)))
     with np.errstate(over="ignore", invalid="ignore"):
         # a start whose derivative overflows would otherwise surface as a step-size failure at alpha ~ 1e-323
@@ -191,10 +219,10 @@ def integrate(
         # the implicit solvers get the exact Jacobian instead of estimating it by differences
         jacobian = {"jac": flow_jacobian(flow)} if method in IMPLICIT_METHODS else {}
         solution = solve_ivp(
-            flow, (0.0, alpha_max), y0, method=method, t_eval=alpha_eval, rtol=rtol, atol=atol, events=flow.events(),
-            **jacobian,
+            flow, (0.0, alpha_max), y0, method=method, t_eval=alpha_eval, rtol=rtol, atol=atol,
+            events=accepted.watch(flow.events()), **jacobian,
         )
-    check_solution(solution, settings.eta, flow.reached)
+    check_solution(solution, settings.eta, accepted.last)
     Q_traj, R_traj, a_traj = flow.trajectory(solution.y.T)
     risk = flow.risk(Q_traj, R_traj, a_traj)
     if not np.all(np.isfinite(risk)):
@@ -212,29 +240,34 @@ def integrate(
 
 
 def check_solution(solution: Any, eta: float, reached: float) -> None:
-    """Raise :class:`IntegrationError` unless ``solve_ivp`` reached the end (the message names the alpha)."""
+    """Raise :class:`IntegrationError` unless ``solve_ivp`` reached the end (the message names the alpha).
+
+    ``reached`` is the alpha of the solver's last accepted step (:class:`AcceptedSteps`).
+    """
     if solution.status == 1:
         if solution.t_events[1].size:
             where = solution.t_events[1][0]
             raise IntegrationError(
                 f"the overlaps blew up (|Q| or |R| > {BLOWUP:g}) at alpha = {where:.6g}: "
                 f"the learning rate eta = {eta:g} is too large for this start",
-                kind="blew up",
+                kind="blew up", alpha=float(where),
             )
         where = solution.t_events[0][0]
         raise IntegrationError(
             f"the integration error pushed the state out of the cone of positive semi-definite covariances "
             f"at alpha = {where:.6g} (eta = {eta:g}); tighten rtol/atol",
-            kind="left the PSD cone",
+            kind="left the PSD cone", alpha=float(where),
         )
     if solution.status != 0:
         raise IntegrationError(
             f"the solver stopped at alpha = {reached:.6g} ({solution.message}); with eta = {eta:g} "
-            "the dynamics are most likely unstable: try a smaller learning rate"
+            "the dynamics are most likely unstable: try a smaller learning rate",
+            alpha=float(reached),
         )
 
 
 __all__ = [
+    "AcceptedSteps",
     "BLOWUP",
     "CONE_TOLERANCE",
     "IMPLICIT_METHODS",

@@ -95,9 +95,11 @@ import numpy as np
 
 from numerics.core.activations import activation_functions
 from numerics.core.validation import check_flag, check_scalar
+from numerics.kernels.unit_tuples import readout_vectors
+from numerics.ode.readouts import check_readout_batch, check_readouts
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import ResolvedModel, resolve
+from numerics.runtime.registry import ResolvedModel, resolve, tuple_module
 from numerics.simulators.chain_draws import BlockDraws
 from numerics.simulators.chain_start import covariance_factor, haar_overlaps, start_covariance
 from numerics.simulators.common import (
@@ -182,11 +184,20 @@ def overlap_step(
 
 
 class StepKernel:
-    """The model's activations and constants, and the block update (module docstring)."""
+    """The model's activations and constants, and the block update (module docstring).
 
-    def __init__(self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int, batch: int = 1) -> None:
+    ``readouts``: per-unit readout vectors ``(a, b)`` of shapes (B, p) and (B, k), one row
+    per replica; default the model's scalar readout on every unit.
+    """
+
+    def __init__(
+        self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int, batch: int = 1,
+        readouts: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         module = resolved.module
-        self.a, self.b = (float(v) for v in module.readouts(p, k))
+        # the model's scalar readouts, or per-unit readout vectors a (B, p), b (B, k) (one row per replica)
+        self.a, self.b = (float(v) for v in module.readouts(p, k)) if readouts is None else readouts
+        self.per_unit = readouts is not None
         # polynomials, erf or relu: the chain's law holds for any activation
         self.sigma, self.sigma_prime = activation_functions(module, "STUDENT")
         self.sigma_star, _ = activation_functions(module, "TEACHER")
@@ -228,7 +239,7 @@ class StepKernel:
         lam0, nu = Z0[:, :, :p], Z0[:, :, p:]
         gram = inputs @ np.swapaxes(inputs, 1, 2)  # (B, s, s): x_tau . x_t / N after the division
         gram /= N
-        y = self.b * self.sigma_star(nu).sum(axis=-1)
+        y = self._teacher_output(nu)
         if xi is not None and self.noise_std > 0:
             y += self.noise_std * xi
         step_of = self.step_of[:n_inputs]
@@ -238,23 +249,24 @@ class StepKernel:
         else:
             lam_start, overlap = lam0, gram
         e = np.empty((C.shape[0], p, n_inputs))  # e_t = (eta / batch) E_t, one column per input
-        coefficient = eta * self.a / batch
-        sigma, sigma_prime, a = self.sigma, self.sigma_prime, self.a
+        sigma_prime = self.sigma_prime
         if batch == 1:
+            coefficient = eta * self._student_readout(1) / batch  # scalar or (B, p)
             for t in range(size):
                 lam = lam_start[:, t]
                 if t:
                     lam = lam + (e[:, :, :t] @ overlap[:, :t, t, None])[..., 0]
-                residual = y[:, t] - a * sigma(lam).sum(axis=-1)
-                np.multiply((coefficient * residual)[:, None], sigma_prime(lam), out=e[:, :, t])
+                residual = y[:, t] - self._student_output(lam, 1)
+                np.multiply(coefficient * residual[:, None], sigma_prime(lam), out=e[:, :, t])
         else:
+            coefficient = eta * self._student_readout(2) / batch  # scalar or (B, 1, p)
             for t in range(size):
                 first, last = t * batch, (t + 1) * batch  # the inputs of step t
                 lam = lam_start[:, first:last]  # (B, batch, p)
                 if t:
                     lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
-                residual = y[:, first:last] - a * sigma(lam).sum(axis=-1)
-                e[:, :, first:last] = coefficient * np.swapaxes(residual[..., None] * sigma_prime(lam), 1, 2)
+                residual = y[:, first:last] - self._student_output(lam, 2)
+                e[:, :, first:last] = np.swapaxes(coefficient * residual[..., None] * sigma_prime(lam), 1, 2)
         U = e * self.powers[size - 1 - step_of] if decay != 1.0 else e
         ds = self.powers[size]
         cross = (U @ lam0) * (ds / N)  # (B, p, p)
@@ -264,6 +276,25 @@ class StepKernel:
         C[:, :p, :p] = (Q + np.swapaxes(Q, 1, 2)) / 2  # symmetric to the last bit
         C[:, :p, p:] = R
         C[:, p:, :p] = np.swapaxes(R, 1, 2)
+
+
+    def _student_readout(self, axes: int) -> Any:
+        # the scalar readout, or a (B, p) with axes - 1 unit axes inserted before p (lambda's layout)
+        if not self.per_unit:
+            return self.a
+        return self.a.reshape(self.a.shape[:1] + (1,) * (axes - 1) + self.a.shape[1:])
+
+    def _student_output(self, lam: np.ndarray, axes: int) -> np.ndarray:
+        # f = sum_j a_j sigma(lambda_j) for lambda of shape (B, ..., p) with ``axes`` leading axes
+        if not self.per_unit:
+            return self.a * self.sigma(lam).sum(axis=-1)
+        return (self._student_readout(axes) * self.sigma(lam)).sum(axis=-1)
+
+    def _teacher_output(self, nu: np.ndarray) -> np.ndarray:
+        # y without label noise, sum_r b_r sigma*(nu_r), for nu of shape (B, n, k)
+        if not self.per_unit:
+            return self.b * self.sigma_star(nu).sum(axis=-1)
+        return (self.b[:, None, :] * self.sigma_star(nu)).sum(axis=-1)
 
 
 def block_steps(batch: int) -> int:
@@ -313,8 +344,9 @@ def simulate_overlaps(
     settings : RunSettings, optional
         ``eta``, ``model`` and ``batch_size`` as in :func:`numerics.simulators.weights.simulate` (a
         mini-batch step draws ``batch_size`` inputs: the block's ``s * batch_size`` rows, their Gram
-        matrix included); readout vectors and a trained readout are simulated by the weight
-        method only (``ValueError`` here).
+        matrix included); per-unit readout vectors ``a`` (shape (p,) or (replicas, p)) and ``b``
+        ((k,) or (replicas, k)) as there; a trained readout (``eta_a > 0``) is simulated by the
+        weight method only (``ValueError`` here).
     **setting_overrides
         The same settings as keywords; other names raise ``TypeError``.
     N, p, k, alpha_max, q0, seed, replicas, record, progress
@@ -339,7 +371,9 @@ def simulate_overlaps(
         ``risk`` (B, n), ``T`` (B, k, k), replica axis dropped for ``replicas == 1``;
         ``extra`` holds ``"N"``, ``"steps"``, ``"replicas"``, ``"model"``,
         ``"method"`` (``"overlaps"``), ``"seconds"`` (wall time of the SGD loop).
-        ``nfev`` is the number of SGD steps; ``settings`` the run's settings.
+        ``nfev`` is the number of SGD steps; ``settings`` the run's settings. With readout
+        vectors ``a`` (B, n, p) holds the (fixed) student readout at the recorded steps, ``b``
+        (B, k) the teacher's when given, and ``risk`` is computed with them.
 
     Raises
     ------
@@ -349,10 +383,8 @@ def simulate_overlaps(
         If the overlaps diverge, naming the alpha interval reached.
     """
     settings = RunSettings.merged(settings, setting_overrides, "simulate_overlaps")
-    if settings.per_unit:
-        raise ValueError(
-            "readout vectors a, b and a trained readout (eta_a > 0) are simulated by method='weights' only"
-        )
+    if settings.eta_a > 0:
+        raise ValueError("a trained readout (eta_a > 0) is simulated by method='weights' only")
     if settings.spherical:
         raise ValueError("spherical SGD is simulated by method='weights' (and integrated by integrate) only")
     N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate_overlaps")
@@ -370,13 +402,14 @@ def simulate_overlaps(
             f"label flips (label_flip = {resolved.label_flip:g}) are simulated by simulate(method='weights') and "
             "integrated by integrate only"
         )
+    readouts = _readouts(settings, resolved, p, k, replicas)
     sequences = replica_seeds(seed, replicas)
     generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(4)] for sq in sequences]
     C = start_covariance(N=N, p=p, k=k, replicas=replicas, init_rngs=[g[0] for g in generators], q0=q0,
                          W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T)
     T_out = C[:, p:, p:].copy()
     streams = [(g[1], g[2], g[3]) for g in generators]
-    kernel = StepKernel(resolved, settings.eta, N, p, k, batch)
+    kernel = StepKernel(resolved, settings.eta, N, p, k, batch, readouts)
     sizes = block_sizes(steps, n_steps, block_steps(batch))
     draws = BlockDraws(streams, [size * batch for size in sizes], p + k, dof, resolved.noise_variance > 0)
     bar = progress_bar(progress and float(n_steps) * batch * replicas > PROGRESS_WORK, n_steps,
@@ -386,8 +419,28 @@ def simulate_overlaps(
     seconds = time.perf_counter() - started
     extra = {"N": N, "steps": steps, "replicas": replicas, "model": settings.model, "method": "overlaps",
              "seconds": seconds}
+    if readouts is None:
+        return replica_result(alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, settings=settings,
+                              nfev=n_steps, extra=extra)
+    a, b = readouts
+    a_rec = np.broadcast_to(a[:, None], (replicas, steps.size, p)).copy()
+    risk = tuple_module(settings.model).residual_risk(Q_rec, R_rec, T_out[:, None], a_rec, b[:, None])
     return replica_result(alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, settings=settings,
-                          nfev=n_steps, extra=extra)
+                          nfev=n_steps, extra=extra, risk=risk + resolved.noise_variance / 2, squeeze=("a", "b"),
+                          a=a_rec, b=None if settings.b is None else b.copy())
+
+
+def _readouts(
+    settings: RunSettings, resolved: ResolvedModel, p: int, k: int, replicas: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    # per-unit readout vectors, one row per replica: a (replicas, p), b (replicas, k); None without them
+    if not settings.per_unit:
+        return None
+    check_readouts(settings.a, settings.b, settings.eta_a, p, k)
+    check_readout_batch(settings.a, settings.b, (replicas,), "the replicas")
+    a, b = readout_vectors(resolved.module.readouts, p, k, settings.a, settings.b)
+    return (np.array(np.broadcast_to(a, (replicas, p)), dtype=float),
+            np.array(np.broadcast_to(b, (replicas, k)), dtype=float))
 
 
 def _run_chain(

@@ -21,7 +21,7 @@ noise covariance.
 
 Scheme
 ------
-Euler-Maruyama with a fixed step ``h`` (weak order one):
+Euler-Maruyama with the step ``h`` of "Step size" (weak order one):
 ``v = sqrt(h / N) F g`` with ``g ~ N(0, I_D)`` and ``F F^T = Sigma`` (batched Cholesky;
 where it fails, for a singular ``Sigma`` (the noise vanishes at the zero-error
 manifold without label noise) or one indefinite by round-off, that replica's factor
@@ -52,40 +52,72 @@ With a rank-deficient ``T``, ``R`` is also projected onto the range of ``T``.
 
 Step size
 ---------
-Unless ``dalpha`` is given, ``h = min(DRIFT_STEP / rate, N (NOISE_STEP s)**2 / tr Sigma,
-alpha_max / MIN_STEPS)`` at the start (the smallest over the replicas):
+Every replica takes its own steps. Unless ``dalpha`` is given, the step at each state is
+``h = step_scale * min(drift_bound, noise_bound, alpha_max / MIN_STEPS)``
+(:func:`numerics.simulators.sde_dynamics.step_bounds`), re-evaluated at every step from the
+state it starts from, so it follows the state along the path:
 
-* ``rate``: the spectral radius of the drift's Jacobian in the packed coordinates
-  (central differences). ``rate h = DRIFT_STEP = 0.02`` keeps the Euler error of the
-  growth and relaxation rates near 1 % (``exp(x)`` against ``1 + x``). Along the
-  paper model's escape the largest rate (reached at the solution) is about three times
-  the starting one, which stays well inside Euler's stability limit ``rate h < 2``.
-* the noise: one step's noise ``sqrt(h tr Sigma / N)`` at most ``NOISE_STEP = 0.05`` of
-  the state's scale ``s = max(|Q|, |T|)`` (Frobenius); this binds only at small N.
+* ``drift_bound = min(DRIFT_STEP / rate, BLOCK_STEP scale(x) / |b_x|)``, ``DRIFT_STEP = 0.02``,
+  ``BLOCK_STEP = 0.05``:
+  ``rate`` is the spectral radius of the drift's Jacobian in the packed coordinates
+  (central differences, re-estimated every :data:`~numerics.simulators.sde_scheme.RATE_EVERY`
+  steps of the replica); ``rate h = 0.02`` keeps the Euler error of the growth and
+  relaxation rates near 1 % (``exp(x)`` against ``1 + x``) and far inside the stability
+  limit ``rate h < 2``. ``scale(x) / |b_x|`` is the time the drift takes to move a block
+  ``x`` of the state (``Q``, ``R``, a trained ``a``) by its own size (Frobenius norms; the scale
+  of ``Q`` is ``max(|Q|, |T|)``, that of ``R`` at least ``sqrt(tr Q tr T / N)``, its size at a
+  random start). Near ``R = 0`` this is the escape's time scale ``|R| / |dR/dalpha|``: for
+  information exponent ``k* >= 3`` (a cubic student and a He3 teacher, say) the drift of ``R``
+  is ``O(R**(k* - 1))``, its Jacobian at ``R = 0`` vanishes, and a rate alone would allow any step.
+* ``noise_bound``: one step's noise ``sqrt(h tr Sigma / N)`` at most ``NOISE_STEP = 0.05`` of
+  the state's scale ``max(|Q|, |T|)``; this binds only at small N.
 * at least ``MIN_STEPS = 100`` steps.
 
-The step is then shortened so that a whole number of steps ends at ``alpha_max``.
-The weak error is ``O(h)``; pass ``dalpha`` to refine. With the default rule the steps
-of a batch depend on all its starts (their largest rate); a replica follows the same
-trajectory alone or batched when the starts are shared or ``dalpha`` is given.
+The steps up to the next recorded alpha are made equal so that the last lands on it: the
+records are at the requested alphas exactly. With ``dalpha`` the step is fixed (shortened so that a whole number of
+steps ends at ``alpha_max``; recorded alphas rounded to whole steps) and the same bounds are
+evaluated along the path only to warn (``RuntimeWarning``) when a step is longer than
+:data:`~numerics.simulators.sde_scheme.STEP_WARNING` = 10 times ``drift_bound`` (``rate h > 0.2``,
+or a step moving the state by a fifth of its size).
+
+Weak order: the step is chosen from the state at the start of the step (a previsible step
+sequence), so the scheme keeps Euler-Maruyama's weak order one: the error of
+``E f(X_alpha)`` for smooth ``f`` is ``O(h)``, halved with ``step_scale`` (tested by step halving
+on a linear model whose mean is known exactly: tests/numerics/simulators/test_sde_robust.py).
+
+Replica status
+--------------
+A replica whose overlaps diverge (``Q_jj > BLOWUP`` or not finite, or a covariance that
+overflows, or an adaptive step below :data:`~numerics.simulators.sde_scheme.SMALLEST_STEP`
+``* alpha_max``: a finite-time blow-up, which the adaptive step would otherwise approach in ever
+shorter steps) is frozen at its last good state and reported; the others go on. A replica
+stalls when it has taken ``max_steps`` steps (at most :data:`~numerics.simulators.common.MAX_STEPS`).
+``extra["status"]`` (B,) says ``"completed"``, ``"escaped"`` (completed, and the risk fell below
+``escape_risk``), ``"diverged"`` or ``"stalled"``; ``extra["status_alpha"]`` where the replica
+ended (``alpha_max``, or the alpha of the step that failed); ``extra["escape_alpha"]`` the first alpha
+with the risk below ``escape_risk`` (linear within the step; NaN if never). Records after a
+failure are NaN, and a ``RuntimeWarning`` names the failed replicas. ``SimulationError`` is raised
+only when every replica failed, or when one diverged with ``on_divergence="raise"``.
 
 Seeding
 -------
 Replica ``i`` owns ``replica_seeds(seed, B)[i]`` (:func:`numerics.simulators.weights.replica_seeds`);
 its Gaussian increments come from the generator of that sequence's child 0, drawn in
-chunks of :data:`CHUNK_STEPS` steps whose sizes depend only on the number of steps.
-Every operation on a replica's state is batched over replicas without mixing them, so
-with the same step size a replica follows the same trajectory alone
-(``seed=[replica_seeds(seed, B)[i]]``) or batched, up to the last bits of entry-wise sums.
+chunks of :data:`~numerics.simulators.sde_scheme.CHUNK_STEPS` of its own steps. Every
+operation on a replica's state, its step included, is batched over replicas without mixing
+them, so a replica follows the same trajectory alone (``seed=[replica_seeds(seed, B)[i]]``)
+or batched, up to the last bits of entry-wise sums.
 
-The drift, the noise covariance and the default step live in
-:mod:`numerics.simulators.sde_dynamics`; this module holds the scheme and the simulation.
+The drift, the noise covariance and the step's bounds live in
+:mod:`numerics.simulators.sde_dynamics`, the loop in :mod:`numerics.simulators.sde_scheme`;
+this module checks the arguments and builds the result.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -93,30 +125,33 @@ from typing import Any
 import numpy as np
 
 from numerics.core.validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
-from numerics.noise.diffusion import packed_size
 from numerics.ode.integrate import default_grid
 from numerics.ode.readouts import check_readouts
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
-from numerics.simulators.chain_start import covariance_factor
 from numerics.simulators.common import (
     BLOWUP,
+    MAX_STEPS,
     SimulationError,
     check_memory,
     check_steps,
     child_seed,
-    progress_bar,
     record_points,
     replica_seeds,
 )
 from numerics.simulators.replicas import replica_result
-from numerics.simulators.sde_dynamics import SdeDynamics, default_step
+from numerics.simulators.sde_dynamics import SdeDynamics
+from numerics.simulators.sde_scheme import (
+    DIVERGED,
+    STALLED,
+    STEP_WARNING,
+    EulerMaruyama,
+    SchemeRecord,
+    record_alphas,
+)
 
-#: Steps whose Gaussian draws are generated per generator call (amortises the calls; the chunk
-#: sizes depend only on the number of steps, so a replica's draws do not depend on the batch).
-CHUNK_STEPS = 256
-#: A progress bar is shown when more than this many steps times replicas are simulated.
+#: A progress display is shown when more than this many steps times replicas are expected.
 PROGRESS_WORK = 2e4
 
 
@@ -147,38 +182,6 @@ def _per_replica(value: Any, name: str, shape: tuple[int, ...], replicas: int) -
                      f"got {array.shape}")
 
 
-def _record_steps(record: Any, alpha_max: float, h: float, n_steps: int) -> np.ndarray:
-    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
-        if record < 2:
-            raise ValueError(f"record must be >= 2 points, got {record}")
-        alphas = np.append(default_grid(alpha_max, int(record), "log"), alpha_max)  # the end, always
-    else:
-        alphas = as_float_array(record, "record", ndim_min=1)
-        if alphas.ndim != 1 or alphas.size < 1 or np.any(np.diff(alphas) < 0) or alphas[0] < 0:
-            raise ValueError("record must be an integer or a non-decreasing 1-d array of alphas >= 0")
-        if alphas[-1] > alpha_max * (1 + 1e-12):
-            raise ValueError(f"record goes beyond alpha_max = {alpha_max:g} (last alpha {alphas[-1]:g})")
-    return np.unique(np.clip(np.rint(alphas / h).astype(np.int64), 0, n_steps))
-
-
-def _project(Q: np.ndarray, R: np.ndarray, T_pinv: np.ndarray) -> int:
-    """Project ``S = Q - R T^+ R^T`` onto the PSD cone where it has a negative eigenvalue, in place.
-
-    Returns the number of replicas projected.
-    """
-    teacher = R @ T_pinv @ np.swapaxes(R, -1, -2)
-    teacher = (teacher + np.swapaxes(teacher, -1, -2)) / 2
-    S = Q - teacher
-    S = (S + np.swapaxes(S, -1, -2)) / 2
-    smallest = np.linalg.eigvalsh(S)[:, 0]
-    bad = np.flatnonzero(smallest < 0)
-    if bad.size:
-        values, vectors = np.linalg.eigh(S[bad])
-        inside = (vectors * np.maximum(values, 0.0)[:, None, :]) @ np.swapaxes(vectors, -1, -2)
-        Q[bad] = (inside + np.swapaxes(inside, -1, -2)) / 2 + teacher[bad]
-    return int(bad.size)
-
-
 def simulate_sde(
     Q0: np.ndarray,
     R0: np.ndarray,
@@ -192,6 +195,10 @@ def simulate_sde(
     dalpha: float | None = None,
     record: int | Sequence[float] | np.ndarray = 200,
     progress: bool = True,
+    step_scale: float = 1.0,
+    max_steps: int = MAX_STEPS,
+    escape_risk: float | None = None,
+    on_divergence: str = "mask",
     **setting_overrides: Any,
 ) -> IntegrationResult:
     """Integrate the diffusion approximation of finite-N SGD on the overlaps (module docstring).
@@ -221,15 +228,24 @@ def simulate_sde(
     seed : None, int, SeedSequence, or sequence of ``replicas`` of those
         See :func:`numerics.simulators.weights.replica_seeds` and the module docstring.
     dalpha : float, optional
-        Euler-Maruyama step; default from the drift and noise scales at the start
-        (:func:`numerics.simulators.sde_dynamics.default_step`). Shortened so that a whole number of steps ends at
-        ``alpha_max``.
+        A fixed Euler-Maruyama step (shortened so that a whole number of steps ends at
+        ``alpha_max``); default the adaptive step of the module docstring.
     record : int or array of alphas
         Number of log-spaced output times (as :func:`numerics.integrate`; 0 and
-        ``alpha_max`` always among them), or the output times themselves; each is
-        rounded to the nearest step.
+        ``alpha_max`` always among them), or the output times themselves; with ``dalpha``
+        each is rounded to the nearest step, with the adaptive step the records are at them exactly.
     progress : bool
         Show a tqdm progress bar on long runs.
+    step_scale : float
+        Multiplies the adaptive step (> 0; ``0.5`` halves every step). Not used with ``dalpha``.
+    max_steps : int
+        Steps a replica may take (1 ... ``MAX_STEPS``); a replica reaching it stalls. With
+        ``dalpha``, more than ``max_steps`` steps raise ``ValueError`` before the run.
+    escape_risk : float, optional
+        Risk level (> 0) below which a replica counts as escaped (``extra["escape_alpha"]``).
+    on_divergence : {"mask", "raise"}
+        ``"mask"``: diverged replicas are frozen, NaN from there on and reported (an error only
+        if all fail); ``"raise"``: the first divergence raises ``SimulationError``.
     batch_size : int
         Mini-batch size ``B >= 1`` (``alpha`` counts SGD steps / N). With drift
         ``B b(eta / B)`` and increment covariance ``B Sigma(eta / B)``
@@ -258,10 +274,14 @@ def simulate_sde(
         ``alpha`` (n,) = recorded steps times the step; ``Q`` (B, n, p, p), ``R``
         (B, n, p, k), ``risk`` (B, n), ``T`` (B, k, k); the replica axis ``B`` is
         dropped when ``replicas == 1`` (as :func:`numerics.simulate`). ``nfev`` is the
-        number of steps; ``extra`` holds ``"N"``, ``"dalpha"`` (the step used),
-        ``"steps"`` (recorded step indices), ``"replicas"``, ``"model"``, ``"method"``
-        (``"sde"``), ``"seconds"`` (wall time of the loop) and ``"projections"``
-        (replica-steps whose ``S`` was projected onto the PSD cone). With readout vectors
+        largest number of steps of a replica; ``extra`` holds ``"N"``, ``"dalpha"`` (the fixed
+        step, or the mean step ``alpha_max / nfev`` of the adaptive one), ``"largest_step"``,
+        ``"adaptive"``, ``"steps"`` (recorded step indices with a fixed step, else ``None``),
+        ``"replicas"``, ``"model"``, ``"method"`` (``"sde"``), ``"seconds"`` (wall time of the
+        loop), ``"projections"`` (replica-steps whose ``S`` was projected onto the PSD cone)
+        and per replica (B,) ``"status"``, ``"status_alpha"``, ``"escape_alpha"`` and
+        ``"steps_taken"`` (module docstring, "Replica status"). ``alpha`` holds the requested
+        alphas exactly with the adaptive step. With readout vectors
         ``a`` (B, n, p) holds the student readout at the recorded times (fixed or
         trained), ``b`` (B, k) the teacher's, and ``risk`` is computed with them.
         ``settings`` holds the run's settings.
@@ -279,7 +299,13 @@ def simulate_sde(
         starts whose ``C`` is not positive semi-definite, models
         without a generated increment covariance.
     SimulationError
-        If the overlaps diverge (or the noise covariance overflows), naming the alpha.
+        If every replica diverged or stalled, or one diverged with ``on_divergence="raise"``,
+        naming the alpha.
+
+    Warns
+    -----
+    RuntimeWarning
+        Some replicas diverged or stalled; or steps were long against the drift's time scale.
     """
     settings = RunSettings.merged(settings, setting_overrides, "simulate_sde")
     if settings.spherical:
@@ -288,12 +314,11 @@ def simulate_sde(
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     if settings.batch_size != 1:
         return _mini_batch(Q0, R0, T, settings, N=N, alpha_max=alpha_max, replicas=replicas, seed=seed,
-                           dalpha=dalpha, record=record, progress=progress)
+                           dalpha=dalpha, record=record, progress=progress, step_scale=step_scale,
+                           max_steps=max_steps, escape_risk=escape_risk, on_divergence=on_divergence)
     replicas = _check_replicas(replicas)
-    if dalpha is not None:
-        dalpha = check_scalar(dalpha, "dalpha", positive=True)
-        if dalpha > alpha_max:
-            raise ValueError(f"dalpha = {dalpha:g} is larger than alpha_max = {alpha_max:g}")
+    options = _check_options(alpha_max, dalpha, step_scale, max_steps, escape_risk, on_divergence)
+    dalpha, step_scale, max_steps, escape_risk = options
     start_size = sum(float(np.size(value)) for value in (Q0, R0, T))
     check_memory(8.0 * replicas * start_size, f"the starts of {replicas} replicas (replicas)")
     Q, R, T_b = _starts(Q0, R0, T, replicas)
@@ -311,39 +336,111 @@ def simulate_sde(
     dynamics = SdeDynamics(settings, resolved, replicas, p, k)
     T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2
     with np.errstate(over="ignore", invalid="ignore"):
-        Sigma = dynamics.covariance(Q, R, T_b, dynamics.a)
-        if not np.all(np.isfinite(Sigma)):
+        if not np.all(np.isfinite(dynamics.covariance(Q, R, T_b, dynamics.a))):
             raise SimulationError("the increment covariance is not finite at the start (overlaps too large)")
-        if dalpha is None:
-            dalpha = default_step(Q, R, T_b, Sigma, N=N, alpha_max=alpha_max, settings=settings, resolved=resolved,
-                                  a=dynamics.a, b=dynamics.b)
-    check_steps(alpha_max / dalpha * (1 - 1e-12), f"alpha_max / dalpha = {alpha_max:g} / {dalpha:g}")
-    n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
-    h = alpha_max / n_steps
+    n_steps = None
+    if dalpha is not None:
+        check_steps(alpha_max / dalpha * (1 - 1e-12), f"alpha_max / dalpha = {alpha_max:g} / {dalpha:g}")
+        n_steps = max(1, math.ceil(alpha_max / dalpha * (1 - 1e-12)))
+        if n_steps > max_steps:
+            raise ValueError(f"alpha_max / dalpha = {alpha_max:g} / {dalpha:g} gives {n_steps} steps, more than "
+                             f"max_steps = {max_steps}")
+        dalpha = alpha_max / n_steps
     if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
         check_memory(16.0 * record, f"record = {record}")  # the grid is built before duplicates are dropped
-    points = record_points(record, n_steps)
+    points = record_points(record, MAX_STEPS if n_steps is None else n_steps)
     check_memory(8.0 * points * replicas * (p * p + p * k), f"recording {points} points of {replicas} replicas "
                  "(record, replicas)")
-    steps = _record_steps(record, alpha_max, h, n_steps)
+    times = record_alphas(_record_alphas(record, alpha_max), alpha_max, dalpha, n_steps)
     generators = [np.random.default_rng(child_seed(sequence, 0)) for sequence in replica_seeds(seed, replicas)]
-    bar = progress_bar(progress and float(n_steps) * replicas > PROGRESS_WORK, n_steps, "SDE steps", unit_scale=False)
+    scheme = EulerMaruyama(dynamics, T_b, N=N, alpha_max=alpha_max, dalpha=dalpha, step_scale=step_scale,
+                           max_steps=max_steps, escape_risk=escape_risk)
     started = time.perf_counter()
-    Q_rec, R_rec, a_rec, projections = _euler_maruyama(dynamics, Q, R, T_b, Sigma, h, N, steps, n_steps,
-                                                         generators, bar)
+    run = scheme.run(Q, R, times, generators, progress, PROGRESS_WORK)
     seconds = time.perf_counter() - started
+    _report(run, settings.eta, on_divergence, dalpha)
     T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
     risk = None
     if settings.per_unit:
-        risk = tuple_module(settings.model).residual_risk(Q_rec, R_rec, T_rec[:, None], a_rec, dynamics.b[:, None])
+        risk = tuple_module(settings.model).residual_risk(run.Q, run.R, T_rec[:, None], run.a, dynamics.b[:, None])
         risk = risk + resolved.noise_variance / 2
-    extra = {"N": N, "dalpha": h, "steps": steps, "replicas": replicas, "model": settings.model, "method": "sde",
-             "seconds": seconds, "projections": projections}
+    nfev = int(np.max(run.steps_taken))
+    extra = {"N": N, "dalpha": dalpha if dalpha is not None else alpha_max / max(nfev, 1),
+             "largest_step": dalpha if dalpha is not None else run.largest_step,
+             "steps": None if dalpha is None else np.rint(times / dalpha).astype(np.int64), "replicas": replicas,
+             "model": settings.model, "method": "sde", "seconds": seconds, "projections": run.projections,
+             "adaptive": dalpha is None, "status": run.status, "status_alpha": run.status_alpha,
+             "escape_alpha": run.escape_alpha, "steps_taken": run.steps_taken}
     return replica_result(
-        alpha=steps * h, Q=Q_rec, R=R_rec, T=T_rec, resolved=resolved, risk=risk, squeeze=("a", "b"),
-        settings=settings, nfev=n_steps, extra=extra,
-        a=a_rec if settings.per_unit else None, b=None if settings.b is None else dynamics.b,
+        alpha=times, Q=run.Q, R=run.R, T=T_rec, resolved=resolved, risk=risk,
+        squeeze=("a", "b", "status", "status_alpha", "escape_alpha", "steps_taken"),
+        settings=settings, nfev=nfev, extra=extra,
+        a=run.a if settings.per_unit else None, b=None if settings.b is None else dynamics.b,
     )
+
+
+def _check_options(
+    alpha_max: float, dalpha: Any, step_scale: Any, max_steps: Any, escape_risk: Any, on_divergence: Any
+) -> tuple[float | None, float, int, float | None]:
+    # the checked (dalpha, step_scale, max_steps, escape_risk)
+    if dalpha is not None:
+        dalpha = check_scalar(dalpha, "dalpha", positive=True)
+        if dalpha > alpha_max:
+            raise ValueError(f"dalpha = {dalpha:g} is larger than alpha_max = {alpha_max:g}")
+    step_scale = check_scalar(step_scale, "step_scale", positive=True)
+    max_steps = check_int(max_steps, "max_steps", minimum=1)
+    if max_steps > MAX_STEPS:
+        raise ValueError(f"max_steps = {max_steps} is more than the maximum MAX_STEPS = {MAX_STEPS:g}")
+    if escape_risk is not None:
+        escape_risk = check_scalar(escape_risk, "escape_risk", positive=True)
+    if on_divergence not in ("mask", "raise"):
+        raise ValueError(f"on_divergence must be 'mask' or 'raise', got {on_divergence!r}")
+    return dalpha, step_scale, max_steps, escape_risk
+
+
+def _report(run: SchemeRecord, eta: float, on_divergence: str, dalpha: float | None) -> None:
+    # errors when every replica failed (or one diverged with on_divergence="raise"), warnings otherwise
+    if run.long_steps:
+        warnings.warn(f"{run.long_steps} steps were longer than {STEP_WARNING:g} times the drift's time scale "
+                      f"(DRIFT_STEP / rate, or the time the drift takes to move the state by its own size, e.g. "
+                      "the escape's |R| / |dR/dalpha|): the Euler-Maruyama error is large; use a smaller dalpha",
+                      RuntimeWarning, stacklevel=3)
+    diverged = np.flatnonzero(run.status == DIVERGED)
+    stalled = np.flatnonzero(run.status == STALLED)
+    failed = diverged.size + stalled.size
+    if diverged.size and (on_divergence == "raise" or failed == run.status.size):
+        first = diverged[np.argmin(run.status_alpha[diverged])]
+        _diverged(run.status_alpha[first] - _last_step(run, first, dalpha), run.status_alpha[first], eta,
+                  diverged.size, run.status.size)
+    if stalled.size == run.status.size:
+        raise SimulationError(
+            f"every replica stalled (the first by alpha = {np.min(run.status_alpha):.6g}): each took max_steps "
+            "steps before alpha_max; raise max_steps or step_scale"
+        )
+    if failed:
+        alphas = ", ".join(f"{alpha:.4g}" for alpha in run.status_alpha[np.append(diverged, stalled)][:5])
+        warnings.warn(f"{diverged.size} of {run.status.size} replicas diverged and {stalled.size} stalled (at "
+                      f"alpha = {alphas}{', ...' if failed > 5 else ''}); their records are NaN from there on "
+                      "(extra['status'], extra['status_alpha'])", RuntimeWarning, stacklevel=3)
+
+
+def _last_step(run: SchemeRecord, replica: int, dalpha: float | None) -> float:
+    # the diverging step's length is known exactly only for a fixed step; 0 otherwise (an interval of one point)
+    return 0.0 if dalpha is None else dalpha
+
+
+def _record_alphas(record: Any, alpha_max: float) -> np.ndarray:
+    # the recorded alphas before any rounding to steps: the log grid and alpha_max, or the alphas given
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
+        if record < 2:
+            raise ValueError(f"record must be >= 2 points, got {record}")
+        return np.unique(np.append(default_grid(alpha_max, int(record), "log"), alpha_max))  # the end, always
+    alphas = as_float_array(record, "record", ndim_min=1)
+    if alphas.ndim != 1 or alphas.size < 1 or np.any(np.diff(alphas) < 0) or alphas[0] < 0:
+        raise ValueError("record must be an integer or a non-decreasing 1-d array of alphas >= 0")
+    if alphas[-1] > alpha_max * (1 + 1e-12):
+        raise ValueError(f"record goes beyond alpha_max = {alpha_max:g} (last alpha {alphas[-1]:g})")
+    return np.unique(np.minimum(alphas, alpha_max))
 
 
 def _starts(Q0: Any, R0: Any, T: Any, replicas: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -360,77 +457,9 @@ def _starts(Q0: Any, R0: Any, T: Any, replicas: int) -> tuple[np.ndarray, np.nda
     return Q, R, T_b
 
 
-def _euler_maruyama(
-    dynamics: SdeDynamics, Q: np.ndarray, R: np.ndarray, T_b: np.ndarray, Sigma: np.ndarray, h: float, N: float,
-    steps: np.ndarray, n_steps: int, generators: list, bar: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    # the scheme of the module docstring; returns the records of Q, R, a and the number of projections
-    replicas, p, k = R.shape
-    per_unit, trained, eta = dynamics.settings.per_unit, dynamics.settings.eta_a > 0, dynamics.settings.eta
-    a_b = dynamics.a
-    D = packed_size(p, k)
-    D_state = D + p if trained else D  # the noise vector, with s_j for a trained readout
-    iu = np.triu_indices(p)
-    n_upper = iu[0].size
-    T_pinv = np.linalg.pinv(T_b, hermitian=True)
-    # R must stay in the range of T (nu lives there); only a rank-deficient T needs the projection
-    range_T = T_b @ T_pinv
-    singular_T = not np.allclose(range_T, np.eye(k), atol=1e-12)
-    amplitude = math.sqrt(h / N)
-    n_rec = steps.size
-    chunk = np.empty((replicas, CHUNK_STEPS, D_state))
-    Q_rec = np.empty((replicas, n_rec, p, p))
-    R_rec = np.empty((replicas, n_rec, p, k))
-    a_rec = np.empty((replicas, n_rec, p))
-    projections = 0
-    rec_index = 0
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            for step in range(n_steps + 1):
-                while rec_index < n_rec and steps[rec_index] == step:
-                    Q_rec[:, rec_index] = Q
-                    if per_unit:
-                        a_rec[:, rec_index] = a_b
-                    R_rec[:, rec_index] = R
-                    rec_index += 1
-                if step == n_steps:
-                    break
-                if step % CHUNK_STEPS == 0:
-                    size = min(CHUNK_STEPS, n_steps - step)
-                    for i, generator in enumerate(generators):
-                        chunk[i, :size] = generator.standard_normal((size, D_state))
-                if step:
-                    Sigma = dynamics.covariance(Q, R, T_b, a_b)
-                    if not np.all(np.isfinite(Sigma)):
-                        _diverged(step, h, eta)
-                drift_Q, drift_R, drift_a = dynamics.drift(Q, R, T_b, a_b)
-                noise = (covariance_factor(Sigma) @ chunk[:, step % CHUNK_STEPS, :, None])[..., 0]
-                noise *= amplitude
-                increment_Q = np.empty((replicas, p, p))
-                increment_Q[:, iu[0], iu[1]] = noise[:, :n_upper]
-                increment_Q[:, iu[1], iu[0]] = noise[:, :n_upper]
-                Q = Q + drift_Q * h + increment_Q
-                R = R + drift_R * h + noise[:, n_upper:D].reshape(replicas, p, k)
-                if trained:
-                    a_b = a_b + drift_a * h + noise[:, D:]
-                if singular_T:
-                    R = R @ range_T
-                if not np.all(np.isfinite(Q)) or not np.all(np.isfinite(R)):
-                    _diverged(step + 1, h, eta)
-                if np.max(np.diagonal(Q, axis1=1, axis2=2)) > BLOWUP:
-                    _diverged(step + 1, h, eta)
-                projections += _project(Q, R, T_pinv)
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return Q_rec, R_rec, a_rec, projections
-
-
 def _mini_batch(
     Q0: Any, R0: Any, T: Any, settings: RunSettings, *, N: float, alpha_max: float, replicas: Any, seed: Any,
-    dalpha: Any, record: Any, progress: Any,
+    dalpha: Any, record: Any, progress: Any, **options: Any,
 ) -> IntegrationResult:
     # the single-sample process at eta / B on the time B alpha (see simulate_sde's batch_size); a trained
     # readout's drift is a mean (unchanged by B) and its increment the mean of B copies, so it runs at eta_a / B
@@ -439,16 +468,19 @@ def _mini_batch(
         record = as_real_array(record, "record", ndim_min=1) * B
     single = settings.replace(eta=settings.eta / B, batch_size=1, eta_a=settings.eta_a / B)
     run = simulate_sde(Q0, R0, T, single, N=N, alpha_max=alpha_max * B, replicas=replicas, seed=seed,
-                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress)
-    extra = dict(run.extra, dalpha=run.extra["dalpha"] / B)
+                       dalpha=None if dalpha is None else dalpha * B, record=record, progress=progress, **options)
+    extra = dict(run.extra, dalpha=run.extra["dalpha"] / B, largest_step=run.extra["largest_step"] / B,
+                 status_alpha=run.extra["status_alpha"] / B,
+                 escape_alpha=run.extra["escape_alpha"] / B)
     return replace(run, alpha=run.alpha / B, eta=settings.eta, batch_size=B, extra=extra, eta_a=settings.eta_a,
                    settings=settings)
 
 
-def _diverged(step: int, h: float, eta: float) -> None:
+def _diverged(start: float, end: float, eta: float, count: int, replicas: int) -> None:
+    where = f"between alpha = {start:.6g} and alpha = {end:.6g}" if end > start else f"at alpha = {end:.6g}"
     raise SimulationError(
-        f"the overlaps diverged (Q_jj > {BLOWUP:g} or not finite) between alpha = {(step - 1) * h:.6g} and "
-        f"alpha = {step * h:.6g}: the learning rate eta = {eta:g} is too large for this model and start"
+        f"the overlaps diverged (Q_jj > {BLOWUP:g} or not finite) {where} ({count} of {replicas} replicas): "
+        f"the learning rate eta = {eta:g} is too large for this model and start"
     )
 
 

@@ -1,4 +1,4 @@
-"""The diffusion approximation's dynamics: its drift and noise covariance, and the default step.
+"""The diffusion approximation's dynamics: its drift, noise covariance and risk, and the bounds on its step.
 
 See :mod:`numerics.simulators.sde` (module docstring, "Scheme" and "Step size").
 """
@@ -21,6 +21,8 @@ from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
 
 #: ``rate * dalpha`` of the default step (see the module docstring).
 DRIFT_STEP = 0.02
+#: The adaptive step moves every block of the state (Q, R, a) by at most this fraction of its size by the drift.
+BLOCK_STEP = 0.05
 #: One step's noise at most this fraction of the state's scale (default step).
 NOISE_STEP = 0.05
 #: The default step makes at least this many steps.
@@ -99,7 +101,11 @@ def default_step(
     a: np.ndarray | None = None,
     b: np.ndarray | None = None,
 ) -> float:
-    """The default Euler-Maruyama step at the start (module docstring, "Step size").
+    """One step for a whole batch from its starts: the rate, noise and ``alpha_max / MIN_STEPS`` bounds.
+
+    The smallest over the replicas of ``DRIFT_STEP / rate``, the noise bound and ``alpha_max /
+    MIN_STEPS`` at the start. :func:`numerics.simulators.sde.simulate_sde` adapts its step along
+    the path instead (:func:`step_bounds`); this is a quick estimate of its first step.
 
     Parameters
     ----------
@@ -166,24 +172,113 @@ class SdeDynamics:
             readouts = readout_vectors(tuple_module(settings.model).readouts, p, k, settings.a, settings.b)
             self.a, self.b = (np.broadcast_to(v, (replicas,) + v.shape[-1:]).copy() for v in readouts)
 
-    def covariance(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None) -> Any:
-        """The packed covariance (B, D, D), or (B, D + p, D + p) with a trained readout ``a`` (B, p)."""
+    def teacher_readout(self, rows: np.ndarray | None) -> np.ndarray | None:
+        """``b`` of the replicas ``rows`` (all when ``None``), shape (n, k), or ``None`` without readout vectors."""
+        return self.b if self.b is None or rows is None else self.b[rows]
+
+    def covariance(
+        self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None = None
+    ) -> Any:
+        """The packed covariance (n, D, D), or (n, D + p, D + p) with a trained readout ``a`` (n, p).
+
+        ``rows``: the replicas the n states belong to (all when ``None``).
+        """
         settings, resolved = self.settings, self.resolved
         if self.packed is None and not settings.per_unit:
             return pack_covariance(*covariance_blocks(Q, R, T, settings.eta, settings.model, resolved,
                                                       settings.second_order))
         if not settings.per_unit:
             return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
-        return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a, self.b,
-                                  settings.eta_a)
+        return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
+                                  self.teacher_readout(rows), settings.eta_a)
 
-    def drift(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None) -> tuple:
-        """``(b_Q, b_R, b_a)``; ``b_a`` is 0.0 without readout vectors."""
+    def drift(
+        self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None = None
+    ) -> tuple:
+        """``(b_Q, b_R, b_a)`` of the replicas ``rows`` (all when ``None``); ``b_a`` is 0.0 without readout vectors."""
         settings, resolved = self.settings, self.resolved
         if not settings.per_unit:
             return (*rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order), 0.0)
-        return readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a, self.b,
-                             settings.eta_a, settings.readout_decay)
+        return readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
+                             self.teacher_readout(rows), settings.eta_a, settings.readout_decay)
+
+    def rate(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        """:func:`drift_rate` of the replicas ``rows`` at their states, shape (n,)."""
+        b = self.teacher_readout(rows)
+        return drift_rate(Q, R, T, self.settings, self.resolved, a, b)
+
+    def risk(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray) -> Any:
+        """The population risk of the replicas ``rows`` at their states, shape (n,)."""
+        resolved = self.resolved
+        if not self.settings.per_unit:
+            return resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
+        module = tuple_module(self.settings.model)
+        return module.residual_risk(Q, R, T, a, self.teacher_readout(rows)) + resolved.noise_variance / 2
 
 
-__all__ = ["DRIFT_STEP", "MIN_STEPS", "NOISE_STEP", "SdeDynamics", "default_step", "drift_rate"]
+def step_bounds(
+    Q: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    drift: tuple,
+    Sigma: np.ndarray,
+    rate: np.ndarray,
+    *,
+    N: float,
+    a: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The drift's and the noise's bounds on the step of every replica at its state (module "Step size").
+
+    Parameters
+    ----------
+    Q : array, shape (n, p, p)
+    R : array, shape (n, p, k)
+    T : array, shape (k, k) or (n, k, k)
+    drift : tuple
+        ``(b_Q (n, p, p), b_R (n, p, k), b_a (n, p) or 0.0)`` at the states.
+    Sigma : array, shape (n, D, D)
+        The packed increment covariance at the states.
+    rate : array, shape (n,)
+        The spectral radius of the drift's Jacobian (:func:`drift_rate`), possibly from a few steps back.
+    N : float
+    a : array, shape (n, p), optional
+        A trained readout (its drift is then bounded against its own scale).
+
+    Returns
+    -------
+    drift_bound : array, shape (n,)
+        The smaller of ``DRIFT_STEP / rate`` and, for every block ``x`` of the state (``Q``, ``R``, a
+        trained ``a``), ``BLOCK_STEP scale(x) / |b_x|`` (``scale(x) / |b_x|`` is the time the drift
+        takes to move the block by its own size). The scale of ``R`` is at least its size at a random
+        start, ``sqrt(tr Q tr T / N)``, so that from ``R ~ 0`` the bound is the escape's time scale
+        ``|R| / |b_R|`` (for a drift ``b_R ~ R**(k* - 1)``, information exponent ``k* >= 2``), which a
+        linearisation at ``R = 0`` (zero rate when ``k* >= 3``) cannot see.
+    noise_bound : array, shape (n,)
+        ``N (NOISE_STEP s)**2 / tr Sigma`` with ``s = max(|Q|, |T|)`` (``inf`` without noise).
+    """
+    drift_Q, drift_R, drift_a = drift
+    scale_Q = np.maximum(np.linalg.norm(Q, axis=(-2, -1)), np.linalg.norm(T, axis=(-2, -1)))
+    trace_T = np.trace(T, axis1=-2, axis2=-1)
+    scale_R = np.maximum(np.linalg.norm(R, axis=(-2, -1)),
+                         np.sqrt(np.abs(np.trace(Q, axis1=-2, axis2=-1) * trace_T) / N))
+    times = [_time_scale(scale_Q, np.linalg.norm(drift_Q, axis=(-2, -1))),
+             _time_scale(scale_R, np.linalg.norm(drift_R, axis=(-2, -1)))]
+    if a is not None and np.ndim(drift_a):
+        scale_a = np.maximum(np.linalg.norm(a, axis=-1), 1.0 / np.sqrt(N))
+        times.append(_time_scale(scale_a, np.linalg.norm(drift_a, axis=-1)))
+    rate_bound = np.where(rate > 0, DRIFT_STEP / np.where(rate > 0, rate, 1.0), np.inf)
+    drift_bound = np.minimum(rate_bound, BLOCK_STEP * np.min(times, axis=0))
+    noise = np.trace(Sigma, axis1=-2, axis2=-1)
+    positive = noise > 0
+    noise_bound = np.full(noise.shape, np.inf)
+    noise_bound[positive] = N * (NOISE_STEP * scale_Q[positive]) ** 2 / noise[positive]
+    return drift_bound, noise_bound
+
+
+def _time_scale(scale: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    # scale / speed, infinite where the block does not move
+    return np.where(speed > 0, scale / np.where(speed > 0, speed, 1.0), np.inf)
+
+
+__all__ = ["BLOCK_STEP", "DRIFT_STEP", "MIN_STEPS", "NOISE_STEP", "SdeDynamics", "default_step", "drift_rate",
+           "step_bounds"]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import numerics
+from derive.model.model import Model, hermite
 from numerics.core.validation import covariance
 from numerics.ode.integrate import IntegrationError
 
@@ -105,3 +106,18 @@ def test_state_is_rebuilt_from_the_orthogonal_gram_matrix():
     result = numerics.integrate(Q0, R0, T, eta=0.1, alpha_max=1e-6, n_points=2, grid="linear")
     np.testing.assert_allclose(result.Q[0], Q0, rtol=1e-14, atol=1e-15)
     np.testing.assert_array_equal(result.R[0], R0)
+
+
+def test_a_stopped_solver_names_the_alpha_of_its_last_accepted_step():
+    # a x**5 student learning a He5 teacher from q0 = 0.25 blows up in finite time (near alpha = 7.9e-4 at
+    # eta = 0.1); the solver's rejected trial steps reach about seven times further than the solution, so only
+    # the last accepted step says where (a loose rtol: the generated degree-5 right-hand side is slow)
+    model = Model(student_activation="x**5", teacher_activation=hermite(5))
+    start = (0.25 * np.eye(1), np.zeros((1, 1)), np.eye(1))
+    with pytest.raises(IntegrationError, match=r"solver stopped at alpha = \d") as error:
+        numerics.integrate(*start, eta=0.1, model=model, alpha_max=1.0, rtol=1e-3, n_points=3)
+    stopped = error.value.alpha
+    assert error.value.kind == "solver stopped" and f"{stopped:.6g}" in str(error.value)
+    # just before that alpha the solution exists and is already far from its start
+    before = numerics.integrate(*start, eta=0.1, model=model, alpha_max=0.99 * stopped, n_points=3)
+    assert before.Q[-1, 0, 0] > 1.5 * before.Q[0, 0, 0]

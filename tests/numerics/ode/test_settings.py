@@ -210,7 +210,7 @@ def test_sgd_simulators_refuse_what_sgd_does_not_have():
     with pytest.raises(ValueError, match="second_order"):
         sim_run(eta=0.3, second_order=False)
     with pytest.raises(ValueError, match="method='weights' only"):
-        overlaps_run(eta=0.3, a=[1.0, 1.0])
+        overlaps_run(eta=0.3, a=[1.0, 1.0], eta_a=0.1)
 
 
 # --- the object ------------------------------------------------------------------------------------

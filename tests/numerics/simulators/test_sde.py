@@ -10,13 +10,15 @@ Checked (the packed noise covariance itself: tests/numerics/noise/test_diffusion
 * a replica's trajectory is the same alone or batched; every recorded C is positive semi-definite
   (and would not be without the projection); bad input raises clear errors.
 
-Measured (fixed seeds, this file's parameters): escape times SDE against the exact chain KS
-p = 0.38 (D = 0.097; medians 22.1 / 22.5, standard deviations 3.1 / 3.7, 200 and 150 replicas);
-with the noise halved KS p = 4e-23, the median delayed by 3.7 (ln 4 / (2 growth rate) = 3.71).
+Measured (fixed seeds, this file's parameters, the adaptive default step): escape times SDE against
+the exact chain KS p = 0.32 (D = 0.102; medians 22.0 / 22.5, standard deviations 3.0 / 3.7, 200 and
+150 replicas); with the noise halved KS p = 4e-23, the median delayed by 3.8 (ln 4 / (2 growth rate)
+= 3.71).
 The test sees a factor 2 in the noise amplitude, not a 20 % error (that shifts the escape by
 0.36 standard deviations, below what 150 + 200 samples resolve at p < 0.01). Slope of
-log Var(R) against log N: -0.995 +- 0.031. Mean minus ODE (alpha <= 6): 2.2e-3 at the default
-step, 7.0e-4 at a quarter of it (first order); mean minus the noiseless scheme 1.1 standard errors.
+log Var(R) against log N: -0.995 +- 0.031 (former fixed step). Mean minus ODE (alpha <= 6): 1.2e-3
+at the adaptive default step (mean step 0.059), 5.8e-4 with a fixed step a quarter of that mean
+(first order).
 """
 
 from __future__ import annotations
@@ -180,9 +182,9 @@ def test_every_recorded_covariance_is_positive_semidefinite():
 
 def test_without_the_projection_the_cone_would_be_left(monkeypatch):
     # the check above can fail: with the projection switched off the same runs leave the cone
-    import numerics.simulators.sde as sde
+    import numerics.simulators.sde_scheme as sde_scheme
 
-    monkeypatch.setattr(sde, "_project", lambda Q, R, T_pinv: 0)
+    monkeypatch.setattr(sde_scheme, "project_to_cone", lambda Q, R, T_pinv: 0)
     result = _near_the_boundary()
     C = covariance(result.Q, result.R, result.T[:, None])
     assert np.min(min_relative_eigenvalue(C)) < -1e-6
