@@ -36,8 +36,9 @@ FREE_AXES = (0, 1, 2, 3)
 SUMMED = -1
 #: Position of a network's last residual index when it is left to the final matrix products.
 OPEN = 4
-#: The last residual vertex is left open when its operands span more letters than this (itself included).
-OPEN_SPAN = 3
+#: The last residual vertex is left open when its operands span more letters than this (itself included):
+#: summed out it would be a node over all four output axes.
+OPEN_SPAN = 4
 
 def _splits() -> tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...]:
     """Every ``(H, S, S')``: shared axes ``H`` (at most two), the rest split into ``S`` and ``S'``.
@@ -59,6 +60,8 @@ def _splits() -> tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
 
 #: The splits of the four output axes ``(H, S, S')`` (:func:`_splits`).
 SPLITS = _splits()
+#: The first splits, those without shared axes.
+UNSHARED_SPLITS = 7
 
 # An operand key is one of
 #   ("E", multiplicity, (kind_x, kind_y))  on the positions (x, y): C_block**m / m!
@@ -191,16 +194,18 @@ class PlanBuilder:
             summed = _elimination_order(operands, residual)
             residual.remove(summed)
             if not residual and len({c for _, ls in operands if summed in ls for c in ls}) > OPEN_SPAN:
-                # summing this vertex out would leave a node over three or four output axes: it is
-                # summed in the final matrix products instead (its index joins their inner dimension)
-                position[summed] = OPEN
-                break
+                # summing this vertex out would leave a node over all four output axes: it is summed
+                # in the final matrix products instead (its index joins their inner dimension) when a
+                # split without shared axes separates the product
+                product = _positioned(operands, {**position, summed: OPEN})
+                if any(_halves(product, split) is not None for split in SPLITS[:UNSHARED_SPLITS]):
+                    return product
             touching = [o for o in operands if summed in o[1]]
             operands = [o for o in operands if summed not in o[1]]
             key, order = canonical_key(touching, summed, kind_of)
             index = self.node(key, tuple(kind_of[c] for c in order))
             operands.append((("I", index), order))
-        return tuple(sorted(_operand_key(key, tuple(position[c] for c in letters)) for key, letters in operands))
+        return _positioned(operands, position)
 
     def add_average(self, name: str, kinds: tuple[str, ...], products: dict[tuple, dict[int, float]]) -> None:
         """Sort an average's merged products by split (:data:`SPLITS`)."""
@@ -231,6 +236,11 @@ class PlanBuilder:
             for power, weight in weights.items():
                 entry[power] = entry.get(power, 0.0) + weight
         self.plan.averages[name] = AveragePlan(kinds, [by_split[key] for key in sorted(by_split)])
+
+
+def _positioned(operands: list[tuple[tuple, tuple[str, ...]]], position: dict[str, int]) -> tuple[Operand, ...]:
+    """Operands on letters as a product on output positions (sorted operands in normal form)."""
+    return tuple(sorted(_operand_key(key, tuple(position[c] for c in letters)) for key, letters in operands))
 
 
 def _new_entries(half: tuple[Operand, ...], axes: tuple[int, ...], known: dict) -> int:

@@ -14,6 +14,7 @@ one. The batch axes are flattened to one while evaluating.
 
 from __future__ import annotations
 
+import itertools
 from math import prod
 
 import numpy as np
@@ -44,13 +45,15 @@ class SharedEvaluator:
         self._node_subscripts = [_node_subscripts(node) for node in plan.nodes]
         self._node_folds: dict[tuple[int, int, int], list] = {}  # (node, p, k) -> pairwise plan
         self._weights: dict[tuple[int, float], list[np.ndarray]] = {}  # (id of split terms, Delta) -> M
+        self._recipes: dict[tuple, list] = {}
+        self._needed_nodes: dict[tuple[str, ...], list[int]] = {}  # (id of split terms, side, p, k) -> product recipes
 
     def evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
         """``{name: sum of the orbit representatives}``, each of shape (B, sizes of the output axes).
 
         ``operands`` hold a flat batch: ``C`` of shape (B, p + k, p + k).
         """
-        values = self._evaluate_nodes(operands)
+        values = self._evaluate_nodes(operands, self._needed(tuple(names)))
         out = {}
         for name in names:
             average = self.plan.averages[name]
@@ -62,10 +65,26 @@ class SharedEvaluator:
             out[name] = total
         return out
 
-    def _evaluate_nodes(self, operands: NetworkOperands) -> list[np.ndarray]:
-        values: list[np.ndarray] = []
+    def _needed(self, names: tuple[str, ...]) -> list[int]:
+        """The nodes the averages ``names`` use, directly or through other nodes (in evaluation order)."""
+        needed = self._needed_nodes.get(names)
+        if needed is None:
+            found: set[int] = set()
+            stack = [key[1] for name in names for terms in self.plan.averages[name].splits
+                     for half in terms.x_keys + terms.y_keys for key, _ in half if key[0] == "I"]
+            while stack:
+                index = stack.pop()
+                if index not in found:
+                    found.add(index)
+                    stack.extend(key[1] for key, _ in self.plan.nodes[index].operands if key[0] == "I")
+            needed = self._needed_nodes[names] = sorted(found)
+        return needed
+
+    def _evaluate_nodes(self, operands: NetworkOperands, needed: list[int]) -> dict[int, np.ndarray]:
+        values: dict[int, np.ndarray] = {}
         p, k = operands.p, operands.k
-        for index, node in enumerate(self.plan.nodes):
+        for index in needed:
+            node = self.plan.nodes[index]
             arrays = [_operand_array(key, operands, values) for key, _ in node.operands]
             subscripts, terms, output = self._node_subscripts[index]
             work = operands.C.shape[0] * (p + k) * prod(operands.sizes[kind] for kind in node.kinds)
@@ -75,22 +94,28 @@ class SharedEvaluator:
                     sizes = {NODE_SUMMED: p + k, **{NODE_LETTERS[n]: operands.sizes[kind]
                                                     for n, kind in enumerate(node.kinds)}}
                     folds = self._node_folds[(index, p, k)] = fold_plan(terms, output, sizes)
-                values.append(run_plan(arrays, terms, folds, output, 1))
+                values[index] = run_plan(arrays, terms, folds, output, 1)
             else:
-                values.append(np.einsum(subscripts, *arrays))
+                values[index] = np.einsum(subscripts, *arrays)
         return values
 
     def _split_sum(self, terms: SplitTerms, kinds: tuple[str, ...], operands: NetworkOperands,
-                   values: list[np.ndarray], delta: float) -> np.ndarray:
+                   values: dict[int, np.ndarray], delta: float) -> np.ndarray:
         """``sum_{x, y} M_xy X_x Y_y`` over one split, axes in output order: shape (B, output sizes)."""
         shared, left, right = terms.split
         size_of = {axis: operands.sizes[kind] for axis, kind in enumerate(kinds)}
         size_of[OPEN] = operands.sizes[UNIT]
         batch = operands.C.shape[0]
         inner = (OPEN,) if terms.open else ()
-        X = _stack(terms.x_keys, shared, left + inner, size_of, operands, values, batch)
-        Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch)
+        x_recipes = self._recipes.setdefault((id(terms), "x", operands.p, operands.k), [])
+        y_recipes = self._recipes.setdefault((id(terms), "y", operands.p, operands.k), [])
         M = self._coupling(terms, delta)
+        if not right and not shared:
+            # whole products (no split separates them): accumulated one at a time, never stacked
+            weights = M.sum(axis=1)
+            return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch, x_recipes)
+        X = _stack(terms.x_keys, shared, left + inner, size_of, operands, values, batch, x_recipes)
+        Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
         n_x, n_y = len(terms.x_keys), len(terms.y_keys)
@@ -121,7 +146,7 @@ class SharedEvaluator:
         return M
 
 
-def _operand_array(key: tuple, operands: NetworkOperands, values: list[np.ndarray]) -> np.ndarray:
+def _operand_array(key: tuple, operands: NetworkOperands, values: dict[int, np.ndarray]) -> np.ndarray:
     if key[0] == "E":
         return operands.edge(key[2][0], key[2][1], key[1])
     if key[0] == "V":
@@ -137,29 +162,73 @@ def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
     return ",".join("..." + t for t in terms) + "->..." + output, terms, output
 
 
+def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, int]) -> tuple[list, list]:
+    """How to multiply a half's factors into an array on the axes ``order``.
+
+    Returns ``(views, merges)``: per factor the axis permutation and the indexing that lays
+    it out on ``order`` (size-one axes where it has none), and the pairwise products, the
+    two operands whose result has the fewest entries first (so that small factors meet
+    before they are broadcast to the whole half).
+    """
+    views = []
+    supports = []
+    for _, positions in factors:
+        ranked = sorted(range(len(positions)), key=lambda n: order.index(positions[n]))
+        present = {positions[n] for n in ranked}
+        index = (slice(None),) + tuple(slice(None) if a in present else None for a in order)
+        views.append(((0,) + tuple(1 + n for n in ranked), index))
+        supports.append(present)
+    merges = []
+    alive = list(range(len(factors)))
+    while len(alive) > 1:
+        i, j = min(itertools.combinations(alive, 2),
+                   key=lambda pair: (prod(size_of[a] for a in supports[pair[0]] | supports[pair[1]]), pair))
+        merges.append((i, j))
+        supports.append(supports[i] | supports[j])
+        alive = [n for n in alive if n not in (i, j)] + [len(supports) - 1]
+    return views, merges
+
+
+def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, operands: NetworkOperands,
+                  values: dict[int, np.ndarray], batch: int, recipes: list) -> np.ndarray:
+    """``sum_x weights[x] X_x`` over products on all output axes (and the open index, summed): (B, sizes)."""
+    if not recipes:
+        recipes.extend(product_recipe(factors, axes, size_of) for factors in keys)
+    out = np.zeros((batch,) + tuple(size_of[a] for a in axes if a != OPEN))
+    for weight, factors, (views, merges) in zip(weights, keys, recipes):
+        if weight == 0.0:
+            continue
+        arrays = [_operand_array(key, operands, values).transpose(permutation)[layout]
+                  for (key, _), (permutation, layout) in zip(factors, views)]
+        arrays[0] = weight * arrays[0]  # the scalar on the first (smallest-first order keeps it cheap) factor
+        for i, j in merges:
+            arrays.append(arrays[i] * arrays[j])
+        product = np.broadcast_to(arrays[-1], out.shape + ((size_of[OPEN],) if OPEN in axes else ()))
+        out += product.sum(axis=-1) if OPEN in axes else product
+    return out
+
+
 def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: NetworkOperands,
-           values: list[np.ndarray], batch: int) -> np.ndarray:
-    """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes)."""
+           values: dict[int, np.ndarray], batch: int, recipes: list) -> np.ndarray:
+    """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes).
+
+    ``recipes`` are the :func:`product_recipe` of every key (filled on the first call).
+    """
     order = shared + axes
-    letters = "".join(OUTPUT_LETTERS[a] for a in order)
     stack = np.empty((batch,) + tuple(size_of[a] for a in shared) + (len(keys),) + tuple(size_of[a] for a in axes))
     lead = (slice(None),) * (1 + len(shared))
-    for index, factors in enumerate(keys):
+    if not recipes:
+        recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
+    for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):
         target = stack[lead + (index,)]
         if not factors:
             target[...] = 1.0
             continue
-        arrays = [_operand_array(key, operands, values) for key, _ in factors]
-        terms = ["".join(OUTPUT_LETTERS[p] for p in positions) for _, positions in factors]
-        covered = set("".join(terms))
-        # axes no factor touches are constant: a vector of ones keeps them in the einsum
-        for a in order:
-            if OUTPUT_LETTERS[a] not in covered:
-                arrays.append(np.ones(size_of[a]))
-                terms.append(OUTPUT_LETTERS[a])
-        subscripts = ",".join(("..." if np.ndim(array) > len(term) else "") + term
-                              for array, term in zip(arrays, terms)) + "->..." + letters
-        np.einsum(subscripts, *arrays, out=target)
+        arrays = [_operand_array(key, operands, values).transpose(permutation)[layout]
+                  for (key, _), (permutation, layout) in zip(factors, views)]
+        for i, j in merges:
+            arrays.append(arrays[i] * arrays[j])
+        target[...] = arrays[-1]
     return stack
 
 
