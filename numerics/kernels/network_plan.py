@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cache
 
 #: Output axes of the free vertices.
 FREE_AXES = (0, 1, 2, 3)
@@ -153,13 +154,79 @@ def canonical_key(operands: list[tuple[tuple, tuple[str, ...]]], summed: str,
     return best
 
 
-def _elimination_order(operands: list[tuple[tuple, tuple[str, ...]]], residual: list[str]) -> str:
-    """The residual letter whose operands span the fewest other letters."""
+#: Sizes assumed when comparing elimination orders (a student or teacher index, a unit one).
+_GUESSED_SIZE = {"student": 8, "teacher": 2, "unit": 10}
 
-    def span(letter: str) -> int:
-        return len({c for _, letters in operands if letter in letters for c in letters})
 
-    return min(residual, key=span)
+#: Bit masks ``(H + S + open, H + S' + open)`` of the splits but the last (axis ``a`` is bit ``a``).
+_SPLIT_MASKS = tuple((sum(1 << a for a in (*shared, *left, OPEN)), sum(1 << a for a in (*shared, *right, OPEN)))
+                     for shared, left, right in SPLITS[:-1])
+
+
+@cache
+def _final_cost(factors: frozenset[int]) -> int:
+    """Guessed entries the final products of one network cost (factors as bit masks of output axes):
+    none when a split without shared axes separates its factors, three axes' worth when one with
+    shared axes does, four whole products otherwise; with the open index (whose halves are an
+    index larger) ten times as much."""
+    scale = 10 if any(f >> OPEN & 1 for f in factors) else 1
+    for n, (on_left, on_right) in enumerate(_SPLIT_MASKS):
+        if all(f & ~on_left == 0 or f & ~on_right == 0 for f in factors):
+            return 0 if n < UNSHARED_SPLITS else 8**3 * scale**2
+    return 4 * 8**4 * scale
+
+
+def _best_order(operands: list[tuple[str, ...]], residual: list[str], kind_of: dict[str, str]) -> tuple[tuple, bool]:
+    """The order in which to sum the residual letters out, and whether to leave the last one open.
+
+    Every order (at most 4! of them) is costed by the guessed entries of its nodes plus those of
+    the final products (:func:`_final_cost`); the last letter is left open (:data:`OPEN`) when
+    summing it would give a node over all four output axes and leaving it costs less.
+    """
+    # letters as bits: the output axes 0-3, the residual letters from bit 5 on
+    bit = {c: 1 << n for n, c in enumerate("jlih")}
+    bit.update({c: 1 << (5 + n) for n, c in enumerate(residual)})
+    sizes = tuple((bit[c], _GUESSED_SIZE[kind_of[c]]) for c in bit)
+    masks = tuple(sorted(sum(bit[c] for c in set(letters)) for letters in operands))
+    order, leave_open = _best_mask_order(masks, len(residual), sizes)
+    return tuple(residual[n] for n in order), leave_open
+
+
+@cache
+def _best_mask_order(masks: tuple[int, ...], residuals: int, sizes: tuple) -> tuple[tuple[int, ...], bool]:
+    """:func:`_best_order` on bit masks (networks of one support share it): residual numbers in order."""
+    free = 0b1111
+    sizes = dict(sizes)
+    best = None
+    for order in itertools.permutations(range(residuals)):
+        sets = list(masks)
+        cost = 0
+        for step, summed in enumerate(order):
+            b = 1 << (5 + summed)
+            kept = 0
+            for s in sets:
+                if s & b:
+                    kept |= s
+            kept &= ~b
+            if step == len(order) - 1 and bin(kept).count("1") + 1 > OPEN_SPAN:
+                opened = frozenset((s & free) | (1 << OPEN if s & b else 0) for s in sets)
+                candidate = (cost + _final_cost(opened) + 8**2, order, True)
+                if best is None or candidate[0] < best[0]:
+                    best = candidate
+            cost += _node_cost(kept | b, sizes)
+            sets = [s for s in sets if not s & b] + [kept]
+        candidate = (cost + _final_cost(frozenset(sets)), order, False)
+        if best is None or candidate[0] < best[0]:
+            best = candidate
+    return best[1], best[2]
+
+
+def _node_cost(mask: int, sizes: dict[int, int]) -> int:
+    cost = 1
+    for b, size in sizes.items():
+        if mask & b:
+            cost *= size
+    return cost
 
 
 class PlanBuilder:
@@ -190,16 +257,12 @@ class PlanBuilder:
                      for a, (kind, polynomial) in enumerate(vertices)]
         residual = [letters[a] for a in range(len(FREE_AXES), len(vertices))]
         position = {letters[a]: a for a in FREE_AXES}
-        while residual:
-            summed = _elimination_order(operands, residual)
-            residual.remove(summed)
-            if not residual and len({c for _, ls in operands if summed in ls for c in ls}) > OPEN_SPAN:
+        elimination, leave_open = _best_order([letters for _, letters in operands], residual, kind_of)
+        for summed in elimination:
+            if leave_open and summed == elimination[-1]:
                 # summing this vertex out would leave a node over all four output axes: it is summed
-                # in the final matrix products instead (its index joins their inner dimension) when a
-                # split without shared axes separates the product
-                product = _positioned(operands, {**position, summed: OPEN})
-                if any(_halves(product, split) is not None for split in SPLITS[:UNSHARED_SPLITS]):
-                    return product
+                # in the final matrix products instead (its index joins their inner dimension)
+                return _positioned(operands, {**position, summed: OPEN})
             touching = [o for o in operands if summed in o[1]]
             operands = [o for o in operands if summed not in o[1]]
             key, order = canonical_key(touching, summed, kind_of)
@@ -214,16 +277,14 @@ class PlanBuilder:
         y_index: dict[tuple[int, bool], dict] = {}
         for product, weights in products.items():
             is_open = any(OPEN in positions for _, positions in product)
-            halves = {(n, is_open): _halves(product, split) for n, split in enumerate(SPLITS)}
+            masks = [sum(1 << a for a in positions) for _, positions in product]
+            halves = {(n, is_open): _halves(product, masks, n) for n in range(len(SPLITS))}
             choices = [key for key, found in halves.items() if found is not None]
-
-            def cost(key: tuple[int, bool]) -> tuple[int, int]:
-                # the split that adds the fewest new entries (halves it already holds cost nothing), then the order
-                shared, left, right = SPLITS[key[0]]
-                return (_new_entries(halves[key][0], shared + left, x_index.get(key, {}))
-                        + _new_entries(halves[key][1], shared + right, y_index.get(key, {})), key[0])
-
-            key = min(choices, key=cost)
+            # the split that adds the fewest new entries (halves it already holds cost nothing), then the order
+            key = min(choices, key=lambda key: (
+                _new_entries(halves[key][0], SPLITS[key[0]][0] + SPLITS[key[0]][1], x_index.get(key, {}))  # noqa: B023
+                + _new_entries(halves[key][1], SPLITS[key[0]][0] + SPLITS[key[0]][2], y_index.get(key, {})),  # noqa: B023
+                key[0]))
             left, right = halves[key]
             terms = by_split.setdefault(key, SplitTerms(SPLITS[key[0]], is_open))
             x = x_index.setdefault(key, {}).setdefault(left, len(terms.x_keys))
@@ -250,15 +311,19 @@ def _new_entries(half: tuple[Operand, ...], axes: tuple[int, ...], known: dict) 
     return 8 ** len(axes) * (9 if any(OPEN in positions for _, positions in half) else 1)
 
 
-def _halves(product: tuple[Operand, ...], split: tuple) -> tuple[tuple, tuple] | None:
-    """The factors on ``H + S`` and those on ``H + S'`` (None if some factor straddles the split)."""
-    shared, left, right = split
-    on_left, on_right = {*shared, *left, OPEN}, {*shared, *right, OPEN}
-    inside = tuple(o for o in product if set(o[1]) <= on_left)
-    outside = tuple(o for o in product if not set(o[1]) <= on_left)
-    if not all(set(o[1]) <= on_right for o in outside):
+#: Bit masks ``(H + S + open, H + S' + open)`` of every split.
+_ALL_SPLIT_MASKS = _SPLIT_MASKS + ((0b11111, 1 << OPEN),)
+
+
+def _halves(product: tuple[Operand, ...], masks: list[int], split: int) -> tuple[tuple, tuple] | None:
+    """The factors on ``H + S`` and those on ``H + S'`` of split number ``split`` (None if some factor
+    straddles it); ``masks`` are the factors' output axes as bit masks."""
+    on_left, on_right = _ALL_SPLIT_MASKS[split]
+    inside = [m & ~on_left == 0 for m in masks]
+    if not all(is_inside or m & ~on_right == 0 for is_inside, m in zip(inside, masks)):
         return None
-    return inside, outside
+    return (tuple(o for o, is_inside in zip(product, inside) if is_inside),
+            tuple(o for o, is_inside in zip(product, inside) if not is_inside))
 
 
 def build_shared_plan(tables: dict) -> SharedPlan:
