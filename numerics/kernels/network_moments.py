@@ -18,14 +18,23 @@ vertices, ``E[x^(d)]`` for the identity, and ``(-a E[sigma^(d)], b E[sigma*^(d)]
 all units for a residual vertex, each evaluated at the diagonal of ``C``. The readouts are
 the model's scalars or per-unit vectors ``a_j``, ``b_r`` (:meth:`NetworkMoments.evaluate`).
 
-Networks of one group share their support, so their operands are stacked along a group
-axis ``g`` (``C_block**m / m!`` gathered by multiplicity, the vertex vectors by degree) and
-contracted together, then summed with their weights. The contraction eliminates the
-residual vertices one at a time, each by one C-level ``einsum`` over the operands that
-hold it (the order fixed once per group); for large outputs (:data:`MATMUL_THRESHOLD`)
-the same network is contracted pairwise by batched matrix products instead
-(:mod:`numerics.kernels.pairwise`, plans cached per group and widths). Only NumPy is used at
-call time.
+Two routes evaluate the tables (:meth:`NetworkMoments.evaluate`, ``route``):
+
+* ``"shared"`` (the default): one plan per table (:mod:`numerics.kernels.network_plan`, built on
+  first use) names every intermediate of every network by a canonical key, so that an
+  intermediate recurring across networks and averages is computed once per call, and sums the
+  networks' remaining products split by split through matrix products
+  (:mod:`numerics.kernels.network_shared`);
+* ``"groups"``: networks of one group share their support, so their operands are stacked along a
+  group axis ``g`` (``C_block**m / m!`` gathered by multiplicity, the vertex vectors by degree) and
+  contracted together, then summed with their weights. The contraction eliminates the residual
+  vertices one at a time, each by one C-level ``einsum`` over the operands that hold it (the order
+  fixed once per group); for large outputs (:data:`MATMUL_THRESHOLD`) the same network is
+  contracted pairwise by batched matrix products instead (:mod:`numerics.kernels.pairwise`, plans
+  cached per group and widths). Kept as the reference the shared route is tested against.
+
+Both end with the mean over the free symmetries (:func:`symmetrise`). Only NumPy is used at
+call time. ``python -m bench --only noise`` times the two routes.
 """
 
 from __future__ import annotations

@@ -7,19 +7,22 @@ and most of them recur: the same vertex attached by the same edges to the same k
 indices appears in hundreds of networks (and in every average of the table). The plan
 therefore
 
-1. eliminates each network's residual vertices (the one whose operands span the fewest
-   other indices first) and names every intermediate by a *canonical key*: its operands
-   with the summed index marked and the kept indices numbered in an order that does not
-   depend on how the network named them (:func:`canonical_key`). Equal keys are one
-   :class:`Node`, evaluated once per call;
+1. eliminates each network's residual vertices in the order of least guessed cost (every order of
+   at most four is tried on bit masks, :func:`_best_order`) and names every intermediate by a
+   *canonical key*: its operands with the summed index marked and the kept indices numbered in an
+   order that does not depend on how the network named them (:func:`canonical_key`). Equal keys
+   are one :class:`Node`, evaluated once per call. The last residual vertex is left *open*
+   (:data:`OPEN`) when summing it would give a node over all four output axes: its index is then
+   summed inside the final matrix products;
 2. writes what is left of each network as a product of factors over the four output axes
    (free-free edges, free vertex vectors, nodes over free indices), merges equal products
-   (their weights add, as polynomials in ``Delta``), and sorts them by *split*: a split
-   ``(S, S')`` of the output axes such that every factor lies within ``S`` or within
-   ``S'``. Over one split the average is ``sum_{x, y} M_xy X_x (x) Y_y`` over the distinct
-   products ``X`` on ``S`` and ``Y`` on ``S'``, i.e. two matrix products (BLAS); products
-   no split separates (a factor over three axes joined to the fourth, say) are summed
-   entry-wise.
+   (their weights add, as polynomials in ``Delta``), and sorts them by *split*: ``(H, S, S')``
+   with the shared axes ``H`` and the rest split into ``S`` and ``S'`` such that every factor lies
+   within ``H + S`` or within ``H + S'`` (:data:`SPLITS`). Over one split the average is
+   ``sum_{x, y} M_xy X_x Y_y`` over the distinct products ``X`` on ``H + S`` and ``Y`` on
+   ``H + S'``, i.e. two (stacked over ``H``) matrix products; the split of a product is the one
+   adding the fewest new entries. Products no split separates fall to the last split, whole
+   products summed with their weights.
 
 Nothing here depends on the widths ``p, k`` or on the values: the plan holds only keys and
 weights, and :mod:`numerics.kernels.network_shared` evaluates it.

@@ -80,8 +80,8 @@ class SharedEvaluator:
             needed = self._needed_nodes[names] = sorted(found)
         return needed
 
-    def _evaluate_nodes(self, operands: NetworkOperands, needed: list[int]) -> dict[int, np.ndarray]:
-        values: dict[int, np.ndarray] = {}
+    def _evaluate_nodes(self, operands: NetworkOperands, needed: list[int]) -> dict[tuple, np.ndarray]:
+        values: dict[tuple, np.ndarray] = {}
         p, k = operands.p, operands.k
         for index in needed:
             node = self.plan.nodes[index]
@@ -94,13 +94,13 @@ class SharedEvaluator:
                     sizes = {NODE_SUMMED: p + k, **{NODE_LETTERS[n]: operands.sizes[kind]
                                                     for n, kind in enumerate(node.kinds)}}
                     folds = self._node_folds[(index, p, k)] = fold_plan(terms, output, sizes)
-                values[index] = run_plan(arrays, terms, folds, output, 1)
+                values[("I", index)] = run_plan(arrays, terms, folds, output, 1)
             else:
-                values[index] = np.einsum(subscripts, *arrays)
+                values[("I", index)] = np.einsum(subscripts, *arrays)
         return values
 
     def _split_sum(self, terms: SplitTerms, kinds: tuple[str, ...], operands: NetworkOperands,
-                   values: dict[int, np.ndarray], delta: float) -> np.ndarray:
+                   values: dict[tuple, np.ndarray], delta: float) -> np.ndarray:
         """``sum_{x, y} M_xy X_x Y_y`` over one split, axes in output order: shape (B, output sizes)."""
         shared, left, right = terms.split
         size_of = {axis: operands.sizes[kind] for axis, kind in enumerate(kinds)}
@@ -146,12 +146,26 @@ class SharedEvaluator:
         return M
 
 
-def _operand_array(key: tuple, operands: NetworkOperands, values: dict[int, np.ndarray]) -> np.ndarray:
-    if key[0] == "E":
-        return operands.edge(key[2][0], key[2][1], key[1])
-    if key[0] == "V":
-        return operands.vector(key[1], key[2], key[3])
-    return values[key[1]]
+def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
+    """The array of an operand key: a node's value, or an edge block or vertex vector (kept in ``values``)."""
+    found = values.get(key)
+    if found is None:
+        if key[0] == "E":
+            found = operands.edge(key[2][0], key[2][1], key[1])
+        else:
+            found = operands.vector(key[1], key[2], key[3])
+        values[key] = found
+    return found
+
+
+def _view(key: tuple, view: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
+    """An operand's array with its axes permuted and size-one axes where it has none (kept in ``values``)."""
+    found = values.get((key, view))
+    if found is None:
+        permutation, layout = view
+        index = (slice(None),) + tuple(slice(None) if present else None for present in layout)
+        found = values[(key, view)] = _operand_array(key, operands, values).transpose(permutation)[index]
+    return found
 
 
 def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
@@ -165,8 +179,8 @@ def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
 def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, int]) -> tuple[list, list]:
     """How to multiply a half's factors into an array on the axes ``order``.
 
-    Returns ``(views, merges)``: per factor the axis permutation and the indexing that lays
-    it out on ``order`` (size-one axes where it has none), and the pairwise products, the
+    Returns ``(views, merges)``: per factor the axis permutation and which axes of ``order`` it
+    has (it gets size-one axes for the others, :func:`_view`), and the pairwise products, the
     two operands whose result has the fewest entries first (so that small factors meet
     before they are broadcast to the whole half).
     """
@@ -175,8 +189,8 @@ def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, in
     for _, positions in factors:
         ranked = sorted(range(len(positions)), key=lambda n: order.index(positions[n]))
         present = {positions[n] for n in ranked}
-        index = (slice(None),) + tuple(slice(None) if a in present else None for a in order)
-        views.append(((0,) + tuple(1 + n for n in ranked), index))
+        layout = tuple(a in present for a in order)
+        views.append(((0,) + tuple(1 + n for n in ranked), layout))
         supports.append(present)
     merges = []
     alive = list(range(len(factors)))
@@ -190,7 +204,7 @@ def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, in
 
 
 def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, operands: NetworkOperands,
-                  values: dict[int, np.ndarray], batch: int, recipes: list) -> np.ndarray:
+                  values: dict[tuple, np.ndarray], batch: int, recipes: list) -> np.ndarray:
     """``sum_x weights[x] X_x`` over products on all output axes (and the open index, summed): (B, sizes)."""
     if not recipes:
         recipes.extend(product_recipe(factors, axes, size_of) for factors in keys)
@@ -198,8 +212,7 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
     for weight, factors, (views, merges) in zip(weights, keys, recipes):
         if weight == 0.0:
             continue
-        arrays = [_operand_array(key, operands, values).transpose(permutation)[layout]
-                  for (key, _), (permutation, layout) in zip(factors, views)]
+        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
         arrays[0] = weight * arrays[0]  # the scalar on the first (smallest-first order keeps it cheap) factor
         for i, j in merges:
             arrays.append(arrays[i] * arrays[j])
@@ -209,7 +222,7 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
 
 
 def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: NetworkOperands,
-           values: dict[int, np.ndarray], batch: int, recipes: list) -> np.ndarray:
+           values: dict[tuple, np.ndarray], batch: int, recipes: list) -> np.ndarray:
     """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes).
 
     ``recipes`` are the :func:`product_recipe` of every key (filled on the first call).
@@ -224,11 +237,14 @@ def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: Netw
         if not factors:
             target[...] = 1.0
             continue
-        arrays = [_operand_array(key, operands, values).transpose(permutation)[layout]
-                  for (key, _), (permutation, layout) in zip(factors, views)]
-        for i, j in merges:
+        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        if not merges:
+            target[...] = arrays[0]
+            continue
+        for i, j in merges[:-1]:
             arrays.append(arrays[i] * arrays[j])
-        target[...] = arrays[-1]
+        i, j = merges[-1]
+        np.multiply(arrays[i], arrays[j], out=target)  # the last product straight into the stack
     return stack
 
 

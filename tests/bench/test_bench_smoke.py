@@ -12,6 +12,7 @@ from bench import (
     bench_covariance,
     bench_derive,
     bench_hessian,
+    bench_noise,
     bench_reduced,
     bench_rhs,
     bench_sde,
@@ -60,6 +61,7 @@ MODULES = [
     bench_sweep,
     bench_sde,
     bench_covariance,
+    bench_noise,
 ]
 
 
