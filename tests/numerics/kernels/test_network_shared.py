@@ -22,7 +22,8 @@ from numerics.noise.readout_fluctuations import network_moments, trained_readout
 
 INCREMENT_NAMES = ("LL", "LN", "NN", "LE", "EN", "EE")
 READOUT_NAMES = ("AL", "AN", "AE", "AA")
-MIXED_QUARTIC = Model(student_activation="x**4", teacher_activation="x**2")
+# the quartic model of test_fluctuation_networks.py (its tables are generated into the cache once)
+MIXED_QUARTIC = Model(student_activation="x**4 - 6*x**2 + 3", teacher_activation="x**2 + x")
 
 
 def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -78,9 +79,8 @@ def test_batched_shared_route_equals_single_points():
 def test_quartic_shared_route_equals_group_route():
     rng = np.random.default_rng(113)
     evaluator = network_moments(MIXED_QUARTIC)
-    for p, k in ((2, 1), (1, 2)):
-        Q, R, T = random_point(p, k, rng)
-        _assert_routes_agree(evaluator, INCREMENT_NAMES, Q, R, T, 0.3)
+    Q, R, T = random_point(1, 2, rng)
+    _assert_routes_agree(evaluator, INCREMENT_NAMES, Q, R, T, 0.3)
     points = points_sharing_teachers(2, 1, rng, 2)
     Qb, Rb, Tb = (np.stack([point[i] for point in points]) for i in range(3))
     _assert_routes_agree(evaluator, INCREMENT_NAMES, Qb, Rb, Tb, 0.0)
