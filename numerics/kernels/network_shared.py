@@ -30,6 +30,8 @@ NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
 #: Nodes with more operands than two and more multiply-adds than this (batch included) are
 #: contracted pairwise by matrix products; below, one ``einsum`` (fewer calls).
 NODE_MATMUL_THRESHOLD = 200_000
+#: Entries of one stack of products (batch included) above which the X side is stacked in chunks.
+STACK_ENTRIES = 2**22
 
 
 class SharedEvaluator:
@@ -114,20 +116,30 @@ class SharedEvaluator:
             # whole products (no split separates them): accumulated one at a time, never stacked
             weights = M.sum(axis=1)
             return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch, x_recipes)
-        X = _stack(terms.x_keys, shared, left + inner, size_of, operands, values, batch, x_recipes)
         Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
-        n_x, n_y = len(terms.x_keys), len(terms.y_keys)
-        X = X.reshape(batch, h, n_x, s, z)
+        n_y = len(terms.y_keys)
         Y = Y.reshape(batch, h, n_y, t, z)
-        if t <= s:  # M on the smaller side first
-            Y = (M @ Y.reshape(batch, h, n_y, t * z)).reshape(batch, h, n_x, t, z)
-        else:
-            X = (M.T @ X.reshape(batch, h, n_x, s * z)).reshape(batch, h, n_y, s, z)
-        left_matrix = np.moveaxis(X, 2, 3).reshape(batch, h, s, -1)  # (B, h, s, n * z)
-        right_matrix = np.swapaxes(np.moveaxis(Y, 2, 3).reshape(batch, h, t, -1), -1, -2)
-        out = left_matrix @ right_matrix  # (B, h, s, t)
+        if not x_recipes:
+            x_recipes.extend(product_recipe(factors, shared + left + inner, size_of) for factors in terms.x_keys)
+        # the X are stacked a chunk at a time (a stack of thousands of three-axis products would not fit
+        # in the caches, or in memory)
+        chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
+        out = np.zeros((batch, h, s, t))
+        X_weighted = None
+        for start in range(0, len(terms.x_keys), chunk):
+            stop = min(len(terms.x_keys), start + chunk)
+            X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
+                       x_recipes[start:stop]).reshape(batch, h, stop - start, s, z)
+            if t <= s:  # M on the smaller side first
+                weighted_Y = (M[start:stop] @ Y.reshape(batch, h, n_y, t * z)).reshape(batch, h, stop - start, t, z)
+                out += _inner_product(X, weighted_Y)
+            else:
+                part = M[start:stop].T @ X.reshape(batch, h, stop - start, s * z)
+                X_weighted = part if X_weighted is None else X_weighted + part
+        if X_weighted is not None:
+            out = _inner_product(X_weighted.reshape(batch, h, n_y, s, z), Y)
         axes = shared + left + right
         out = out.reshape((batch,) + tuple(size_of[a] for a in axes))
         return np.transpose(out, (0,) + tuple(1 + axes.index(a) for a in range(len(kinds))))
@@ -144,6 +156,15 @@ class SharedEvaluator:
                 self._weights.clear()
             self._weights[key] = M
         return M
+
+
+def _inner_product(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``sum_{n, z} X[b, h, n, s, z] Y[b, h, n, t, z]``: shape (B, h, s, t), one batched matrix product."""
+    batch, h, _, s, _ = X.shape
+    t = Y.shape[3]
+    left_matrix = np.moveaxis(X, 2, 3).reshape(batch, h, s, -1)  # (B, h, s, n * z)
+    right_matrix = np.swapaxes(np.moveaxis(Y, 2, 3).reshape(batch, h, t, -1), -1, -2)
+    return left_matrix @ right_matrix
 
 
 def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
