@@ -151,3 +151,15 @@ def test_operands_are_block_powers_and_derivative_moments():
     np.testing.assert_allclose(operands.vector("student", "slope", 0), 0.5 * (3 * v - 3))  # a E[He3'(u)]
     np.testing.assert_allclose(operands.vector("student", "slope", 2), np.full(2, 0.5 * 6.0))
     np.testing.assert_array_equal(operands.vector("student", "slope", 5), np.zeros(2))  # above the degree
+
+
+def test_stacking_in_chunks_changes_nothing(monkeypatch):
+    import numerics.kernels.network_shared as network_shared
+
+    rng = np.random.default_rng(139)
+    Q, R, T = random_point(3, 1, rng)
+    whole = network_moments(HE3).evaluate(INCREMENT_NAMES, Q, R, T, 0.3)
+    monkeypatch.setattr(network_shared, "STACK_ENTRIES", 1)  # one product per chunk
+    chunked = network_moments(HE3).evaluate(INCREMENT_NAMES, Q, R, T, 0.3)
+    for got, want in zip(chunked, whole):
+        assert _relative_error(got, want) < 1e-13
