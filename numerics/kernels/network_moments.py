@@ -18,23 +18,35 @@ vertices, ``E[x^(d)]`` for the identity, and ``(-a E[sigma^(d)], b E[sigma*^(d)]
 all units for a residual vertex, each evaluated at the diagonal of ``C``. The readouts are
 the model's scalars or per-unit vectors ``a_j``, ``b_r`` (:meth:`NetworkMoments.evaluate`).
 
-Networks of one group share their support, so their operands are stacked along a group
-axis ``g`` (``C_block**m / m!`` gathered by multiplicity, the vertex vectors by degree) and
-contracted together, then summed with their weights. The contraction eliminates the
-residual vertices one at a time, each by one C-level ``einsum`` over the operands that
-hold it (the order fixed once per group); for large outputs (:data:`MATMUL_THRESHOLD`)
-the same network is contracted pairwise by batched matrix products instead
-(:mod:`numerics.kernels.pairwise`, plans cached per group and widths). Only NumPy is used at
-call time.
+Two routes evaluate the tables (:meth:`NetworkMoments.evaluate`, ``route``):
+
+* ``"shared"`` (the default): one plan per table (:mod:`numerics.kernels.network_plan`, built on
+  first use) names every intermediate of every network by a canonical key, so that an
+  intermediate recurring across networks and averages is computed once per call, and sums the
+  networks' remaining products split by split through matrix products
+  (:mod:`numerics.kernels.network_shared`);
+* ``"groups"``: networks of one group share their support, so their operands are stacked along a
+  group axis ``g`` (``C_block**m / m!`` gathered by multiplicity, the vertex vectors by degree) and
+  contracted together, then summed with their weights. The contraction eliminates the residual
+  vertices one at a time, each by one C-level ``einsum`` over the operands that hold it (the order
+  fixed once per group); for large outputs (:data:`MATMUL_THRESHOLD`) the same network is
+  contracted pairwise by batched matrix products instead (:mod:`numerics.kernels.pairwise`, plans
+  cached per group and widths). Kept as the reference the shared route is tested against.
+
+Both end with the mean over the free symmetries (:func:`symmetrise`). Only NumPy is used at
+call time. ``python -m bench --only noise`` times the two routes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from math import factorial
+from math import factorial, prod
 
 import numpy as np
 
+from numerics.kernels.network_operands import NetworkOperands
+from numerics.kernels.network_plan import SharedPlan, build_shared_plan
+from numerics.kernels.network_shared import SharedEvaluator
 from numerics.kernels.pairwise import fold_plan, run_plan
 
 #: Output letters of the free vertices (axes in order) and the summed letters of the residual vertices.
@@ -106,6 +118,8 @@ class NetworkMoments:
             name: [np.array(row, dtype=float) for row in rows] for name, rows in derivative_moments.items()
         }
         self.readouts = readouts
+        self.tables = tables
+        self._shared: SharedEvaluator | None = None
         self.moments: dict[str, list[tuple[int, int, list[_Group]]]] = {}
         self.free_vertices: dict[str, tuple[tuple[str, str], ...]] = {}
         self.symmetries: dict[str, tuple[tuple[int, ...], ...]] = {}
@@ -120,8 +134,16 @@ class NetworkMoments:
                 compiled.append((coefficient, delta_power, compiled_groups))
             self.moments[name] = compiled
 
+    @property
+    def shared_plan(self) -> SharedPlan:
+        """The plan that shares factors across all networks of the table (built on first use)."""
+        if self._shared is None:
+            self._shared = SharedEvaluator(build_shared_plan(self.tables))
+        return self._shared.plan
+
     def evaluate(self, names: Sequence[str], Q: np.ndarray, R: np.ndarray, T: np.ndarray,
-                 delta: float, a: np.ndarray | None = None, b: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+                 delta: float, a: np.ndarray | None = None, b: np.ndarray | None = None,
+                 route: str = "shared") -> tuple[np.ndarray, ...]:
         """The averages ``names``, each of shape ``batch + (sizes of the four free axes)``.
 
         Parameters
@@ -139,7 +161,13 @@ class NetworkMoments:
         b : array, shape (..., k), optional
             Per-unit teacher readouts (residual vertex ``b_r sigma*`` on teacher ``r``).
             The leading axes of ``a`` and ``b`` broadcast with those of ``Q, R, T``.
+        route : {"shared", "groups"}
+            ``"shared"`` (default): the factors shared across the networks, each split by
+            matrix products (:mod:`numerics.kernels.network_shared`); ``"groups"``: every group
+            of networks contracted on its own (the reference the shared route is tested against).
         """
+        if route not in ("shared", "groups"):
+            raise ValueError(f"route must be 'shared' or 'groups', got {route!r}")
         Q, R, T = (np.asarray(M, dtype=float) for M in (Q, R, T))
         p, k = R.shape[-2], R.shape[-1]
         batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
@@ -155,9 +183,24 @@ class NetworkMoments:
         Q, R, T = (np.broadcast_to(M, batch + M.shape[-2:]) for M in (Q, R, T))
         C = np.concatenate([np.concatenate([Q, R], axis=-1), np.concatenate([np.swapaxes(R, -1, -2), T], axis=-1)],
                            axis=-2)
+        if route == "shared":
+            totals = self._shared_totals(names, C, p, k, a, b, delta, batch)
+        else:
+            totals = self._group_totals(names, C, p, k, a, b, delta, batch)
+        return tuple(symmetrise(totals[name], self.symmetries[name], len(batch)) for name in names)
+
+    def _shared_totals(self, names, C, p, k, a, b, delta, batch) -> dict[str, np.ndarray]:
+        self.shared_plan  # noqa: B018 - builds the plan on first use
+        flat = int(np.prod(batch))
+        vectors = [v.reshape(flat, v.shape[-1]) if isinstance(v, np.ndarray) else v for v in (a, b)]
+        operands = NetworkOperands(self.derivative_moments, C.reshape((flat,) + C.shape[-2:]), p, k, *vectors)
+        totals = self._shared.evaluate(names, operands, delta)
+        return {name: total.reshape(batch + total.shape[1:]) for name, total in totals.items()}
+
+    def _group_totals(self, names, C, p, k, a, b, delta, batch) -> dict[str, np.ndarray]:
         use_matmul = int(np.prod(batch)) * p**4 >= MATMUL_THRESHOLD
         context = _Context(self, C, p, k, a, b, use_matmul)
-        out = []
+        totals = {}
         for name in names:
             sizes = tuple(p if kind == _STUDENT else k for kind, _ in self.free_vertices[name])
             total = np.zeros(batch + sizes)
@@ -168,57 +211,51 @@ class NetworkMoments:
                 for group in groups:
                     part += context.contract(group)
                 total += coefficient * delta**delta_power * part
-            # the orbit representatives, summed over the free symmetries
-            leading = tuple(range(len(batch)))
-            symmetrised = sum(
-                np.transpose(total, leading + tuple(len(batch) + axis for axis in permutation))
-                for permutation in self.symmetries[name]
-            )
-            out.append(symmetrised / len(self.symmetries[name]))
-        return tuple(out)
+            totals[name] = total
+        return totals
 
 
-class _Context:
-    """Per-call operands: powers of the blocks of C and the vertex vectors, built on demand."""
+def symmetrise(total: np.ndarray, symmetries: Sequence[tuple[int, ...]], batch_ndim: int) -> np.ndarray:
+    """The mean of ``total`` (batch + four axes) over the permutations of its last four axes in ``symmetries``.
+
+    The free symmetries are products of symmetric groups on the axes of equal vertices; then
+    ``sum over S_n = (sum over S_{n-1}) o (1 + sum_t (t n))``, so the ``n!`` transposes are
+    ``n (n - 1) / 2`` additions of swapped copies.
+    """
+    classes = _classes(symmetries)
+    if classes is None:  # not a product of symmetric groups: every permutation
+        leading = tuple(range(batch_ndim))
+        summed = sum(np.transpose(total, leading + tuple(batch_ndim + axis for axis in permutation))
+                     for permutation in symmetries)
+        return summed / len(symmetries)
+    out = total
+    for axes in classes:
+        for last in range(len(axes) - 1, 0, -1):
+            swapped = [np.swapaxes(out, batch_ndim + axes[t], batch_ndim + axes[last]) for t in range(last)]
+            out = out + sum(swapped[1:], swapped[0])
+    return out / len(symmetries)
+
+
+def _classes(symmetries: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]] | None:
+    """The orbits of the axes when ``symmetries`` is the product of the symmetric groups on them, else None."""
+    axes = range(len(symmetries[0]))
+    orbits = []
+    for axis in axes:
+        orbit = tuple(sorted({permutation[axis] for permutation in symmetries}))
+        if orbit not in orbits:
+            orbits.append(orbit)
+    if len(set(map(tuple, symmetries))) != prod(factorial(len(orbit)) for orbit in orbits):
+        return None
+    return [orbit for orbit in orbits if len(orbit) > 1]
+
+
+class _Context(NetworkOperands):
+    """Per-call operands of the group route, and the contraction of one group."""
 
     def __init__(self, owner: NetworkMoments, C: np.ndarray, p: int, k: int, a: float | np.ndarray,
                  b: float | np.ndarray, use_matmul: bool) -> None:
-        self.owner, self.C, self.p, self.k, self.a, self.b = owner, C, p, k, a, b
+        super().__init__(owner.derivative_moments, C, p, k, a, b)
         self.use_matmul = use_matmul
-        self.slices = {_STUDENT: slice(0, p), _TEACHER: slice(p, p + k), _UNIT: slice(0, p + k)}
-        self.variances = np.diagonal(C, axis1=-2, axis2=-1)
-        self._powers: dict[tuple[str, str], np.ndarray] = {}
-        self._vectors: dict[tuple[str, str], np.ndarray] = {}
-
-    def powers(self, kind_a: str, kind_b: str, top: int) -> np.ndarray:
-        """``C_block**m / m!`` for ``m = 0 .. top`` stacked on axis -3."""
-        key = (kind_a, kind_b)
-        stored = self._powers.get(key)
-        if stored is None or stored.shape[-3] <= top:
-            block = self.C[..., self.slices[kind_a], self.slices[kind_b]]
-            stored = np.stack([block**m / factorial(m) for m in range(top + 1)], axis=-3)
-            self._powers[key] = stored
-        return stored
-
-    def vectors(self, kind: str, polynomial: str) -> np.ndarray:
-        """Vertex vectors for every degree, stacked on axis -2: shape (..., degrees, size)."""
-        key = (kind, polynomial)
-        stored = self._vectors.get(key)
-        if stored is None:
-            moments = self.owner.derivative_moments
-            variances = self.variances[..., self.slices[kind]]
-            if polynomial == "residual":
-                student = _evaluate(moments["student"], variances[..., : self.p])
-                teacher = _evaluate(moments["teacher"], variances[..., self.p :])
-                rows = max(student.shape[-2], teacher.shape[-2])
-                stored = np.concatenate([_weighted(-self.a, _pad(student, rows)),
-                                         _weighted(self.b, _pad(teacher, rows))], axis=-1)
-            else:
-                stored = _evaluate(moments[polynomial], variances)
-                if polynomial == _SLOPE:
-                    stored = _weighted(self.a, stored)
-            self._vectors[key] = stored
-        return stored
 
     def contract(self, group: _Group) -> np.ndarray:
         """The group's networks contracted and summed with their weights: shape (..., free sizes)."""
@@ -280,31 +317,4 @@ def _elimination_plan(terms: list[str], residual_letters: str, output: str) -> l
     return plan
 
 
-def _evaluate(rows: list[np.ndarray], variances: np.ndarray) -> np.ndarray:
-    """``sum_t rows[d][t] v**t`` for every degree d: shape (..., degrees, size)."""
-    out = np.zeros(variances.shape[:-1] + (len(rows), variances.shape[-1]))
-    for degree, row in enumerate(rows):
-        value = np.zeros_like(variances)
-        for coefficient in row[::-1]:  # Horner
-            value = value * variances + coefficient
-        out[..., degree, :] = value
-    return out
-
-
-def _weighted(readout: float | np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Vertex vectors (..., degrees, size) times a scalar readout or a per-unit one (..., size)."""
-    if isinstance(readout, np.ndarray):
-        return readout[..., None, :] * vectors
-    return readout * vectors
-
-
-def _pad(vectors: np.ndarray, rows: int) -> np.ndarray:
-    missing = rows - vectors.shape[-2]
-    if missing <= 0:
-        return vectors
-    pad = [(0, 0)] * vectors.ndim
-    pad[-2] = (0, missing)
-    return np.pad(vectors, pad)
-
-
-__all__ = ["FREE_LETTERS", "RESIDUAL_LETTERS", "NetworkMoments"]
+__all__ = ["FREE_LETTERS", "MATMUL_THRESHOLD", "RESIDUAL_LETTERS", "NetworkMoments", "symmetrise"]

@@ -13,6 +13,7 @@ from bench import (
     bench_covariance,
     bench_derive,
     bench_hessian,
+    bench_noise,
     bench_reduced,
     bench_relu,
     bench_rhs,
@@ -68,6 +69,7 @@ MODULES = [
     bench_contractions,
     bench_tuples,
     bench_stiff,
+    bench_noise,
 ]
 
 

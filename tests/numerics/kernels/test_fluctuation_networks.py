@@ -22,7 +22,6 @@ from sgd_steps import HE3_ACTIVATIONS, step_increments, z_scores
 
 from derive.model.model import HE3, Model
 from numerics.noise.fluctuations import increment_covariance
-from numerics.runtime.registry import fluctuation_module
 
 # uncommitted models (generated into the cache on first use)
 MIXED_CUBIC = Model(student_activation="x**3 - 3*x", teacher_activation="x**2 + x", student_readout="1/sqrt(p)")
@@ -113,17 +112,18 @@ def test_degree_above_the_limit_is_refused():
 
 
 def test_matrix_product_contraction_equals_einsum_contraction(monkeypatch):
-    """The two contraction schemes of numerics/kernels/network_moments.py (chosen by output size) agree."""
+    """The two contraction schemes of the group route (chosen by output size) agree."""
     import numerics.kernels.network_moments as network_moments
+    from numerics.noise.readout_fluctuations import network_moments as evaluator
 
-    module = fluctuation_module(HE3)
     rng = np.random.default_rng(29)
     points = points_sharing_teachers(3, 2, rng, 4)
     Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
     results = {}
     for threshold in (0, 10**12):  # always matrix products, never
         monkeypatch.setattr(network_moments, "MATMUL_THRESHOLD", threshold)
-        results[threshold] = module.first_order_moments(Q, R, T, 0.3) + module.second_order_moments(Q, R, T, 0.3)
+        results[threshold] = evaluator(HE3).evaluate(("LL", "LN", "NN", "LE", "EN", "EE"), Q, R, T, 0.3,
+                                                     route="groups")
     for by_matmul, by_einsum in zip(results[0], results[10**12]):
         assert by_matmul.shape == by_einsum.shape == (4, *by_einsum.shape[1:])
         assert _relative_error(by_matmul, by_einsum) < 1e-13

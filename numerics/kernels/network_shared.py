@@ -1,0 +1,272 @@
+"""Evaluate a :class:`numerics.kernels.network_plan.SharedPlan`: shared nodes once, each split by BLAS.
+
+Per call: every node of the plan is evaluated once, in order (one ``einsum`` summing its
+index out, or pairwise matrix products for large operands, :mod:`numerics.kernels.pairwise`);
+then per average and split ``(H, S, S')`` the distinct products ``X_x`` (axes ``H + S``) and
+``Y_y`` (axes ``H + S'``) are stacked and summed as
+
+    out[h, s, s'] = sum_{x, y} M[x, y] X_x[h, s] Y_y[h, s'],      M = sum_t Delta**t M_t,
+
+two batched matrix products (``M`` applied to the smaller side first); an open residual index
+``z`` (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second
+one. The batch axes are flattened to one while evaluating.
+"""
+
+from __future__ import annotations
+
+import itertools
+from math import prod
+
+import numpy as np
+
+from numerics.kernels.network_operands import UNIT, NetworkOperands
+from numerics.kernels.network_plan import OPEN, SUMMED, Node, SharedPlan, SplitTerms
+from numerics.kernels.pairwise import fold_plan, run_plan
+
+#: Letters of the output axes 0-3 and the open residual index (position 4).
+OUTPUT_LETTERS = "jlihz"
+#: Letters of a node's axes and of its summed index.
+NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
+#: Nodes with more operands than two and more multiply-adds than this (batch included) are
+#: contracted pairwise by matrix products; below, one ``einsum`` (fewer calls).
+NODE_MATMUL_THRESHOLD = 200_000
+#: Entries of one stack of products (batch included) above which the X side is stacked in chunks.
+STACK_ENTRIES = 2**22
+
+
+class SharedEvaluator:
+    """Evaluates a shared plan's averages (before the free symmetrisation), flat batch axis first.
+
+    Parameters
+    ----------
+    plan : SharedPlan
+    """
+
+    def __init__(self, plan: SharedPlan) -> None:
+        self.plan = plan
+        self._node_subscripts = [_node_subscripts(node) for node in plan.nodes]
+        self._node_folds: dict[tuple[int, int, int], list] = {}  # (node, p, k) -> pairwise plan
+        self._weights: dict[tuple[int, float], list[np.ndarray]] = {}  # (id of split terms, Delta) -> M
+        self._recipes: dict[tuple, list] = {}
+        self._needed_nodes: dict[tuple[str, ...], list[int]] = {}  # (id of split terms, side, p, k) -> product recipes
+
+    def evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
+        """``{name: sum of the orbit representatives}``, each of shape (B, sizes of the output axes).
+
+        ``operands`` hold a flat batch: ``C`` of shape (B, p + k, p + k).
+        """
+        values = self._evaluate_nodes(operands, self._needed(tuple(names)))
+        out = {}
+        for name in names:
+            average = self.plan.averages[name]
+            sizes = tuple(operands.sizes[kind] for kind in average.kinds)
+            batch = operands.C.shape[0]
+            total = np.zeros((batch,) + sizes)
+            for terms in average.splits:
+                total += self._split_sum(terms, average.kinds, operands, values, delta)
+            out[name] = total
+        return out
+
+    def _needed(self, names: tuple[str, ...]) -> list[int]:
+        """The nodes the averages ``names`` use, directly or through other nodes (in evaluation order)."""
+        needed = self._needed_nodes.get(names)
+        if needed is None:
+            found: set[int] = set()
+            stack = [key[1] for name in names for terms in self.plan.averages[name].splits
+                     for half in terms.x_keys + terms.y_keys for key, _ in half if key[0] == "I"]
+            while stack:
+                index = stack.pop()
+                if index not in found:
+                    found.add(index)
+                    stack.extend(key[1] for key, _ in self.plan.nodes[index].operands if key[0] == "I")
+            needed = self._needed_nodes[names] = sorted(found)
+        return needed
+
+    def _evaluate_nodes(self, operands: NetworkOperands, needed: list[int]) -> dict[tuple, np.ndarray]:
+        values: dict[tuple, np.ndarray] = {}
+        p, k = operands.p, operands.k
+        for index in needed:
+            node = self.plan.nodes[index]
+            arrays = [_operand_array(key, operands, values) for key, _ in node.operands]
+            subscripts, terms, output = self._node_subscripts[index]
+            work = operands.C.shape[0] * (p + k) * prod(operands.sizes[kind] for kind in node.kinds)
+            if len(arrays) > 2 and work * len(arrays) > NODE_MATMUL_THRESHOLD:
+                folds = self._node_folds.get((index, p, k))
+                if folds is None:
+                    sizes = {NODE_SUMMED: p + k, **{NODE_LETTERS[n]: operands.sizes[kind]
+                                                    for n, kind in enumerate(node.kinds)}}
+                    folds = self._node_folds[(index, p, k)] = fold_plan(terms, output, sizes)
+                values[("I", index)] = run_plan(arrays, terms, folds, output, 1)
+            else:
+                values[("I", index)] = np.einsum(subscripts, *arrays)
+        return values
+
+    def _split_sum(self, terms: SplitTerms, kinds: tuple[str, ...], operands: NetworkOperands,
+                   values: dict[tuple, np.ndarray], delta: float) -> np.ndarray:
+        """``sum_{x, y} M_xy X_x Y_y`` over one split, axes in output order: shape (B, output sizes)."""
+        shared, left, right = terms.split
+        size_of = {axis: operands.sizes[kind] for axis, kind in enumerate(kinds)}
+        size_of[OPEN] = operands.sizes[UNIT]
+        batch = operands.C.shape[0]
+        inner = (OPEN,) if terms.open else ()
+        x_recipes = self._recipes.setdefault((id(terms), "x", operands.p, operands.k), [])
+        y_recipes = self._recipes.setdefault((id(terms), "y", operands.p, operands.k), [])
+        M = self._coupling(terms, delta)
+        if not right and not shared:
+            # whole products (no split separates them): accumulated one at a time, never stacked
+            weights = M.sum(axis=1)
+            return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch, x_recipes)
+        Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
+        h = prod(size_of[a] for a in shared)
+        s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
+        n_y = len(terms.y_keys)
+        Y = Y.reshape(batch, h, n_y, t, z)
+        if not x_recipes:
+            x_recipes.extend(product_recipe(factors, shared + left + inner, size_of) for factors in terms.x_keys)
+        # the X are stacked a chunk at a time (a stack of thousands of three-axis products would not fit
+        # in the caches, or in memory)
+        chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
+        out = np.zeros((batch, h, s, t))
+        X_weighted = None
+        for start in range(0, len(terms.x_keys), chunk):
+            stop = min(len(terms.x_keys), start + chunk)
+            X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
+                       x_recipes[start:stop]).reshape(batch, h, stop - start, s, z)
+            if t <= s:  # M on the smaller side first
+                weighted_Y = (M[start:stop] @ Y.reshape(batch, h, n_y, t * z)).reshape(batch, h, stop - start, t, z)
+                out += _inner_product(X, weighted_Y)
+            else:
+                part = M[start:stop].T @ X.reshape(batch, h, stop - start, s * z)
+                X_weighted = part if X_weighted is None else X_weighted + part
+        if X_weighted is not None:
+            out = _inner_product(X_weighted.reshape(batch, h, n_y, s, z), Y)
+        axes = shared + left + right
+        out = out.reshape((batch,) + tuple(size_of[a] for a in axes))
+        return np.transpose(out, (0,) + tuple(1 + axes.index(a) for a in range(len(kinds))))
+
+    def _coupling(self, terms: SplitTerms, delta: float) -> np.ndarray:
+        """``M = sum_t Delta**t M_t`` (n_x, n_y), cached per split and Delta."""
+        key = (id(terms), float(delta))
+        M = self._weights.get(key)
+        if M is None:
+            M = np.zeros((len(terms.x_keys), len(terms.y_keys)))
+            for (x, y), weights in terms.entries.items():
+                M[x, y] = sum(weight * delta**power for power, weight in weights.items())
+            if len(self._weights) > 256:
+                self._weights.clear()
+            self._weights[key] = M
+        return M
+
+
+def _inner_product(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``sum_{n, z} X[b, h, n, s, z] Y[b, h, n, t, z]``: shape (B, h, s, t), one batched matrix product."""
+    batch, h, _, s, _ = X.shape
+    t = Y.shape[3]
+    left_matrix = np.moveaxis(X, 2, 3).reshape(batch, h, s, -1)  # (B, h, s, n * z)
+    right_matrix = np.swapaxes(np.moveaxis(Y, 2, 3).reshape(batch, h, t, -1), -1, -2)
+    return left_matrix @ right_matrix
+
+
+def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
+    """The array of an operand key: a node's value, or an edge block or vertex vector (kept in ``values``)."""
+    found = values.get(key)
+    if found is None:
+        if key[0] == "E":
+            found = operands.edge(key[2][0], key[2][1], key[1])
+        else:
+            found = operands.vector(key[1], key[2], key[3])
+        values[key] = found
+    return found
+
+
+def _view(key: tuple, view: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
+    """An operand's array with its axes permuted and size-one axes where it has none (kept in ``values``)."""
+    found = values.get((key, view))
+    if found is None:
+        permutation, layout = view
+        index = (slice(None),) + tuple(slice(None) if present else None for present in layout)
+        found = values[(key, view)] = _operand_array(key, operands, values).transpose(permutation)[index]
+    return found
+
+
+def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
+    """The node's einsum subscripts (batch axes ``...``), its operands' letters and its output letters."""
+    terms = ["".join(NODE_SUMMED if p == SUMMED else NODE_LETTERS[p] for p in positions)
+             for _, positions in node.operands]
+    output = NODE_LETTERS[: len(node.kinds)]
+    return ",".join("..." + t for t in terms) + "->..." + output, terms, output
+
+
+def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, int]) -> tuple[list, list]:
+    """How to multiply a half's factors into an array on the axes ``order``.
+
+    Returns ``(views, merges)``: per factor the axis permutation and which axes of ``order`` it
+    has (it gets size-one axes for the others, :func:`_view`), and the pairwise products, the
+    two operands whose result has the fewest entries first (so that small factors meet
+    before they are broadcast to the whole half).
+    """
+    views = []
+    supports = []
+    for _, positions in factors:
+        ranked = sorted(range(len(positions)), key=lambda n: order.index(positions[n]))
+        present = {positions[n] for n in ranked}
+        layout = tuple(a in present for a in order)
+        views.append(((0,) + tuple(1 + n for n in ranked), layout))
+        supports.append(present)
+    merges = []
+    alive = list(range(len(factors)))
+    while len(alive) > 1:
+        i, j = min(itertools.combinations(alive, 2),
+                   key=lambda pair: (prod(size_of[a] for a in supports[pair[0]] | supports[pair[1]]), pair))
+        merges.append((i, j))
+        supports.append(supports[i] | supports[j])
+        alive = [n for n in alive if n not in (i, j)] + [len(supports) - 1]
+    return views, merges
+
+
+def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, operands: NetworkOperands,
+                  values: dict[tuple, np.ndarray], batch: int, recipes: list) -> np.ndarray:
+    """``sum_x weights[x] X_x`` over products on all output axes (and the open index, summed): (B, sizes)."""
+    if not recipes:
+        recipes.extend(product_recipe(factors, axes, size_of) for factors in keys)
+    out = np.zeros((batch,) + tuple(size_of[a] for a in axes if a != OPEN))
+    for weight, factors, (views, merges) in zip(weights, keys, recipes):
+        if weight == 0.0:
+            continue
+        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        arrays[0] = weight * arrays[0]  # the scalar on the first (smallest-first order keeps it cheap) factor
+        for i, j in merges:
+            arrays.append(arrays[i] * arrays[j])
+        product = np.broadcast_to(arrays[-1], out.shape + ((size_of[OPEN],) if OPEN in axes else ()))
+        out += product.sum(axis=-1) if OPEN in axes else product
+    return out
+
+
+def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: NetworkOperands,
+           values: dict[tuple, np.ndarray], batch: int, recipes: list) -> np.ndarray:
+    """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes).
+
+    ``recipes`` are the :func:`product_recipe` of every key (filled on the first call).
+    """
+    order = shared + axes
+    stack = np.empty((batch,) + tuple(size_of[a] for a in shared) + (len(keys),) + tuple(size_of[a] for a in axes))
+    lead = (slice(None),) * (1 + len(shared))
+    if not recipes:
+        recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
+    for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):
+        target = stack[lead + (index,)]
+        if not factors:
+            target[...] = 1.0
+            continue
+        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        if not merges:
+            target[...] = arrays[0]
+            continue
+        for i, j in merges[:-1]:
+            arrays.append(arrays[i] * arrays[j])
+        i, j = merges[-1]
+        np.multiply(arrays[i], arrays[j], out=target)  # the last product straight into the stack
+    return stack
+
+
+__all__ = ["NODE_MATMUL_THRESHOLD", "SharedEvaluator"]
