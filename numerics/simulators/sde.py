@@ -127,6 +127,7 @@ import numpy as np
 from numerics.core.validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 from numerics.ode.integrate import default_grid
 from numerics.ode.readouts import check_readouts
+from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
@@ -308,8 +309,6 @@ def simulate_sde(
         Some replicas diverged or stalled; or steps were long against the drift's time scale.
     """
     settings = RunSettings.merged(settings, setting_overrides, "simulate_sde")
-    if settings.spherical:
-        raise ValueError("spherical SGD is simulated by simulate(method='weights') and integrated by integrate only")
     N = _check_N(N)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     if settings.batch_size != 1:
@@ -322,6 +321,8 @@ def simulate_sde(
     start_size = sum(float(np.size(value)) for value in (Q0, R0, T))
     check_memory(8.0 * replicas * start_size, f"the starts of {replicas} replicas (replicas)")
     Q, R, T_b = _starts(Q0, R0, T, replicas)
+    if settings.spherical:
+        check_on_sphere(Q)
     p, k = R.shape[-2:]
     coordinates = p * (p + 1) / 2 + p * k  # of the increment covariance Sigma
     check_memory(24.0 * replicas * coordinates**2, f"the increment covariances of {replicas} replicas at p = {p}, "

@@ -12,10 +12,11 @@ import numpy as np
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.noise.diffusion import packed_evaluator
 from numerics.noise.fluctuations import covariance_blocks
-from numerics.noise.packing import pack_covariance
+from numerics.noise.packing import pack_covariance, packed_size
 from numerics.noise.sde_readouts import readout_covariance, readout_drift
 from numerics.ode.overlaps import rhs_unchecked
 from numerics.ode.readouts import check_readout_batch
+from numerics.ode.sphere import project_rates, sphere_map
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
 
@@ -183,6 +184,16 @@ class SdeDynamics:
 
         ``rows``: the replicas the n states belong to (all when ``None``).
         """
+        Sigma = self._free_covariance(Q, R, T, a, rows)
+        if not self.settings.spherical:
+            return Sigma
+        # the renormalised increments are J v of the free ones v (numerics/ode/sphere.py)
+        J = sphere_map(Q, R, trained=Sigma.shape[-1] - packed_size(*R.shape[-2:]))
+        return J @ Sigma @ np.swapaxes(J, -1, -2)
+
+    def _free_covariance(
+        self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None
+    ) -> np.ndarray:
         settings, resolved = self.settings, self.resolved
         if self.packed is None and not settings.per_unit:
             return pack_covariance(*covariance_blocks(Q, R, T, settings.eta, settings.model, resolved,
@@ -198,9 +209,13 @@ class SdeDynamics:
         """``(b_Q, b_R, b_a)`` of the replicas ``rows`` (all when ``None``); ``b_a`` is 0.0 without readout vectors."""
         settings, resolved = self.settings, self.resolved
         if not settings.per_unit:
-            return (*rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order), 0.0)
-        return readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
-                             self.teacher_readout(rows), settings.eta_a, settings.readout_decay)
+            drift = (*rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order), 0.0)
+        else:
+            drift = readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
+                                  self.teacher_readout(rows), settings.eta_a, settings.readout_decay)
+        if settings.spherical:
+            drift = (*project_rates(Q, R, drift[0], drift[1]), drift[2])
+        return drift
 
     def rate(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         """:func:`drift_rate` of the replicas ``rows`` at their states, shape (n,)."""
