@@ -88,7 +88,7 @@ def spherical(out_dir: Path, small: bool) -> Path:
               f"{escapes[-1]:.5g}, gradient-flow closed form {closed[-1]:.5g} (ratio {escapes[-1] / closed[-1]:.4f})")
     right.loglog(sizes, escapes, "o", color="C0", label=r"projected ODE, $m_0 = N^{-1/2}$, $\eta = 0.005 / \sqrt{N}$")
     right.loglog(sizes, closed, "-", color="k", lw=1, label=r"gradient flow $[\mathrm{atanh}\,m - 1/m] / 18\eta$")
-    right.set(xlabel="N", ylabel=r"$\alpha$ at $m = 1/2$", title=r"escape $\propto N$ (information exponent 3)")
+    right.set(xlabel="$N$", ylabel=r"$\alpha$ at $m = 1/2$", title=r"escape $\propto N$ (information exponent 3)")
     right.legend(fontsize=8)
     return save_figure(fig, out_dir / "spherical.png")
 
@@ -122,7 +122,7 @@ def readout_decay(out_dir: Path, small: bool) -> Path:
     ax.axhline(risks[0], color="C0", ls=":", lw=1, label=r"risk without decay")
     twin = ax.twinx()
     twin.semilogx(decays[shown], np.array(norms)[shown], "s--", color="C3", label=r"$|a|$")
-    ax.set(xlabel=r"readout weight decay $\kappa_a$", ylabel="risk",
+    ax.set(xlabel=r"readout weight decay $\kappa_a$", ylabel=r"risk $\varepsilon$",
            title=rf"erf committee $p = k = 2$, $\eta = \eta_a = 0.5$, $\alpha = {alpha_max:g}$")
     twin.set_ylabel(r"readout norm $|a|$")
     ax.legend(loc="upper left", fontsize=8)

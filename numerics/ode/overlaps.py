@@ -125,7 +125,7 @@ def rhs(
     # the readout's derivative is part of the result when eta_a is asked for, or trained
     eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
     readout_decay = values["readout_decay"]
-    label_flip = 0.0 if model is None else float(model.label_flip)
+    label_flip = getattr(model, "label_flip", 0)  # not a Model: resolve() names the problem below
     if a is not None or b is not None or eta_a is not None or readout_decay or label_flip:
         return _rhs_readouts(Q, R, T, eta, model, second_order, check, a, b, eta_a, batch_size, readout_decay)
     if not check:
@@ -229,7 +229,7 @@ def risk(
     values = _DEFAULTS if settings is None and not setting_overrides else (
         RunSettings.values(settings, setting_overrides, "risk"))
     model, a, b = values["model"], values["a"], values["b"]
-    if a is not None or b is not None or (model is not None and model.label_flip):
+    if a is not None or b is not None or getattr(model, "label_flip", 0):
         if check:
             Q, R, T = check_overlaps(Q, R, T)
             a, b, _ = check_readouts(a, b, None, *R.shape[-2:])
