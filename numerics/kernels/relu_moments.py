@@ -38,33 +38,18 @@ import math
 
 import numpy as np
 
+from numerics.kernels.relu_quadrature import project_out
+
 #: Gauss-Legendre nodes per panel of the four-variate orthant probability's path integral.
 NODES = 20
 #: Panel edges in s (t = 1 - s**2), graded towards s = 0.
 PANEL_EDGES = np.array([0.0] + [10.0**-k for k in range(9, 0, -1)] + [1.0])
-#: Squared relative size below which a projected row is rounding left by a parallel one.
-RELATIVE_ZERO = 1e-26
 
 TWO_PI = 2 * math.pi
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("...i,...i->...", u, v)
-
-
-def project_out(rows: list[np.ndarray], direction: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """``rows`` projected orthogonally to ``direction`` (the law given ``direction . g = 0``), and ``|direction|**2``.
-
-    A row parallel to the direction leaves rounding, which is set to exactly zero.
-    """
-    norm2 = _dot(direction, direction)
-    safe = np.where(norm2 > 0, norm2, 1.0)
-    projected = []
-    for row in rows:
-        rest = row - (_dot(row, direction) / safe)[..., None] * direction
-        tiny = _dot(rest, rest) <= RELATIVE_ZERO * _dot(row, row)
-        projected.append(np.where(tiny[..., None], 0.0, rest))
-    return projected, norm2
 
 
 def _angle_arcsin(u: np.ndarray, v: np.ndarray) -> np.ndarray:

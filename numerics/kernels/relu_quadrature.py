@@ -88,7 +88,7 @@ def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("...i,...i->...", u, v)
 
 
-def _project_out(rows: list[np.ndarray], direction: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+def project_out(rows: list[np.ndarray], direction: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """``rows`` with their component along ``direction`` removed, and ``|direction|**2``.
 
     Conditioning ``z = F g`` on ``z_a = F_a . g = 0`` leaves ``z_x = G_x . g`` with ``G_x`` the
@@ -122,7 +122,7 @@ def _theta_theta_relu(rows: list[np.ndarray]) -> np.ndarray:
     """
     total = 0.0
     for k in range(3):
-        others, norm2 = _project_out([rows[m] for m in range(3) if m != k], rows[k])
+        others, norm2 = project_out([rows[m] for m in range(3) if m != k], rows[k])
         density = np.divide(1.0, np.sqrt(TWO_PI * norm2), out=np.zeros_like(norm2), where=norm2 > 0)
         total = total + _dot(rows[2], rows[k]) * density * _orthant2(*others)
     return total
@@ -131,15 +131,15 @@ def _theta_theta_relu(rows: list[np.ndarray]) -> np.ndarray:
 def _integrand(F: list[np.ndarray], velocity: dict) -> np.ndarray:
     """``sum_{(a, b) != (2, 3)} v_ab E[d_a d_b f]`` for ``z_a = F[a] . g`` on the path, ``v = dC/dt`` (keys i <= j)."""
     # (0, 1): density of (z0, z1) at 0 times the arc-cosine kernel of (z2, z3) given z0 = z1 = 0
-    (f1, f2, f3), n0 = _project_out([F[1], F[2], F[3]], F[0])
-    (g2, g3), n1 = _project_out([f2, f3], f1)
+    (f1, f2, f3), n0 = project_out([F[1], F[2], F[3]], F[0])
+    (g2, g3), n1 = project_out([f2, f3], f1)
     area = np.sqrt(n0 * n1)  # sqrt(det) of the (z0, z1) block
     density = np.divide(1.0, TWO_PI * area, out=np.zeros_like(area), where=area > 0)
     total = velocity[(0, 1)] * density * arccos_kernel(_dot(g2, g2), _dot(g2, g3), _dot(g3, g3))
     # (a, b) with a in {0, 1} and b in {2, 3}: density of z_a at 0 times E[theta theta relu | z_a = 0]
     for a in (0, 1):
         other = 1 - a
-        rows, norm2 = _project_out([F[other], F[2], F[3]], F[a])
+        rows, norm2 = project_out([F[other], F[2], F[3]], F[a])
         density = 1 / np.sqrt(TWO_PI * norm2)
         for b, d in ((2, 3), (3, 2)):
             # d_a d_b f = delta_a theta_other theta_b relu_d
@@ -262,5 +262,6 @@ __all__ = [
     "TWO_PI",
     "arccos_kernel",
     "path_nodes",
+    "project_out",
     "theta_theta_relu_relu",
 ]
