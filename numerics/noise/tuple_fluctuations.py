@@ -27,6 +27,7 @@ and eight units, and are left out whatever ``second_order`` says (relative size 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -134,6 +135,15 @@ def _relu_residual_square(F, linear, orthant, fixed, c):
     return np.einsum("...uv,...u,...v->...", moments, c_exp, c_exp)
 
 
+def _relu_inputs(module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any, b: Any) -> tuple:
+    """``(a, F, c)``: the student readouts (..., p), the units' factor rows and ``c = (-a, b)`` (..., p + k)."""
+    p, k = R.shape[-2:]
+    a, b = readout_vectors(module.readouts, p, k, a, b)
+    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    c = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
+    return a, unit_rows(covariance(Q, R, T)), c
+
+
 def relu_increment_moments(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
     a: np.ndarray | None = None, b: np.ndarray | None = None,
@@ -145,10 +155,7 @@ def relu_increment_moments(
     times ``E[z_x z_y 1{z_j, z_i > 0}]``). Same parameters, shape and layout.
     """
     p, k = R.shape[-2:]
-    a, b = readout_vectors(module.readouts, p, k, a, b)
-    F = unit_rows(covariance(Q, R, T))
-    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
-    c = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
+    a, F, c = _relu_inputs(module, Q, R, T, a, b)
     students, units = np.arange(p), np.arange(p + k)
     n = p + k
     rows = max(1, MAX_BLOCK_ELEMENTS // (p * n**4 * n))
@@ -171,10 +178,7 @@ def relu_readout_moments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`readout_increment_moments` of a relu network (``sigma(z_j) = z_j theta(z_j)``); same shapes."""
     p, k = R.shape[-2:]
-    a, b = readout_vectors(module.readouts, p, k, a, b)
-    F = unit_rows(covariance(Q, R, T))
-    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
-    c = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
+    a, F, c = _relu_inputs(module, Q, R, T, a, b)
     students, units = np.arange(p), np.arange(p + k)
     fixed = [students, students, units]  # slots (sigma_j, theta_m, z_x)
     Y = _relu_residual_square(F, (0, 2), (0, 1), fixed, c)
