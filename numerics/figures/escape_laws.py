@@ -293,7 +293,7 @@ def _panel(ax, k_star: int, schedule: str, ode: dict, samples: dict, fits: list)
                 label=f"{name} {fit.law}: slope {fit.slope:.2f} [{fit.interval[0]:.2f}, {fit.interval[1]:.2f}]")
     if not np.any(np.isfinite(values)):
         ax.text(0.5, 0.5, "ODE: R decays, no escape", transform=ax.transAxes, ha="center")
-    if ax.has_data():
+    if np.any(np.isfinite(values)) or any(np.sum(np.isfinite(v)) >= 2 for v in samples.values()):
         ax.set_yscale("log")
     ax.set(xscale="log", xlabel="input dimension N", ylabel=r"escape $\alpha$ ($|R| = 1/2$)",
            title=f"He{k_star} teacher (k* = {k_star}), eta {schedule}")
