@@ -56,7 +56,7 @@ def scaled_eta(k_star: int, N: float) -> float:
 
 
 def learning_rate(k_star: int, N: float, schedule: str) -> float:
-    """``ETA`` (He3: ``ETA_HE3`` is not used: fixed means ETA for every teacher) or :func:`scaled_eta`."""
+    """The learning rate of a schedule: ``"fixed"`` (``ETA`` for every teacher) or ``"scaled"`` (:func:`scaled_eta`)."""
     if schedule == "fixed":
         return ETA
     if schedule == "scaled":
@@ -164,7 +164,7 @@ def fit_escape_law(N: np.ndarray, samples: list[np.ndarray], law: str, *, boot: 
 
 @functools.cache
 def _model(k_star: int):
-    from derive import Model
+    from derive.model import Model
 
     return Model(student_activation=STUDENT, teacher_activation=TEACHERS[k_star], student_readout="1",
                  teacher_readout="1")
@@ -218,9 +218,10 @@ def sgd_escapes(method: str, k_star: int, N: float, eta: float, replicas: int, s
 
 def _sizes(small: bool) -> dict:
     if small:
-        return dict(ode_N=(1e2, 1e3, 1e4), sde_N=(), replicas=8, weight_replicas=2, chain_N=(1e2,), weight_N=())
+        return dict(ode_N=(1e2, 1e3), sde_N=(), replicas=8, weight_replicas=2, chain_N=(1e2,), weight_N=(),
+                    chain_work=1e5)
     return dict(ode_N=tuple(10.0**e for e in range(2, 9)), sde_N=(1e2, 1e4, 1e6, 1e8), replicas=64,
-                weight_replicas=4, chain_N=(1e2, 1e3, 1e4), weight_N=(1e2, 1e3))
+                weight_replicas=4, chain_N=(1e2, 1e3, 1e4), weight_N=(1e2, 1e3), chain_work=CHAIN_WORK)
 
 
 #: Theory of the escape time in alpha = samples / N for each schedule and information exponent.
@@ -234,7 +235,7 @@ def _method_runs(k_star: int, schedule: str, sizes: dict) -> dict:
     """Escape samples by (method, N) for one panel; runs longer than the work caps are skipped."""
     samples = {}
     for method, Ns, replicas, cap in (("sde", sizes["sde_N"], sizes["replicas"], np.inf),
-                                      ("overlaps", sizes["chain_N"], sizes["replicas"] // 4, CHAIN_WORK),
+                                      ("overlaps", sizes["chain_N"], sizes["replicas"] // 4, sizes["chain_work"]),
                                       ("weights", sizes["weight_N"], sizes["weight_replicas"], WEIGHT_WORK)):
         for i, N in enumerate(Ns):
             eta = learning_rate(k_star, N, schedule)
