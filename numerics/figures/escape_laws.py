@@ -296,7 +296,7 @@ def _panel(ax, k_star: int, schedule: str, ode: dict, samples: dict, fits: list)
         ax.text(0.5, 0.5, "ODE: R decays, no escape", transform=ax.transAxes, ha="center")
     if np.any(np.isfinite(values)) or any(np.sum(np.isfinite(v)) >= 2 for v in samples.values()):
         ax.set_yscale("log")
-    ax.set(xscale="log", xlabel="input dimension N", ylabel=r"escape $\alpha$ ($|R| = 1/2$)",
+    ax.set(xscale="log", xlabel="input dimension $N$", ylabel=r"escape $\alpha$ ($|R| = 1/2$)",
            title=f"He{k_star} teacher (k* = {k_star}), eta {schedule}")
     ax.legend(fontsize=6)
 
