@@ -165,7 +165,7 @@ def fit_escape_law(N: np.ndarray, samples: list[np.ndarray], law: str, *, boot: 
 
 @functools.cache
 def _model(k_star: int):
-    from derive.model import Model
+    from derive.model.model import Model
 
     return Model(student_activation=STUDENT, teacher_activation=TEACHERS[k_star], student_readout="1",
                  teacher_readout="1")
