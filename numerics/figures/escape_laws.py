@@ -10,7 +10,7 @@ that vanishes with ``Q``, instead of at least ``eta sigma'(0)**2``. With a linea
 The escape time is the first alpha at which ``|R| >= 1/2`` (:func:`first_passage`). It is measured
 by the ODE from ``R(0) = N**-1/2``, the exact overlap chain and weight-space SGD where ``alpha N``
 is affordable, and the diffusion approximation (``simulate_sde``) at a few N: its increment
-moments for this cubic student cost about 0.2 s per step (any number of replicas), so it runs
+moments for this cubic student are costly per step (any number of replicas), so it runs
 with an explicit, coarse step ``dalpha = SDE_STEP / eta``. Two learning-rate choices: eta fixed
 (:data:`ETA`), and eta scaled with N as in Ben Arous, Gheissari and Jagannath (2021)
 (:func:`scaled_eta`). Laws are fitted by :func:`fit_escape_law` with bootstrap intervals.
@@ -241,7 +241,7 @@ def _method_runs(k_star: int, schedule: str, sizes: dict) -> dict:
         for i, N in enumerate(Ns):
             eta = learning_rate(k_star, N, schedule)
             if method == "sde" and k_star >= 3 and (N > N_REF or schedule == "fixed"):
-                continue  # hundreds of 0.2 s steps; the ODE and the chain show there is no escape
+                continue  # hundreds of costly steps; the ODE and the chain show there is no escape
             if _horizon(k_star, N, eta) * N > cap:
                 continue
             try:
