@@ -25,6 +25,7 @@ FIGURE_MODULES = (
     "numerics.figures.sweep",
     "numerics.figures.classic",
     "numerics.figures.variants",
+    "numerics.figures.escape_laws",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
