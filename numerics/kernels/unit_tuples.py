@@ -154,7 +154,8 @@ def _weighted(values: np.ndarray, vector: np.ndarray, grid_axes: int) -> np.ndar
     return np.einsum("...mb,mb->...b", values, vector)
 
 
-def _drift(given: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+def _half_drift(given: _Inputs) -> np.ndarray:
+    """``<E_j z_u>`` over ``z = (lambda, nu)``, shape (p, p + k[, B]) (batch last): the unsymmetrised drift."""
     plan, c = given.plan, given.c
     p = plan.p
     values = plan.gather("drift", given.replicas).evaluate(plan.kernels, given.flat)
@@ -162,7 +163,12 @@ def _drift(given: _Inputs) -> tuple[np.ndarray, np.ndarray]:
         half = _weighted(values[0], c, 3)
     else:
         half = _weighted(values[0], c[:p], 3) + _weighted(values[1], c[p:], 3)
-    half = half * given.a[:, None]
+    return half * given.a[:, None]
+
+
+def _drift(given: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+    half = _half_drift(given)
+    p = given.plan.p
     drift_Q = half[:, :p] + np.swapaxes(half[:, :p], 0, 1)
     return _batch_first(drift_Q, given.batch), _batch_first(half[:, p:], given.batch)
 
@@ -219,6 +225,25 @@ def first_order_terms(
     given = _inputs(kernels, readouts, Q, R, T, a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         return _drift(given)
+
+
+def update_averages(
+    kernels: Kernels, readouts: Readouts, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any = None, b: Any = None,
+    *, second_order: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(<E_j z_u>, diffusion_Q, noise_Q)``: the first-order averages unsymmetrised, and the eta**2 terms.
+
+    ``<E_j z_u>`` has shape (..., p, p + k) over ``z = (lambda, nu)``: its student block is
+    ``<E_j lambda_l>`` (``drift_Q`` is it plus its transpose), its teacher block ``drift_R``.
+    ``diffusion_Q`` and ``noise_Q`` (shapes (..., p, p)) are those of :func:`all_terms`, ``None``
+    without ``second_order``. Each average is evaluated once.
+    """
+    given = _inputs(kernels, readouts, Q, R, T, a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        averages = _batch_first(_half_drift(given), given.batch)
+        if not second_order:
+            return averages, None, None
+        return averages, _diffusion(given), _noise(given)
 
 
 def all_terms(
@@ -331,7 +356,8 @@ def hessian_terms(
     return tuple(_batch_first(value, given.batch) for value in (*pairs, *columns))
 
 
-for _function in (first_order_terms, all_terms, rhs_terms, residual_risk, readout_drift, hessian_terms):
+for _function in (first_order_terms, update_averages, all_terms, rhs_terms, residual_risk, readout_drift,
+                  hessian_terms):
     _function.__doc__ = (_function.__doc__ or "") + "\n" + _PARAMETERS
 
 __all__ = [
@@ -344,4 +370,5 @@ __all__ = [
     "readout_vectors",
     "residual_risk",
     "rhs_terms",
+    "update_averages",
 ]
