@@ -35,6 +35,7 @@ from numerics.analyses.stationary_points import plateau, zero_error
 from numerics.analyses.symmetric_fixed_point import symmetric_fixed_point
 from numerics.noise.diffusion import packed_covariance
 from numerics.noise.fluctuations import increment_covariance
+from numerics.ode.giant_steps import giant_steps
 from numerics.ode.initial import initial_conditions
 from numerics.ode.integrate import IntegrationError, integrate
 from numerics.ode.jacobian import Jacobian, jacobian
@@ -87,6 +88,7 @@ __all__ = [
     "IntegrationResult",
     "SimulationError",
     "compare_ode_simulation",
+    "giant_steps",
     "initial_conditions",
     "integrate",
     "gradient",

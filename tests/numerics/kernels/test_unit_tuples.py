@@ -15,6 +15,7 @@ from numerics.kernels.unit_tuples import (
     readout_vectors,
     residual_risk,
     rhs_terms,
+    update_averages,
 )
 
 P, K = 3, 2
@@ -106,3 +107,20 @@ def test_readout_vectors_of_the_wrong_length_are_named():
         readout_vectors(readouts, P, K, np.ones(2), None)
     with pytest.raises(ValueError, match=r"teacher readout b must have length k = 2"):
         readout_vectors(readouts, P, K, None, 1.0)
+
+
+
+def test_update_averages_are_the_unsymmetrised_drift_and_the_eta_squared_terms(point):
+    Q, R, T, a, b = point
+    averages, diffusion_Q, noise_Q = update_averages(LINEAR_KERNELS, readouts, Q, R, T, a, b)
+    # <E_j z_u> = a_j <z_u (b.nu - a.lambda)>: the students' block, then the teachers'
+    np.testing.assert_allclose(averages, np.outer(a, np.concatenate([R @ b - Q @ a, T @ b - R.T @ a])), rtol=1e-12)
+    expected = all_terms(LINEAR_KERNELS, readouts, Q, R, T, a, b)
+    np.testing.assert_array_equal(averages[:, :P] + averages[:, :P].T, expected[0])
+    np.testing.assert_array_equal(averages[:, P:], expected[1])
+    np.testing.assert_array_equal(diffusion_Q, expected[2])
+    np.testing.assert_array_equal(noise_Q, expected[3])
+    batched = update_averages(LINEAR_KERNELS, readouts, np.stack([Q, Q]), R, T, np.stack([a, 2 * a]), b,
+                              second_order=False)
+    assert batched[0].shape == (2, P, P + K) and batched[1:] == (None, None)
+    np.testing.assert_allclose(batched[0][0], averages, rtol=1e-13)
