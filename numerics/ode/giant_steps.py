@@ -183,7 +183,8 @@ def giant_steps(
 ) -> IntegrationResult:
     """Iterate the giant-step map (batches of ``B = n_b N`` samples) ``steps`` times from ``(Q0, R0)``.
 
-    Example: ``giant_steps(0.5 * np.eye(2), R0, n_b=2.0, steps=10, eta=0.5)`` (the paper's model).
+    Example: ``giant_steps(np.eye(2), R0, n_b=2.0, steps=10, eta=0.2)`` (the paper's model, p = k = 2; at
+    ``eta = 0.5`` the same steps blow up).
 
     Parameters
     ----------
