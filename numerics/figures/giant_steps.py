@@ -80,8 +80,9 @@ def _risk_against_batch(ax, Q0, R0, T, alpha_max, small):
             Q, R, _ = giant_step(Q, R, T, n_b, settings, square_of_mean=False)
         # the wrong map can leave the cone of covariances (C not PSD): no risk there
         without.append(float(risk(Q, R, T)) if is_positive_semidefinite(covariance(Q, R, T)) else math.nan)
+        shown = "left the cone of covariances" if math.isnan(without[-1]) else f"{without[-1]:.4g}"
         print(f"giant_steps: n_b={n_b:.3g}: risk at alpha={alpha_max:g} {full[-1]:.4g}, "
-              f"without the square of the mean update {without[-1]:.4g}")
+              f"without the square of the mean update {shown}")
     ax.loglog(batches, full, "o-", color="C0", label="exact map")
     ax.loglog(batches, without, "s--", color="C3", label=r"without the $n_b^2$ term")
     ax.set(xlabel=r"batch size per dimension $n_b = B / N$", ylabel=rf"risk at $\alpha = {alpha_max:g}$",
