@@ -12,6 +12,7 @@ from numerics.core.validation import check_alpha_grid, check_int, check_overlaps
 from numerics.ode.flow import BLOWUP, CONE_TOLERANCE, OverlapFlow, psd_part
 from numerics.ode.jacobian import flow_jacobian
 from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.ode.sam import quadratic_coefficients
 from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
@@ -205,6 +206,8 @@ def integrate(
     check_readout_batch(settings.a, settings.b, batch, "the batch of starts")
     if settings.spherical:
         check_on_sphere(Q0)
+    if settings.sam_radius:
+        quadratic_coefficients(resolved, p, k)  # refuses, by name, a model the sharpness-aware drift is not derived for
     alpha_eval, alpha_max = output_times(alpha_max, n_points, grid, alpha_eval)
     flow = OverlapFlow(T, settings, resolved, batch, p, k)
     accepted = AcceptedSteps()
@@ -217,7 +220,8 @@ def integrate(
                 f"the starting overlaps are too large (largest |entry| {float(np.max(np.abs(y0))):.3g})"
             )
         # the implicit solvers get the exact Jacobian instead of estimating it by differences
-        jacobian = {"jac": flow_jacobian(flow)} if method in IMPLICIT_METHODS else {}
+        # (sharpness-aware steps have no exact Jacobian: the implicit solvers then estimate it)
+        jacobian = {"jac": flow_jacobian(flow)} if method in IMPLICIT_METHODS and not settings.sam_radius else {}
         solution = solve_ivp(
             flow, (0.0, alpha_max), y0, method=method, t_eval=alpha_eval, rtol=rtol, atol=atol,
             events=accepted.watch(flow.events()), **jacobian,
