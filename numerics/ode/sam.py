@@ -29,6 +29,7 @@ covariances are fine). The result is exact, polynomial in ``rho``, and equals th
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import factorial
 
 import numpy as np
@@ -94,6 +95,20 @@ def _amplitude_polynomial(kappa: float, e: float, noise_std: float) -> np.ndarra
     inner = -s_squared_f
     inner[:2, :2, :2] += label
     return convolve(s, inner, method="direct")
+
+
+@lru_cache(maxsize=64)
+def amplitude_coefficients(kappa: float, e: float, noise_std: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients ``[i, j]`` of ``Y^i F^j`` in ``<G>_xi`` (5, 5) and ``<G**2>_xi`` (9, 9), the label noise averaged.
+
+    ``kappa = 2 a c rho eta``, ``e = k b c0* - p a c0``, ``noise_std = sqrt(Delta)`` (module docstring).
+    They depend on the settings only, so one run computes them once.
+    """
+    g = _amplitude_polynomial(kappa, e, noise_std)
+    first, second = _label_noise_moments(g), _label_noise_moments(convolve(g, g, method="direct"))
+    first.setflags(write=False)
+    second.setflags(write=False)
+    return first, second
 
 
 def _label_noise_moments(g: np.ndarray) -> np.ndarray:
@@ -201,14 +216,15 @@ def sam_rates(
     P2[..., :, p:] = 2 * b * c_star * C[..., :, p:]
     degree = SECOND_DEGREE if second_order else FIRST_DEGREE
     moments = quadratic_form_moments(C, P1, P2, degree)
-    g = _amplitude_polynomial(2 * a * c * sam_radius * eta, k * b * c0_star - p * a * c0,
-                              float(np.sqrt(resolved.noise_variance)))
-    first = _average(_label_noise_moments(g), moments)  # <G z z^T>
+    kappa, offset = float(2 * a * c * sam_radius * eta), float(k * b * c0_star - p * a * c0)
+    noise_std = float(np.sqrt(resolved.noise_variance))
+    first_coefficients, second_coefficients = amplitude_coefficients(kappa, offset, noise_std)
+    first = _average(first_coefficients, moments)  # <G z z^T>
     scale = 2 * a * c
     dR = eta * scale * first[..., :p, p:]
     dQ = 2 * eta * scale * first[..., :p, :p]
     if second_order:
-        second = _average(_label_noise_moments(convolve(g, g, method="direct")), moments)
+        second = _average(second_coefficients, moments)  # <G**2 z z^T>
         dQ = dQ + (eta * eta / batch_size) * scale * scale * second[..., :p, :p]
     if resolved.weight_decay:
         dQ = dQ - 2 * eta * resolved.weight_decay * Q
@@ -216,4 +232,4 @@ def sam_rates(
     return dQ, dR
 
 
-__all__ = ["quadratic_coefficients", "quadratic_form_moments", "sam_rates"]
+__all__ = ["amplitude_coefficients", "quadratic_coefficients", "quadratic_form_moments", "sam_rates"]
