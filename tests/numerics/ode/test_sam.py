@@ -1,0 +1,150 @@
+"""Sharpness-aware (SAM) one-pass steps: the exact drift (``sam_radius``) against quadrature, Monte Carlo and SGD.
+
+The step (docs/model.md): ascent point ``w - rho (eta / sqrt N) E x``, so ``lambda~ = lambda - rho eta E``
+as N -> infinity, and the gradient ``E~ = (y - f~) a sigma'(lambda~)`` taken there. The checks here are
+written from that definition, independently of :mod:`numerics.ode.sam`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gauss_quadrature import gaussian_nodes
+from numpy.polynomial import hermite_e
+
+import numerics
+from derive.model.model import Model
+from numerics import RunSettings
+from numerics.ode.sam import sam_rates
+from numerics.runtime.registry import resolve
+
+#: Student c x**2 + c0 and teacher c* x**2 + c0* with readouts, label noise and weight decay: every term of the drift.
+GENERAL = Model(student_activation="x**2 - 1", teacher_activation="2*x**2 + 1/2", student_readout="7/10",
+                teacher_readout="1/k", noise_variance="3/10", weight_decay="1/10")
+
+
+def covariance(rng, p, k, batch=()):
+    A = rng.standard_normal(batch + (p + k, p + k + 2))
+    C = A @ np.swapaxes(A, -1, -2) / (p + k + 2)
+    return C[..., :p, :p], C[..., :p, p:], C[..., p:, p:]
+
+
+def displaced_increments(z, xi, p, eta, rho, sigma, sigma_prime, sigma_star, a, b, noise_std):
+    """Per-sample ``(q, r)`` of one SAM step at N -> infinity, from the pre-activations ``z`` (n, p + k)."""
+    lam, nu = z[:, :p], z[:, p:]
+    y = sigma_star(nu).sum(axis=1) * b + noise_std * xi
+    E = (y - a * sigma(lam).sum(axis=1))[:, None] * a * sigma_prime(lam)
+    shifted = lam - rho * eta * E
+    E_sam = (y - a * sigma(shifted).sum(axis=1))[:, None] * a * sigma_prime(shifted)
+    q = eta * (E_sam[:, :, None] * lam[:, None, :] + lam[:, :, None] * E_sam[:, None, :])
+    q = q + eta**2 * E_sam[:, :, None] * E_sam[:, None, :]
+    return q, eta * E_sam[:, :, None] * nu[:, None, :]
+
+
+def general_functions():
+    return (lambda x: x**2 - 1), (lambda x: 2 * x), (lambda x: 2 * x**2 + 0.5)
+
+
+def test_drift_against_gauss_hermite_quadrature_p_k_1():
+    # exact for polynomials: a 2-d Gauss-Hermite rule in z and a 1-d rule in the label noise
+    Q, R, T = np.array([[1.2]]), np.array([[0.4]]), np.array([[0.9]])
+    C = np.block([[Q, R], [R.T, T]])
+    z, weights = gaussian_nodes(C, 14)
+    xi, xi_weights = hermite_e.hermegauss(6)
+    xi_weights = xi_weights / np.sqrt(2 * np.pi)
+    eta, rho = 0.3, 0.8
+    for model, functions, (a, b, noise, decay) in (
+        (None, (np.square, lambda x: 2 * x, np.square), (1.0, 1.0, 0.0, 0.0)),
+        (GENERAL, general_functions(), (0.7, 1.0, 0.3, 0.1)),
+    ):
+        zz = np.repeat(z, xi.size, axis=0)
+        q, r = displaced_increments(zz, np.tile(xi, len(z)), 1, eta, rho, *functions, a, b, np.sqrt(noise))
+        w = (weights[:, None] * xi_weights[None, :]).ravel()
+        expected_Q = np.einsum("n,nij->ij", w, q) - 2 * eta * decay * Q
+        expected_R = np.einsum("n,nij->ij", w, r) - eta * decay * R
+        dQ, dR = numerics.rhs(Q, R, T, eta, model=model, sam_radius=rho)
+        np.testing.assert_allclose(dQ, expected_Q, rtol=1e-10)
+        np.testing.assert_allclose(dR, expected_R, rtol=1e-10)
+
+
+def test_rho_zero_is_the_plain_right_hand_side():
+    rng = np.random.default_rng(1)
+    Q, R, T = covariance(rng, 3, 2)
+    for model in (None, GENERAL):
+        plain = numerics.rhs(Q, R, T, 0.4, model=model, batch_size=3)
+        same = numerics.rhs(Q, R, T, 0.4, model=model, batch_size=3, sam_radius=0.0)
+        assert all(np.array_equal(x, y) for x, y in zip(plain, same))
+        # the sharpness-aware route itself at rho = 0: the generated plain terms, to rounding
+        for second_order in (True, False):
+            derived = sam_rates(Q, R, T, 0.4, 0.0, resolve(model, sizes=(3, 2)), second_order, batch_size=3)
+            expected = numerics.rhs(Q, R, T, 0.4, model=model, batch_size=3, second_order=second_order)
+            for x, y in zip(derived, expected):
+                np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-13)
+
+
+def test_batched_equals_one_by_one_and_the_batch_size_divides_the_square():
+    rng = np.random.default_rng(2)
+    Q, R, T = covariance(rng, 2, 2, batch=(3,))
+    dQ, dR = numerics.rhs(Q, R, T, 0.2, model=GENERAL, sam_radius=1.5)
+    for i in range(3):
+        single = numerics.rhs(Q[i], R[i], T[i], 0.2, model=GENERAL, sam_radius=1.5)
+        np.testing.assert_allclose(single[0], dQ[i], rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(single[1], dR[i], rtol=1e-13, atol=1e-14)
+    first = numerics.rhs(Q, R, T, 0.2, model=GENERAL, sam_radius=1.5, second_order=False)[0]
+    halved = numerics.rhs(Q, R, T, 0.2, model=GENERAL, sam_radius=1.5, batch_size=2)[0]
+    np.testing.assert_allclose(halved - first, (dQ - first) / 2, rtol=1e-12, atol=1e-13)
+
+
+def test_drift_against_monte_carlo_with_a_power_check():
+    # per-sample increments from Gaussian z, means within 5 standard errors; the drift truncated at
+    # first order in rho (its value and slope at rho = 0) is rejected by the same statistics
+    rng = np.random.default_rng(3)
+    p, k, eta, rho, samples = 2, 1, 0.5, 1.0, 400_000
+    Q, R, T = np.array([[1.0, 0.2], [0.2, 0.8]]), np.array([[0.5], [0.1]]), np.eye(1)
+    C = np.block([[Q, R], [R.T, T]])
+    z = rng.standard_normal((samples, p + k)) @ np.linalg.cholesky(C).T
+    a = 1 / p  # the paper's model
+    q, r = displaced_increments(z, np.zeros(samples), p, eta, rho, np.square, lambda x: 2 * x, np.square, a, 1.0, 0.0)
+    values = np.concatenate([q.reshape(samples, -1), r.reshape(samples, -1)], axis=1)
+    mean, error = values.mean(0), values.std(0) / np.sqrt(samples)
+
+    def packed(radius):
+        dQ, dR = sam_rates(Q, R, T, eta, radius, resolve(None, sizes=(p, k)))
+        return np.concatenate([dQ.ravel(), dR.ravel()])
+
+    exact = packed(rho)
+    assert np.max(np.abs(mean - exact) / error) < 5
+    step = 1e-4
+    linear = packed(0.0) + rho * (packed(step) - packed(-step)) / (2 * step)
+    assert np.max(np.abs(mean - linear) / error) > 10
+
+
+ERF = Model(student_activation="erf(x/sqrt(2))", teacher_activation="erf(x/sqrt(2))", student_readout="1",
+            teacher_readout="1")
+HE3 = Model(student_activation="x**3 - 3*x", teacher_activation="x**3 - 3*x", student_readout="1",
+            teacher_readout="1")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: RunSettings(eta=0.5, sam_radius=-0.1), "sam_radius"),
+        (lambda: RunSettings(eta=0.5, sam_radius=0.1, spherical=True), "spherical"),
+        (lambda: RunSettings(eta=0.5, sam_radius=0.1, eta_a=0.5), "eta_a"),
+        (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=-1.0), "sam_radius"),
+        (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, model=ERF, sam_radius=0.5), "erf"),
+        (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, model=HE3, sam_radius=0.5), "x**3"),
+        (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=0.5, a=[1.0]), "a"),
+        (lambda: numerics.integrate(np.eye(1), np.zeros((1, 1)), np.eye(1), eta=0.5, model=ERF, sam_radius=0.5,
+                                    alpha_max=1.0), "erf"),
+        (lambda: numerics.increment_covariance(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=0.5),
+         "sam_radius"),
+        (lambda: numerics.simulate(eta=0.5, sam_radius=0.5, N=50, p=1, k=1, alpha_max=0.1, method="overlaps",
+                                   progress=False), "method='weights'"),
+        (lambda: numerics.simulate_sde(np.eye(1), np.zeros((1, 1)), np.eye(1), eta=0.5, sam_radius=0.5, N=50,
+                                       alpha_max=0.1), "sam_radius"),
+    ],
+)
+def test_bad_settings_are_refused(call, message):
+    with pytest.raises(ValueError, match=message.replace("*", r"\*")):
+        call()
