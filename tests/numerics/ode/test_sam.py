@@ -7,6 +7,8 @@ written from that definition, independently of :mod:`numerics.ode.sam`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from gauss_quadrature import gaussian_nodes
@@ -15,7 +17,7 @@ from numpy.polynomial import hermite_e
 import numerics
 from derive.model.model import Model
 from numerics import RunSettings
-from numerics.ode.sam import sam_rates
+from numerics.ode.sam import quadratic_form_moments, sam_rates
 from numerics.runtime.registry import resolve
 
 #: Student c x**2 + c0 and teacher c* x**2 + c0* with readouts, label noise and weight decay: every term of the drift.
@@ -45,26 +47,53 @@ def general_functions():
     return (lambda x: x**2 - 1), (lambda x: 2 * x), (lambda x: 2 * x**2 + 0.5)
 
 
-def test_drift_against_gauss_hermite_quadrature_p_k_1():
-    # exact for polynomials: a 2-d Gauss-Hermite rule in z and a 1-d rule in the label noise
-    Q, R, T = np.array([[1.2]]), np.array([[0.4]]), np.array([[0.9]])
-    C = np.block([[Q, R], [R.T, T]])
-    z, weights = gaussian_nodes(C, 14)
+@pytest.mark.parametrize("case", ["paper p=2 k=1", "general p=k=1"])
+def test_drift_against_gauss_hermite_quadrature(case):
+    # exact for polynomials (degree 18 in z): a tensor Gauss-Hermite rule in z, and one in the label noise
+    if case.startswith("paper"):
+        model, functions, (a, b, noise, decay), p = None, (np.square, lambda x: 2 * x, np.square), (0.5, 1.0, 0, 0), 2
+        Q, R, T = np.array([[1.2, 0.3], [0.3, 0.7]]), np.array([[0.4], [-0.2]]), np.array([[0.9]])
+    else:
+        model, functions, (a, b, noise, decay), p = GENERAL, general_functions(), (0.7, 1.0, 0.3, 0.1), 1
+        Q, R, T = np.array([[1.2]]), np.array([[0.4]]), np.array([[0.9]])
+    z, weights = gaussian_nodes(np.block([[Q, R], [R.T, T]]), 10)
     xi, xi_weights = hermite_e.hermegauss(6)
     xi_weights = xi_weights / np.sqrt(2 * np.pi)
     eta, rho = 0.3, 0.8
-    for model, functions, (a, b, noise, decay) in (
-        (None, (np.square, lambda x: 2 * x, np.square), (1.0, 1.0, 0.0, 0.0)),
-        (GENERAL, general_functions(), (0.7, 1.0, 0.3, 0.1)),
-    ):
-        zz = np.repeat(z, xi.size, axis=0)
-        q, r = displaced_increments(zz, np.tile(xi, len(z)), 1, eta, rho, *functions, a, b, np.sqrt(noise))
-        w = (weights[:, None] * xi_weights[None, :]).ravel()
-        expected_Q = np.einsum("n,nij->ij", w, q) - 2 * eta * decay * Q
-        expected_R = np.einsum("n,nij->ij", w, r) - eta * decay * R
-        dQ, dR = numerics.rhs(Q, R, T, eta, model=model, sam_radius=rho)
-        np.testing.assert_allclose(dQ, expected_Q, rtol=1e-10)
-        np.testing.assert_allclose(dR, expected_R, rtol=1e-10)
+    zz = np.repeat(z, xi.size, axis=0)
+    q, r = displaced_increments(zz, np.tile(xi, len(z)), p, eta, rho, *functions, a, b, np.sqrt(noise))
+    w = (weights[:, None] * xi_weights[None, :]).ravel()
+    expected_Q = np.einsum("n,nij->ij", w, q) - 2 * eta * decay * Q
+    expected_R = np.einsum("n,nij->ij", w, r) - eta * decay * R
+    dQ, dR = numerics.rhs(Q, R, T, eta, model=model, sam_radius=rho)
+    np.testing.assert_allclose(dQ, expected_Q, rtol=1e-10)
+    np.testing.assert_allclose(dR, expected_R, rtol=1e-10)
+
+
+def test_quadratic_form_moments_against_wick_counting():
+    # <(z^T A z)^i (z^T B z)^j z_a z_b> at p = k = 1 from the generating function against Isserlis'
+    # theorem enumerated by derive's pair counts
+    from derive.gauss.wick import pairing_counts
+
+    C = np.array([[1.3, 0.6], [0.6, 0.8]])
+    alpha, beta = 0.7, -1.1  # F = alpha lambda^2, Y = beta nu^2
+    P1, P2 = np.zeros((2, 2)), np.zeros((2, 2))
+    P1[:, 0], P2[:, 1] = 2 * alpha * C[:, 0], 2 * beta * C[:, 1]
+    moments = quadratic_form_moments(C, P1, P2, 5)
+
+    def wick(exponents):
+        return sum(float(coefficient) * np.prod([C[a, b] ** count for (a, b), count in pairs])
+                   for coefficient, pairs in pairing_counts(tuple(exponents)))
+
+    for i in range(6):
+        for j in range(6 - i):
+            for x, y in ((0, 0), (0, 1), (1, 1)):
+                exponents = [2 * i, 2 * j]
+                exponents[x] += 1
+                exponents[y] += 1
+                expected = alpha**i * beta**j * wick(exponents)
+                derived = math.factorial(i) * math.factorial(j) * moments[i + j][i, x, y]
+                assert derived == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_rho_zero_is_the_plain_right_hand_side():
