@@ -12,7 +12,7 @@ from numerics.core.validation import check_alpha_grid, check_int, check_overlaps
 from numerics.ode.flow import BLOWUP, CONE_TOLERANCE, OverlapFlow, psd_part
 from numerics.ode.jacobian import flow_jacobian
 from numerics.ode.readouts import check_readout_batch, check_readouts
-from numerics.ode.sam import quadratic_coefficients
+from numerics.ode.sam import check_sam_model
 from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
@@ -207,7 +207,7 @@ def integrate(
     if settings.spherical:
         check_on_sphere(Q0)
     if settings.sam_radius:
-        quadratic_coefficients(resolved, p, k)  # refuses, by name, a model the sharpness-aware drift is not derived for
+        check_sam_model(resolved, p, k, settings.second_order)
     alpha_eval, alpha_max = output_times(alpha_max, n_points, grid, alpha_eval)
     flow = OverlapFlow(T, settings, resolved, batch, p, k)
     accepted = AcceptedSteps()

@@ -16,7 +16,7 @@ from numerics.core.validation import (
     overflow_error,
 )
 from numerics.ode.readouts import check_readouts, readout_rhs, teacher_mixture
-from numerics.ode.sam import sam_rates
+from numerics.ode.sam import check_sam_model, sam_rates
 from numerics.ode.sphere import check_on_sphere, project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
@@ -217,6 +217,8 @@ def _rhs_sam(Q, R, T, eta, values, setting_overrides, check):
             raise ValueError(f"sam_radius = {sam_radius} (sharpness-aware steps) is not derived together with "
                              f"{', '.join(others)}: use the model's scalar readouts, untrained, without the sphere")
     resolved = resolve(values["model"], sizes=R.shape[-2:] if check else None)
+    if check:
+        check_sam_model(resolved, *R.shape[-2:], second_order)
     with np.errstate(over="ignore", invalid="ignore"):
         dQ, dR = sam_rates(Q, R, T, eta, sam_radius, resolved, second_order, batch_size)
     if check:

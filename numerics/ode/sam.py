@@ -24,7 +24,9 @@ generating function of quadratic forms (Wick's theorem summed over every pairing
 
 expanded in powers of ``t``, ``u`` by the words in ``2 C A`` and ``2 C B`` (no inverse of ``C``, so singular
 covariances are fine). The result is exact, polynomial in ``rho``, and equals the plain right-hand side at
-``rho = 0``. Other models are refused (a ``ValueError`` names what is missing).
+``rho = 0``. Other polynomial models go to an exact Gauss-Hermite rule at small widths
+(:mod:`numerics.ode.sam_quadrature`); erf, relu, sign units and label flips are refused
+(:func:`check_sam_model` names the reason).
 """
 
 from __future__ import annotations
@@ -36,48 +38,55 @@ import numpy as np
 from scipy.signal import convolve
 
 from numerics.core.activations import activation_kind
+from numerics.ode.sam_quadrature import check_quadrature_size, quadrature_rates
 from numerics.runtime.registry import ResolvedModel
 
 #: Total degree in (Y, F, xi) of G (first-order terms) and of G**2 (the eta**2 term).
 FIRST_DEGREE, SECOND_DEGREE = 4, 8
 
 
-def quadratic_coefficients(resolved: ResolvedModel, p: int, k: int) -> tuple[float, float, float, float, float, float]:
-    """``(a, c, c0, b, c_star, c0_star)`` of a model whose activations are ``c x**2 + c0``, with scalar readouts.
+def check_sam_model(resolved: ResolvedModel, p: int, k: int, second_order: bool = True) -> None:
+    """Refuse a model whose sharpness-aware drift is not derived, naming why.
+
+    Derived: activations ``c x**2 + c0`` at any width (this module), other polynomial activations at
+    widths whose exact quadrature rule is small enough (:mod:`numerics.ode.sam_quadrature`).
 
     Raises
     ------
     ValueError
-        Naming the activation that is not of that form (erf, relu, sign, a linear or cubic term), or
-        a label-flip model.
+        An erf, relu or sign activation, label flips, or a quadrature rule beyond its cap.
+    """
+    for role, name in (("STUDENT", "student"), ("TEACHER", "teacher")):
+        kind = activation_kind(resolved.module, role)
+        if kind != "polynomial":
+            raise ValueError(
+                f"sam_radius > 0 is derived for polynomial activations; the {name} activation of model "
+                f"{resolved.name!r} is {kind}: sharpness-aware steps of erf, relu and sign units are not derived"
+            )
+    if resolved.label_flip:
+        raise ValueError("sam_radius > 0 does not take label flips (classification teachers) yet")
+    if quadratic_coefficients(resolved, p, k) is None:
+        check_quadrature_size(resolved, p, k, second_order)
+
+
+def quadratic_coefficients(resolved: ResolvedModel, p: int, k: int) -> tuple[float, ...] | None:
+    """``(a, c, c0, b, c_star, c0_star)`` when both activations are ``c x**2 + c0`` (``c != 0``), else ``None``.
+
+    ``a``, ``b`` are the model's scalar readouts at widths ``(p, k)``.
     """
     module = resolved.module
     found = []
-    for role, name in (("STUDENT", "student"), ("TEACHER", "teacher")):
-        kind = activation_kind(module, role)
-        coefficients = tuple(float(v) for v in getattr(module, f"{role}_ACTIVATION", ()))
-        if kind != "polynomial":
-            coefficients = ()
+    for role in ("STUDENT", "TEACHER"):
+        if activation_kind(module, role) != "polynomial":
+            return None
+        coefficients = tuple(float(v) for v in getattr(module, f"{role}_ACTIVATION"))
         padded = coefficients + (0.0,) * (3 - len(coefficients))
-        if kind != "polynomial" or any(padded[3:]) or padded[1] != 0.0 or padded[2] == 0.0:
-            raise ValueError(
-                f"sam_radius > 0 is derived for activations c*x**2 + c0 (the paper's model, He2); the {name} "
-                f"activation of model {resolved.name!r} is {_described(kind, coefficients)}: sharpness-aware steps "
-                "of other models (erf, relu, other polynomials) are not derived yet"
-            )
+        if any(padded[3:]) or padded[1] != 0.0 or padded[2] == 0.0:
+            return None
         found.append((padded[2], padded[0]))
-    if resolved.label_flip:
-        raise ValueError("sam_radius > 0 does not take label flips (classification teachers) yet")
     a, b = (float(v) for v in module.readouts(p, k))
     (c, c0), (c_star, c0_star) = found
     return a, c, c0, b, c_star, c0_star
-
-
-def _described(kind: str, coefficients: tuple[float, ...]) -> str:
-    if kind != "polynomial":
-        return kind
-    terms = [f"{v:g}*x**{n}" for n, v in enumerate(coefficients) if v]
-    return " + ".join(terms) or "0"
 
 
 def _amplitude_polynomial(kappa: float, e: float, noise_std: float) -> np.ndarray:
@@ -194,7 +203,8 @@ def sam_rates(
     sam_radius : float
         ``rho >= 0``; ``0`` gives the plain right-hand side (to rounding).
     resolved : ResolvedModel
-        A model with activations ``c x**2 + c0`` (:func:`quadratic_coefficients`).
+        A polynomial model (:func:`check_sam_model`): activations ``c x**2 + c0`` by the generating
+        function, others by the exact quadrature rule of :mod:`numerics.ode.sam_quadrature`.
     second_order : bool
         Keep the ``eta**2`` term.
     batch_size : int
@@ -206,7 +216,10 @@ def sam_rates(
     dR : array, shape (..., p, k)
     """
     p, k = R.shape[-2:]
-    a, c, c0, b, c_star, c0_star = quadratic_coefficients(resolved, p, k)
+    coefficients = quadratic_coefficients(resolved, p, k)
+    if coefficients is None:
+        return quadrature_rates(Q, R, T, eta, sam_radius, resolved, second_order, batch_size)
+    a, c, c0, b, c_star, c0_star = coefficients
     batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
     C = np.empty(batch + (p + k, p + k))
     C[..., :p, :p], C[..., :p, p:], C[..., p:, :p], C[..., p:, p:] = Q, R, np.swapaxes(R, -1, -2), T
@@ -232,4 +245,4 @@ def sam_rates(
     return dQ, dR
 
 
-__all__ = ["amplitude_coefficients", "quadratic_coefficients", "quadratic_form_moments", "sam_rates"]
+__all__ = ["amplitude_coefficients", "check_sam_model", "quadratic_coefficients", "quadratic_form_moments", "sam_rates"]

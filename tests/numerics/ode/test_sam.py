@@ -18,11 +18,16 @@ import numerics
 from derive.model.model import Model
 from numerics import RunSettings
 from numerics.ode.sam import quadratic_form_moments, sam_rates
+from numerics.ode.sam_quadrature import integrand_degree, quadrature_rates
 from numerics.runtime.registry import resolve
 
 #: Student c x**2 + c0 and teacher c* x**2 + c0* with readouts, label noise and weight decay: every term of the drift.
 GENERAL = Model(student_activation="x**2 - 1", teacher_activation="2*x**2 + 1/2", student_readout="7/10",
                 teacher_readout="1/k", noise_variance="3/10", weight_decay="1/10")
+
+
+HE3 = Model(student_activation="x**3 - 3*x", teacher_activation="x**3 - 3*x", student_readout="1",
+            teacher_readout="1")
 
 
 def covariance(rng, p, k, batch=()):
@@ -124,21 +129,28 @@ def test_batched_equals_one_by_one_and_the_batch_size_divides_the_square():
     np.testing.assert_allclose(halved - first, (dQ - first) / 2, rtol=1e-12, atol=1e-13)
 
 
-def test_drift_against_monte_carlo_with_a_power_check():
+#: Not of the form c x**2 + c0 (a linear term): the exact Gauss-Hermite route (numerics/ode/sam_quadrature.py).
+LINEAR_TERM = Model(student_activation="x**2 + x", teacher_activation="x**2", student_readout="1/2",
+                    teacher_readout="1")
+
+
+@pytest.mark.parametrize("case", ["paper", "linear term"])
+def test_drift_against_monte_carlo_with_a_power_check(case):
     # per-sample increments from Gaussian z, means within 5 standard errors; the drift truncated at
     # first order in rho (its value and slope at rho = 0) is rejected by the same statistics
+    model, sigma, sigma_prime = ((None, np.square, lambda x: 2 * x) if case == "paper"
+                                 else (LINEAR_TERM, lambda x: x**2 + x, lambda x: 2 * x + 1))
     rng = np.random.default_rng(3)
     p, k, eta, rho, samples = 2, 1, 0.5, 1.0, 400_000
     Q, R, T = np.array([[1.0, 0.2], [0.2, 0.8]]), np.array([[0.5], [0.1]]), np.eye(1)
     C = np.block([[Q, R], [R.T, T]])
     z = rng.standard_normal((samples, p + k)) @ np.linalg.cholesky(C).T
-    a = 1 / p  # the paper's model
-    q, r = displaced_increments(z, np.zeros(samples), p, eta, rho, np.square, lambda x: 2 * x, np.square, a, 1.0, 0.0)
+    q, r = displaced_increments(z, np.zeros(samples), p, eta, rho, sigma, sigma_prime, np.square, 1 / p, 1.0, 0.0)
     values = np.concatenate([q.reshape(samples, -1), r.reshape(samples, -1)], axis=1)
     mean, error = values.mean(0), values.std(0) / np.sqrt(samples)
 
     def packed(radius):
-        dQ, dR = sam_rates(Q, R, T, eta, radius, resolve(None, sizes=(p, k)))
+        dQ, dR = sam_rates(Q, R, T, eta, radius, resolve(model, sizes=(p, k)))
         return np.concatenate([dQ.ravel(), dR.ravel()])
 
     exact = packed(rho)
@@ -148,12 +160,39 @@ def test_drift_against_monte_carlo_with_a_power_check():
     assert np.max(np.abs(mean - linear) / error) > 10
 
 
+HE3_NOISY = Model(student_activation="x**3 - 3*x", teacher_activation="x**3 - 3*x + x**2", student_readout="1",
+                  teacher_readout="1", noise_variance="1/5", weight_decay="1/20")
+
+
+def test_quadrature_route_at_rho_zero_and_against_the_generating_function():
+    # any polynomial model: at rho = 0 the generated plain terms (He3 with label noise and weight decay,
+    # degree 50 integrands); for c x**2 + c0 the two routes agree at rho > 0
+    rng = np.random.default_rng(5)
+    for model, (p, k) in ((HE3_NOISY, (1, 1)), (HE3, (2, 1)), (LINEAR_TERM, (2, 1))):
+        Q, R, T = covariance(rng, p, k)
+        for second_order in (True, False):
+            derived = quadrature_rates(Q, R, T, 0.2, 0.0, resolve(model, sizes=(p, k)), second_order, 2)
+            expected = numerics.rhs(Q, R, T, 0.2, model=model, second_order=second_order, batch_size=2)
+            for x, y in zip(derived, expected):
+                np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-13)
+    for model, (p, k) in ((None, (2, 1)), (GENERAL, (1, 1))):
+        Q, R, T = covariance(rng, p, k)
+        resolved = resolve(model, sizes=(p, k))
+        for x, y in zip(quadrature_rates(Q, R, T, 0.3, 1.5, resolved), sam_rates(Q, R, T, 0.3, 1.5, resolved)):
+            np.testing.assert_allclose(x, y, rtol=1e-11)
+
+
+def test_quadrature_rule_sizes():
+    # the degree bound: paper model 18 (10 nodes), He3 50 (26 nodes); larger widths are refused by name
+    assert integrand_degree((0, 0, 1), (0, 0, 1), True) == 18
+    assert integrand_degree((0, -3, 0, 1), (0, -3, 0, 1), True) == 50
+    assert integrand_degree((0, -3, 0, 1), (0, -3, 0, 1), False) == 26
+    with pytest.raises(ValueError, match="Gauss-Hermite rule of 26"):
+        numerics.rhs(np.eye(2), np.zeros((2, 2)), np.eye(2), 0.1, model=HE3, sam_radius=0.1)
+
+
 ERF = Model(student_activation="erf(x/sqrt(2))", teacher_activation="erf(x/sqrt(2))", student_readout="1",
             teacher_readout="1")
-HE3 = Model(student_activation="x**3 - 3*x", teacher_activation="x**3 - 3*x", student_readout="1",
-            teacher_readout="1")
-
-
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -162,7 +201,6 @@ HE3 = Model(student_activation="x**3 - 3*x", teacher_activation="x**3 - 3*x", st
         (lambda: RunSettings(eta=0.5, sam_radius=0.1, eta_a=0.5), "eta_a"),
         (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=-1.0), "sam_radius"),
         (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, model=ERF, sam_radius=0.5), "erf"),
-        (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, model=HE3, sam_radius=0.5), "x**3"),
         (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=0.5, a=[1.0]), "a"),
         (lambda: numerics.integrate(np.eye(1), np.zeros((1, 1)), np.eye(1), eta=0.5, model=ERF, sam_radius=0.5,
                                     alpha_max=1.0), "erf"),
