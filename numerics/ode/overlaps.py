@@ -92,8 +92,9 @@ def rhs(
         ``Q_jj > 0``.
     sam_radius : float, optional
         Sharpness-aware steps with radius ``rho >= 0`` (:mod:`numerics.ode.sam`): each sample's
-        gradient at its own ascent point. Exact for activations ``c x**2 + c0`` with the model's
-        scalar readouts; other models, readout vectors, ``eta_a`` and ``spherical`` are refused.
+        gradient at its own ascent point. Exact for polynomial models with the model's scalar
+        readouts (``c x**2 + c0`` at any width, others at small widths); erf, relu and sign units,
+        readout vectors, ``eta_a`` and ``spherical`` are refused.
 
     Returns
     -------

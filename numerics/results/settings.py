@@ -95,9 +95,10 @@ class RunSettings:
     sam_radius : float
         Sharpness-aware (SAM) steps, ``rho >= 0``: each sample's gradient is taken at the same
         sample's ascent point ``w_j - rho (eta / sqrt N) E_j x`` (``rho`` in units of the SGD step;
-        ``0.0``, the default, is plain SGD; docs/model.md). Taken by the ODE (models with activations
-        ``c x**2 + c0``, scalar readouts) and the weight simulator; not with ``spherical`` or a trained
-        readout; the overlap chain, the SDE and the increment covariance refuse it.
+        ``0.0``, the default, is plain SGD; docs/model.md). Taken by the ODE (polynomial models with
+        scalar readouts: ``c x**2 + c0`` at any width, others at small widths) and the weight simulator;
+        not with ``spherical``, readout vectors or a trained readout; the overlap chain, the SDE and the
+        increment covariance refuse it.
 
     Notes
     -----
