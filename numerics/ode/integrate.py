@@ -132,7 +132,8 @@ def integrate(
         ``second_order``, ``batch_size`` (the ``eta**2`` term, label noise included,
         is divided by it), readout vectors ``a`` (shape (p,) or (B, p)), ``b``
         ((k,) or (B, k)) and the readout's learning rate ``eta_a``
-        (:class:`~numerics.results.settings.RunSettings`). Polynomial activations,
+        (:class:`~numerics.results.settings.RunSettings`; ``sam_radius`` for sharpness-aware
+        steps of polynomial models, :mod:`numerics.ode.sam`). Polynomial activations,
         ``erf(c*x)`` and ``relu(x)`` (first-order terms and risk only: use
         ``second_order=False``), for the student and the teacher independently.
     **setting_overrides
