@@ -204,6 +204,7 @@ ERF = Model(student_activation="erf(x/sqrt(2))", teacher_activation="erf(x/sqrt(
         (lambda: numerics.rhs(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=0.5, a=[1.0]), "a"),
         (lambda: numerics.integrate(np.eye(1), np.zeros((1, 1)), np.eye(1), eta=0.5, model=ERF, sam_radius=0.5,
                                     alpha_max=1.0), "erf"),
+        (lambda: numerics.jacobian(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=0.5), "sam_radius"),
         (lambda: numerics.increment_covariance(np.eye(1), np.zeros((1, 1)), np.eye(1), 0.5, sam_radius=0.5),
          "sam_radius"),
         (lambda: numerics.simulate(eta=0.5, sam_radius=0.5, N=50, p=1, k=1, alpha_max=0.1, method="overlaps",
