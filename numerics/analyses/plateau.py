@@ -145,6 +145,9 @@ def plateau_fixed_point(
         no attractive fixed point.
     """
     values = RunSettings.values(settings, setting_overrides, "plateau_fixed_point")
+    if values["sam_radius"]:
+        raise ValueError(f"plateau_fixed_point does not take sam_radius = {values['sam_radius']}: "
+                         "it follows the plain SGD flow; integrate the sharpness-aware ODE instead")
     p, k = _width(p, "p"), _width(k, "k")
     values["eta"] = check_scalar(values["eta"] if eta is None else eta, "eta", positive=True)
     values["batch_size"] = check_int(values["batch_size"], "batch_size", minimum=1)

@@ -27,6 +27,7 @@ FIGURE_MODULES = (
     "numerics.figures.variants",
     "numerics.figures.escape_laws",
     "numerics.figures.giant_steps",
+    "numerics.figures.sam",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}

@@ -360,6 +360,9 @@ def packed_covariance(
         ``D = p (p + 1) / 2 + p k``; symmetric positive semi-definite.
     """
     values = RunSettings.values(settings, setting_overrides, "packed_covariance")
+    if values["sam_radius"]:
+        raise ValueError(f"packed_covariance does not take sam_radius = {values['sam_radius']}: "
+                         "the increment covariance of sharpness-aware steps is not derived")
     eta, model, second_order = (values[name] if name != "eta" or eta is None else eta
                                 for name in ("eta", "model", "second_order"))
     if values["batch_size"] != 1 or values["a"] is not None or values["b"] is not None or values["eta_a"]:

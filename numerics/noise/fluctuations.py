@@ -108,6 +108,9 @@ def increment_covariance(
         ``AA[j, m] = Cov(s_j, s_m)``; only with ``eta_a``.
     """
     values = RunSettings.values(settings, setting_overrides, "increment_covariance")
+    if values["sam_radius"]:
+        raise ValueError(f"increment_covariance does not take sam_radius = {values['sam_radius']}: "
+                         "the increment covariance of sharpness-aware steps is not derived")
     eta = values["eta"] if eta is None else eta
     if eta is None:
         raise TypeError("increment_covariance() needs the learning rate: eta or settings=RunSettings(eta=...)")

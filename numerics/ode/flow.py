@@ -17,6 +17,7 @@ from numerics.core.validation import min_relative_eigenvalue
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.ode.overlaps import rhs_unchecked
 from numerics.ode.readouts import readout_rhs, teacher_mixture
+from numerics.ode.sam import sam_rates
 from numerics.ode.sphere import project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, tuple_module
@@ -137,6 +138,9 @@ class OverlapFlow:
                     second_order=settings.second_order, batch_size=settings.batch_size,
                     readout_decay=settings.readout_decay, label_flip=resolved.label_flip,
                 )
+            elif settings.sam_radius:
+                dQ, dR = sam_rates(Q, R, T, settings.eta, settings.sam_radius, resolved, settings.second_order,
+                                   settings.batch_size)
             else:
                 dQ, dR = rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order, settings.batch_size)
         except OverflowError:

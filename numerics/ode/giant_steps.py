@@ -169,6 +169,12 @@ def _check_batch_size(settings: RunSettings) -> None:
             f"giant_steps() sets the batch by n_b (B = n_b N samples per step); batch_size = {settings.batch_size} "
             "does not apply: leave it at 1"
         )
+    if settings.sam_radius:
+        # the map is built from the plain step's averages; the ascent point would change every one of them
+        raise ValueError(
+            f"giant_steps() has no sharpness-aware map: sam_radius = {settings.sam_radius} is not supported "
+            "(leave it at 0)"
+        )
 
 
 def giant_steps(

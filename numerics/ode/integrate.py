@@ -12,6 +12,7 @@ from numerics.core.validation import check_alpha_grid, check_int, check_overlaps
 from numerics.ode.flow import BLOWUP, CONE_TOLERANCE, OverlapFlow, psd_part
 from numerics.ode.jacobian import flow_jacobian
 from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.ode.sam import check_sam_model
 from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
@@ -131,7 +132,8 @@ def integrate(
         ``second_order``, ``batch_size`` (the ``eta**2`` term, label noise included,
         is divided by it), readout vectors ``a`` (shape (p,) or (B, p)), ``b``
         ((k,) or (B, k)) and the readout's learning rate ``eta_a``
-        (:class:`~numerics.results.settings.RunSettings`). Polynomial activations,
+        (:class:`~numerics.results.settings.RunSettings`; ``sam_radius`` for sharpness-aware
+        steps of polynomial models, :mod:`numerics.ode.sam`). Polynomial activations,
         ``erf(c*x)`` and ``relu(x)`` (first-order terms and risk only: use
         ``second_order=False``), for the student and the teacher independently.
     **setting_overrides
@@ -205,6 +207,8 @@ def integrate(
     check_readout_batch(settings.a, settings.b, batch, "the batch of starts")
     if settings.spherical:
         check_on_sphere(Q0)
+    if settings.sam_radius:
+        check_sam_model(resolved, p, k, settings.second_order)
     alpha_eval, alpha_max = output_times(alpha_max, n_points, grid, alpha_eval)
     flow = OverlapFlow(T, settings, resolved, batch, p, k)
     accepted = AcceptedSteps()
@@ -217,7 +221,8 @@ def integrate(
                 f"the starting overlaps are too large (largest |entry| {float(np.max(np.abs(y0))):.3g})"
             )
         # the implicit solvers get the exact Jacobian instead of estimating it by differences
-        jacobian = {"jac": flow_jacobian(flow)} if method in IMPLICIT_METHODS else {}
+        # (sharpness-aware steps have no exact Jacobian: the implicit solvers then estimate it)
+        jacobian = {"jac": flow_jacobian(flow)} if method in IMPLICIT_METHODS and not settings.sam_radius else {}
         solution = solve_ivp(
             flow, (0.0, alpha_max), y0, method=method, t_eval=alpha_eval, rtol=rtol, atol=atol,
             events=accepted.watch(flow.events()), **jacobian,

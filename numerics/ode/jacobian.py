@@ -134,6 +134,9 @@ class Drift:
 
     def __init__(self, T: np.ndarray, eta: float, values: dict, resolved: ResolvedModel, p: int, k: int) -> None:
         self.T, self.eta, self.values, self.resolved, self.p, self.k = T, eta, values, resolved, p, k
+        if values.get("sam_radius"):
+            raise ValueError("the exact Jacobian of the drift is not derived for sharpness-aware steps "
+                             "(sam_radius > 0)")
         self.trained = bool(values["eta_a"])
         self.per_unit = values["a"] is not None or values["b"] is not None or self.trained
         self.module = tuple_module(values["model"]) if self.per_unit else None

@@ -16,6 +16,7 @@ from numerics.core.validation import (
     overflow_error,
 )
 from numerics.ode.readouts import check_readouts, readout_rhs, teacher_mixture
+from numerics.ode.sam import check_sam_model, sam_rates
 from numerics.ode.sphere import check_on_sphere, project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import resolve, tuple_module
@@ -89,6 +90,11 @@ def rhs(
         Spherical SGD (every student renormalised to its norm after each step): the free
         right-hand side projected, ``dQ_jj = 0`` (:mod:`numerics.ode.sphere`); needs every
         ``Q_jj > 0``.
+    sam_radius : float, optional
+        Sharpness-aware steps with radius ``rho >= 0`` (:mod:`numerics.ode.sam`): each sample's
+        gradient at its own ascent point. Exact for polynomial models with the model's scalar
+        readouts (``c x**2 + c0`` at any width, others at small widths); erf, relu and sign units,
+        readout vectors, ``eta_a`` and ``spherical`` are refused.
 
     Returns
     -------
@@ -115,6 +121,8 @@ def rhs(
     """
     values = _DEFAULTS if settings is None and not setting_overrides else (
         RunSettings.values(settings, setting_overrides, "rhs"))
+    if values["sam_radius"]:
+        return _rhs_sam(Q, R, T, eta, values, setting_overrides, check)
     if values["spherical"] is not False:
         return _rhs_on_sphere(Q, R, T, eta, settings, setting_overrides, check)
     if eta is None:
@@ -188,6 +196,35 @@ def _rhs_on_sphere(Q, R, T, eta, settings, setting_overrides, check):
         Q, R, T = check_overlaps(Q, R, T)
         check_on_sphere(Q)
     return (*project_rates(Q, R, free[0], free[1]), *free[2:])
+
+
+def _rhs_sam(Q, R, T, eta, values, setting_overrides, check):
+    """:func:`rhs` of sharpness-aware steps (:mod:`numerics.ode.sam`)."""
+    if eta is None:
+        eta = values["eta"]
+        if eta is None:
+            raise TypeError("rhs() needs the learning rate: rhs(Q, R, T, eta) or settings=RunSettings(eta=...)")
+    sam_radius, second_order, batch_size = values["sam_radius"], values["second_order"], values["batch_size"]
+    if check:
+        Q, R, T = check_overlaps(Q, R, T)
+        eta = check_scalar(eta, "eta", nonnegative=True)
+        sam_radius = check_scalar(sam_radius, "sam_radius", nonnegative=True)
+        second_order = check_flag(second_order, "second_order")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        others = [name for name in ("a", "b", "spherical") if values[name] is not None and values[name] is not False]
+        if "eta_a" in setting_overrides or values["eta_a"]:
+            others.append("eta_a")
+        if others:
+            raise ValueError(f"sam_radius = {sam_radius} (sharpness-aware steps) is not derived together with "
+                             f"{', '.join(others)}: use the model's scalar readouts, untrained, without the sphere")
+    resolved = resolve(values["model"], sizes=R.shape[-2:] if check else None)
+    if check:
+        check_sam_model(resolved, *R.shape[-2:], second_order)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dQ, dR = sam_rates(Q, R, T, eta, sam_radius, resolved, second_order, batch_size)
+    if check:
+        check_finite_result("rhs", dQ, dR)
+    return dQ, dR
 
 
 def rhs_unchecked(Q, R, T, eta, resolved, second_order, batch_size=1):

@@ -42,6 +42,19 @@ def _unit_readouts(value: Any, name: str, width: int, width_name: str) -> np.nda
     return np.broadcast_to(array, (width,))
 
 
+def _check_sam_combination(checked: Mapping[str, Any]) -> None:
+    # the sharpness-aware drift is derived for plain steps of the first layer with scalar readouts
+    others = [name for name, refused in (
+        ("spherical=True", checked["spherical"]), ("eta_a > 0", checked["eta_a"] > 0),
+        ("readout vectors a", checked["a"] is not None), ("readout vectors b", checked["b"] is not None),
+    ) if refused]
+    if others:
+        raise ValueError(
+            f"sam_radius = {checked['sam_radius']} (sharpness-aware steps) is not derived together with "
+            f"{', '.join(others)}: use the model's scalar readouts, untrained, without the sphere"
+        )
+
+
 def _array_key(array: np.ndarray | None) -> tuple | None:
     # shape and values; -0.0 and 0.0 compare (and hash) equal, as the values do
     return None if array is None else (array.shape, tuple(array.ravel().tolist()))
@@ -79,6 +92,13 @@ class RunSettings:
         Weight decay ``kappa_a >= 0`` of the trained student readout: each step also moves
         ``a_j`` by ``-(eta_a kappa_a / N) a_j``, so ``da_j/dalpha`` gains ``-eta_a kappa_a a_j``
         (docs/model.md). Needs a trained readout (``eta_a > 0``) when nonzero.
+    sam_radius : float
+        Sharpness-aware (SAM) steps, ``rho >= 0``: each sample's gradient is taken at the same
+        sample's ascent point ``w_j - rho (eta / sqrt N) E_j x`` (``rho`` in units of the SGD step;
+        ``0.0``, the default, is plain SGD; docs/model.md). Taken by the ODE (polynomial models with
+        scalar readouts: ``c x**2 + c0`` at any width, others at small widths) and the weight simulator;
+        not with ``spherical``, readout vectors or a trained readout; the overlap chain, the SDE and the
+        increment covariance refuse it.
 
     Notes
     -----
@@ -118,6 +138,7 @@ class RunSettings:
     b: np.ndarray | None = None
     spherical: bool = False
     readout_decay: float = 0.0
+    sam_radius: float = 0.0
 
     def __post_init__(self) -> None:
         checked = {
@@ -129,7 +150,10 @@ class RunSettings:
             "b": _readout_array(self.b, "b"),
             "spherical": check_flag(self.spherical, "spherical"),
             "readout_decay": check_scalar(self.readout_decay, "readout_decay", nonnegative=True),
+            "sam_radius": check_scalar(self.sam_radius, "sam_radius", nonnegative=True),
         }
+        if checked["sam_radius"]:
+            _check_sam_combination(checked)
         if checked["readout_decay"] and not checked["eta_a"]:
             raise ValueError(
                 f"readout_decay = {checked['readout_decay']} acts on a trained student readout: set eta_a > 0 "

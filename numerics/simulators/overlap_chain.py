@@ -383,6 +383,9 @@ def simulate_overlaps(
         If the overlaps diverge, naming the alpha interval reached.
     """
     settings = RunSettings.merged(settings, setting_overrides, "simulate_overlaps")
+    if settings.sam_radius:
+        raise ValueError(f"simulate_overlaps does not take sam_radius = {settings.sam_radius}: "
+                         "sharpness-aware steps are simulated by method='weights' only")
     if settings.eta_a > 0:
         raise ValueError("a trained readout (eta_a > 0) is simulated by method='weights' only")
     if settings.spherical:

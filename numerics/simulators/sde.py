@@ -309,6 +309,9 @@ def simulate_sde(
         Some replicas diverged or stalled; or steps were long against the drift's time scale.
     """
     settings = RunSettings.merged(settings, setting_overrides, "simulate_sde")
+    if settings.sam_radius:
+        raise ValueError(f"simulate_sde does not take sam_radius = {settings.sam_radius}: "
+                         "the increment covariance of sharpness-aware steps is not derived; use simulate (weights)")
     N = _check_N(N)
     alpha_max = check_scalar(alpha_max, "alpha_max", positive=True)
     if settings.batch_size != 1:

@@ -76,6 +76,7 @@ class WeightBlocks:
         self.label_flip = resolved.label_flip
         self.decay = 1.0 - settings.eta * resolved.weight_decay / N
         self.spherical = settings.spherical
+        self.sam_radius = settings.sam_radius
         if self.spherical:
             # renormalised, d w + e x points where w + (e / d) x does: the decay only rescales the step
             self.sphere_scale, self.decay = 1.0 / self.decay, 1.0
@@ -130,8 +131,11 @@ class WeightBlocks:
             overlap *= self.decay_weights[:n_inputs, :n_inputs]
         return block, lam0, nu, overlap
 
-    def _update_vectors(self, size: int, lam0: np.ndarray, nu: np.ndarray, overlap: np.ndarray) -> None:
-        # the sequential recursion for the e_t of the block (and the trained readout's steps)
+    def _update_vectors(
+        self, size: int, lam0: np.ndarray, nu: np.ndarray, overlap: np.ndarray, input_norms: np.ndarray | None = None
+    ) -> None:
+        # the sequential recursion for the e_t of the block (and the trained readout's steps);
+        # input_norms (B, n_inputs): |x|^2 / N of each input, for sharpness-aware steps
         batch, a, e, N = self.batch, self.a, self.e, self.N
         n_inputs = size * batch
         y = np.einsum("bk,btk->bt", self.b, self.sigma_star(nu))  # (B, n_inputs)
@@ -152,6 +156,12 @@ class WeightBlocks:
                 lam = lam * scale[:, None, :]
             activations = self.sigma(lam)  # (B, batch, p)
             residual = y[:, first:last] - np.einsum("bp,bsp->bs", a, activations)
+            if self.sam_radius:
+                # the gradient at the sample's own ascent point w_j - rho (eta / sqrt N) E_j x, where
+                # lambda_j moves by -rho eta E_j |x|^2 / N and nu stays
+                ascent = residual[..., None] * a[:, None, :] * self.sigma_prime(lam)
+                lam = lam - (self.sam_radius * self.eta) * ascent * input_norms[:, first:last, None]
+                residual = y[:, first:last] - np.einsum("bp,bsp->bs", a, self.sigma(lam))
             step = self.coefficient * np.swapaxes(residual[..., None] * a[:, None, :] * self.sigma_prime(lam), 1, 2)
             if scale is not None:
                 factor = self._renormalisation(step, lam, overlap[:, first:last, first:last])
@@ -183,7 +193,10 @@ class WeightBlocks:
         n_inputs = size * self.batch
         rows = p + k + n_inputs
         block, lam0, nu, overlap = self._block_products(n_inputs)
-        self._update_vectors(size, lam0, nu, overlap)
+        input_norms = None
+        if self.sam_radius:
+            input_norms = np.diagonal(block[:, :, p + k : rows], axis1=1, axis2=2) / N
+        self._update_vectors(size, lam0, nu, overlap, input_norms)
         updates = self.e[:, :, :n_inputs]
         if self.decay != 1.0:
             updates = updates * powers[size - 1 - self.step_of[:n_inputs]]

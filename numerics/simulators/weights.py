@@ -170,7 +170,9 @@ def simulate(
         each step then also makes ``a_j <- a_j + (eta_a / N) (y - f) sigma(lambda_j)``
         with the same sample, averaged over the step's samples for a mini-batch
         (docs/model.md; ``method="weights"`` only). SGD has the ``eta**2`` term:
-        ``second_order=False`` is refused.
+        ``second_order=False`` is refused. ``sam_radius = rho > 0`` takes each sample's gradient
+        at its own ascent point ``w_j - rho (eta / sqrt(N)) E_j x`` (any model; ``method="weights"``
+        only).
     **setting_overrides
         The same settings as keywords (``eta=0.5, model=...``); other names raise ``TypeError``.
     N : int

@@ -162,6 +162,7 @@ def test_trained_readout_and_sphere_follow_their_maps():
         ({"Q0": np.array([[np.nan, 0], [0, 1.0]])}, "Q0"),
         ({"Q0": np.array([[1.0, 2.0], [2.0, 1.0]])}, "positive semi-definite"),
         ({"batch_size": 4}, "batch_size"),
+        ({"sam_radius": 0.5}, "sam_radius"),
     ],
 )
 def test_bad_inputs_are_refused_by_name(arguments, message):
