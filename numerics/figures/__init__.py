@@ -26,6 +26,7 @@ FIGURE_MODULES = (
     "numerics.figures.classic",
     "numerics.figures.variants",
     "numerics.figures.escape_laws",
+    "numerics.figures.erf_plateau",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}
