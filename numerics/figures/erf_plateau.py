@@ -74,10 +74,10 @@ def ode_escape(N: float, p: int = P, k: int = K, eta: float = ETA) -> float:
     from numerics.ode.integrate import integrate
 
     plateau_risk, g_R = plateau(p, k, eta)
-    alpha_max = 40.0 / g_R
+    alpha_max = 20.0 / g_R
     Z = np.random.default_rng(2026).normal(size=(p, k))
     run = integrate(np.eye(p), N**-0.5 * Z, np.eye(k), eta=eta, alpha_max=alpha_max, model=SCM,
-                    alpha_eval=np.linspace(0.0, alpha_max, 8001))
+                    alpha_eval=np.linspace(0.0, alpha_max, 4001))
     return float(escape_alpha(run.alpha, run.risk, plateau_risk))
 
 
@@ -113,26 +113,30 @@ def sgd_escapes(method: str, N: float, replicas: int, seed: int, p: int = P, k: 
 def _sizes(small: bool) -> dict:
     if small:
         return dict(ode_N=(1e2, 1e3, 1e4), sde_N=(1e2,), replicas=4, chain_N=(), chain_replicas=0, weight_N=(),
-                    weight_replicas=0, sde_step=4 * SDE_STEP)
+                    weight_replicas=0, sde_step=4 * SDE_STEP, halving_N=None)
     return dict(ode_N=tuple(10.0**e for e in range(2, 9)), sde_N=tuple(10.0**e for e in range(2, 7)), replicas=64,
-                chain_N=(1e2, 1e3), chain_replicas=16, weight_N=(1e2, 1e3), weight_replicas=4, sde_step=SDE_STEP)
+                chain_N=(1e2, 1e3), chain_replicas=16, weight_N=(1e2, 1e3), weight_replicas=8, sde_step=SDE_STEP,
+                halving_N=1e4)
 
 
 def _report(ode: dict, samples: dict, g_R: float) -> list:
-    """Print every escape time and the fitted slopes; returns ``(name, fit)`` for the lines drawn."""
+    """Print every escape time and the fitted slopes; returns ``(name, fit, N fitted)`` for the lines drawn."""
     print(f"  prediction: alpha_escape = const + ln(N) / (2 g_R), slope 1/(2 g_R) = {1 / (2 * g_R):.4g}")
     for N, value in ode.items():
         print(f"    ODE      N={N:9.0e}: escape {value:.4g}")
+    Ns, values = np.array(list(ode)), np.array(list(ode.values()))
+    local = np.diff(values) / np.diff(np.log(Ns))
+    print("    ODE local slopes between consecutive N: " + ", ".join(f"{v:.3g}" for v in local))
     for (method, N), escape in sorted(samples.items()):
         done = escape[np.isfinite(escape)]
         mean = f"{done.mean():.4g} +- {done.std(ddof=1) / np.sqrt(done.size):.2g}" if done.size > 1 else "-"
         print(f"    {method:8} N={N:9.0e}: escaped {done.size}/{escape.size}, mean escape {mean}")
-    fits = [("ODE", fit_escape_law(np.array(list(ode)), [np.array([v]) for v in ode.values()], "log"))]
-    for method in ("sde", "overlaps", "weights"):
-        Ns = sorted(N for (m, N) in samples if m == method and np.sum(np.isfinite(samples[m, N])) >= 2)
-        if len(Ns) >= 2:
-            fits.append((method, fit_escape_law(np.array(Ns), [samples[method, N] for N in Ns], "log")))
-    for name, fit in fits:
+    fits = [("ODE", fit_escape_law(Ns, [np.array([v]) for v in values], "log"), Ns)]
+    for method in ("sde", "overlaps"):  # SGD from weights: too few replicas for a slope
+        fitted = np.array(sorted(N for (m, N) in samples if m == method and np.sum(np.isfinite(samples[m, N])) >= 2))
+        if fitted.size >= 2:
+            fits.append((method, fit_escape_law(fitted, [samples[method, N] for N in fitted], "log"), fitted))
+    for name, fit, _ in fits:
         print(f"    fit {name:8} log: slope {fit.slope:.4g} (95% interval {fit.interval[0]:.4g} .. "
               f"{fit.interval[1]:.4g})")
     return fits
@@ -149,10 +153,11 @@ def _panel(ax, ode: dict, samples: dict, fits: list, g_R: float) -> None:
             ax.errorbar([N for N, _ in points], [s.mean() for _, s in points],
                         [s.std(ddof=1) / np.sqrt(s.size) for _, s in points], fmt=marker, color=colour,
                         mfc="none", label=label)
-    x = np.geomspace(Ns[0], Ns[-1], 40)
-    for (name, fit), style in zip(fits, ("k:", "C0--", "C1-.", "C2:")):
+    for (name, fit, fitted), style in zip(fits, ("k:", "C0--", "C1-.")):
+        x = np.geomspace(fitted[0], fitted[-1], 40)
         ax.plot(x, fit.intercept + fit.slope * np.log(x), style, lw=1,
                 label=f"{name}: slope {fit.slope:.1f} [{fit.interval[0]:.1f}, {fit.interval[1]:.1f}]")
+    x = np.geomspace(Ns[0], Ns[-1], 40)
     anchor = fits[0][1]
     ax.plot(x, anchor.intercept + anchor.slope * np.log(Ns[0]) + np.log(x / Ns[0]) / (2 * g_R), "r--", lw=1,
             label=rf"prediction: slope $1/(2 g_R) = {1 / (2 * g_R):.1f}$")
@@ -182,6 +187,15 @@ def erf_plateau(out_dir: Path, small: bool) -> Path:
         for i, N in enumerate(Ns):
             samples[method, N] = sgd_escapes(method, N, replicas, 100 + i, sde_step=sizes["sde_step"])
     fits = _report(ode, samples, g_R)
+    if sizes["halving_N"]:
+        # the Euler bias of the SDE: the same replicas and start, the step halved
+        N = sizes["halving_N"]
+        index = sizes["sde_N"].index(N)
+        for step in (sizes["sde_step"], sizes["sde_step"] / 2):
+            escape = sgd_escapes("sde", N, sizes["replicas"], 100 + index, sde_step=step)
+            done = escape[np.isfinite(escape)]
+            print(f"    sde      N={N:9.0e} dalpha={step / ETA:.3g}: escaped {done.size}/{escape.size}, mean escape "
+                  f"{done.mean():.4g} +- {done.std(ddof=1) / np.sqrt(done.size):.2g}")
     fig, ax = plt.subplots(figsize=(7, 5))
     _panel(ax, ode, samples, fits, g_R)
     return save_figure(fig, out_dir / "erf_plateau.png")
