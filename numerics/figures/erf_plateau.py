@@ -1,13 +1,14 @@
 """The symmetric (Saad-Solla) plateau of the erf committee machine at finite N: its length against N.
 
 The soft committee machine (``SCM``: ``erf(x / sqrt 2)`` units, readouts 1, ``T = I``),
-p = k = 2, eta = 0.5, from ``Q(0) = I`` and ``R(0) ~ N(0, 1/N)``, first reaches the symmetric
-plateau (every student overlaps every teacher equally, :func:`numerics.plateau_fixed_point`)
-and leaves it along its one unstable direction (the students specialise), at the linearised
-rate ``g_R``. A start of order ``N**-1/2`` along that direction (and noise of the same order)
-then predicts ``alpha_escape(N) = const + ln(N) / (2 g_R)``. The escape is the first alpha at
-which the risk falls to half the plateau's (:func:`escape_alpha`). It is measured by the ODE
-from ``R(0) = N**-1/2 Z`` (one fixed draw ``Z``), the diffusion approximation
+p = k = 2 (and p = k = 3, ODE and SDE only), eta = 0.5, from ``Q(0) = I`` and
+``R(0) ~ N(0, 1/N)``, first reaches the symmetric plateau (every student overlaps every
+teacher equally, :func:`numerics.plateau_fixed_point`) and leaves it along its one unstable
+direction (the students specialise), at the linearised rate ``g_R``. A start of order
+``N**-1/2`` along that direction (and noise of the same order) then predicts
+``alpha_escape(N) = const + ln(N) / (2 g_R)``. The escape is the first alpha at which the risk
+falls to half the plateau's (:func:`escape_alpha`). It is measured by the ODE from
+``R(0) = N**-1/2 Z`` (one fixed draw ``Z``), the diffusion approximation
 (:func:`numerics.simulate_sde`, many replicas, step ``dalpha = SDE_STEP / eta``), the exact
 overlap chain and weight-space SGD (``simulate``, small N); the slopes against ``ln N`` are
 fitted by :func:`numerics.figures.escape_laws.fit_escape_law` with bootstrap intervals.
@@ -23,7 +24,7 @@ import numpy as np
 from numerics.figures import figure, save_figure
 from numerics.figures.escape_laws import first_passage, fit_escape_law
 
-#: Widths, learning rate and the risk fraction that marks the escape.
+#: Default widths, learning rate and the risk fraction that marks the escape.
 P = K = 2
 ETA = 0.5
 LEVEL = 0.5
@@ -110,13 +111,16 @@ def sgd_escapes(method: str, N: float, replicas: int, seed: int, p: int = P, k: 
     return escape_alpha(np.asarray(run.alpha), risk, plateau(p, k, eta)[0])
 
 
-def _sizes(small: bool) -> dict:
+def _sizes(small: bool) -> dict[int, dict]:
+    """Run sizes by width ``p = k``."""
     if small:
-        return dict(ode_N=(1e2, 1e3, 1e4), sde_N=(1e2,), replicas=4, chain_N=(), chain_replicas=0, weight_N=(),
-                    weight_replicas=0, sde_step=4 * SDE_STEP, halving_N=None)
-    return dict(ode_N=tuple(10.0**e for e in range(2, 9)), sde_N=tuple(10.0**e for e in range(2, 7)), replicas=64,
-                chain_N=(1e2, 1e3), chain_replicas=16, weight_N=(1e2, 1e3), weight_replicas=8, sde_step=SDE_STEP,
-                halving_N=1e4)
+        return {2: dict(ode_N=(1e2, 1e3, 1e4), sde_N=(1e2,), replicas=4, chain_N=(), chain_replicas=0, weight_N=(),
+                        weight_replicas=0, sde_step=4 * SDE_STEP, halving_N=None)}
+    return {2: dict(ode_N=tuple(10.0**e for e in range(2, 9)), sde_N=tuple(10.0**e for e in range(2, 7)),
+                    replicas=64, chain_N=(1e2, 1e3), chain_replicas=16, weight_N=(1e2, 1e3), weight_replicas=8,
+                    sde_step=SDE_STEP, halving_N=1e4),
+            3: dict(ode_N=tuple(10.0**e for e in range(2, 9)), sde_N=(1e2, 1e4, 1e6), replicas=64, chain_N=(),
+                    chain_replicas=0, weight_N=(), weight_replicas=0, sde_step=SDE_STEP, halving_N=None)}
 
 
 def _report(ode: dict, samples: dict, g_R: float) -> list:
@@ -142,7 +146,7 @@ def _report(ode: dict, samples: dict, g_R: float) -> list:
     return fits
 
 
-def _panel(ax, ode: dict, samples: dict, fits: list, g_R: float) -> None:
+def _panel(ax, p: int, ode: dict, samples: dict, fits: list, g_R: float) -> None:
     Ns = np.array(list(ode))
     ax.plot(Ns, list(ode.values()), "k-", lw=1, label=r"ODE, $R(0) = N^{-1/2} Z$")
     styles = {"sde": ("s", "C0", "SDE"), "overlaps": ("o", "C1", "overlap chain"), "weights": ("^", "C2", "SGD")}
@@ -163,8 +167,19 @@ def _panel(ax, ode: dict, samples: dict, fits: list, g_R: float) -> None:
             label=rf"prediction: slope $1/(2 g_R) = {1 / (2 * g_R):.1f}$")
     ax.set(xscale="log", xlabel="input dimension $N$",
            ylabel=r"escape $\alpha$ (risk at $1/2$ of the plateau's)",
-           title=rf"erf committee, $p = k = {P}$, $\eta = {ETA}$: symmetric plateau")
+           title=rf"erf committee, $p = k = {p}$, $\eta = {ETA}$: symmetric plateau")
     ax.legend(fontsize=7)
+
+
+def _halving(p: int, sizes: dict) -> None:
+    """Print the SDE's mean escape at ``halving_N`` with the step and with half of it (same replicas, start, seed)."""
+    N = sizes["halving_N"]
+    index = sizes["sde_N"].index(N)
+    for step in (sizes["sde_step"], sizes["sde_step"] / 2):
+        escape = sgd_escapes("sde", N, sizes["replicas"], 100 + index, p, p, sde_step=step)
+        done = escape[np.isfinite(escape)]
+        print(f"    sde      N={N:9.0e} dalpha={step / ETA:.3g}: escaped {done.size}/{escape.size}, mean escape "
+              f"{done.mean():.4g} +- {done.std(ddof=1) / np.sqrt(done.size):.2g}")
 
 
 @figure("erf_plateau")
@@ -175,27 +190,22 @@ def erf_plateau(out_dir: Path, small: bool) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = _sizes(small)
-    plateau_risk, g_R = plateau()
-    print(f"erf_plateau: SCM, p = k = {P}, eta = {ETA}, Q(0) = I, R(0) ~ N(0, 1/N); plateau risk {plateau_risk:.4g}, "
-          f"g_R = {g_R:.4g}; escape: risk <= {LEVEL} x plateau risk; SDE step dalpha = {SDE_STEP}/eta")
-    ode = {N: ode_escape(N) for N in sizes["ode_N"]}
-    samples = {}
-    for method, Ns, replicas in (("sde", sizes["sde_N"], sizes["replicas"]),
-                                 ("overlaps", sizes["chain_N"], sizes["chain_replicas"]),
-                                 ("weights", sizes["weight_N"], sizes["weight_replicas"])):
-        for i, N in enumerate(Ns):
-            samples[method, N] = sgd_escapes(method, N, replicas, 100 + i, sde_step=sizes["sde_step"])
-    fits = _report(ode, samples, g_R)
-    if sizes["halving_N"]:
-        # the Euler bias of the SDE: the same replicas and start, the step halved
-        N = sizes["halving_N"]
-        index = sizes["sde_N"].index(N)
-        for step in (sizes["sde_step"], sizes["sde_step"] / 2):
-            escape = sgd_escapes("sde", N, sizes["replicas"], 100 + index, sde_step=step)
-            done = escape[np.isfinite(escape)]
-            print(f"    sde      N={N:9.0e} dalpha={step / ETA:.3g}: escaped {done.size}/{escape.size}, mean escape "
-                  f"{done.mean():.4g} +- {done.std(ddof=1) / np.sqrt(done.size):.2g}")
-    fig, ax = plt.subplots(figsize=(7, 5))
-    _panel(ax, ode, samples, fits, g_R)
+    widths = _sizes(small)
+    fig, axes = plt.subplots(1, len(widths), figsize=(7 * len(widths), 5), squeeze=False)
+    for ax, (p, sizes) in zip(axes[0], widths.items()):
+        plateau_risk, g_R = plateau(p, p)
+        print(f"erf_plateau: SCM, p = k = {p}, eta = {ETA}, Q(0) = I, R(0) ~ N(0, 1/N); plateau risk "
+              f"{plateau_risk:.4g}, g_R = {g_R:.4g}; escape: risk <= {LEVEL} x plateau risk; SDE step dalpha = "
+              f"{sizes['sde_step']}/eta")
+        ode = {N: ode_escape(N, p, p) for N in sizes["ode_N"]}
+        samples = {}
+        for method, Ns, replicas in (("sde", sizes["sde_N"], sizes["replicas"]),
+                                     ("overlaps", sizes["chain_N"], sizes["chain_replicas"]),
+                                     ("weights", sizes["weight_N"], sizes["weight_replicas"])):
+            for i, N in enumerate(Ns):
+                samples[method, N] = sgd_escapes(method, N, replicas, 100 + i, p, p, sde_step=sizes["sde_step"])
+        fits = _report(ode, samples, g_R)
+        if sizes["halving_N"]:
+            _halving(p, sizes)
+        _panel(ax, p, ode, samples, fits, g_R)
     return save_figure(fig, out_dir / "erf_plateau.png")
