@@ -163,7 +163,7 @@ class SdeDynamics:
 
     def __init__(self, settings: RunSettings, resolved: ResolvedModel, replicas: int, p: int, k: int) -> None:
         self.settings, self.resolved = settings, resolved
-        # per-tuple models (erf) have no packed evaluator: their covariance comes from the per-tuple kernels
+        # per-tuple models (erf, relu) have no traced evaluator: their covariance is packed by tuple_packing.py
         per_tuple = is_per_tuple(resolved.module)
         self.packed = None if per_tuple else packed_evaluator(settings.model)  # ValueError: no increment moments
         self.a = self.b = None
