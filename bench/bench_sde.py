@@ -19,6 +19,13 @@ Paper model, p = 8, k = 1, eta = 0.5, started on the plateau (``Q = q* I``, ``R 
   numerically (``numerics/kernels/network_moments.py``), against the paper model's printed ones,
   at p = 8, k = 1 over 100 random points (best of a few calls, after a first one that
   builds the contraction plans).
+* **The erf committee's SDE step** (``SCM``, p = k = 2, 32 replicas at random points): the
+  evaluation one SDE step makes (the drift and the packed covariance, as
+  ``SdeDynamics`` does) with the packed erf covariance (``numerics/noise/tuple_packing.py``,
+  closed-form moments), against the same step through the per-tuple route
+  (``pack_covariance(*covariance_blocks(...))``, the generated six-slot kernels) timed in the
+  same run; and the covariance alone against the old route and against the paper model's
+  packed covariance at the same points (p = k = 2).
 """
 
 from __future__ import annotations
@@ -112,6 +119,51 @@ def he3_covariance_row(p: int, k: int, points: int, repeats: int) -> dict:
                baseline="paper model's packed_covariance (printed einsums), same points")
 
 
+def _random_points(p: int, k: int, points: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    factor = rng.normal(size=(points, p + k, p + k)) / np.sqrt(p + k)
+    C = factor @ np.swapaxes(factor, 1, 2) + 0.1 * np.eye(p + k)
+    return C[:, :p, :p], C[:, :p, p:], C[:, p:, p:]
+
+
+def erf_step_rows(p: int, k: int, replicas: int, repeats: int) -> list[dict]:
+    """The erf committee's SDE step (drift and packed covariance): the packed erf path against the per-tuple route."""
+    from bench.common import time_pair
+    from derive.model.model import SCM
+    from numerics.noise.diffusion import packed_covariance
+    from numerics.noise.fluctuations import covariance_blocks
+    from numerics.noise.packing import pack_covariance
+    from numerics.results.settings import RunSettings
+    from numerics.runtime.registry import resolve
+    from numerics.simulators.sde_dynamics import SdeDynamics
+
+    Q, R, T = _random_points(p, k, replicas)
+    resolved = resolve(SCM, sizes=(p, k))
+    dynamics = SdeDynamics(RunSettings(eta=ETA, model=SCM), resolved, replicas, p, k)
+
+    def new_covariance():
+        return dynamics.covariance(Q, R, T, None)
+
+    def old_covariance():
+        return pack_covariance(*covariance_blocks(Q, R, T, ETA, SCM, resolved, True))
+
+    gap = np.max(np.abs(new_covariance() - old_covariance())) / np.max(np.abs(old_covariance()))
+    if not gap < 1e-12:
+        raise AssertionError(f"packed erf covariance off the per-tuple route by {gap:.2g}")
+    new, old = time_pair(lambda: (dynamics.drift(Q, R, T, None), new_covariance()),
+                         lambda: (dynamics.drift(Q, R, T, None), old_covariance()), repeats=repeats)
+    rows = [row("sde", f"erf step (drift + covariance) p={p},k={k},replicas={replicas}", seconds=new.best,
+                baseline_seconds=old.best, baseline="the same step through the per-tuple route (six-slot kernels)",
+                target=10.0, target_kind="speedup>=", relative_gap=float(gap))]
+    new, old = time_pair(new_covariance, old_covariance, repeats=repeats)
+    rows.append(row("sde", f"erf covariance p={p},k={k},replicas={replicas}", seconds=new.best,
+                    baseline_seconds=old.best, baseline="per-tuple route, pack_covariance(*covariance_blocks(...))"))
+    new, paper = time_pair(new_covariance, lambda: packed_covariance(Q, R, T, ETA), repeats=repeats)
+    rows.append(row("sde", f"erf covariance p={p},k={k},replicas={replicas}", seconds=new.best,
+                    baseline_seconds=paper.best, baseline="paper model's packed_covariance, same points"))
+    return rows
+
+
 def run(smoke: bool = False) -> list[dict]:
     """Rows: SDE against the exact chain and the weight simulator per unit alpha; the N = 1e7 escape run."""
     if smoke:
@@ -138,6 +190,7 @@ def run(smoke: bool = False) -> list[dict]:
         reduced_step = simulator_step_seconds("overlaps", N, 100, reduced_steps, P, K)
         rows.append(escape_row(1e7, 100, 45.0, reduced_step, P, K))
     rows.append(he3_covariance_row(2, 1, 4, 1) if smoke else he3_covariance_row(P, K, 100, 3))
+    rows += erf_step_rows(2, 2, 4, 1) if smoke else erf_step_rows(2, 2, 32, 5)
     return rows
 
 

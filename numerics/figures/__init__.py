@@ -28,6 +28,7 @@ FIGURE_MODULES = (
     "numerics.figures.escape_laws",
     "numerics.figures.giant_steps",
     "numerics.figures.sam",
+    "numerics.figures.erf_plateau",
 )
 
 _FIGURES: dict[str, Callable[[Path, bool], Path]] = {}

@@ -92,8 +92,9 @@ from numerics.noise.traced_einsums import (
     deferred_functions,
     flatten_terms,
 )
+from numerics.noise.tuple_packing import tuple_packed_covariance
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import ResolvedModel, fluctuation_module, resolve
+from numerics.runtime.registry import ResolvedModel, fluctuation_module, is_per_tuple, resolve
 
 #: Relative agreement with ``increment_covariance`` required by the first-use self-check.
 SELF_CHECK_RTOL = 1e-9
@@ -350,9 +351,10 @@ def packed_covariance(
         Single-sample scalar readouts only: ``batch_size``, ``a``, ``b`` and ``eta_a`` go to
         :func:`numerics.increment_covariance` (``ValueError`` here).
     model : derive.Model, optional
-        ``None`` is the paper model; activations of degree <= 4.
+        ``None`` is the paper model; activations of degree <= 4, or erf or relu units on both
+        sides (their covariance is the leading order, :mod:`numerics.noise.tuple_packing`).
     second_order : bool
-        Keep the ``eta**2 E_j E_l`` part of ``q``.
+        Keep the ``eta**2 E_j E_l`` part of ``q`` (polynomial models).
 
     Returns
     -------
@@ -379,7 +381,11 @@ def packed_covariance(
     Tb = T if T.ndim == 2 else np.broadcast_to(T, batch + (k, k)).reshape(flat + (k, k))
     with np.errstate(over="raise", invalid="raise"):
         try:
-            Sigma = packed_evaluator(model)(Qb, Rb, Tb, eta, resolved, second_order)
+            if is_per_tuple(resolved.module):
+                # erf and relu networks: the leading order, straight into the packed layout
+                Sigma = tuple_packed_covariance(resolved.module, Qb, Rb, Tb, eta, resolved.noise_variance)
+            else:
+                Sigma = packed_evaluator(model)(Qb, Rb, Tb, eta, resolved, second_order)
         except FloatingPointError:
             raise ValueError("packed_covariance: the overlaps are too large, the covariance overflows") from None
     D = packed_size(p, k)

@@ -11,9 +11,9 @@ import numpy as np
 
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.noise.diffusion import packed_evaluator
-from numerics.noise.fluctuations import covariance_blocks
-from numerics.noise.packing import pack_covariance, packed_size
+from numerics.noise.packing import packed_size
 from numerics.noise.sde_readouts import readout_covariance, readout_drift
+from numerics.noise.tuple_packing import tuple_packed_covariance
 from numerics.ode.overlaps import rhs_unchecked
 from numerics.ode.readouts import check_readout_batch
 from numerics.ode.sphere import project_rates, sphere_map
@@ -163,7 +163,7 @@ class SdeDynamics:
 
     def __init__(self, settings: RunSettings, resolved: ResolvedModel, replicas: int, p: int, k: int) -> None:
         self.settings, self.resolved = settings, resolved
-        # per-tuple models (erf) have no packed evaluator: their covariance comes from the per-tuple kernels
+        # per-tuple models (erf, relu) have no traced evaluator: their covariance is packed by tuple_packing.py
         per_tuple = is_per_tuple(resolved.module)
         self.packed = None if per_tuple else packed_evaluator(settings.model)  # ValueError: no increment moments
         self.a = self.b = None
@@ -195,9 +195,10 @@ class SdeDynamics:
         self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None
     ) -> np.ndarray:
         settings, resolved = self.settings, self.resolved
-        if self.packed is None and not settings.per_unit:
-            return pack_covariance(*covariance_blocks(Q, R, T, settings.eta, settings.model, resolved,
-                                                      settings.second_order))
+        if self.packed is None and not settings.eta_a:
+            # erf and relu networks: straight into the packed layout (numerics/noise/tuple_packing.py)
+            b = self.teacher_readout(rows) if settings.per_unit else None
+            return tuple_packed_covariance(resolved.module, Q, R, T, settings.eta, resolved.noise_variance, a, b)
         if not settings.per_unit:
             return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
         return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,

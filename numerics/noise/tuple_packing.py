@@ -1,0 +1,161 @@
+"""The packed increment covariance of erf and relu networks, evaluated straight into the packed layout.
+
+For a per-tuple model (:mod:`numerics.noise.tuple_fluctuations`) every entry of the packed
+covariance ``Sigma`` (:mod:`numerics.noise.packing`) is ``eta**2`` times a sum of at most four
+moments ``X[j, x, i, y] = <E_j z_x E_i z_y>`` minus a product of drifts:
+
+    Cov(q_jl, q_ih) = eta**2 (X[j,l,i,h] + X[l,j,i,h] + X[j,l,h,i] + X[l,j,h,i] - D_jl D_ih),
+    Cov(q_jl, r_ms) = eta**2 (X[j,l,m,s] + X[l,j,m,s] - D_jl D_ms),
+    Cov(r_jr, r_ms) = eta**2 (X[j,r,m,s] - D_jr D_ms)
+
+(``x, y`` over the units, students first; teachers at ``p + r``). :class:`TuplePacking` lists,
+once per ``(p, k)``, the flat positions of those moments for every entry of ``Sigma`` (a
+position past the end stands for a zero), so one call is a gather, a sum and an outer product
+of the packed drift, for every replica at once. The moments of an erf network come in closed
+form from :func:`numerics.kernels.erf_increments.erf_pair_moments` (matrix products per
+student pair); those of a relu network from
+:func:`numerics.noise.tuple_fluctuations.relu_increment_moments`. The result is the same as
+``pack_covariance(*increment_covariance(...))`` to round-off (the leading order, ``eta**2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from numerics.core.validation import covariance
+from numerics.kernels.erf_increments import erf_pair_moments, student_pairs
+from numerics.kernels.unit_tuples import readout_vectors
+from numerics.noise.packing import packed_size
+from numerics.noise.tuple_fluctuations import relu_increment_moments
+
+#: The kinds of unit (the same on both sides) with a packed covariance here.
+PACKED_KINDS = ("erf", "relu")
+
+
+@dataclass(frozen=True, eq=False)
+class TuplePacking:
+    """Where each entry of ``Sigma`` takes its moments from, at sizes ``(p, k)``.
+
+    Attributes
+    ----------
+    p, k : int
+    terms : int array, shape (D, D, 4)
+        Flat positions in ``X`` (shape (p, p + k, p, p + k)) of the moments summed into each
+        entry; ``p**2 (p + k)**2`` is the appended zero.
+    drift_index : int array, shape (D,)
+        The drift of each packed coordinate, as a position in the raveled ``[D_Q, D_R]``
+        (``p**2 + p k`` entries).
+    pair_of : int array, shape (p, p)
+        The student pair of ``(j, i)`` (:func:`numerics.kernels.erf_increments.student_pairs`).
+    """
+
+    p: int
+    k: int
+    terms: np.ndarray
+    drift_index: np.ndarray
+    pair_of: np.ndarray
+
+
+def _coordinates(p: int, k: int) -> list[tuple[str, int, int]]:
+    """The packed coordinates ``(kind, j, x)`` in order: ``("q", j, l)`` for ``j <= l``, then ``("r", j, p + r)``."""
+    rows, columns = np.triu_indices(p)
+    return [("q", int(j), int(l)) for j, l in zip(rows, columns)] + [
+        ("r", j, p + r) for j in range(p) for r in range(k)]
+
+
+def _build(p: int, k: int) -> TuplePacking:
+    n = p + k
+    zero = p * n * p * n
+
+    def flat(j: int, x: int, i: int, y: int) -> int:
+        return ((j * n + x) * p + i) * n + y
+
+    def moments(first: tuple[str, int, int], second: tuple[str, int, int]) -> list[int]:
+        # q_jl = eta (E_j lambda_l + E_l lambda_j) + ..., r_jr = eta E_j nu_r
+        left = [(first[1], first[2]), (first[2], first[1])] if first[0] == "q" else [(first[1], first[2])]
+        right = [(second[1], second[2]), (second[2], second[1])] if second[0] == "q" else [(second[1], second[2])]
+        found = [flat(j, x, i, y) for j, x in left for i, y in right]
+        return found + [zero] * (4 - len(found))
+
+    coordinates = _coordinates(p, k)
+    terms = np.array([[moments(first, second) for second in coordinates] for first in coordinates], dtype=np.intp)
+    drift_index = np.array([j * p + x if kind == "q" else p * p + j * k + (x - p) for kind, j, x in coordinates],
+                           dtype=np.intp)
+    return TuplePacking(p, k, terms, drift_index, student_pairs(p)[2])
+
+
+_PACKINGS: dict[tuple[int, int], TuplePacking] = {}
+
+
+def tuple_packing(p: int, k: int) -> TuplePacking:
+    """The cached :class:`TuplePacking` of sizes ``(p, k)``."""
+    found = _PACKINGS.get((p, k))
+    if found is None:
+        found = _PACKINGS[(p, k)] = _build(p, k)
+    return found
+
+
+def _moments(module: ModuleType, C: np.ndarray, Q, R, T, delta: float, a: np.ndarray, b: np.ndarray,
+             packing: TuplePacking) -> np.ndarray:
+    """``X`` (B, p, n, p, n) of an erf or relu network, students first in ``x`` and ``y``."""
+    p = packing.p
+    if module.STUDENT_KIND == "relu":
+        return relu_increment_moments(module, Q, R, T, delta, a, b)
+    M = erf_pair_moments(C, np.concatenate([-a, b], axis=-1), delta, p)  # (B, P, n, n)
+    M = M[:, packing.pair_of]  # (B, j, i, x, y)
+    M = M * (a[:, :, None, None, None] * a[:, None, :, None, None])
+    return np.moveaxis(M, 2, 3)
+
+
+def tuple_packed_covariance(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, delta: float,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> np.ndarray:
+    """The packed covariance ``Sigma`` of an erf or relu network (module docstring), no validation.
+
+    Parameters
+    ----------
+    module : module
+        The model's per-tuple generated module (erf or relu units on both sides).
+    Q, R, T : arrays, shapes (B, p, p), (B, p, k), (B, k, k) or (k, k)
+    eta : float
+    delta : float
+        Label-noise variance.
+    a, b : arrays, shapes (B, p) or (p,), and (B, k) or (k,), optional
+        Readout vectors (default the model's scalars).
+
+    Returns
+    -------
+    Sigma : array, shape (B, D, D)
+        ``D = p (p + 1) / 2 + p k``, rows in the order ``(q_jl (j <= l), r_jr)``; equal to
+        ``pack_covariance(*increment_covariance(...))`` of the same arguments to round-off.
+
+    Raises
+    ------
+    ValueError
+        For a model whose students and teachers are not both erf or both relu.
+    """
+    kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
+    if len(kinds) != 1 or module.STUDENT_KIND not in PACKED_KINDS:
+        raise ValueError("tuple_packed_covariance: needs erf units or relu units on both sides, got a "
+                         f"{module.STUDENT_KIND} student and a {module.TEACHER_KIND} teacher")
+    p, k = R.shape[-2:]
+    nb = Q.shape[0]
+    packing = tuple_packing(p, k)
+    a, b = readout_vectors(module.readouts, p, k, a, b)
+    a, b = np.broadcast_to(a, (nb, p)), np.broadcast_to(b, (nb, k))
+    T = np.broadcast_to(T, (nb, k, k))
+    C = covariance(Q, R, T)
+    X = _moments(module, C, Q, R, T, delta, a, b, packing).reshape(nb, -1)
+    X = np.concatenate([X, np.zeros((nb, 1))], axis=1)
+    drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)
+    drift = np.concatenate([drift_Q.reshape(nb, -1), drift_R.reshape(nb, -1)], axis=1)[:, packing.drift_index]
+    D = packed_size(p, k)
+    second = X[:, packing.terms.reshape(-1)].reshape(nb, D, D, 4).sum(axis=-1)
+    return eta**2 * (second - drift[:, :, None] * drift[:, None, :])
+
+
+__all__ = ["PACKED_KINDS", "TuplePacking", "tuple_packed_covariance", "tuple_packing"]

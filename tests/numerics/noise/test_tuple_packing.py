@@ -1,0 +1,69 @@
+"""The packed covariance of erf and relu networks (numerics/noise/tuple_packing.py) against the per-tuple route.
+
+The per-tuple route (``pack_covariance(*increment_covariance(...))``) is itself checked against quadratures and
+Monte Carlo in test_tuple_fluctuations.py; here the fast path must reproduce it to 1e-12 relative, batched and
+unbatched, with label noise and readout vectors, and the closed-form erf moments must reproduce the generated
+six-slot kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numerics
+from derive.model.model import SCM, Model
+from numerics.noise.packing import pack_covariance
+from numerics.noise.tuple_packing import tuple_packed_covariance, tuple_packing
+from numerics.runtime.registry import resolve
+
+RELU = Model(student_activation="relu(x)", teacher_activation="relu(x)")
+
+
+def random_overlaps(rng, batch, p, k, coincide=False):
+    n = p + k
+    factor = rng.normal(size=batch + (n, n)) / np.sqrt(n)
+    C = factor @ np.swapaxes(factor, -1, -2) + 0.05 * np.eye(n)
+    if coincide:  # student 1 equal to student 0: a singular block
+        C[..., 1, :] = C[..., 0, :]
+        C[..., :, 1] = C[..., :, 0]
+    return C[..., :p, :p], C[..., :p, p:], C[..., p:, p:]
+
+
+def relative_error(got, want):
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("model, sizes", [(SCM, (2, 2)), (SCM, (3, 1)), (SCM.with_noise(0.2), (1, 3)),
+                                          (RELU, (2, 1)), (RELU.with_noise(0.3), (1, 2))])
+def test_packed_covariance_equals_the_per_tuple_route_batched_and_with_readouts(model, sizes):
+    p, k = sizes
+    rng = np.random.default_rng(7 + p + 3 * k)
+    # coinciding students for relu only: there the generated erf kernels lose digits (the next test)
+    Q, R, T = random_overlaps(rng, (3,), p, k, coincide=p > 1 and model.student_activation == RELU.student_activation)
+    a, b = rng.normal(size=(3, p)), rng.normal(size=(3, k))
+    for readouts in ({}, {"a": a, "b": b}):
+        want = pack_covariance(*numerics.increment_covariance(Q, R, T, 0.6, model=model, **readouts))
+        resolved = resolve(model, sizes=(p, k))
+        got = tuple_packed_covariance(resolved.module, Q, R, T, 0.6, resolved.noise_variance, readouts.get("a"),
+                                      readouts.get("b"))
+        assert relative_error(got, want) < 1e-12
+        np.testing.assert_allclose(got, np.swapaxes(got, -1, -2), rtol=0, atol=1e-15 * np.max(np.abs(got)))
+    # the public function, unbatched and batched
+    single = numerics.packed_covariance(Q[0], R[0], T[0], 0.6, model=model)
+    want = pack_covariance(*numerics.increment_covariance(Q[0], R[0], T[0], 0.6, model=model))
+    assert single.shape == want.shape and relative_error(single, want) < 1e-12
+    batched = numerics.packed_covariance(Q, R, T, 0.6, model=model)
+    assert relative_error(batched[0], single) < 1e-14
+
+
+def test_packing_layout_and_mixed_kinds_are_refused():
+    packing = tuple_packing(2, 1)
+    assert packing.terms.shape == (5, 5, 4)  # D = 3 + 2
+    # Cov(r_00, r_00) has one moment, X[0, 2, 0, 2], the others are the appended zero
+    zero = 2 * 3 * 2 * 3
+    assert sorted(packing.terms[3, 3]) == [(0 * 3 + 2) * 6 + 2, zero, zero, zero]
+    mixed = Model(student_activation="erf(x/sqrt(2))", teacher_activation="relu(x)")
+    module = resolve(mixed, sizes=(1, 1)).module
+    with pytest.raises(ValueError, match="erf units or relu units on both sides"):
+        tuple_packed_covariance(module, np.eye(1)[None], np.zeros((1, 1, 1)), np.eye(1), 0.5, 0.0)
