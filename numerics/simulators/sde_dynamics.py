@@ -165,6 +165,10 @@ class SdeDynamics:
         self.settings, self.resolved = settings, resolved
         # per-tuple models (erf) have no packed evaluator: their covariance comes from the per-tuple kernels
         per_tuple = is_per_tuple(resolved.module)
+        if per_tuple and resolved.module.TEACHER_KIND == "sign":
+            raise ValueError("simulate_sde: the increment covariance of a sign teacher is not derived (its averages "
+                             "over six units with a sign slot); simulate classification teachers with "
+                             "simulate(method='overlaps') or method='weights'")
         self.packed = None if per_tuple else packed_evaluator(settings.model)  # ValueError: no increment moments
         self.a = self.b = None
         # label flips mix the teacher readout b and -b: they take the readout-vector path
