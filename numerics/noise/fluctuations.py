@@ -68,7 +68,8 @@ def increment_covariance(
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
         decay does not (a deterministic move given the state). Models with erf or relu
         units get the leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``; see
-        :mod:`numerics.noise.tuple_fluctuations`).
+        :mod:`numerics.noise.tuple_fluctuations`). Label flips (``Model(label_flip=epsilon)``) give
+        the covariance of the mixture of the teacher ``b`` and ``-b`` (:mod:`numerics.noise.label_flips`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
         keeps only ``eta (E_j lambda_l + E_l lambda_j)``. Models with erf or relu units always

@@ -76,12 +76,18 @@ Seeding: replica ``i`` owns ``replica_seeds(seed, B)[i]`` (as in
 :func:`numerics.simulators.weights.simulate`); its spawned children 0, 1, 2, 3 feed
 the start (:func:`haar_overlaps`), the input coordinates ``G`` and the normals
 of the Bartlett factor, the label noise, and the chi-squares of the Bartlett
-diagonal. The blocks end at the recorded steps, which depend only on
-``N``, ``alpha_max`` and ``record``, so a replica follows the same trajectory
-alone or batched.
+diagonal; child 4 the label flips (``Model(label_flip=epsilon)``: ``y -> -y`` with
+probability ``epsilon``, independent of the inputs, :class:`FlipDraws`). The
+blocks end at the recorded steps, which depend only on ``N``, ``alpha_max`` and
+``record``, so a replica follows the same trajectory alone or batched.
+
+Spherical SGD (``spherical=True``): every student renormalised to its start norm after each
+step, exactly, inside the block as the weight simulator does it
+(:mod:`numerics.simulators.chain_sphere`).
 
 The starts and the factorisation live in :mod:`numerics.simulators.chain_start`, the
-block draws in :mod:`numerics.simulators.chain_draws`; this module holds the step, the
+block draws in :mod:`numerics.simulators.chain_draws`, the readouts and risk in
+:mod:`numerics.simulators.chain_readouts`; this module holds the step, the
 block kernel (:class:`StepKernel`) and the simulation.
 """
 
@@ -183,7 +189,8 @@ class StepKernel:
     """The model's activations and constants, and the block update (module docstring).
 
     ``readouts``: per-unit readout vectors ``(a, b)`` of shapes (B, p) and (B, k), one row
-    per replica; default the model's scalar readout on every unit.
+    per replica; default the model's scalar readout on every unit. ``sphere_norms`` (B, p): the
+    squared norms ``Q_jj`` that spherical SGD keeps (``None``: free steps).
     """
 
     def __init__(
@@ -339,7 +346,9 @@ def simulate_overlaps(
         mini-batch step draws ``batch_size`` inputs: the block's ``s * batch_size`` rows, their Gram
         matrix included); per-unit readout vectors ``a`` (shape (p,) or (replicas, p)) and ``b``
         ((k,) or (replicas, k)) as there; a trained readout (``eta_a > 0``) is simulated by the
-        weight method only (``ValueError`` here).
+        weight method only (``ValueError`` here). ``spherical=True`` renormalises every student to
+        its start norm after each step; label flips (``Model(label_flip=epsilon)``) flip each label
+        with probability ``epsilon`` (the risk is then the mixture over flipped labels).
     **setting_overrides
         The same settings as keywords; other names raise ``TypeError``.
     N, p, k, alpha_max, q0, seed, replicas, record, progress
