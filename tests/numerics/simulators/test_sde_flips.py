@@ -2,8 +2,10 @@
 
 An erf committee (erf teacher: the increment covariance of a sign teacher is not derived) with labels
 flipped with probability 0.3, at N = 500 and 80 replicas: the SDE's replica means of every overlap
-agree with the chain's (measured 1.2 standard errors), and the chain without flips is told apart
-(measured 70).
+agree with the chain's (measured 0.6 standard errors at dalpha = 0.02; the Euler bias shows at
+dalpha = 0.04 with a few hundred replicas), and the chain without flips is told apart (measured 79).
+Variances are not compared: the erf covariance is the leading order in eta, and the chain's
+one-step variance differs from it by O(eta) (about 20 % at eta = 0.4, with or without flips).
 """
 
 import numpy as np
@@ -26,7 +28,7 @@ def test_sde_with_label_flips_against_the_overlap_chain():
                   progress=False, method="overlaps", Q0=Q0, R0=R0)
     chain = numerics.simulate(model=flipped, **kwargs)
     sde = numerics.simulate_sde(Q0, R0, T, eta=eta, model=flipped, N=N, alpha_max=alpha, replicas=replicas, seed=2,
-                                record=record, dalpha=0.04, progress=False)
+                                record=record, dalpha=0.02, progress=False)
     assert largest_z(chain, sde)[0] < 5
     # the risk is the mixture over flipped labels, as the ODE's
     np.testing.assert_allclose(sde.risk[:, -1], numerics.risk(sde.Q[:, -1], sde.R[:, -1], T, model=flipped),
