@@ -352,7 +352,9 @@ def packed_covariance(
         :func:`numerics.increment_covariance` (``ValueError`` here).
     model : derive.Model, optional
         ``None`` is the paper model; activations of degree <= 4, or erf or relu units on both
-        sides (their covariance is the leading order, :mod:`numerics.noise.tuple_packing`).
+        sides (their covariance is the leading order, :mod:`numerics.noise.tuple_packing`). With
+        label flips (``Model(label_flip=epsilon)``) the covariance of the mixture of the teacher and
+        its negative, from :func:`numerics.increment_covariance` (any model that has one).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (polynomial models).
 
@@ -379,6 +381,10 @@ def packed_covariance(
     Qb = np.broadcast_to(Q, batch + (p, p)).reshape(flat + (p, p))
     Rb = np.broadcast_to(R, batch + (p, k)).reshape(flat + (p, k))
     Tb = T if T.ndim == 2 else np.broadcast_to(T, batch + (k, k)).reshape(flat + (k, k))
+    if resolved.label_flip:
+        # the mixture of the teacher and its negative (numerics/noise/label_flips.py), from the blocks
+        Sigma = pack_covariance(*increment_covariance(Qb, Rb, Tb, eta, model=model, second_order=second_order))
+        return Sigma.reshape(batch + Sigma.shape[-2:])
     with np.errstate(over="raise", invalid="raise"):
         try:
             if is_per_tuple(resolved.module):

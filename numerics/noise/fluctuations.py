@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from numerics.core.validation import check_flag, check_int, check_overlaps, check_scalar
+from numerics.noise.label_flips import flip_mixture_blocks
 from numerics.noise.readout_fluctuations import network_moments, readout_blocks, readout_means
 from numerics.noise.tuple_fluctuations import tuple_covariance_blocks
 from numerics.ode.readouts import check_readout_batch, check_readouts
@@ -67,7 +68,8 @@ def increment_covariance(
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
         decay does not (a deterministic move given the state). Models with erf or relu
         units get the leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``; see
-        :mod:`numerics.noise.tuple_fluctuations`).
+        :mod:`numerics.noise.tuple_fluctuations`). Label flips (``Model(label_flip=epsilon)``) give
+        the covariance of the mixture of the teacher ``b`` and ``-b`` (:mod:`numerics.noise.label_flips`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
         keeps only ``eta (E_j lambda_l + E_l lambda_j)``. Models with erf or relu units always
@@ -157,8 +159,20 @@ def covariance_blocks(
     ``resolved`` is ``numerics.runtime.registry.resolve(model, sizes=(p, k))``; ``a``, ``b`` are
     float arrays (or ``None``) whose leading axes broadcast with those of ``Q, R, T``;
     with ``eta_a`` (a float) the trained readout's blocks ``AQ, AR, AA`` follow.
-    Overflow follows the caller's ``np.errstate``; nothing is checked for finiteness.
+    Overflow follows the caller's ``np.errstate``; nothing is checked for finiteness. Label flips
+    (``resolved.label_flip``) mix the teacher and its negative (:mod:`numerics.noise.label_flips`).
     """
+    if resolved.label_flip:
+        # the teacher and its negative mixed (numerics/noise/label_flips.py)
+        def blocks_of(a_vector: np.ndarray, b_vector: np.ndarray) -> tuple[np.ndarray, ...]:
+            return _unflipped_blocks(Q, R, T, eta, model, resolved, second_order, a_vector, b_vector, eta_a)
+
+        return flip_mixture_blocks(blocks_of, Q, R, T, eta, model, resolved, second_order, a, b, eta_a)
+    return _unflipped_blocks(Q, R, T, eta, model, resolved, second_order, a, b, eta_a)
+
+
+def _unflipped_blocks(Q, R, T, eta, model, resolved, second_order, a, b, eta_a):
+    # covariance_blocks without label flips
     delta = resolved.noise_variance
     if is_per_tuple(resolved.module):
         # erf and relu networks: unit tuple by unit tuple, leading order (numerics/noise/tuple_fluctuations.py)

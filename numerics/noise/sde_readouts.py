@@ -62,10 +62,11 @@ def readout_drift(
     Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any, resolved: ResolvedModel,
     second_order: bool, a: np.ndarray, b: np.ndarray, eta_a: float = 0.0, readout_decay: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ODE drift ``(dQ, dR, da)`` with per-unit readouts (weight decays included; ``da = 0`` when fixed)."""
+    """The ODE drift ``(dQ, dR, da)`` with per-unit readouts (weight decays and label flips included; ``da = 0``
+    when fixed)."""
     return readout_rhs(tuple_module(model), Q, R, T, eta, a, b, eta_a,
                        noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay,
-                       second_order=second_order, readout_decay=readout_decay)
+                       second_order=second_order, readout_decay=readout_decay, label_flip=resolved.label_flip)
 
 
 __all__ = ["pack_readout_covariance", "readout_covariance", "readout_drift"]

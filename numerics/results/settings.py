@@ -87,7 +87,7 @@ class RunSettings:
         Spherical (projected) SGD: after every step each student vector is renormalised to
         its norm at the start, so every ``Q_jj`` keeps its start value (``Q_jj = 1`` for
         ``|w_j|^2 = N``; the start sets the radius). Default ``False`` (docs/model.md). Taken by
-        the ODE, the weight simulator and the SDE; the exact overlap chain refuses it.
+        the ODE, the weight simulator, the exact overlap chain and the SDE.
     readout_decay : float
         Weight decay ``kappa_a >= 0`` of the trained student readout: each step also moves
         ``a_j`` by ``-(eta_a kappa_a / N) a_j``, so ``da_j/dalpha`` gains ``-eta_a kappa_a a_j``

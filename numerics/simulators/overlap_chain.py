@@ -76,12 +76,18 @@ Seeding: replica ``i`` owns ``replica_seeds(seed, B)[i]`` (as in
 :func:`numerics.simulators.weights.simulate`); its spawned children 0, 1, 2, 3 feed
 the start (:func:`haar_overlaps`), the input coordinates ``G`` and the normals
 of the Bartlett factor, the label noise, and the chi-squares of the Bartlett
-diagonal. The blocks end at the recorded steps, which depend only on
-``N``, ``alpha_max`` and ``record``, so a replica follows the same trajectory
-alone or batched.
+diagonal; child 4 the label flips (``Model(label_flip=epsilon)``: ``y -> -y`` with
+probability ``epsilon``, independent of the inputs, :class:`FlipDraws`). The
+blocks end at the recorded steps, which depend only on ``N``, ``alpha_max`` and
+``record``, so a replica follows the same trajectory alone or batched.
+
+Spherical SGD (``spherical=True``): every student renormalised to its start norm after each
+step, exactly, inside the block as the weight simulator does it
+(:mod:`numerics.simulators.chain_sphere`).
 
 The starts and the factorisation live in :mod:`numerics.simulators.chain_start`, the
-block draws in :mod:`numerics.simulators.chain_draws`; this module holds the step, the
+block draws in :mod:`numerics.simulators.chain_draws`, the readouts and risk in
+:mod:`numerics.simulators.chain_readouts`; this module holds the step, the
 block kernel (:class:`StepKernel`) and the simulation.
 """
 
@@ -95,12 +101,13 @@ import numpy as np
 
 from numerics.core.activations import activation_functions
 from numerics.core.validation import check_flag, check_scalar
-from numerics.kernels.unit_tuples import readout_vectors
-from numerics.ode.readouts import check_readout_batch, check_readouts
+from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import ResolvedModel, resolve, tuple_module
-from numerics.simulators.chain_draws import BlockDraws
+from numerics.runtime.registry import ResolvedModel, resolve
+from numerics.simulators.chain_draws import STEP_BLOCK, BlockDraws, FlipDraws, block_sizes, block_steps
+from numerics.simulators.chain_readouts import chain_readouts, chain_risk
+from numerics.simulators.chain_sphere import renormalise_overlaps, sphere_update_vectors
 from numerics.simulators.chain_start import covariance_factor, haar_overlaps, start_covariance
 from numerics.simulators.common import (
     BLOWUP,
@@ -113,11 +120,6 @@ from numerics.simulators.common import (
 )
 from numerics.simulators.replicas import replica_result
 
-#: Steps per block (see the module docstring). The per-block work (factorisation, draws, a
-#: few small products) is spread over s steps, but the batched s x s products cost O(s**2)
-#: per step and replica: 16 balances one replica (where s = 32 is ~20 % faster) against
-#: hundreds (where s = 32 is ~1.6x slower).
-STEP_BLOCK = 16
 #: A progress bar is shown when more than this many steps times replicas are simulated.
 PROGRESS_WORK = 2e7
 
@@ -187,12 +189,13 @@ class StepKernel:
     """The model's activations and constants, and the block update (module docstring).
 
     ``readouts``: per-unit readout vectors ``(a, b)`` of shapes (B, p) and (B, k), one row
-    per replica; default the model's scalar readout on every unit.
+    per replica; default the model's scalar readout on every unit. ``sphere_norms`` (B, p): the
+    squared norms ``Q_jj`` that spherical SGD keeps (``None``: free steps).
     """
 
     def __init__(
         self, resolved: ResolvedModel, eta: float, N: int, p: int, k: int, batch: int = 1,
-        readouts: tuple[np.ndarray, np.ndarray] | None = None,
+        readouts: tuple[np.ndarray, np.ndarray] | None = None, sphere_norms: np.ndarray | None = None,
     ) -> None:
         module = resolved.module
         # the model's scalar readouts, or per-unit readout vectors a (B, p), b (B, k) (one row per replica)
@@ -203,6 +206,11 @@ class StepKernel:
         self.sigma_star, _ = activation_functions(module, "TEACHER")
         self.noise_std = float(np.sqrt(resolved.noise_variance))
         self.decay = 1.0 - eta * resolved.weight_decay / N
+        # spherical SGD (numerics.simulators.chain_sphere): the students keep the squared norms
+        # sphere_norms (B, p); the decay only rescales each step
+        self.sphere_norms, self.sphere_scale = sphere_norms, 1.0
+        if sphere_norms is not None:
+            self.sphere_scale, self.decay = 1.0 / self.decay, 1.0
         self.eta, self.N, self.p, self.k, self.batch = eta, N, p, k, batch
         s = block_steps(batch)
         # decay powers d^t and the (tau, t) weights d^(t-1-tau) (tau < t) of the input Gram matrix;
@@ -212,7 +220,9 @@ class StepKernel:
         lags = self.step_of[None, :] - self.step_of[:, None] - 1
         self.decay_weights = np.where(lags >= 0, self.decay ** np.maximum(lags, 0), 0.0)
 
-    def advance(self, C: np.ndarray, inputs: np.ndarray, xi: np.ndarray | None) -> None:
+    def advance(
+        self, C: np.ndarray, inputs: np.ndarray, xi: np.ndarray | None, signs: np.ndarray | None = None
+    ) -> None:
         """Advance the overlaps of every replica by one block of steps, in place.
 
         Parameters
@@ -227,6 +237,8 @@ class StepKernel:
             ``inputs @ inputs^T`` (the Gram matrix of the inputs) is used.
         xi : array, shape (B, s * batch), or None
             Standard normal label noise of the inputs (``None``: no noise).
+        signs : array, shape (B, s * batch), or None
+            ``-1`` where an input's label is flipped, else ``+1`` (``None``: no flips).
         """
         p, N, eta, batch = self.p, self.N, self.eta, self.batch
         n_inputs = inputs.shape[1]
@@ -239,7 +251,9 @@ class StepKernel:
         lam0, nu = Z0[:, :, :p], Z0[:, :, p:]
         gram = inputs @ np.swapaxes(inputs, 1, 2)  # (B, s, s): x_tau . x_t / N after the division
         gram /= N
-        y = self._teacher_output(nu)
+        y = self.teacher_output(nu)
+        if signs is not None:
+            y *= signs
         if xi is not None and self.noise_std > 0:
             y += self.noise_std * xi
         step_of = self.step_of[:n_inputs]
@@ -250,22 +264,24 @@ class StepKernel:
             lam_start, overlap = lam0, gram
         e = np.empty((C.shape[0], p, n_inputs))  # e_t = (eta / batch) E_t, one column per input
         sigma_prime = self.sigma_prime
-        if batch == 1:
-            coefficient = eta * self._student_readout(1) / batch  # scalar or (B, p)
+        if self.sphere_norms is not None:
+            e = sphere_update_vectors(self, lam0, y, gram, self.sphere_norms)
+        elif batch == 1:
+            coefficient = eta * self.student_readout(1) / batch  # scalar or (B, p)
             for t in range(size):
                 lam = lam_start[:, t]
                 if t:
                     lam = lam + (e[:, :, :t] @ overlap[:, :t, t, None])[..., 0]
-                residual = y[:, t] - self._student_output(lam, 1)
+                residual = y[:, t] - self.student_output(lam, 1)
                 np.multiply(coefficient * residual[:, None], sigma_prime(lam), out=e[:, :, t])
         else:
-            coefficient = eta * self._student_readout(2) / batch  # scalar or (B, 1, p)
+            coefficient = eta * self.student_readout(2) / batch  # scalar or (B, 1, p)
             for t in range(size):
                 first, last = t * batch, (t + 1) * batch  # the inputs of step t
                 lam = lam_start[:, first:last]  # (B, batch, p)
                 if t:
                     lam = lam + np.swapaxes(e[:, :, :first] @ overlap[:, :first, first:last], 1, 2)
-                residual = y[:, first:last] - self._student_output(lam, 2)
+                residual = y[:, first:last] - self.student_output(lam, 2)
                 e[:, :, first:last] = np.swapaxes(coefficient * residual[..., None] * sigma_prime(lam), 1, 2)
         U = e * self.powers[size - 1 - step_of] if decay != 1.0 else e
         ds = self.powers[size]
@@ -273,46 +289,30 @@ class StepKernel:
         Q = C[:, :p, :p] * (ds * ds) + cross + np.swapaxes(cross, 1, 2)
         Q += (U @ gram @ np.swapaxes(U, 1, 2)) / N
         R = C[:, :p, p:] * ds + (U @ nu) / N
+        if self.sphere_norms is not None:
+            renormalise_overlaps(Q, R, self.sphere_norms)
         C[:, :p, :p] = (Q + np.swapaxes(Q, 1, 2)) / 2  # symmetric to the last bit
         C[:, :p, p:] = R
         C[:, p:, :p] = np.swapaxes(R, 1, 2)
 
 
-    def _student_readout(self, axes: int) -> Any:
+    def student_readout(self, axes: int) -> Any:
         # the scalar readout, or a (B, p) with axes - 1 unit axes inserted before p (lambda's layout)
         if not self.per_unit:
             return self.a
         return self.a.reshape(self.a.shape[:1] + (1,) * (axes - 1) + self.a.shape[1:])
 
-    def _student_output(self, lam: np.ndarray, axes: int) -> np.ndarray:
+    def student_output(self, lam: np.ndarray, axes: int) -> np.ndarray:
         # f = sum_j a_j sigma(lambda_j) for lambda of shape (B, ..., p) with ``axes`` leading axes
         if not self.per_unit:
             return self.a * self.sigma(lam).sum(axis=-1)
-        return (self._student_readout(axes) * self.sigma(lam)).sum(axis=-1)
+        return (self.student_readout(axes) * self.sigma(lam)).sum(axis=-1)
 
-    def _teacher_output(self, nu: np.ndarray) -> np.ndarray:
+    def teacher_output(self, nu: np.ndarray) -> np.ndarray:
         # y without label noise, sum_r b_r sigma*(nu_r), for nu of shape (B, n, k)
         if not self.per_unit:
             return self.b * self.sigma_star(nu).sum(axis=-1)
         return (self.b[:, None, :] * self.sigma_star(nu)).sum(axis=-1)
-
-
-def block_steps(batch: int) -> int:
-    """Steps per block for mini-batches of ``batch`` inputs: about :data:`STEP_BLOCK` inputs per block."""
-    return max(1, STEP_BLOCK // batch)
-
-
-def block_sizes(steps: np.ndarray, n_steps: int, block: int | None = None) -> list[int]:
-    """Steps per block: blocks of ``block`` (default :data:`STEP_BLOCK`) steps, cut at every recorded step."""
-    block = STEP_BLOCK if block is None else block
-    sizes = []
-    done = 0
-    for target in [int(t) for t in steps if t > 0] + [n_steps]:
-        while done < target:
-            size = min(block, target - done)
-            sizes.append(size)
-            done += size
-    return sizes
 
 
 def simulate_overlaps(
@@ -346,7 +346,9 @@ def simulate_overlaps(
         mini-batch step draws ``batch_size`` inputs: the block's ``s * batch_size`` rows, their Gram
         matrix included); per-unit readout vectors ``a`` (shape (p,) or (replicas, p)) and ``b``
         ((k,) or (replicas, k)) as there; a trained readout (``eta_a > 0``) is simulated by the
-        weight method only (``ValueError`` here).
+        weight method only (``ValueError`` here). ``spherical=True`` renormalises every student to
+        its start norm after each step; label flips (``Model(label_flip=epsilon)``) flip each label
+        with probability ``epsilon`` (the risk is then the mixture over flipped labels).
     **setting_overrides
         The same settings as keywords; other names raise ``TypeError``.
     N, p, k, alpha_max, q0, seed, replicas, record, progress
@@ -388,8 +390,6 @@ def simulate_overlaps(
                          "sharpness-aware steps are simulated by method='weights' only")
     if settings.eta_a > 0:
         raise ValueError("a trained readout (eta_a > 0) is simulated by method='weights' only")
-    if settings.spherical:
-        raise ValueError("spherical SGD is simulated by method='weights' (and integrated by integrate) only")
     N, p, k, replicas, n_steps, steps = check_run(settings, N, p, k, alpha_max, replicas, record, "simulate_overlaps")
     q0 = check_scalar(q0, "q0", positive=True)
     progress = check_flag(progress, "progress")
@@ -400,54 +400,36 @@ def simulate_overlaps(
                  f"simulating {replicas} replicas in blocks of {inputs} inputs over {n_steps} steps "
                  "(replicas, batch_size, N)")
     resolved = resolve(settings.model, sizes=(p, k))
-    if resolved.label_flip:
-        raise ValueError(
-            f"label flips (label_flip = {resolved.label_flip:g}) are simulated by simulate(method='weights') and "
-            "integrated by integrate only"
-        )
-    readouts = _readouts(settings, resolved, p, k, replicas)
+    readouts = chain_readouts(settings, resolved, p, k, replicas)
     sequences = replica_seeds(seed, replicas)
-    generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(4)] for sq in sequences]
+    generators = [[np.random.default_rng(child_seed(sq, j)) for j in range(5)] for sq in sequences]
     C = start_covariance(N=N, p=p, k=k, replicas=replicas, init_rngs=[g[0] for g in generators], q0=q0,
                          W0=W0, W_star=W_star, Q0=Q0, R0=R0, T=T)
     T_out = C[:, p:, p:].copy()
+    sphere_norms = None
+    if settings.spherical:
+        check_on_sphere(C[:, :p, :p])
+        sphere_norms = np.diagonal(C[:, :p, :p], axis1=1, axis2=2).copy()
     streams = [(g[1], g[2], g[3]) for g in generators]
-    kernel = StepKernel(resolved, settings.eta, N, p, k, batch, readouts)
-    sizes = block_sizes(steps, n_steps, block_steps(batch))
-    draws = BlockDraws(streams, [size * batch for size in sizes], p + k, dof, resolved.noise_variance > 0)
+    kernel = StepKernel(resolved, settings.eta, N, p, k, batch, readouts, sphere_norms)
+    sizes = [size * batch for size in block_sizes(steps, n_steps, block_steps(batch))]  # inputs per block
+    draws = BlockDraws(streams, sizes, p + k, dof, resolved.noise_variance > 0)
+    flips = FlipDraws([g[4] for g in generators], sizes, resolved.label_flip) if resolved.label_flip else None
     bar = progress_bar(progress and float(n_steps) * batch * replicas > PROGRESS_WORK, n_steps,
                        "SGD steps (overlaps)")
     started = time.perf_counter()
-    Q_rec, R_rec = _run_chain(kernel, draws, C, steps, bar)
+    Q_rec, R_rec = _run_chain(kernel, draws, flips, C, steps, bar)
     seconds = time.perf_counter() - started
     extra = {"N": N, "steps": steps, "replicas": replicas, "model": settings.model, "method": "overlaps",
              "seconds": seconds}
-    if readouts is None:
-        return replica_result(alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, settings=settings,
-                              nfev=n_steps, extra=extra)
-    a, b = readouts
-    a_rec = np.broadcast_to(a[:, None], (replicas, steps.size, p)).copy()
-    risk = tuple_module(settings.model).residual_risk(Q_rec, R_rec, T_out[:, None], a_rec, b[:, None])
+    risk, a_rec = chain_risk(settings, resolved, readouts, Q_rec, R_rec, T_out)
     return replica_result(alpha=steps / N, Q=Q_rec, R=R_rec, T=T_out, resolved=resolved, settings=settings,
-                          nfev=n_steps, extra=extra, risk=risk + resolved.noise_variance / 2, squeeze=("a", "b"),
-                          a=a_rec, b=None if settings.b is None else b.copy())
-
-
-def _readouts(
-    settings: RunSettings, resolved: ResolvedModel, p: int, k: int, replicas: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    # per-unit readout vectors, one row per replica: a (replicas, p), b (replicas, k); None without them
-    if not settings.per_unit:
-        return None
-    check_readouts(settings.a, settings.b, settings.eta_a, p, k)
-    check_readout_batch(settings.a, settings.b, (replicas,), "the replicas")
-    a, b = readout_vectors(resolved.module.readouts, p, k, settings.a, settings.b)
-    return (np.array(np.broadcast_to(a, (replicas, p)), dtype=float),
-            np.array(np.broadcast_to(b, (replicas, k)), dtype=float))
+                          nfev=n_steps, extra=extra, risk=risk, squeeze=("a", "b"), a=a_rec,
+                          b=None if settings.b is None else readouts[1].copy())
 
 
 def _run_chain(
-    kernel: StepKernel, draws: BlockDraws, C: np.ndarray, steps: np.ndarray, bar: Any
+    kernel: StepKernel, draws: BlockDraws, flips: FlipDraws | None, C: np.ndarray, steps: np.ndarray, bar: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     # the chain's loop: advance C block by block, measuring Q and R at the recorded steps
     replicas, p, N, batch = C.shape[0], kernel.p, kernel.N, kernel.batch
@@ -467,8 +449,9 @@ def _run_chain(
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             measure_due()
+            signs = iter(flips) if flips is not None else None
             for inputs, xi in draws:
-                kernel.advance(C, inputs, xi)
+                kernel.advance(C, inputs, xi, None if signs is None else next(signs))
                 size = inputs.shape[1] // batch
                 done += size
                 if bar is not None:

@@ -126,7 +126,7 @@ import numpy as np
 
 from numerics.core.validation import as_float_array, as_real_array, check_int, check_overlaps, check_scalar
 from numerics.ode.integrate import default_grid
-from numerics.ode.readouts import check_readouts
+from numerics.ode.readouts import check_readouts, teacher_mixture
 from numerics.ode.sphere import check_on_sphere
 from numerics.results.persist import IntegrationResult
 from numerics.results.settings import RunSettings
@@ -331,11 +331,6 @@ def simulate_sde(
     check_memory(24.0 * replicas * coordinates**2, f"the increment covariances of {replicas} replicas at p = {p}, "
                  f"k = {k} (replicas, p)")
     resolved = resolve(settings.model, sizes=(p, k))
-    if resolved.label_flip:
-        raise ValueError(
-            f"label flips (label_flip = {resolved.label_flip:g}) are simulated by simulate(method='weights') and "
-            "integrated by integrate only"
-        )
     check_readouts(settings.a, settings.b, settings.eta_a, p, k)
     dynamics = SdeDynamics(settings, resolved, replicas, p, k)
     T_b = (T_b + np.swapaxes(T_b, -1, -2)) / 2
@@ -365,8 +360,10 @@ def simulate_sde(
     _report(run, settings.eta, on_divergence, dalpha)
     T_rec = np.broadcast_to(T_b, (replicas, k, k)).copy()
     risk = None
-    if settings.per_unit:
-        risk = tuple_module(settings.model).residual_risk(run.Q, run.R, T_rec[:, None], run.a, dynamics.b[:, None])
+    if dynamics.per_unit:
+        module = tuple_module(settings.model)
+        risk = teacher_mixture(lambda teacher: module.residual_risk(run.Q, run.R, T_rec[:, None], run.a, teacher),
+                               module, run.R, dynamics.b[:, None], resolved.label_flip)
         risk = risk + resolved.noise_variance / 2
     nfev = int(np.max(run.steps_taken))
     extra = {"N": N, "dalpha": dalpha if dalpha is not None else alpha_max / max(nfev, 1),

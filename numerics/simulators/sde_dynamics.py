@@ -15,7 +15,7 @@ from numerics.noise.packing import packed_size
 from numerics.noise.sde_readouts import readout_covariance, readout_drift
 from numerics.noise.tuple_packing import tuple_packed_covariance
 from numerics.ode.overlaps import rhs_unchecked
-from numerics.ode.readouts import check_readout_batch
+from numerics.ode.readouts import check_readout_batch, teacher_mixture
 from numerics.ode.sphere import project_rates, sphere_map
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
@@ -165,9 +165,15 @@ class SdeDynamics:
         self.settings, self.resolved = settings, resolved
         # per-tuple models (erf, relu) have no traced evaluator: their covariance is packed by tuple_packing.py
         per_tuple = is_per_tuple(resolved.module)
+        if per_tuple and resolved.module.TEACHER_KIND == "sign":
+            raise ValueError("simulate_sde: the increment covariance of a sign teacher is not derived (its averages "
+                             "over six units with a sign slot); simulate classification teachers with "
+                             "simulate(method='overlaps') or method='weights'")
         self.packed = None if per_tuple else packed_evaluator(settings.model)  # ValueError: no increment moments
         self.a = self.b = None
-        if settings.per_unit:
+        # label flips mix the teacher readout b and -b: they take the readout-vector path
+        self.per_unit = settings.per_unit or resolved.label_flip > 0
+        if self.per_unit:
             # readout vectors (numerics/noise/sde_readouts.py); a trained readout joins the state and the noise
             check_readout_batch(settings.a, settings.b, (replicas,), "the replicas")
             readouts = readout_vectors(tuple_module(settings.model).readouts, p, k, settings.a, settings.b)
@@ -195,11 +201,11 @@ class SdeDynamics:
         self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None
     ) -> np.ndarray:
         settings, resolved = self.settings, self.resolved
-        if self.packed is None and not settings.eta_a:
+        if self.packed is None and not settings.eta_a and not resolved.label_flip:
             # erf and relu networks: straight into the packed layout (numerics/noise/tuple_packing.py)
             b = self.teacher_readout(rows) if settings.per_unit else None
             return tuple_packed_covariance(resolved.module, Q, R, T, settings.eta, resolved.noise_variance, a, b)
-        if not settings.per_unit:
+        if not self.per_unit:
             return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
         return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
                                   self.teacher_readout(rows), settings.eta_a)
@@ -209,7 +215,7 @@ class SdeDynamics:
     ) -> tuple:
         """``(b_Q, b_R, b_a)`` of the replicas ``rows`` (all when ``None``); ``b_a`` is 0.0 without readout vectors."""
         settings, resolved = self.settings, self.resolved
-        if not settings.per_unit:
+        if not self.per_unit:
             drift = (*rhs_unchecked(Q, R, T, settings.eta, resolved, settings.second_order), 0.0)
         else:
             drift = readout_drift(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
@@ -226,10 +232,12 @@ class SdeDynamics:
     def risk(self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray) -> Any:
         """The population risk of the replicas ``rows`` at their states, shape (n,)."""
         resolved = self.resolved
-        if not self.settings.per_unit:
+        if not self.per_unit:
             return resolved.module.residual_risk(Q, R, T) + resolved.noise_variance / 2
         module = tuple_module(self.settings.model)
-        return module.residual_risk(Q, R, T, a, self.teacher_readout(rows)) + resolved.noise_variance / 2
+        risk = teacher_mixture(lambda teacher: module.residual_risk(Q, R, T, a, teacher), module, R,
+                               self.teacher_readout(rows), resolved.label_flip)
+        return risk + resolved.noise_variance / 2
 
 
 def step_bounds(

@@ -124,5 +124,6 @@ def test_bad_spherical_settings_are_refused():
         numerics.integrate(np.diag([1.0, 0.0]), np.zeros((2, 1)), np.eye(1), eta=0.5, spherical=True, alpha_max=1)
     with pytest.raises(ValueError, match="every Q_jj must be positive"):
         numerics.rhs(np.diag([1.0, 0.0]), np.zeros((2, 1)), np.eye(1), 0.5, spherical=True)
-    with pytest.raises(ValueError, match="method='weights'"):
-        numerics.simulate(eta=0.5, spherical=True, N=50, p=2, k=1, alpha_max=0.1, method="overlaps", progress=False)
+    with pytest.raises(ValueError, match="every Q_jj must be positive"):
+        numerics.simulate(eta=0.5, spherical=True, N=50, p=2, k=1, alpha_max=0.1, method="overlaps", progress=False,
+                          Q0=np.diag([1.0, 0.0]))
