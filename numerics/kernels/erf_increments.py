@@ -50,7 +50,9 @@ def student_pairs(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, columns, pair_of
 
 
-def erf_pair_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.ndarray:
+def erf_pair_moments(
+    C: np.ndarray, c: np.ndarray, delta: float, p: int, offsets: np.ndarray | None = None
+) -> np.ndarray:
     """``M_ji[x, y]`` (module docstring) for every student pair ``j <= i``.
 
     Parameters
@@ -63,6 +65,11 @@ def erf_pair_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.n
         Label-noise variance.
     p : int
         Number of students.
+    offsets : array, shape (n,), optional
+        ``1`` for a unit ``erf(z / sqrt(2))`` (the default on every unit), ``0`` for a teacher
+        unit ``sign(z)``: the limit of ``erf(s z / sqrt(2))`` as ``s -> infinity``, where every
+        ``1 + C'_uu`` of step 3 becomes ``C'_uu`` and the terms of ``sign(z_u)**2 = 1`` carry no
+        derivative. Students are always erf units.
 
     Returns
     -------
@@ -79,17 +86,28 @@ def erf_pair_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.n
     left_j = (s_ii[:, None, :] * g_j - s_ji[:, None, :] * g_i) / det[:, None, :]
     left_i = (s_jj[:, None, :] * g_i - s_ji[:, None, :] * g_j) / det[:, None, :]
     tilted = C[:, None] - (np.einsum("bxp,byp->bpxy", left_j, g_j) + np.einsum("bxp,byp->bpxy", left_i, g_i))
-    shifted = 1 + np.einsum("bpxx->bpx", tilted)  # 1 + C'_uu, shape (B, P, n)
+    n = C.shape[-1]
+    offsets = np.ones(n) if offsets is None else np.asarray(offsets, dtype=float)
+    shifted = offsets + np.einsum("bpxx->bpx", tilted)  # 1 + C'_uu (erf), C'_uu (sign), shape (B, P, n)
     product = shifted[..., :, None] * shifted[..., None, :]
-    root = np.sqrt(np.maximum(product - tilted * tilted, 0.0))  # >= 1 for a positive semi-definite C'
+    root = np.sqrt(np.maximum(product - tilted * tilted, 0.0))  # >= 1 for erf pairs and a PSD C'
+    sign_units = offsets == 0
+    # sign(z_u)**2 = 1: its pair (u, u) has no derivative terms (their two infinite parts cancel)
+    constant_pairs = np.diag(sign_units)
+    if sign_units.any():
+        parallel = (root == 0) & ~constant_pairs
+        if parallel.any():
+            raise ValueError("the increment moments of sign teachers need teacher directions that are not parallel "
+                             "(or a sign unit of zero variance): T has a singular block")
+        root = np.where(constant_pairs, 1.0, root)
     arcsine = TWO_OVER_PI * np.arcsin(np.clip(tilted / np.sqrt(product), -1.0, 1.0))
-    slopes = TWO_OVER_PI / root  # E'[sigma'_u sigma'_v]
+    slopes = np.where(constant_pairs, 0.0, TWO_OVER_PI / root)  # E'[sigma'_u sigma'_v]
     curvatures = -slopes * tilted / shifted[..., :, None]  # E'[sigma''_u sigma_v]
     weights = c[:, :, None] * c[:, None, :]  # c_u c_v, shape (B, n, n)
     W = np.einsum("bpuv,buv->bp", arcsine, weights)
     g = c[:, None, :] * np.einsum("bpuv,bv->bpu", curvatures, c)
     H = weights[:, None] * slopes
-    H[..., np.arange(C.shape[-1]), np.arange(C.shape[-1])] += g
+    H[..., np.arange(n), np.arange(n)] += g
     inner = W[..., None, None] + delta if delta else W[..., None, None]
     M = inner * tilted + 2 * tilted @ H @ tilted
     return (TWO_OVER_PI / np.sqrt(det))[..., None, None] * M

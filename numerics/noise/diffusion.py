@@ -381,15 +381,17 @@ def packed_covariance(
     Qb = np.broadcast_to(Q, batch + (p, p)).reshape(flat + (p, p))
     Rb = np.broadcast_to(R, batch + (p, k)).reshape(flat + (p, k))
     Tb = T if T.ndim == 2 else np.broadcast_to(T, batch + (k, k)).reshape(flat + (k, k))
-    if resolved.label_flip:
+    per_tuple = is_per_tuple(resolved.module)
+    if resolved.label_flip and not per_tuple:
         # the mixture of the teacher and its negative (numerics/noise/label_flips.py), from the blocks
         Sigma = pack_covariance(*increment_covariance(Qb, Rb, Tb, eta, model=model, second_order=second_order))
         return Sigma.reshape(batch + Sigma.shape[-2:])
     with np.errstate(over="raise", invalid="raise"):
         try:
-            if is_per_tuple(resolved.module):
-                # erf and relu networks: the leading order, straight into the packed layout
-                Sigma = tuple_packed_covariance(resolved.module, Qb, Rb, Tb, eta, resolved.noise_variance)
+            if per_tuple:
+                # erf and relu networks (and sign teachers): the leading order, straight into the packed layout
+                Sigma = tuple_packed_covariance(resolved.module, Qb, Rb, Tb, eta, resolved.noise_variance,
+                                                label_flip=resolved.label_flip)
             else:
                 Sigma = packed_evaluator(model)(Qb, Rb, Tb, eta, resolved, second_order)
         except FloatingPointError:

@@ -227,7 +227,9 @@ def tuple_covariance_blocks(
     if kinds not in ({"erf"}, {"relu"}):
         raise ValueError("increment_covariance: the increment moments of erf and relu units need the same kind on "
                          f"both sides (this model has a {module.STUDENT_KIND} student and a {module.TEACHER_KIND} "
-                         "teacher; polynomial models on both sides use the network tables)")
+                         "teacher; polynomial models on both sides use the network tables; an erf student with a "
+                         "sign teacher has its covariance in packed form only: numerics.packed_covariance, "
+                         "simulate_sde)")
     p = Q.shape[-1]
     X = (relu_increment_moments if relu else increment_moments)(module, Q, R, T, delta, a, b)
     drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)

@@ -31,8 +31,25 @@ from numerics.kernels.unit_tuples import readout_vectors
 from numerics.noise.packing import packed_size
 from numerics.noise.tuple_fluctuations import relu_increment_moments
 
-#: The kinds of unit (the same on both sides) with a packed covariance here.
+#: The kinds of unit (the same on both sides) with a packed covariance here; an erf student may
+#: also learn a ``sign`` teacher.
 PACKED_KINDS = ("erf", "relu")
+
+
+def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(d, offsets)``, shapes (p + k,): the unit scales and offsets of an erf network for :func:`erf_pair_moments`.
+
+    ``erf(s z) = erf(d z / sqrt(2))`` with ``d = sqrt(2) s``: the closed form is written for
+    ``d = 1`` and applied to ``d z``; a ``sign`` teacher has ``d = 1`` and offset 0.
+    """
+    student = np.sqrt(2.0) * float(module.STUDENT_SCALE)
+    if module.TEACHER_KIND == "sign":
+        teacher, teacher_offset = 1.0, 0.0
+    else:
+        teacher, teacher_offset = np.sqrt(2.0) * float(module.TEACHER_SCALE), 1.0
+    d = np.concatenate([np.full(p, student), np.full(k, teacher)])
+    offsets = np.concatenate([np.ones(p), np.full(k, teacher_offset)])
+    return d, offsets
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,15 +121,17 @@ def _moments(module: ModuleType, C: np.ndarray, Q, R, T, delta: float, a: np.nda
     p = packing.p
     if module.STUDENT_KIND == "relu":
         return relu_increment_moments(module, Q, R, T, delta, a, b)
-    M = erf_pair_moments(C, np.concatenate([-a, b], axis=-1), delta, p)  # (B, P, n, n)
-    M = M[:, packing.pair_of]  # (B, j, i, x, y)
+    d, offsets = erf_unit_scales(module, p, packing.k)
+    # the closed form in the rescaled units d z; sigma'(z_j) = d_j sigma'~(d_j z_j), z_x = (d z)_x / d_x
+    M = erf_pair_moments(C * (d[:, None] * d[None, :]), np.concatenate([-a, b], axis=-1), delta, p, offsets)
+    M = M[:, packing.pair_of] * (d[0] ** 2 / (d[:, None] * d[None, :]))  # (B, j, i, x, y)
     M = M * (a[:, :, None, None, None] * a[:, None, :, None, None])
     return np.moveaxis(M, 2, 3)
 
 
 def tuple_packed_covariance(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, delta: float,
-    a: np.ndarray | None = None, b: np.ndarray | None = None,
+    a: np.ndarray | None = None, b: np.ndarray | None = None, label_flip: float = 0.0,
 ) -> np.ndarray:
     """The packed covariance ``Sigma`` of an erf or relu network (module docstring), no validation.
 
@@ -126,6 +145,9 @@ def tuple_packed_covariance(
         Label-noise variance.
     a, b : arrays, shapes (B, p) or (p,), and (B, k) or (k,), optional
         Readout vectors (default the model's scalars).
+    label_flip : float
+        Probability ``epsilon`` that a label is replaced by ``-y`` (docs/model.md): the covariance
+        of the mixture of the teacher readout ``b`` and ``-b``.
 
     Returns
     -------
@@ -136,12 +158,13 @@ def tuple_packed_covariance(
     Raises
     ------
     ValueError
-        For a model whose students and teachers are not both erf or both relu.
+        For a model whose students and teachers are not both erf or both relu (an erf student may
+        learn a sign teacher).
     """
-    kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
-    if len(kinds) != 1 or module.STUDENT_KIND not in PACKED_KINDS:
-        raise ValueError("tuple_packed_covariance: needs erf units or relu units on both sides, got a "
-                         f"{module.STUDENT_KIND} student and a {module.TEACHER_KIND} teacher")
+    kinds = (module.STUDENT_KIND, module.TEACHER_KIND)
+    if kinds not in tuple((kind, kind) for kind in PACKED_KINDS) + (("erf", "sign"),):
+        raise ValueError("tuple_packed_covariance: needs erf units or relu units on both sides (or an erf student "
+                         f"and a sign teacher), got a {kinds[0]} student and a {kinds[1]} teacher")
     p, k = R.shape[-2:]
     nb = Q.shape[0]
     packing = tuple_packing(p, k)
@@ -149,13 +172,28 @@ def tuple_packed_covariance(
     a, b = np.broadcast_to(a, (nb, p)), np.broadcast_to(b, (nb, k))
     T = np.broadcast_to(T, (nb, k, k))
     C = covariance(Q, R, T)
+    second, drift = _second_moments(module, C, Q, R, T, delta, a, b, packing)
+    if label_flip:
+        # labels -y with probability epsilon: the raw second moments mix, and the means' difference adds
+        # epsilon (1 - epsilon) (m_b - m_-b)(m_b - m_-b)^T to the mixture of the two covariances
+        second_flipped, drift_flipped = _second_moments(module, C, Q, R, T, delta, a, -b, packing)
+        second = (1 - label_flip) * second + label_flip * second_flipped
+        drift = (1 - label_flip) * drift + label_flip * drift_flipped
+    Sigma = eta**2 * (second - drift[:, :, None] * drift[:, None, :])
+    # symmetric to the last bit (the rescaled units of erf(s z) round the two halves differently)
+    return (Sigma + np.swapaxes(Sigma, -1, -2)) / 2
+
+
+def _second_moments(module: ModuleType, C, Q, R, T, delta: float, a: np.ndarray, b: np.ndarray,
+                    packing: TuplePacking) -> tuple[np.ndarray, np.ndarray]:
+    """The packed raw second moments (B, D, D) and the packed drift (B, D) over ``eta``."""
+    nb, p, k = Q.shape[0], packing.p, packing.k
     X = _moments(module, C, Q, R, T, delta, a, b, packing).reshape(nb, -1)
     X = np.concatenate([X, np.zeros((nb, 1))], axis=1)
     drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)
     drift = np.concatenate([drift_Q.reshape(nb, -1), drift_R.reshape(nb, -1)], axis=1)[:, packing.drift_index]
     D = packed_size(p, k)
-    second = X[:, packing.terms.reshape(-1)].reshape(nb, D, D, 4).sum(axis=-1)
-    return eta**2 * (second - drift[:, :, None] * drift[:, None, :])
+    return X[:, packing.terms.reshape(-1)].reshape(nb, D, D, 4).sum(axis=-1), drift
 
 
-__all__ = ["PACKED_KINDS", "TuplePacking", "tuple_packed_covariance", "tuple_packing"]
+__all__ = ["PACKED_KINDS", "TuplePacking", "erf_unit_scales", "tuple_packed_covariance", "tuple_packing"]

@@ -165,10 +165,10 @@ class SdeDynamics:
         self.settings, self.resolved = settings, resolved
         # per-tuple models (erf, relu) have no traced evaluator: their covariance is packed by tuple_packing.py
         per_tuple = is_per_tuple(resolved.module)
-        if per_tuple and resolved.module.TEACHER_KIND == "sign":
-            raise ValueError("simulate_sde: the increment covariance of a sign teacher is not derived (its averages "
-                             "over six units with a sign slot); simulate classification teachers with "
-                             "simulate(method='overlaps') or method='weights'")
+        if per_tuple and resolved.module.TEACHER_KIND == "sign" and settings.eta_a:
+            raise ValueError("simulate_sde: the increment covariance of a sign teacher with a trained readout is not "
+                             "derived (the readout's noise needs averages with a sign slot the closed form lacks); "
+                             "simulate it with simulate(method='overlaps') or method='weights'")
         self.packed = None if per_tuple else packed_evaluator(settings.model)  # ValueError: no increment moments
         self.a = self.b = None
         # label flips mix the teacher readout b and -b: they take the readout-vector path
@@ -201,10 +201,12 @@ class SdeDynamics:
         self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None
     ) -> np.ndarray:
         settings, resolved = self.settings, self.resolved
-        if self.packed is None and not settings.eta_a and not resolved.label_flip:
-            # erf and relu networks: straight into the packed layout (numerics/noise/tuple_packing.py)
-            b = self.teacher_readout(rows) if settings.per_unit else None
-            return tuple_packed_covariance(resolved.module, Q, R, T, settings.eta, resolved.noise_variance, a, b)
+        if self.packed is None and not settings.eta_a:
+            # erf and relu networks (sign teachers, label flips): straight into the packed layout
+            # (numerics/noise/tuple_packing.py)
+            b = self.teacher_readout(rows) if self.per_unit else None
+            return tuple_packed_covariance(resolved.module, Q, R, T, settings.eta, resolved.noise_variance, a, b,
+                                           label_flip=resolved.label_flip)
         if not self.per_unit:
             return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
         return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,

@@ -34,8 +34,13 @@ def relative_error(got, want):
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
+#: erf units of other scales: the closed form is written for erf(z / sqrt 2) and rescaled
+SCALED_ERF = Model(student_activation="erf(x)", teacher_activation="erf(2*x)", student_readout="1",
+                   teacher_readout="1")
+
+
 @pytest.mark.parametrize("model, sizes", [(SCM, (2, 2)), (SCM, (3, 1)), (SCM.with_noise(0.2), (1, 3)),
-                                          (RELU, (2, 1)), (RELU.with_noise(0.3), (1, 2))])
+                                          (SCALED_ERF, (2, 2)), (RELU, (2, 1)), (RELU.with_noise(0.3), (1, 2))])
 def test_packed_covariance_equals_the_per_tuple_route_batched_and_with_readouts(model, sizes):
     p, k = sizes
     rng = np.random.default_rng(7 + p + 3 * k)
@@ -67,3 +72,46 @@ def test_packing_layout_and_mixed_kinds_are_refused():
     module = resolve(mixed, sizes=(1, 1)).module
     with pytest.raises(ValueError, match="erf units or relu units on both sides"):
         tuple_packed_covariance(module, np.eye(1)[None], np.zeros((1, 1, 1)), np.eye(1), 0.5, 0.0)
+
+
+def sign_teacher_increments(C, p, eta, flip, samples, rng):
+    """One step's first-order increments ``(q_jl (j <= l), r_jr)`` of an erf student (readout 1) and a sign teacher."""
+    from scipy.special import erf
+
+    z = rng.multivariate_normal(np.zeros(C.shape[0]), C, size=samples)
+    lam, nu = z[:, :p], z[:, p:]
+    y = np.sign(nu).sum(axis=1)
+    y = np.where(rng.random(samples) < flip, -y, y)
+    E = (y - erf(lam / np.sqrt(2)).sum(axis=1))[:, None] * np.sqrt(2 / np.pi) * np.exp(-lam**2 / 2)
+    rows, columns = np.triu_indices(p)
+    q = eta * (E[:, rows] * lam[:, columns] + E[:, columns] * lam[:, rows])
+    r = eta * (E[:, :, None] * nu[:, None, :]).reshape(samples, -1)
+    return np.concatenate([q, r], axis=1)
+
+
+def test_sign_teacher_with_label_flips_against_monte_carlo_with_power():
+    # the sign teacher is the limit of erf(s z) as s -> infinity (numerics/kernels/erf_increments.py)
+    p, k, eta, flip, samples = 2, 2, 0.5, 0.3, 400_000
+    rng = np.random.default_rng(3)
+    Q, R, T = random_overlaps(rng, (), p, k)
+    model = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
+                  teacher_readout="1", label_flip=flip)
+    got = numerics.packed_covariance(Q, R, T, eta, model=model)
+    X = sign_teacher_increments(np.block([[Q, R], [R.T, T]]), p, eta, flip, samples, rng)
+    centred = X - X.mean(axis=0)
+    products = centred[:, :, None] * centred[:, None, :]
+    estimate, error = products.mean(axis=0), products.std(axis=0) / np.sqrt(samples)
+    assert np.max(np.abs(got - estimate) / error) < 5
+    # power: the mixture of the two covariances without the means' difference is told apart
+    module = resolve(model, sizes=(p, k)).module
+    ones = np.ones((1, k))
+    plain = (1 - flip) * tuple_packed_covariance(module, Q[None], R[None], T, eta, 0.0, b=ones)[0] \
+        + flip * tuple_packed_covariance(module, Q[None], R[None], T, eta, 0.0, b=-ones)[0]
+    assert np.max(np.abs(plain - estimate) / error) > 5
+
+
+def test_parallel_sign_teachers_are_refused():
+    model = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
+                  teacher_readout="1")
+    with pytest.raises(ValueError, match="not parallel"):
+        numerics.packed_covariance(np.eye(1), np.zeros((1, 2)), np.ones((2, 2)), 0.5, model=model)

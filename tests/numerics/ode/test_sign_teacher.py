@@ -86,5 +86,5 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="label_flip"):
         sign_model(-0.1)
     Q, R, T, _ = overlaps()
-    with pytest.raises(ValueError, match="increment covariance of a sign teacher"):
-        numerics.simulate_sde(Q, R, T, eta=0.5, model=sign_model(), N=100, alpha_max=1, progress=False)
+    with pytest.raises(ValueError, match="increment covariance of a sign teacher with a trained readout"):
+        numerics.simulate_sde(Q, R, T, eta=0.5, eta_a=0.1, model=sign_model(), N=100, alpha_max=1, progress=False)

@@ -1,6 +1,6 @@
 """simulate_sde with label flips against the exact overlap chain (replica means, 5 standard errors).
 
-An erf committee (erf teacher: the increment covariance of a sign teacher is not derived) with labels
+An erf committee (and an erf student learning a sign teacher) with labels
 flipped with probability 0.3, at N = 500 and 80 replicas: the SDE's replica means of every overlap
 agree with the chain's (measured 0.6 standard errors at dalpha = 0.02; the Euler bias shows at
 dalpha = 0.04 with a few hundred replicas), and the chain without flips is told apart (measured 79).
@@ -38,9 +38,23 @@ def test_sde_with_label_flips_against_the_overlap_chain():
     assert largest_z(clean, sde)[0] > 5
 
 
-def test_sde_refuses_a_sign_teacher():
+def test_sde_with_a_sign_teacher_against_the_overlap_chain():
+    # the sign teacher's covariance is the closed form's limit (numerics/kernels/erf_increments.py)
     sign = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
                  teacher_readout="1", label_flip="0.1")
-    with pytest.raises(ValueError, match="increment covariance of a sign teacher is not derived"):
-        numerics.simulate_sde(np.eye(1), np.zeros((1, 1)), np.eye(1), eta=0.5, model=sign, N=100, alpha_max=1,
-                              progress=False)
+    N, replicas, alpha, eta = 500, 80, 2.0, 0.4
+    Q0, R0, T = np.eye(1), np.array([[0.3]]), np.eye(1)
+    record = [0.0, 1.0, alpha]
+    chain = numerics.simulate(model=sign, N=N, p=1, k=1, eta=eta, alpha_max=alpha, replicas=replicas, seed=1,
+                              record=record, progress=False, method="overlaps", Q0=Q0, R0=R0)
+    sde = numerics.simulate_sde(Q0, R0, T, eta=eta, model=sign, N=N, alpha_max=alpha, replicas=replicas, seed=2,
+                                record=record, dalpha=0.02, progress=False)
+    assert largest_z(chain, sde)[0] < 5
+
+
+def test_sde_refuses_a_sign_teacher_with_a_trained_readout():
+    sign = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
+                 teacher_readout="1", label_flip="0.1")
+    with pytest.raises(ValueError, match="sign teacher with a trained readout is not derived"):
+        numerics.simulate_sde(np.eye(1), np.zeros((1, 1)), np.eye(1), eta=0.5, eta_a=0.1, a=np.ones(1), model=sign,
+                              N=100, alpha_max=1, progress=False)
