@@ -1,8 +1,10 @@
 import numpy as np
 from scipy.special import erf
+
 from derive import Model
-from numerics.runtime.registry import tuple_module
 from numerics.noise.tuple_packing import tuple_packed_covariance
+from numerics.runtime.registry import tuple_module
+
 p,k=2,2
 eta=0.5
 for flip in (0.0, 0.2):
