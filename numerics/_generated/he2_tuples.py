@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: ef658474a7a60721
+# input-hash: f9d4a16a547b88e0
 # result-hash: 0b94f1a5050f7213
-# body-sha256: 2881383c7ff0d208a31fccbea619d125986aac8b909b86ba9585418756407f9c
+# body-sha256: 862b923c9fcd25f64c65383c6abb8660821499aa1f1ad39dc93fb67a299573f2
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -252,5 +252,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'ef658474a7a60721'
+INPUT_HASH = 'f9d4a16a547b88e0'
 RESULT_HASH = '0b94f1a5050f7213'

@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2459f6ebbfad06de
+# input-hash: 0f1a8a861b7fdf08
 # result-hash: 4acc708fb0f7fd6d
-# body-sha256: 76d7d000adebbf5b8f268e7dd1ff0bc664bc01482c77a4e2358a5eb0a363e896
+# body-sha256: c6505c6bd9820d758ed43765d10e4bf2ce4e573cd56f348696ac34135ec626bc
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -344,5 +344,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2459f6ebbfad06de'
+INPUT_HASH = '0f1a8a861b7fdf08'
 RESULT_HASH = '4acc708fb0f7fd6d'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 7043344dc39dcdbd
+# input-hash: a71ed5079226708b
 # result-hash: d43d5242badb3ab4
-# body-sha256: 37ab3241b346018700589fda505672bf408be3646ea8be5972754b30320c72ba
+# body-sha256: 50568ada0e1dec62a87a027d8d588a4383cd40fbef121f2ed29312d21d66ae48
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -246,5 +246,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '7043344dc39dcdbd'
+INPUT_HASH = 'a71ed5079226708b'
 RESULT_HASH = 'd43d5242badb3ab4'
