@@ -35,18 +35,11 @@ from __future__ import annotations
 import hashlib
 
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
 from derive.codegen.artefacts import generated_module_text
-from derive.gauss.kernels import (
-    ERF_ERF_ERF_ERF,
-    THETA_THETA_RELU_RELU,
-    MissingAverage,
-    Program,
-    Vertex,
-    block_average,
-)
+from derive.codegen.kernel_printer import KernelPrinter
+from derive.gauss.kernels import MissingAverage, Program, Vertex, block_average
 from derive.model.activations import Activation, classify
 from derive.model.model import TUPLE_GENERATOR_VERSION, Model
 
@@ -150,35 +143,6 @@ def tuple_result_hash(model: Model, programs: dict[str, Program | MissingAverage
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-class _KernelPrinter(NumPyPrinter):
-    """NumPy printer whose square roots and inverse sines are safe at the edge of their domain.
-
-    The exact arguments are never negative (square roots of determinants and
-    variances) nor beyond one in absolute value (correlations); rounding can push
-    them over at singular blocks, which repeated indices make common.
-    """
-
-    def _print_Pow(self, expr, rational=False):  # noqa: N802 - sympy printer protocol
-        if expr.exp == sp.Rational(1, 2):
-            return f"numpy.sqrt(numpy.maximum({self._print(expr.base)}, 0.0))"
-        if expr.exp == -sp.Rational(1, 2):
-            return f"(1/numpy.sqrt(numpy.maximum({self._print(expr.base)}, 0.0)))"
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_asin(self, expr):  # noqa: N802
-        return f"numpy.arcsin(numpy.clip({self._print(expr.args[0])}, -1.0, 1.0))"
-
-    def _print_acos(self, expr):  # noqa: N802
-        return f"numpy.arccos(numpy.clip({self._print(expr.args[0])}, -1.0, 1.0))"
-
-    def _print_Function(self, expr):  # noqa: N802
-        if expr.func == THETA_THETA_RELU_RELU:
-            return f"_relu.theta_theta_relu_relu({', '.join(self._print(a) for a in expr.args)})"
-        if expr.func == ERF_ERF_ERF_ERF:
-            return f"_moments.erf_erf_erf_erf({', '.join(self._print(a) for a in expr.args)})"
-        return super()._print_Function(expr)
-
-
 def kernel_statements(program: Program) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
     """The straight-line statements and the result expression that :func:`generate_tuple_module` prints.
 
@@ -216,10 +180,10 @@ def _kernel_source(name: str, slots: tuple[str, ...], program: Program | Missing
         message = f"{program} (needed for the kernel {name!r})"
         lines.append(f"    raise ValueError({message!r})")
         return lines
-    printer = _KernelPrinter()
+    printer = KernelPrinter()
     statements, result = kernel_statements(program)
     for symbol, expr in statements:
-        lines.append(f"    {symbol} = {printer.doprint(expr)}")
+        lines.append(f"    {printer.statement(symbol, expr)}")
     lines.append(f"    return {printer.doprint(result)}")
     return lines
 

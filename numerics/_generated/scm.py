@@ -7,7 +7,7 @@
 #   teacher readout: 1
 # input-hash: c3c18366155ba441
 # result-hash: a7b97a5835107963
-# body-sha256: ad93b7260c174975bdf8227fe9a23f2ca3ad3a8c06b036f412d77e4ca021f9a0
+# body-sha256: 4e8a853b8d8b9fabb0613f7aad9e69abbd0b2ae350ea3b9026f625505148ca3c
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -23,756 +23,756 @@ from numerics.kernels import unit_tuples as _tuples
 
 def kernel_noise(c00, c01, c11):
     """E[sigma'(z0) * sigma'(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    return 2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_drift_student(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma(z2)], z ~ N(0, c)."""
-    e0 = numpy.pi**(-1.0)
+    e0 = 1/numpy.pi
     e1 = c02**2
-    e2 = c00 + 1
-    e3 = e2**(-1.0)
-    return -2*c01*e0*(-c00*c02*e3 + c02)/(numpy.sqrt(numpy.maximum(e2, 0.0))*numpy.sqrt(numpy.maximum(c22 - e1*e3 + 1, 0.0))) + 2*c12*e0/numpy.sqrt(numpy.maximum(c00*c22 + c22 - e1 + e2, 0.0))
+    e2 = 1 + c00
+    e3 = 1/e2
+    return 2 * e0 * c12 / numpy.sqrt(numpy.maximum(e2 - e1 + c22 + c00 * c22, 0.0)) - 2 * e0 / numpy.sqrt(numpy.maximum(e2, 0.0)) * c01 * ((c02 - e3 * c00 * c02) / numpy.sqrt(numpy.maximum(1 + c22 - e1 * e3, 0.0)))
 
 
 def kernel_drift_teacher(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma*(z2)], z ~ N(0, c)."""
-    e0 = numpy.pi**(-1.0)
+    e0 = 1/numpy.pi
     e1 = c02**2
-    e2 = c00 + 1
-    e3 = e2**(-1.0)
-    return -2*c01*e0*(-c00*c02*e3 + c02)/(numpy.sqrt(numpy.maximum(e2, 0.0))*numpy.sqrt(numpy.maximum(c22 - e1*e3 + 1, 0.0))) + 2*c12*e0/numpy.sqrt(numpy.maximum(c00*c22 + c22 - e1 + e2, 0.0))
+    e2 = 1 + c00
+    e3 = 1/e2
+    return 2 * e0 * c12 / numpy.sqrt(numpy.maximum(e2 - e1 + c22 + c00 * c22, 0.0)) - 2 * e0 / numpy.sqrt(numpy.maximum(e2, 0.0)) * c01 * ((c02 - e3 * c00 * c02) / numpy.sqrt(numpy.maximum(1 + c22 - e1 * e3, 0.0)))
 
 
 def kernel_diffusion_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    e0 = c11 + 1
-    e1 = c00*c11 + c00 - c01**2 + e0
-    e2 = e1**(-1.0)
-    e3 = c01*e2
-    e4 = c02*e3
-    e5 = c03*e3
-    e6 = e0*e2
-    e7 = e2*(c00 + 1)
-    return 4*numpy.arcsin(numpy.clip((-c02*c03*e6 - c12*c13*e7 + c12*e5 + c13*e4 + c23)/numpy.sqrt(numpy.maximum((-c02**2*e6 - c12**2*e7 + 2*c12*e4 + c22 + 1)*(-c03**2*e6 - c13**2*e7 + 2*c13*e5 + c33 + 1), 0.0)), -1.0, 1.0))/(numpy.pi**2*numpy.sqrt(numpy.maximum(e1, 0.0)))
+    e0 = 1 + c11
+    e1 = e0 - c01**2 + c00 + c00 * c11
+    e2 = 1/e1
+    e3 = e2 * c01
+    e4 = e3 * c02
+    e5 = e3 * c03
+    e6 = e0 * e2
+    e7 = e2 * (1 + c00)
+    return 4 / numpy.pi**2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * numpy.arcsin(numpy.clip((c23 + e4 * c13 + e5 * c12 - e6 * c02 * c03 - e7 * c12 * c13) / numpy.sqrt(numpy.maximum((1 + c22 - e6 * c02**2 - e7 * c12**2 + 2 * c12 * e4) * (1 + c33 - e6 * c03**2 - e7 * c13**2 + 2 * c13 * e5), 0.0)), -1.0, 1.0))
 
 
 def kernel_diffusion_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = c11 + 1
-    e1 = c00*c11 + c00 - c01**2 + e0
-    e2 = e1**(-1.0)
-    e3 = c01*e2
-    e4 = c02*e3
-    e5 = c03*e3
-    e6 = e0*e2
-    e7 = e2*(c00 + 1)
-    return 4*numpy.arcsin(numpy.clip((-c02*c03*e6 - c12*c13*e7 + c12*e5 + c13*e4 + c23)/numpy.sqrt(numpy.maximum((-c02**2*e6 - c12**2*e7 + 2*c12*e4 + c22 + 1)*(-c03**2*e6 - c13**2*e7 + 2*c13*e5 + c33 + 1), 0.0)), -1.0, 1.0))/(numpy.pi**2*numpy.sqrt(numpy.maximum(e1, 0.0)))
+    e0 = 1 + c11
+    e1 = e0 - c01**2 + c00 + c00 * c11
+    e2 = 1/e1
+    e3 = e2 * c01
+    e4 = e3 * c02
+    e5 = e3 * c03
+    e6 = e0 * e2
+    e7 = e2 * (1 + c00)
+    return 4 / numpy.pi**2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * numpy.arcsin(numpy.clip((c23 + e4 * c13 + e5 * c12 - e6 * c02 * c03 - e7 * c12 * c13) / numpy.sqrt(numpy.maximum((1 + c22 - e6 * c02**2 - e7 * c12**2 + 2 * c12 * e4) * (1 + c33 - e6 * c03**2 - e7 * c13**2 + 2 * c13 * e5), 0.0)), -1.0, 1.0))
 
 
 def kernel_diffusion_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = c11 + 1
-    e1 = c00*c11 + c00 - c01**2 + e0
-    e2 = e1**(-1.0)
-    e3 = c01*e2
-    e4 = c02*e3
-    e5 = c03*e3
-    e6 = e0*e2
-    e7 = e2*(c00 + 1)
-    return 4*numpy.arcsin(numpy.clip((-c02*c03*e6 - c12*c13*e7 + c12*e5 + c13*e4 + c23)/numpy.sqrt(numpy.maximum((-c02**2*e6 - c12**2*e7 + 2*c12*e4 + c22 + 1)*(-c03**2*e6 - c13**2*e7 + 2*c13*e5 + c33 + 1), 0.0)), -1.0, 1.0))/(numpy.pi**2*numpy.sqrt(numpy.maximum(e1, 0.0)))
+    e0 = 1 + c11
+    e1 = e0 - c01**2 + c00 + c00 * c11
+    e2 = 1/e1
+    e3 = e2 * c01
+    e4 = e3 * c02
+    e5 = e3 * c03
+    e6 = e0 * e2
+    e7 = e2 * (1 + c00)
+    return 4 / numpy.pi**2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * numpy.arcsin(numpy.clip((c23 + e4 * c13 + e5 * c12 - e6 * c02 * c03 - e7 * c12 * c13) / numpy.sqrt(numpy.maximum((1 + c22 - e6 * c02**2 - e7 * c12**2 + 2 * c12 * e4) * (1 + c33 - e6 * c03**2 - e7 * c13**2 + 2 * c13 * e5), 0.0)), -1.0, 1.0))
 
 
 def kernel_pair_ss(c00, c01, c11):
     """E[sigma(z0) * sigma(z1)], z ~ N(0, c)."""
-    t0 = c01/numpy.sqrt(numpy.maximum((c00 + 1)*(c11 + 1), 0.0))
-    return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
+    t0 = c01 / numpy.sqrt(numpy.maximum((1 + c00) * (1 + c11), 0.0))
+    return 2 / numpy.pi * numpy.arcsin(numpy.clip(t0, -1.0, 1.0))
 
 
 def kernel_pair_st(c00, c01, c11):
     """E[sigma(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c01/numpy.sqrt(numpy.maximum((c00 + 1)*(c11 + 1), 0.0))
-    return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
+    t0 = c01 / numpy.sqrt(numpy.maximum((1 + c00) * (1 + c11), 0.0))
+    return 2 / numpy.pi * numpy.arcsin(numpy.clip(t0, -1.0, 1.0))
 
 
 def kernel_pair_tt(c00, c01, c11):
     """E[sigma*(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c01/numpy.sqrt(numpy.maximum((c00 + 1)*(c11 + 1), 0.0))
-    return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
+    t0 = c01 / numpy.sqrt(numpy.maximum((1 + c00) * (1 + c11), 0.0))
+    return 2 / numpy.pi * numpy.arcsin(numpy.clip(t0, -1.0, 1.0))
 
 
 def kernel_hessian_11_st(c00, c01, c11):
     """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    return 2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_hessian_22_ss(c00, c01, c11):
     """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t2 = c00*c01*c11/t0 - c00*c01*(c11 + 1)/t0 + c01**3/t0 - c01*c11*(c00 + 1)/t0 + c01
-    return 2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t2 = c01 + c01**3 / t0 + c00 * c01 * c11 / t0 - c00 * c01 / t0 * (1 + c11) - c01 * c11 / t0 * (1 + c00)
+    return 2 / numpy.pi * t2 / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_hessian_22_st(c00, c01, c11):
     """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t2 = c00*c01*c11/t0 - c00*c01*(c11 + 1)/t0 + c01**3/t0 - c01*c11*(c00 + 1)/t0 + c01
-    return 2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t2 = c01 + c01**3 / t0 + c00 * c01 * c11 / t0 - c00 * c01 / t0 * (1 + c11) - c01 * c11 / t0 * (1 + c00)
+    return 2 / numpy.pi * t2 / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_hessian_13_ss(c00, c01, c11):
     """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t3 = 2*c01**2*c11/t0 - c01**2*(c11 + 1)/t0 - c11**2*(c00 + 1)/t0 + c11
-    return 2*(t3 - 1)/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t3 = c11 - c01**2 / t0 * (1 + c11) - c11**2 / t0 * (1 + c00) + 2 * c11 * c01**2 / t0
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * (t3 - 1)
 
 
 def kernel_hessian_31_st(c00, c01, c11):
     """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t1 = -c00**2*(c11 + 1)/t0 + 2*c00*c01**2/t0 + c00 - c01**2*(c00 + 1)/t0
-    return 2*(t1 - 1)/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t1 = c00 - c00**2 / t0 * (1 + c11) - c01**2 / t0 * (1 + c00) + 2 * c00 * c01**2 / t0
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * (t1 - 1)
 
 
 def kernel_hessian_2_s(c00, c01, c11):
     """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    return -2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+    t0 = 1 + c00
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    return -2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0))
 
 
 def kernel_hessian_2_t(c00, c01, c11):
     """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    return -2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+    t0 = 1 + c00
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    return -2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0))
 
 
 def kernel_hessian_4_s(c00, c01, c11):
     """E[sigma''''(z0) * sigma(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t1 = -c00**2/t0 + c00
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    t6 = t3 + 1
-    t7 = -t3**2/t6 + t3
-    e0 = numpy.sqrt(numpy.maximum(2, 0.0))/numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
-    return -e0*(e0*t2**3*(t7 - 1)/numpy.sqrt(numpy.maximum(t6, 0.0)) + e0*t2*(3*t1 - 3)/numpy.sqrt(numpy.maximum(t4, 0.0)))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    t0 = 1 + c00
+    t1 = c00 - c00**2 / t0
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    t6 = 1 + t3
+    t7 = t3 - t3**2 / t6
+    e0 = numpy.sqrt(numpy.maximum(2, 0.0)) / numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
+    return -e0 / numpy.sqrt(numpy.maximum(t0, 0.0)) * (e0 * (3 * t1 - 3) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0)) + e0 * t2**3 / numpy.sqrt(numpy.maximum(t6, 0.0)) * (t7 - 1))
 
 
 def kernel_hessian_4_t(c00, c01, c11):
     """E[sigma''''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t1 = -c00**2/t0 + c00
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    t6 = t3 + 1
-    t7 = -t3**2/t6 + t3
-    e0 = numpy.sqrt(numpy.maximum(2, 0.0))/numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
-    return -e0*(e0*t2**3*(t7 - 1)/numpy.sqrt(numpy.maximum(t6, 0.0)) + e0*t2*(3*t1 - 3)/numpy.sqrt(numpy.maximum(t4, 0.0)))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    t0 = 1 + c00
+    t1 = c00 - c00**2 / t0
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    t6 = 1 + t3
+    t7 = t3 - t3**2 / t6
+    e0 = numpy.sqrt(numpy.maximum(2, 0.0)) / numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
+    return -e0 / numpy.sqrt(numpy.maximum(t0, 0.0)) * (e0 * (3 * t1 - 3) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0)) + e0 * t2**3 / numpy.sqrt(numpy.maximum(t6, 0.0)) * (t7 - 1))
 
 
 def kernel_increment_ss(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma(z5)], z ~ N(0, c)."""
-    e0 = numpy.pi**(-2.0)
+    e0 = 1/numpy.pi**2
     e1 = c01**2
-    e2 = c00*c11
-    e3 = c11 + 1
-    e4 = c00 - e1 + e2 + e3
-    e5 = (1/numpy.sqrt(numpy.maximum(e4, 0.0)))
-    e6 = e4**(-1.0)
-    e7 = c01*c04
-    e8 = c15*e7
-    e9 = c01*c14
-    e10 = e6*e9
-    e11 = e3*e6
-    e12 = c04*c05
-    e13 = c00 + 1
-    e14 = e13*e6
-    e15 = c14*c15
-    e16 = c05*e10 + c45 - e11*e12 - e14*e15 + e6*e8
-    e17 = c04*c14
-    e18 = 2*c01
-    e19 = e17*e18
+    e2 = c00 * c11
+    e3 = 1 + c11
+    e4 = e2 + e3 + c00 - e1
+    e5 = 1/numpy.sqrt(numpy.maximum(e4, 0.0))
+    e6 = 1/e4
+    e7 = c01 * c04
+    e8 = e7 * c15
+    e9 = c01 * c14
+    e10 = e6 * e9
+    e11 = e3 * e6
+    e12 = c04 * c05
+    e13 = 1 + c00
+    e14 = e13 * e6
+    e15 = c14 * c15
+    e16 = c45 + e10 * c05 + e6 * e8 - e11 * e12 - e14 * e15
+    e17 = c04 * c14
+    e18 = 2 * c01
+    e19 = e17 * e18
     e20 = c04**2
     e21 = c14**2
-    e22 = c44 - e11*e20 - e14*e21 + e19*e6
-    e23 = e22 + 1
-    e24 = c05*c15
-    e25 = e18*e24
+    e22 = c44 + e19 * e6 - e11 * e20 - e14 * e21
+    e23 = 1 + e22
+    e24 = c05 * c15
+    e25 = e18 * e24
     e26 = c05**2
     e27 = c15**2
-    e28 = c55 - e11*e26 - e14*e27 + e25*e6
-    e29 = e28 + 1
-    e30 = numpy.arcsin(numpy.clip(e16/numpy.sqrt(numpy.maximum(e23*e29, 0.0)), -1.0, 1.0))
+    e28 = c55 + e25 * e6 - e11 * e26 - e14 * e27
+    e29 = 1 + e28
+    e30 = numpy.arcsin(numpy.clip(e16 / numpy.sqrt(numpy.maximum(e23 * e29, 0.0)), -1.0, 1.0))
     e31 = c45**2
-    e32 = c44*c55
-    e33 = c00*c44
-    e34 = c11*c44
-    e35 = c00*c55
-    e36 = c11*c55
-    e37 = 2*c45
-    e38 = c05*e37
-    e39 = 2*e17
-    e40 = c00*c14
-    e41 = c01*c55
-    e42 = c01*c44
-    e43 = 2*e24
-    e44 = c04*c11
-    e45 = c44 - e21 + e34
-    e46 = -e20 + e33
-    e47 = -c00*e21 - c11*e20 - c44*e1 + c44*e2 + e19 + e4 + e45 + e46
-    e48 = c55 - e27 + e36
-    e49 = -e26 + e35
-    e50 = -c00*e27 - c11*e26 - c55*e1 + c55*e2 + e25 + e48 + e49
-    e51 = (1/numpy.sqrt(numpy.maximum(-c00*e31 - c11*e31 + c15*e37*e40 - c44*e26 - c44*e27 - c55*e20 - c55*e21 + c55*e33 + c55*e34 + e1*e31 - e1*e32 + e12*e37 + e15*e37 - e2*e31 + e2*e32 + e20*e27 - e20*e36 + e21*e26 - e21*e35 - e24*e39 - e26*e34 - e27*e33 - e31 + e32 - e37*e8 + e38*e44 - e38*e9 + e39*e41 + e42*e43 + e47 + e50, 0.0)))
-    e52 = 4*e0
-    e53 = c02*e52
-    e54 = c00*c15
-    e55 = e47**(-1.0)
-    e56 = e55*(-c01 + c04*c14 - e42)
-    e57 = c01*c14 - c04 - e44
-    e58 = c45*e55
-    e59 = e57*e58
-    e60 = c01*c05
-    e61 = c01*c04 - c14 - e40
-    e62 = e58*e61
-    e63 = e55*e57
-    e64 = e55*e61
-    e65 = c04*c15
-    e66 = e55*(e3 + e45)
-    e67 = c01*c15
-    e68 = e55*(c44 + e13 + e46)
-    e69 = e4*e58
-    e70 = c05*e63
-    e71 = c15*e64
-    e72 = e31*e4
-    e73 = 1/(numpy.sqrt(numpy.maximum(e47, 0.0))*numpy.sqrt(numpy.maximum(c55 - e26*e66 - e27*e68 - e37*e70 - e37*e71 - e43*e56 - e55*e72 + 1, 0.0)))
-    e74 = e73*(-c00*c05*e66 - c00*e59 - c01*e62 - c04*e69 + c05 - e12*e63 - e54*e56 - e56*e60 - e64*e65 - e67*e68)
+    e32 = c44 * c55
+    e33 = c00 * c44
+    e34 = c11 * c44
+    e35 = c00 * c55
+    e36 = c11 * c55
+    e37 = 2 * c45
+    e38 = e37 * c05
+    e39 = 2 * e17
+    e40 = c00 * c14
+    e41 = c01 * c55
+    e42 = c01 * c44
+    e43 = 2 * e24
+    e44 = c04 * c11
+    e45 = e34 + c44 - e21
+    e46 = e33 - e20
+    e47 = e19 + e4 + e45 + e46 + e2 * c44 - e1 * c44 - e20 * c11 - e21 * c00
+    e48 = e36 + c55 - e27
+    e49 = e35 - e26
+    e50 = e25 + e48 + e49 + e2 * c55 - e1 * c55 - e26 * c11 - e27 * c00
+    e51 = 1/numpy.sqrt(numpy.maximum(e32 - e31 + e12 * e37 + e33 * c55 - e20 * c55 - e26 * c44 - e31 * c00 + e1 * e31 + e47 + e50 + (e15 * e37 + e34 * c55 - e21 * c55 - e27 * c44 - e31 * c11) + e2 * e32 + e20 * e27 + e21 * e26 + e38 * e44 + e39 * e41 + e42 * e43 - e1 * e32 - e2 * e31 - e20 * e36 - e21 * e35 - e24 * e39 - e26 * e34 - e27 * e33 - e37 * e8 - e38 * e9 + e37 * c15 * e40, 0.0))
+    e52 = 4 * e0
+    e53 = e52 * c02
+    e54 = c00 * c15
+    e55 = 1/e47
+    e56 = e55 * (c04 * c14 - (e42 + c01))
+    e57 = c01 * c14 - (e44 + c04)
+    e58 = e55 * c45
+    e59 = e57 * e58
+    e60 = c01 * c05
+    e61 = c01 * c04 - (e40 + c14)
+    e62 = e58 * e61
+    e63 = e55 * e57
+    e64 = e55 * e61
+    e65 = c04 * c15
+    e66 = e55 * (e3 + e45)
+    e67 = c01 * c15
+    e68 = e55 * (e13 + e46 + c44)
+    e69 = e4 * e58
+    e70 = e63 * c05
+    e71 = e64 * c15
+    e72 = e31 * e4
+    e73 = 1 / (numpy.sqrt(numpy.maximum(e47, 0.0)) * numpy.sqrt(numpy.maximum(1 + c55 - e26 * e66 - e27 * e68 - e37 * e70 - e37 * e71 - e43 * e56 - e55 * e72, 0.0)))
+    e74 = e73 * (c05 - e12 * e63 - e54 * e56 - e56 * e60 - e59 * c00 - e62 * c01 - e64 * e65 - e67 * e68 - e69 * c04 - e66 * (c00 * c05))
     e75 = e4 + e50
-    e76 = e75**(-1.0)
-    e77 = e76*(-c01 + c05*c15 - e41)
-    e78 = c05*c11
-    e79 = c01*c15 - c05 - e78
-    e80 = c45*e76
-    e81 = e79*e80
-    e82 = c01*c05 - c15 - e54
-    e83 = e80*e82
-    e84 = e76*e79
-    e85 = c05*c14
-    e86 = e76*e82
-    e87 = e76*(e3 + e48)
-    e88 = e76*(c55 + e13 + e49)
-    e89 = e4*e80
-    e90 = c04*e84
-    e91 = c14*e86
-    e92 = 1/(numpy.sqrt(numpy.maximum(e75, 0.0))*numpy.sqrt(numpy.maximum(c44 - e20*e87 - e21*e88 - e37*e90 - e37*e91 - e39*e77 - e72*e76 + 1, 0.0)))
-    e93 = e92*(-c00*c04*e87 - c00*e81 - c01*e83 + c04 - c05*e89 - e12*e84 - e40*e77 - e7*e77 - e85*e86 - e88*e9)
-    e94 = c03*e52
-    e95 = c12*e52
-    e96 = e73*(-c01*e59 - c11*c15*e68 - c11*e62 - c14*e69 + c15 - e15*e64 - e56*e67 - e56*e78 - e60*e66 - e63*e85)
-    e97 = e92*(-c01*e81 - c11*c14*e88 - c11*e83 + c14 - c15*e89 - e15*e86 - e44*e77 - e65*e84 - e7*e87 - e77*e9)
-    e98 = c13*e52
+    e76 = 1/e75
+    e77 = e76 * (c05 * c15 - (e41 + c01))
+    e78 = c05 * c11
+    e79 = c01 * c15 - (e78 + c05)
+    e80 = e76 * c45
+    e81 = e79 * e80
+    e82 = c01 * c05 - (e54 + c15)
+    e83 = e80 * e82
+    e84 = e76 * e79
+    e85 = c05 * c14
+    e86 = e76 * e82
+    e87 = e76 * (e3 + e48)
+    e88 = e76 * (e13 + e49 + c55)
+    e89 = e4 * e80
+    e90 = e84 * c04
+    e91 = e86 * c14
+    e92 = 1 / (numpy.sqrt(numpy.maximum(e75, 0.0)) * numpy.sqrt(numpy.maximum(1 + c44 - e20 * e87 - e21 * e88 - e37 * e90 - e37 * e91 - e39 * e77 - e72 * e76, 0.0)))
+    e93 = e92 * (c04 - e12 * e84 - e40 * e77 - e7 * e77 - e81 * c00 - e83 * c01 - e85 * e86 - e88 * e9 - e89 * c05 - e87 * (c00 * c04))
+    e94 = e52 * c03
+    e95 = e52 * c12
+    e96 = e73 * (c15 - e15 * e64 - e56 * e67 - e56 * e78 - e59 * c01 - e60 * e66 - e62 * c11 - e63 * e85 - e69 * c14 - e68 * (c11 * c15))
+    e97 = e92 * (c14 - e15 * e86 - e44 * e77 - e65 * e84 - e7 * e87 - e77 * e9 - e81 * c01 - e83 * c11 - e89 * c15 - e88 * (c11 * c14))
+    e98 = e52 * c13
     e99 = -c45
-    e100 = numpy.pi**(-1.0)
-    e101 = 2*e100
-    e102 = e101*e30
-    e103 = e1*e6
-    e104 = c00*e11
-    e105 = c00*e6*e67 + c05*e103 - c05*e104 + c05 - e14*e67
+    e100 = 1/numpy.pi
+    e101 = 2 * e100
+    e102 = e101 * e30
+    e103 = e1 * e6
+    e104 = e11 * c00
+    e105 = c05 + e103 * c05 - e104 * c05 - e14 * e67 + e6 * c00 * e67
     e106 = e16**2
-    e107 = (1/numpy.sqrt(numpy.maximum(-e106 + e22*e28 + e23 + e28, 0.0)))
-    e108 = c00*e10 + c04*e103 - c04*e104 + c04 - e14*e9
-    e109 = e107*e108
-    e110 = 4*e100
-    e111 = e23**(-1.0)
-    e112 = e101*(-e111*e16*e22 + e16)/(numpy.sqrt(numpy.maximum(e23, 0.0))*numpy.sqrt(numpy.maximum(-e106*e111 + e29, 0.0)))
-    e113 = e29**(-1.0)
-    e114 = (-e113*e16*e28 + e16)/(numpy.sqrt(numpy.maximum(e29, 0.0))*numpy.sqrt(numpy.maximum(-e106*e113 + e23, 0.0)))
-    e115 = e101*e114
-    e116 = c01*e6
-    e117 = c11*e14
-    e118 = c15*e103 - c15*e117 + c15 - e11*e60 + e116*e78
-    e119 = c14*e103 - c14*e117 + c14 - e11*e7 + e116*e44
-    e120 = e107*e119
-    e121 = e101*e118
-    e122 = e101*e105*e120 + e102*(c01**3*e6 - c01*e104 - c01*e117 + c01 + e116*e2) - e105*e114*e121 - e108*e112*e119 + e109*e121
-    return 2*c02*c03*e100*e5*(e102*(-c00**2*e11 + 2*c00*e1*e6 + c00 - e1*e14 - 1) - e105**2*e115 + e105*e109*e110 - e108**2*e112) + 2*c02*c13*e100*e122*e5 + 2*c03*c12*e100*e122*e5 + 2*c12*c13*e100*e5*(e102*(-c11**2*e14 + 2*c11*e1*e6 + c11 - e1*e11 - 1) + e110*e118*e120 - e112*e119**2 - e115*e118**2) + 4*c23*e0*e30*e5 - c24*c34*e52*e73*(-c04*e59 - c14*e62 - c44*e69 - c44*e70 - c44*e71 - e12*e66 - e15*e68 - e56*e65 - e56*e85 - e99) + 4*c24*c35*e0*e51 - c24*e74*e94 - c24*e96*e98 + 4*c25*c34*e0*e51 - c25*c35*e52*e92*(-c05*e81 - c15*e83 - c55*e89 - c55*e90 - c55*e91 - e12*e87 - e15*e88 - e65*e77 - e77*e85 - e99) - c25*e93*e94 - c25*e97*e98 - c34*e53*e74 - c34*e95*e96 - c35*e53*e93 - c35*e95*e97
+    e107 = 1/numpy.sqrt(numpy.maximum(e23 - e106 + e28 + e22 * e28, 0.0))
+    e108 = c04 + e10 * c00 + e103 * c04 - e104 * c04 - e14 * e9
+    e109 = e107 * e108
+    e110 = 4 * e100
+    e111 = 1/e23
+    e112 = e101 / numpy.sqrt(numpy.maximum(e23, 0.0)) / numpy.sqrt(numpy.maximum(e29 - e106 * e111, 0.0)) * (e16 - e111 * e22 * e16)
+    e113 = 1/e29
+    e114 = (e16 - e113 * e28 * e16) / (numpy.sqrt(numpy.maximum(e29, 0.0)) * numpy.sqrt(numpy.maximum(e23 - e106 * e113, 0.0)))
+    e115 = e101 * e114
+    e116 = e6 * c01
+    e117 = e14 * c11
+    e118 = c15 + e103 * c15 + e116 * e78 - e11 * e60 - e117 * c15
+    e119 = c14 + e103 * c14 + e116 * e44 - e11 * e7 - e117 * c14
+    e120 = e107 * e119
+    e121 = e101 * e118
+    e122 = e102 * (c01 + e116 * e2 + e6 * c01**3 - e104 * c01 - e117 * c01) + e109 * e121 + e101 * e105 * e120 - e105 * e121 * e114 - e108 * e119 * e112
+    return 4 * e0 * e5 * e30 * c23 - (e53 * c34 * e74 + e53 * c35 * e93 + e74 * (e94 * c24) + e93 * (e94 * c25) + e95 * c34 * e96 + e95 * c35 * e97 + e96 * (e98 * c24) + e97 * (e98 * c25)) + 4 * e0 * c24 * c35 * e51 + 4 * e0 * c25 * c34 * e51 - e52 * c24 * c34 * (e73 * (-(e99 + e12 * e66 + e15 * e68 + e56 * e65 + e56 * e85 + e59 * c04 + e62 * c14 + e69 * c44 + e70 * c44 + e71 * c44))) - e52 * c25 * c35 * (e92 * (-(e99 + e12 * e87 + e15 * e88 + e65 * e77 + e77 * e85 + e81 * c05 + e83 * c15 + e89 * c55 + e90 * c55 + e91 * c55))) + 2 * e100 * e5 * c02 * c13 * e122 + 2 * e100 * e5 * c03 * c12 * e122 + 2 * e100 * e5 * c02 * c03 * (e102 * (c00 - 1 - e1 * e14 - e11 * c00**2 + 2 * c00 * e1 * e6) - e112 * e108**2 - e115 * e105**2 + e105 * e110 * e109) + 2 * e100 * e5 * c12 * c13 * (e102 * (c11 - 1 - e1 * e11 - e14 * c11**2 + 2 * c11 * e1 * e6) - e112 * e119**2 - e115 * e118**2 + e110 * e118 * e120)
 
 
 def kernel_increment_st(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma*(z5)], z ~ N(0, c)."""
-    e0 = numpy.pi**(-2.0)
+    e0 = 1/numpy.pi**2
     e1 = c01**2
-    e2 = c00*c11
-    e3 = c11 + 1
-    e4 = c00 - e1 + e2 + e3
-    e5 = (1/numpy.sqrt(numpy.maximum(e4, 0.0)))
-    e6 = e4**(-1.0)
-    e7 = c01*c04
-    e8 = c15*e7
-    e9 = c01*c14
-    e10 = e6*e9
-    e11 = e3*e6
-    e12 = c04*c05
-    e13 = c00 + 1
-    e14 = e13*e6
-    e15 = c14*c15
-    e16 = c05*e10 + c45 - e11*e12 - e14*e15 + e6*e8
-    e17 = c04*c14
-    e18 = 2*c01
-    e19 = e17*e18
+    e2 = c00 * c11
+    e3 = 1 + c11
+    e4 = e2 + e3 + c00 - e1
+    e5 = 1/numpy.sqrt(numpy.maximum(e4, 0.0))
+    e6 = 1/e4
+    e7 = c01 * c04
+    e8 = e7 * c15
+    e9 = c01 * c14
+    e10 = e6 * e9
+    e11 = e3 * e6
+    e12 = c04 * c05
+    e13 = 1 + c00
+    e14 = e13 * e6
+    e15 = c14 * c15
+    e16 = c45 + e10 * c05 + e6 * e8 - e11 * e12 - e14 * e15
+    e17 = c04 * c14
+    e18 = 2 * c01
+    e19 = e17 * e18
     e20 = c04**2
     e21 = c14**2
-    e22 = c44 - e11*e20 - e14*e21 + e19*e6
-    e23 = e22 + 1
-    e24 = c05*c15
-    e25 = e18*e24
+    e22 = c44 + e19 * e6 - e11 * e20 - e14 * e21
+    e23 = 1 + e22
+    e24 = c05 * c15
+    e25 = e18 * e24
     e26 = c05**2
     e27 = c15**2
-    e28 = c55 - e11*e26 - e14*e27 + e25*e6
-    e29 = e28 + 1
-    e30 = numpy.arcsin(numpy.clip(e16/numpy.sqrt(numpy.maximum(e23*e29, 0.0)), -1.0, 1.0))
+    e28 = c55 + e25 * e6 - e11 * e26 - e14 * e27
+    e29 = 1 + e28
+    e30 = numpy.arcsin(numpy.clip(e16 / numpy.sqrt(numpy.maximum(e23 * e29, 0.0)), -1.0, 1.0))
     e31 = c45**2
-    e32 = c44*c55
-    e33 = c00*c44
-    e34 = c11*c44
-    e35 = c00*c55
-    e36 = c11*c55
-    e37 = 2*c45
-    e38 = c05*e37
-    e39 = 2*e17
-    e40 = c00*c14
-    e41 = c01*c55
-    e42 = c01*c44
-    e43 = 2*e24
-    e44 = c04*c11
-    e45 = c44 - e21 + e34
-    e46 = -e20 + e33
-    e47 = -c00*e21 - c11*e20 - c44*e1 + c44*e2 + e19 + e4 + e45 + e46
-    e48 = c55 - e27 + e36
-    e49 = -e26 + e35
-    e50 = -c00*e27 - c11*e26 - c55*e1 + c55*e2 + e25 + e48 + e49
-    e51 = (1/numpy.sqrt(numpy.maximum(-c00*e31 - c11*e31 + c15*e37*e40 - c44*e26 - c44*e27 - c55*e20 - c55*e21 + c55*e33 + c55*e34 + e1*e31 - e1*e32 + e12*e37 + e15*e37 - e2*e31 + e2*e32 + e20*e27 - e20*e36 + e21*e26 - e21*e35 - e24*e39 - e26*e34 - e27*e33 - e31 + e32 - e37*e8 + e38*e44 - e38*e9 + e39*e41 + e42*e43 + e47 + e50, 0.0)))
-    e52 = 4*e0
-    e53 = c02*e52
-    e54 = c00*c15
-    e55 = e47**(-1.0)
-    e56 = e55*(-c01 + c04*c14 - e42)
-    e57 = c01*c14 - c04 - e44
-    e58 = c45*e55
-    e59 = e57*e58
-    e60 = c01*c05
-    e61 = c01*c04 - c14 - e40
-    e62 = e58*e61
-    e63 = e55*e57
-    e64 = e55*e61
-    e65 = c04*c15
-    e66 = e55*(e3 + e45)
-    e67 = c01*c15
-    e68 = e55*(c44 + e13 + e46)
-    e69 = e4*e58
-    e70 = c05*e63
-    e71 = c15*e64
-    e72 = e31*e4
-    e73 = 1/(numpy.sqrt(numpy.maximum(e47, 0.0))*numpy.sqrt(numpy.maximum(c55 - e26*e66 - e27*e68 - e37*e70 - e37*e71 - e43*e56 - e55*e72 + 1, 0.0)))
-    e74 = e73*(-c00*c05*e66 - c00*e59 - c01*e62 - c04*e69 + c05 - e12*e63 - e54*e56 - e56*e60 - e64*e65 - e67*e68)
+    e32 = c44 * c55
+    e33 = c00 * c44
+    e34 = c11 * c44
+    e35 = c00 * c55
+    e36 = c11 * c55
+    e37 = 2 * c45
+    e38 = e37 * c05
+    e39 = 2 * e17
+    e40 = c00 * c14
+    e41 = c01 * c55
+    e42 = c01 * c44
+    e43 = 2 * e24
+    e44 = c04 * c11
+    e45 = e34 + c44 - e21
+    e46 = e33 - e20
+    e47 = e19 + e4 + e45 + e46 + e2 * c44 - e1 * c44 - e20 * c11 - e21 * c00
+    e48 = e36 + c55 - e27
+    e49 = e35 - e26
+    e50 = e25 + e48 + e49 + e2 * c55 - e1 * c55 - e26 * c11 - e27 * c00
+    e51 = 1/numpy.sqrt(numpy.maximum(e32 - e31 + e12 * e37 + e33 * c55 - e20 * c55 - e26 * c44 - e31 * c00 + e1 * e31 + e47 + e50 + (e15 * e37 + e34 * c55 - e21 * c55 - e27 * c44 - e31 * c11) + e2 * e32 + e20 * e27 + e21 * e26 + e38 * e44 + e39 * e41 + e42 * e43 - e1 * e32 - e2 * e31 - e20 * e36 - e21 * e35 - e24 * e39 - e26 * e34 - e27 * e33 - e37 * e8 - e38 * e9 + e37 * c15 * e40, 0.0))
+    e52 = 4 * e0
+    e53 = e52 * c02
+    e54 = c00 * c15
+    e55 = 1/e47
+    e56 = e55 * (c04 * c14 - (e42 + c01))
+    e57 = c01 * c14 - (e44 + c04)
+    e58 = e55 * c45
+    e59 = e57 * e58
+    e60 = c01 * c05
+    e61 = c01 * c04 - (e40 + c14)
+    e62 = e58 * e61
+    e63 = e55 * e57
+    e64 = e55 * e61
+    e65 = c04 * c15
+    e66 = e55 * (e3 + e45)
+    e67 = c01 * c15
+    e68 = e55 * (e13 + e46 + c44)
+    e69 = e4 * e58
+    e70 = e63 * c05
+    e71 = e64 * c15
+    e72 = e31 * e4
+    e73 = 1 / (numpy.sqrt(numpy.maximum(e47, 0.0)) * numpy.sqrt(numpy.maximum(1 + c55 - e26 * e66 - e27 * e68 - e37 * e70 - e37 * e71 - e43 * e56 - e55 * e72, 0.0)))
+    e74 = e73 * (c05 - e12 * e63 - e54 * e56 - e56 * e60 - e59 * c00 - e62 * c01 - e64 * e65 - e67 * e68 - e69 * c04 - e66 * (c00 * c05))
     e75 = e4 + e50
-    e76 = e75**(-1.0)
-    e77 = e76*(-c01 + c05*c15 - e41)
-    e78 = c05*c11
-    e79 = c01*c15 - c05 - e78
-    e80 = c45*e76
-    e81 = e79*e80
-    e82 = c01*c05 - c15 - e54
-    e83 = e80*e82
-    e84 = e76*e79
-    e85 = c05*c14
-    e86 = e76*e82
-    e87 = e76*(e3 + e48)
-    e88 = e76*(c55 + e13 + e49)
-    e89 = e4*e80
-    e90 = c04*e84
-    e91 = c14*e86
-    e92 = 1/(numpy.sqrt(numpy.maximum(e75, 0.0))*numpy.sqrt(numpy.maximum(c44 - e20*e87 - e21*e88 - e37*e90 - e37*e91 - e39*e77 - e72*e76 + 1, 0.0)))
-    e93 = e92*(-c00*c04*e87 - c00*e81 - c01*e83 + c04 - c05*e89 - e12*e84 - e40*e77 - e7*e77 - e85*e86 - e88*e9)
-    e94 = c03*e52
-    e95 = c12*e52
-    e96 = e73*(-c01*e59 - c11*c15*e68 - c11*e62 - c14*e69 + c15 - e15*e64 - e56*e67 - e56*e78 - e60*e66 - e63*e85)
-    e97 = e92*(-c01*e81 - c11*c14*e88 - c11*e83 + c14 - c15*e89 - e15*e86 - e44*e77 - e65*e84 - e7*e87 - e77*e9)
-    e98 = c13*e52
+    e76 = 1/e75
+    e77 = e76 * (c05 * c15 - (e41 + c01))
+    e78 = c05 * c11
+    e79 = c01 * c15 - (e78 + c05)
+    e80 = e76 * c45
+    e81 = e79 * e80
+    e82 = c01 * c05 - (e54 + c15)
+    e83 = e80 * e82
+    e84 = e76 * e79
+    e85 = c05 * c14
+    e86 = e76 * e82
+    e87 = e76 * (e3 + e48)
+    e88 = e76 * (e13 + e49 + c55)
+    e89 = e4 * e80
+    e90 = e84 * c04
+    e91 = e86 * c14
+    e92 = 1 / (numpy.sqrt(numpy.maximum(e75, 0.0)) * numpy.sqrt(numpy.maximum(1 + c44 - e20 * e87 - e21 * e88 - e37 * e90 - e37 * e91 - e39 * e77 - e72 * e76, 0.0)))
+    e93 = e92 * (c04 - e12 * e84 - e40 * e77 - e7 * e77 - e81 * c00 - e83 * c01 - e85 * e86 - e88 * e9 - e89 * c05 - e87 * (c00 * c04))
+    e94 = e52 * c03
+    e95 = e52 * c12
+    e96 = e73 * (c15 - e15 * e64 - e56 * e67 - e56 * e78 - e59 * c01 - e60 * e66 - e62 * c11 - e63 * e85 - e69 * c14 - e68 * (c11 * c15))
+    e97 = e92 * (c14 - e15 * e86 - e44 * e77 - e65 * e84 - e7 * e87 - e77 * e9 - e81 * c01 - e83 * c11 - e89 * c15 - e88 * (c11 * c14))
+    e98 = e52 * c13
     e99 = -c45
-    e100 = numpy.pi**(-1.0)
-    e101 = 2*e100
-    e102 = e101*e30
-    e103 = e1*e6
-    e104 = c00*e11
-    e105 = c00*e6*e67 + c05*e103 - c05*e104 + c05 - e14*e67
+    e100 = 1/numpy.pi
+    e101 = 2 * e100
+    e102 = e101 * e30
+    e103 = e1 * e6
+    e104 = e11 * c00
+    e105 = c05 + e103 * c05 - e104 * c05 - e14 * e67 + e6 * c00 * e67
     e106 = e16**2
-    e107 = (1/numpy.sqrt(numpy.maximum(-e106 + e22*e28 + e23 + e28, 0.0)))
-    e108 = c00*e10 + c04*e103 - c04*e104 + c04 - e14*e9
-    e109 = e107*e108
-    e110 = 4*e100
-    e111 = e23**(-1.0)
-    e112 = e101*(-e111*e16*e22 + e16)/(numpy.sqrt(numpy.maximum(e23, 0.0))*numpy.sqrt(numpy.maximum(-e106*e111 + e29, 0.0)))
-    e113 = e29**(-1.0)
-    e114 = (-e113*e16*e28 + e16)/(numpy.sqrt(numpy.maximum(e29, 0.0))*numpy.sqrt(numpy.maximum(-e106*e113 + e23, 0.0)))
-    e115 = e101*e114
-    e116 = c01*e6
-    e117 = c11*e14
-    e118 = c15*e103 - c15*e117 + c15 - e11*e60 + e116*e78
-    e119 = c14*e103 - c14*e117 + c14 - e11*e7 + e116*e44
-    e120 = e107*e119
-    e121 = e101*e118
-    e122 = e101*e105*e120 + e102*(c01**3*e6 - c01*e104 - c01*e117 + c01 + e116*e2) - e105*e114*e121 - e108*e112*e119 + e109*e121
-    return 2*c02*c03*e100*e5*(e102*(-c00**2*e11 + 2*c00*e1*e6 + c00 - e1*e14 - 1) - e105**2*e115 + e105*e109*e110 - e108**2*e112) + 2*c02*c13*e100*e122*e5 + 2*c03*c12*e100*e122*e5 + 2*c12*c13*e100*e5*(e102*(-c11**2*e14 + 2*c11*e1*e6 + c11 - e1*e11 - 1) + e110*e118*e120 - e112*e119**2 - e115*e118**2) + 4*c23*e0*e30*e5 - c24*c34*e52*e73*(-c04*e59 - c14*e62 - c44*e69 - c44*e70 - c44*e71 - e12*e66 - e15*e68 - e56*e65 - e56*e85 - e99) + 4*c24*c35*e0*e51 - c24*e74*e94 - c24*e96*e98 + 4*c25*c34*e0*e51 - c25*c35*e52*e92*(-c05*e81 - c15*e83 - c55*e89 - c55*e90 - c55*e91 - e12*e87 - e15*e88 - e65*e77 - e77*e85 - e99) - c25*e93*e94 - c25*e97*e98 - c34*e53*e74 - c34*e95*e96 - c35*e53*e93 - c35*e95*e97
+    e107 = 1/numpy.sqrt(numpy.maximum(e23 - e106 + e28 + e22 * e28, 0.0))
+    e108 = c04 + e10 * c00 + e103 * c04 - e104 * c04 - e14 * e9
+    e109 = e107 * e108
+    e110 = 4 * e100
+    e111 = 1/e23
+    e112 = e101 / numpy.sqrt(numpy.maximum(e23, 0.0)) / numpy.sqrt(numpy.maximum(e29 - e106 * e111, 0.0)) * (e16 - e111 * e22 * e16)
+    e113 = 1/e29
+    e114 = (e16 - e113 * e28 * e16) / (numpy.sqrt(numpy.maximum(e29, 0.0)) * numpy.sqrt(numpy.maximum(e23 - e106 * e113, 0.0)))
+    e115 = e101 * e114
+    e116 = e6 * c01
+    e117 = e14 * c11
+    e118 = c15 + e103 * c15 + e116 * e78 - e11 * e60 - e117 * c15
+    e119 = c14 + e103 * c14 + e116 * e44 - e11 * e7 - e117 * c14
+    e120 = e107 * e119
+    e121 = e101 * e118
+    e122 = e102 * (c01 + e116 * e2 + e6 * c01**3 - e104 * c01 - e117 * c01) + e109 * e121 + e101 * e105 * e120 - e105 * e121 * e114 - e108 * e119 * e112
+    return 4 * e0 * e5 * e30 * c23 - (e53 * c34 * e74 + e53 * c35 * e93 + e74 * (e94 * c24) + e93 * (e94 * c25) + e95 * c34 * e96 + e95 * c35 * e97 + e96 * (e98 * c24) + e97 * (e98 * c25)) + 4 * e0 * c24 * c35 * e51 + 4 * e0 * c25 * c34 * e51 - e52 * c24 * c34 * (e73 * (-(e99 + e12 * e66 + e15 * e68 + e56 * e65 + e56 * e85 + e59 * c04 + e62 * c14 + e69 * c44 + e70 * c44 + e71 * c44))) - e52 * c25 * c35 * (e92 * (-(e99 + e12 * e87 + e15 * e88 + e65 * e77 + e77 * e85 + e81 * c05 + e83 * c15 + e89 * c55 + e90 * c55 + e91 * c55))) + 2 * e100 * e5 * c02 * c13 * e122 + 2 * e100 * e5 * c03 * c12 * e122 + 2 * e100 * e5 * c02 * c03 * (e102 * (c00 - 1 - e1 * e14 - e11 * c00**2 + 2 * c00 * e1 * e6) - e112 * e108**2 - e115 * e105**2 + e105 * e110 * e109) + 2 * e100 * e5 * c12 * c13 * (e102 * (c11 - 1 - e1 * e11 - e14 * c11**2 + 2 * c11 * e1 * e6) - e112 * e119**2 - e115 * e118**2 + e110 * e118 * e120)
 
 
 def kernel_increment_tt(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma*(z4) * sigma*(z5)], z ~ N(0, c)."""
-    e0 = numpy.pi**(-2.0)
+    e0 = 1/numpy.pi**2
     e1 = c01**2
-    e2 = c00*c11
-    e3 = c11 + 1
-    e4 = c00 - e1 + e2 + e3
-    e5 = (1/numpy.sqrt(numpy.maximum(e4, 0.0)))
-    e6 = e4**(-1.0)
-    e7 = c01*c04
-    e8 = c15*e7
-    e9 = c01*c14
-    e10 = e6*e9
-    e11 = e3*e6
-    e12 = c04*c05
-    e13 = c00 + 1
-    e14 = e13*e6
-    e15 = c14*c15
-    e16 = c05*e10 + c45 - e11*e12 - e14*e15 + e6*e8
-    e17 = c04*c14
-    e18 = 2*c01
-    e19 = e17*e18
+    e2 = c00 * c11
+    e3 = 1 + c11
+    e4 = e2 + e3 + c00 - e1
+    e5 = 1/numpy.sqrt(numpy.maximum(e4, 0.0))
+    e6 = 1/e4
+    e7 = c01 * c04
+    e8 = e7 * c15
+    e9 = c01 * c14
+    e10 = e6 * e9
+    e11 = e3 * e6
+    e12 = c04 * c05
+    e13 = 1 + c00
+    e14 = e13 * e6
+    e15 = c14 * c15
+    e16 = c45 + e10 * c05 + e6 * e8 - e11 * e12 - e14 * e15
+    e17 = c04 * c14
+    e18 = 2 * c01
+    e19 = e17 * e18
     e20 = c04**2
     e21 = c14**2
-    e22 = c44 - e11*e20 - e14*e21 + e19*e6
-    e23 = e22 + 1
-    e24 = c05*c15
-    e25 = e18*e24
+    e22 = c44 + e19 * e6 - e11 * e20 - e14 * e21
+    e23 = 1 + e22
+    e24 = c05 * c15
+    e25 = e18 * e24
     e26 = c05**2
     e27 = c15**2
-    e28 = c55 - e11*e26 - e14*e27 + e25*e6
-    e29 = e28 + 1
-    e30 = numpy.arcsin(numpy.clip(e16/numpy.sqrt(numpy.maximum(e23*e29, 0.0)), -1.0, 1.0))
+    e28 = c55 + e25 * e6 - e11 * e26 - e14 * e27
+    e29 = 1 + e28
+    e30 = numpy.arcsin(numpy.clip(e16 / numpy.sqrt(numpy.maximum(e23 * e29, 0.0)), -1.0, 1.0))
     e31 = c45**2
-    e32 = c44*c55
-    e33 = c00*c44
-    e34 = c11*c44
-    e35 = c00*c55
-    e36 = c11*c55
-    e37 = 2*c45
-    e38 = c05*e37
-    e39 = 2*e17
-    e40 = c00*c14
-    e41 = c01*c55
-    e42 = c01*c44
-    e43 = 2*e24
-    e44 = c04*c11
-    e45 = c44 - e21 + e34
-    e46 = -e20 + e33
-    e47 = -c00*e21 - c11*e20 - c44*e1 + c44*e2 + e19 + e4 + e45 + e46
-    e48 = c55 - e27 + e36
-    e49 = -e26 + e35
-    e50 = -c00*e27 - c11*e26 - c55*e1 + c55*e2 + e25 + e48 + e49
-    e51 = (1/numpy.sqrt(numpy.maximum(-c00*e31 - c11*e31 + c15*e37*e40 - c44*e26 - c44*e27 - c55*e20 - c55*e21 + c55*e33 + c55*e34 + e1*e31 - e1*e32 + e12*e37 + e15*e37 - e2*e31 + e2*e32 + e20*e27 - e20*e36 + e21*e26 - e21*e35 - e24*e39 - e26*e34 - e27*e33 - e31 + e32 - e37*e8 + e38*e44 - e38*e9 + e39*e41 + e42*e43 + e47 + e50, 0.0)))
-    e52 = 4*e0
-    e53 = c02*e52
-    e54 = c00*c15
-    e55 = e47**(-1.0)
-    e56 = e55*(-c01 + c04*c14 - e42)
-    e57 = c01*c14 - c04 - e44
-    e58 = c45*e55
-    e59 = e57*e58
-    e60 = c01*c05
-    e61 = c01*c04 - c14 - e40
-    e62 = e58*e61
-    e63 = e55*e57
-    e64 = e55*e61
-    e65 = c04*c15
-    e66 = e55*(e3 + e45)
-    e67 = c01*c15
-    e68 = e55*(c44 + e13 + e46)
-    e69 = e4*e58
-    e70 = c05*e63
-    e71 = c15*e64
-    e72 = e31*e4
-    e73 = 1/(numpy.sqrt(numpy.maximum(e47, 0.0))*numpy.sqrt(numpy.maximum(c55 - e26*e66 - e27*e68 - e37*e70 - e37*e71 - e43*e56 - e55*e72 + 1, 0.0)))
-    e74 = e73*(-c00*c05*e66 - c00*e59 - c01*e62 - c04*e69 + c05 - e12*e63 - e54*e56 - e56*e60 - e64*e65 - e67*e68)
+    e32 = c44 * c55
+    e33 = c00 * c44
+    e34 = c11 * c44
+    e35 = c00 * c55
+    e36 = c11 * c55
+    e37 = 2 * c45
+    e38 = e37 * c05
+    e39 = 2 * e17
+    e40 = c00 * c14
+    e41 = c01 * c55
+    e42 = c01 * c44
+    e43 = 2 * e24
+    e44 = c04 * c11
+    e45 = e34 + c44 - e21
+    e46 = e33 - e20
+    e47 = e19 + e4 + e45 + e46 + e2 * c44 - e1 * c44 - e20 * c11 - e21 * c00
+    e48 = e36 + c55 - e27
+    e49 = e35 - e26
+    e50 = e25 + e48 + e49 + e2 * c55 - e1 * c55 - e26 * c11 - e27 * c00
+    e51 = 1/numpy.sqrt(numpy.maximum(e32 - e31 + e12 * e37 + e33 * c55 - e20 * c55 - e26 * c44 - e31 * c00 + e1 * e31 + e47 + e50 + (e15 * e37 + e34 * c55 - e21 * c55 - e27 * c44 - e31 * c11) + e2 * e32 + e20 * e27 + e21 * e26 + e38 * e44 + e39 * e41 + e42 * e43 - e1 * e32 - e2 * e31 - e20 * e36 - e21 * e35 - e24 * e39 - e26 * e34 - e27 * e33 - e37 * e8 - e38 * e9 + e37 * c15 * e40, 0.0))
+    e52 = 4 * e0
+    e53 = e52 * c02
+    e54 = c00 * c15
+    e55 = 1/e47
+    e56 = e55 * (c04 * c14 - (e42 + c01))
+    e57 = c01 * c14 - (e44 + c04)
+    e58 = e55 * c45
+    e59 = e57 * e58
+    e60 = c01 * c05
+    e61 = c01 * c04 - (e40 + c14)
+    e62 = e58 * e61
+    e63 = e55 * e57
+    e64 = e55 * e61
+    e65 = c04 * c15
+    e66 = e55 * (e3 + e45)
+    e67 = c01 * c15
+    e68 = e55 * (e13 + e46 + c44)
+    e69 = e4 * e58
+    e70 = e63 * c05
+    e71 = e64 * c15
+    e72 = e31 * e4
+    e73 = 1 / (numpy.sqrt(numpy.maximum(e47, 0.0)) * numpy.sqrt(numpy.maximum(1 + c55 - e26 * e66 - e27 * e68 - e37 * e70 - e37 * e71 - e43 * e56 - e55 * e72, 0.0)))
+    e74 = e73 * (c05 - e12 * e63 - e54 * e56 - e56 * e60 - e59 * c00 - e62 * c01 - e64 * e65 - e67 * e68 - e69 * c04 - e66 * (c00 * c05))
     e75 = e4 + e50
-    e76 = e75**(-1.0)
-    e77 = e76*(-c01 + c05*c15 - e41)
-    e78 = c05*c11
-    e79 = c01*c15 - c05 - e78
-    e80 = c45*e76
-    e81 = e79*e80
-    e82 = c01*c05 - c15 - e54
-    e83 = e80*e82
-    e84 = e76*e79
-    e85 = c05*c14
-    e86 = e76*e82
-    e87 = e76*(e3 + e48)
-    e88 = e76*(c55 + e13 + e49)
-    e89 = e4*e80
-    e90 = c04*e84
-    e91 = c14*e86
-    e92 = 1/(numpy.sqrt(numpy.maximum(e75, 0.0))*numpy.sqrt(numpy.maximum(c44 - e20*e87 - e21*e88 - e37*e90 - e37*e91 - e39*e77 - e72*e76 + 1, 0.0)))
-    e93 = e92*(-c00*c04*e87 - c00*e81 - c01*e83 + c04 - c05*e89 - e12*e84 - e40*e77 - e7*e77 - e85*e86 - e88*e9)
-    e94 = c03*e52
-    e95 = c12*e52
-    e96 = e73*(-c01*e59 - c11*c15*e68 - c11*e62 - c14*e69 + c15 - e15*e64 - e56*e67 - e56*e78 - e60*e66 - e63*e85)
-    e97 = e92*(-c01*e81 - c11*c14*e88 - c11*e83 + c14 - c15*e89 - e15*e86 - e44*e77 - e65*e84 - e7*e87 - e77*e9)
-    e98 = c13*e52
+    e76 = 1/e75
+    e77 = e76 * (c05 * c15 - (e41 + c01))
+    e78 = c05 * c11
+    e79 = c01 * c15 - (e78 + c05)
+    e80 = e76 * c45
+    e81 = e79 * e80
+    e82 = c01 * c05 - (e54 + c15)
+    e83 = e80 * e82
+    e84 = e76 * e79
+    e85 = c05 * c14
+    e86 = e76 * e82
+    e87 = e76 * (e3 + e48)
+    e88 = e76 * (e13 + e49 + c55)
+    e89 = e4 * e80
+    e90 = e84 * c04
+    e91 = e86 * c14
+    e92 = 1 / (numpy.sqrt(numpy.maximum(e75, 0.0)) * numpy.sqrt(numpy.maximum(1 + c44 - e20 * e87 - e21 * e88 - e37 * e90 - e37 * e91 - e39 * e77 - e72 * e76, 0.0)))
+    e93 = e92 * (c04 - e12 * e84 - e40 * e77 - e7 * e77 - e81 * c00 - e83 * c01 - e85 * e86 - e88 * e9 - e89 * c05 - e87 * (c00 * c04))
+    e94 = e52 * c03
+    e95 = e52 * c12
+    e96 = e73 * (c15 - e15 * e64 - e56 * e67 - e56 * e78 - e59 * c01 - e60 * e66 - e62 * c11 - e63 * e85 - e69 * c14 - e68 * (c11 * c15))
+    e97 = e92 * (c14 - e15 * e86 - e44 * e77 - e65 * e84 - e7 * e87 - e77 * e9 - e81 * c01 - e83 * c11 - e89 * c15 - e88 * (c11 * c14))
+    e98 = e52 * c13
     e99 = -c45
-    e100 = numpy.pi**(-1.0)
-    e101 = 2*e100
-    e102 = e101*e30
-    e103 = e1*e6
-    e104 = c00*e11
-    e105 = c00*e6*e67 + c05*e103 - c05*e104 + c05 - e14*e67
+    e100 = 1/numpy.pi
+    e101 = 2 * e100
+    e102 = e101 * e30
+    e103 = e1 * e6
+    e104 = e11 * c00
+    e105 = c05 + e103 * c05 - e104 * c05 - e14 * e67 + e6 * c00 * e67
     e106 = e16**2
-    e107 = (1/numpy.sqrt(numpy.maximum(-e106 + e22*e28 + e23 + e28, 0.0)))
-    e108 = c00*e10 + c04*e103 - c04*e104 + c04 - e14*e9
-    e109 = e107*e108
-    e110 = 4*e100
-    e111 = e23**(-1.0)
-    e112 = e101*(-e111*e16*e22 + e16)/(numpy.sqrt(numpy.maximum(e23, 0.0))*numpy.sqrt(numpy.maximum(-e106*e111 + e29, 0.0)))
-    e113 = e29**(-1.0)
-    e114 = (-e113*e16*e28 + e16)/(numpy.sqrt(numpy.maximum(e29, 0.0))*numpy.sqrt(numpy.maximum(-e106*e113 + e23, 0.0)))
-    e115 = e101*e114
-    e116 = c01*e6
-    e117 = c11*e14
-    e118 = c15*e103 - c15*e117 + c15 - e11*e60 + e116*e78
-    e119 = c14*e103 - c14*e117 + c14 - e11*e7 + e116*e44
-    e120 = e107*e119
-    e121 = e101*e118
-    e122 = e101*e105*e120 + e102*(c01**3*e6 - c01*e104 - c01*e117 + c01 + e116*e2) - e105*e114*e121 - e108*e112*e119 + e109*e121
-    return 2*c02*c03*e100*e5*(e102*(-c00**2*e11 + 2*c00*e1*e6 + c00 - e1*e14 - 1) - e105**2*e115 + e105*e109*e110 - e108**2*e112) + 2*c02*c13*e100*e122*e5 + 2*c03*c12*e100*e122*e5 + 2*c12*c13*e100*e5*(e102*(-c11**2*e14 + 2*c11*e1*e6 + c11 - e1*e11 - 1) + e110*e118*e120 - e112*e119**2 - e115*e118**2) + 4*c23*e0*e30*e5 - c24*c34*e52*e73*(-c04*e59 - c14*e62 - c44*e69 - c44*e70 - c44*e71 - e12*e66 - e15*e68 - e56*e65 - e56*e85 - e99) + 4*c24*c35*e0*e51 - c24*e74*e94 - c24*e96*e98 + 4*c25*c34*e0*e51 - c25*c35*e52*e92*(-c05*e81 - c15*e83 - c55*e89 - c55*e90 - c55*e91 - e12*e87 - e15*e88 - e65*e77 - e77*e85 - e99) - c25*e93*e94 - c25*e97*e98 - c34*e53*e74 - c34*e95*e96 - c35*e53*e93 - c35*e95*e97
+    e107 = 1/numpy.sqrt(numpy.maximum(e23 - e106 + e28 + e22 * e28, 0.0))
+    e108 = c04 + e10 * c00 + e103 * c04 - e104 * c04 - e14 * e9
+    e109 = e107 * e108
+    e110 = 4 * e100
+    e111 = 1/e23
+    e112 = e101 / numpy.sqrt(numpy.maximum(e23, 0.0)) / numpy.sqrt(numpy.maximum(e29 - e106 * e111, 0.0)) * (e16 - e111 * e22 * e16)
+    e113 = 1/e29
+    e114 = (e16 - e113 * e28 * e16) / (numpy.sqrt(numpy.maximum(e29, 0.0)) * numpy.sqrt(numpy.maximum(e23 - e106 * e113, 0.0)))
+    e115 = e101 * e114
+    e116 = e6 * c01
+    e117 = e14 * c11
+    e118 = c15 + e103 * c15 + e116 * e78 - e11 * e60 - e117 * c15
+    e119 = c14 + e103 * c14 + e116 * e44 - e11 * e7 - e117 * c14
+    e120 = e107 * e119
+    e121 = e101 * e118
+    e122 = e102 * (c01 + e116 * e2 + e6 * c01**3 - e104 * c01 - e117 * c01) + e109 * e121 + e101 * e105 * e120 - e105 * e121 * e114 - e108 * e119 * e112
+    return 4 * e0 * e5 * e30 * c23 - (e53 * c34 * e74 + e53 * c35 * e93 + e74 * (e94 * c24) + e93 * (e94 * c25) + e95 * c34 * e96 + e95 * c35 * e97 + e96 * (e98 * c24) + e97 * (e98 * c25)) + 4 * e0 * c24 * c35 * e51 + 4 * e0 * c25 * c34 * e51 - e52 * c24 * c34 * (e73 * (-(e99 + e12 * e66 + e15 * e68 + e56 * e65 + e56 * e85 + e59 * c04 + e62 * c14 + e69 * c44 + e70 * c44 + e71 * c44))) - e52 * c25 * c35 * (e92 * (-(e99 + e12 * e87 + e15 * e88 + e65 * e77 + e77 * e85 + e81 * c05 + e83 * c15 + e89 * c55 + e90 * c55 + e91 * c55))) + 2 * e100 * e5 * c02 * c13 * e122 + 2 * e100 * e5 * c03 * c12 * e122 + 2 * e100 * e5 * c02 * c03 * (e102 * (c00 - 1 - e1 * e14 - e11 * c00**2 + 2 * c00 * e1 * e6) - e112 * e108**2 - e115 * e105**2 + e105 * e110 * e109) + 2 * e100 * e5 * c12 * c13 * (e102 * (c11 - 1 - e1 * e11 - e14 * c11**2 + 2 * c11 * e1 * e6) - e112 * e119**2 - e115 * e118**2 + e110 * e118 * e120)
 
 
 def kernel_increment_noise(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3)], z ~ N(0, c)."""
     e0 = c01**2
-    e1 = c00*c11
-    e2 = c11 + 1
-    e3 = c00 - e0 + e1 + e2
-    e4 = 2/(numpy.pi*numpy.sqrt(numpy.maximum(e3, 0.0)))
-    e5 = e3**(-1.0)
-    e6 = e2*e5
-    e7 = e5*(c00 + 1)
-    e8 = c02*e4
-    e9 = c12*e4
-    e10 = -c00*c01*e6 + c01**3*e5 - c01*c11*e7 + c01*e1*e5 + c01
-    return c03*e10*e9 + c03*e8*(-c00**2*e6 + 2*c00*e0*e5 + c00 - e0*e7 - 1) + c13*e10*e8 + c13*e9*(-c11**2*e7 + 2*c11*e0*e5 + c11 - e0*e6 - 1) + c23*e4
+    e1 = c00 * c11
+    e2 = 1 + c11
+    e3 = e1 + e2 + c00 - e0
+    e4 = 2 / numpy.pi / numpy.sqrt(numpy.maximum(e3, 0.0))
+    e5 = 1/e3
+    e6 = e2 * e5
+    e7 = e5 * (1 + c00)
+    e8 = e4 * c02
+    e9 = e4 * c12
+    e10 = c01 + e5 * c01**3 + e1 * e5 * c01 - e6 * c00 * c01 - e7 * c01 * c11
+    return e4 * c23 + e10 * e8 * c13 + e10 * e9 * c03 + e8 * (c00 - 1 - e0 * e7 - e6 * c00**2 + 2 * c00 * e0 * e5) * c03 + e9 * (c11 - 1 - e0 * e6 - e7 * c11**2 + 2 * c11 * e0 * e5) * c13
 
 
 def kernel_readout_increment_ss(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma(z4)], z ~ N(0, c)."""
     e0 = c01**2
-    e1 = c11 + 1
-    e2 = c00*c11 + c00 - e0 + e1
-    e3 = e2**(-1.0)
-    e4 = c01*e3
-    e5 = c03*c14
-    e6 = c04*c13
-    e7 = e1*e3
-    e8 = c00 + 1
-    e9 = e3*e8
-    e10 = c13*c14
+    e1 = 1 + c11
+    e2 = e1 - e0 + c00 + c00 * c11
+    e3 = 1/e2
+    e4 = e3 * c01
+    e5 = c03 * c14
+    e6 = c04 * c13
+    e7 = e1 * e3
+    e8 = 1 + c00
+    e9 = e3 * e8
+    e10 = c13 * c14
     e11 = c03**2
     e12 = c13**2
-    e13 = 2*e4
-    e14 = c33 + 1
+    e13 = 2 * e4
+    e14 = 1 + c33
     e15 = c04**2
     e16 = c14**2
-    e17 = c44 + 1
-    e18 = 4/numpy.pi**2
-    e19 = c11*c33 + c33 + e1 - e12
-    e20 = e19**(-1.0)
-    e21 = c13*e20
-    e22 = c01*c34
-    e23 = e14*e20
-    e24 = c01*c14
-    e25 = e1*e20
+    e17 = 1 + c44
+    e18 = 4 / numpy.pi**2
+    e19 = e1 - e12 + c33 + c11 * c33
+    e20 = 1/e19
+    e21 = e20 * c13
+    e22 = c01 * c34
+    e23 = e14 * e20
+    e24 = c01 * c14
+    e25 = e1 * e20
     e26 = c34**2
-    e27 = 2*c34*e10
-    e28 = c11*c44 + c44 + e1 - e16
-    e29 = e28**(-1.0)
-    e30 = c14*e29
-    e31 = e17*e29
-    e32 = e1*e29
+    e27 = 2 * c34 * e10
+    e28 = e1 - e16 + c44 + c11 * c44
+    e29 = 1/e28
+    e30 = e29 * c14
+    e31 = e17 * e29
+    e32 = e1 * e29
     e33 = numpy.sqrt(numpy.maximum(2, 0.0))
-    e34 = e1**(-1.0)
-    e35 = -e0*e34 + e8
-    e36 = c01*e34
-    e37 = -c03 + c13*e36
+    e34 = 1/e1
+    e35 = e8 - e0 * e34
+    e36 = e34 * c01
+    e37 = e36 * c13 - c03
     e38 = -e37
-    e39 = -c04 + c14*e36
+    e39 = e36 * c14 - c04
     e40 = -e39
-    e41 = e35**(-1.0)
-    e42 = c13*e34
-    e43 = c14*e42 - c34
+    e41 = 1/e35
+    e42 = e34 * c13
+    e43 = e42 * c14 - c34
     e44 = e38**2
-    e45 = e12*e34
-    e46 = -c33 + e45 - 1
+    e45 = e12 * e34
+    e46 = e45 - (1 + c33)
     e47 = e40**2
-    e48 = e16*e34
-    e49 = -c44 + e48 - 1
-    e50 = 2*e33/numpy.pi**(3/2)
+    e48 = e16 * e34
+    e49 = e48 - (1 + c44)
+    e50 = 2 * e33 / numpy.pi**(3/2)
     e51 = e14 - e45
     e52 = -e43
-    e53 = e51**(-1.0)
+    e53 = 1/e51
     e54 = e52**2
     e55 = e17 - e48
-    e56 = e55**(-1.0)
-    return c02*e18*numpy.arcsin(numpy.clip((-c03*c04*e7 + c34 - e10*e9 + e4*e5 + e4*e6)/numpy.sqrt(numpy.maximum((c03*c13*e13 - e11*e7 - e12*e9 + e14)*(c04*c14*e13 - e15*e7 - e16*e9 + e17), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e2, 0.0)) - c12*e33*(e50*(-c11*c14*e34 + c14)*numpy.arcsin(numpy.clip((-e37 - e40*e52*e56)/numpy.sqrt(numpy.maximum((e35 - e47*e56)*(-e46 - e54*e56), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e55, 0.0)) + e50*(-c11*e42 + c13)*numpy.arcsin(numpy.clip((-e38*e52*e53 - e39)/numpy.sqrt(numpy.maximum((e35 - e44*e53)*(-e49 - e53*e54), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e51, 0.0)) + e50*(c01 - c11*e36)*numpy.arcsin(numpy.clip((-e38*e40*e41 - e43)/numpy.sqrt(numpy.maximum((-e41*e44 - e46)*(-e41*e47 - e49), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e35, 0.0)))/(numpy.sqrt(numpy.maximum(numpy.pi, 0.0))*numpy.sqrt(numpy.maximum(e1, 0.0))) + c23*e18*numpy.arcsin(numpy.clip((-c03*c34*e25 + c04 + e21*e22 + e21*e5 - e23*e24)/numpy.sqrt(numpy.maximum((-e16*e23 + e17 + e20*e27 - e25*e26)*(2*c01*c03*e21 - e0*e23 - e11*e25 + e8), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e19, 0.0)) + c24*e18*numpy.arcsin(numpy.clip((-c01*c13*e31 + c03 - c04*c34*e32 + e22*e30 + e30*e6)/numpy.sqrt(numpy.maximum((-e12*e31 + e14 - e26*e32 + e27*e29)*(2*c04*e24*e29 - e0*e31 - e15*e32 + e8), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e28, 0.0))
+    e56 = 1/e55
+    return e18 * c02 / numpy.sqrt(numpy.maximum(e2, 0.0)) * numpy.arcsin(numpy.clip((c34 + e4 * e5 + e4 * e6 - e10 * e9 - e7 * c03 * c04) / numpy.sqrt(numpy.maximum((e14 - e11 * e7 - e12 * e9 + e13 * c03 * c13) * (e17 - e15 * e7 - e16 * e9 + e13 * c04 * c14), 0.0)), -1.0, 1.0)) + e18 * c23 / numpy.sqrt(numpy.maximum(e19, 0.0)) * numpy.arcsin(numpy.clip((c04 + e21 * e22 + e21 * e5 - e23 * e24 - e25 * c03 * c34) / numpy.sqrt(numpy.maximum((e17 + e20 * e27 - e16 * e23 - e25 * e26) * (e8 - e0 * e23 - e11 * e25 + 2 * e21 * c01 * c03), 0.0)), -1.0, 1.0)) + e18 * c24 / numpy.sqrt(numpy.maximum(e28, 0.0)) * numpy.arcsin(numpy.clip((c03 + e22 * e30 + e30 * e6 - e31 * c01 * c13 - e32 * c04 * c34) / numpy.sqrt(numpy.maximum((e14 + e27 * e29 - e12 * e31 - e26 * e32) * (e8 - e0 * e31 - e15 * e32 + 2 * e29 * e24 * c04), 0.0)), -1.0, 1.0)) - e33 / numpy.sqrt(numpy.maximum(numpy.pi, 0.0)) / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * (e50 / numpy.sqrt(numpy.maximum(e35, 0.0)) * (c01 - e36 * c11) * numpy.arcsin(numpy.clip((-(e43 + e38 * e41 * e40)) / numpy.sqrt(numpy.maximum((-(e46 + e41 * e44)) * (-(e49 + e41 * e47)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e51, 0.0)) * (c13 - e42 * c11) * numpy.arcsin(numpy.clip((-(e39 + e38 * e53 * e52)) / numpy.sqrt(numpy.maximum((e35 - e44 * e53) * (-(e49 + e53 * e54)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e55, 0.0)) * (c14 - e34 * c11 * c14) * numpy.arcsin(numpy.clip((-(e37 + e40 * e56 * e52)) / numpy.sqrt(numpy.maximum((e35 - e47 * e56) * (-(e46 + e54 * e56)), 0.0)), -1.0, 1.0)))
 
 
 def kernel_readout_increment_st(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma*(z4)], z ~ N(0, c)."""
     e0 = c01**2
-    e1 = c11 + 1
-    e2 = c00*c11 + c00 - e0 + e1
-    e3 = e2**(-1.0)
-    e4 = c01*e3
-    e5 = c03*c14
-    e6 = c04*c13
-    e7 = e1*e3
-    e8 = c00 + 1
-    e9 = e3*e8
-    e10 = c13*c14
+    e1 = 1 + c11
+    e2 = e1 - e0 + c00 + c00 * c11
+    e3 = 1/e2
+    e4 = e3 * c01
+    e5 = c03 * c14
+    e6 = c04 * c13
+    e7 = e1 * e3
+    e8 = 1 + c00
+    e9 = e3 * e8
+    e10 = c13 * c14
     e11 = c03**2
     e12 = c13**2
-    e13 = 2*e4
-    e14 = c33 + 1
+    e13 = 2 * e4
+    e14 = 1 + c33
     e15 = c04**2
     e16 = c14**2
-    e17 = c44 + 1
-    e18 = 4/numpy.pi**2
-    e19 = c11*c33 + c33 + e1 - e12
-    e20 = e19**(-1.0)
-    e21 = c13*e20
-    e22 = c01*c34
-    e23 = e14*e20
-    e24 = c01*c14
-    e25 = e1*e20
+    e17 = 1 + c44
+    e18 = 4 / numpy.pi**2
+    e19 = e1 - e12 + c33 + c11 * c33
+    e20 = 1/e19
+    e21 = e20 * c13
+    e22 = c01 * c34
+    e23 = e14 * e20
+    e24 = c01 * c14
+    e25 = e1 * e20
     e26 = c34**2
-    e27 = 2*c34*e10
-    e28 = c11*c44 + c44 + e1 - e16
-    e29 = e28**(-1.0)
-    e30 = c14*e29
-    e31 = e17*e29
-    e32 = e1*e29
+    e27 = 2 * c34 * e10
+    e28 = e1 - e16 + c44 + c11 * c44
+    e29 = 1/e28
+    e30 = e29 * c14
+    e31 = e17 * e29
+    e32 = e1 * e29
     e33 = numpy.sqrt(numpy.maximum(2, 0.0))
-    e34 = e1**(-1.0)
-    e35 = -e0*e34 + e8
-    e36 = c01*e34
-    e37 = -c03 + c13*e36
+    e34 = 1/e1
+    e35 = e8 - e0 * e34
+    e36 = e34 * c01
+    e37 = e36 * c13 - c03
     e38 = -e37
-    e39 = -c04 + c14*e36
+    e39 = e36 * c14 - c04
     e40 = -e39
-    e41 = e35**(-1.0)
-    e42 = c13*e34
-    e43 = c14*e42 - c34
+    e41 = 1/e35
+    e42 = e34 * c13
+    e43 = e42 * c14 - c34
     e44 = e38**2
-    e45 = e12*e34
-    e46 = -c33 + e45 - 1
+    e45 = e12 * e34
+    e46 = e45 - (1 + c33)
     e47 = e40**2
-    e48 = e16*e34
-    e49 = -c44 + e48 - 1
-    e50 = 2*e33/numpy.pi**(3/2)
+    e48 = e16 * e34
+    e49 = e48 - (1 + c44)
+    e50 = 2 * e33 / numpy.pi**(3/2)
     e51 = e14 - e45
     e52 = -e43
-    e53 = e51**(-1.0)
+    e53 = 1/e51
     e54 = e52**2
     e55 = e17 - e48
-    e56 = e55**(-1.0)
-    return c02*e18*numpy.arcsin(numpy.clip((-c03*c04*e7 + c34 - e10*e9 + e4*e5 + e4*e6)/numpy.sqrt(numpy.maximum((c03*c13*e13 - e11*e7 - e12*e9 + e14)*(c04*c14*e13 - e15*e7 - e16*e9 + e17), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e2, 0.0)) - c12*e33*(e50*(-c11*c14*e34 + c14)*numpy.arcsin(numpy.clip((-e37 - e40*e52*e56)/numpy.sqrt(numpy.maximum((e35 - e47*e56)*(-e46 - e54*e56), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e55, 0.0)) + e50*(-c11*e42 + c13)*numpy.arcsin(numpy.clip((-e38*e52*e53 - e39)/numpy.sqrt(numpy.maximum((e35 - e44*e53)*(-e49 - e53*e54), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e51, 0.0)) + e50*(c01 - c11*e36)*numpy.arcsin(numpy.clip((-e38*e40*e41 - e43)/numpy.sqrt(numpy.maximum((-e41*e44 - e46)*(-e41*e47 - e49), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e35, 0.0)))/(numpy.sqrt(numpy.maximum(numpy.pi, 0.0))*numpy.sqrt(numpy.maximum(e1, 0.0))) + c23*e18*numpy.arcsin(numpy.clip((-c03*c34*e25 + c04 + e21*e22 + e21*e5 - e23*e24)/numpy.sqrt(numpy.maximum((-e16*e23 + e17 + e20*e27 - e25*e26)*(2*c01*c03*e21 - e0*e23 - e11*e25 + e8), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e19, 0.0)) + c24*e18*numpy.arcsin(numpy.clip((-c01*c13*e31 + c03 - c04*c34*e32 + e22*e30 + e30*e6)/numpy.sqrt(numpy.maximum((-e12*e31 + e14 - e26*e32 + e27*e29)*(2*c04*e24*e29 - e0*e31 - e15*e32 + e8), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e28, 0.0))
+    e56 = 1/e55
+    return e18 * c02 / numpy.sqrt(numpy.maximum(e2, 0.0)) * numpy.arcsin(numpy.clip((c34 + e4 * e5 + e4 * e6 - e10 * e9 - e7 * c03 * c04) / numpy.sqrt(numpy.maximum((e14 - e11 * e7 - e12 * e9 + e13 * c03 * c13) * (e17 - e15 * e7 - e16 * e9 + e13 * c04 * c14), 0.0)), -1.0, 1.0)) + e18 * c23 / numpy.sqrt(numpy.maximum(e19, 0.0)) * numpy.arcsin(numpy.clip((c04 + e21 * e22 + e21 * e5 - e23 * e24 - e25 * c03 * c34) / numpy.sqrt(numpy.maximum((e17 + e20 * e27 - e16 * e23 - e25 * e26) * (e8 - e0 * e23 - e11 * e25 + 2 * e21 * c01 * c03), 0.0)), -1.0, 1.0)) + e18 * c24 / numpy.sqrt(numpy.maximum(e28, 0.0)) * numpy.arcsin(numpy.clip((c03 + e22 * e30 + e30 * e6 - e31 * c01 * c13 - e32 * c04 * c34) / numpy.sqrt(numpy.maximum((e14 + e27 * e29 - e12 * e31 - e26 * e32) * (e8 - e0 * e31 - e15 * e32 + 2 * e29 * e24 * c04), 0.0)), -1.0, 1.0)) - e33 / numpy.sqrt(numpy.maximum(numpy.pi, 0.0)) / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * (e50 / numpy.sqrt(numpy.maximum(e35, 0.0)) * (c01 - e36 * c11) * numpy.arcsin(numpy.clip((-(e43 + e38 * e41 * e40)) / numpy.sqrt(numpy.maximum((-(e46 + e41 * e44)) * (-(e49 + e41 * e47)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e51, 0.0)) * (c13 - e42 * c11) * numpy.arcsin(numpy.clip((-(e39 + e38 * e53 * e52)) / numpy.sqrt(numpy.maximum((e35 - e44 * e53) * (-(e49 + e53 * e54)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e55, 0.0)) * (c14 - e34 * c11 * c14) * numpy.arcsin(numpy.clip((-(e37 + e40 * e56 * e52)) / numpy.sqrt(numpy.maximum((e35 - e47 * e56) * (-(e46 + e54 * e56)), 0.0)), -1.0, 1.0)))
 
 
 def kernel_readout_increment_tt(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma*(z3) * sigma*(z4)], z ~ N(0, c)."""
     e0 = c01**2
-    e1 = c11 + 1
-    e2 = c00*c11 + c00 - e0 + e1
-    e3 = e2**(-1.0)
-    e4 = c01*e3
-    e5 = c03*c14
-    e6 = c04*c13
-    e7 = e1*e3
-    e8 = c00 + 1
-    e9 = e3*e8
-    e10 = c13*c14
+    e1 = 1 + c11
+    e2 = e1 - e0 + c00 + c00 * c11
+    e3 = 1/e2
+    e4 = e3 * c01
+    e5 = c03 * c14
+    e6 = c04 * c13
+    e7 = e1 * e3
+    e8 = 1 + c00
+    e9 = e3 * e8
+    e10 = c13 * c14
     e11 = c03**2
     e12 = c13**2
-    e13 = 2*e4
-    e14 = c33 + 1
+    e13 = 2 * e4
+    e14 = 1 + c33
     e15 = c04**2
     e16 = c14**2
-    e17 = c44 + 1
-    e18 = 4/numpy.pi**2
-    e19 = c11*c33 + c33 + e1 - e12
-    e20 = e19**(-1.0)
-    e21 = c13*e20
-    e22 = c01*c34
-    e23 = e14*e20
-    e24 = c01*c14
-    e25 = e1*e20
+    e17 = 1 + c44
+    e18 = 4 / numpy.pi**2
+    e19 = e1 - e12 + c33 + c11 * c33
+    e20 = 1/e19
+    e21 = e20 * c13
+    e22 = c01 * c34
+    e23 = e14 * e20
+    e24 = c01 * c14
+    e25 = e1 * e20
     e26 = c34**2
-    e27 = 2*c34*e10
-    e28 = c11*c44 + c44 + e1 - e16
-    e29 = e28**(-1.0)
-    e30 = c14*e29
-    e31 = e17*e29
-    e32 = e1*e29
+    e27 = 2 * c34 * e10
+    e28 = e1 - e16 + c44 + c11 * c44
+    e29 = 1/e28
+    e30 = e29 * c14
+    e31 = e17 * e29
+    e32 = e1 * e29
     e33 = numpy.sqrt(numpy.maximum(2, 0.0))
-    e34 = e1**(-1.0)
-    e35 = -e0*e34 + e8
-    e36 = c01*e34
-    e37 = -c03 + c13*e36
+    e34 = 1/e1
+    e35 = e8 - e0 * e34
+    e36 = e34 * c01
+    e37 = e36 * c13 - c03
     e38 = -e37
-    e39 = -c04 + c14*e36
+    e39 = e36 * c14 - c04
     e40 = -e39
-    e41 = e35**(-1.0)
-    e42 = c13*e34
-    e43 = c14*e42 - c34
+    e41 = 1/e35
+    e42 = e34 * c13
+    e43 = e42 * c14 - c34
     e44 = e38**2
-    e45 = e12*e34
-    e46 = -c33 + e45 - 1
+    e45 = e12 * e34
+    e46 = e45 - (1 + c33)
     e47 = e40**2
-    e48 = e16*e34
-    e49 = -c44 + e48 - 1
-    e50 = 2*e33/numpy.pi**(3/2)
+    e48 = e16 * e34
+    e49 = e48 - (1 + c44)
+    e50 = 2 * e33 / numpy.pi**(3/2)
     e51 = e14 - e45
     e52 = -e43
-    e53 = e51**(-1.0)
+    e53 = 1/e51
     e54 = e52**2
     e55 = e17 - e48
-    e56 = e55**(-1.0)
-    return c02*e18*numpy.arcsin(numpy.clip((-c03*c04*e7 + c34 - e10*e9 + e4*e5 + e4*e6)/numpy.sqrt(numpy.maximum((c03*c13*e13 - e11*e7 - e12*e9 + e14)*(c04*c14*e13 - e15*e7 - e16*e9 + e17), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e2, 0.0)) - c12*e33*(e50*(-c11*c14*e34 + c14)*numpy.arcsin(numpy.clip((-e37 - e40*e52*e56)/numpy.sqrt(numpy.maximum((e35 - e47*e56)*(-e46 - e54*e56), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e55, 0.0)) + e50*(-c11*e42 + c13)*numpy.arcsin(numpy.clip((-e38*e52*e53 - e39)/numpy.sqrt(numpy.maximum((e35 - e44*e53)*(-e49 - e53*e54), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e51, 0.0)) + e50*(c01 - c11*e36)*numpy.arcsin(numpy.clip((-e38*e40*e41 - e43)/numpy.sqrt(numpy.maximum((-e41*e44 - e46)*(-e41*e47 - e49), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e35, 0.0)))/(numpy.sqrt(numpy.maximum(numpy.pi, 0.0))*numpy.sqrt(numpy.maximum(e1, 0.0))) + c23*e18*numpy.arcsin(numpy.clip((-c03*c34*e25 + c04 + e21*e22 + e21*e5 - e23*e24)/numpy.sqrt(numpy.maximum((-e16*e23 + e17 + e20*e27 - e25*e26)*(2*c01*c03*e21 - e0*e23 - e11*e25 + e8), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e19, 0.0)) + c24*e18*numpy.arcsin(numpy.clip((-c01*c13*e31 + c03 - c04*c34*e32 + e22*e30 + e30*e6)/numpy.sqrt(numpy.maximum((-e12*e31 + e14 - e26*e32 + e27*e29)*(2*c04*e24*e29 - e0*e31 - e15*e32 + e8), 0.0)), -1.0, 1.0))/numpy.sqrt(numpy.maximum(e28, 0.0))
+    e56 = 1/e55
+    return e18 * c02 / numpy.sqrt(numpy.maximum(e2, 0.0)) * numpy.arcsin(numpy.clip((c34 + e4 * e5 + e4 * e6 - e10 * e9 - e7 * c03 * c04) / numpy.sqrt(numpy.maximum((e14 - e11 * e7 - e12 * e9 + e13 * c03 * c13) * (e17 - e15 * e7 - e16 * e9 + e13 * c04 * c14), 0.0)), -1.0, 1.0)) + e18 * c23 / numpy.sqrt(numpy.maximum(e19, 0.0)) * numpy.arcsin(numpy.clip((c04 + e21 * e22 + e21 * e5 - e23 * e24 - e25 * c03 * c34) / numpy.sqrt(numpy.maximum((e17 + e20 * e27 - e16 * e23 - e25 * e26) * (e8 - e0 * e23 - e11 * e25 + 2 * e21 * c01 * c03), 0.0)), -1.0, 1.0)) + e18 * c24 / numpy.sqrt(numpy.maximum(e28, 0.0)) * numpy.arcsin(numpy.clip((c03 + e22 * e30 + e30 * e6 - e31 * c01 * c13 - e32 * c04 * c34) / numpy.sqrt(numpy.maximum((e14 + e27 * e29 - e12 * e31 - e26 * e32) * (e8 - e0 * e31 - e15 * e32 + 2 * e29 * e24 * c04), 0.0)), -1.0, 1.0)) - e33 / numpy.sqrt(numpy.maximum(numpy.pi, 0.0)) / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * (e50 / numpy.sqrt(numpy.maximum(e35, 0.0)) * (c01 - e36 * c11) * numpy.arcsin(numpy.clip((-(e43 + e38 * e41 * e40)) / numpy.sqrt(numpy.maximum((-(e46 + e41 * e44)) * (-(e49 + e41 * e47)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e51, 0.0)) * (c13 - e42 * c11) * numpy.arcsin(numpy.clip((-(e39 + e38 * e53 * e52)) / numpy.sqrt(numpy.maximum((e35 - e44 * e53) * (-(e49 + e53 * e54)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e55, 0.0)) * (c14 - e34 * c11 * c14) * numpy.arcsin(numpy.clip((-(e37 + e40 * e56 * e52)) / numpy.sqrt(numpy.maximum((e35 - e47 * e56) * (-(e46 + e54 * e56)), 0.0)), -1.0, 1.0)))
 
 
 def kernel_readout_increment_noise(c00, c01, c02, c11, c12, c22):
     """E[sigma(z0) * sigma'(z1) * id(z2)], z ~ N(0, c)."""
     e0 = c01**2
-    e1 = c11 + 1
-    e2 = 2/numpy.pi
-    e3 = e1**(-1.0)
-    return c02*e2/numpy.sqrt(numpy.maximum(c00*c11 + c00 - e0 + e1, 0.0)) - c12*e2*(-c01*c11*e3 + c01)/(numpy.sqrt(numpy.maximum(e1, 0.0))*numpy.sqrt(numpy.maximum(c00 - e0*e3 + 1, 0.0)))
+    e1 = 1 + c11
+    e2 = 2 / numpy.pi
+    e3 = 1/e1
+    return e2 * c02 / numpy.sqrt(numpy.maximum(e1 - e0 + c00 + c00 * c11, 0.0)) - e2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * ((c01 - e3 * c11 * c01) / numpy.sqrt(numpy.maximum(1 + c00 - e0 * e3, 0.0)))
 
 
 def kernel_readout_square_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
