@@ -179,13 +179,34 @@ def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np
     return found
 
 
-def _view(key: tuple, view: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
-    """An operand's array with its axes permuted and size-one axes where it has none (kept in ``values``)."""
-    found = values.get((key, view))
+class ViewSpec:
+    """An operand key and its view ``(permutation, layout)``, hashed by identity (one object per distinct pair,
+    :func:`view_spec`): the per-call lookups of the thousands of views then cost no hashing of nested tuples."""
+
+    __slots__ = ("key", "view")
+
+    def __init__(self, key: tuple, view: tuple) -> None:
+        self.key, self.view = key, view
+
+
+_SPECS: dict[tuple, ViewSpec] = {}
+
+
+def view_spec(key: tuple, view: tuple) -> ViewSpec:
+    """The one :class:`ViewSpec` of ``(key, view)``."""
+    found = _SPECS.get((key, view))
     if found is None:
-        permutation, layout = view
+        found = _SPECS[(key, view)] = ViewSpec(key, view)
+    return found
+
+
+def _view(spec: ViewSpec, operands: NetworkOperands, values: dict) -> np.ndarray:
+    """An operand's array with its axes permuted and size-one axes where it has none (kept in ``values``)."""
+    found = values.get(spec)
+    if found is None:
+        permutation, layout = spec.view
         index = (slice(None),) + tuple(slice(None) if present else None for present in layout)
-        found = values[(key, view)] = _operand_array(key, operands, values).transpose(permutation)[index]
+        found = values[spec] = _operand_array(spec.key, operands, values).transpose(permutation)[index]
     return found
 
 
@@ -200,18 +221,18 @@ def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
 def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, int]) -> tuple[list, list]:
     """How to multiply a half's factors into an array on the axes ``order``.
 
-    Returns ``(views, merges)``: per factor the axis permutation and which axes of ``order`` it
-    has (it gets size-one axes for the others, :func:`_view`), and the pairwise products, the
+    Returns ``(views, merges)``: per factor its :class:`ViewSpec`, the axis permutation and which
+    axes of ``order`` it has (it gets size-one axes for the others, :func:`_view`), and the pairwise products, the
     two operands whose result has the fewest entries first (so that small factors meet
     before they are broadcast to the whole half).
     """
     views = []
     supports = []
-    for _, positions in factors:
+    for key, positions in factors:
         ranked = sorted(range(len(positions)), key=lambda n: order.index(positions[n]))
         present = {positions[n] for n in ranked}
         layout = tuple(a in present for a in order)
-        views.append(((0,) + tuple(1 + n for n in ranked), layout))
+        views.append(view_spec(key, ((0,) + tuple(1 + n for n in ranked), layout)))
         supports.append(present)
     merges = []
     alive = list(range(len(factors)))
@@ -230,10 +251,10 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
     if not recipes:
         recipes.extend(product_recipe(factors, axes, size_of) for factors in keys)
     out = np.zeros((batch,) + tuple(size_of[a] for a in axes if a != OPEN))
-    for weight, factors, (views, merges) in zip(weights, keys, recipes):
+    for weight, (views, merges) in zip(weights, recipes):
         if weight == 0.0:
             continue
-        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        arrays = [_view(spec, operands, values) for spec in views]
         arrays[0] = weight * arrays[0]  # the scalar on the first (smallest-first order keeps it cheap) factor
         for i, j in merges:
             arrays.append(arrays[i] * arrays[j])
@@ -250,15 +271,15 @@ def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: Netw
     """
     order = shared + axes
     stack = np.empty((batch,) + tuple(size_of[a] for a in shared) + (len(keys),) + tuple(size_of[a] for a in axes))
-    lead = (slice(None),) * (1 + len(shared))
+    rows = np.moveaxis(stack, 1 + len(shared), 0)  # rows[index]: the product number index, a view into the stack
     if not recipes:
         recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
     for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):
-        target = stack[lead + (index,)]
+        target = rows[index]
         if not factors:
             target[...] = 1.0
             continue
-        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        arrays = [_view(spec, operands, values) for spec in views]
         if not merges:
             target[...] = arrays[0]
             continue
