@@ -61,9 +61,18 @@ class SharedEvaluator:
             average = self.plan.averages[name]
             sizes = tuple(operands.sizes[kind] for kind in average.kinds)
             batch = operands.C.shape[0]
-            total = np.zeros((batch,) + sizes)
+            # the splits' sums are added in their own axis order (contiguous), each order moved to the
+            # output order once: a strided addition per split would cost more than the split's products
+            by_order: dict[tuple[int, ...], np.ndarray] = {}
             for terms in average.splits:
-                total += self._split_sum(terms, average.kinds, operands, values, delta)
+                part, axes = self._split_sum(terms, average.kinds, operands, values, delta)
+                if axes in by_order:
+                    by_order[axes] += part
+                else:
+                    by_order[axes] = part
+            total = np.zeros((batch,) + sizes)
+            for axes, part in by_order.items():
+                total += np.transpose(part, (0,) + tuple(1 + axes.index(a) for a in range(len(sizes))))
             out[name] = total
         return out
 
@@ -102,8 +111,11 @@ class SharedEvaluator:
         return values
 
     def _split_sum(self, terms: SplitTerms, kinds: tuple[str, ...], operands: NetworkOperands,
-                   values: dict[tuple, np.ndarray], delta: float) -> np.ndarray:
-        """``sum_{x, y} M_xy X_x Y_y`` over one split, axes in output order: shape (B, output sizes)."""
+                   values: dict[tuple, np.ndarray], delta: float) -> tuple[np.ndarray, tuple[int, ...]]:
+        """``sum_{x, y} M_xy X_x Y_y`` over one split and its axes: shape (B, sizes of those axes in that order).
+
+        The array is the caller's to modify (a new one per call).
+        """
         shared, left, right = terms.split
         size_of = {axis: operands.sizes[kind] for axis, kind in enumerate(kinds)}
         size_of[OPEN] = operands.sizes[UNIT]
@@ -115,7 +127,8 @@ class SharedEvaluator:
         if not right and not shared:
             # whole products (no split separates them): accumulated one at a time, never stacked
             weights = M.sum(axis=1)
-            return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch, x_recipes)
+            return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch,
+                                 x_recipes), left
         Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
@@ -141,8 +154,7 @@ class SharedEvaluator:
         if X_weighted is not None:
             out = _inner_product(X_weighted.reshape(batch, h, n_y, s, z), Y)
         axes = shared + left + right
-        out = out.reshape((batch,) + tuple(size_of[a] for a in axes))
-        return np.transpose(out, (0,) + tuple(1 + axes.index(a) for a in range(len(kinds))))
+        return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
     def _coupling(self, terms: SplitTerms, delta: float) -> np.ndarray:
         """``M = sum_t Delta**t M_t`` (n_x, n_y), cached per split and Delta."""
