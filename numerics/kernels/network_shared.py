@@ -172,8 +172,10 @@ class SharedEvaluator:
 
 def _inner_product(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """``sum_{n, z} X[b, h, n, s, z] Y[b, h, n, t, z]``: shape (B, h, s, t), one batched matrix product."""
-    batch, h, _, s, _ = X.shape
+    batch, h, n, s, z = X.shape
     t = Y.shape[3]
+    if z == 1:  # no open index: X^T Y with the stacks as they are (a transposed operand costs BLAS no copy)
+        return np.swapaxes(X.reshape(batch, h, n, s), -1, -2) @ Y.reshape(batch, h, n, t)
     left_matrix = np.moveaxis(X, 2, 3).reshape(batch, h, s, -1)  # (B, h, s, n * z)
     right_matrix = np.swapaxes(np.moveaxis(Y, 2, 3).reshape(batch, h, t, -1), -1, -2)
     return left_matrix @ right_matrix
