@@ -3,12 +3,12 @@
 A kernel ``kernel_<name>(c00, c01, ...)`` is called with block entries that broadcast:
 entry ``c_ab`` varies only along the grid axes of slots ``a`` and ``b``
 (:mod:`numerics.kernels.tuple_plan`), so an expression in the entries of a few slots is an
-array smaller than the grid. The printer orders every sum and product so that the operands
-over the fewest slots meet first (greedily, by the union of their slots): ``c22 + 1`` is
-added before the grid-sized terms, a constant multiplies the smaller factor, and the
-readout-free prefactor of a kernel is assembled on the students' pairs before it multiplies
-the grid. It also prints subtractions rather than negated leading terms and divisions
-rather than reciprocals, and keeps square roots and inverse sines inside their domains.
+array smaller than the grid. The printer combines the operands of every sum and product
+pairwise, those whose slots together are fewest first: ``1 + c22`` is added before the
+grid-sized terms, a constant multiplies the smaller factor, and a prefactor in the students'
+entries (a power of their block's determinant) is assembled on the pairs before it multiplies
+the grid. It also prints subtractions rather than negated terms and divisions rather than
+reciprocals, and keeps square roots and inverse sines inside their domains.
 """
 
 from __future__ import annotations
