@@ -126,11 +126,16 @@ class Program:
         return Program(list(reversed(kept)), self.result)
 
     def inline(self) -> sp.Expr:
-        """The result with every assignment substituted (for tests and small kernels only)."""
-        expr = self.result
-        for symbol, value in reversed(self.assignments):
-            expr = expr.xreplace({symbol: value})
-        return expr
+        """The result with every assignment substituted.
+
+        Forward substitution: each value is inlined once, in order, so every
+        subexpression is rebuilt once (substituting from the last assignment back
+        rebuilds the growing expression once per assignment).
+        """
+        inlined: dict[sp.Symbol, sp.Expr] = {}
+        for symbol, value in self.assignments:
+            inlined[symbol] = value.xreplace(inlined)
+        return self.result.xreplace(inlined)
 
     def canonical(self) -> str:
         """Printer-independent text of the program (enters the generated module's result hash)."""

@@ -34,7 +34,7 @@ k = sp.Symbol("k", positive=True, integer=True)
 GENERATOR_VERSION = 8  # 8: the einsum fallback of cubic and higher models printed as matrix products
 #: The same for the per-tuple modules (derive/codegen/tuples.py); part of the key of non-polynomial models only,
 #: so that the keys of the polynomial models (and their committed modules) do not move.
-TUPLE_GENERATOR_VERSION = 4  # 4: the increment kernels (cached modules of 3 lack them)
+TUPLE_GENERATOR_VERSION = 5  # 5: kernels printed from one joint cse of the inlined program; 4: the increment kernels
 
 
 #: Highest degree of an activation polynomial. The Wick derivation grows quickly

@@ -5,9 +5,9 @@
 #   teacher activation: x**2 - 1
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: ef658474a7a60721
+# input-hash: f9d4a16a547b88e0
 # result-hash: 0b94f1a5050f7213
-# body-sha256: 2881383c7ff0d208a31fccbea619d125986aac8b909b86ba9585418756407f9c
+# body-sha256: 7028c1f7f4fd128d193f7fb34518558664f619c21953a7226e01194872e281d4
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -23,61 +23,61 @@ from numerics.kernels import unit_tuples as _tuples
 
 def kernel_noise(c00, c01, c11):
     """E[sigma'(z0) * sigma'(z1)], z ~ N(0, c)."""
-    return 4*c01
+    return 4 * c01
 
 
 def kernel_drift_student(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma(z2)], z ~ N(0, c)."""
-    return 2*c01*(c22 - 1) + 4*c02*c12
+    return 2 * (c22 - 1) * c01 + 4 * c02 * c12
 
 
 def kernel_drift_teacher(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma*(z2)], z ~ N(0, c)."""
-    return 2*c01*(c22 - 1) + 4*c02*c12
+    return 2 * (c22 - 1) * c01 + 4 * c02 * c12
 
 
 def kernel_diffusion_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    e0 = 16*c23
+    e0 = 16 * c23
     e1 = c33 - 1
     e2 = c22 - 1
-    return 8*c01*c23**2 + 4*c01*e1*e2 + 8*c02*c12*e1 + c02*c13*e0 + c03*c12*e0 + 8*c03*c13*e2
+    return 8 * c01 * c23**2 + e0 * c02 * c13 + e0 * c03 * c12 + 4 * e1 * e2 * c01 + 8 * e1 * c02 * c12 + 8 * e2 * c03 * c13
 
 
 def kernel_diffusion_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = 16*c23
+    e0 = 16 * c23
     e1 = c33 - 1
     e2 = c22 - 1
-    return 8*c01*c23**2 + 4*c01*e1*e2 + 8*c02*c12*e1 + c02*c13*e0 + c03*c12*e0 + 8*c03*c13*e2
+    return 8 * c01 * c23**2 + e0 * c02 * c13 + e0 * c03 * c12 + 4 * e1 * e2 * c01 + 8 * e1 * c02 * c12 + 8 * e2 * c03 * c13
 
 
 def kernel_diffusion_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = 16*c23
+    e0 = 16 * c23
     e1 = c33 - 1
     e2 = c22 - 1
-    return 8*c01*c23**2 + 4*c01*e1*e2 + 8*c02*c12*e1 + c02*c13*e0 + c03*c12*e0 + 8*c03*c13*e2
+    return 8 * c01 * c23**2 + e0 * c02 * c13 + e0 * c03 * c12 + 4 * e1 * e2 * c01 + 8 * e1 * c02 * c12 + 8 * e2 * c03 * c13
 
 
 def kernel_pair_ss(c00, c01, c11):
     """E[sigma(z0) * sigma(z1)], z ~ N(0, c)."""
-    return 2*c01**2 + (c00 - 1)*(c11 - 1)
+    return 2 * c01**2 + (c00 - 1) * (c11 - 1)
 
 
 def kernel_pair_st(c00, c01, c11):
     """E[sigma(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 2*c01**2 + (c00 - 1)*(c11 - 1)
+    return 2 * c01**2 + (c00 - 1) * (c11 - 1)
 
 
 def kernel_pair_tt(c00, c01, c11):
     """E[sigma*(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 2*c01**2 + (c00 - 1)*(c11 - 1)
+    return 2 * c01**2 + (c00 - 1) * (c11 - 1)
 
 
 def kernel_hessian_11_st(c00, c01, c11):
     """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    return 4*c01
+    return 4 * c01
 
 
 def kernel_hessian_22_ss(c00, c01, c11):
@@ -102,12 +102,12 @@ def kernel_hessian_31_st(c00, c01, c11):
 
 def kernel_hessian_2_s(c00, c01, c11):
     """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
-    return 2*c11 - 2
+    return 2 * c11 - 2
 
 
 def kernel_hessian_2_t(c00, c01, c11):
     """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 2*c11 - 2
+    return 2 * c11 - 2
 
 
 def kernel_hessian_4_s(c00, c01, c11):
@@ -252,5 +252,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2 - 1, sigma*(x) = x**2 - 1, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'ef658474a7a60721'
+INPUT_HASH = 'f9d4a16a547b88e0'
 RESULT_HASH = '0b94f1a5050f7213'

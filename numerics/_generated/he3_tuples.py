@@ -5,9 +5,9 @@
 #   teacher activation: x**3 - 3*x
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 2459f6ebbfad06de
+# input-hash: 0f1a8a861b7fdf08
 # result-hash: 4acc708fb0f7fd6d
-# body-sha256: 76d7d000adebbf5b8f268e7dd1ff0bc664bc01482c77a4e2358a5eb0a363e896
+# body-sha256: 99e66d772af5ca62fcf3acad960393bd54974662fa26a61e78fd9ab8a0f76f53
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -23,183 +23,183 @@ from numerics.kernels import unit_tuples as _tuples
 
 def kernel_noise(c00, c01, c11):
     """E[sigma'(z0) * sigma'(z1)], z ~ N(0, c)."""
-    return 18*c01**2 + (3*c00 - 3)*(3*c11 - 3)
+    return 18 * c01**2 + (3 * c00 - 3) * (3 * c11 - 3)
 
 
 def kernel_drift_student(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma(z2)], z ~ N(0, c)."""
-    e0 = 3*c22 - 3
-    return 6*c01*c02*e0 + 18*c02**2*c12 + c12*e0*(3*c00 - 3)
+    e0 = 3 * c22 - 3
+    return 18 * c12 * c02**2 + e0 * c12 * (3 * c00 - 3) + 6 * e0 * c02 * c01
 
 
 def kernel_drift_teacher(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma*(z2)], z ~ N(0, c)."""
-    e0 = 3*c22 - 3
-    return 6*c01*c02*e0 + 18*c02**2*c12 + c12*e0*(3*c00 - 3)
+    e0 = 3 * c22 - 3
+    return 18 * c12 * c02**2 + e0 * c12 * (3 * c00 - 3) + 6 * e0 * c02 * c01
 
 
 def kernel_diffusion_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    e0 = c02*c03
-    e1 = c12*c13
+    e0 = c02 * c03
+    e1 = c12 * c13
     e2 = c01**2
     e3 = c23**3
     e4 = c23**2
-    e5 = 648*e4
-    e6 = c01*c02
-    e7 = c13*e6
-    e8 = c01*c03
-    e9 = c12*e8
+    e5 = 648 * e4
+    e6 = c01 * c02
+    e7 = e6 * c13
+    e8 = c01 * c03
+    e9 = e8 * c12
     e10 = c02**2
     e11 = c13**2
-    e12 = 324*c23
+    e12 = 324 * c23
     e13 = c03**2
     e14 = c12**2
-    e15 = 3*c33 - 3
-    e16 = 216*c23
-    e17 = 3*c22 - 3
-    e18 = e14*e15
-    e19 = 108*e0
-    e20 = e11*e17
-    e21 = 3*c11 - 3
-    e22 = e10*e15
-    e23 = 108*e1
-    e24 = e13*e17
-    e25 = 3*c00 - 3
-    e26 = e21*e25
-    e27 = e15*e17
-    e28 = 36*e27
-    e29 = 18*c23
-    e30 = e21*e29
-    e31 = e25*e29
-    e32 = 6*e27
-    return c12*e15*e16*e6 + c13*e16*e17*e8 + 1296*c23*e0*e1 + c23*e26*e27 + e0*e21*e32 + e1*e25*e32 + e10*e11*e12 + e12*e13*e14 + e18*e19 + e18*e31 + e19*e20 + e19*e21*e4 + e2*e27*e29 + 108*e2*e3 + e20*e31 + e22*e23 + e22*e30 + e23*e24 + e23*e25*e4 + e24*e30 + 6*e26*e3 + e28*e7 + e28*e9 + e5*e7 + e5*e9
+    e15 = 3 * c33 - 3
+    e16 = 216 * c23
+    e17 = 3 * c22 - 3
+    e18 = e14 * e15
+    e19 = 108 * e0
+    e20 = e11 * e17
+    e21 = 3 * c11 - 3
+    e22 = e10 * e15
+    e23 = 108 * e1
+    e24 = e13 * e17
+    e25 = 3 * c00 - 3
+    e26 = e21 * e25
+    e27 = e15 * e17
+    e28 = 36 * e27
+    e29 = 18 * c23
+    e30 = e21 * e29
+    e31 = e25 * e29
+    e32 = 6 * e27
+    return e18 * e19 + e18 * e31 + e19 * e20 + e20 * e31 + e22 * e23 + e22 * e30 + e23 * e24 + e24 * e30 + e28 * e7 + e28 * e9 + e5 * e7 + e5 * e9 + 6 * e26 * e3 + 108 * e2 * e3 + e0 * e32 * e21 + e1 * e32 * e25 + e10 * e12 * e11 + e12 * e13 * e14 + e19 * e4 * e21 + e2 * (e27 * e29) + e23 * e4 * e25 + e26 * (e27 * c23) + 1296 * c23 * e0 * e1 + e15 * e16 * (e6 * c12) + e16 * e17 * (e8 * c13)
 
 
 def kernel_diffusion_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = c02*c03
-    e1 = c12*c13
+    e0 = c02 * c03
+    e1 = c12 * c13
     e2 = c01**2
     e3 = c23**3
     e4 = c23**2
-    e5 = 648*e4
-    e6 = c01*c02
-    e7 = c13*e6
-    e8 = c01*c03
-    e9 = c12*e8
+    e5 = 648 * e4
+    e6 = c01 * c02
+    e7 = e6 * c13
+    e8 = c01 * c03
+    e9 = e8 * c12
     e10 = c02**2
     e11 = c13**2
-    e12 = 324*c23
+    e12 = 324 * c23
     e13 = c03**2
     e14 = c12**2
-    e15 = 3*c33 - 3
-    e16 = 216*c23
-    e17 = 3*c22 - 3
-    e18 = e14*e15
-    e19 = 108*e0
-    e20 = e11*e17
-    e21 = 3*c11 - 3
-    e22 = e10*e15
-    e23 = 108*e1
-    e24 = e13*e17
-    e25 = 3*c00 - 3
-    e26 = e21*e25
-    e27 = e15*e17
-    e28 = 36*e27
-    e29 = 18*c23
-    e30 = e21*e29
-    e31 = e25*e29
-    e32 = 6*e27
-    return c12*e15*e16*e6 + c13*e16*e17*e8 + 1296*c23*e0*e1 + c23*e26*e27 + e0*e21*e32 + e1*e25*e32 + e10*e11*e12 + e12*e13*e14 + e18*e19 + e18*e31 + e19*e20 + e19*e21*e4 + e2*e27*e29 + 108*e2*e3 + e20*e31 + e22*e23 + e22*e30 + e23*e24 + e23*e25*e4 + e24*e30 + 6*e26*e3 + e28*e7 + e28*e9 + e5*e7 + e5*e9
+    e15 = 3 * c33 - 3
+    e16 = 216 * c23
+    e17 = 3 * c22 - 3
+    e18 = e14 * e15
+    e19 = 108 * e0
+    e20 = e11 * e17
+    e21 = 3 * c11 - 3
+    e22 = e10 * e15
+    e23 = 108 * e1
+    e24 = e13 * e17
+    e25 = 3 * c00 - 3
+    e26 = e21 * e25
+    e27 = e15 * e17
+    e28 = 36 * e27
+    e29 = 18 * c23
+    e30 = e21 * e29
+    e31 = e25 * e29
+    e32 = 6 * e27
+    return e18 * e19 + e18 * e31 + e19 * e20 + e20 * e31 + e22 * e23 + e22 * e30 + e23 * e24 + e24 * e30 + e28 * e7 + e28 * e9 + e5 * e7 + e5 * e9 + 6 * e26 * e3 + 108 * e2 * e3 + e0 * e32 * e21 + e1 * e32 * e25 + e10 * e12 * e11 + e12 * e13 * e14 + e19 * e4 * e21 + e2 * (e27 * e29) + e23 * e4 * e25 + e26 * (e27 * c23) + 1296 * c23 * e0 * e1 + e15 * e16 * (e6 * c12) + e16 * e17 * (e8 * c13)
 
 
 def kernel_diffusion_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = c02*c03
-    e1 = c12*c13
+    e0 = c02 * c03
+    e1 = c12 * c13
     e2 = c01**2
     e3 = c23**3
     e4 = c23**2
-    e5 = 648*e4
-    e6 = c01*c02
-    e7 = c13*e6
-    e8 = c01*c03
-    e9 = c12*e8
+    e5 = 648 * e4
+    e6 = c01 * c02
+    e7 = e6 * c13
+    e8 = c01 * c03
+    e9 = e8 * c12
     e10 = c02**2
     e11 = c13**2
-    e12 = 324*c23
+    e12 = 324 * c23
     e13 = c03**2
     e14 = c12**2
-    e15 = 3*c33 - 3
-    e16 = 216*c23
-    e17 = 3*c22 - 3
-    e18 = e14*e15
-    e19 = 108*e0
-    e20 = e11*e17
-    e21 = 3*c11 - 3
-    e22 = e10*e15
-    e23 = 108*e1
-    e24 = e13*e17
-    e25 = 3*c00 - 3
-    e26 = e21*e25
-    e27 = e15*e17
-    e28 = 36*e27
-    e29 = 18*c23
-    e30 = e21*e29
-    e31 = e25*e29
-    e32 = 6*e27
-    return c12*e15*e16*e6 + c13*e16*e17*e8 + 1296*c23*e0*e1 + c23*e26*e27 + e0*e21*e32 + e1*e25*e32 + e10*e11*e12 + e12*e13*e14 + e18*e19 + e18*e31 + e19*e20 + e19*e21*e4 + e2*e27*e29 + 108*e2*e3 + e20*e31 + e22*e23 + e22*e30 + e23*e24 + e23*e25*e4 + e24*e30 + 6*e26*e3 + e28*e7 + e28*e9 + e5*e7 + e5*e9
+    e15 = 3 * c33 - 3
+    e16 = 216 * c23
+    e17 = 3 * c22 - 3
+    e18 = e14 * e15
+    e19 = 108 * e0
+    e20 = e11 * e17
+    e21 = 3 * c11 - 3
+    e22 = e10 * e15
+    e23 = 108 * e1
+    e24 = e13 * e17
+    e25 = 3 * c00 - 3
+    e26 = e21 * e25
+    e27 = e15 * e17
+    e28 = 36 * e27
+    e29 = 18 * c23
+    e30 = e21 * e29
+    e31 = e25 * e29
+    e32 = 6 * e27
+    return e18 * e19 + e18 * e31 + e19 * e20 + e20 * e31 + e22 * e23 + e22 * e30 + e23 * e24 + e24 * e30 + e28 * e7 + e28 * e9 + e5 * e7 + e5 * e9 + 6 * e26 * e3 + 108 * e2 * e3 + e0 * e32 * e21 + e1 * e32 * e25 + e10 * e12 * e11 + e12 * e13 * e14 + e19 * e4 * e21 + e2 * (e27 * e29) + e23 * e4 * e25 + e26 * (e27 * c23) + 1296 * c23 * e0 * e1 + e15 * e16 * (e6 * c12) + e16 * e17 * (e8 * c13)
 
 
 def kernel_pair_ss(c00, c01, c11):
     """E[sigma(z0) * sigma(z1)], z ~ N(0, c)."""
-    return 6*c01**3 + c01*(3*c00 - 3)*(3*c11 - 3)
+    return 6 * c01**3 + c01 * (3 * c00 - 3) * (3 * c11 - 3)
 
 
 def kernel_pair_st(c00, c01, c11):
     """E[sigma(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 6*c01**3 + c01*(3*c00 - 3)*(3*c11 - 3)
+    return 6 * c01**3 + c01 * (3 * c00 - 3) * (3 * c11 - 3)
 
 
 def kernel_pair_tt(c00, c01, c11):
     """E[sigma*(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 6*c01**3 + c01*(3*c00 - 3)*(3*c11 - 3)
+    return 6 * c01**3 + c01 * (3 * c00 - 3) * (3 * c11 - 3)
 
 
 def kernel_hessian_11_st(c00, c01, c11):
     """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    return 18*c01**2 + (3*c00 - 3)*(3*c11 - 3)
+    return 18 * c01**2 + (3 * c00 - 3) * (3 * c11 - 3)
 
 
 def kernel_hessian_22_ss(c00, c01, c11):
     """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
-    return 36*c01
+    return 36 * c01
 
 
 def kernel_hessian_22_st(c00, c01, c11):
     """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
-    return 36*c01
+    return 36 * c01
 
 
 def kernel_hessian_13_ss(c00, c01, c11):
     """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
-    return 18*c00 - 18
+    return 18 * c00 - 18
 
 
 def kernel_hessian_31_st(c00, c01, c11):
     """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    return 18*c11 - 18
+    return 18 * c11 - 18
 
 
 def kernel_hessian_2_s(c00, c01, c11):
     """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
-    return 6*c01*(3*c11 - 3)
+    return 6 * (3 * c11 - 3) * c01
 
 
 def kernel_hessian_2_t(c00, c01, c11):
     """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 6*c01*(3*c11 - 3)
+    return 6 * (3 * c11 - 3) * c01
 
 
 def kernel_hessian_4_s(c00, c01, c11):
@@ -344,5 +344,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**3 - 3*x, sigma*(x) = x**3 - 3*x, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '2459f6ebbfad06de'
+INPUT_HASH = '0f1a8a861b7fdf08'
 RESULT_HASH = '4acc708fb0f7fd6d'

@@ -5,9 +5,9 @@
 #   teacher activation: x**2
 #   student readout: 1/p
 #   teacher readout: 1/k
-# input-hash: 7043344dc39dcdbd
+# input-hash: a71ed5079226708b
 # result-hash: d43d5242badb3ab4
-# body-sha256: 37ab3241b346018700589fda505672bf408be3646ea8be5972754b30320c72ba
+# body-sha256: d75970bbfab4c4b0fedd4356c035158d81a020ed82477b49caf9a7d1799b4244
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -23,55 +23,55 @@ from numerics.kernels import unit_tuples as _tuples
 
 def kernel_noise(c00, c01, c11):
     """E[sigma'(z0) * sigma'(z1)], z ~ N(0, c)."""
-    return 4*c01
+    return 4 * c01
 
 
 def kernel_drift_student(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma(z2)], z ~ N(0, c)."""
-    return 2*c01*c22 + 4*c02*c12
+    return 2 * c22 * c01 + 4 * c02 * c12
 
 
 def kernel_drift_teacher(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma*(z2)], z ~ N(0, c)."""
-    return 2*c01*c22 + 4*c02*c12
+    return 2 * c22 * c01 + 4 * c02 * c12
 
 
 def kernel_diffusion_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    e0 = 16*c23
-    return 4*c01*c22*c33 + 8*c01*c23**2 + 8*c02*c12*c33 + c02*c13*e0 + c03*c12*e0 + 8*c03*c13*c22
+    e0 = 16 * c23
+    return 8 * c01 * c23**2 + e0 * c02 * c13 + e0 * c03 * c12 + 4 * c22 * c33 * c01 + 8 * c33 * c02 * c12 + 8 * c22 * c03 * c13
 
 
 def kernel_diffusion_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = 16*c23
-    return 4*c01*c22*c33 + 8*c01*c23**2 + 8*c02*c12*c33 + c02*c13*e0 + c03*c12*e0 + 8*c03*c13*c22
+    e0 = 16 * c23
+    return 8 * c01 * c23**2 + e0 * c02 * c13 + e0 * c03 * c12 + 4 * c22 * c33 * c01 + 8 * c33 * c02 * c12 + 8 * c22 * c03 * c13
 
 
 def kernel_diffusion_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    e0 = 16*c23
-    return 4*c01*c22*c33 + 8*c01*c23**2 + 8*c02*c12*c33 + c02*c13*e0 + c03*c12*e0 + 8*c03*c13*c22
+    e0 = 16 * c23
+    return 8 * c01 * c23**2 + e0 * c02 * c13 + e0 * c03 * c12 + 4 * c22 * c33 * c01 + 8 * c33 * c02 * c12 + 8 * c22 * c03 * c13
 
 
 def kernel_pair_ss(c00, c01, c11):
     """E[sigma(z0) * sigma(z1)], z ~ N(0, c)."""
-    return c00*c11 + 2*c01**2
+    return 2 * c01**2 + c00 * c11
 
 
 def kernel_pair_st(c00, c01, c11):
     """E[sigma(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return c00*c11 + 2*c01**2
+    return 2 * c01**2 + c00 * c11
 
 
 def kernel_pair_tt(c00, c01, c11):
     """E[sigma*(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return c00*c11 + 2*c01**2
+    return 2 * c01**2 + c00 * c11
 
 
 def kernel_hessian_11_st(c00, c01, c11):
     """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    return 4*c01
+    return 4 * c01
 
 
 def kernel_hessian_22_ss(c00, c01, c11):
@@ -96,12 +96,12 @@ def kernel_hessian_31_st(c00, c01, c11):
 
 def kernel_hessian_2_s(c00, c01, c11):
     """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
-    return 2*c11
+    return 2 * c11
 
 
 def kernel_hessian_2_t(c00, c01, c11):
     """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    return 2*c11
+    return 2 * c11
 
 
 def kernel_hessian_4_s(c00, c01, c11):
@@ -246,5 +246,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = x**2, sigma*(x) = x**2, a_j = 1/p, b_r = 1/k, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = '7043344dc39dcdbd'
+INPUT_HASH = 'a71ed5079226708b'
 RESULT_HASH = 'd43d5242badb3ab4'

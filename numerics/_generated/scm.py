@@ -5,9 +5,9 @@
 #   teacher activation: erf(sqrt(2)*x/2)
 #   student readout: 1
 #   teacher readout: 1
-# input-hash: a8129a241ee51a00
+# input-hash: c3c18366155ba441
 # result-hash: a7b97a5835107963
-# body-sha256: 614e6609ca0ebd6eca6e3e9c3db159080feae951c9bd96a177520a372031e920
+# body-sha256: 4e8a853b8d8b9fabb0613f7aad9e69abbd0b2ae350ea3b9026f625505148ca3c
 # sympy: 1.14.0
 """Generated per-tuple kernels of the overlap ODEs and the risk (see header and derive/codegen/tuples.py)."""
 # --- end of header ---
@@ -23,742 +23,756 @@ from numerics.kernels import unit_tuples as _tuples
 
 def kernel_noise(c00, c01, c11):
     """E[sigma'(z0) * sigma'(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    return 2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_drift_student(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma(z2)], z ~ N(0, c)."""
-    t0 = c00*c22 + c00 - c02**2 + c22 + 1
-    t4 = c00 + 1
-    t6 = -c00*c02/t4 + c02
-    t7 = -c02**2/t4 + c22
-    t8 = t7 + 1
-    e0 = numpy.pi**(-1.0)
-    return -2*c01*e0*t6/(numpy.sqrt(numpy.maximum(t4, 0.0))*numpy.sqrt(numpy.maximum(t8, 0.0))) + 2*c12*e0/numpy.sqrt(numpy.maximum(t0, 0.0))
+    e0 = 1/numpy.pi
+    e1 = c02**2
+    e2 = 1 + c00
+    e3 = 1/e2
+    return 2 * e0 * c12 / numpy.sqrt(numpy.maximum(e2 - e1 + c22 + c00 * c22, 0.0)) - 2 * e0 / numpy.sqrt(numpy.maximum(e2, 0.0)) * c01 * ((c02 - e3 * c00 * c02) / numpy.sqrt(numpy.maximum(1 + c22 - e1 * e3, 0.0)))
 
 
 def kernel_drift_teacher(c00, c01, c02, c11, c12, c22):
     """E[sigma'(z0) * id(z1) * sigma*(z2)], z ~ N(0, c)."""
-    t0 = c00*c22 + c00 - c02**2 + c22 + 1
-    t4 = c00 + 1
-    t6 = -c00*c02/t4 + c02
-    t7 = -c02**2/t4 + c22
-    t8 = t7 + 1
-    e0 = numpy.pi**(-1.0)
-    return -2*c01*e0*t6/(numpy.sqrt(numpy.maximum(t4, 0.0))*numpy.sqrt(numpy.maximum(t8, 0.0))) + 2*c12*e0/numpy.sqrt(numpy.maximum(t0, 0.0))
+    e0 = 1/numpy.pi
+    e1 = c02**2
+    e2 = 1 + c00
+    e3 = 1/e2
+    return 2 * e0 * c12 / numpy.sqrt(numpy.maximum(e2 - e1 + c22 + c00 * c22, 0.0)) - 2 * e0 / numpy.sqrt(numpy.maximum(e2, 0.0)) * c01 * ((c02 - e3 * c00 * c02) / numpy.sqrt(numpy.maximum(1 + c22 - e1 * e3, 0.0)))
 
 
 def kernel_diffusion_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma(z3)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t8 = 2*c01*c02*c12/t0 - c02**2*(c11 + 1)/t0 - c12**2*(c00 + 1)/t0 + c22
-    t9 = c01*c02*c13/t0 + c01*c03*c12/t0 - c02*c03*(c11 + 1)/t0 - c12*c13*(c00 + 1)/t0 + c23
-    t10 = 2*c01*c03*c13/t0 - c03**2*(c11 + 1)/t0 - c13**2*(c00 + 1)/t0 + c33
-    t11 = t9/numpy.sqrt(numpy.maximum((t10 + 1)*(t8 + 1), 0.0))
-    return 4*numpy.arcsin(numpy.clip(t11, -1.0, 1.0))/(numpy.pi**2*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    e0 = 1 + c11
+    e1 = e0 - c01**2 + c00 + c00 * c11
+    e2 = 1/e1
+    e3 = e2 * c01
+    e4 = e3 * c02
+    e5 = e3 * c03
+    e6 = e0 * e2
+    e7 = e2 * (1 + c00)
+    return 4 / numpy.pi**2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * numpy.arcsin(numpy.clip((c23 + e4 * c13 + e5 * c12 - e6 * c02 * c03 - e7 * c12 * c13) / numpy.sqrt(numpy.maximum((1 + c22 - e6 * c02**2 - e7 * c12**2 + 2 * c12 * e4) * (1 + c33 - e6 * c03**2 - e7 * c13**2 + 2 * c13 * e5), 0.0)), -1.0, 1.0))
 
 
 def kernel_diffusion_st(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma(z2) * sigma*(z3)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t8 = 2*c01*c02*c12/t0 - c02**2*(c11 + 1)/t0 - c12**2*(c00 + 1)/t0 + c22
-    t9 = c01*c02*c13/t0 + c01*c03*c12/t0 - c02*c03*(c11 + 1)/t0 - c12*c13*(c00 + 1)/t0 + c23
-    t10 = 2*c01*c03*c13/t0 - c03**2*(c11 + 1)/t0 - c13**2*(c00 + 1)/t0 + c33
-    t11 = t9/numpy.sqrt(numpy.maximum((t10 + 1)*(t8 + 1), 0.0))
-    return 4*numpy.arcsin(numpy.clip(t11, -1.0, 1.0))/(numpy.pi**2*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    e0 = 1 + c11
+    e1 = e0 - c01**2 + c00 + c00 * c11
+    e2 = 1/e1
+    e3 = e2 * c01
+    e4 = e3 * c02
+    e5 = e3 * c03
+    e6 = e0 * e2
+    e7 = e2 * (1 + c00)
+    return 4 / numpy.pi**2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * numpy.arcsin(numpy.clip((c23 + e4 * c13 + e5 * c12 - e6 * c02 * c03 - e7 * c12 * c13) / numpy.sqrt(numpy.maximum((1 + c22 - e6 * c02**2 - e7 * c12**2 + 2 * c12 * e4) * (1 + c33 - e6 * c03**2 - e7 * c13**2 + 2 * c13 * e5), 0.0)), -1.0, 1.0))
 
 
 def kernel_diffusion_tt(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * sigma*(z2) * sigma*(z3)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t8 = 2*c01*c02*c12/t0 - c02**2*(c11 + 1)/t0 - c12**2*(c00 + 1)/t0 + c22
-    t9 = c01*c02*c13/t0 + c01*c03*c12/t0 - c02*c03*(c11 + 1)/t0 - c12*c13*(c00 + 1)/t0 + c23
-    t10 = 2*c01*c03*c13/t0 - c03**2*(c11 + 1)/t0 - c13**2*(c00 + 1)/t0 + c33
-    t11 = t9/numpy.sqrt(numpy.maximum((t10 + 1)*(t8 + 1), 0.0))
-    return 4*numpy.arcsin(numpy.clip(t11, -1.0, 1.0))/(numpy.pi**2*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    e0 = 1 + c11
+    e1 = e0 - c01**2 + c00 + c00 * c11
+    e2 = 1/e1
+    e3 = e2 * c01
+    e4 = e3 * c02
+    e5 = e3 * c03
+    e6 = e0 * e2
+    e7 = e2 * (1 + c00)
+    return 4 / numpy.pi**2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * numpy.arcsin(numpy.clip((c23 + e4 * c13 + e5 * c12 - e6 * c02 * c03 - e7 * c12 * c13) / numpy.sqrt(numpy.maximum((1 + c22 - e6 * c02**2 - e7 * c12**2 + 2 * c12 * e4) * (1 + c33 - e6 * c03**2 - e7 * c13**2 + 2 * c13 * e5), 0.0)), -1.0, 1.0))
 
 
 def kernel_pair_ss(c00, c01, c11):
     """E[sigma(z0) * sigma(z1)], z ~ N(0, c)."""
-    t0 = c01/numpy.sqrt(numpy.maximum((c00 + 1)*(c11 + 1), 0.0))
-    return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
+    t0 = c01 / numpy.sqrt(numpy.maximum((1 + c00) * (1 + c11), 0.0))
+    return 2 / numpy.pi * numpy.arcsin(numpy.clip(t0, -1.0, 1.0))
 
 
 def kernel_pair_st(c00, c01, c11):
     """E[sigma(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c01/numpy.sqrt(numpy.maximum((c00 + 1)*(c11 + 1), 0.0))
-    return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
+    t0 = c01 / numpy.sqrt(numpy.maximum((1 + c00) * (1 + c11), 0.0))
+    return 2 / numpy.pi * numpy.arcsin(numpy.clip(t0, -1.0, 1.0))
 
 
 def kernel_pair_tt(c00, c01, c11):
     """E[sigma*(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c01/numpy.sqrt(numpy.maximum((c00 + 1)*(c11 + 1), 0.0))
-    return 2*numpy.arcsin(numpy.clip(t0, -1.0, 1.0))/numpy.pi
+    t0 = c01 / numpy.sqrt(numpy.maximum((1 + c00) * (1 + c11), 0.0))
+    return 2 / numpy.pi * numpy.arcsin(numpy.clip(t0, -1.0, 1.0))
 
 
 def kernel_hessian_11_st(c00, c01, c11):
     """E[sigma'(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    return 2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_hessian_22_ss(c00, c01, c11):
     """E[sigma''(z0) * sigma''(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t2 = c00*c01*c11/t0 - c00*c01*(c11 + 1)/t0 + c01**3/t0 - c01*c11*(c00 + 1)/t0 + c01
-    return 2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t2 = c01 + c01**3 / t0 + c00 * c01 * c11 / t0 - c00 * c01 / t0 * (1 + c11) - c01 * c11 / t0 * (1 + c00)
+    return 2 / numpy.pi * t2 / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_hessian_22_st(c00, c01, c11):
     """E[sigma''(z0) * sigma*''(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t2 = c00*c01*c11/t0 - c00*c01*(c11 + 1)/t0 + c01**3/t0 - c01*c11*(c00 + 1)/t0 + c01
-    return 2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t2 = c01 + c01**3 / t0 + c00 * c01 * c11 / t0 - c00 * c01 / t0 * (1 + c11) - c01 * c11 / t0 * (1 + c00)
+    return 2 / numpy.pi * t2 / numpy.sqrt(numpy.maximum(t0, 0.0))
 
 
 def kernel_hessian_13_ss(c00, c01, c11):
     """E[sigma'(z0) * sigma'''(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t3 = 2*c01**2*c11/t0 - c01**2*(c11 + 1)/t0 - c11**2*(c00 + 1)/t0 + c11
-    return 2*(t3 - 1)/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t3 = c11 - c01**2 / t0 * (1 + c11) - c11**2 / t0 * (1 + c00) + 2 * c11 * c01**2 / t0
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * (t3 - 1)
 
 
 def kernel_hessian_31_st(c00, c01, c11):
     """E[sigma'''(z0) * sigma*'(z1)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t1 = -c00**2*(c11 + 1)/t0 + 2*c00*c01**2/t0 + c00 - c01**2*(c00 + 1)/t0
-    return 2*(t1 - 1)/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0)))
+    t0 = 1 + c00 - c01**2 + c11 + c00 * c11
+    t1 = c00 - c00**2 / t0 * (1 + c11) - c01**2 / t0 * (1 + c00) + 2 * c00 * c01**2 / t0
+    return 2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * (t1 - 1)
 
 
 def kernel_hessian_2_s(c00, c01, c11):
     """E[sigma''(z0) * sigma(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    return -2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+    t0 = 1 + c00
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    return -2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0))
 
 
 def kernel_hessian_2_t(c00, c01, c11):
     """E[sigma''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    return -2*t2/(numpy.pi*numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+    t0 = 1 + c00
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    return -2 / numpy.pi / numpy.sqrt(numpy.maximum(t0, 0.0)) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0))
 
 
 def kernel_hessian_4_s(c00, c01, c11):
     """E[sigma''''(z0) * sigma(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t1 = -c00**2/t0 + c00
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    t6 = t3 + 1
-    t7 = -t3**2/t6 + t3
-    e0 = numpy.sqrt(numpy.maximum(2, 0.0))/numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
-    return -e0*(e0*t2**3*(t7 - 1)/numpy.sqrt(numpy.maximum(t6, 0.0)) + e0*t2*(3*t1 - 3)/numpy.sqrt(numpy.maximum(t4, 0.0)))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    t0 = 1 + c00
+    t1 = c00 - c00**2 / t0
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    t6 = 1 + t3
+    t7 = t3 - t3**2 / t6
+    e0 = numpy.sqrt(numpy.maximum(2, 0.0)) / numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
+    return -e0 / numpy.sqrt(numpy.maximum(t0, 0.0)) * (e0 * (3 * t1 - 3) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0)) + e0 * t2**3 / numpy.sqrt(numpy.maximum(t6, 0.0)) * (t7 - 1))
 
 
 def kernel_hessian_4_t(c00, c01, c11):
     """E[sigma''''(z0) * sigma*(z1)], z ~ N(0, c)."""
-    t0 = c00 + 1
-    t1 = -c00**2/t0 + c00
-    t2 = -c00*c01/t0 + c01
-    t3 = -c01**2/t0 + c11
-    t4 = t3 + 1
-    t6 = t3 + 1
-    t7 = -t3**2/t6 + t3
-    e0 = numpy.sqrt(numpy.maximum(2, 0.0))/numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
-    return -e0*(e0*t2**3*(t7 - 1)/numpy.sqrt(numpy.maximum(t6, 0.0)) + e0*t2*(3*t1 - 3)/numpy.sqrt(numpy.maximum(t4, 0.0)))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    t0 = 1 + c00
+    t1 = c00 - c00**2 / t0
+    t2 = c01 - c00 / t0 * c01
+    t3 = c11 - c01**2 / t0
+    t4 = 1 + t3
+    t6 = 1 + t3
+    t7 = t3 - t3**2 / t6
+    e0 = numpy.sqrt(numpy.maximum(2, 0.0)) / numpy.sqrt(numpy.maximum(numpy.pi, 0.0))
+    return -e0 / numpy.sqrt(numpy.maximum(t0, 0.0)) * (e0 * (3 * t1 - 3) * t2 / numpy.sqrt(numpy.maximum(t4, 0.0)) + e0 * t2**3 / numpy.sqrt(numpy.maximum(t6, 0.0)) * (t7 - 1))
 
 
 def kernel_increment_ss(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma(z5)], z ~ N(0, c)."""
-    t0 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t9 = -c04*c05*(c11*c55 + c11 - c15**2 + c55 + 1)/t0 - c04*c15*(-c01*c55 - c01 + c05*c15)/t0 - c04*c55*(c01*c15 - c05*c11 - c05)/t0 - c05*c14*(-c01*c55 - c01 + c05*c15)/t0 - c05*c45*(c01*c15 - c05*c11 - c05)/t0 - c14*c15*(c00*c55 + c00 - c05**2 + c55 + 1)/t0 - c14*c55*(-c00*c15 + c01*c05 - c15)/t0 - c15*c45*(-c00*c15 + c01*c05 - c15)/t0 - c45*c55*(c00*c11 + c00 - c01**2 + c11 + 1)/t0 + c45
-    t10 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t0 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t0 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t0 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t0 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t0 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t0
-    t11 = t10 + 1
-    t13 = c00*c11*c44*c55 + c00*c11*c44 - c00*c11*c45**2 + c00*c11*c55 + c00*c11 - c00*c14**2*c55 - c00*c14**2 + 2*c00*c14*c15*c45 - c00*c15**2*c44 - c00*c15**2 + c00*c44*c55 + c00*c44 - c00*c45**2 + c00*c55 + c00 - c01**2*c44*c55 - c01**2*c44 + c01**2*c45**2 - c01**2*c55 - c01**2 + 2*c01*c04*c14*c55 + 2*c01*c04*c14 - 2*c01*c04*c15*c45 - 2*c01*c05*c14*c45 + 2*c01*c05*c15*c44 + 2*c01*c05*c15 - c04**2*c11*c55 - c04**2*c11 + c04**2*c15**2 - c04**2*c55 - c04**2 + 2*c04*c05*c11*c45 - 2*c04*c05*c14*c15 + 2*c04*c05*c45 - c05**2*c11*c44 - c05**2*c11 + c05**2*c14**2 - c05**2*c44 - c05**2 + c11*c44*c55 + c11*c44 - c11*c45**2 + c11*c55 + c11 - c14**2*c55 - c14**2 + 2*c14*c15*c45 - c15**2*c44 - c15**2 + c44*c55 + c44 - c45**2 + c55 + 1
-    t24 = c00*c11*c44*c55 + c00*c11*c44 - c00*c11*c45**2 + c00*c11*c55 + c00*c11 - c00*c14**2*c55 - c00*c14**2 + 2*c00*c14*c15*c45 - c00*c15**2*c44 - c00*c15**2 + c00*c44*c55 + c00*c44 - c00*c45**2 + c00*c55 + c00 - c01**2*c44*c55 - c01**2*c44 + c01**2*c45**2 - c01**2*c55 - c01**2 + 2*c01*c04*c14*c55 + 2*c01*c04*c14 - 2*c01*c04*c15*c45 - 2*c01*c05*c14*c45 + 2*c01*c05*c15*c44 + 2*c01*c05*c15 - c04**2*c11*c55 - c04**2*c11 + c04**2*c15**2 - c04**2*c55 - c04**2 + 2*c04*c05*c11*c45 - 2*c04*c05*c14*c15 + 2*c04*c05*c45 - c05**2*c11*c44 - c05**2*c11 + c05**2*c14**2 - c05**2*c44 - c05**2 + c11*c44*c55 + c11*c44 - c11*c45**2 + c11*c55 + c11 - c14**2*c55 - c14**2 + 2*c14*c15*c45 - c15**2*c44 - c15**2 + c44*c55 + c44 - c45**2 + c55 + 1
-    t35 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t44 = -c04*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t35 - c04*c15*(-c01*c44 - c01 + c04*c14)/t35 - c04*c45*(c01*c14 - c04*c11 - c04)/t35 - c05*c14*(-c01*c44 - c01 + c04*c14)/t35 - c05*c44*(c01*c14 - c04*c11 - c04)/t35 - c14*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t35 - c14*c45*(-c00*c14 + c01*c04 - c14)/t35 - c15*c44*(-c00*c14 + c01*c04 - c14)/t35 - c44*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t35 + c45
-    t45 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t35 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t35 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t35 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t35 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t35 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t35 + c55
-    t46 = t45 + 1
-    t48 = c00*c11 + c00 - c01**2 + c11 + 1
-    t56 = 2*c01*c04*c14/t48 - c04**2*(c11 + 1)/t48 - c14**2*(c00 + 1)/t48 + c44
-    t57 = c01*c04*c15/t48 + c01*c05*c14/t48 - c04*c05*(c11 + 1)/t48 - c14*c15*(c00 + 1)/t48 + c45
-    t58 = 2*c01*c05*c15/t48 - c05**2*(c11 + 1)/t48 - c15**2*(c00 + 1)/t48 + c55
-    t59 = t57/numpy.sqrt(numpy.maximum((t56 + 1)*(t58 + 1), 0.0))
-    t60 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t67 = -c01*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t60 - c01*c14*(-c01*c55 - c01 + c05*c15)/t60 - c01*c45*(c01*c15 - c05*c11 - c05)/t60 - c04*c11*(-c01*c55 - c01 + c05*c15)/t60 - c04*c15*(c01*c15 - c05*c11 - c05)/t60 - c11*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t60 - c11*c45*(-c00*c15 + c01*c05 - c15)/t60 - c14*c15*(-c00*c15 + c01*c05 - c15)/t60 + c14 - c15*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t60
-    t70 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t60 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t60 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t60 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t60 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t60 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t60
-    t71 = t70 + 1
-    t73 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t80 = -c01*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t73 - c01*c15*(-c01*c44 - c01 + c04*c14)/t73 - c01*c45*(c01*c14 - c04*c11 - c04)/t73 - c05*c11*(-c01*c44 - c01 + c04*c14)/t73 - c05*c14*(c01*c14 - c04*c11 - c04)/t73 - c11*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t73 - c11*c45*(-c00*c14 + c01*c04 - c14)/t73 - c14*c15*(-c00*c14 + c01*c04 - c14)/t73 - c14*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t73 + c15
-    t83 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t73 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t73 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t73 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t73 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t73 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t73 + c55
-    t84 = t83 + 1
-    t86 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t93 = -c01*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t86 - c01*c14*(-c01*c55 - c01 + c05*c15)/t86 - c01*c45*(c01*c15 - c05*c11 - c05)/t86 - c04*c11*(-c01*c55 - c01 + c05*c15)/t86 - c04*c15*(c01*c15 - c05*c11 - c05)/t86 - c11*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t86 - c11*c45*(-c00*c15 + c01*c05 - c15)/t86 - c14*c15*(-c00*c15 + c01*c05 - c15)/t86 + c14 - c15*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t86
-    t96 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t86 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t86 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t86 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t86 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t86 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t86
-    t97 = t96 + 1
-    t99 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t106 = -c01*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t99 - c01*c15*(-c01*c44 - c01 + c04*c14)/t99 - c01*c45*(c01*c14 - c04*c11 - c04)/t99 - c05*c11*(-c01*c44 - c01 + c04*c14)/t99 - c05*c14*(c01*c14 - c04*c11 - c04)/t99 - c11*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t99 - c11*c45*(-c00*c14 + c01*c04 - c14)/t99 - c14*c15*(-c00*c14 + c01*c04 - c14)/t99 - c14*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t99 + c15
-    t109 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t99 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t99 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t99 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t99 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t99 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t99 + c55
-    t110 = t109 + 1
-    t112 = c00*c11 + c00 - c01**2 + c11 + 1
-    t117 = 2*c01**2*c11/t112 - c01**2*(c11 + 1)/t112 - c11**2*(c00 + 1)/t112 + c11
-    t118 = c01**2*c14/t112 + c01*c04*c11/t112 - c01*c04*(c11 + 1)/t112 - c11*c14*(c00 + 1)/t112 + c14
-    t119 = c01**2*c15/t112 + c01*c05*c11/t112 - c01*c05*(c11 + 1)/t112 - c11*c15*(c00 + 1)/t112 + c15
-    t120 = 2*c01*c04*c14/t112 - c04**2*(c11 + 1)/t112 - c14**2*(c00 + 1)/t112 + c44
-    t121 = c01*c04*c15/t112 + c01*c05*c14/t112 - c04*c05*(c11 + 1)/t112 - c14*c15*(c00 + 1)/t112 + c45
-    t122 = 2*c01*c05*c15/t112 - c05**2*(c11 + 1)/t112 - c15**2*(c00 + 1)/t112 + c55
-    t123 = t121/numpy.sqrt(numpy.maximum((t120 + 1)*(t122 + 1), 0.0))
-    t124 = t122 + 1
-    t126 = -t121*t122/t124 + t121
-    t127 = t120 - t121**2/t124
-    t128 = t127 + 1
-    t130 = t120*t122 + t120 - t121**2 + t122 + 1
-    t134 = t120 + 1
-    t136 = -t120*t121/t134 + t121
-    t137 = -t121**2/t134 + t122
-    t138 = t137 + 1
-    t140 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t144 = -c00*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t140 - c00*c14*(-c01*c55 - c01 + c05*c15)/t140 - c00*c45*(c01*c15 - c05*c11 - c05)/t140 - c01*c04*(-c01*c55 - c01 + c05*c15)/t140 - c01*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t140 - c01*c45*(-c00*c15 + c01*c05 - c15)/t140 - c04*c05*(c01*c15 - c05*c11 - c05)/t140 + c04 - c05*c14*(-c00*c15 + c01*c05 - c15)/t140 - c05*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t140
-    t150 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t140 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t140 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t140 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t140 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t140 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t140
-    t151 = t150 + 1
-    t153 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t157 = -c00*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t153 - c00*c15*(-c01*c44 - c01 + c04*c14)/t153 - c00*c45*(c01*c14 - c04*c11 - c04)/t153 - c01*c05*(-c01*c44 - c01 + c04*c14)/t153 - c01*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t153 - c01*c45*(-c00*c14 + c01*c04 - c14)/t153 - c04*c05*(c01*c14 - c04*c11 - c04)/t153 - c04*c15*(-c00*c14 + c01*c04 - c14)/t153 - c04*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t153 + c05
-    t163 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t153 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t153 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t153 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t153 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t153 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t153 + c55
-    t164 = t163 + 1
-    t166 = c00*c11 + c00 - c01**2 + c11 + 1
-    t168 = c00*c01*c11/t166 - c00*c01*(c11 + 1)/t166 + c01**3/t166 - c01*c11*(c00 + 1)/t166 + c01
-    t169 = c00*c01*c14/t166 - c00*c04*(c11 + 1)/t166 + c01**2*c04/t166 - c01*c14*(c00 + 1)/t166 + c04
-    t170 = c00*c01*c15/t166 - c00*c05*(c11 + 1)/t166 + c01**2*c05/t166 - c01*c15*(c00 + 1)/t166 + c05
-    t172 = c01**2*c14/t166 + c01*c04*c11/t166 - c01*c04*(c11 + 1)/t166 - c11*c14*(c00 + 1)/t166 + c14
-    t173 = c01**2*c15/t166 + c01*c05*c11/t166 - c01*c05*(c11 + 1)/t166 - c11*c15*(c00 + 1)/t166 + c15
-    t174 = 2*c01*c04*c14/t166 - c04**2*(c11 + 1)/t166 - c14**2*(c00 + 1)/t166 + c44
-    t175 = c01*c04*c15/t166 + c01*c05*c14/t166 - c04*c05*(c11 + 1)/t166 - c14*c15*(c00 + 1)/t166 + c45
-    t176 = 2*c01*c05*c15/t166 - c05**2*(c11 + 1)/t166 - c15**2*(c00 + 1)/t166 + c55
-    t177 = t176 + 1
-    t179 = -t175*t176/t177 + t175
-    t180 = t174 - t175**2/t177
-    t181 = t180 + 1
-    t183 = t174*t176 + t174 - t175**2 + t176 + 1
-    t187 = t174*t176 + t174 - t175**2 + t176 + 1
-    t191 = t174 + 1
-    t193 = -t174*t175/t191 + t175
-    t194 = -t175**2/t191 + t176
-    t195 = t194 + 1
-    t197 = t175/numpy.sqrt(numpy.maximum((t174 + 1)*(t176 + 1), 0.0))
-    t198 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t202 = -c00*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t198 - c00*c14*(-c01*c55 - c01 + c05*c15)/t198 - c00*c45*(c01*c15 - c05*c11 - c05)/t198 - c01*c04*(-c01*c55 - c01 + c05*c15)/t198 - c01*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t198 - c01*c45*(-c00*c15 + c01*c05 - c15)/t198 - c04*c05*(c01*c15 - c05*c11 - c05)/t198 + c04 - c05*c14*(-c00*c15 + c01*c05 - c15)/t198 - c05*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t198
-    t208 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t198 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t198 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t198 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t198 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t198 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t198
-    t209 = t208 + 1
-    t211 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t215 = -c00*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t211 - c00*c15*(-c01*c44 - c01 + c04*c14)/t211 - c00*c45*(c01*c14 - c04*c11 - c04)/t211 - c01*c05*(-c01*c44 - c01 + c04*c14)/t211 - c01*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t211 - c01*c45*(-c00*c14 + c01*c04 - c14)/t211 - c04*c05*(c01*c14 - c04*c11 - c04)/t211 - c04*c15*(-c00*c14 + c01*c04 - c14)/t211 - c04*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t211 + c05
-    t221 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t211 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t211 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t211 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t211 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t211 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t211 + c55
-    t222 = t221 + 1
-    t224 = c00*c11 + c00 - c01**2 + c11 + 1
-    t226 = c00*c01*c11/t224 - c00*c01*(c11 + 1)/t224 + c01**3/t224 - c01*c11*(c00 + 1)/t224 + c01
-    t227 = c00*c01*c14/t224 - c00*c04*(c11 + 1)/t224 + c01**2*c04/t224 - c01*c14*(c00 + 1)/t224 + c04
-    t228 = c00*c01*c15/t224 - c00*c05*(c11 + 1)/t224 + c01**2*c05/t224 - c01*c15*(c00 + 1)/t224 + c05
-    t230 = c01**2*c14/t224 + c01*c04*c11/t224 - c01*c04*(c11 + 1)/t224 - c11*c14*(c00 + 1)/t224 + c14
-    t231 = c01**2*c15/t224 + c01*c05*c11/t224 - c01*c05*(c11 + 1)/t224 - c11*c15*(c00 + 1)/t224 + c15
-    t232 = 2*c01*c04*c14/t224 - c04**2*(c11 + 1)/t224 - c14**2*(c00 + 1)/t224 + c44
-    t233 = c01*c04*c15/t224 + c01*c05*c14/t224 - c04*c05*(c11 + 1)/t224 - c14*c15*(c00 + 1)/t224 + c45
-    t234 = 2*c01*c05*c15/t224 - c05**2*(c11 + 1)/t224 - c15**2*(c00 + 1)/t224 + c55
-    t235 = t234 + 1
-    t237 = -t233*t234/t235 + t233
-    t238 = t232 - t233**2/t235
-    t239 = t238 + 1
-    t241 = t232*t234 + t232 - t233**2 + t234 + 1
-    t245 = t232*t234 + t232 - t233**2 + t234 + 1
-    t249 = t232 + 1
-    t251 = -t232*t233/t249 + t233
-    t252 = -t233**2/t249 + t234
-    t253 = t252 + 1
-    t255 = t233/numpy.sqrt(numpy.maximum((t232 + 1)*(t234 + 1), 0.0))
-    t256 = c00*c11 + c00 - c01**2 + c11 + 1
-    t257 = -c00**2*(c11 + 1)/t256 + 2*c00*c01**2/t256 + c00 - c01**2*(c00 + 1)/t256
-    t259 = c00*c01*c14/t256 - c00*c04*(c11 + 1)/t256 + c01**2*c04/t256 - c01*c14*(c00 + 1)/t256 + c04
-    t260 = c00*c01*c15/t256 - c00*c05*(c11 + 1)/t256 + c01**2*c05/t256 - c01*c15*(c00 + 1)/t256 + c05
-    t264 = 2*c01*c04*c14/t256 - c04**2*(c11 + 1)/t256 - c14**2*(c00 + 1)/t256 + c44
-    t265 = c01*c04*c15/t256 + c01*c05*c14/t256 - c04*c05*(c11 + 1)/t256 - c14*c15*(c00 + 1)/t256 + c45
-    t266 = 2*c01*c05*c15/t256 - c05**2*(c11 + 1)/t256 - c15**2*(c00 + 1)/t256 + c55
-    t267 = t265/numpy.sqrt(numpy.maximum((t264 + 1)*(t266 + 1), 0.0))
-    t268 = t266 + 1
-    t270 = -t265*t266/t268 + t265
-    t271 = t264 - t265**2/t268
-    t272 = t271 + 1
-    t274 = t264*t266 + t264 - t265**2 + t266 + 1
-    t278 = t264 + 1
-    t280 = -t264*t265/t278 + t265
-    t281 = -t265**2/t278 + t266
-    t282 = t281 + 1
-    e0 = numpy.pi**(-2.0)
-    e1 = 4*e0
-    e2 = c34*e1
-    e3 = c35*e1
-    e4 = c03*e1
-    e5 = c13*e1
-    e6 = numpy.pi**(-1.0)
-    e7 = 2*e6
-    e8 = e7*t227
-    e9 = e7*t228
-    e10 = e7*t169
-    e11 = e7*t170
-    return 2*c02*c03*e6*(4*e6*t259*t260/numpy.sqrt(numpy.maximum(t274, 0.0)) + 2*e6*(t257 - 1)*numpy.arcsin(numpy.clip(t267, -1.0, 1.0)) - e7*t259**2*t280/(numpy.sqrt(numpy.maximum(t278, 0.0))*numpy.sqrt(numpy.maximum(t282, 0.0))) - e7*t260**2*t270/(numpy.sqrt(numpy.maximum(t268, 0.0))*numpy.sqrt(numpy.maximum(t272, 0.0))))/numpy.sqrt(numpy.maximum(t256, 0.0)) + 2*c02*c13*e6*(e7*t226*numpy.arcsin(numpy.clip(t255, -1.0, 1.0)) - e8*t230*t251/(numpy.sqrt(numpy.maximum(t249, 0.0))*numpy.sqrt(numpy.maximum(t253, 0.0))) + e8*t231/numpy.sqrt(numpy.maximum(t245, 0.0)) + e9*t230/numpy.sqrt(numpy.maximum(t241, 0.0)) - e9*t231*t237/(numpy.sqrt(numpy.maximum(t235, 0.0))*numpy.sqrt(numpy.maximum(t239, 0.0))))/numpy.sqrt(numpy.maximum(t224, 0.0)) - c02*e2*t215/(numpy.sqrt(numpy.maximum(t211, 0.0))*numpy.sqrt(numpy.maximum(t222, 0.0))) - c02*e3*t202/(numpy.sqrt(numpy.maximum(t198, 0.0))*numpy.sqrt(numpy.maximum(t209, 0.0))) + 2*c03*c12*e6*(-e10*t172*t193/(numpy.sqrt(numpy.maximum(t191, 0.0))*numpy.sqrt(numpy.maximum(t195, 0.0))) + e10*t173/numpy.sqrt(numpy.maximum(t187, 0.0)) + e11*t172/numpy.sqrt(numpy.maximum(t183, 0.0)) - e11*t173*t179/(numpy.sqrt(numpy.maximum(t177, 0.0))*numpy.sqrt(numpy.maximum(t181, 0.0))) + e7*t168*numpy.arcsin(numpy.clip(t197, -1.0, 1.0)))/numpy.sqrt(numpy.maximum(t166, 0.0)) + 2*c12*c13*e6*(4*e6*t118*t119/numpy.sqrt(numpy.maximum(t130, 0.0)) + 2*e6*(t117 - 1)*numpy.arcsin(numpy.clip(t123, -1.0, 1.0)) - e7*t118**2*t136/(numpy.sqrt(numpy.maximum(t134, 0.0))*numpy.sqrt(numpy.maximum(t138, 0.0))) - e7*t119**2*t126/(numpy.sqrt(numpy.maximum(t124, 0.0))*numpy.sqrt(numpy.maximum(t128, 0.0))))/numpy.sqrt(numpy.maximum(t112, 0.0)) - c12*e2*t106/(numpy.sqrt(numpy.maximum(t110, 0.0))*numpy.sqrt(numpy.maximum(t99, 0.0))) - c12*e3*t93/(numpy.sqrt(numpy.maximum(t86, 0.0))*numpy.sqrt(numpy.maximum(t97, 0.0))) + 4*c23*e0*numpy.arcsin(numpy.clip(t59, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t48, 0.0)) + 4*c24*c35*e0/numpy.sqrt(numpy.maximum(t24, 0.0)) - c24*e2*t44/(numpy.sqrt(numpy.maximum(t35, 0.0))*numpy.sqrt(numpy.maximum(t46, 0.0))) - c24*e4*t157/(numpy.sqrt(numpy.maximum(t153, 0.0))*numpy.sqrt(numpy.maximum(t164, 0.0))) - c24*e5*t80/(numpy.sqrt(numpy.maximum(t73, 0.0))*numpy.sqrt(numpy.maximum(t84, 0.0))) + 4*c25*c34*e0/numpy.sqrt(numpy.maximum(t13, 0.0)) - c25*e3*t9/(numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t11, 0.0))) - c25*e4*t144/(numpy.sqrt(numpy.maximum(t140, 0.0))*numpy.sqrt(numpy.maximum(t151, 0.0))) - c25*e5*t67/(numpy.sqrt(numpy.maximum(t60, 0.0))*numpy.sqrt(numpy.maximum(t71, 0.0)))
+    e0 = 1/numpy.pi**2
+    e1 = c01**2
+    e2 = c00 * c11
+    e3 = 1 + c11
+    e4 = e2 + e3 + c00 - e1
+    e5 = 1/numpy.sqrt(numpy.maximum(e4, 0.0))
+    e6 = 1/e4
+    e7 = c01 * c04
+    e8 = e7 * c15
+    e9 = c01 * c14
+    e10 = e6 * e9
+    e11 = e3 * e6
+    e12 = c04 * c05
+    e13 = 1 + c00
+    e14 = e13 * e6
+    e15 = c14 * c15
+    e16 = c45 + e10 * c05 + e6 * e8 - e11 * e12 - e14 * e15
+    e17 = c04 * c14
+    e18 = 2 * c01
+    e19 = e17 * e18
+    e20 = c04**2
+    e21 = c14**2
+    e22 = c44 + e19 * e6 - e11 * e20 - e14 * e21
+    e23 = 1 + e22
+    e24 = c05 * c15
+    e25 = e18 * e24
+    e26 = c05**2
+    e27 = c15**2
+    e28 = c55 + e25 * e6 - e11 * e26 - e14 * e27
+    e29 = 1 + e28
+    e30 = numpy.arcsin(numpy.clip(e16 / numpy.sqrt(numpy.maximum(e23 * e29, 0.0)), -1.0, 1.0))
+    e31 = c45**2
+    e32 = c44 * c55
+    e33 = c00 * c44
+    e34 = c11 * c44
+    e35 = c00 * c55
+    e36 = c11 * c55
+    e37 = 2 * c45
+    e38 = e37 * c05
+    e39 = 2 * e17
+    e40 = c00 * c14
+    e41 = c01 * c55
+    e42 = c01 * c44
+    e43 = 2 * e24
+    e44 = c04 * c11
+    e45 = e34 + c44 - e21
+    e46 = e33 - e20
+    e47 = e19 + e4 + e45 + e46 + e2 * c44 - e1 * c44 - e20 * c11 - e21 * c00
+    e48 = e36 + c55 - e27
+    e49 = e35 - e26
+    e50 = e25 + e48 + e49 + e2 * c55 - e1 * c55 - e26 * c11 - e27 * c00
+    e51 = 1/numpy.sqrt(numpy.maximum(e32 - e31 + e12 * e37 + e33 * c55 - e20 * c55 - e26 * c44 - e31 * c00 + e1 * e31 + e47 + e50 + (e15 * e37 + e34 * c55 - e21 * c55 - e27 * c44 - e31 * c11) + e2 * e32 + e20 * e27 + e21 * e26 + e38 * e44 + e39 * e41 + e42 * e43 - e1 * e32 - e2 * e31 - e20 * e36 - e21 * e35 - e24 * e39 - e26 * e34 - e27 * e33 - e37 * e8 - e38 * e9 + e37 * c15 * e40, 0.0))
+    e52 = 4 * e0
+    e53 = e52 * c02
+    e54 = c00 * c15
+    e55 = 1/e47
+    e56 = e55 * (c04 * c14 - (e42 + c01))
+    e57 = c01 * c14 - (e44 + c04)
+    e58 = e55 * c45
+    e59 = e57 * e58
+    e60 = c01 * c05
+    e61 = c01 * c04 - (e40 + c14)
+    e62 = e58 * e61
+    e63 = e55 * e57
+    e64 = e55 * e61
+    e65 = c04 * c15
+    e66 = e55 * (e3 + e45)
+    e67 = c01 * c15
+    e68 = e55 * (e13 + e46 + c44)
+    e69 = e4 * e58
+    e70 = e63 * c05
+    e71 = e64 * c15
+    e72 = e31 * e4
+    e73 = 1 / (numpy.sqrt(numpy.maximum(e47, 0.0)) * numpy.sqrt(numpy.maximum(1 + c55 - e26 * e66 - e27 * e68 - e37 * e70 - e37 * e71 - e43 * e56 - e55 * e72, 0.0)))
+    e74 = e73 * (c05 - e12 * e63 - e54 * e56 - e56 * e60 - e59 * c00 - e62 * c01 - e64 * e65 - e67 * e68 - e69 * c04 - e66 * (c00 * c05))
+    e75 = e4 + e50
+    e76 = 1/e75
+    e77 = e76 * (c05 * c15 - (e41 + c01))
+    e78 = c05 * c11
+    e79 = c01 * c15 - (e78 + c05)
+    e80 = e76 * c45
+    e81 = e79 * e80
+    e82 = c01 * c05 - (e54 + c15)
+    e83 = e80 * e82
+    e84 = e76 * e79
+    e85 = c05 * c14
+    e86 = e76 * e82
+    e87 = e76 * (e3 + e48)
+    e88 = e76 * (e13 + e49 + c55)
+    e89 = e4 * e80
+    e90 = e84 * c04
+    e91 = e86 * c14
+    e92 = 1 / (numpy.sqrt(numpy.maximum(e75, 0.0)) * numpy.sqrt(numpy.maximum(1 + c44 - e20 * e87 - e21 * e88 - e37 * e90 - e37 * e91 - e39 * e77 - e72 * e76, 0.0)))
+    e93 = e92 * (c04 - e12 * e84 - e40 * e77 - e7 * e77 - e81 * c00 - e83 * c01 - e85 * e86 - e88 * e9 - e89 * c05 - e87 * (c00 * c04))
+    e94 = e52 * c03
+    e95 = e52 * c12
+    e96 = e73 * (c15 - e15 * e64 - e56 * e67 - e56 * e78 - e59 * c01 - e60 * e66 - e62 * c11 - e63 * e85 - e69 * c14 - e68 * (c11 * c15))
+    e97 = e92 * (c14 - e15 * e86 - e44 * e77 - e65 * e84 - e7 * e87 - e77 * e9 - e81 * c01 - e83 * c11 - e89 * c15 - e88 * (c11 * c14))
+    e98 = e52 * c13
+    e99 = -c45
+    e100 = 1/numpy.pi
+    e101 = 2 * e100
+    e102 = e101 * e30
+    e103 = e1 * e6
+    e104 = e11 * c00
+    e105 = c05 + e103 * c05 - e104 * c05 - e14 * e67 + e6 * c00 * e67
+    e106 = e16**2
+    e107 = 1/numpy.sqrt(numpy.maximum(e23 - e106 + e28 + e22 * e28, 0.0))
+    e108 = c04 + e10 * c00 + e103 * c04 - e104 * c04 - e14 * e9
+    e109 = e107 * e108
+    e110 = 4 * e100
+    e111 = 1/e23
+    e112 = e101 / numpy.sqrt(numpy.maximum(e23, 0.0)) / numpy.sqrt(numpy.maximum(e29 - e106 * e111, 0.0)) * (e16 - e111 * e22 * e16)
+    e113 = 1/e29
+    e114 = (e16 - e113 * e28 * e16) / (numpy.sqrt(numpy.maximum(e29, 0.0)) * numpy.sqrt(numpy.maximum(e23 - e106 * e113, 0.0)))
+    e115 = e101 * e114
+    e116 = e6 * c01
+    e117 = e14 * c11
+    e118 = c15 + e103 * c15 + e116 * e78 - e11 * e60 - e117 * c15
+    e119 = c14 + e103 * c14 + e116 * e44 - e11 * e7 - e117 * c14
+    e120 = e107 * e119
+    e121 = e101 * e118
+    e122 = e102 * (c01 + e116 * e2 + e6 * c01**3 - e104 * c01 - e117 * c01) + e109 * e121 + e101 * e105 * e120 - e105 * e121 * e114 - e108 * e119 * e112
+    return 4 * e0 * e5 * e30 * c23 - (e53 * c34 * e74 + e53 * c35 * e93 + e74 * (e94 * c24) + e93 * (e94 * c25) + e95 * c34 * e96 + e95 * c35 * e97 + e96 * (e98 * c24) + e97 * (e98 * c25)) + 4 * e0 * c24 * c35 * e51 + 4 * e0 * c25 * c34 * e51 - e52 * c24 * c34 * (e73 * (-(e99 + e12 * e66 + e15 * e68 + e56 * e65 + e56 * e85 + e59 * c04 + e62 * c14 + e69 * c44 + e70 * c44 + e71 * c44))) - e52 * c25 * c35 * (e92 * (-(e99 + e12 * e87 + e15 * e88 + e65 * e77 + e77 * e85 + e81 * c05 + e83 * c15 + e89 * c55 + e90 * c55 + e91 * c55))) + 2 * e100 * e5 * c02 * c13 * e122 + 2 * e100 * e5 * c03 * c12 * e122 + 2 * e100 * e5 * c02 * c03 * (e102 * (c00 - 1 - e1 * e14 - e11 * c00**2 + 2 * c00 * e1 * e6) - e112 * e108**2 - e115 * e105**2 + e105 * e110 * e109) + 2 * e100 * e5 * c12 * c13 * (e102 * (c11 - 1 - e1 * e11 - e14 * c11**2 + 2 * c11 * e1 * e6) - e112 * e119**2 - e115 * e118**2 + e110 * e118 * e120)
 
 
 def kernel_increment_st(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma(z4) * sigma*(z5)], z ~ N(0, c)."""
-    t0 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t9 = -c04*c05*(c11*c55 + c11 - c15**2 + c55 + 1)/t0 - c04*c15*(-c01*c55 - c01 + c05*c15)/t0 - c04*c55*(c01*c15 - c05*c11 - c05)/t0 - c05*c14*(-c01*c55 - c01 + c05*c15)/t0 - c05*c45*(c01*c15 - c05*c11 - c05)/t0 - c14*c15*(c00*c55 + c00 - c05**2 + c55 + 1)/t0 - c14*c55*(-c00*c15 + c01*c05 - c15)/t0 - c15*c45*(-c00*c15 + c01*c05 - c15)/t0 - c45*c55*(c00*c11 + c00 - c01**2 + c11 + 1)/t0 + c45
-    t10 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t0 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t0 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t0 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t0 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t0 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t0
-    t11 = t10 + 1
-    t13 = c00*c11*c44*c55 + c00*c11*c44 - c00*c11*c45**2 + c00*c11*c55 + c00*c11 - c00*c14**2*c55 - c00*c14**2 + 2*c00*c14*c15*c45 - c00*c15**2*c44 - c00*c15**2 + c00*c44*c55 + c00*c44 - c00*c45**2 + c00*c55 + c00 - c01**2*c44*c55 - c01**2*c44 + c01**2*c45**2 - c01**2*c55 - c01**2 + 2*c01*c04*c14*c55 + 2*c01*c04*c14 - 2*c01*c04*c15*c45 - 2*c01*c05*c14*c45 + 2*c01*c05*c15*c44 + 2*c01*c05*c15 - c04**2*c11*c55 - c04**2*c11 + c04**2*c15**2 - c04**2*c55 - c04**2 + 2*c04*c05*c11*c45 - 2*c04*c05*c14*c15 + 2*c04*c05*c45 - c05**2*c11*c44 - c05**2*c11 + c05**2*c14**2 - c05**2*c44 - c05**2 + c11*c44*c55 + c11*c44 - c11*c45**2 + c11*c55 + c11 - c14**2*c55 - c14**2 + 2*c14*c15*c45 - c15**2*c44 - c15**2 + c44*c55 + c44 - c45**2 + c55 + 1
-    t24 = c00*c11*c44*c55 + c00*c11*c44 - c00*c11*c45**2 + c00*c11*c55 + c00*c11 - c00*c14**2*c55 - c00*c14**2 + 2*c00*c14*c15*c45 - c00*c15**2*c44 - c00*c15**2 + c00*c44*c55 + c00*c44 - c00*c45**2 + c00*c55 + c00 - c01**2*c44*c55 - c01**2*c44 + c01**2*c45**2 - c01**2*c55 - c01**2 + 2*c01*c04*c14*c55 + 2*c01*c04*c14 - 2*c01*c04*c15*c45 - 2*c01*c05*c14*c45 + 2*c01*c05*c15*c44 + 2*c01*c05*c15 - c04**2*c11*c55 - c04**2*c11 + c04**2*c15**2 - c04**2*c55 - c04**2 + 2*c04*c05*c11*c45 - 2*c04*c05*c14*c15 + 2*c04*c05*c45 - c05**2*c11*c44 - c05**2*c11 + c05**2*c14**2 - c05**2*c44 - c05**2 + c11*c44*c55 + c11*c44 - c11*c45**2 + c11*c55 + c11 - c14**2*c55 - c14**2 + 2*c14*c15*c45 - c15**2*c44 - c15**2 + c44*c55 + c44 - c45**2 + c55 + 1
-    t35 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t44 = -c04*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t35 - c04*c15*(-c01*c44 - c01 + c04*c14)/t35 - c04*c45*(c01*c14 - c04*c11 - c04)/t35 - c05*c14*(-c01*c44 - c01 + c04*c14)/t35 - c05*c44*(c01*c14 - c04*c11 - c04)/t35 - c14*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t35 - c14*c45*(-c00*c14 + c01*c04 - c14)/t35 - c15*c44*(-c00*c14 + c01*c04 - c14)/t35 - c44*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t35 + c45
-    t45 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t35 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t35 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t35 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t35 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t35 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t35 + c55
-    t46 = t45 + 1
-    t48 = c00*c11 + c00 - c01**2 + c11 + 1
-    t56 = 2*c01*c04*c14/t48 - c04**2*(c11 + 1)/t48 - c14**2*(c00 + 1)/t48 + c44
-    t57 = c01*c04*c15/t48 + c01*c05*c14/t48 - c04*c05*(c11 + 1)/t48 - c14*c15*(c00 + 1)/t48 + c45
-    t58 = 2*c01*c05*c15/t48 - c05**2*(c11 + 1)/t48 - c15**2*(c00 + 1)/t48 + c55
-    t59 = t57/numpy.sqrt(numpy.maximum((t56 + 1)*(t58 + 1), 0.0))
-    t60 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t67 = -c01*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t60 - c01*c14*(-c01*c55 - c01 + c05*c15)/t60 - c01*c45*(c01*c15 - c05*c11 - c05)/t60 - c04*c11*(-c01*c55 - c01 + c05*c15)/t60 - c04*c15*(c01*c15 - c05*c11 - c05)/t60 - c11*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t60 - c11*c45*(-c00*c15 + c01*c05 - c15)/t60 - c14*c15*(-c00*c15 + c01*c05 - c15)/t60 + c14 - c15*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t60
-    t70 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t60 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t60 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t60 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t60 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t60 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t60
-    t71 = t70 + 1
-    t73 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t80 = -c01*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t73 - c01*c15*(-c01*c44 - c01 + c04*c14)/t73 - c01*c45*(c01*c14 - c04*c11 - c04)/t73 - c05*c11*(-c01*c44 - c01 + c04*c14)/t73 - c05*c14*(c01*c14 - c04*c11 - c04)/t73 - c11*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t73 - c11*c45*(-c00*c14 + c01*c04 - c14)/t73 - c14*c15*(-c00*c14 + c01*c04 - c14)/t73 - c14*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t73 + c15
-    t83 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t73 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t73 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t73 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t73 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t73 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t73 + c55
-    t84 = t83 + 1
-    t86 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t93 = -c01*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t86 - c01*c14*(-c01*c55 - c01 + c05*c15)/t86 - c01*c45*(c01*c15 - c05*c11 - c05)/t86 - c04*c11*(-c01*c55 - c01 + c05*c15)/t86 - c04*c15*(c01*c15 - c05*c11 - c05)/t86 - c11*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t86 - c11*c45*(-c00*c15 + c01*c05 - c15)/t86 - c14*c15*(-c00*c15 + c01*c05 - c15)/t86 + c14 - c15*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t86
-    t96 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t86 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t86 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t86 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t86 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t86 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t86
-    t97 = t96 + 1
-    t99 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t106 = -c01*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t99 - c01*c15*(-c01*c44 - c01 + c04*c14)/t99 - c01*c45*(c01*c14 - c04*c11 - c04)/t99 - c05*c11*(-c01*c44 - c01 + c04*c14)/t99 - c05*c14*(c01*c14 - c04*c11 - c04)/t99 - c11*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t99 - c11*c45*(-c00*c14 + c01*c04 - c14)/t99 - c14*c15*(-c00*c14 + c01*c04 - c14)/t99 - c14*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t99 + c15
-    t109 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t99 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t99 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t99 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t99 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t99 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t99 + c55
-    t110 = t109 + 1
-    t112 = c00*c11 + c00 - c01**2 + c11 + 1
-    t117 = 2*c01**2*c11/t112 - c01**2*(c11 + 1)/t112 - c11**2*(c00 + 1)/t112 + c11
-    t118 = c01**2*c14/t112 + c01*c04*c11/t112 - c01*c04*(c11 + 1)/t112 - c11*c14*(c00 + 1)/t112 + c14
-    t119 = c01**2*c15/t112 + c01*c05*c11/t112 - c01*c05*(c11 + 1)/t112 - c11*c15*(c00 + 1)/t112 + c15
-    t120 = 2*c01*c04*c14/t112 - c04**2*(c11 + 1)/t112 - c14**2*(c00 + 1)/t112 + c44
-    t121 = c01*c04*c15/t112 + c01*c05*c14/t112 - c04*c05*(c11 + 1)/t112 - c14*c15*(c00 + 1)/t112 + c45
-    t122 = 2*c01*c05*c15/t112 - c05**2*(c11 + 1)/t112 - c15**2*(c00 + 1)/t112 + c55
-    t123 = t121/numpy.sqrt(numpy.maximum((t120 + 1)*(t122 + 1), 0.0))
-    t124 = t122 + 1
-    t126 = -t121*t122/t124 + t121
-    t127 = t120 - t121**2/t124
-    t128 = t127 + 1
-    t130 = t120*t122 + t120 - t121**2 + t122 + 1
-    t134 = t120 + 1
-    t136 = -t120*t121/t134 + t121
-    t137 = -t121**2/t134 + t122
-    t138 = t137 + 1
-    t140 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t144 = -c00*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t140 - c00*c14*(-c01*c55 - c01 + c05*c15)/t140 - c00*c45*(c01*c15 - c05*c11 - c05)/t140 - c01*c04*(-c01*c55 - c01 + c05*c15)/t140 - c01*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t140 - c01*c45*(-c00*c15 + c01*c05 - c15)/t140 - c04*c05*(c01*c15 - c05*c11 - c05)/t140 + c04 - c05*c14*(-c00*c15 + c01*c05 - c15)/t140 - c05*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t140
-    t150 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t140 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t140 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t140 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t140 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t140 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t140
-    t151 = t150 + 1
-    t153 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t157 = -c00*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t153 - c00*c15*(-c01*c44 - c01 + c04*c14)/t153 - c00*c45*(c01*c14 - c04*c11 - c04)/t153 - c01*c05*(-c01*c44 - c01 + c04*c14)/t153 - c01*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t153 - c01*c45*(-c00*c14 + c01*c04 - c14)/t153 - c04*c05*(c01*c14 - c04*c11 - c04)/t153 - c04*c15*(-c00*c14 + c01*c04 - c14)/t153 - c04*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t153 + c05
-    t163 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t153 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t153 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t153 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t153 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t153 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t153 + c55
-    t164 = t163 + 1
-    t166 = c00*c11 + c00 - c01**2 + c11 + 1
-    t168 = c00*c01*c11/t166 - c00*c01*(c11 + 1)/t166 + c01**3/t166 - c01*c11*(c00 + 1)/t166 + c01
-    t169 = c00*c01*c14/t166 - c00*c04*(c11 + 1)/t166 + c01**2*c04/t166 - c01*c14*(c00 + 1)/t166 + c04
-    t170 = c00*c01*c15/t166 - c00*c05*(c11 + 1)/t166 + c01**2*c05/t166 - c01*c15*(c00 + 1)/t166 + c05
-    t172 = c01**2*c14/t166 + c01*c04*c11/t166 - c01*c04*(c11 + 1)/t166 - c11*c14*(c00 + 1)/t166 + c14
-    t173 = c01**2*c15/t166 + c01*c05*c11/t166 - c01*c05*(c11 + 1)/t166 - c11*c15*(c00 + 1)/t166 + c15
-    t174 = 2*c01*c04*c14/t166 - c04**2*(c11 + 1)/t166 - c14**2*(c00 + 1)/t166 + c44
-    t175 = c01*c04*c15/t166 + c01*c05*c14/t166 - c04*c05*(c11 + 1)/t166 - c14*c15*(c00 + 1)/t166 + c45
-    t176 = 2*c01*c05*c15/t166 - c05**2*(c11 + 1)/t166 - c15**2*(c00 + 1)/t166 + c55
-    t177 = t176 + 1
-    t179 = -t175*t176/t177 + t175
-    t180 = t174 - t175**2/t177
-    t181 = t180 + 1
-    t183 = t174*t176 + t174 - t175**2 + t176 + 1
-    t187 = t174*t176 + t174 - t175**2 + t176 + 1
-    t191 = t174 + 1
-    t193 = -t174*t175/t191 + t175
-    t194 = -t175**2/t191 + t176
-    t195 = t194 + 1
-    t197 = t175/numpy.sqrt(numpy.maximum((t174 + 1)*(t176 + 1), 0.0))
-    t198 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t202 = -c00*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t198 - c00*c14*(-c01*c55 - c01 + c05*c15)/t198 - c00*c45*(c01*c15 - c05*c11 - c05)/t198 - c01*c04*(-c01*c55 - c01 + c05*c15)/t198 - c01*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t198 - c01*c45*(-c00*c15 + c01*c05 - c15)/t198 - c04*c05*(c01*c15 - c05*c11 - c05)/t198 + c04 - c05*c14*(-c00*c15 + c01*c05 - c15)/t198 - c05*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t198
-    t208 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t198 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t198 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t198 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t198 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t198 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t198
-    t209 = t208 + 1
-    t211 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t215 = -c00*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t211 - c00*c15*(-c01*c44 - c01 + c04*c14)/t211 - c00*c45*(c01*c14 - c04*c11 - c04)/t211 - c01*c05*(-c01*c44 - c01 + c04*c14)/t211 - c01*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t211 - c01*c45*(-c00*c14 + c01*c04 - c14)/t211 - c04*c05*(c01*c14 - c04*c11 - c04)/t211 - c04*c15*(-c00*c14 + c01*c04 - c14)/t211 - c04*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t211 + c05
-    t221 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t211 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t211 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t211 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t211 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t211 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t211 + c55
-    t222 = t221 + 1
-    t224 = c00*c11 + c00 - c01**2 + c11 + 1
-    t226 = c00*c01*c11/t224 - c00*c01*(c11 + 1)/t224 + c01**3/t224 - c01*c11*(c00 + 1)/t224 + c01
-    t227 = c00*c01*c14/t224 - c00*c04*(c11 + 1)/t224 + c01**2*c04/t224 - c01*c14*(c00 + 1)/t224 + c04
-    t228 = c00*c01*c15/t224 - c00*c05*(c11 + 1)/t224 + c01**2*c05/t224 - c01*c15*(c00 + 1)/t224 + c05
-    t230 = c01**2*c14/t224 + c01*c04*c11/t224 - c01*c04*(c11 + 1)/t224 - c11*c14*(c00 + 1)/t224 + c14
-    t231 = c01**2*c15/t224 + c01*c05*c11/t224 - c01*c05*(c11 + 1)/t224 - c11*c15*(c00 + 1)/t224 + c15
-    t232 = 2*c01*c04*c14/t224 - c04**2*(c11 + 1)/t224 - c14**2*(c00 + 1)/t224 + c44
-    t233 = c01*c04*c15/t224 + c01*c05*c14/t224 - c04*c05*(c11 + 1)/t224 - c14*c15*(c00 + 1)/t224 + c45
-    t234 = 2*c01*c05*c15/t224 - c05**2*(c11 + 1)/t224 - c15**2*(c00 + 1)/t224 + c55
-    t235 = t234 + 1
-    t237 = -t233*t234/t235 + t233
-    t238 = t232 - t233**2/t235
-    t239 = t238 + 1
-    t241 = t232*t234 + t232 - t233**2 + t234 + 1
-    t245 = t232*t234 + t232 - t233**2 + t234 + 1
-    t249 = t232 + 1
-    t251 = -t232*t233/t249 + t233
-    t252 = -t233**2/t249 + t234
-    t253 = t252 + 1
-    t255 = t233/numpy.sqrt(numpy.maximum((t232 + 1)*(t234 + 1), 0.0))
-    t256 = c00*c11 + c00 - c01**2 + c11 + 1
-    t257 = -c00**2*(c11 + 1)/t256 + 2*c00*c01**2/t256 + c00 - c01**2*(c00 + 1)/t256
-    t259 = c00*c01*c14/t256 - c00*c04*(c11 + 1)/t256 + c01**2*c04/t256 - c01*c14*(c00 + 1)/t256 + c04
-    t260 = c00*c01*c15/t256 - c00*c05*(c11 + 1)/t256 + c01**2*c05/t256 - c01*c15*(c00 + 1)/t256 + c05
-    t264 = 2*c01*c04*c14/t256 - c04**2*(c11 + 1)/t256 - c14**2*(c00 + 1)/t256 + c44
-    t265 = c01*c04*c15/t256 + c01*c05*c14/t256 - c04*c05*(c11 + 1)/t256 - c14*c15*(c00 + 1)/t256 + c45
-    t266 = 2*c01*c05*c15/t256 - c05**2*(c11 + 1)/t256 - c15**2*(c00 + 1)/t256 + c55
-    t267 = t265/numpy.sqrt(numpy.maximum((t264 + 1)*(t266 + 1), 0.0))
-    t268 = t266 + 1
-    t270 = -t265*t266/t268 + t265
-    t271 = t264 - t265**2/t268
-    t272 = t271 + 1
-    t274 = t264*t266 + t264 - t265**2 + t266 + 1
-    t278 = t264 + 1
-    t280 = -t264*t265/t278 + t265
-    t281 = -t265**2/t278 + t266
-    t282 = t281 + 1
-    e0 = numpy.pi**(-2.0)
-    e1 = 4*e0
-    e2 = c34*e1
-    e3 = c35*e1
-    e4 = c03*e1
-    e5 = c13*e1
-    e6 = numpy.pi**(-1.0)
-    e7 = 2*e6
-    e8 = e7*t227
-    e9 = e7*t228
-    e10 = e7*t169
-    e11 = e7*t170
-    return 2*c02*c03*e6*(4*e6*t259*t260/numpy.sqrt(numpy.maximum(t274, 0.0)) + 2*e6*(t257 - 1)*numpy.arcsin(numpy.clip(t267, -1.0, 1.0)) - e7*t259**2*t280/(numpy.sqrt(numpy.maximum(t278, 0.0))*numpy.sqrt(numpy.maximum(t282, 0.0))) - e7*t260**2*t270/(numpy.sqrt(numpy.maximum(t268, 0.0))*numpy.sqrt(numpy.maximum(t272, 0.0))))/numpy.sqrt(numpy.maximum(t256, 0.0)) + 2*c02*c13*e6*(e7*t226*numpy.arcsin(numpy.clip(t255, -1.0, 1.0)) - e8*t230*t251/(numpy.sqrt(numpy.maximum(t249, 0.0))*numpy.sqrt(numpy.maximum(t253, 0.0))) + e8*t231/numpy.sqrt(numpy.maximum(t245, 0.0)) + e9*t230/numpy.sqrt(numpy.maximum(t241, 0.0)) - e9*t231*t237/(numpy.sqrt(numpy.maximum(t235, 0.0))*numpy.sqrt(numpy.maximum(t239, 0.0))))/numpy.sqrt(numpy.maximum(t224, 0.0)) - c02*e2*t215/(numpy.sqrt(numpy.maximum(t211, 0.0))*numpy.sqrt(numpy.maximum(t222, 0.0))) - c02*e3*t202/(numpy.sqrt(numpy.maximum(t198, 0.0))*numpy.sqrt(numpy.maximum(t209, 0.0))) + 2*c03*c12*e6*(-e10*t172*t193/(numpy.sqrt(numpy.maximum(t191, 0.0))*numpy.sqrt(numpy.maximum(t195, 0.0))) + e10*t173/numpy.sqrt(numpy.maximum(t187, 0.0)) + e11*t172/numpy.sqrt(numpy.maximum(t183, 0.0)) - e11*t173*t179/(numpy.sqrt(numpy.maximum(t177, 0.0))*numpy.sqrt(numpy.maximum(t181, 0.0))) + e7*t168*numpy.arcsin(numpy.clip(t197, -1.0, 1.0)))/numpy.sqrt(numpy.maximum(t166, 0.0)) + 2*c12*c13*e6*(4*e6*t118*t119/numpy.sqrt(numpy.maximum(t130, 0.0)) + 2*e6*(t117 - 1)*numpy.arcsin(numpy.clip(t123, -1.0, 1.0)) - e7*t118**2*t136/(numpy.sqrt(numpy.maximum(t134, 0.0))*numpy.sqrt(numpy.maximum(t138, 0.0))) - e7*t119**2*t126/(numpy.sqrt(numpy.maximum(t124, 0.0))*numpy.sqrt(numpy.maximum(t128, 0.0))))/numpy.sqrt(numpy.maximum(t112, 0.0)) - c12*e2*t106/(numpy.sqrt(numpy.maximum(t110, 0.0))*numpy.sqrt(numpy.maximum(t99, 0.0))) - c12*e3*t93/(numpy.sqrt(numpy.maximum(t86, 0.0))*numpy.sqrt(numpy.maximum(t97, 0.0))) + 4*c23*e0*numpy.arcsin(numpy.clip(t59, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t48, 0.0)) + 4*c24*c35*e0/numpy.sqrt(numpy.maximum(t24, 0.0)) - c24*e2*t44/(numpy.sqrt(numpy.maximum(t35, 0.0))*numpy.sqrt(numpy.maximum(t46, 0.0))) - c24*e4*t157/(numpy.sqrt(numpy.maximum(t153, 0.0))*numpy.sqrt(numpy.maximum(t164, 0.0))) - c24*e5*t80/(numpy.sqrt(numpy.maximum(t73, 0.0))*numpy.sqrt(numpy.maximum(t84, 0.0))) + 4*c25*c34*e0/numpy.sqrt(numpy.maximum(t13, 0.0)) - c25*e3*t9/(numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t11, 0.0))) - c25*e4*t144/(numpy.sqrt(numpy.maximum(t140, 0.0))*numpy.sqrt(numpy.maximum(t151, 0.0))) - c25*e5*t67/(numpy.sqrt(numpy.maximum(t60, 0.0))*numpy.sqrt(numpy.maximum(t71, 0.0)))
+    e0 = 1/numpy.pi**2
+    e1 = c01**2
+    e2 = c00 * c11
+    e3 = 1 + c11
+    e4 = e2 + e3 + c00 - e1
+    e5 = 1/numpy.sqrt(numpy.maximum(e4, 0.0))
+    e6 = 1/e4
+    e7 = c01 * c04
+    e8 = e7 * c15
+    e9 = c01 * c14
+    e10 = e6 * e9
+    e11 = e3 * e6
+    e12 = c04 * c05
+    e13 = 1 + c00
+    e14 = e13 * e6
+    e15 = c14 * c15
+    e16 = c45 + e10 * c05 + e6 * e8 - e11 * e12 - e14 * e15
+    e17 = c04 * c14
+    e18 = 2 * c01
+    e19 = e17 * e18
+    e20 = c04**2
+    e21 = c14**2
+    e22 = c44 + e19 * e6 - e11 * e20 - e14 * e21
+    e23 = 1 + e22
+    e24 = c05 * c15
+    e25 = e18 * e24
+    e26 = c05**2
+    e27 = c15**2
+    e28 = c55 + e25 * e6 - e11 * e26 - e14 * e27
+    e29 = 1 + e28
+    e30 = numpy.arcsin(numpy.clip(e16 / numpy.sqrt(numpy.maximum(e23 * e29, 0.0)), -1.0, 1.0))
+    e31 = c45**2
+    e32 = c44 * c55
+    e33 = c00 * c44
+    e34 = c11 * c44
+    e35 = c00 * c55
+    e36 = c11 * c55
+    e37 = 2 * c45
+    e38 = e37 * c05
+    e39 = 2 * e17
+    e40 = c00 * c14
+    e41 = c01 * c55
+    e42 = c01 * c44
+    e43 = 2 * e24
+    e44 = c04 * c11
+    e45 = e34 + c44 - e21
+    e46 = e33 - e20
+    e47 = e19 + e4 + e45 + e46 + e2 * c44 - e1 * c44 - e20 * c11 - e21 * c00
+    e48 = e36 + c55 - e27
+    e49 = e35 - e26
+    e50 = e25 + e48 + e49 + e2 * c55 - e1 * c55 - e26 * c11 - e27 * c00
+    e51 = 1/numpy.sqrt(numpy.maximum(e32 - e31 + e12 * e37 + e33 * c55 - e20 * c55 - e26 * c44 - e31 * c00 + e1 * e31 + e47 + e50 + (e15 * e37 + e34 * c55 - e21 * c55 - e27 * c44 - e31 * c11) + e2 * e32 + e20 * e27 + e21 * e26 + e38 * e44 + e39 * e41 + e42 * e43 - e1 * e32 - e2 * e31 - e20 * e36 - e21 * e35 - e24 * e39 - e26 * e34 - e27 * e33 - e37 * e8 - e38 * e9 + e37 * c15 * e40, 0.0))
+    e52 = 4 * e0
+    e53 = e52 * c02
+    e54 = c00 * c15
+    e55 = 1/e47
+    e56 = e55 * (c04 * c14 - (e42 + c01))
+    e57 = c01 * c14 - (e44 + c04)
+    e58 = e55 * c45
+    e59 = e57 * e58
+    e60 = c01 * c05
+    e61 = c01 * c04 - (e40 + c14)
+    e62 = e58 * e61
+    e63 = e55 * e57
+    e64 = e55 * e61
+    e65 = c04 * c15
+    e66 = e55 * (e3 + e45)
+    e67 = c01 * c15
+    e68 = e55 * (e13 + e46 + c44)
+    e69 = e4 * e58
+    e70 = e63 * c05
+    e71 = e64 * c15
+    e72 = e31 * e4
+    e73 = 1 / (numpy.sqrt(numpy.maximum(e47, 0.0)) * numpy.sqrt(numpy.maximum(1 + c55 - e26 * e66 - e27 * e68 - e37 * e70 - e37 * e71 - e43 * e56 - e55 * e72, 0.0)))
+    e74 = e73 * (c05 - e12 * e63 - e54 * e56 - e56 * e60 - e59 * c00 - e62 * c01 - e64 * e65 - e67 * e68 - e69 * c04 - e66 * (c00 * c05))
+    e75 = e4 + e50
+    e76 = 1/e75
+    e77 = e76 * (c05 * c15 - (e41 + c01))
+    e78 = c05 * c11
+    e79 = c01 * c15 - (e78 + c05)
+    e80 = e76 * c45
+    e81 = e79 * e80
+    e82 = c01 * c05 - (e54 + c15)
+    e83 = e80 * e82
+    e84 = e76 * e79
+    e85 = c05 * c14
+    e86 = e76 * e82
+    e87 = e76 * (e3 + e48)
+    e88 = e76 * (e13 + e49 + c55)
+    e89 = e4 * e80
+    e90 = e84 * c04
+    e91 = e86 * c14
+    e92 = 1 / (numpy.sqrt(numpy.maximum(e75, 0.0)) * numpy.sqrt(numpy.maximum(1 + c44 - e20 * e87 - e21 * e88 - e37 * e90 - e37 * e91 - e39 * e77 - e72 * e76, 0.0)))
+    e93 = e92 * (c04 - e12 * e84 - e40 * e77 - e7 * e77 - e81 * c00 - e83 * c01 - e85 * e86 - e88 * e9 - e89 * c05 - e87 * (c00 * c04))
+    e94 = e52 * c03
+    e95 = e52 * c12
+    e96 = e73 * (c15 - e15 * e64 - e56 * e67 - e56 * e78 - e59 * c01 - e60 * e66 - e62 * c11 - e63 * e85 - e69 * c14 - e68 * (c11 * c15))
+    e97 = e92 * (c14 - e15 * e86 - e44 * e77 - e65 * e84 - e7 * e87 - e77 * e9 - e81 * c01 - e83 * c11 - e89 * c15 - e88 * (c11 * c14))
+    e98 = e52 * c13
+    e99 = -c45
+    e100 = 1/numpy.pi
+    e101 = 2 * e100
+    e102 = e101 * e30
+    e103 = e1 * e6
+    e104 = e11 * c00
+    e105 = c05 + e103 * c05 - e104 * c05 - e14 * e67 + e6 * c00 * e67
+    e106 = e16**2
+    e107 = 1/numpy.sqrt(numpy.maximum(e23 - e106 + e28 + e22 * e28, 0.0))
+    e108 = c04 + e10 * c00 + e103 * c04 - e104 * c04 - e14 * e9
+    e109 = e107 * e108
+    e110 = 4 * e100
+    e111 = 1/e23
+    e112 = e101 / numpy.sqrt(numpy.maximum(e23, 0.0)) / numpy.sqrt(numpy.maximum(e29 - e106 * e111, 0.0)) * (e16 - e111 * e22 * e16)
+    e113 = 1/e29
+    e114 = (e16 - e113 * e28 * e16) / (numpy.sqrt(numpy.maximum(e29, 0.0)) * numpy.sqrt(numpy.maximum(e23 - e106 * e113, 0.0)))
+    e115 = e101 * e114
+    e116 = e6 * c01
+    e117 = e14 * c11
+    e118 = c15 + e103 * c15 + e116 * e78 - e11 * e60 - e117 * c15
+    e119 = c14 + e103 * c14 + e116 * e44 - e11 * e7 - e117 * c14
+    e120 = e107 * e119
+    e121 = e101 * e118
+    e122 = e102 * (c01 + e116 * e2 + e6 * c01**3 - e104 * c01 - e117 * c01) + e109 * e121 + e101 * e105 * e120 - e105 * e121 * e114 - e108 * e119 * e112
+    return 4 * e0 * e5 * e30 * c23 - (e53 * c34 * e74 + e53 * c35 * e93 + e74 * (e94 * c24) + e93 * (e94 * c25) + e95 * c34 * e96 + e95 * c35 * e97 + e96 * (e98 * c24) + e97 * (e98 * c25)) + 4 * e0 * c24 * c35 * e51 + 4 * e0 * c25 * c34 * e51 - e52 * c24 * c34 * (e73 * (-(e99 + e12 * e66 + e15 * e68 + e56 * e65 + e56 * e85 + e59 * c04 + e62 * c14 + e69 * c44 + e70 * c44 + e71 * c44))) - e52 * c25 * c35 * (e92 * (-(e99 + e12 * e87 + e15 * e88 + e65 * e77 + e77 * e85 + e81 * c05 + e83 * c15 + e89 * c55 + e90 * c55 + e91 * c55))) + 2 * e100 * e5 * c02 * c13 * e122 + 2 * e100 * e5 * c03 * c12 * e122 + 2 * e100 * e5 * c02 * c03 * (e102 * (c00 - 1 - e1 * e14 - e11 * c00**2 + 2 * c00 * e1 * e6) - e112 * e108**2 - e115 * e105**2 + e105 * e110 * e109) + 2 * e100 * e5 * c12 * c13 * (e102 * (c11 - 1 - e1 * e11 - e14 * c11**2 + 2 * c11 * e1 * e6) - e112 * e119**2 - e115 * e118**2 + e110 * e118 * e120)
 
 
 def kernel_increment_tt(c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3) * sigma*(z4) * sigma*(z5)], z ~ N(0, c)."""
-    t0 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t9 = -c04*c05*(c11*c55 + c11 - c15**2 + c55 + 1)/t0 - c04*c15*(-c01*c55 - c01 + c05*c15)/t0 - c04*c55*(c01*c15 - c05*c11 - c05)/t0 - c05*c14*(-c01*c55 - c01 + c05*c15)/t0 - c05*c45*(c01*c15 - c05*c11 - c05)/t0 - c14*c15*(c00*c55 + c00 - c05**2 + c55 + 1)/t0 - c14*c55*(-c00*c15 + c01*c05 - c15)/t0 - c15*c45*(-c00*c15 + c01*c05 - c15)/t0 - c45*c55*(c00*c11 + c00 - c01**2 + c11 + 1)/t0 + c45
-    t10 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t0 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t0 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t0 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t0 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t0 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t0
-    t11 = t10 + 1
-    t13 = c00*c11*c44*c55 + c00*c11*c44 - c00*c11*c45**2 + c00*c11*c55 + c00*c11 - c00*c14**2*c55 - c00*c14**2 + 2*c00*c14*c15*c45 - c00*c15**2*c44 - c00*c15**2 + c00*c44*c55 + c00*c44 - c00*c45**2 + c00*c55 + c00 - c01**2*c44*c55 - c01**2*c44 + c01**2*c45**2 - c01**2*c55 - c01**2 + 2*c01*c04*c14*c55 + 2*c01*c04*c14 - 2*c01*c04*c15*c45 - 2*c01*c05*c14*c45 + 2*c01*c05*c15*c44 + 2*c01*c05*c15 - c04**2*c11*c55 - c04**2*c11 + c04**2*c15**2 - c04**2*c55 - c04**2 + 2*c04*c05*c11*c45 - 2*c04*c05*c14*c15 + 2*c04*c05*c45 - c05**2*c11*c44 - c05**2*c11 + c05**2*c14**2 - c05**2*c44 - c05**2 + c11*c44*c55 + c11*c44 - c11*c45**2 + c11*c55 + c11 - c14**2*c55 - c14**2 + 2*c14*c15*c45 - c15**2*c44 - c15**2 + c44*c55 + c44 - c45**2 + c55 + 1
-    t24 = c00*c11*c44*c55 + c00*c11*c44 - c00*c11*c45**2 + c00*c11*c55 + c00*c11 - c00*c14**2*c55 - c00*c14**2 + 2*c00*c14*c15*c45 - c00*c15**2*c44 - c00*c15**2 + c00*c44*c55 + c00*c44 - c00*c45**2 + c00*c55 + c00 - c01**2*c44*c55 - c01**2*c44 + c01**2*c45**2 - c01**2*c55 - c01**2 + 2*c01*c04*c14*c55 + 2*c01*c04*c14 - 2*c01*c04*c15*c45 - 2*c01*c05*c14*c45 + 2*c01*c05*c15*c44 + 2*c01*c05*c15 - c04**2*c11*c55 - c04**2*c11 + c04**2*c15**2 - c04**2*c55 - c04**2 + 2*c04*c05*c11*c45 - 2*c04*c05*c14*c15 + 2*c04*c05*c45 - c05**2*c11*c44 - c05**2*c11 + c05**2*c14**2 - c05**2*c44 - c05**2 + c11*c44*c55 + c11*c44 - c11*c45**2 + c11*c55 + c11 - c14**2*c55 - c14**2 + 2*c14*c15*c45 - c15**2*c44 - c15**2 + c44*c55 + c44 - c45**2 + c55 + 1
-    t35 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t44 = -c04*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t35 - c04*c15*(-c01*c44 - c01 + c04*c14)/t35 - c04*c45*(c01*c14 - c04*c11 - c04)/t35 - c05*c14*(-c01*c44 - c01 + c04*c14)/t35 - c05*c44*(c01*c14 - c04*c11 - c04)/t35 - c14*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t35 - c14*c45*(-c00*c14 + c01*c04 - c14)/t35 - c15*c44*(-c00*c14 + c01*c04 - c14)/t35 - c44*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t35 + c45
-    t45 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t35 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t35 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t35 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t35 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t35 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t35 + c55
-    t46 = t45 + 1
-    t48 = c00*c11 + c00 - c01**2 + c11 + 1
-    t56 = 2*c01*c04*c14/t48 - c04**2*(c11 + 1)/t48 - c14**2*(c00 + 1)/t48 + c44
-    t57 = c01*c04*c15/t48 + c01*c05*c14/t48 - c04*c05*(c11 + 1)/t48 - c14*c15*(c00 + 1)/t48 + c45
-    t58 = 2*c01*c05*c15/t48 - c05**2*(c11 + 1)/t48 - c15**2*(c00 + 1)/t48 + c55
-    t59 = t57/numpy.sqrt(numpy.maximum((t56 + 1)*(t58 + 1), 0.0))
-    t60 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t67 = -c01*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t60 - c01*c14*(-c01*c55 - c01 + c05*c15)/t60 - c01*c45*(c01*c15 - c05*c11 - c05)/t60 - c04*c11*(-c01*c55 - c01 + c05*c15)/t60 - c04*c15*(c01*c15 - c05*c11 - c05)/t60 - c11*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t60 - c11*c45*(-c00*c15 + c01*c05 - c15)/t60 - c14*c15*(-c00*c15 + c01*c05 - c15)/t60 + c14 - c15*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t60
-    t70 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t60 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t60 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t60 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t60 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t60 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t60
-    t71 = t70 + 1
-    t73 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t80 = -c01*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t73 - c01*c15*(-c01*c44 - c01 + c04*c14)/t73 - c01*c45*(c01*c14 - c04*c11 - c04)/t73 - c05*c11*(-c01*c44 - c01 + c04*c14)/t73 - c05*c14*(c01*c14 - c04*c11 - c04)/t73 - c11*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t73 - c11*c45*(-c00*c14 + c01*c04 - c14)/t73 - c14*c15*(-c00*c14 + c01*c04 - c14)/t73 - c14*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t73 + c15
-    t83 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t73 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t73 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t73 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t73 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t73 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t73 + c55
-    t84 = t83 + 1
-    t86 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t93 = -c01*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t86 - c01*c14*(-c01*c55 - c01 + c05*c15)/t86 - c01*c45*(c01*c15 - c05*c11 - c05)/t86 - c04*c11*(-c01*c55 - c01 + c05*c15)/t86 - c04*c15*(c01*c15 - c05*c11 - c05)/t86 - c11*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t86 - c11*c45*(-c00*c15 + c01*c05 - c15)/t86 - c14*c15*(-c00*c15 + c01*c05 - c15)/t86 + c14 - c15*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t86
-    t96 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t86 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t86 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t86 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t86 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t86 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t86
-    t97 = t96 + 1
-    t99 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t106 = -c01*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t99 - c01*c15*(-c01*c44 - c01 + c04*c14)/t99 - c01*c45*(c01*c14 - c04*c11 - c04)/t99 - c05*c11*(-c01*c44 - c01 + c04*c14)/t99 - c05*c14*(c01*c14 - c04*c11 - c04)/t99 - c11*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t99 - c11*c45*(-c00*c14 + c01*c04 - c14)/t99 - c14*c15*(-c00*c14 + c01*c04 - c14)/t99 - c14*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t99 + c15
-    t109 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t99 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t99 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t99 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t99 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t99 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t99 + c55
-    t110 = t109 + 1
-    t112 = c00*c11 + c00 - c01**2 + c11 + 1
-    t117 = 2*c01**2*c11/t112 - c01**2*(c11 + 1)/t112 - c11**2*(c00 + 1)/t112 + c11
-    t118 = c01**2*c14/t112 + c01*c04*c11/t112 - c01*c04*(c11 + 1)/t112 - c11*c14*(c00 + 1)/t112 + c14
-    t119 = c01**2*c15/t112 + c01*c05*c11/t112 - c01*c05*(c11 + 1)/t112 - c11*c15*(c00 + 1)/t112 + c15
-    t120 = 2*c01*c04*c14/t112 - c04**2*(c11 + 1)/t112 - c14**2*(c00 + 1)/t112 + c44
-    t121 = c01*c04*c15/t112 + c01*c05*c14/t112 - c04*c05*(c11 + 1)/t112 - c14*c15*(c00 + 1)/t112 + c45
-    t122 = 2*c01*c05*c15/t112 - c05**2*(c11 + 1)/t112 - c15**2*(c00 + 1)/t112 + c55
-    t123 = t121/numpy.sqrt(numpy.maximum((t120 + 1)*(t122 + 1), 0.0))
-    t124 = t122 + 1
-    t126 = -t121*t122/t124 + t121
-    t127 = t120 - t121**2/t124
-    t128 = t127 + 1
-    t130 = t120*t122 + t120 - t121**2 + t122 + 1
-    t134 = t120 + 1
-    t136 = -t120*t121/t134 + t121
-    t137 = -t121**2/t134 + t122
-    t138 = t137 + 1
-    t140 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t144 = -c00*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t140 - c00*c14*(-c01*c55 - c01 + c05*c15)/t140 - c00*c45*(c01*c15 - c05*c11 - c05)/t140 - c01*c04*(-c01*c55 - c01 + c05*c15)/t140 - c01*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t140 - c01*c45*(-c00*c15 + c01*c05 - c15)/t140 - c04*c05*(c01*c15 - c05*c11 - c05)/t140 + c04 - c05*c14*(-c00*c15 + c01*c05 - c15)/t140 - c05*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t140
-    t150 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t140 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t140 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t140 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t140 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t140 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t140
-    t151 = t150 + 1
-    t153 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t157 = -c00*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t153 - c00*c15*(-c01*c44 - c01 + c04*c14)/t153 - c00*c45*(c01*c14 - c04*c11 - c04)/t153 - c01*c05*(-c01*c44 - c01 + c04*c14)/t153 - c01*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t153 - c01*c45*(-c00*c14 + c01*c04 - c14)/t153 - c04*c05*(c01*c14 - c04*c11 - c04)/t153 - c04*c15*(-c00*c14 + c01*c04 - c14)/t153 - c04*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t153 + c05
-    t163 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t153 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t153 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t153 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t153 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t153 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t153 + c55
-    t164 = t163 + 1
-    t166 = c00*c11 + c00 - c01**2 + c11 + 1
-    t168 = c00*c01*c11/t166 - c00*c01*(c11 + 1)/t166 + c01**3/t166 - c01*c11*(c00 + 1)/t166 + c01
-    t169 = c00*c01*c14/t166 - c00*c04*(c11 + 1)/t166 + c01**2*c04/t166 - c01*c14*(c00 + 1)/t166 + c04
-    t170 = c00*c01*c15/t166 - c00*c05*(c11 + 1)/t166 + c01**2*c05/t166 - c01*c15*(c00 + 1)/t166 + c05
-    t172 = c01**2*c14/t166 + c01*c04*c11/t166 - c01*c04*(c11 + 1)/t166 - c11*c14*(c00 + 1)/t166 + c14
-    t173 = c01**2*c15/t166 + c01*c05*c11/t166 - c01*c05*(c11 + 1)/t166 - c11*c15*(c00 + 1)/t166 + c15
-    t174 = 2*c01*c04*c14/t166 - c04**2*(c11 + 1)/t166 - c14**2*(c00 + 1)/t166 + c44
-    t175 = c01*c04*c15/t166 + c01*c05*c14/t166 - c04*c05*(c11 + 1)/t166 - c14*c15*(c00 + 1)/t166 + c45
-    t176 = 2*c01*c05*c15/t166 - c05**2*(c11 + 1)/t166 - c15**2*(c00 + 1)/t166 + c55
-    t177 = t176 + 1
-    t179 = -t175*t176/t177 + t175
-    t180 = t174 - t175**2/t177
-    t181 = t180 + 1
-    t183 = t174*t176 + t174 - t175**2 + t176 + 1
-    t187 = t174*t176 + t174 - t175**2 + t176 + 1
-    t191 = t174 + 1
-    t193 = -t174*t175/t191 + t175
-    t194 = -t175**2/t191 + t176
-    t195 = t194 + 1
-    t197 = t175/numpy.sqrt(numpy.maximum((t174 + 1)*(t176 + 1), 0.0))
-    t198 = c00*c11*c55 + c00*c11 - c00*c15**2 + c00*c55 + c00 - c01**2*c55 - c01**2 + 2*c01*c05*c15 - c05**2*c11 - c05**2 + c11*c55 + c11 - c15**2 + c55 + 1
-    t202 = -c00*c04*(c11*c55 + c11 - c15**2 + c55 + 1)/t198 - c00*c14*(-c01*c55 - c01 + c05*c15)/t198 - c00*c45*(c01*c15 - c05*c11 - c05)/t198 - c01*c04*(-c01*c55 - c01 + c05*c15)/t198 - c01*c14*(c00*c55 + c00 - c05**2 + c55 + 1)/t198 - c01*c45*(-c00*c15 + c01*c05 - c15)/t198 - c04*c05*(c01*c15 - c05*c11 - c05)/t198 + c04 - c05*c14*(-c00*c15 + c01*c05 - c15)/t198 - c05*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t198
-    t208 = -c04**2*(c11*c55 + c11 - c15**2 + c55 + 1)/t198 - 2*c04*c14*(-c01*c55 - c01 + c05*c15)/t198 - 2*c04*c45*(c01*c15 - c05*c11 - c05)/t198 - c14**2*(c00*c55 + c00 - c05**2 + c55 + 1)/t198 - 2*c14*c45*(-c00*c15 + c01*c05 - c15)/t198 + c44 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t198
-    t209 = t208 + 1
-    t211 = c00*c11*c44 + c00*c11 - c00*c14**2 + c00*c44 + c00 - c01**2*c44 - c01**2 + 2*c01*c04*c14 - c04**2*c11 - c04**2 + c11*c44 + c11 - c14**2 + c44 + 1
-    t215 = -c00*c05*(c11*c44 + c11 - c14**2 + c44 + 1)/t211 - c00*c15*(-c01*c44 - c01 + c04*c14)/t211 - c00*c45*(c01*c14 - c04*c11 - c04)/t211 - c01*c05*(-c01*c44 - c01 + c04*c14)/t211 - c01*c15*(c00*c44 + c00 - c04**2 + c44 + 1)/t211 - c01*c45*(-c00*c14 + c01*c04 - c14)/t211 - c04*c05*(c01*c14 - c04*c11 - c04)/t211 - c04*c15*(-c00*c14 + c01*c04 - c14)/t211 - c04*c45*(c00*c11 + c00 - c01**2 + c11 + 1)/t211 + c05
-    t221 = -c05**2*(c11*c44 + c11 - c14**2 + c44 + 1)/t211 - 2*c05*c15*(-c01*c44 - c01 + c04*c14)/t211 - 2*c05*c45*(c01*c14 - c04*c11 - c04)/t211 - c15**2*(c00*c44 + c00 - c04**2 + c44 + 1)/t211 - 2*c15*c45*(-c00*c14 + c01*c04 - c14)/t211 - c45**2*(c00*c11 + c00 - c01**2 + c11 + 1)/t211 + c55
-    t222 = t221 + 1
-    t224 = c00*c11 + c00 - c01**2 + c11 + 1
-    t226 = c00*c01*c11/t224 - c00*c01*(c11 + 1)/t224 + c01**3/t224 - c01*c11*(c00 + 1)/t224 + c01
-    t227 = c00*c01*c14/t224 - c00*c04*(c11 + 1)/t224 + c01**2*c04/t224 - c01*c14*(c00 + 1)/t224 + c04
-    t228 = c00*c01*c15/t224 - c00*c05*(c11 + 1)/t224 + c01**2*c05/t224 - c01*c15*(c00 + 1)/t224 + c05
-    t230 = c01**2*c14/t224 + c01*c04*c11/t224 - c01*c04*(c11 + 1)/t224 - c11*c14*(c00 + 1)/t224 + c14
-    t231 = c01**2*c15/t224 + c01*c05*c11/t224 - c01*c05*(c11 + 1)/t224 - c11*c15*(c00 + 1)/t224 + c15
-    t232 = 2*c01*c04*c14/t224 - c04**2*(c11 + 1)/t224 - c14**2*(c00 + 1)/t224 + c44
-    t233 = c01*c04*c15/t224 + c01*c05*c14/t224 - c04*c05*(c11 + 1)/t224 - c14*c15*(c00 + 1)/t224 + c45
-    t234 = 2*c01*c05*c15/t224 - c05**2*(c11 + 1)/t224 - c15**2*(c00 + 1)/t224 + c55
-    t235 = t234 + 1
-    t237 = -t233*t234/t235 + t233
-    t238 = t232 - t233**2/t235
-    t239 = t238 + 1
-    t241 = t232*t234 + t232 - t233**2 + t234 + 1
-    t245 = t232*t234 + t232 - t233**2 + t234 + 1
-    t249 = t232 + 1
-    t251 = -t232*t233/t249 + t233
-    t252 = -t233**2/t249 + t234
-    t253 = t252 + 1
-    t255 = t233/numpy.sqrt(numpy.maximum((t232 + 1)*(t234 + 1), 0.0))
-    t256 = c00*c11 + c00 - c01**2 + c11 + 1
-    t257 = -c00**2*(c11 + 1)/t256 + 2*c00*c01**2/t256 + c00 - c01**2*(c00 + 1)/t256
-    t259 = c00*c01*c14/t256 - c00*c04*(c11 + 1)/t256 + c01**2*c04/t256 - c01*c14*(c00 + 1)/t256 + c04
-    t260 = c00*c01*c15/t256 - c00*c05*(c11 + 1)/t256 + c01**2*c05/t256 - c01*c15*(c00 + 1)/t256 + c05
-    t264 = 2*c01*c04*c14/t256 - c04**2*(c11 + 1)/t256 - c14**2*(c00 + 1)/t256 + c44
-    t265 = c01*c04*c15/t256 + c01*c05*c14/t256 - c04*c05*(c11 + 1)/t256 - c14*c15*(c00 + 1)/t256 + c45
-    t266 = 2*c01*c05*c15/t256 - c05**2*(c11 + 1)/t256 - c15**2*(c00 + 1)/t256 + c55
-    t267 = t265/numpy.sqrt(numpy.maximum((t264 + 1)*(t266 + 1), 0.0))
-    t268 = t266 + 1
-    t270 = -t265*t266/t268 + t265
-    t271 = t264 - t265**2/t268
-    t272 = t271 + 1
-    t274 = t264*t266 + t264 - t265**2 + t266 + 1
-    t278 = t264 + 1
-    t280 = -t264*t265/t278 + t265
-    t281 = -t265**2/t278 + t266
-    t282 = t281 + 1
-    e0 = numpy.pi**(-2.0)
-    e1 = 4*e0
-    e2 = c34*e1
-    e3 = c35*e1
-    e4 = c03*e1
-    e5 = c13*e1
-    e6 = numpy.pi**(-1.0)
-    e7 = 2*e6
-    e8 = e7*t227
-    e9 = e7*t228
-    e10 = e7*t169
-    e11 = e7*t170
-    return 2*c02*c03*e6*(4*e6*t259*t260/numpy.sqrt(numpy.maximum(t274, 0.0)) + 2*e6*(t257 - 1)*numpy.arcsin(numpy.clip(t267, -1.0, 1.0)) - e7*t259**2*t280/(numpy.sqrt(numpy.maximum(t278, 0.0))*numpy.sqrt(numpy.maximum(t282, 0.0))) - e7*t260**2*t270/(numpy.sqrt(numpy.maximum(t268, 0.0))*numpy.sqrt(numpy.maximum(t272, 0.0))))/numpy.sqrt(numpy.maximum(t256, 0.0)) + 2*c02*c13*e6*(e7*t226*numpy.arcsin(numpy.clip(t255, -1.0, 1.0)) - e8*t230*t251/(numpy.sqrt(numpy.maximum(t249, 0.0))*numpy.sqrt(numpy.maximum(t253, 0.0))) + e8*t231/numpy.sqrt(numpy.maximum(t245, 0.0)) + e9*t230/numpy.sqrt(numpy.maximum(t241, 0.0)) - e9*t231*t237/(numpy.sqrt(numpy.maximum(t235, 0.0))*numpy.sqrt(numpy.maximum(t239, 0.0))))/numpy.sqrt(numpy.maximum(t224, 0.0)) - c02*e2*t215/(numpy.sqrt(numpy.maximum(t211, 0.0))*numpy.sqrt(numpy.maximum(t222, 0.0))) - c02*e3*t202/(numpy.sqrt(numpy.maximum(t198, 0.0))*numpy.sqrt(numpy.maximum(t209, 0.0))) + 2*c03*c12*e6*(-e10*t172*t193/(numpy.sqrt(numpy.maximum(t191, 0.0))*numpy.sqrt(numpy.maximum(t195, 0.0))) + e10*t173/numpy.sqrt(numpy.maximum(t187, 0.0)) + e11*t172/numpy.sqrt(numpy.maximum(t183, 0.0)) - e11*t173*t179/(numpy.sqrt(numpy.maximum(t177, 0.0))*numpy.sqrt(numpy.maximum(t181, 0.0))) + e7*t168*numpy.arcsin(numpy.clip(t197, -1.0, 1.0)))/numpy.sqrt(numpy.maximum(t166, 0.0)) + 2*c12*c13*e6*(4*e6*t118*t119/numpy.sqrt(numpy.maximum(t130, 0.0)) + 2*e6*(t117 - 1)*numpy.arcsin(numpy.clip(t123, -1.0, 1.0)) - e7*t118**2*t136/(numpy.sqrt(numpy.maximum(t134, 0.0))*numpy.sqrt(numpy.maximum(t138, 0.0))) - e7*t119**2*t126/(numpy.sqrt(numpy.maximum(t124, 0.0))*numpy.sqrt(numpy.maximum(t128, 0.0))))/numpy.sqrt(numpy.maximum(t112, 0.0)) - c12*e2*t106/(numpy.sqrt(numpy.maximum(t110, 0.0))*numpy.sqrt(numpy.maximum(t99, 0.0))) - c12*e3*t93/(numpy.sqrt(numpy.maximum(t86, 0.0))*numpy.sqrt(numpy.maximum(t97, 0.0))) + 4*c23*e0*numpy.arcsin(numpy.clip(t59, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t48, 0.0)) + 4*c24*c35*e0/numpy.sqrt(numpy.maximum(t24, 0.0)) - c24*e2*t44/(numpy.sqrt(numpy.maximum(t35, 0.0))*numpy.sqrt(numpy.maximum(t46, 0.0))) - c24*e4*t157/(numpy.sqrt(numpy.maximum(t153, 0.0))*numpy.sqrt(numpy.maximum(t164, 0.0))) - c24*e5*t80/(numpy.sqrt(numpy.maximum(t73, 0.0))*numpy.sqrt(numpy.maximum(t84, 0.0))) + 4*c25*c34*e0/numpy.sqrt(numpy.maximum(t13, 0.0)) - c25*e3*t9/(numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t11, 0.0))) - c25*e4*t144/(numpy.sqrt(numpy.maximum(t140, 0.0))*numpy.sqrt(numpy.maximum(t151, 0.0))) - c25*e5*t67/(numpy.sqrt(numpy.maximum(t60, 0.0))*numpy.sqrt(numpy.maximum(t71, 0.0)))
+    e0 = 1/numpy.pi**2
+    e1 = c01**2
+    e2 = c00 * c11
+    e3 = 1 + c11
+    e4 = e2 + e3 + c00 - e1
+    e5 = 1/numpy.sqrt(numpy.maximum(e4, 0.0))
+    e6 = 1/e4
+    e7 = c01 * c04
+    e8 = e7 * c15
+    e9 = c01 * c14
+    e10 = e6 * e9
+    e11 = e3 * e6
+    e12 = c04 * c05
+    e13 = 1 + c00
+    e14 = e13 * e6
+    e15 = c14 * c15
+    e16 = c45 + e10 * c05 + e6 * e8 - e11 * e12 - e14 * e15
+    e17 = c04 * c14
+    e18 = 2 * c01
+    e19 = e17 * e18
+    e20 = c04**2
+    e21 = c14**2
+    e22 = c44 + e19 * e6 - e11 * e20 - e14 * e21
+    e23 = 1 + e22
+    e24 = c05 * c15
+    e25 = e18 * e24
+    e26 = c05**2
+    e27 = c15**2
+    e28 = c55 + e25 * e6 - e11 * e26 - e14 * e27
+    e29 = 1 + e28
+    e30 = numpy.arcsin(numpy.clip(e16 / numpy.sqrt(numpy.maximum(e23 * e29, 0.0)), -1.0, 1.0))
+    e31 = c45**2
+    e32 = c44 * c55
+    e33 = c00 * c44
+    e34 = c11 * c44
+    e35 = c00 * c55
+    e36 = c11 * c55
+    e37 = 2 * c45
+    e38 = e37 * c05
+    e39 = 2 * e17
+    e40 = c00 * c14
+    e41 = c01 * c55
+    e42 = c01 * c44
+    e43 = 2 * e24
+    e44 = c04 * c11
+    e45 = e34 + c44 - e21
+    e46 = e33 - e20
+    e47 = e19 + e4 + e45 + e46 + e2 * c44 - e1 * c44 - e20 * c11 - e21 * c00
+    e48 = e36 + c55 - e27
+    e49 = e35 - e26
+    e50 = e25 + e48 + e49 + e2 * c55 - e1 * c55 - e26 * c11 - e27 * c00
+    e51 = 1/numpy.sqrt(numpy.maximum(e32 - e31 + e12 * e37 + e33 * c55 - e20 * c55 - e26 * c44 - e31 * c00 + e1 * e31 + e47 + e50 + (e15 * e37 + e34 * c55 - e21 * c55 - e27 * c44 - e31 * c11) + e2 * e32 + e20 * e27 + e21 * e26 + e38 * e44 + e39 * e41 + e42 * e43 - e1 * e32 - e2 * e31 - e20 * e36 - e21 * e35 - e24 * e39 - e26 * e34 - e27 * e33 - e37 * e8 - e38 * e9 + e37 * c15 * e40, 0.0))
+    e52 = 4 * e0
+    e53 = e52 * c02
+    e54 = c00 * c15
+    e55 = 1/e47
+    e56 = e55 * (c04 * c14 - (e42 + c01))
+    e57 = c01 * c14 - (e44 + c04)
+    e58 = e55 * c45
+    e59 = e57 * e58
+    e60 = c01 * c05
+    e61 = c01 * c04 - (e40 + c14)
+    e62 = e58 * e61
+    e63 = e55 * e57
+    e64 = e55 * e61
+    e65 = c04 * c15
+    e66 = e55 * (e3 + e45)
+    e67 = c01 * c15
+    e68 = e55 * (e13 + e46 + c44)
+    e69 = e4 * e58
+    e70 = e63 * c05
+    e71 = e64 * c15
+    e72 = e31 * e4
+    e73 = 1 / (numpy.sqrt(numpy.maximum(e47, 0.0)) * numpy.sqrt(numpy.maximum(1 + c55 - e26 * e66 - e27 * e68 - e37 * e70 - e37 * e71 - e43 * e56 - e55 * e72, 0.0)))
+    e74 = e73 * (c05 - e12 * e63 - e54 * e56 - e56 * e60 - e59 * c00 - e62 * c01 - e64 * e65 - e67 * e68 - e69 * c04 - e66 * (c00 * c05))
+    e75 = e4 + e50
+    e76 = 1/e75
+    e77 = e76 * (c05 * c15 - (e41 + c01))
+    e78 = c05 * c11
+    e79 = c01 * c15 - (e78 + c05)
+    e80 = e76 * c45
+    e81 = e79 * e80
+    e82 = c01 * c05 - (e54 + c15)
+    e83 = e80 * e82
+    e84 = e76 * e79
+    e85 = c05 * c14
+    e86 = e76 * e82
+    e87 = e76 * (e3 + e48)
+    e88 = e76 * (e13 + e49 + c55)
+    e89 = e4 * e80
+    e90 = e84 * c04
+    e91 = e86 * c14
+    e92 = 1 / (numpy.sqrt(numpy.maximum(e75, 0.0)) * numpy.sqrt(numpy.maximum(1 + c44 - e20 * e87 - e21 * e88 - e37 * e90 - e37 * e91 - e39 * e77 - e72 * e76, 0.0)))
+    e93 = e92 * (c04 - e12 * e84 - e40 * e77 - e7 * e77 - e81 * c00 - e83 * c01 - e85 * e86 - e88 * e9 - e89 * c05 - e87 * (c00 * c04))
+    e94 = e52 * c03
+    e95 = e52 * c12
+    e96 = e73 * (c15 - e15 * e64 - e56 * e67 - e56 * e78 - e59 * c01 - e60 * e66 - e62 * c11 - e63 * e85 - e69 * c14 - e68 * (c11 * c15))
+    e97 = e92 * (c14 - e15 * e86 - e44 * e77 - e65 * e84 - e7 * e87 - e77 * e9 - e81 * c01 - e83 * c11 - e89 * c15 - e88 * (c11 * c14))
+    e98 = e52 * c13
+    e99 = -c45
+    e100 = 1/numpy.pi
+    e101 = 2 * e100
+    e102 = e101 * e30
+    e103 = e1 * e6
+    e104 = e11 * c00
+    e105 = c05 + e103 * c05 - e104 * c05 - e14 * e67 + e6 * c00 * e67
+    e106 = e16**2
+    e107 = 1/numpy.sqrt(numpy.maximum(e23 - e106 + e28 + e22 * e28, 0.0))
+    e108 = c04 + e10 * c00 + e103 * c04 - e104 * c04 - e14 * e9
+    e109 = e107 * e108
+    e110 = 4 * e100
+    e111 = 1/e23
+    e112 = e101 / numpy.sqrt(numpy.maximum(e23, 0.0)) / numpy.sqrt(numpy.maximum(e29 - e106 * e111, 0.0)) * (e16 - e111 * e22 * e16)
+    e113 = 1/e29
+    e114 = (e16 - e113 * e28 * e16) / (numpy.sqrt(numpy.maximum(e29, 0.0)) * numpy.sqrt(numpy.maximum(e23 - e106 * e113, 0.0)))
+    e115 = e101 * e114
+    e116 = e6 * c01
+    e117 = e14 * c11
+    e118 = c15 + e103 * c15 + e116 * e78 - e11 * e60 - e117 * c15
+    e119 = c14 + e103 * c14 + e116 * e44 - e11 * e7 - e117 * c14
+    e120 = e107 * e119
+    e121 = e101 * e118
+    e122 = e102 * (c01 + e116 * e2 + e6 * c01**3 - e104 * c01 - e117 * c01) + e109 * e121 + e101 * e105 * e120 - e105 * e121 * e114 - e108 * e119 * e112
+    return 4 * e0 * e5 * e30 * c23 - (e53 * c34 * e74 + e53 * c35 * e93 + e74 * (e94 * c24) + e93 * (e94 * c25) + e95 * c34 * e96 + e95 * c35 * e97 + e96 * (e98 * c24) + e97 * (e98 * c25)) + 4 * e0 * c24 * c35 * e51 + 4 * e0 * c25 * c34 * e51 - e52 * c24 * c34 * (e73 * (-(e99 + e12 * e66 + e15 * e68 + e56 * e65 + e56 * e85 + e59 * c04 + e62 * c14 + e69 * c44 + e70 * c44 + e71 * c44))) - e52 * c25 * c35 * (e92 * (-(e99 + e12 * e87 + e15 * e88 + e65 * e77 + e77 * e85 + e81 * c05 + e83 * c15 + e89 * c55 + e90 * c55 + e91 * c55))) + 2 * e100 * e5 * c02 * c13 * e122 + 2 * e100 * e5 * c03 * c12 * e122 + 2 * e100 * e5 * c02 * c03 * (e102 * (c00 - 1 - e1 * e14 - e11 * c00**2 + 2 * c00 * e1 * e6) - e112 * e108**2 - e115 * e105**2 + e105 * e110 * e109) + 2 * e100 * e5 * c12 * c13 * (e102 * (c11 - 1 - e1 * e11 - e14 * c11**2 + 2 * c11 * e1 * e6) - e112 * e119**2 - e115 * e118**2 + e110 * e118 * e120)
 
 
 def kernel_increment_noise(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
     """E[sigma'(z0) * sigma'(z1) * id(z2) * id(z3)], z ~ N(0, c)."""
-    t0 = c00*c11 + c00 - c01**2 + c11 + 1
-    t4 = c00*c11 + c00 - c01**2 + c11 + 1
-    t7 = 2*c01**2*c11/t4 - c01**2*(c11 + 1)/t4 - c11**2*(c00 + 1)/t4 + c11
-    t8 = c00*c11 + c00 - c01**2 + c11 + 1
-    t10 = c00*c01*c11/t8 - c00*c01*(c11 + 1)/t8 + c01**3/t8 - c01*c11*(c00 + 1)/t8 + c01
-    t12 = c00*c11 + c00 - c01**2 + c11 + 1
-    t14 = c00*c01*c11/t12 - c00*c01*(c11 + 1)/t12 + c01**3/t12 - c01*c11*(c00 + 1)/t12 + c01
-    t16 = c00*c11 + c00 - c01**2 + c11 + 1
-    t17 = -c00**2*(c11 + 1)/t16 + 2*c00*c01**2/t16 + c00 - c01**2*(c00 + 1)/t16
-    e0 = 2/numpy.pi
-    e1 = c02*e0
-    e2 = c12*e0
-    return c03*e1*(t17 - 1)/numpy.sqrt(numpy.maximum(t16, 0.0)) + c03*e2*t10/numpy.sqrt(numpy.maximum(t8, 0.0)) + c13*e1*t14/numpy.sqrt(numpy.maximum(t12, 0.0)) + c13*e2*(t7 - 1)/numpy.sqrt(numpy.maximum(t4, 0.0)) + c23*e0/numpy.sqrt(numpy.maximum(t0, 0.0))
+    e0 = c01**2
+    e1 = c00 * c11
+    e2 = 1 + c11
+    e3 = e1 + e2 + c00 - e0
+    e4 = 2 / numpy.pi / numpy.sqrt(numpy.maximum(e3, 0.0))
+    e5 = 1/e3
+    e6 = e2 * e5
+    e7 = e5 * (1 + c00)
+    e8 = e4 * c02
+    e9 = e4 * c12
+    e10 = c01 + e5 * c01**3 + e1 * e5 * c01 - e6 * c00 * c01 - e7 * c01 * c11
+    return e4 * c23 + e10 * e8 * c13 + e10 * e9 * c03 + e8 * (c00 - 1 - e0 * e7 - e6 * c00**2 + 2 * c00 * e0 * e5) * c03 + e9 * (c11 - 1 - e0 * e6 - e7 * c11**2 + 2 * c11 * e0 * e5) * c13
 
 
 def kernel_readout_increment_ss(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma(z4)], z ~ N(0, c)."""
-    t0 = c11*c44 + c11 - c14**2 + c44 + 1
-    t8 = c00 - c01**2*(c44 + 1)/t0 + 2*c01*c04*c14/t0 - c04**2*(c11 + 1)/t0
-    t9 = -c01*c13*(c44 + 1)/t0 + c01*c14*c34/t0 + c03 + c04*c13*c14/t0 - c04*c34*(c11 + 1)/t0
-    t10 = -c13**2*(c44 + 1)/t0 + 2*c13*c14*c34/t0 + c33 - c34**2*(c11 + 1)/t0
-    t11 = t9/numpy.sqrt(numpy.maximum((t10 + 1)*(t8 + 1), 0.0))
-    t12 = c11*c33 + c11 - c13**2 + c33 + 1
-    t20 = c00 - c01**2*(c33 + 1)/t12 + 2*c01*c03*c13/t12 - c03**2*(c11 + 1)/t12
-    t21 = c01*c13*c34/t12 - c01*c14*(c33 + 1)/t12 + c03*c13*c14/t12 - c03*c34*(c11 + 1)/t12 + c04
-    t22 = 2*c13*c14*c34/t12 - c14**2*(c33 + 1)/t12 - c34**2*(c11 + 1)/t12 + c44
-    t23 = t21/numpy.sqrt(numpy.maximum((t20 + 1)*(t22 + 1), 0.0))
-    t24 = c11 + 1
-    t26 = -c01*c11/t24 + c01
-    t27 = -c11*c13/t24 + c13
-    t28 = -c11*c14/t24 + c14
-    t29 = c00 - c01**2/t24
-    t30 = -c01*c13/t24 + c03
-    t31 = -c01*c14/t24 + c04
-    t32 = -c13**2/t24 + c33
-    t33 = -c13*c14/t24 + c34
-    t34 = -c14**2/t24 + c44
-    t35 = t34 + 1
-    t39 = t29 - t31**2/t35
-    t40 = t30 - t31*t33/t35
-    t41 = t32 - t33**2/t35
-    t42 = t40/numpy.sqrt(numpy.maximum((t39 + 1)*(t41 + 1), 0.0))
-    t43 = t32 + 1
-    t47 = t29 - t30**2/t43
-    t48 = -t30*t33/t43 + t31
-    t49 = -t33**2/t43 + t34
-    t50 = t48/numpy.sqrt(numpy.maximum((t47 + 1)*(t49 + 1), 0.0))
-    t51 = t29 + 1
-    t55 = -t30**2/t51 + t32
-    t56 = -t30*t31/t51 + t33
-    t57 = -t31**2/t51 + t34
-    t58 = t56/numpy.sqrt(numpy.maximum((t55 + 1)*(t57 + 1), 0.0))
-    t59 = c00*c11 + c00 - c01**2 + c11 + 1
-    t67 = 2*c01*c03*c13/t59 - c03**2*(c11 + 1)/t59 - c13**2*(c00 + 1)/t59 + c33
-    t68 = c01*c03*c14/t59 + c01*c04*c13/t59 - c03*c04*(c11 + 1)/t59 - c13*c14*(c00 + 1)/t59 + c34
-    t69 = 2*c01*c04*c14/t59 - c04**2*(c11 + 1)/t59 - c14**2*(c00 + 1)/t59 + c44
-    t70 = t68/numpy.sqrt(numpy.maximum((t67 + 1)*(t69 + 1), 0.0))
-    e0 = 4/numpy.pi**2
-    e1 = numpy.sqrt(numpy.maximum(2, 0.0))
-    e2 = 2*e1/numpy.pi**(3/2)
-    return c02*e0*numpy.arcsin(numpy.clip(t70, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t59, 0.0)) - c12*e1*(e2*t26*numpy.arcsin(numpy.clip(t58, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t51, 0.0)) + e2*t27*numpy.arcsin(numpy.clip(t50, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t43, 0.0)) + e2*t28*numpy.arcsin(numpy.clip(t42, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t35, 0.0)))/(numpy.sqrt(numpy.maximum(numpy.pi, 0.0))*numpy.sqrt(numpy.maximum(t24, 0.0))) + c23*e0*numpy.arcsin(numpy.clip(t23, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t12, 0.0)) + c24*e0*numpy.arcsin(numpy.clip(t11, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    e0 = c01**2
+    e1 = 1 + c11
+    e2 = e1 - e0 + c00 + c00 * c11
+    e3 = 1/e2
+    e4 = e3 * c01
+    e5 = c03 * c14
+    e6 = c04 * c13
+    e7 = e1 * e3
+    e8 = 1 + c00
+    e9 = e3 * e8
+    e10 = c13 * c14
+    e11 = c03**2
+    e12 = c13**2
+    e13 = 2 * e4
+    e14 = 1 + c33
+    e15 = c04**2
+    e16 = c14**2
+    e17 = 1 + c44
+    e18 = 4 / numpy.pi**2
+    e19 = e1 - e12 + c33 + c11 * c33
+    e20 = 1/e19
+    e21 = e20 * c13
+    e22 = c01 * c34
+    e23 = e14 * e20
+    e24 = c01 * c14
+    e25 = e1 * e20
+    e26 = c34**2
+    e27 = 2 * c34 * e10
+    e28 = e1 - e16 + c44 + c11 * c44
+    e29 = 1/e28
+    e30 = e29 * c14
+    e31 = e17 * e29
+    e32 = e1 * e29
+    e33 = numpy.sqrt(numpy.maximum(2, 0.0))
+    e34 = 1/e1
+    e35 = e8 - e0 * e34
+    e36 = e34 * c01
+    e37 = e36 * c13 - c03
+    e38 = -e37
+    e39 = e36 * c14 - c04
+    e40 = -e39
+    e41 = 1/e35
+    e42 = e34 * c13
+    e43 = e42 * c14 - c34
+    e44 = e38**2
+    e45 = e12 * e34
+    e46 = e45 - (1 + c33)
+    e47 = e40**2
+    e48 = e16 * e34
+    e49 = e48 - (1 + c44)
+    e50 = 2 * e33 / numpy.pi**(3/2)
+    e51 = e14 - e45
+    e52 = -e43
+    e53 = 1/e51
+    e54 = e52**2
+    e55 = e17 - e48
+    e56 = 1/e55
+    return e18 * c02 / numpy.sqrt(numpy.maximum(e2, 0.0)) * numpy.arcsin(numpy.clip((c34 + e4 * e5 + e4 * e6 - e10 * e9 - e7 * c03 * c04) / numpy.sqrt(numpy.maximum((e14 - e11 * e7 - e12 * e9 + e13 * c03 * c13) * (e17 - e15 * e7 - e16 * e9 + e13 * c04 * c14), 0.0)), -1.0, 1.0)) + e18 * c23 / numpy.sqrt(numpy.maximum(e19, 0.0)) * numpy.arcsin(numpy.clip((c04 + e21 * e22 + e21 * e5 - e23 * e24 - e25 * c03 * c34) / numpy.sqrt(numpy.maximum((e17 + e20 * e27 - e16 * e23 - e25 * e26) * (e8 - e0 * e23 - e11 * e25 + 2 * e21 * c01 * c03), 0.0)), -1.0, 1.0)) + e18 * c24 / numpy.sqrt(numpy.maximum(e28, 0.0)) * numpy.arcsin(numpy.clip((c03 + e22 * e30 + e30 * e6 - e31 * c01 * c13 - e32 * c04 * c34) / numpy.sqrt(numpy.maximum((e14 + e27 * e29 - e12 * e31 - e26 * e32) * (e8 - e0 * e31 - e15 * e32 + 2 * e29 * e24 * c04), 0.0)), -1.0, 1.0)) - e33 / numpy.sqrt(numpy.maximum(numpy.pi, 0.0)) / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * (e50 / numpy.sqrt(numpy.maximum(e35, 0.0)) * (c01 - e36 * c11) * numpy.arcsin(numpy.clip((-(e43 + e38 * e41 * e40)) / numpy.sqrt(numpy.maximum((-(e46 + e41 * e44)) * (-(e49 + e41 * e47)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e51, 0.0)) * (c13 - e42 * c11) * numpy.arcsin(numpy.clip((-(e39 + e38 * e53 * e52)) / numpy.sqrt(numpy.maximum((e35 - e44 * e53) * (-(e49 + e53 * e54)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e55, 0.0)) * (c14 - e34 * c11 * c14) * numpy.arcsin(numpy.clip((-(e37 + e40 * e56 * e52)) / numpy.sqrt(numpy.maximum((e35 - e47 * e56) * (-(e46 + e54 * e56)), 0.0)), -1.0, 1.0)))
 
 
 def kernel_readout_increment_st(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma(z3) * sigma*(z4)], z ~ N(0, c)."""
-    t0 = c11*c44 + c11 - c14**2 + c44 + 1
-    t8 = c00 - c01**2*(c44 + 1)/t0 + 2*c01*c04*c14/t0 - c04**2*(c11 + 1)/t0
-    t9 = -c01*c13*(c44 + 1)/t0 + c01*c14*c34/t0 + c03 + c04*c13*c14/t0 - c04*c34*(c11 + 1)/t0
-    t10 = -c13**2*(c44 + 1)/t0 + 2*c13*c14*c34/t0 + c33 - c34**2*(c11 + 1)/t0
-    t11 = t9/numpy.sqrt(numpy.maximum((t10 + 1)*(t8 + 1), 0.0))
-    t12 = c11*c33 + c11 - c13**2 + c33 + 1
-    t20 = c00 - c01**2*(c33 + 1)/t12 + 2*c01*c03*c13/t12 - c03**2*(c11 + 1)/t12
-    t21 = c01*c13*c34/t12 - c01*c14*(c33 + 1)/t12 + c03*c13*c14/t12 - c03*c34*(c11 + 1)/t12 + c04
-    t22 = 2*c13*c14*c34/t12 - c14**2*(c33 + 1)/t12 - c34**2*(c11 + 1)/t12 + c44
-    t23 = t21/numpy.sqrt(numpy.maximum((t20 + 1)*(t22 + 1), 0.0))
-    t24 = c11 + 1
-    t26 = -c01*c11/t24 + c01
-    t27 = -c11*c13/t24 + c13
-    t28 = -c11*c14/t24 + c14
-    t29 = c00 - c01**2/t24
-    t30 = -c01*c13/t24 + c03
-    t31 = -c01*c14/t24 + c04
-    t32 = -c13**2/t24 + c33
-    t33 = -c13*c14/t24 + c34
-    t34 = -c14**2/t24 + c44
-    t35 = t34 + 1
-    t39 = t29 - t31**2/t35
-    t40 = t30 - t31*t33/t35
-    t41 = t32 - t33**2/t35
-    t42 = t40/numpy.sqrt(numpy.maximum((t39 + 1)*(t41 + 1), 0.0))
-    t43 = t32 + 1
-    t47 = t29 - t30**2/t43
-    t48 = -t30*t33/t43 + t31
-    t49 = -t33**2/t43 + t34
-    t50 = t48/numpy.sqrt(numpy.maximum((t47 + 1)*(t49 + 1), 0.0))
-    t51 = t29 + 1
-    t55 = -t30**2/t51 + t32
-    t56 = -t30*t31/t51 + t33
-    t57 = -t31**2/t51 + t34
-    t58 = t56/numpy.sqrt(numpy.maximum((t55 + 1)*(t57 + 1), 0.0))
-    t59 = c00*c11 + c00 - c01**2 + c11 + 1
-    t67 = 2*c01*c03*c13/t59 - c03**2*(c11 + 1)/t59 - c13**2*(c00 + 1)/t59 + c33
-    t68 = c01*c03*c14/t59 + c01*c04*c13/t59 - c03*c04*(c11 + 1)/t59 - c13*c14*(c00 + 1)/t59 + c34
-    t69 = 2*c01*c04*c14/t59 - c04**2*(c11 + 1)/t59 - c14**2*(c00 + 1)/t59 + c44
-    t70 = t68/numpy.sqrt(numpy.maximum((t67 + 1)*(t69 + 1), 0.0))
-    e0 = 4/numpy.pi**2
-    e1 = numpy.sqrt(numpy.maximum(2, 0.0))
-    e2 = 2*e1/numpy.pi**(3/2)
-    return c02*e0*numpy.arcsin(numpy.clip(t70, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t59, 0.0)) - c12*e1*(e2*t26*numpy.arcsin(numpy.clip(t58, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t51, 0.0)) + e2*t27*numpy.arcsin(numpy.clip(t50, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t43, 0.0)) + e2*t28*numpy.arcsin(numpy.clip(t42, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t35, 0.0)))/(numpy.sqrt(numpy.maximum(numpy.pi, 0.0))*numpy.sqrt(numpy.maximum(t24, 0.0))) + c23*e0*numpy.arcsin(numpy.clip(t23, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t12, 0.0)) + c24*e0*numpy.arcsin(numpy.clip(t11, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    e0 = c01**2
+    e1 = 1 + c11
+    e2 = e1 - e0 + c00 + c00 * c11
+    e3 = 1/e2
+    e4 = e3 * c01
+    e5 = c03 * c14
+    e6 = c04 * c13
+    e7 = e1 * e3
+    e8 = 1 + c00
+    e9 = e3 * e8
+    e10 = c13 * c14
+    e11 = c03**2
+    e12 = c13**2
+    e13 = 2 * e4
+    e14 = 1 + c33
+    e15 = c04**2
+    e16 = c14**2
+    e17 = 1 + c44
+    e18 = 4 / numpy.pi**2
+    e19 = e1 - e12 + c33 + c11 * c33
+    e20 = 1/e19
+    e21 = e20 * c13
+    e22 = c01 * c34
+    e23 = e14 * e20
+    e24 = c01 * c14
+    e25 = e1 * e20
+    e26 = c34**2
+    e27 = 2 * c34 * e10
+    e28 = e1 - e16 + c44 + c11 * c44
+    e29 = 1/e28
+    e30 = e29 * c14
+    e31 = e17 * e29
+    e32 = e1 * e29
+    e33 = numpy.sqrt(numpy.maximum(2, 0.0))
+    e34 = 1/e1
+    e35 = e8 - e0 * e34
+    e36 = e34 * c01
+    e37 = e36 * c13 - c03
+    e38 = -e37
+    e39 = e36 * c14 - c04
+    e40 = -e39
+    e41 = 1/e35
+    e42 = e34 * c13
+    e43 = e42 * c14 - c34
+    e44 = e38**2
+    e45 = e12 * e34
+    e46 = e45 - (1 + c33)
+    e47 = e40**2
+    e48 = e16 * e34
+    e49 = e48 - (1 + c44)
+    e50 = 2 * e33 / numpy.pi**(3/2)
+    e51 = e14 - e45
+    e52 = -e43
+    e53 = 1/e51
+    e54 = e52**2
+    e55 = e17 - e48
+    e56 = 1/e55
+    return e18 * c02 / numpy.sqrt(numpy.maximum(e2, 0.0)) * numpy.arcsin(numpy.clip((c34 + e4 * e5 + e4 * e6 - e10 * e9 - e7 * c03 * c04) / numpy.sqrt(numpy.maximum((e14 - e11 * e7 - e12 * e9 + e13 * c03 * c13) * (e17 - e15 * e7 - e16 * e9 + e13 * c04 * c14), 0.0)), -1.0, 1.0)) + e18 * c23 / numpy.sqrt(numpy.maximum(e19, 0.0)) * numpy.arcsin(numpy.clip((c04 + e21 * e22 + e21 * e5 - e23 * e24 - e25 * c03 * c34) / numpy.sqrt(numpy.maximum((e17 + e20 * e27 - e16 * e23 - e25 * e26) * (e8 - e0 * e23 - e11 * e25 + 2 * e21 * c01 * c03), 0.0)), -1.0, 1.0)) + e18 * c24 / numpy.sqrt(numpy.maximum(e28, 0.0)) * numpy.arcsin(numpy.clip((c03 + e22 * e30 + e30 * e6 - e31 * c01 * c13 - e32 * c04 * c34) / numpy.sqrt(numpy.maximum((e14 + e27 * e29 - e12 * e31 - e26 * e32) * (e8 - e0 * e31 - e15 * e32 + 2 * e29 * e24 * c04), 0.0)), -1.0, 1.0)) - e33 / numpy.sqrt(numpy.maximum(numpy.pi, 0.0)) / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * (e50 / numpy.sqrt(numpy.maximum(e35, 0.0)) * (c01 - e36 * c11) * numpy.arcsin(numpy.clip((-(e43 + e38 * e41 * e40)) / numpy.sqrt(numpy.maximum((-(e46 + e41 * e44)) * (-(e49 + e41 * e47)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e51, 0.0)) * (c13 - e42 * c11) * numpy.arcsin(numpy.clip((-(e39 + e38 * e53 * e52)) / numpy.sqrt(numpy.maximum((e35 - e44 * e53) * (-(e49 + e53 * e54)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e55, 0.0)) * (c14 - e34 * c11 * c14) * numpy.arcsin(numpy.clip((-(e37 + e40 * e56 * e52)) / numpy.sqrt(numpy.maximum((e35 - e47 * e56) * (-(e46 + e54 * e56)), 0.0)), -1.0, 1.0)))
 
 
 def kernel_readout_increment_tt(c00, c01, c02, c03, c04, c11, c12, c13, c14, c22, c23, c24, c33, c34, c44):
     """E[sigma(z0) * sigma'(z1) * id(z2) * sigma*(z3) * sigma*(z4)], z ~ N(0, c)."""
-    t0 = c11*c44 + c11 - c14**2 + c44 + 1
-    t8 = c00 - c01**2*(c44 + 1)/t0 + 2*c01*c04*c14/t0 - c04**2*(c11 + 1)/t0
-    t9 = -c01*c13*(c44 + 1)/t0 + c01*c14*c34/t0 + c03 + c04*c13*c14/t0 - c04*c34*(c11 + 1)/t0
-    t10 = -c13**2*(c44 + 1)/t0 + 2*c13*c14*c34/t0 + c33 - c34**2*(c11 + 1)/t0
-    t11 = t9/numpy.sqrt(numpy.maximum((t10 + 1)*(t8 + 1), 0.0))
-    t12 = c11*c33 + c11 - c13**2 + c33 + 1
-    t20 = c00 - c01**2*(c33 + 1)/t12 + 2*c01*c03*c13/t12 - c03**2*(c11 + 1)/t12
-    t21 = c01*c13*c34/t12 - c01*c14*(c33 + 1)/t12 + c03*c13*c14/t12 - c03*c34*(c11 + 1)/t12 + c04
-    t22 = 2*c13*c14*c34/t12 - c14**2*(c33 + 1)/t12 - c34**2*(c11 + 1)/t12 + c44
-    t23 = t21/numpy.sqrt(numpy.maximum((t20 + 1)*(t22 + 1), 0.0))
-    t24 = c11 + 1
-    t26 = -c01*c11/t24 + c01
-    t27 = -c11*c13/t24 + c13
-    t28 = -c11*c14/t24 + c14
-    t29 = c00 - c01**2/t24
-    t30 = -c01*c13/t24 + c03
-    t31 = -c01*c14/t24 + c04
-    t32 = -c13**2/t24 + c33
-    t33 = -c13*c14/t24 + c34
-    t34 = -c14**2/t24 + c44
-    t35 = t34 + 1
-    t39 = t29 - t31**2/t35
-    t40 = t30 - t31*t33/t35
-    t41 = t32 - t33**2/t35
-    t42 = t40/numpy.sqrt(numpy.maximum((t39 + 1)*(t41 + 1), 0.0))
-    t43 = t32 + 1
-    t47 = t29 - t30**2/t43
-    t48 = -t30*t33/t43 + t31
-    t49 = -t33**2/t43 + t34
-    t50 = t48/numpy.sqrt(numpy.maximum((t47 + 1)*(t49 + 1), 0.0))
-    t51 = t29 + 1
-    t55 = -t30**2/t51 + t32
-    t56 = -t30*t31/t51 + t33
-    t57 = -t31**2/t51 + t34
-    t58 = t56/numpy.sqrt(numpy.maximum((t55 + 1)*(t57 + 1), 0.0))
-    t59 = c00*c11 + c00 - c01**2 + c11 + 1
-    t67 = 2*c01*c03*c13/t59 - c03**2*(c11 + 1)/t59 - c13**2*(c00 + 1)/t59 + c33
-    t68 = c01*c03*c14/t59 + c01*c04*c13/t59 - c03*c04*(c11 + 1)/t59 - c13*c14*(c00 + 1)/t59 + c34
-    t69 = 2*c01*c04*c14/t59 - c04**2*(c11 + 1)/t59 - c14**2*(c00 + 1)/t59 + c44
-    t70 = t68/numpy.sqrt(numpy.maximum((t67 + 1)*(t69 + 1), 0.0))
-    e0 = 4/numpy.pi**2
-    e1 = numpy.sqrt(numpy.maximum(2, 0.0))
-    e2 = 2*e1/numpy.pi**(3/2)
-    return c02*e0*numpy.arcsin(numpy.clip(t70, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t59, 0.0)) - c12*e1*(e2*t26*numpy.arcsin(numpy.clip(t58, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t51, 0.0)) + e2*t27*numpy.arcsin(numpy.clip(t50, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t43, 0.0)) + e2*t28*numpy.arcsin(numpy.clip(t42, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t35, 0.0)))/(numpy.sqrt(numpy.maximum(numpy.pi, 0.0))*numpy.sqrt(numpy.maximum(t24, 0.0))) + c23*e0*numpy.arcsin(numpy.clip(t23, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t12, 0.0)) + c24*e0*numpy.arcsin(numpy.clip(t11, -1.0, 1.0))/numpy.sqrt(numpy.maximum(t0, 0.0))
+    e0 = c01**2
+    e1 = 1 + c11
+    e2 = e1 - e0 + c00 + c00 * c11
+    e3 = 1/e2
+    e4 = e3 * c01
+    e5 = c03 * c14
+    e6 = c04 * c13
+    e7 = e1 * e3
+    e8 = 1 + c00
+    e9 = e3 * e8
+    e10 = c13 * c14
+    e11 = c03**2
+    e12 = c13**2
+    e13 = 2 * e4
+    e14 = 1 + c33
+    e15 = c04**2
+    e16 = c14**2
+    e17 = 1 + c44
+    e18 = 4 / numpy.pi**2
+    e19 = e1 - e12 + c33 + c11 * c33
+    e20 = 1/e19
+    e21 = e20 * c13
+    e22 = c01 * c34
+    e23 = e14 * e20
+    e24 = c01 * c14
+    e25 = e1 * e20
+    e26 = c34**2
+    e27 = 2 * c34 * e10
+    e28 = e1 - e16 + c44 + c11 * c44
+    e29 = 1/e28
+    e30 = e29 * c14
+    e31 = e17 * e29
+    e32 = e1 * e29
+    e33 = numpy.sqrt(numpy.maximum(2, 0.0))
+    e34 = 1/e1
+    e35 = e8 - e0 * e34
+    e36 = e34 * c01
+    e37 = e36 * c13 - c03
+    e38 = -e37
+    e39 = e36 * c14 - c04
+    e40 = -e39
+    e41 = 1/e35
+    e42 = e34 * c13
+    e43 = e42 * c14 - c34
+    e44 = e38**2
+    e45 = e12 * e34
+    e46 = e45 - (1 + c33)
+    e47 = e40**2
+    e48 = e16 * e34
+    e49 = e48 - (1 + c44)
+    e50 = 2 * e33 / numpy.pi**(3/2)
+    e51 = e14 - e45
+    e52 = -e43
+    e53 = 1/e51
+    e54 = e52**2
+    e55 = e17 - e48
+    e56 = 1/e55
+    return e18 * c02 / numpy.sqrt(numpy.maximum(e2, 0.0)) * numpy.arcsin(numpy.clip((c34 + e4 * e5 + e4 * e6 - e10 * e9 - e7 * c03 * c04) / numpy.sqrt(numpy.maximum((e14 - e11 * e7 - e12 * e9 + e13 * c03 * c13) * (e17 - e15 * e7 - e16 * e9 + e13 * c04 * c14), 0.0)), -1.0, 1.0)) + e18 * c23 / numpy.sqrt(numpy.maximum(e19, 0.0)) * numpy.arcsin(numpy.clip((c04 + e21 * e22 + e21 * e5 - e23 * e24 - e25 * c03 * c34) / numpy.sqrt(numpy.maximum((e17 + e20 * e27 - e16 * e23 - e25 * e26) * (e8 - e0 * e23 - e11 * e25 + 2 * e21 * c01 * c03), 0.0)), -1.0, 1.0)) + e18 * c24 / numpy.sqrt(numpy.maximum(e28, 0.0)) * numpy.arcsin(numpy.clip((c03 + e22 * e30 + e30 * e6 - e31 * c01 * c13 - e32 * c04 * c34) / numpy.sqrt(numpy.maximum((e14 + e27 * e29 - e12 * e31 - e26 * e32) * (e8 - e0 * e31 - e15 * e32 + 2 * e29 * e24 * c04), 0.0)), -1.0, 1.0)) - e33 / numpy.sqrt(numpy.maximum(numpy.pi, 0.0)) / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * (e50 / numpy.sqrt(numpy.maximum(e35, 0.0)) * (c01 - e36 * c11) * numpy.arcsin(numpy.clip((-(e43 + e38 * e41 * e40)) / numpy.sqrt(numpy.maximum((-(e46 + e41 * e44)) * (-(e49 + e41 * e47)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e51, 0.0)) * (c13 - e42 * c11) * numpy.arcsin(numpy.clip((-(e39 + e38 * e53 * e52)) / numpy.sqrt(numpy.maximum((e35 - e44 * e53) * (-(e49 + e53 * e54)), 0.0)), -1.0, 1.0)) + e50 / numpy.sqrt(numpy.maximum(e55, 0.0)) * (c14 - e34 * c11 * c14) * numpy.arcsin(numpy.clip((-(e37 + e40 * e56 * e52)) / numpy.sqrt(numpy.maximum((e35 - e47 * e56) * (-(e46 + e54 * e56)), 0.0)), -1.0, 1.0)))
 
 
 def kernel_readout_increment_noise(c00, c01, c02, c11, c12, c22):
     """E[sigma(z0) * sigma'(z1) * id(z2)], z ~ N(0, c)."""
-    t0 = c11 + 1
-    t2 = -c01*c11/t0 + c01
-    t3 = c00 - c01**2/t0
-    t4 = t3 + 1
-    t6 = c00*c11 + c00 - c01**2 + c11 + 1
-    e0 = 2/numpy.pi
-    return c02*e0/numpy.sqrt(numpy.maximum(t6, 0.0)) - c12*e0*t2/(numpy.sqrt(numpy.maximum(t0, 0.0))*numpy.sqrt(numpy.maximum(t4, 0.0)))
+    e0 = c01**2
+    e1 = 1 + c11
+    e2 = 2 / numpy.pi
+    e3 = 1/e1
+    return e2 * c02 / numpy.sqrt(numpy.maximum(e1 - e0 + c00 + c00 * c11, 0.0)) - e2 / numpy.sqrt(numpy.maximum(e1, 0.0)) * c12 * ((c01 - e3 * c11 * c01) / numpy.sqrt(numpy.maximum(1 + c00 - e0 * e3, 0.0)))
 
 
 def kernel_readout_square_ss(c00, c01, c02, c03, c11, c12, c13, c22, c23, c33):
@@ -853,5 +867,5 @@ def readouts(p, k):
 
 MODEL_DESCRIPTION = 'sigma(x) = erf(sqrt(2)*x/2), sigma*(x) = erf(sqrt(2)*x/2), a_j = 1, b_r = 1, Delta = 0, kappa = 0'
 PER_TUPLE = True
-INPUT_HASH = 'a8129a241ee51a00'
+INPUT_HASH = 'c3c18366155ba441'
 RESULT_HASH = 'a7b97a5835107963'

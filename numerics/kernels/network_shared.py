@@ -61,9 +61,18 @@ class SharedEvaluator:
             average = self.plan.averages[name]
             sizes = tuple(operands.sizes[kind] for kind in average.kinds)
             batch = operands.C.shape[0]
-            total = np.zeros((batch,) + sizes)
+            # the splits' sums are added in their own axis order (contiguous), each order moved to the
+            # output order once: a strided addition per split would cost more than the split's products
+            by_order: dict[tuple[int, ...], np.ndarray] = {}
             for terms in average.splits:
-                total += self._split_sum(terms, average.kinds, operands, values, delta)
+                part, axes = self._split_sum(terms, average.kinds, operands, values, delta)
+                if axes in by_order:
+                    by_order[axes] += part
+                else:
+                    by_order[axes] = part
+            total = np.zeros((batch,) + sizes)
+            for axes, part in by_order.items():
+                total += np.transpose(part, (0,) + tuple(1 + axes.index(a) for a in range(len(sizes))))
             out[name] = total
         return out
 
@@ -102,8 +111,11 @@ class SharedEvaluator:
         return values
 
     def _split_sum(self, terms: SplitTerms, kinds: tuple[str, ...], operands: NetworkOperands,
-                   values: dict[tuple, np.ndarray], delta: float) -> np.ndarray:
-        """``sum_{x, y} M_xy X_x Y_y`` over one split, axes in output order: shape (B, output sizes)."""
+                   values: dict[tuple, np.ndarray], delta: float) -> tuple[np.ndarray, tuple[int, ...]]:
+        """``sum_{x, y} M_xy X_x Y_y`` over one split and its axes: shape (B, sizes of those axes in that order).
+
+        The array is the caller's to modify (a new one per call).
+        """
         shared, left, right = terms.split
         size_of = {axis: operands.sizes[kind] for axis, kind in enumerate(kinds)}
         size_of[OPEN] = operands.sizes[UNIT]
@@ -115,7 +127,8 @@ class SharedEvaluator:
         if not right and not shared:
             # whole products (no split separates them): accumulated one at a time, never stacked
             weights = M.sum(axis=1)
-            return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch, x_recipes)
+            return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch,
+                                 x_recipes), left
         Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
@@ -141,8 +154,7 @@ class SharedEvaluator:
         if X_weighted is not None:
             out = _inner_product(X_weighted.reshape(batch, h, n_y, s, z), Y)
         axes = shared + left + right
-        out = out.reshape((batch,) + tuple(size_of[a] for a in axes))
-        return np.transpose(out, (0,) + tuple(1 + axes.index(a) for a in range(len(kinds))))
+        return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
     def _coupling(self, terms: SplitTerms, delta: float) -> np.ndarray:
         """``M = sum_t Delta**t M_t`` (n_x, n_y), cached per split and Delta."""
@@ -160,8 +172,10 @@ class SharedEvaluator:
 
 def _inner_product(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """``sum_{n, z} X[b, h, n, s, z] Y[b, h, n, t, z]``: shape (B, h, s, t), one batched matrix product."""
-    batch, h, _, s, _ = X.shape
+    batch, h, n, s, z = X.shape
     t = Y.shape[3]
+    if z == 1:  # no open index: X^T Y with the stacks as they are (a transposed operand costs BLAS no copy)
+        return np.swapaxes(X.reshape(batch, h, n, s), -1, -2) @ Y.reshape(batch, h, n, t)
     left_matrix = np.moveaxis(X, 2, 3).reshape(batch, h, s, -1)  # (B, h, s, n * z)
     right_matrix = np.swapaxes(np.moveaxis(Y, 2, 3).reshape(batch, h, t, -1), -1, -2)
     return left_matrix @ right_matrix
@@ -179,13 +193,34 @@ def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np
     return found
 
 
-def _view(key: tuple, view: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
-    """An operand's array with its axes permuted and size-one axes where it has none (kept in ``values``)."""
-    found = values.get((key, view))
+class ViewSpec:
+    """An operand key and its view ``(permutation, layout)``, hashed by identity (one object per distinct pair,
+    :func:`view_spec`): the per-call lookups of the thousands of views then cost no hashing of nested tuples."""
+
+    __slots__ = ("key", "view")
+
+    def __init__(self, key: tuple, view: tuple) -> None:
+        self.key, self.view = key, view
+
+
+_SPECS: dict[tuple, ViewSpec] = {}
+
+
+def view_spec(key: tuple, view: tuple) -> ViewSpec:
+    """The one :class:`ViewSpec` of ``(key, view)``."""
+    found = _SPECS.get((key, view))
     if found is None:
-        permutation, layout = view
+        found = _SPECS[(key, view)] = ViewSpec(key, view)
+    return found
+
+
+def _view(spec: ViewSpec, operands: NetworkOperands, values: dict) -> np.ndarray:
+    """An operand's array with its axes permuted and size-one axes where it has none (kept in ``values``)."""
+    found = values.get(spec)
+    if found is None:
+        permutation, layout = spec.view
         index = (slice(None),) + tuple(slice(None) if present else None for present in layout)
-        found = values[(key, view)] = _operand_array(key, operands, values).transpose(permutation)[index]
+        found = values[spec] = _operand_array(spec.key, operands, values).transpose(permutation)[index]
     return found
 
 
@@ -200,18 +235,18 @@ def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
 def product_recipe(factors: tuple, order: tuple[int, ...], size_of: dict[int, int]) -> tuple[list, list]:
     """How to multiply a half's factors into an array on the axes ``order``.
 
-    Returns ``(views, merges)``: per factor the axis permutation and which axes of ``order`` it
-    has (it gets size-one axes for the others, :func:`_view`), and the pairwise products, the
+    Returns ``(views, merges)``: per factor its :class:`ViewSpec`, the axis permutation and which
+    axes of ``order`` it has (it gets size-one axes for the others, :func:`_view`), and the pairwise products, the
     two operands whose result has the fewest entries first (so that small factors meet
     before they are broadcast to the whole half).
     """
     views = []
     supports = []
-    for _, positions in factors:
+    for key, positions in factors:
         ranked = sorted(range(len(positions)), key=lambda n: order.index(positions[n]))
         present = {positions[n] for n in ranked}
         layout = tuple(a in present for a in order)
-        views.append(((0,) + tuple(1 + n for n in ranked), layout))
+        views.append(view_spec(key, ((0,) + tuple(1 + n for n in ranked), layout)))
         supports.append(present)
     merges = []
     alive = list(range(len(factors)))
@@ -230,10 +265,10 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
     if not recipes:
         recipes.extend(product_recipe(factors, axes, size_of) for factors in keys)
     out = np.zeros((batch,) + tuple(size_of[a] for a in axes if a != OPEN))
-    for weight, factors, (views, merges) in zip(weights, keys, recipes):
+    for weight, (views, merges) in zip(weights, recipes):
         if weight == 0.0:
             continue
-        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        arrays = [_view(spec, operands, values) for spec in views]
         arrays[0] = weight * arrays[0]  # the scalar on the first (smallest-first order keeps it cheap) factor
         for i, j in merges:
             arrays.append(arrays[i] * arrays[j])
@@ -250,15 +285,15 @@ def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: Netw
     """
     order = shared + axes
     stack = np.empty((batch,) + tuple(size_of[a] for a in shared) + (len(keys),) + tuple(size_of[a] for a in axes))
-    lead = (slice(None),) * (1 + len(shared))
+    rows = np.moveaxis(stack, 1 + len(shared), 0)  # rows[index]: the product number index, a view into the stack
     if not recipes:
         recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
     for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):
-        target = stack[lead + (index,)]
+        target = rows[index]
         if not factors:
             target[...] = 1.0
             continue
-        arrays = [_view(key, view, operands, values) for (key, _), view in zip(factors, views)]
+        arrays = [_view(spec, operands, values) for spec in views]
         if not merges:
             target[...] = arrays[0]
             continue
