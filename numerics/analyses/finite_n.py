@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma
+from scipy.special import digamma, roots_genlaguerre
+from scipy.special import gamma as gamma_function
 
 from numerics.analyses.linear_noise import (
     check_affordable,
@@ -180,17 +181,51 @@ class PlateauNoise:
             self._offsets[threshold] = self._ode_offset(threshold)
         return self._offsets[threshold]
 
-    def _ode_offset(self, threshold: float) -> float:
-        starts = self.start + self.distance * np.array([1.0, -1.0])[:, None] * self.start_direction
-        Q0, R0, _ = unpack_state(starts, self.p, self.k, False)
-        horizon = (20.0 + np.log(1.0 / self.distance)) / self.growth_R
+    def _escape_times(self, amplitudes: np.ndarray, threshold: float) -> np.ndarray:
+        """ODE escape alphas (2, n) from ``start +- amplitude w`` for each of the ``amplitudes`` (n,)."""
+        threshold = check_scalar(threshold, "threshold", positive=True)
+        if threshold >= 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        signed = np.array([1.0, -1.0])[:, None, None] * amplitudes[None, :, None]
+        Q0, R0, _ = unpack_state(self.start + signed * self.start_direction, self.p, self.k, False)
+        horizon = (20.0 + max(0.0, np.log(1.0 / float(np.min(amplitudes))))) / self.growth_R
         run = integrate(Q0, R0, np.eye(self.k), eta=self.eta, model=self.model, alpha_max=horizon,
                         alpha_eval=np.linspace(0.0, horizon, 8001))
         times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * self.plateau_risk)
         if not np.all(np.isfinite(times)):
             raise ValueError(f"the ODE from the displaced start does not escape by alpha = {horizon:.4g}")
-        gaussian = -(digamma(self.multiplicity / 2) + np.log(2.0)) / (2.0 * self.growth_R)
-        return float(np.mean(times) + gaussian)
+        return times
+
+    def _mean_log_amplitude(self) -> float:
+        """``E ln|Z|`` for ``Z`` of ``multiplicity`` i.i.d. standard normal components: ``(psi(m/2) + ln 2) / 2``."""
+        return float((digamma(self.multiplicity / 2) + np.log(2.0)) / 2)
+
+    def _ode_offset(self, threshold: float) -> float:
+        times = self._escape_times(np.array([self.distance]), threshold)
+        return float(np.mean(times) - self._mean_log_amplitude() / self.growth_R)
+
+    def escape_alpha_ode(self, N: float | np.ndarray, *, initial: float = 0.0, threshold: float = 0.5,
+                         nodes: int = 6) -> np.ndarray:
+        """Predicted mean escape alpha at size ``N`` from the ODE itself, beyond the linear regime of the start.
+
+        The mean over the Gaussian amplitude ``Z`` (``multiplicity`` components, variance
+        ``S_eff / N`` each, :meth:`effective_variance`) of the ODE's escape from ``start +- |Z| w``,
+        by generalised Gauss-Laguerre quadrature in ``|Z|^2 / 2`` with ``nodes`` nodes applied to the
+        smooth part ``t + ln|Z| / g_R`` (the logarithm's mean is exact). One batched ODE run.
+
+        Returns an array shaped like ``N``.
+        """
+        N = np.asarray(N, dtype=float)
+        if np.any(N <= 0):
+            raise ValueError(f"N must be positive, got {N}")
+        nodes = check_int(nodes, "nodes", minimum=1)
+        half_squares, weights = roots_genlaguerre(nodes, self.multiplicity / 2 - 1)
+        weights = weights / gamma_function(self.multiplicity / 2)
+        norms = np.sqrt(2.0 * half_squares)
+        scale = np.sqrt(self.effective_variance(initial) / N.ravel())
+        times = self._escape_times((scale[:, None] * norms[None, :]).ravel(), threshold)
+        smooth = np.mean(times, axis=0).reshape(scale.size, nodes) + np.log(norms)[None, :] / self.growth_R
+        return (smooth @ weights - self._mean_log_amplitude() / self.growth_R).reshape(N.shape)
 
     def escape_alpha(self, N: float | np.ndarray, *, initial: float = 0.0, threshold: float = 0.5) -> np.ndarray:
         """Predicted mean escape alpha at size ``N``: ``alpha_0 + ln(N Delta^2 / S_eff) / (2 g_R)``.
