@@ -280,7 +280,7 @@ def plateau_noise(
     g_R = _growth_rate(plateau, p, k, eta, model)
     symmetric = plateau.kind != "R = 0"
     T = np.eye(k)
-    drift, start = drift_at(q0 * np.eye(p), np.zeros((p, k)), T, eta, None, {"model": model}, "plateau_noise")
+    drift, _ = drift_at(q0 * np.eye(p), np.zeros((p, k)), T, eta, None, {"model": model}, "plateau_noise")
     coordinates = coordinate_names(p, k, False)
     u, multiplicity = left_growth_vector(plateau.stability.jacobian.matrix, g_R, coordinates)
     if symmetric and multiplicity != 1:
@@ -288,13 +288,14 @@ def plateau_noise(
                          " the noise along one unstable direction is not defined")
     slowest = float(np.max(plateau.eigenvalues.real))
     alpha = noise_grid(symmetric, g_R, slowest, eta, check_int(points_per_unit, "points_per_unit", minimum=1))
+    _check_cost(q0 * np.eye(p), np.zeros((p, k)), T, eta, model, alpha.size, max_seconds)
     if symmetric:
         Q, R, _ = unpack_state(symmetric_path(drift, q0, alpha), p, k, False)
     else:
         run = integrate(q0 * np.eye(p), np.zeros((p, k)), T, eta=eta, alpha_max=alpha[-1], model=model,
                         alpha_eval=alpha)
         Q, R = np.asarray(run.Q), np.zeros((alpha.size, p, k))
-    Sigma = _covariance_along(Q, R, T, eta, model, max_seconds)
+    Sigma = packed_covariance(Q, R, T, eta, model=model)
     if not symmetric:
         _check_isotropic(Sigma[:, -p * k:, -p * k:])
     J = jacobian(Q, R, T, eta, model=model).matrix
@@ -312,15 +313,13 @@ def plateau_noise(
                         float(plateau.risk), model)
 
 
-def _covariance_along(Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any,
-                      max_seconds: float) -> np.ndarray:
-    """``Sigma`` (n_alpha, n, n) along the path, after a timed sample of a few points (``max_seconds``)."""
-    packed_covariance(Q[:1], R[:1], T, eta, model=model)  # the first call lays out the evaluation
-    sample = min(4, Q.shape[0])
+def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any, points: int,
+                max_seconds: float) -> None:
+    """``ValueError`` when ``Sigma`` at ``points`` points, timed at two, would take over ``max_seconds``."""
+    packed_covariance(Q, R, T, eta, model=model)  # the first call lays out the evaluation
     begin = time.perf_counter()
-    packed_covariance(Q[:sample], R[:sample], T, eta, model=model)
-    check_affordable((time.perf_counter() - begin) / sample, Q.shape[0], max_seconds)
-    return packed_covariance(Q, R, T, eta, model=model)
+    packed_covariance(np.stack([Q, Q]), np.stack([R, R]), T, eta, model=model)
+    check_affordable((time.perf_counter() - begin) / 2, points, max_seconds)
 
 
 def _check_isotropic(RR: np.ndarray) -> None:
