@@ -53,6 +53,7 @@ from numerics.analyses.linear_noise import (
     growth_covectors,
     left_growth_vector,
     noise_grid,
+    positive_first,
     symmetric_path,
     trapezoid_cumulative,
 )
@@ -196,13 +197,13 @@ class PlateauNoise:
             raise ValueError(f"the ODE from the displaced start does not escape by alpha = {horizon:.4g}")
         return times
 
-    def _mean_log_amplitude(self) -> float:
+    def mean_log_amplitude(self) -> float:
         """``E ln|Z|`` for ``Z`` of ``multiplicity`` i.i.d. standard normal components: ``(psi(m/2) + ln 2) / 2``."""
         return float((digamma(self.multiplicity / 2) + np.log(2.0)) / 2)
 
     def _ode_offset(self, threshold: float) -> float:
         times = self._escape_times(np.array([self.distance]), threshold)
-        return float(np.mean(times) - self._mean_log_amplitude() / self.growth_R)
+        return float(np.mean(times) - self.mean_log_amplitude() / self.growth_R)
 
     def escape_alpha_ode(self, N: float | np.ndarray, *, initial: float = 0.0, threshold: float = 0.5,
                          nodes: int = 6) -> np.ndarray:
@@ -225,7 +226,7 @@ class PlateauNoise:
         scale = np.sqrt(self.effective_variance(initial) / N.ravel())
         times = self._escape_times((scale[:, None] * norms[None, :]).ravel(), threshold)
         smooth = np.mean(times, axis=0).reshape(scale.size, nodes) + np.log(norms)[None, :] / self.growth_R
-        return (smooth @ weights - self._mean_log_amplitude() / self.growth_R).reshape(N.shape)
+        return (smooth @ weights - self.mean_log_amplitude() / self.growth_R).reshape(N.shape)
 
     def escape_alpha(self, N: float | np.ndarray, *, initial: float = 0.0, threshold: float = 0.5) -> np.ndarray:
         """Predicted mean escape alpha at size ``N``: ``alpha_0 + ln(N Delta^2 / S_eff) / (2 g_R)``.
@@ -308,7 +309,7 @@ def plateau_noise(
     variance = float(trapezoid_cumulative(weight, alpha)[-1])
     direction = b[0] / norms[0]
     return PlateauNoise(p, k, float(eta), float(q0), variance, float(g_R), alpha, gamma, sigma2, plateau.kind,
-                        coordinates, u, direction * np.sign(direction[np.argmax(np.abs(direction))]),
+                        coordinates, u, positive_first(direction),
                         pack_state(q0 * np.eye(p), np.zeros((p, k))), multiplicity, float(distance),
                         float(plateau.risk), model)
 

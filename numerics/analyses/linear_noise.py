@@ -54,8 +54,13 @@ def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, .
         first = np.zeros(matrix.shape[0])
         first[coordinates.index(next(name for name in coordinates if name.startswith("R[")))] = 1.0
         u = space @ (space.T @ first)
-    u = u / np.linalg.norm(u)
-    return u * np.sign(u[np.argmax(np.abs(u))]), int(np.sum(close))
+    return positive_first(u / np.linalg.norm(u)), int(np.sum(close))
+
+
+def positive_first(vector: np.ndarray) -> np.ndarray:
+    """``vector`` (n,) with the sign that makes its first largest component positive (ties: the first in order)."""
+    # rounding first: equal moduli (the symmetric plateau's +-1/2) must not be told apart by round-off
+    return vector * np.sign(vector[np.argmax(np.round(np.abs(vector), 12))])
 
 
 def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray) -> np.ndarray:
@@ -177,6 +182,7 @@ __all__ = [
     "growth_covectors",
     "left_growth_vector",
     "noise_grid",
+    "positive_first",
     "symmetric_path",
     "trapezoid_cumulative",
 ]

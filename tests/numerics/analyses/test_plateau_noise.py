@@ -59,7 +59,7 @@ def test_erf_escape_law_agrees_with_the_ode_from_the_noise_equivalent_start(erf_
     N = 1e6
     law = float(erf_noise.escape_alpha(N))
     # the law is the mean over the Gaussian amplitude Z; at |Z| = 1 the escape is E ln|Z| / g_R later
-    at_one = law + erf_noise._mean_log_amplitude() / erf_noise.growth_R
+    at_one = law + erf_noise.mean_log_amplitude() / erf_noise.growth_R
     amplitude = np.sqrt(erf_noise.variance / N)
     starts = erf_noise.start + amplitude * np.array([[1.0], [-1.0]]) * erf_noise.start_direction
     Q0, R0, _ = unpack_state(starts, 2, 2, False)
