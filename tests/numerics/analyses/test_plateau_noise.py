@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 from derive import SCM, Model
 from derive.model.model import HE2
 from numerics import integrate, plateau_fixed_point, plateau_noise
-from numerics.analyses.linear_noise import batched_expm, escape_crossing
+from numerics.analyses.linear_noise import batched_expm, escape_crossing, growth_covectors, trapezoid_cumulative
 from numerics.ode.jacobian import unpack_state
 
 RELU = Model(student_activation="relu(x)", teacher_activation="relu(x)", student_readout=1, teacher_readout=1)
@@ -31,6 +32,40 @@ def test_batched_expm_matches_the_series_of_a_diagonalisable_matrix():
     matrices = vectors @ (rates[..., None] * np.linalg.inv(vectors))
     expected = vectors @ (np.exp(rates)[..., None] * np.linalg.inv(vectors))
     assert np.allclose(batched_expm(matrices), expected, rtol=1e-10, atol=1e-10 * np.max(np.abs(expected)))
+
+
+def test_growth_covector_integral_is_the_propagated_covariance_along_u():
+    """int exp(-2 g s) b^T Sigma b ds = lim exp(-2 g alpha) u^T P u, P' = J P + P J^T + Sigma, P(0) = 0."""
+    rng = np.random.default_rng(5)
+    basis = np.eye(3) + 0.4 * rng.normal(size=(3, 3))  # non-normal: left and right eigenvectors differ
+    J_star = basis @ np.diag([0.5, -1.0, -2.0]) @ np.linalg.inv(basis)
+    K, root = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+
+    def J(alpha):
+        return J_star + np.exp(-alpha) * K
+
+    def Sigma(alpha):
+        return np.eye(3) + np.exp(-alpha) * (root @ root.T)
+
+    u = np.linalg.inv(basis)[0] / np.linalg.norm(np.linalg.inv(basis)[0])  # left eigenvector for g = 0.5
+    alpha = np.linspace(0.0, 40.0, 8001)
+    Sigmas = np.stack([Sigma(a) for a in alpha])
+
+    def noise_integral(jacobians):
+        b = growth_covectors(jacobians, alpha, 0.5, u)
+        return trapezoid_cumulative(np.exp(-alpha) * np.einsum("ai,aij,aj->a", b, Sigmas, b), alpha)[-1]
+
+    by_covectors = noise_integral(np.stack([J(a) for a in alpha]))
+
+    def lyapunov(a, P):
+        P = P.reshape(3, 3)
+        return (J(a) @ P + P @ J(a).T + Sigma(a)).ravel()
+
+    P = solve_ivp(lyapunov, (0.0, 40.0), np.zeros(9), rtol=1e-11, atol=1e-12).y[:, -1].reshape(3, 3)
+    propagated = np.exp(-40.0) * u @ P @ u
+    assert by_covectors == pytest.approx(propagated, rel=1e-4)
+    # power: propagating with the transposed Jacobian (right instead of left eigen-directions) is far off
+    assert abs(noise_integral(np.stack([J(a).T for a in alpha])) / propagated - 1) > 0.05
 
 
 @pytest.fixture(scope="module")
