@@ -182,19 +182,39 @@ class PlateauNoise:
             self._offsets[threshold] = self._ode_offset(threshold)
         return self._offsets[threshold]
 
+    def displacement_directions(self, count: int = 8) -> np.ndarray:
+        """Unit displacements (d, n) of the start the escape is averaged over.
+
+        ``[w]`` for a simple ``g_R``; for ``multiplicity > 1`` (an isotropic ``R = 0`` plateau, whose
+        noise-equivalent start is ``R(0) + Z`` with i.i.d. entries) ``count`` directions of ``R`` drawn
+        uniformly on its sphere (fixed seed): the escape depends on the direction of ``Z`` beyond the
+        linear regime (along ``R[0,0]`` alone one student never meets the second teacher).
+        """
+        if self.multiplicity == 1:
+            return self.start_direction[None, :]
+        in_R = np.array([name.startswith("R[") for name in self.coordinates])
+        draws = np.random.default_rng(20261207).normal(size=(check_int(count, "count", minimum=1), int(in_R.sum())))
+        directions = np.zeros((draws.shape[0], in_R.size))
+        directions[:, in_R] = draws / np.linalg.norm(draws, axis=1, keepdims=True)
+        return directions
+
     def _escape_times(self, amplitudes: np.ndarray, threshold: float) -> np.ndarray:
-        """ODE escape alphas (2, n) from ``start +- amplitude w`` for each of the ``amplitudes`` (n,)."""
+        """ODE escape alphas (2 d, n) from ``start +- amplitude direction`` for each of the ``amplitudes`` (n,)
+        and each of the d :meth:`displacement_directions`."""
         threshold = check_scalar(threshold, "threshold", positive=True)
         if threshold >= 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        signed = np.array([1.0, -1.0])[:, None, None] * amplitudes[None, :, None]
-        Q0, R0, _ = unpack_state(self.start + signed * self.start_direction, self.p, self.k, False)
+        directions = self.displacement_directions()
+        directions = np.concatenate([directions, -directions])
+        displaced = self.start + amplitudes[None, :, None] * directions[:, None, :]
+        Q0, R0, _ = unpack_state(displaced, self.p, self.k, False)
         horizon = (20.0 + max(0.0, np.log(1.0 / float(np.min(amplitudes))))) / self.growth_R
         run = integrate(Q0, R0, np.eye(self.k), eta=self.eta, model=self.model, alpha_max=horizon,
                         alpha_eval=np.linspace(0.0, horizon, 8001))
         times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * self.plateau_risk)
         if not np.all(np.isfinite(times)):
-            raise ValueError(f"the ODE from the displaced start does not escape by alpha = {horizon:.4g}")
+            raise ValueError(f"the ODE from the displaced start does not escape by alpha = {horizon:.4g} "
+                             f"(risk below {threshold:g} of the plateau's): choose another threshold")
         return times
 
     def mean_log_amplitude(self) -> float:
