@@ -25,40 +25,85 @@ Consequences (checked in ``tests/numerics/analyses/test_finite_n.py`` and the ``
   ``log(1 + S / q0) / (2 growth_R)`` on average, at every N;
 * the direction of ``R`` at the escape, hence the zero-error point selected
   (``omega``), is that of ``R(0) + Z``: random relative to ``R(0)`` at every N.
+
+Every plateau, the symmetric ones included (erf and relu committees, information exponent 1,
+where ``R = 0`` is no fixed point), is handled by the same formula read as a linear-noise
+approximation (:mod:`numerics.analyses.linear_noise`): the growing part of the fluctuation is
+projected on the plateau's unstable direction with the growth covector ``b(alpha)`` (``b = u``,
+the left eigenvector of the exact Jacobian for ``g_R``, on the plateau), ``Gamma(alpha) =
+g_R alpha + ln(|b(0)| / |b(alpha)|)`` and ``sigma^2 = bhat^T Sigma bhat`` (``bhat = b / |b|``,
+``Sigma`` the packed increment covariance). The noise is then worth a displacement of the
+deterministic start (``Q = q0 I``, ``R = 0``; for a symmetric plateau the flow from there stays
+symmetric and lands on it) by ``Z`` along ``w = b(0) / |b(0)|``, ``Z`` of variance ``S / N``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import digamma, roots_genlaguerre
+from scipy.special import gamma as gamma_function
 
+from numerics.analyses.linear_noise import (
+    check_affordable,
+    escape_crossing,
+    growth_covectors,
+    left_growth_vector,
+    noise_grid,
+    positive_first,
+    symmetric_path,
+    trapezoid_cumulative,
+)
 from numerics.analyses.plateau import plateau_coefficients, plateau_fixed_point
+from numerics.analyses.plateau_search import Plateau
 from numerics.core.validation import check_int, check_scalar
-from numerics.noise.fluctuations import increment_covariance
+from numerics.noise.diffusion import packed_covariance
 from numerics.ode.integrate import integrate
-from numerics.ode.overlaps import rhs
+from numerics.ode.jacobian import coordinate_names, drift_at, jacobian, pack_state, unpack_state
 
 #: Relative size of the off-diagonal (or anisotropic) part of the noise covariance of R
 #: at R = 0 above which the scalar description does not apply.
 ISOTROPY_TOLERANCE = 1e-8
+#: Default displacement ``Delta`` of the start along ``w`` from which :meth:`PlateauNoise.escape_offset`
+#: runs the ODE: small enough for the linear regime (its escape is ``ln(1/Delta) / g_R`` late).
+REFERENCE_DISTANCE = 1e-4
 
 
 @dataclass(frozen=True)
 class PlateauNoise:
-    """Noise-equivalent initial overlap of the plateau (module docstring).
+    """Noise-equivalent initial displacement of the plateau (module docstring).
 
     Attributes
     ----------
     variance : float
-        ``S``: the noise acts as an extra Gaussian ``R(0)`` of variance ``S / N`` per entry.
+        ``S``: the noise acts as an extra Gaussian displacement of the start along
+        ``start_direction`` of variance ``S / N`` (for an ``R = 0`` plateau: of ``R(0)``, per entry).
     growth_R : float
-        Growth rate of ``R`` at the plateau.
+        Growth rate ``g_R`` of the unstable direction at the plateau.
     q0 : float
-        The start ``Q(0) = q0 I`` the integral was taken from.
-    alpha, gamma, sigma2 : arrays
+        The start ``Q(0) = q0 I``, ``R(0) = 0`` the integral was taken from.
+    alpha, gamma, sigma2 : arrays, shape (n_alpha,)
         The grid, ``Gamma(alpha)`` and ``sigma^2(alpha)`` of the integral.
+    kind : str
+        The plateau's kind, ``"R = 0"`` or ``"symmetric"`` (:class:`numerics.Plateau`).
+    coordinates : tuple of str
+        Names of the packed coordinates (:attr:`numerics.Jacobian.coordinates`) of the vectors below.
+    unstable : array, shape (n,)
+        ``u``: unit left eigenvector of the plateau's Jacobian for ``g_R``.
+    start_direction : array, shape (n,)
+        ``w = b(0) / |b(0)|``: the unit displacement of the start the noise is worth.
+    start : array, shape (n,)
+        The deterministic start ``(Q = q0 I, R = 0)``, packed.
+    multiplicity : int
+        How many independent directions grow at ``g_R`` (``p k`` for an isotropic ``R = 0`` plateau, 1 for
+        a symmetric one): the escape is driven by a Gaussian of that many i.i.d. components.
+    distance : float
+        ``Delta``, the displacement along ``w`` from which :meth:`escape_offset` runs the ODE.
+    plateau_risk : float
+        Risk at the plateau (label-noise term included).
     """
 
     p: int
@@ -70,6 +115,16 @@ class PlateauNoise:
     alpha: np.ndarray
     gamma: np.ndarray
     sigma2: np.ndarray
+    kind: str = "R = 0"
+    coordinates: tuple[str, ...] = ()
+    unstable: np.ndarray | None = None
+    start_direction: np.ndarray | None = None
+    start: np.ndarray | None = None
+    multiplicity: int = 1
+    distance: float = REFERENCE_DISTANCE
+    plateau_risk: float = np.nan
+    model: Any = None
+    _offsets: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def log_slope(self) -> float:
@@ -77,16 +132,16 @@ class PlateauNoise:
         return 1.0 / (2.0 * self.growth_R)
 
     def variance_at(self, alpha: float | np.ndarray, initial: float = 0.0) -> np.ndarray:
-        """Predicted ``N Var(R_jr(alpha))`` in the linear regime, from ``N Var(R_jr(0)) = initial``.
+        """Predicted ``N Var`` of the fluctuation along ``bhat(alpha)`` in the linear regime, from ``initial`` at 0.
 
+        For an ``R = 0`` plateau that is ``N Var(R_jr(alpha))`` from ``N Var(R_jr(0)) = initial``:
         ``exp(2 Gamma(alpha)) (initial + int_0^alpha exp(-2 Gamma) sigma^2)`` on the stored grid
         (linear interpolation of the exponent and of the accumulated integral).
         """
         alpha = np.asarray(alpha, dtype=float)
         if np.any(alpha < 0) or np.any(alpha > self.alpha[-1]):
             raise ValueError(f"alpha must lie in [0, {self.alpha[-1]:.4g}]")
-        weight = np.exp(-2.0 * self.gamma) * self.sigma2
-        accumulated = np.concatenate([[0.0], np.cumsum(np.diff(self.alpha) * (weight[1:] + weight[:-1]) / 2)])
+        accumulated = trapezoid_cumulative(np.exp(-2.0 * self.gamma) * self.sigma2, self.alpha)
         gamma = np.interp(alpha, self.alpha, self.gamma)
         return np.exp(2.0 * gamma) * (initial + np.interp(alpha, self.alpha, accumulated))
 
@@ -99,68 +154,220 @@ class PlateauNoise:
         v = self.q0 if variance is None else check_scalar(variance, "variance", positive=True)
         return float(np.log1p(self.variance / v) / (2.0 * self.growth_R))
 
+    def named(self, vector: str = "unstable", count: int = 4) -> tuple[tuple[str, float], ...]:
+        """The ``count`` largest components of ``"unstable"`` (``u``) or ``"start_direction"`` (``w``), named."""
+        if vector not in ("unstable", "start_direction"):
+            raise ValueError(f"vector must be 'unstable' or 'start_direction', got {vector!r}")
+        values = getattr(self, vector)
+        order = np.argsort(-np.round(np.abs(values), 12), kind="stable")[: check_int(count, "count", minimum=1)]
+        return tuple((self.coordinates[i], float(values[i])) for i in order)
+
+    def effective_variance(self, initial: float = 0.0) -> float:
+        """``S + initial |w_R|^2``: with the start's ``R`` i.i.d. of variance ``initial / N`` (Eq. 8: ``q0``)."""
+        initial = check_scalar(initial, "initial", nonnegative=True)
+        weight_R = sum(w**2 for name, w in zip(self.coordinates, self.start_direction) if name.startswith("R["))
+        return float(self.variance + initial * weight_R)
+
+    def escape_offset(self, threshold: float = 0.5) -> float:
+        """``alpha_0`` of :meth:`escape_alpha`: the ODE's escape from the start displaced by ``+-Delta w``.
+
+        The mean of the ODE's escape times (risk below ``threshold`` times the plateau risk) from
+        ``start + Delta w`` and ``start - Delta w``, plus ``-(psi(m / 2) + ln 2) / (2 g_R)``, the mean of
+        ``-ln|Z| / g_R`` for ``|Z|`` the norm of ``m = multiplicity`` standard normals (0.635 / g_R for m = 1).
+        """
+        threshold = check_scalar(threshold, "threshold", positive=True)
+        if threshold >= 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if threshold not in self._offsets:
+            self._offsets[threshold] = self._ode_offset(threshold)
+        return self._offsets[threshold]
+
+    def displacement_directions(self, count: int = 8) -> np.ndarray:
+        """Unit displacements (d, n) of the start the escape is averaged over.
+
+        ``[w]`` for a simple ``g_R``; for ``multiplicity > 1`` (an isotropic ``R = 0`` plateau, whose
+        noise-equivalent start is ``R(0) + Z`` with i.i.d. entries) ``count`` directions of ``R`` drawn
+        uniformly on its sphere (fixed seed): the escape depends on the direction of ``Z`` beyond the
+        linear regime (along ``R[0,0]`` alone one student never meets the second teacher).
+        """
+        if self.multiplicity == 1:
+            return self.start_direction[None, :]
+        in_R = np.array([name.startswith("R[") for name in self.coordinates])
+        draws = np.random.default_rng(20261207).normal(size=(check_int(count, "count", minimum=1), int(in_R.sum())))
+        directions = np.zeros((draws.shape[0], in_R.size))
+        directions[:, in_R] = draws / np.linalg.norm(draws, axis=1, keepdims=True)
+        return directions
+
+    def _escape_times(self, amplitudes: np.ndarray, threshold: float) -> np.ndarray:
+        """ODE escape alphas (2 d, n) from ``start +- amplitude direction`` for each of the ``amplitudes`` (n,)
+        and each of the d :meth:`displacement_directions`."""
+        threshold = check_scalar(threshold, "threshold", positive=True)
+        if threshold >= 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        directions = self.displacement_directions()
+        directions = np.concatenate([directions, -directions])
+        displaced = self.start + amplitudes[None, :, None] * directions[:, None, :]
+        Q0, R0, _ = unpack_state(displaced, self.p, self.k, False)
+        horizon = (20.0 + max(0.0, np.log(1.0 / float(np.min(amplitudes))))) / self.growth_R
+        run = integrate(Q0, R0, np.eye(self.k), eta=self.eta, model=self.model, alpha_max=horizon,
+                        alpha_eval=np.linspace(0.0, horizon, 8001))
+        times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * self.plateau_risk)
+        if not np.all(np.isfinite(times)):
+            raise ValueError(f"the ODE from the displaced start does not escape by alpha = {horizon:.4g} "
+                             f"(risk below {threshold:g} of the plateau's): choose another threshold")
+        return times
+
+    def mean_log_amplitude(self) -> float:
+        """``E ln|Z|`` for ``Z`` of ``multiplicity`` i.i.d. standard normal components: ``(psi(m/2) + ln 2) / 2``."""
+        return float((digamma(self.multiplicity / 2) + np.log(2.0)) / 2)
+
+    def _ode_offset(self, threshold: float) -> float:
+        times = self._escape_times(np.array([self.distance]), threshold)
+        return float(np.mean(times) - self.mean_log_amplitude() / self.growth_R)
+
+    def escape_alpha_ode(self, N: float | np.ndarray, *, initial: float = 0.0, threshold: float = 0.5,
+                         nodes: int = 6) -> np.ndarray:
+        """Predicted mean escape alpha at size ``N`` from the ODE itself, beyond the linear regime of the start.
+
+        The mean over the Gaussian amplitude ``Z`` (``multiplicity`` components, variance
+        ``S_eff / N`` each, :meth:`effective_variance`) of the ODE's escape from ``start +- |Z| w``,
+        by generalised Gauss-Laguerre quadrature in ``|Z|^2 / 2`` with ``nodes`` nodes applied to the
+        smooth part ``t + ln|Z| / g_R`` (the logarithm's mean is exact). One batched ODE run.
+
+        Returns an array shaped like ``N``.
+        """
+        N = np.asarray(N, dtype=float)
+        if np.any(N <= 0):
+            raise ValueError(f"N must be positive, got {N}")
+        nodes = check_int(nodes, "nodes", minimum=1)
+        half_squares, weights = roots_genlaguerre(nodes, self.multiplicity / 2 - 1)
+        weights = weights / gamma_function(self.multiplicity / 2)
+        norms = np.sqrt(2.0 * half_squares)
+        scale = np.sqrt(self.effective_variance(initial) / N.ravel())
+        times = self._escape_times((scale[:, None] * norms[None, :]).ravel(), threshold)
+        smooth = np.mean(times, axis=0).reshape(scale.size, nodes) + np.log(norms)[None, :] / self.growth_R
+        return (smooth @ weights - self.mean_log_amplitude() / self.growth_R).reshape(N.shape)
+
+    def escape_alpha(self, N: float | np.ndarray, *, initial: float = 0.0, threshold: float = 0.5) -> np.ndarray:
+        """Predicted mean escape alpha at size ``N``: ``alpha_0 + ln(N Delta^2 / S_eff) / (2 g_R)``.
+
+        ``alpha_0`` is :meth:`escape_offset` (the ODE's escape from ``Delta`` along ``w``, averaged over the
+        Gaussian amplitude), ``S_eff`` :meth:`effective_variance` (``initial``: the start's ``R`` i.i.d. of
+        variance ``initial / N``). The linear regime: valid while ``sqrt(S_eff / N)`` is small against the
+        plateau's scale (the law's error grows as N falls).
+        """
+        N = np.asarray(N, dtype=float)
+        if np.any(N <= 0):
+            raise ValueError(f"N must be positive, got {N}")
+        offset = self.escape_offset(threshold)
+        return offset + np.log(N * self.distance**2 / self.effective_variance(initial)) / (2.0 * self.growth_R)
+
 
 def plateau_noise(
-    p: int, k: int, eta: float, *, q0: float = 1.0, model: Any = None, points_per_unit: int = 20
+    p: int, k: int, eta: float, *, q0: float = 1.0, model: Any = None, points_per_unit: int = 20,
+    distance: float = REFERENCE_DISTANCE, max_seconds: float = 60.0,
 ) -> PlateauNoise:
-    """The noise-equivalent variance ``S`` of the plateau from ``Q(0) = q0 I``, ``T = I``.
+    """The noise-equivalent variance ``S`` of the plateau reached from ``Q(0) = q0 I``, ``R(0) = 0``, ``T = I``.
+
+    Parameters
+    ----------
+    p, k : int
+    eta : float
+    q0 : float
+        The start's norm.
+    model : derive.Model, optional
+        ``None`` is the paper model.
+    points_per_unit : int
+        Grid density of the integral (module :mod:`numerics.analyses.linear_noise`, :func:`noise_grid`).
+    distance : float
+        ``Delta`` of :meth:`PlateauNoise.escape_offset`.
+    max_seconds : float
+        Refuse (``ValueError``) when the covariance along the path is estimated to take longer (relu).
 
     Raises
     ------
     ValueError
-        Saying why, if the model has no plateau at ``R = 0`` (:func:`numerics.plateau_fixed_point`:
-        a symmetric plateau, or none), if ``R`` does not grow there at linear order (He3), or if
-        its noise on ``R`` at ``R = 0`` is not i.i.d. over the entries.
+        Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`), if nothing
+        grows there at linear order (He3: ``g_R <= 0``), if the escape rate is complex or repeated
+        at a symmetric plateau, if the noise of an ``R = 0`` plateau's ``R`` is not i.i.d. over the
+        entries, or if the covariance would take longer than ``max_seconds``.
     """
     p, k = check_int(p, "p", minimum=1), check_int(k, "k", minimum=1)
     eta = check_scalar(eta, "eta", positive=True)
     q0 = check_scalar(q0, "q0", positive=True)
-    g_R = _growth_rate(p, k, eta, q0, model)
-    # the integrand decays as exp(-2 g_R alpha) once Q has reached the plateau
-    horizon = 20.0 / g_R
-    alpha = np.linspace(0.0, horizon, int(points_per_unit * horizon) + 1)
+    distance = check_scalar(distance, "distance", positive=True)
+    max_seconds = check_scalar(max_seconds, "max_seconds", positive=True)
+    plateau = plateau_fixed_point(p, k, eta, model=model, Q_start=q0 * np.eye(p))
+    g_R = _growth_rate(plateau, p, k, eta, model)
+    symmetric = plateau.kind != "R = 0"
     T = np.eye(k)
-    run = integrate(q0 * np.eye(p), np.zeros((p, k)), T, eta=eta, alpha_max=horizon, model=model,
-                    alpha_eval=alpha)
-    Q = run.Q
-    h = 1e-6
-    unit = np.zeros((p, k))
-    unit[0, 0] = 1.0
-    Ts = np.broadcast_to(T, (alpha.size, k, k))
-    up = rhs(Q, np.broadcast_to(h * unit, (alpha.size, p, k)), Ts, eta, model=model)[1][:, 0, 0]
-    down = rhs(Q, np.broadcast_to(-h * unit, (alpha.size, p, k)), Ts, eta, model=model)[1][:, 0, 0]
-    rate = (up - down) / (2 * h)
-    _, _, RR = increment_covariance(Q, np.zeros((alpha.size, p, k)), Ts, eta, model=model)
-    RR = RR.reshape(alpha.size, p * k, p * k)
+    drift, _ = drift_at(q0 * np.eye(p), np.zeros((p, k)), T, eta, None, {"model": model}, "plateau_noise")
+    coordinates = coordinate_names(p, k, False)
+    u, multiplicity = left_growth_vector(plateau.stability.jacobian.matrix, g_R, coordinates)
+    if symmetric and multiplicity != 1:
+        raise ValueError(f"the symmetric plateau's escape rate g_R = {g_R:.4g} is repeated ({multiplicity} directions):"
+                         " the noise along one unstable direction is not defined")
+    slowest = float(np.max(plateau.eigenvalues.real))
+    alpha = noise_grid(symmetric, g_R, slowest, eta, check_int(points_per_unit, "points_per_unit", minimum=1))
+    _check_cost(q0 * np.eye(p), np.zeros((p, k)), T, eta, model, alpha.size, max_seconds)
+    if symmetric:
+        Q, R, _ = unpack_state(symmetric_path(drift, q0, alpha), p, k, False)
+    else:
+        run = integrate(q0 * np.eye(p), np.zeros((p, k)), T, eta=eta, alpha_max=alpha[-1], model=model,
+                        alpha_eval=alpha)
+        Q, R = np.asarray(run.Q), np.zeros((alpha.size, p, k))
+    Sigma = packed_covariance(Q, R, T, eta, model=model)
+    if not symmetric:
+        _check_isotropic(Sigma[:, -p * k:, -p * k:])
+    J = jacobian(Q, R, T, eta, model=model).matrix
+    b = growth_covectors(J, alpha, g_R, u)
+    norms = np.linalg.norm(b, axis=1)
+    unit = b / norms[:, None]
+    gamma = g_R * alpha + np.log(norms[0] / norms)
+    sigma2 = np.einsum("ai,aij,aj->a", unit, Sigma, unit)
+    weight = np.exp(-2.0 * gamma) * sigma2
+    variance = float(trapezoid_cumulative(weight, alpha)[-1])
+    direction = b[0] / norms[0]
+    return PlateauNoise(p, k, float(eta), float(q0), variance, float(g_R), alpha, gamma, sigma2, plateau.kind,
+                        coordinates, u, positive_first(direction),
+                        pack_state(q0 * np.eye(p), np.zeros((p, k))), multiplicity, float(distance),
+                        float(plateau.risk), model)
+
+
+def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any, points: int,
+                max_seconds: float) -> None:
+    """``ValueError`` when ``Sigma`` at ``points`` points, timed at two, would take over ``max_seconds``."""
+    packed_covariance(Q, R, T, eta, model=model)  # the first call lays out the evaluation
+    begin = time.perf_counter()
+    packed_covariance(np.stack([Q, Q]), np.stack([R, R]), T, eta, model=model)
+    check_affordable((time.perf_counter() - begin) / 2, points, max_seconds)
+
+
+def _check_isotropic(RR: np.ndarray) -> None:
+    """``ValueError`` unless the noise of ``R`` at ``R = 0`` (n_alpha, p k, p k) is i.i.d. over the entries."""
     sigma2 = RR[:, 0, 0]
-    anisotropy = np.max(np.abs(RR - sigma2[:, None, None] * np.eye(p * k)))
+    anisotropy = np.max(np.abs(RR - sigma2[:, None, None] * np.eye(RR.shape[-1])))
     if anisotropy > ISOTROPY_TOLERANCE * np.max(sigma2):
         raise ValueError(f"the noise of R at R = 0 is not i.i.d. over the entries (deviation {anisotropy:.3g})")
-    steps = np.diff(alpha)
-    gamma = np.concatenate([[0.0], np.cumsum(steps * (rate[1:] + rate[:-1]) / 2)])
-    weight = np.exp(-2.0 * gamma) * sigma2
-    variance = float(np.sum(steps * (weight[1:] + weight[:-1]) / 2))
-    return PlateauNoise(p, k, float(eta), float(q0), variance, float(g_R), alpha, gamma, sigma2)
 
 
-def _growth_rate(p: int, k: int, eta: float, q0: float, model: Any) -> float:
-    """``g_R`` of the model's ``R = 0`` plateau, or ``ValueError`` saying why the noise theory does not apply."""
-    plateau = plateau_fixed_point(p, k, eta, model=model, Q_start=q0 * np.eye(p))
-    if plateau.kind != "R = 0":
-        raise ValueError(
-            "plateau_noise is the noise of R at an R = 0 plateau; this model's plateau is the symmetric one "
-            "(R != 0, information exponent 1), whose noise needs increment moments the model does not have"
-        )
-    try:
-        g_R = plateau_coefficients(p, k, eta, model=model).growth_R
-    except ValueError:  # an anisotropic plateau (He3, ...): the exact Jacobian's rate
-        g_R = plateau.growth_rate
+def _growth_rate(plateau: Plateau, p: int, k: int, eta: float, model: Any) -> float:
+    """``g_R`` of the model's plateau, or ``ValueError`` saying why the noise theory does not apply."""
+    g_R = plateau.growth_rate
+    if plateau.kind == "R = 0":
+        try:
+            g_R = plateau_coefficients(p, k, eta, model=model).growth_R
+        except ValueError:  # an anisotropic plateau (He3, ...): the exact Jacobian's rate
+            pass
     if g_R <= 0:
         raise ValueError(
             f"R does not grow at linear order at the plateau (g_R = {g_R:.4g}): no escape driven by the noise at "
             "first order (information exponent >= 3: the escape needs a finite overlap), so no log N law"
         )
-    return g_R
+    if abs(plateau.stability.eigenvalues[0].imag) > 1e-9 * g_R:
+        raise ValueError(f"the plateau's escape rate is complex ({complex(plateau.stability.eigenvalues[0]):.4g}): "
+                         "the unstable direction rotates, no single direction for the noise")
+    return float(g_R)
 
 
 def gaussian_starts(p: int, k: int, *, N: float, variance: float, q0: float = 1.0, batch: int,

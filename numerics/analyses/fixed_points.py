@@ -257,15 +257,16 @@ def _value_inside_cone(drift: Drift, x: np.ndarray) -> np.ndarray | None:
     return value if np.all(np.isfinite(value)) else None
 
 
-def symmetric_fixed_point_of(
-    drift: Drift, q0: float, *, tolerance: float = NEWTON_TOLERANCE
-) -> tuple[FixedPoint | None, str]:
-    """The fixed point of the symmetric flow from ``Q = q0 I``, ``R = 0``, polished on the full system.
+def symmetric_ansatz(drift: Drift) -> tuple[Any, Any]:
+    """``(full, reduced)``: the permutation-symmetric overlaps and their flow.
 
-    Returns ``(point, "")``, or ``(None, reason)`` when the symmetric flow has no fixed point
-    short of zero error or diverges. Needs ``T = I`` and uniform (or no) readout vectors.
+    ``u = (q, c, r[, a])`` stands for ``Q = q I + c (J - I)``, ``R = r J`` (``J`` all ones) and a
+    uniform trained readout ``a``; ``full(u)`` (..., m) -> packed state (..., n), and
+    ``reduced(alpha, u)`` is the drift projected back onto ``u`` (the mean diagonal and
+    off-diagonal of ``dQ``, the mean of ``dR`` and ``da``). The ansatz is invariant under the flow
+    when ``T = I`` and the readouts are uniform.
     """
-    p, k, eta = drift.p, drift.k, drift.eta
+    p, k = drift.p, drift.k
     off = (1.0 - np.eye(p)) / max(p * (p - 1), 1)
 
     def full(u: np.ndarray) -> np.ndarray:
@@ -281,6 +282,19 @@ def symmetric_fixed_point_of(
             parts.append(np.mean(da, axis=-1))
         return np.stack(parts, axis=-1)
 
+    return full, reduced
+
+
+def symmetric_fixed_point_of(
+    drift: Drift, q0: float, *, tolerance: float = NEWTON_TOLERANCE
+) -> tuple[FixedPoint | None, str]:
+    """The fixed point of the symmetric flow from ``Q = q0 I``, ``R = 0``, polished on the full system.
+
+    Returns ``(point, "")``, or ``(None, reason)`` when the symmetric flow has no fixed point
+    short of zero error or diverges. Needs ``T = I`` and uniform (or no) readout vectors.
+    """
+    eta = drift.eta
+    full, reduced = symmetric_ansatz(drift)
     a0 = [] if not drift.trained else [float(np.mean(drift.values["a"] if drift.values["a"] is not None
                                                       else _default_readout(drift)))]
     u = np.array([q0, 0.0, 0.0] + a0)
@@ -333,5 +347,6 @@ __all__ = [
     "newton",
     "spectrum",
     "stability",
+    "symmetric_ansatz",
     "symmetric_fixed_point_of",
 ]

@@ -117,8 +117,8 @@ def test_saad_solla_escape_is_measured_against_the_symmetric_plateau_and_shifts_
 def test_plateau_noise_says_precisely_why_it_does_not_apply():
     with pytest.raises(ValueError, match="does not grow at linear order"):
         plateau_noise(2, 2, 0.02, model=HE3)  # information exponent 3
-    with pytest.raises(ValueError, match="symmetric one"):
-        plateau_noise(2, 2, 0.1, model=SCM)  # Saad and Solla's plateau has R != 0
+    with pytest.raises(ValueError, match="no plateau"):
+        plateau_noise(1, 1, 0.5, model=SCM)  # one erf student: R != 0 from the start and no symmetric plateau
 
 
 @pytest.mark.parametrize("settings", [{"eta": 0.6, "batch_size": 2}, {"eta": 0.3, "a": [0.3, 0.3, 0.4]}],

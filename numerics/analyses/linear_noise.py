@@ -1,0 +1,188 @@
+"""The linear-noise approximation of a plateau: how much initial displacement the SGD noise is worth.
+
+At finite N the overlaps are ``x = xbar(alpha) + N**-1/2 xi`` with ``xbar`` the ODE's path
+and, to leading order,
+
+    d xi = J(alpha) xi dalpha + dM,        d<M, M> = Sigma(alpha) dalpha,
+
+``J`` the exact Jacobian of the drift (:mod:`numerics.ode.jacobian`) and ``Sigma`` the
+covariance of one step's increments (:func:`numerics.packed_covariance`), both along
+``xbar`` and over the same packed coordinates ``x``. At the plateau ``x*`` the left
+eigenvector ``u`` of ``J(x*)`` for the escape rate ``g_R`` picks the growing part:
+``u . xi(alpha) exp(-g_R alpha)`` converges to
+
+    Y = b(0) . xi(0) + int_0^inf exp(-g_R s) b(s) . dM(s),
+
+with the growth covector ``b(s)^T = lim exp(-g_R (alpha - s)) u^T Phi(alpha, s)`` (``Phi`` the
+propagator of ``J``), the solution of ``-db/ds = (J(s) - g_R)^T b`` with ``b = u`` on the
+plateau. The noise is therefore worth a displacement ``Z w`` of the start along the unit vector
+``w = b(0) / |b(0)|``, ``Z`` Gaussian of variance ``S / N``:
+
+    S = int_0^inf exp(-2 g_R s) b(s)^T Sigma(s) b(s) ds / |b(0)|^2.
+
+For an ``R = 0`` plateau whose ``R`` block of ``J`` is ``g(alpha) I`` this is the scalar
+formula of :mod:`numerics.analyses.finite_n` (``b = exp(Gamma(s) - g_R s) u`` up to a constant),
+and the discretisation below reproduces it exactly: the propagator over a grid step is
+``expm(h (J_i + J_{i+1}) / 2)``, which for a diagonal ``J`` is the trapezoid rule of ``Gamma``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from numerics.analyses.fixed_points import symmetric_ansatz
+from numerics.ode.jacobian import Drift
+
+#: Real eigenvalues of the plateau's Jacobian within this (relative to ``g_R``) count as ``g_R`` itself.
+DEGENERACY_TOLERANCE = 1e-6
+
+
+def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    """``(u, m)``: a unit left eigenvector of ``matrix`` (n, n) for ``g_R`` and the eigenvalue's multiplicity ``m``.
+
+    For a repeated ``g_R`` (an isotropic ``R = 0`` plateau: every ``R`` entry grows alike) ``u``
+    is the projection of the first ``R`` coordinate onto the left eigenspace, so that ``S`` is
+    the noise of ``R[0,0]``.
+    """
+    eigenvalues, vectors = np.linalg.eig(matrix.T)
+    close = np.abs(eigenvalues - g_R) <= DEGENERACY_TOLERANCE * abs(g_R)
+    space = np.linalg.qr(vectors[:, close].real)[0]
+    if space.shape[1] == 1:
+        u = space[:, 0]
+    else:
+        first = np.zeros(matrix.shape[0])
+        first[coordinates.index(next(name for name in coordinates if name.startswith("R[")))] = 1.0
+        u = space @ (space.T @ first)
+    return positive_first(u / np.linalg.norm(u)), int(np.sum(close))
+
+
+def positive_first(vector: np.ndarray) -> np.ndarray:
+    """``vector`` (n,) with the sign that makes its first largest component positive (ties: the first in order)."""
+    # rounding first: equal moduli (the symmetric plateau's +-1/2) must not be told apart by round-off
+    return vector * np.sign(vector[np.argmax(np.round(np.abs(vector), 12))])
+
+
+def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray) -> np.ndarray:
+    """The packed states (n_alpha, n) of the flow from ``Q = q0 I``, ``R = 0`` on the grid ``alpha``.
+
+    Integrated within the permutation-symmetric ansatz (:func:`numerics.analyses.fixed_points.symmetric_ansatz`):
+    the path of the full flow from that start, without the round-off that would break the symmetry and grow at
+    the rate ``g_R`` over the long relaxation onto the plateau.
+    """
+    full, reduced = symmetric_ansatz(drift)
+    start = np.array([q0, 0.0, 0.0])
+    solution = solve_ivp(reduced, (0.0, float(alpha[-1])), start, method="LSODA", t_eval=alpha, rtol=1e-11,
+                         atol=1e-13)
+    if solution.status != 0:
+        raise ValueError(f"the symmetric flow from Q = {q0:g} I could not be integrated: {solution.message}")
+    return full(solution.y.T)
+
+
+def growth_covectors(jacobians: np.ndarray, alpha: np.ndarray, g_R: float, u: np.ndarray) -> np.ndarray:
+    """``b(alpha_i)`` (n_alpha, n): the growth covector, integrated backwards from ``b = u`` at the grid's end.
+
+    Parameters
+    ----------
+    jacobians : array, shape (n_alpha, n, n)
+        ``J`` along the path.
+    alpha : array, shape (n_alpha,)
+        Increasing grid; its end lies on the plateau.
+    g_R : float
+    u : array, shape (n,)
+        Left eigenvector of ``J`` at the plateau for ``g_R``.
+    """
+    steps = np.diff(alpha)
+    shifted = (jacobians[1:] + jacobians[:-1]) / 2 - g_R * np.eye(u.size)
+    propagators = batched_expm(steps[:, None, None] * shifted)
+    b = np.empty((alpha.size, u.size))
+    b[-1] = u
+    for i in range(alpha.size - 2, -1, -1):
+        b[i] = propagators[i].T @ b[i + 1]
+    return b
+
+
+def batched_expm(matrices: np.ndarray) -> np.ndarray:
+    """``exp(A)`` of each matrix of ``matrices`` (B, n, n): scaling and squaring of a degree-16 Taylor sum.
+
+    The matrices are scaled by ``2**-s`` to a norm of at most 1/2, where the Taylor remainder is below
+    ``0.5**17 / 17! ~ 2e-20`` (relative), then squared back ``s`` times; vectorised over the batch
+    (``scipy.linalg.expm`` goes matrix by matrix).
+    """
+    norms = np.max(np.sum(np.abs(matrices), axis=-1), axis=-1)
+    squarings = np.maximum(0, np.ceil(np.log2(np.maximum(norms, 1e-300) / 0.5))).astype(int)
+    scaled = matrices / (2.0 ** squarings)[:, None, None]
+    identity = np.eye(matrices.shape[-1])
+    result = identity + 0.0 * scaled
+    term = result.copy()
+    for order in range(1, 17):
+        term = term @ scaled / order
+        result = result + term
+    for level in range(int(squarings.max(initial=0))):
+        more = squarings > level
+        result[more] = result[more] @ result[more]
+    return result
+
+
+def trapezoid_cumulative(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``int_0^alpha_i values`` (n_alpha,) by the trapezoid rule on the grid."""
+    return np.concatenate([[0.0], np.cumsum(np.diff(alpha) * (values[1:] + values[:-1]) / 2)])
+
+
+def escape_crossing(alpha: np.ndarray, risk: np.ndarray, level: float) -> np.ndarray:
+    """First alpha (...,) at which ``risk`` (..., n_alpha) falls below ``level``; NaN where it never does.
+
+    Linear interpolation of ``log(risk)`` between grid points, as :func:`numerics.escape_time`.
+    """
+    risks = np.asarray(risk, dtype=float).reshape(-1, alpha.size)
+    out = np.full(risks.shape[0], np.nan)
+    for index, curve in enumerate(risks):
+        below = np.nonzero(curve < level)[0]
+        if below.size == 0 or below[0] == 0:
+            continue
+        i = below[0]
+        x0, x1 = np.log(curve[i - 1]), np.log(curve[i])
+        out[index] = alpha[i - 1] + (np.log(level) - x0) / (x1 - x0) * (alpha[i] - alpha[i - 1])
+    return out.reshape(np.shape(risk)[:-1])
+
+
+def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_per_unit: int) -> np.ndarray:
+    """The alpha grid of the noise integral.
+
+    ``R = 0`` plateaus: ``points_per_unit`` points per unit alpha up to ``20 / g_R``. Symmetric
+    plateaus, whose slowest stable mode (rate ``slowest`` < 0) can be far slower than the escape:
+    the same density over ``[0, 20 / eta]`` (the fast relaxation), then steps of ``0.05 / g_R``
+    up to ``20 / g_R + 12 / |slowest|``, where the path has settled to about ``exp(-12)``.
+    """
+    if not symmetric:
+        horizon = 20.0 / g_R
+        return np.linspace(0.0, horizon, int(points_per_unit * horizon) + 1)
+    fine_end = 20.0 / eta
+    horizon = max(20.0 / g_R + 12.0 / abs(slowest), 2 * fine_end)
+    fine = np.linspace(0.0, fine_end, int(points_per_unit * fine_end) + 1)
+    coarse = np.linspace(fine_end, horizon, int((horizon - fine_end) * g_R / 0.05) + 2)[1:]
+    return np.concatenate([fine, coarse])
+
+
+def check_affordable(seconds_per_point: float, points: int, limit: float) -> None:
+    """``ValueError`` when the covariance along the path would take longer than ``limit`` seconds."""
+    if seconds_per_point * points > limit:
+        raise ValueError(
+            f"plateau_noise: the increment covariance of this model costs {seconds_per_point:.3g} s per point, "
+            f"{seconds_per_point * points:.0f} s for the {points} points of the noise integral (limit {limit:g} s: "
+            "relu networks evaluate their moments by truncated sums); pass max_seconds to allow it"
+        )
+
+
+__all__ = [
+    "DEGENERACY_TOLERANCE",
+    "batched_expm",
+    "check_affordable",
+    "escape_crossing",
+    "growth_covectors",
+    "left_growth_vector",
+    "noise_grid",
+    "positive_first",
+    "symmetric_path",
+    "trapezoid_cumulative",
+]
