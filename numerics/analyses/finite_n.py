@@ -338,9 +338,17 @@ def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: 
                 max_seconds: float) -> None:
     """``ValueError`` when ``Sigma`` at ``points`` points, timed at two, would take over ``max_seconds``."""
     packed_covariance(Q, R, T, eta, model=model)  # the first call lays out the evaluation
-    begin = time.perf_counter()
-    packed_covariance(np.stack([Q, Q]), np.stack([R, R]), T, eta, model=model)
-    check_affordable((time.perf_counter() - begin) / 2, points, max_seconds)
+    pair = (np.stack([Q, Q]), np.stack([R, R]), T)
+    seconds = np.inf
+    # best of three, and the repeats only when one timing says no: a busy machine that pauses this
+    # process for a moment must not refuse a cheap model
+    for _ in range(3):
+        begin = time.perf_counter()
+        packed_covariance(*pair, eta, model=model)
+        seconds = min(seconds, (time.perf_counter() - begin) / 2)
+        if seconds * points <= max_seconds:
+            break
+    check_affordable(seconds, points, max_seconds)
 
 
 def _check_isotropic(RR: np.ndarray) -> None:

@@ -85,6 +85,9 @@ def symmetric_fixed_point(
         Start ``(Q, C, R)`` or ``(Q, C, R, a)`` of the root finder. Default: the
         small-learning-rate fixed point of unit readouts, ``Q = C = 1/(2K - 1)``,
         ``R = 1/sqrt(K (2K - 1))``, where every student equals the teachers' sum scaled.
+        A guess with ``Q == C`` is solved within the invariant set of identical students
+        (with a trained readout a root with ``Q != C`` lies nearby; a guess with ``Q != C``
+        can reach it).
 
     Returns
     -------
@@ -130,15 +133,28 @@ def symmetric_fixed_point(
             values[1] = x[1] - x[0]
         return np.array(values + ([derivatives[2][0]] if trained else []))
 
-    solution = root(equations, np.asarray(guess, dtype=float), method="hybr", tol=1e-14)
-    Q, R, a_vector = split(solution.x)
+    start = np.asarray(guess, dtype=float)
+    if start[0] == start[1]:
+        # identical students (Q = C) are an invariant set of the flow, and with a trained readout a
+        # second root with Q != C lies close by: solve within the set, so round-off in the
+        # right-hand side cannot steer the root finder to the other root
+        def identical(y: np.ndarray) -> np.ndarray:
+            values = equations(np.concatenate([[y[0], y[0]], y[1:]]))
+            return np.delete(values, 1)
+
+        reduced = root(identical, np.delete(start, 1), method="hybr", tol=1e-14)
+        solution_x, message = np.concatenate([[reduced.x[0], reduced.x[0]], reduced.x[1:]]), reduced.message
+    else:
+        solution = root(equations, start, method="hybr", tol=1e-14)
+        solution_x, message = solution.x, solution.message
+    Q, R, a_vector = split(solution_x)
     derivatives = rhs(Q, R, T, eta, model=model, second_order=second_order, a=a_vector, b=b_vector,
                       eta_a=eta_a if trained else None)
     residual = max(float(np.max(np.abs(d))) for d in derivatives)
     # judged by the residual: hybr may report no progress once it is already at round-off
     if not np.isfinite(residual) or residual > 1e-10:
         raise ValueError(f"no symmetric fixed point found from the guess {tuple(guess)} "
-                         f"(K={K}, eta={eta}, eta_a={eta_a}): {solution.message}, residual {residual:.3g}")
+                         f"(K={K}, eta={eta}, eta_a={eta_a}): {message}, residual {residual:.3g}")
     return SymmetricFixedPoint(Q=float(Q[0, 0]), C=float(Q[0, min(1, K - 1)]), R=float(R[0, 0]),
                                a=float(a_vector[0]), risk=float(risk(Q, R, T, model=model, a=a_vector, b=b_vector)),
                                residual=residual)
