@@ -67,3 +67,22 @@ def points_sharing_teachers(p: int, k: int, rng: np.random.Generator, count: int
         C = factor @ factor.T
         points.append((C[:p, :p], C[:p, p:], C[p:, p:]))
     return points
+
+
+def random_overlaps(rng: np.random.Generator, batch: tuple, p: int, k: int, coincide: bool = False):
+    """Random ``(Q, R, T)`` of shapes batch + (p, p), (p, k), (k, k) from a positive definite ``C``.
+
+    ``coincide``: student 1 equal to student 0 (a singular block).
+    """
+    n = p + k
+    factor = rng.normal(size=batch + (n, n)) / np.sqrt(n)
+    C = factor @ np.swapaxes(factor, -1, -2) + 0.05 * np.eye(n)
+    if coincide:
+        C[..., 1, :] = C[..., 0, :]
+        C[..., :, 1] = C[..., :, 0]
+    return C[..., :p, :p], C[..., :p, p:], C[..., p:, p:]
+
+
+def relative_error(got, want) -> float:
+    """Largest absolute difference over the largest entry of ``want``."""
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))

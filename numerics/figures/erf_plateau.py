@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from numerics.figures import figure, save_figure
-from numerics.figures.escape_laws import first_passage, fit_escape_law
+from numerics.figures.escape_laws import first_passage, fit_escape_law, plot_method_means
 
 #: Default widths, learning rate and the risk fraction that marks the escape.
 P = K = 2
@@ -149,14 +149,7 @@ def _report(ode: dict, samples: dict, g_R: float) -> list:
 def _panel(ax, p: int, ode: dict, samples: dict, fits: list, g_R: float) -> None:
     Ns = np.array(list(ode))
     ax.plot(Ns, list(ode.values()), "k-", lw=1, label=r"ODE, $R(0) = N^{-1/2} Z$")
-    styles = {"sde": ("s", "C0", "SDE"), "overlaps": ("o", "C1", "overlap chain"), "weights": ("^", "C2", "SGD")}
-    for method, (marker, colour, label) in styles.items():
-        points = [(N, s[np.isfinite(s)]) for (m, N), s in sorted(samples.items()) if m == method]
-        points = [(N, s) for N, s in points if s.size >= 2]
-        if points:
-            ax.errorbar([N for N, _ in points], [s.mean() for _, s in points],
-                        [s.std(ddof=1) / np.sqrt(s.size) for _, s in points], fmt=marker, color=colour,
-                        mfc="none", label=label)
+    plot_method_means(ax, samples)
     for (name, fit, fitted), style in zip(fits, ("k:", "C0--", "C1-.")):
         x = np.geomspace(fitted[0], fitted[-1], 40)
         ax.plot(x, fit.intercept + fit.slope * np.log(x), style, lw=1,

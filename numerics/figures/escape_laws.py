@@ -300,10 +300,12 @@ def _report(k_star: int, schedule: str, ode: dict, samples: dict) -> list[tuple[
     return fits
 
 
-def _panel(ax, k_star: int, schedule: str, ode: dict, samples: dict, fits: list) -> None:
-    Ns = np.array(list(ode))
-    values = np.array(list(ode.values()))
-    ax.plot(Ns[np.isfinite(values)], values[np.isfinite(values)], "k-", lw=1, label="ODE, R(0) = N^-1/2")
+def plot_method_means(ax, samples: dict) -> None:
+    """Mean escape alpha with its standard error against N, one marker per method.
+
+    ``samples`` maps ``(method, N)`` to the replicas' escape alphas (NaN: no escape); methods
+    ``"sde"``, ``"overlaps"``, ``"weights"``; points with fewer than two escapes are left out.
+    """
     styles = {"sde": ("s", "C0", "SDE"), "overlaps": ("o", "C1", "overlap chain"), "weights": ("^", "C2", "SGD")}
     for method, (marker, colour, label) in styles.items():
         points = [(N, s[np.isfinite(s)]) for (m, N), s in sorted(samples.items()) if m == method]
@@ -312,6 +314,13 @@ def _panel(ax, k_star: int, schedule: str, ode: dict, samples: dict, fits: list)
             ax.errorbar([N for N, _ in points], [s.mean() for _, s in points],
                         [s.std(ddof=1) / np.sqrt(s.size) for _, s in points], fmt=marker, color=colour,
                         mfc="none", label=label)
+
+
+def _panel(ax, k_star: int, schedule: str, ode: dict, samples: dict, fits: list) -> None:
+    Ns = np.array(list(ode))
+    values = np.array(list(ode.values()))
+    ax.plot(Ns[np.isfinite(values)], values[np.isfinite(values)], "k-", lw=1, label="ODE, R(0) = N^-1/2")
+    plot_method_means(ax, samples)
     for (name, fit), style in zip(fits, ("k:", "C0--", "C1-.", "r:")):
         x = np.geomspace(Ns[0], Ns[-1], 40)
         line = _design(x, fit.law) * fit.slope + fit.intercept

@@ -8,25 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sample_points import random_overlaps, relative_error
 
 from derive.model.model import SCM
 from numerics.kernels.erf_increments import erf_pair_moments, student_pairs
 from numerics.noise.tuple_fluctuations import increment_moments
 from numerics.runtime.registry import resolve
-
-
-def random_overlaps(rng, batch, p, k, coincide=False):
-    n = p + k
-    factor = rng.normal(size=batch + (n, n)) / np.sqrt(n)
-    C = factor @ np.swapaxes(factor, -1, -2) + 0.05 * np.eye(n)
-    if coincide:  # student 1 equal to student 0: a singular block
-        C[..., 1, :] = C[..., 0, :]
-        C[..., :, 1] = C[..., :, 0]
-    return C[..., :p, :p], C[..., :p, p:], C[..., p:, p:]
-
-
-def relative_error(got, want):
-    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
 @pytest.mark.parametrize("coincide", [False, True])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sample_points import random_overlaps, relative_error
 
 import numerics
 from derive.model.model import SCM, Model
@@ -18,20 +19,6 @@ from numerics.noise.tuple_packing import tuple_packed_covariance, tuple_packing
 from numerics.runtime.registry import resolve
 
 RELU = Model(student_activation="relu(x)", teacher_activation="relu(x)")
-
-
-def random_overlaps(rng, batch, p, k, coincide=False):
-    n = p + k
-    factor = rng.normal(size=batch + (n, n)) / np.sqrt(n)
-    C = factor @ np.swapaxes(factor, -1, -2) + 0.05 * np.eye(n)
-    if coincide:  # student 1 equal to student 0: a singular block
-        C[..., 1, :] = C[..., 0, :]
-        C[..., :, 1] = C[..., :, 0]
-    return C[..., :p, :p], C[..., :p, p:], C[..., p:, p:]
-
-
-def relative_error(got, want):
-    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
 #: erf units of other scales: the closed form is written for erf(z / sqrt 2) and rescaled
