@@ -128,3 +128,48 @@ def readout_decay(out_dir: Path, small: bool) -> Path:
     ax.legend(loc="upper left", fontsize=8)
     twin.legend(loc="lower right", fontsize=8)
     return save_figure(fig, out_dir / "readout_decay.png")
+
+
+@figure("classification")
+def classification(out_dir: Path, small: bool) -> Path:
+    """An erf student learning a sign teacher with label flips: classification error against alpha.
+
+    p = k = 1, eta = 0.5, flip probabilities 0, 0.1 and 0.25: the ODE (lines), the replica means
+    of finite-N SGD (the exact overlap chain; markers, with standard errors) and of the SDE (open markers), each from
+    the same start; the error approaches its floor ``epsilon``. Prints the plotted numbers.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from numerics.analyses.classification import classification_error
+    from numerics.simulators.sde import simulate_sde
+
+    N, replicas, alpha_max = (200, 4, 10.0) if small else (1000, 16, 30.0)
+    record = np.linspace(0.0, alpha_max, 7)
+    Q0, R0, T = np.eye(1), np.array([[0.05]]), np.eye(1)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for colour, flip in zip(("C0", "C1", "C2"), (0.0, 0.1, 0.25)):
+        model = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
+                      teacher_readout="1", label_flip=str(flip))
+        ode = integrate(Q0, R0, T, eta=0.5, model=model, alpha_max=alpha_max, alpha_eval=record)
+        ode_error = classification_error(ode.Q, ode.R, T, model=model)
+        sgd = simulate(N=N, p=1, k=1, eta=0.5, model=model, alpha_max=alpha_max, replicas=replicas, seed=3,
+                       record=record, Q0=Q0, R0=R0, method="overlaps", progress=show_progress(small))
+        sde = simulate_sde(Q0, R0, T, eta=0.5, model=model, N=N, alpha_max=alpha_max, replicas=replicas, seed=4,
+                           record=record, progress=False)
+        for name, run, marker, fill in (("SGD (exact overlap chain)", sgd, "o", colour), ("SDE", sde, "s", "none")):
+            errors = classification_error(run.Q, run.R, T, model=model)  # (replicas, records)
+            mean, spread = errors.mean(axis=0), errors.std(axis=0, ddof=1) / np.sqrt(replicas)
+            ax.errorbar(record, mean, spread, fmt=marker, color=colour, mfc=fill, ms=4,
+                        label=rf"{name}, $N = {N}$" if flip == 0 else None)
+            print(f"classification: epsilon={flip:g}, {name} at N={N}: error at alpha={alpha_max:g} "
+                  f"{mean[-1]:.4f} +- {spread[-1]:.4f}")
+        ax.plot(record, ode_error, "-", color=colour, label=rf"ODE, $\epsilon = {flip:g}$")
+        ax.axhline(flip, color=colour, ls=":", lw=1)
+        print(f"classification: epsilon={flip:g}, ODE error at alpha={alpha_max:g} {ode_error[-1]:.4f}")
+    ax.set(xlabel=r"$\alpha$", ylabel=r"classification error $P(\mathrm{sign}\, f \neq y)$",
+           title=r"erf student, sign teacher, label flips $\epsilon$ ($p = k = 1$, $\eta = 0.5$)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out_dir / "classification.png")

@@ -18,7 +18,7 @@ def test_he3_escape_closed_form_integrates_the_flow():
     assert math.isclose(he3_escape_closed_form(m0, m0, eta), 0.0, abs_tol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["spherical", "readout_decay"])
+@pytest.mark.parametrize("name", ["spherical", "readout_decay", "classification"])
 def test_variant_figures_at_the_small_size(name, tmp_path, capsys):
     from numerics.figures import make
 
