@@ -44,15 +44,7 @@ class BlockDraws:
         self.inputs = np.zeros((replicas, s, P + min(s, dof)))
         self._index_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # chunks: runs of consecutive blocks of at most CHUNK_STEPS steps (at least one block)
-        self.chunks: list[tuple[int, int]] = []
-        first = 0
-        while first < len(self.sizes):
-            last, total = first, 0
-            while last < len(self.sizes) and (last == first or total + self.sizes[last] <= CHUNK_STEPS):
-                total += self.sizes[last]
-                last += 1
-            self.chunks.append((first, last))
-            first = last
+        self.chunks = chunk_ranges(self.sizes)
         # each buffer as long as the longest use of it (a tuple max would compare lexicographically)
         counts = [self._counts(self.sizes[a:b]) for a, b in self.chunks] or [(0, 0, 0)]
         longest = tuple(max(column) for column in zip(*counts))
@@ -137,19 +129,27 @@ class FlipDraws:
 
     def __iter__(self):
         """Yield the signs of every block, shape (B, size)."""
-        first = 0
-        while first < len(self.sizes):
-            last, total = first, 0
-            while last < len(self.sizes) and (last == first or total + self.sizes[last] <= CHUNK_STEPS):
-                total += self.sizes[last]
-                last += 1
-            uniforms = np.stack([stream.random(total) for stream in self.streams])
+        for first, last in chunk_ranges(self.sizes):
+            uniforms = np.stack([stream.random(sum(self.sizes[first:last])) for stream in self.streams])
             signs = np.where(uniforms < self.label_flip, -1.0, 1.0)
             offset = 0
             for size in self.sizes[first:last]:
                 yield signs[:, offset : offset + size]
                 offset += size
-            first = last
+
+
+def chunk_ranges(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: runs of consecutive blocks of at most :data:`CHUNK_STEPS` steps (at least one)."""
+    chunks = []
+    first = 0
+    while first < len(sizes):
+        last, total = first, 0
+        while last < len(sizes) and (last == first or total + sizes[last] <= CHUNK_STEPS):
+            total += sizes[last]
+            last += 1
+        chunks.append((first, last))
+        first = last
+    return chunks
 
 
 def block_steps(batch: int) -> int:
@@ -170,4 +170,4 @@ def block_sizes(steps: np.ndarray, n_steps: int, block: int | None = None) -> li
     return sizes
 
 
-__all__ = ["CHUNK_STEPS", "STEP_BLOCK", "BlockDraws", "FlipDraws", "block_sizes", "block_steps"]
+__all__ = ["CHUNK_STEPS", "STEP_BLOCK", "BlockDraws", "FlipDraws", "block_sizes", "block_steps", "chunk_ranges"]
