@@ -10,6 +10,11 @@ then per average and split ``(H, S, S')`` the distinct products ``X_x`` (axes ``
 two batched matrix products (``M`` applied to the smaller side first); an open residual index
 ``z`` (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second
 one. The batch axes are flattened to one while evaluating.
+
+BLAS runs on one thread inside :meth:`SharedEvaluator.evaluate` (:func:`numerics.core.blas.limited`):
+the route makes thousands of small matrix products, and waking a second thread for each cost more
+CPU than it saved (the quartic moments at p = 8, k = 1 over 10 points took several times longer
+with two threads than with one on the shared two-core benchmark machine, ``python -m bench --only noise``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from math import prod
 
 import numpy as np
 
+from numerics.core.blas import limited
 from numerics.kernels.network_operands import UNIT, NetworkOperands
 from numerics.kernels.network_plan import OPEN, SUMMED, Node, SharedPlan, SplitTerms
 from numerics.kernels.pairwise import fold_plan, run_plan
@@ -53,8 +59,12 @@ class SharedEvaluator:
     def evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
         """``{name: sum of the orbit representatives}``, each of shape (B, sizes of the output axes).
 
-        ``operands`` hold a flat batch: ``C`` of shape (B, p + k, p + k).
+        ``operands`` hold a flat batch: ``C`` of shape (B, p + k, p + k). BLAS is held to one thread meanwhile.
         """
+        with limited(1):
+            return self._evaluate(names, operands, delta)
+
+    def _evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
         values = self._evaluate_nodes(operands, self._needed(tuple(names)))
         out = {}
         for name in names:
