@@ -10,6 +10,11 @@ then per average and split ``(H, S, S')`` the distinct products ``X_x`` (axes ``
 two batched matrix products (``M`` applied to the smaller side first); an open residual index
 ``z`` (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second
 one. The batch axes are flattened to one while evaluating.
+
+BLAS runs on one thread inside :meth:`SharedEvaluator.evaluate` (:func:`numerics.core.blas.limited`):
+the route makes thousands of small matrix products, and waking a second thread for each cost more
+CPU than it saved (the quartic moments at p = 8, k = 1 over 10 points took several times longer
+with two threads than with one on the shared two-core benchmark machine, ``python -m bench --only noise``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from math import prod
 
 import numpy as np
 
+from numerics.core.blas import limited
 from numerics.kernels.network_operands import UNIT, NetworkOperands
 from numerics.kernels.network_plan import OPEN, SUMMED, Node, SharedPlan, SplitTerms
 from numerics.kernels.pairwise import fold_plan, run_plan
@@ -53,8 +59,12 @@ class SharedEvaluator:
     def evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
         """``{name: sum of the orbit representatives}``, each of shape (B, sizes of the output axes).
 
-        ``operands`` hold a flat batch: ``C`` of shape (B, p + k, p + k).
+        ``operands`` hold a flat batch: ``C`` of shape (B, p + k, p + k). BLAS is held to one thread meanwhile.
         """
+        with limited(1):
+            return self._evaluate(names, operands, delta)
+
+    def _evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
         values = self._evaluate_nodes(operands, self._needed(tuple(names)))
         out = {}
         for name in names:
@@ -129,30 +139,40 @@ class SharedEvaluator:
             weights = M.sum(axis=1)
             return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch,
                                  x_recipes), left
-        Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
-        n_y = len(terms.y_keys)
-        Y = Y.reshape(batch, h, n_y, t, z)
+        n_x, n_y = len(terms.x_keys), len(terms.y_keys)
+        # with an open index the larger side is stacked with the product number next to that index, so that
+        # both enter the matrix product without a copy (only the smaller, weighted side is reordered)
+        minor = z > 1
         if not x_recipes:
             x_recipes.extend(product_recipe(factors, shared + left + inner, size_of) for factors in terms.x_keys)
-        # the X are stacked a chunk at a time (a stack of thousands of three-axis products would not fit
-        # in the caches, or in memory)
-        chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
-        out = np.zeros((batch, h, s, t))
-        X_weighted = None
-        for start in range(0, len(terms.x_keys), chunk):
-            stop = min(len(terms.x_keys), start + chunk)
-            X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
-                       x_recipes[start:stop]).reshape(batch, h, stop - start, s, z)
-            if t <= s:  # M on the smaller side first
-                weighted_Y = (M[start:stop] @ Y.reshape(batch, h, n_y, t * z)).reshape(batch, h, stop - start, t, z)
-                out += _inner_product(X, weighted_Y)
-            else:
-                part = M[start:stop].T @ X.reshape(batch, h, stop - start, s * z)
+        if t <= s:  # M on the smaller side (Y) first; the X are stacked a chunk at a time (a stack of thousands
+            # of three-axis products would not fit in the caches, or in memory)
+            Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
+            Y = Y.reshape(batch, h, n_y, t * z)
+            chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
+            out = np.zeros((batch, h, s, t))
+            for start in range(0, n_x, chunk):
+                stop = min(n_x, start + chunk)
+                X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
+                           x_recipes[start:stop], minor)
+                X = X.reshape((batch, h, s, stop - start, z) if minor else (batch, h, stop - start, s, z))
+                weighted_Y = (M[start:stop] @ Y).reshape(batch, h, stop - start, t, z)
+                out += _side_matrix(X, minor) @ np.swapaxes(_side_matrix(weighted_Y, False), -1, -2)
+        else:
+            X_weighted = None
+            chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
+            for start in range(0, n_x, chunk):
+                stop = min(n_x, start + chunk)
+                X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
+                           x_recipes[start:stop]).reshape(batch, h, stop - start, s * z)
+                part = M[start:stop].T @ X
                 X_weighted = part if X_weighted is None else X_weighted + part
-        if X_weighted is not None:
-            out = _inner_product(X_weighted.reshape(batch, h, n_y, s, z), Y)
+            Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes, minor)
+            Y = Y.reshape((batch, h, t, n_y, z) if minor else (batch, h, n_y, t, z))
+            out = (_side_matrix(X_weighted.reshape(batch, h, n_y, s, z), False)
+                   @ np.swapaxes(_side_matrix(Y, minor), -1, -2))
         axes = shared + left + right
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
@@ -170,15 +190,19 @@ class SharedEvaluator:
         return M
 
 
-def _inner_product(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``sum_{n, z} X[b, h, n, s, z] Y[b, h, n, t, z]``: shape (B, h, s, t), one batched matrix product."""
-    batch, h, n, s, z = X.shape
-    t = Y.shape[3]
-    if z == 1:  # no open index: X^T Y with the stacks as they are (a transposed operand costs BLAS no copy)
-        return np.swapaxes(X.reshape(batch, h, n, s), -1, -2) @ Y.reshape(batch, h, n, t)
-    left_matrix = np.moveaxis(X, 2, 3).reshape(batch, h, s, -1)  # (B, h, s, n * z)
-    right_matrix = np.swapaxes(np.moveaxis(Y, 2, 3).reshape(batch, h, t, -1), -1, -2)
-    return left_matrix @ right_matrix
+def _side_matrix(stack: np.ndarray, minor: bool) -> np.ndarray:
+    """One side of a split's matrix product, shape (B, h, size, n * z), from a stack of its products.
+
+    ``stack`` is (B, h, n, size, z) (``minor`` False) or (B, h, size, n, z) (``minor`` True, no copy);
+    without an open index (z = 1) the first is a transposed view, which BLAS takes without a copy.
+    """
+    if minor:
+        batch, h, size, n, z = stack.shape
+        return stack.reshape(batch, h, size, n * z)
+    batch, h, n, size, z = stack.shape
+    if z == 1:
+        return np.swapaxes(stack.reshape(batch, h, n, size), -1, -2)
+    return np.moveaxis(stack, 2, 3).reshape(batch, h, size, n * z)
 
 
 def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
@@ -278,14 +302,17 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
 
 
 def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: NetworkOperands,
-           values: dict[tuple, np.ndarray], batch: int, recipes: list) -> np.ndarray:
-    """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes).
+           values: dict[tuple, np.ndarray], batch: int, recipes: list, minor: bool = False) -> np.ndarray:
+    """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes),
+    or with ``minor`` (B, shared sizes, axes sizes but the last, len(keys), last axis size).
 
     ``recipes`` are the :func:`product_recipe` of every key (filled on the first call).
     """
     order = shared + axes
-    stack = np.empty((batch,) + tuple(size_of[a] for a in shared) + (len(keys),) + tuple(size_of[a] for a in axes))
-    rows = np.moveaxis(stack, 1 + len(shared), 0)  # rows[index]: the product number index, a view into the stack
+    sizes = tuple(size_of[a] for a in order)
+    where = len(order) if minor else 1 + len(shared)  # the product number's axis
+    stack = np.empty((batch,) + sizes[: where - 1] + (len(keys),) + sizes[where - 1 :])
+    rows = np.moveaxis(stack, where, 0)  # rows[index]: the product number index, a view into the stack
     if not recipes:
         recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
     for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):
