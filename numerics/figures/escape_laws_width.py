@@ -111,10 +111,11 @@ def ode_escapes(k_star: int, N: float, eta: float, p: int, draws: int = DRAWS) -
 
 
 @functools.cache
-def finite_n_escapes(method: str, k_star: int, N: float, eta: float, replicas: int, seed: int) -> np.ndarray:
+def finite_n_escapes(method: str, k_star: int, N: float, eta: float, replicas: int, seed: int,
+                     sde_step: float = SDE_STEP) -> np.ndarray:
     """Weak-recovery times of ``replicas`` runs at width :data:`WIDTH` (``method``: ``"sde"`` or ``"overlaps"``).
 
-    Every run lasts twice the ODE's mean recovery time; the SDE steps by ``dalpha = SDE_STEP / eta``.
+    Every run lasts twice the ODE's mean recovery time; the SDE steps by ``dalpha = sde_step / eta``.
 
     Returns
     -------
@@ -130,7 +131,7 @@ def finite_n_escapes(method: str, k_star: int, N: float, eta: float, replicas: i
         R0 = rng.normal(scale=N**-0.5, size=(replicas, WIDTH, 1))
         Q0 = np.broadcast_to(np.eye(WIDTH), (replicas, WIDTH, WIDTH)).copy()
         run = simulate_sde(Q0, R0, np.eye(1), N=N, eta=eta, model=study_model(k_star), alpha_max=alpha_max,
-                           replicas=replicas, seed=seed, record=grid, progress=False, dalpha=SDE_STEP / eta)
+                           replicas=replicas, seed=seed, record=grid, progress=False, dalpha=sde_step / eta)
     elif method == "overlaps":
         from numerics.simulators.weights import simulate
 
@@ -180,6 +181,13 @@ def _run_panel(k_star: int, schedule: str, sizes: dict) -> dict:
             for i, N in enumerate(Ns):
                 samples[method, N] = finite_n_escapes(method, k_star, N, ETA, sizes["replicas"], 10 * k_star + i)
                 print(f"    {method:8} p={WIDTH} N={N:7.0e}: recovery {_mean(samples[method, N])}")
+        if sizes["sde_N"] and k_star == 1:
+            # the Euler bias of the coarse step: the same replicas at half the step
+            N = sizes["sde_N"][-1]
+            halved = finite_n_escapes("sde", k_star, N, ETA, sizes["replicas"], 10 * k_star + len(sizes["sde_N"]) - 1,
+                                      sde_step=SDE_STEP / 2)
+            print(f"    sde      p={WIDTH} N={N:7.0e}, half the step (dalpha = {SDE_STEP / 2 / ETA:g}): recovery "
+                  f"{_mean(halved)}")
     fits = {}
     law = LAWS[k_star]
     for p in (1, WIDTH):
@@ -188,6 +196,10 @@ def _run_panel(k_star: int, schedule: str, sizes: dict) -> dict:
                                                   law)
     by_N = sorted(samples, key=lambda key: key[1])
     fits[f"chain+SDE p={WIDTH}"] = _fit([N for _, N in by_N], [samples[key] for key in by_N], law)
+    if k_star == 2 and schedule == "scaled":
+        # Ben Arous et al.'s rate eta ~ 1/ln N: alpha ~ ln(N)**2
+        for p in (1, WIDTH):
+            fits[f"ODE p={p} recovery"] = _fit(list(sizes["ode_N"]), [ode[p, N][0] for N in sizes["ode_N"]], "log2")
     for name, fit in fits.items():
         if fit is not None:
             print(f"    fit {name:22} {fit.law:5}: slope {fit.slope:.4f} (95% interval {fit.interval[0]:.4f} .. "
