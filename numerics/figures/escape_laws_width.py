@@ -196,6 +196,10 @@ def _run_panel(k_star: int, schedule: str, sizes: dict) -> dict:
                                                   law)
     by_N = sorted(samples, key=lambda key: key[1])
     fits[f"chain+SDE p={WIDTH}"] = _fit([N for _, N in by_N], [samples[key] for key in by_N], law)
+    if k_star == 1:
+        # the specialisation among students leaves a symmetric state: a log law
+        fits[f"ODE p={WIDTH} |R_j| (log)"] = _fit(list(sizes["ode_N"]), [ode[WIDTH, N][1] for N in sizes["ode_N"]],
+                                                  "log")
     if k_star == 2 and schedule == "scaled":
         # Ben Arous et al.'s rate eta ~ 1/ln N: alpha ~ ln(N)**2
         for p in (1, WIDTH):
