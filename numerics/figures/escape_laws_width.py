@@ -85,13 +85,13 @@ def weak_recovery(alpha: np.ndarray, Q: np.ndarray, R: np.ndarray, T: np.ndarray
 
 
 @functools.cache
-def ode_escapes(k_star: int, N: float, eta: float, p: int, draws: int = DRAWS) -> tuple[np.ndarray, np.ndarray]:
-    """The ODE's escape times from ``Q(0) = I`` and ``draws`` Gaussian starts ``R(0) ~ N(0, 1/N)`` (seed 0).
+def ode_runs(k_star: int, N: float, eta: float, p: int, draws: int = DRAWS):
+    """The ODE from ``Q(0) = I`` and ``draws`` Gaussian starts ``R(0) ~ N(0, 1/N)`` (seed 0), one batched solve.
 
     Returns
     -------
-    (recovery, specialisation) : arrays, shape (draws,)
-        Weak recovery (:func:`weak_recovery`) and the p = 1 rule (some ``|R_j| >= LEVEL``); NaN: not reached.
+    IntegrationResult
+        ``Q`` of shape (draws, n, p, p), ``R`` (draws, n, p, 1), ``risk`` (draws, n).
     """
     from numerics.ode.integrate import integrate
 
@@ -103,11 +103,37 @@ def ode_escapes(k_star: int, N: float, eta: float, p: int, draws: int = DRAWS) -
     rng = np.random.default_rng(0)
     R0 = rng.normal(scale=N**-0.5, size=(draws, p, 1))
     Q0 = np.broadcast_to(np.eye(p), (draws, p, p)).copy()
-    run = integrate(Q0, R0, np.ones((draws, 1, 1)), eta=eta, alpha_max=alpha_max, alpha_eval=grid,
-                    model=study_model(k_star))
+    return integrate(Q0, R0, np.ones((draws, 1, 1)), eta=eta, alpha_max=alpha_max, alpha_eval=grid,
+                     model=study_model(k_star))
+
+
+def ode_escapes(k_star: int, N: float, eta: float, p: int, draws: int = DRAWS) -> tuple[np.ndarray, np.ndarray]:
+    """The escape times of :func:`ode_runs`.
+
+    Returns
+    -------
+    (recovery, specialisation) : arrays, shape (draws,)
+        Weak recovery (:func:`weak_recovery`) and the p = 1 rule (some ``|R_j| >= LEVEL``); NaN: not reached.
+    """
+    run = ode_runs(k_star, N, eta, p, draws)
     recovery = weak_recovery(run.alpha, run.Q, run.R)
     specialisation = first_passage(run.alpha, np.abs(run.R[..., 0]).max(axis=-1), LEVEL)
     return recovery, specialisation
+
+
+def describe_stages(k_star: int, N: float, eta: float, draws: int) -> str:
+    """The p = 4 ODE's state at weak recovery and at its end (means over the starts), as one line."""
+    run = ode_runs(k_star, N, eta, WIDTH, draws)
+    recovery = weak_recovery(run.alpha, run.Q, run.R)
+    at = np.searchsorted(run.alpha, np.nan_to_num(recovery, nan=run.alpha[-1]))
+    starts = np.arange(draws)
+    R, Q = run.R[starts, at, :, 0], np.diagonal(run.Q[starts, at], axis1=-2, axis2=-1)
+    end_R = run.R[:, -1, :, 0]
+    alive = np.abs(end_R) > 0.05
+    return (f"at recovery |R_j| {np.abs(R).mean():.3g}, Q_jj {Q.mean():.3g}, risk {run.risk[starts, at].mean():.4g}; "
+            f"at alpha = {run.alpha[-1]:.4g} risk {run.risk[:, -1].mean():.4g}, students with |R_j| > 0.05: "
+            f"{alive.sum(axis=-1).tolist()}, sum_j R_j < 0 in {int(np.sum(end_R.sum(axis=-1) < 0))} of {draws} starts, "
+            f"R_j of both signs in {int(np.sum((end_R * alive > 0).any(-1) & (end_R * alive < 0).any(-1)))}")
 
 
 @functools.cache
@@ -175,6 +201,9 @@ def _run_panel(k_star: int, schedule: str, sizes: dict) -> dict:
             ode[p, N] = ode_escapes(k_star, N, learning_rate(k_star, N, schedule), p, sizes["draws"])
             print(f"    ODE p={p} N={N:7.0e} eta={learning_rate(k_star, N, schedule):.3g}: recovery "
                   f"{_mean(ode[p, N][0])}, some |R_j| >= {LEVEL}: {_mean(ode[p, N][1])}")
+    if schedule == "fixed":
+        N = sizes["ode_N"][-1]
+        print(f"    ODE p={WIDTH} N={N:7.0e} stages: {describe_stages(k_star, N, ETA, sizes['draws'])}")
     samples = {}
     if schedule == "fixed" and k_star <= 2:
         for method, Ns in (("overlaps", sizes["chain_N"]), ("sde", sizes["sde_N"])):
