@@ -14,8 +14,8 @@ learned with either sign, so the readout-weighted sum ``sum_j R_j`` can cancel) 
 student's norm shrinking. The p = 1 rule is reported too (``specialisation``).
 
 The ODE runs from a few Gaussian draws of ``R(0)`` (:data:`DRAWS`, one batched solve); the exact
-overlap chain at N <= 1e3 and the SDE at larger N, with a handful of replicas, for He1 and He2 at
-the fixed rate.
+overlap chain at N <= 1e3 and the SDE at larger N, with a handful of replicas, for He1 and He2
+(He2 at both rates).
 """
 
 from __future__ import annotations
@@ -205,10 +205,11 @@ def _run_panel(k_star: int, schedule: str, sizes: dict) -> dict:
         N = sizes["ode_N"][-1]
         print(f"    ODE p={WIDTH} N={N:7.0e} stages: {describe_stages(k_star, N, ETA, sizes['draws'])}")
     samples = {}
-    if schedule == "fixed" and k_star <= 2:
+    if k_star <= 2:
         for method, Ns in (("overlaps", sizes["chain_N"]), ("sde", sizes["sde_N"])):
             for i, N in enumerate(Ns):
-                samples[method, N] = finite_n_escapes(method, k_star, N, ETA, sizes["replicas"], 10 * k_star + i)
+                samples[method, N] = finite_n_escapes(method, k_star, N, learning_rate(k_star, N, schedule),
+                                                      sizes["replicas"], 10 * k_star + i)
                 print(f"    {method:8} p={WIDTH} N={N:7.0e}: recovery {_mean(samples[method, N])}")
         if sizes["sde_N"] and k_star == 1:
             # the Euler bias of the coarse step: the same replicas at half the step
@@ -233,6 +234,7 @@ def _run_panel(k_star: int, schedule: str, sizes: dict) -> dict:
         # Ben Arous et al.'s rate eta ~ 1/ln N: alpha ~ ln(N)**2
         for p in (1, WIDTH):
             fits[f"ODE p={p} recovery"] = _fit(list(sizes["ode_N"]), [ode[p, N][0] for N in sizes["ode_N"]], "log2")
+        fits[f"chain+SDE p={WIDTH}"] = _fit([N for _, N in by_N], [samples[key] for key in by_N], "log2")
     for name, fit in fits.items():
         if fit is not None:
             print(f"    fit {name:22} {fit.law:5}: slope {fit.slope:.4f} (95% interval {fit.interval[0]:.4f} .. "
