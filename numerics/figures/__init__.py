@@ -26,6 +26,7 @@ FIGURE_MODULES = (
     "numerics.figures.classic",
     "numerics.figures.variants",
     "numerics.figures.escape_laws",
+    "numerics.figures.escape_laws_width",
     "numerics.figures.giant_steps",
     "numerics.figures.sam",
     "numerics.figures.erf_plateau",

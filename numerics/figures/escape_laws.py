@@ -164,7 +164,8 @@ def fit_escape_law(N: np.ndarray, samples: list[np.ndarray], law: str, *, boot: 
 
 
 @functools.cache
-def _model(k_star: int):
+def study_model(k_star: int):
+    """The study's model: student :data:`STUDENT` learning the teacher of information exponent ``k_star``."""
     from derive.model.model import Model
 
     return Model(student_activation=STUDENT, teacher_activation=TEACHERS[k_star], student_readout="1",
@@ -189,7 +190,7 @@ def ode_escape(k_star: int, N: float, eta: float) -> float:
         alpha_max = 100.0 / eta
     grid = np.concatenate([[0.0], np.geomspace(1e-4 * alpha_max, alpha_max, 4000)])
     run = integrate(np.eye(1), np.full((1, 1), N**-0.5), np.eye(1), eta=eta, alpha_max=alpha_max,
-                    alpha_eval=grid, model=_model(k_star))
+                    alpha_eval=grid, model=study_model(k_star))
     return float(first_passage(run.alpha, run.R[:, 0, 0], LEVEL))
 
 
@@ -207,13 +208,13 @@ def sgd_escapes(method: str, k_star: int, N: float, eta: float, replicas: int, s
     if method == "sde":
         from numerics.simulators.sde import simulate_sde
 
-        run = simulate_sde(Q0, R0, np.eye(1), N=N, eta=eta, model=_model(k_star), alpha_max=alpha_max,
+        run = simulate_sde(Q0, R0, np.eye(1), N=N, eta=eta, model=study_model(k_star), alpha_max=alpha_max,
                            replicas=replicas, seed=seed, record=grid, progress=False, dalpha=sde_step / eta)
     else:
         from numerics.simulators.weights import simulate
 
         # the simulators' own start: independent random unit vectors, R(0) ~ N(0, 1/N)
-        run = simulate(N=int(N), p=1, k=1, eta=eta, model=_model(k_star), alpha_max=alpha_max, replicas=replicas,
+        run = simulate(N=int(N), p=1, k=1, eta=eta, model=study_model(k_star), alpha_max=alpha_max, replicas=replicas,
                        seed=seed, method=method, record=grid, progress=False, q0=1.0)
     R = np.asarray(run.R).reshape(replicas, -1)
     return first_passage(np.asarray(run.alpha), R, LEVEL)
