@@ -61,8 +61,11 @@ from numerics.analyses.plateau import plateau_coefficients, plateau_fixed_point
 from numerics.analyses.plateau_search import Plateau
 from numerics.core.validation import check_int, check_scalar
 from numerics.noise.diffusion import packed_covariance
+from numerics.noise.fluctuations import increment_covariance
+from numerics.noise.packing import pack_covariance
 from numerics.ode.integrate import integrate
 from numerics.ode.jacobian import coordinate_names, drift_at, jacobian, pack_state, unpack_state
+from numerics.results.settings import RunSettings
 
 #: Relative size of the off-diagonal (or anisotropic) part of the noise covariance of R
 #: at R = 0 above which the scalar description does not apply.
@@ -104,6 +107,11 @@ class PlateauNoise:
         ``Delta``, the displacement along ``w`` from which :meth:`escape_offset` runs the ODE.
     plateau_risk : float
         Risk at the plateau (label-noise term included).
+    model : derive.Model or None
+        The model (``settings.model``).
+    settings : RunSettings or None
+        The run's settings the noise was computed for (learning rate, mini-batch, readout vectors);
+        the ODE runs of :meth:`escape_offset` and :meth:`escape_alpha_ode` use them.
     """
 
     p: int
@@ -124,6 +132,7 @@ class PlateauNoise:
     distance: float = REFERENCE_DISTANCE
     plateau_risk: float = np.nan
     model: Any = None
+    settings: RunSettings | None = None
     _offsets: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -209,8 +218,8 @@ class PlateauNoise:
         displaced = self.start + amplitudes[None, :, None] * directions[:, None, :]
         Q0, R0, _ = unpack_state(displaced, self.p, self.k, False)
         horizon = (20.0 + max(0.0, np.log(1.0 / float(np.min(amplitudes))))) / self.growth_R
-        run = integrate(Q0, R0, np.eye(self.k), eta=self.eta, model=self.model, alpha_max=horizon,
-                        alpha_eval=np.linspace(0.0, horizon, 8001))
+        settings = self.settings if self.settings is not None else RunSettings(eta=self.eta, model=self.model)
+        run = integrate(Q0, R0, np.eye(self.k), settings, alpha_max=horizon, alpha_eval=np.linspace(0.0, horizon, 8001))
         times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * self.plateau_risk)
         if not np.all(np.isfinite(times)):
             raise ValueError(f"the ODE from the displaced start does not escape by alpha = {horizon:.4g} "
@@ -264,8 +273,9 @@ class PlateauNoise:
 
 
 def plateau_noise(
-    p: int, k: int, eta: float, *, q0: float = 1.0, model: Any = None, points_per_unit: int = 20,
-    distance: float = REFERENCE_DISTANCE, max_seconds: float = 60.0,
+    p: int, k: int, eta: float | None = None, settings: RunSettings | None = None, *, q0: float = 1.0,
+    points_per_unit: int = 20, distance: float = REFERENCE_DISTANCE, max_seconds: float = 60.0,
+    **setting_overrides: Any,
 ) -> PlateauNoise:
     """The noise-equivalent variance ``S`` of the plateau reached from ``Q(0) = q0 I``, ``R(0) = 0``, ``T = I``.
 
@@ -273,10 +283,15 @@ def plateau_noise(
     ----------
     p, k : int
     eta : float
+        Learning rate; default ``settings.eta``.
+    settings : RunSettings, optional
+        The run's dynamics (:class:`~numerics.results.settings.RunSettings`), or the same names as
+        keywords: ``model`` (``None``: the paper model), ``second_order``, a mini-batch ``batch_size = B``
+        (drift and increment covariance of the mini-batch step: the ``eta**2`` part of the covariance is
+        divided by ``B``), fixed readout vectors ``a`` (p,) and ``b`` (k,). Refused by name (``ValueError``):
+        a trained readout (``eta_a > 0``), ``spherical`` and ``sam_radius``, whose noise is not derived here.
     q0 : float
         The start's norm.
-    model : derive.Model, optional
-        ``None`` is the paper model.
     points_per_unit : int
         Grid density of the integral (module :mod:`numerics.analyses.linear_noise`, :func:`noise_grid`).
     distance : float
@@ -290,36 +305,41 @@ def plateau_noise(
         Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`), if nothing
         grows there at linear order (He3: ``g_R <= 0``), if the escape rate is complex or repeated
         at a symmetric plateau, if the noise of an ``R = 0`` plateau's ``R`` is not i.i.d. over the
-        entries, or if the covariance would take longer than ``max_seconds``.
+        entries while ``g_R`` is repeated, if the covariance would take longer than ``max_seconds``,
+        or for a setting it does not take (above).
+    TypeError
+        No learning rate, or a keyword that is not a setting.
     """
     p, k = check_int(p, "p", minimum=1), check_int(k, "k", minimum=1)
-    eta = check_scalar(eta, "eta", positive=True)
+    run = RunSettings.merged(settings, setting_overrides if eta is None else dict(setting_overrides, eta=eta),
+                             "plateau_noise")
+    _refuse_unsupported(run)
     q0 = check_scalar(q0, "q0", positive=True)
     distance = check_scalar(distance, "distance", positive=True)
     max_seconds = check_scalar(max_seconds, "max_seconds", positive=True)
-    plateau = plateau_fixed_point(p, k, eta, model=model, Q_start=q0 * np.eye(p))
-    g_R = _growth_rate(plateau, p, k, eta, model)
+    plateau = plateau_fixed_point(p, k, settings=run, Q_start=q0 * np.eye(p))
+    g_R = _growth_rate(plateau, p, k, run)
     symmetric = plateau.kind != "R = 0"
-    T = np.eye(k)
-    drift, _ = drift_at(q0 * np.eye(p), np.zeros((p, k)), T, eta, None, {"model": model}, "plateau_noise")
+    T, Q_start, R_start = np.eye(k), q0 * np.eye(p), np.zeros((p, k))
+    drift, _ = drift_at(Q_start, R_start, T, None, run, {}, "plateau_noise")
     coordinates = coordinate_names(p, k, False)
     u, multiplicity = left_growth_vector(plateau.stability.jacobian.matrix, g_R, coordinates)
     if symmetric and multiplicity != 1:
         raise ValueError(f"the symmetric plateau's escape rate g_R = {g_R:.4g} is repeated ({multiplicity} directions):"
                          " the noise along one unstable direction is not defined")
     slowest = float(np.max(plateau.eigenvalues.real))
-    alpha = noise_grid(symmetric, g_R, slowest, eta, check_int(points_per_unit, "points_per_unit", minimum=1))
-    _check_cost(q0 * np.eye(p), np.zeros((p, k)), T, eta, model, alpha.size, max_seconds)
+    alpha = noise_grid(symmetric, g_R, slowest, run.eta, check_int(points_per_unit, "points_per_unit", minimum=1))
+    _check_cost(Q_start, R_start, T, run, alpha.size, max_seconds)
     if symmetric:
         Q, R, _ = unpack_state(symmetric_path(drift, q0, alpha), p, k, False)
     else:
-        run = integrate(q0 * np.eye(p), np.zeros((p, k)), T, eta=eta, alpha_max=alpha[-1], model=model,
-                        alpha_eval=alpha)
-        Q, R = np.asarray(run.Q), np.zeros((alpha.size, p, k))
-    Sigma = packed_covariance(Q, R, T, eta, model=model)
-    if not symmetric:
+        path = integrate(Q_start, R_start, T, run, alpha_max=alpha[-1], alpha_eval=alpha)
+        Q, R = np.asarray(path.Q), np.zeros((alpha.size, p, k))
+    Sigma = step_covariance(Q, R, T, run)
+    if not symmetric and multiplicity > 1:
+        # one variance for the repeated g_R: the noise must be the same on every R entry
         _check_isotropic(Sigma[:, -p * k:, -p * k:])
-    J = jacobian(Q, R, T, eta, model=model).matrix
+    J = jacobian(Q, R, T, settings=run).matrix
     b = growth_covectors(J, alpha, g_R, u)
     norms = np.linalg.norm(b, axis=1)
     unit = b / norms[:, None]
@@ -328,23 +348,44 @@ def plateau_noise(
     weight = np.exp(-2.0 * gamma) * sigma2
     variance = float(trapezoid_cumulative(weight, alpha)[-1])
     direction = b[0] / norms[0]
-    return PlateauNoise(p, k, float(eta), float(q0), variance, float(g_R), alpha, gamma, sigma2, plateau.kind,
-                        coordinates, u, positive_first(direction),
-                        pack_state(q0 * np.eye(p), np.zeros((p, k))), multiplicity, float(distance),
-                        float(plateau.risk), model)
+    return PlateauNoise(p, k, float(run.eta), float(q0), variance, float(g_R), alpha, gamma, sigma2, plateau.kind,
+                        coordinates, u, positive_first(direction), pack_state(Q_start, R_start), multiplicity,
+                        float(distance), float(plateau.risk), run.model, run)
 
 
-def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, model: Any, points: int,
+def _refuse_unsupported(run: RunSettings) -> None:
+    """``ValueError`` naming the settings whose plateau noise is not derived here."""
+    refused = [name for name, on in (("a trained readout (eta_a > 0)", run.eta_a > 0),
+                                      ("spherical=True", run.spherical),
+                                      ("sam_radius > 0", run.sam_radius > 0)) if on]
+    if refused:
+        raise ValueError(f"plateau_noise does not take {', '.join(refused)}: its linear-noise integral is derived for "
+                         "plain SGD of the first layer on the overlaps (Q, R), with fixed readouts")
+
+
+def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings) -> np.ndarray:
+    """The packed increment covariance ``Sigma`` (n_alpha, D, D) of one step of ``run`` at ``Q`` (n_alpha, p, p),
+    ``R`` (n_alpha, p, k), ``T`` (k, k).
+
+    The fast :func:`numerics.packed_covariance` for single-sample scalar readouts; with a mini-batch or
+    readout vectors the blocks of :func:`numerics.increment_covariance`, packed.
+    """
+    if run.batch_size == 1 and not run.per_unit:
+        return packed_covariance(Q, R, T, settings=run)
+    return pack_covariance(*increment_covariance(Q, R, T, settings=run))
+
+
+def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, points: int,
                 max_seconds: float) -> None:
     """``ValueError`` when ``Sigma`` at ``points`` points, timed at two, would take over ``max_seconds``."""
-    packed_covariance(Q, R, T, eta, model=model)  # the first call lays out the evaluation
+    step_covariance(Q, R, T, run)  # the first call lays out the evaluation
     pair = (np.stack([Q, Q]), np.stack([R, R]), T)
     seconds = np.inf
     # best of three, and the repeats only when one timing says no: a busy machine that pauses this
     # process for a moment must not refuse a cheap model
     for _ in range(3):
         begin = time.perf_counter()
-        packed_covariance(*pair, eta, model=model)
+        step_covariance(*pair, run)
         seconds = min(seconds, (time.perf_counter() - begin) / 2)
         if seconds * points <= max_seconds:
             break
@@ -359,12 +400,12 @@ def _check_isotropic(RR: np.ndarray) -> None:
         raise ValueError(f"the noise of R at R = 0 is not i.i.d. over the entries (deviation {anisotropy:.3g})")
 
 
-def _growth_rate(plateau: Plateau, p: int, k: int, eta: float, model: Any) -> float:
-    """``g_R`` of the model's plateau, or ``ValueError`` saying why the noise theory does not apply."""
+def _growth_rate(plateau: Plateau, p: int, k: int, run: RunSettings) -> float:
+    """``g_R`` of the run's plateau, or ``ValueError`` saying why the noise theory does not apply."""
     g_R = plateau.growth_rate
-    if plateau.kind == "R = 0":
+    if plateau.kind == "R = 0" and run.batch_size == 1 and not run.per_unit:
         try:
-            g_R = plateau_coefficients(p, k, eta, model=model).growth_R
+            g_R = plateau_coefficients(p, k, run.eta, model=run.model, second_order=run.second_order).growth_R
         except ValueError:  # an anisotropic plateau (He3, ...): the exact Jacobian's rate
             pass
     if g_R <= 0:
