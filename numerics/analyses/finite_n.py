@@ -66,6 +66,7 @@ from numerics.noise.packing import pack_covariance
 from numerics.ode.integrate import integrate
 from numerics.ode.jacobian import coordinate_names, drift_at, jacobian, pack_state, unpack_state
 from numerics.results.settings import RunSettings
+from numerics.runtime.registry import resolve
 
 #: Relative size of the off-diagonal (or anisotropic) part of the noise covariance of R
 #: at R = 0 above which the scalar description does not apply.
@@ -289,7 +290,8 @@ def plateau_noise(
         keywords: ``model`` (``None``: the paper model), ``second_order``, a mini-batch ``batch_size = B``
         (drift and increment covariance of the mini-batch step: the ``eta**2`` part of the covariance is
         divided by ``B``), fixed readout vectors ``a`` (p,) and ``b`` (k,). Refused by name (``ValueError``):
-        a trained readout (``eta_a > 0``), ``spherical`` and ``sam_radius``, whose noise is not derived here.
+        a trained readout (``eta_a > 0``), ``spherical``, ``sam_radius`` and a model with label flips,
+        whose plateau noise is not derived here.
     q0 : float
         The start's norm.
     points_per_unit : int
@@ -357,10 +359,13 @@ def _refuse_unsupported(run: RunSettings) -> None:
     """``ValueError`` naming the settings whose plateau noise is not derived here."""
     refused = [name for name, on in (("a trained readout (eta_a > 0)", run.eta_a > 0),
                                       ("spherical=True", run.spherical),
-                                      ("sam_radius > 0", run.sam_radius > 0)) if on]
+                                      ("sam_radius > 0", run.sam_radius > 0),
+                                      ("label flips (the model's label_flip > 0)", resolve(run.model).label_flip))
+               if on]
     if refused:
-        raise ValueError(f"plateau_noise does not take {', '.join(refused)}: its linear-noise integral is derived for "
-                         "plain SGD of the first layer on the overlaps (Q, R), with fixed readouts")
+        # label flips: the plateau's spectrum (plateau_fixed_point) comes out without them, so g_R would be wrong
+        raise ValueError(f"plateau_noise does not take {', '.join(refused)}: its linear-noise integral is derived "
+                         "for plain SGD of the first layer on the overlaps (Q, R), fixed readouts and no label flips")
 
 
 def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings) -> np.ndarray:
