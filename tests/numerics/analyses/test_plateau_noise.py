@@ -1,12 +1,14 @@
 """plateau_noise as a linear-noise approximation: R = 0 plateaus as before, the erf committee's symmetric plateau."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
 from derive import SCM, Model
 from derive.model.model import HE2
-from numerics import integrate, plateau_fixed_point, plateau_noise
+from numerics import RunSettings, integrate, plateau_fixed_point, plateau_noise
 from numerics.analyses.linear_noise import batched_expm, escape_crossing, growth_covectors, trapezoid_cumulative
 from numerics.ode.jacobian import unpack_state
 
@@ -111,3 +113,60 @@ def test_plateau_noise_refuses_what_it_cannot_do():
         plateau_noise(1, 1, 0.5, model=SCM)  # one erf student learns without a plateau
     with pytest.raises(ValueError, match="s per point"):
         plateau_noise(2, 2, 0.1, model=RELU, max_seconds=1.0)  # relu's covariance is far too slow for the path
+
+
+# ---- the run's settings: mini-batches, readout vectors, refusals -------------------------------------------------
+
+PAPER_S = 0.6289760999649026  # plateau_noise(2, 2, 0.25) before it took settings
+
+
+def test_default_settings_give_the_same_noise():
+    by_keyword = plateau_noise(2, 2, 0.25)
+    by_settings = plateau_noise(2, 2, settings=RunSettings(eta=0.25))
+    assert by_keyword.variance == pytest.approx(PAPER_S, rel=1e-12, abs=0)
+    assert by_settings.variance == by_keyword.variance and by_settings.growth_R == by_keyword.growth_R
+    assert by_keyword.settings == RunSettings(eta=0.25)
+
+
+def test_mini_batch_divides_the_noise_by_b_at_fixed_drift():
+    # without the eta**2 term the drift does not depend on B and the covariance is eta**2 C / B: S -> S / B
+    single = plateau_noise(2, 2, 0.25, second_order=False)
+    batched = plateau_noise(2, 2, 0.25, second_order=False, batch_size=4)
+    assert batched.growth_R == pytest.approx(single.growth_R, rel=1e-12)
+    assert batched.variance == pytest.approx(single.variance / 4, rel=1e-9)
+    # with it, the drift changes with B too (the plateau and g_R of the mini-batch ODE): not simply S / B
+    full = plateau_noise(2, 2, 0.25, batch_size=4)
+    assert full.growth_R == pytest.approx(plateau_fixed_point(2, 2, 0.25, batch_size=4).growth_rate, rel=1e-9)
+    assert abs(full.variance / (PAPER_S / 4) - 1) > 0.1
+    # the escape runs the mini-batch ODE: without the settings the offset differs
+    unbatched = dataclasses.replace(full, settings=None, _offsets={})
+    assert abs(full.escape_offset() - unbatched.escape_offset()) > 1.0
+
+
+def test_uniform_readout_vectors_are_the_scalar_readout():
+    readout = plateau_noise(2, 2, 0.25, a=np.full(2, 0.5), b=np.full(2, 0.5))  # the paper model's 1/p, 1/k
+    assert readout.variance == pytest.approx(PAPER_S, rel=1e-9)
+    assert readout.growth_R == pytest.approx(plateau_noise(2, 2, 0.25).growth_R, rel=1e-9)
+    assert readout.multiplicity == 4
+
+
+def test_non_uniform_readout_gives_a_finite_noise_along_the_fastest_unit():
+    a = np.array([0.5, 0.3])
+    noise = plateau_noise(2, 1, 0.25, a=a)
+    assert np.isfinite(noise.variance) and noise.variance > 0
+    assert noise.growth_R == pytest.approx(plateau_fixed_point(2, 1, 0.25, a=a).growth_rate, rel=1e-9)
+    # one unit grows fastest: a simple g_R along its R entry, unlike the uniform readout's repeated one
+    assert noise.multiplicity == 1 and noise.named("start_direction", 1) == (("R[0,0]", 1.0),)
+    uniform = plateau_noise(2, 1, 0.25)  # a = (0.5, 0.5): unit 0 alike, so close, but the readout is not ignored
+    assert uniform.multiplicity == 2 and abs(noise.variance / uniform.variance - 1) > 0.005
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"eta_a": 0.1}, "trained readout"), ({"spherical": True}, "spherical"), ({"sam_radius": 0.1}, "sam_radius"),
+    ({"model": Model(label_flip=0.1)}, "label flips"),
+])
+def test_plateau_noise_refuses_settings_it_cannot_honour(settings, named):
+    with pytest.raises(ValueError, match=named):
+        plateau_noise(2, 2, 0.25, **settings)
+    with pytest.raises(TypeError, match="learning rate"):
+        plateau_noise(2, 2)
