@@ -38,6 +38,7 @@ from numerics.core.validation import check_finite_result, check_flag, check_int,
 from numerics.ode.flow import OverlapFlow
 from numerics.ode.overlaps import rhs_unchecked
 from numerics.ode.readouts import check_readouts, readout_rhs
+from numerics.ode.sphere import project_rates
 from numerics.results.settings import RunSettings
 from numerics.runtime.registry import ResolvedModel, resolve, tuple_module
 
@@ -127,7 +128,8 @@ class Drift:
     eta : float
     values : dict
         The settings as :meth:`RunSettings.values` gives them (``model``, ``second_order``,
-        ``batch_size``, ``a``, ``b``, ``eta_a``), already checked.
+        ``batch_size``, ``a``, ``b``, ``eta_a``, ``readout_decay``, ``spherical``), already checked;
+        the model's label flips take the readout route, the sphere projects the free drift.
     resolved : ResolvedModel
     p, k : int
     """
@@ -138,7 +140,9 @@ class Drift:
             raise ValueError("the exact Jacobian of the drift is not derived for sharpness-aware steps "
                              "(sam_radius > 0)")
         self.trained = bool(values["eta_a"])
-        self.per_unit = values["a"] is not None or values["b"] is not None or self.trained
+        # label flips mix the teacher readout and its negative: the readout route has the mixture
+        self.per_unit = (values["a"] is not None or values["b"] is not None or self.trained
+                         or resolved.label_flip > 0)
         self.module = tuple_module(values["model"]) if self.per_unit else None
 
     def __call__(self, x: np.ndarray, extra_axes: int = 0) -> np.ndarray:
@@ -153,10 +157,14 @@ class Drift:
                 self.module, Q, R, T, self.eta, a, b, values["eta_a"],
                 noise_variance=resolved.noise_variance, weight_decay=resolved.weight_decay,
                 second_order=values["second_order"], batch_size=values["batch_size"],
+                readout_decay=values.get("readout_decay", 0.0), label_flip=resolved.label_flip,
             )
-            return pack_state(dQ, dR, da if self.trained else None)
-        dQ, dR = rhs_unchecked(Q, R, T, self.eta, resolved, values["second_order"], values["batch_size"])
-        return pack_state(dQ, dR)
+        else:
+            dQ, dR = rhs_unchecked(Q, R, T, self.eta, resolved, values["second_order"], values["batch_size"])
+            da = None
+        if values.get("spherical"):
+            dQ, dR = project_rates(Q, R, dQ, dR)
+        return pack_state(dQ, dR, da if self.trained else None)
 
 
 def _expand(array: np.ndarray | None, core: int, extra_axes: int) -> np.ndarray | None:
@@ -236,7 +244,8 @@ def jacobian(
         The dynamics, or the same names as keywords: ``model``, ``second_order``,
         ``batch_size``, readout vectors ``a`` (..., p) and ``b`` (..., k), and ``eta_a``: a
         trained readout (``eta_a > 0``) adds ``a`` to the coordinates, at the value ``a``
-        (default: the model's scalar readout on every unit).
+        (default: the model's scalar readout on every unit); ``readout_decay``, ``spherical``
+        (the projected drift, over the same coordinates) and the model's label flips.
 
     Returns
     -------
