@@ -178,15 +178,13 @@ PAIR_CHUNK_ELEMENTS = 1 << 14
 
 
 def _pair_values(C, weights, count, first, second, nodes):
-    """``(batch, pairs)`` values for the pairs ``(first[i], second[i])``."""
+    """``(batch, pairs)`` values for the pairs ``(first[i], second[i])``; ``first`` is the real unit of the path."""
     size, n, _ = C.shape
     diag = np.diagonal(C, axis1=-2, axis2=-1)
     rho = np.abs(C) / np.sqrt(diag[:, :, None] * diag[:, None, :])
     parallel = 1 - rho <= PARALLEL
     near = ~parallel & (1 - rho < NEAR)
     near_unit = near[:, :count].any(axis=-1)
-    # t = 0: the thetas independent of each other and of h
-    start = np.einsum("bu,buv,bv->b", weights, arccos_kernel(diag[:, :, None], C, diag[:, None, :]), weights) / 4
     rows = C[:, :count]
     variance = diag[:, :count]
     # Cov(z | z_J = 0) for every student J; units parallel to J keep no residual at all
@@ -196,10 +194,12 @@ def _pair_values(C, weights, count, first, second, nodes):
     residual = np.maximum(np.diagonal(schur, axis1=-2, axis2=-1), 0.0)
     statics = {"C": C, "weights": weights, "schur": schur, "regress": rows / variance[:, :, None], "residual": residual,
                "parallel": parallel, "mask": parallel if np.any(parallel & ~_identical(C)) else None}
+    # t = 0: the copy of z_l independent of everything, E[theta(z_j) h**2] / 2
+    start = _theta_relu_square(statics, count, nodes) / 2
     batch_index = np.repeat(np.arange(size), first.size)
     j, l = np.tile(first, size), np.tile(second, size)
     near_item = near[batch_index, j, l] | near_unit[batch_index, j] | near_unit[batch_index, l]
-    out = start[batch_index]
+    out = start[batch_index, j]
     for mask, graded in ((~near_item, False), (near_item, True)):
         chosen = np.flatnonzero(mask)
         if chosen.size == 0:
@@ -232,47 +232,74 @@ def _identical(C: np.ndarray) -> np.ndarray:
     return (diag[:, :, None] == diag[:, None, :]) & (C == diag[:, :, None])
 
 
+def _theta_relu_square(statics: dict, count: int, nodes: int) -> np.ndarray:
+    """``(batch, count)``: ``E[theta(z_J) h**2]`` for every student ``J``, by a path integral of ``O(n)`` per node.
+
+    A copy ``y`` of ``z_J`` whose covariances with the units grow as ``tau C_J``: at ``tau = 0`` the
+    average is ``E[h**2] / 2`` (arc-cosine kernel), and by Price's theorem its derivative is
+    ``2 sum_m C_Jm c_m E[delta(y) theta(z_m) h]``, where ``E[theta(z_m) relu(z_u) | y = 0]`` is
+    ``(Cov(z_m, z_u) / sqrt(Var z_m) + sqrt(Var z_u)) / (2 sqrt(2 pi))``: its sum over ``u`` needs only
+    ``Cov(z | y = 0) c``, a static Schur complement times ``c`` plus a multiple of ``C_J``. Always on
+    the graded panels (the cost is negligible).
+    """
+    C, c = statics["C"], statics["weights"]
+    size, n, _ = C.shape
+    s, weight = _node_set(nodes, True)
+    shrink = s * s * (2 - s * s)
+    rows, regress, residual = C[:, :count], statics["regress"], statics["residual"]
+    variance = np.diagonal(C, axis1=-2, axis2=-1)[:, :count]
+    q = rows * c[:, None, :]
+    schur_c = np.matmul(statics["schur"], c[:, None, :, None])[..., 0]
+    regress_c = regress * np.einsum("bjn,bn->bj", rows, c)[..., None]
+    out = np.einsum("bu,buv,bv->b", c, arccos_kernel(np.diagonal(C, axis1=-2, axis2=-1)[:, :, None], C,
+                                                     np.diagonal(C, axis1=-2, axis2=-1)[:, None, :]), c)[:, None] / 2
+    out = np.repeat(out, count, axis=1)
+    flat = (size * count, n)
+    q, schur_c, regress_c = q.reshape(flat), schur_c.reshape(flat), regress_c.reshape(flat)
+    spread = (variance[..., None] * regress**2).reshape(flat)
+    residual, c_rows = residual.reshape(flat), np.repeat(c, count, axis=0)
+    integral = np.empty(size * count)
+    step = max(1, PAIR_CHUNK_ELEMENTS // (s.size * n))
+    for begin in range(0, size * count, step):
+        part = slice(begin, begin + step)
+        # Var(z | y = 0) from its non-negative parts, and Cov(z | y = 0) c
+        var = residual[part, None, :] + shrink[:, None] * spread[part, None, :]
+        cov_c = schur_c[part, None, :] + shrink[:, None] * regress_c[part, None, :]
+        root = np.sqrt(var)
+        bracket = (q[part, None, :] / root * cov_c).sum(-1)
+        bracket += q[part].sum(-1)[:, None] * (c_rows[part, None, :] * root).sum(-1)
+        integral[part] = bracket @ weight
+    return out + integral.reshape(size, count) / (TWO_PI * np.sqrt(variance))
+
+
 def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """The t-integrand ``(items, nodes)`` of ``E[theta(x0) theta(x1) h**2]`` for the pairs ``(j, l)``.
+    """The t-integrand ``(items, nodes)`` of ``E[theta(z_j) theta(x) h**2]`` for the pairs ``(j, l)``.
 
-    The path keeps ``Cov(z)`` and ``Var(x_a)`` and scales by ``t`` the covariances of the theta
-    copies ``x0``, ``x1`` (of units ``j``, ``l``) with each other and with every unit: at
-    ``t = 1`` ``x0 = z_j``, ``x1 = z_l``. Its restriction to ``(x0, x1, z_u, z_v)`` is the path
-    of :func:`theta_theta_relu_relu` for the block ``(j, l, u, v)``, so the integrand is the
-    readout-weighted sum of theirs; Price's theorem gives
+    The path keeps ``Cov(z)`` and ``Var(x)`` of a copy ``x`` of ``z_l`` and scales by ``t`` its
+    covariances with every unit: at ``t = 1`` ``x = z_l``, at ``t = 0`` it is independent. Price's
+    theorem gives
 
-        c_jl p(x0 = x1 = 0) E[h**2 | x = 0]
-        + 2 sum_a sum_{w,u} c_{j_a w} c_w c_u E[delta(x_a) theta(x_a') theta(z_w) relu(z_u)],
+        C_lj p(z_j = x = 0) E[h**2 | z_j = x = 0]
+        + 2 sum_{m,u} C_lm c_m c_u E[delta(x) theta(z_j) theta(z_m) relu(z_u)],
 
-    the first term by the arc-cosine kernel, the second by Tallis' formula, each needing an
-    ``n x n`` matrix of orthant probabilities per pair and node. Every conditional covariance is
-    a static Schur complement (given ``z_j``) plus terms in ``s`` that vanish at ``t = 1``, so no
-    difference of nearly equal numbers depends on ``s``; the conditional correlations are formed
-    by ``arctan2`` against ``sqrt`` of a determinant shared by both orders of a unit pair.
+    the first term by the arc-cosine kernel, the second by Tallis' formula (units ``m`` parallel to
+    ``j`` by the two-unit one, ``theta(z_m) theta(z_j)`` being ``theta(z_j)`` or 0). Given ``z_j = 0``
+    (a static Schur complement ``S``), ``Cov(z | z_j = x = 0) = S - t**2 S_l S_l^T / Var(x | z_j)``:
+    one rank-one update of a shared matrix per pair and node, whose ``(p + k)**2`` orthant terms are
+    the only work not linear in ``p + k``; the conditional correlations are formed by ``arctan``
+    against ``sqrt`` of a determinant shared by the terms of both kinds.
     """
     C, c = statics["C"][b], statics["weights"][b]
+    schur, regress, residual = statics["schur"], statics["regress"], statics["residual"]
     item = np.arange(b.size)
-    a0, a1, c01 = C[item, j, j], C[item, l, l], C[item, j, l]
-    # det of the (z_j, z_l) block, exactly 0 for a unit paired with itself or a parallel one
-    det01 = np.where(statics["parallel"][b, j, l], 0.0, a0 * a1 - c01 * c01)
+    a_j, a_l, c_jl = C[item, j, j], C[item, l, l], C[item, j, l]
     s2 = s * s
     shrink = s2 * (2 - s2)  # 1 - t**2, exact in s
     t = 1 - s2
-
-    def given(a: np.ndarray, e: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``Cov(z, x') / sqrt(Var(x'))`` given ``x = 0`` (x the copy of a unit of variance a, x' the other)."""
-        variance = (det01 / a)[:, None] + shrink * (c01 * c01 / a)[:, None]
-        cov = t[:, None] * (e[:, None, :] + s2[:, None] * (c01[:, None] * r)[:, None, :])
-        return cov / np.sqrt(variance)[..., None], variance
-
-    schur, regress = statics["schur"], statics["regress"]
-    r0 = regress[b, j]
-    beta0, v0 = given(a0, schur[b, j, l], r0)
-    beta1, _ = given(a1, schur[b, l, j], regress[b, l])
-    # Cov(z | x0 = x1 = 0): given z_j, plus what x0 leaves of z_j, minus what x1 explains
-    sigma = (shrink[:, None, None] * a0[:, None, None, None]) * (r0[:, :, None] * r0[:, None, :])[:, None]
-    sigma += schur[b, j][:, None]
-    sigma -= beta0[..., :, None] * beta0[..., None, :]
+    # Var(x | z_j = 0) from its non-negative parts; exactly shrink c_jl**2 / a_j for l parallel to j
+    var_x = schur[b, j, l, l][:, None] + shrink * (c_jl * c_jl / a_j)[:, None]
+    along = (t / np.sqrt(var_x))[..., None] * schur[b, j, l][:, None, :]  # Cov(z, x | z_j) / sqrt(Var(x | z_j))
+    sigma = schur[b, j][:, None] - along[..., :, None] * along[..., None, :]  # Cov(z | z_j = x = 0)
     var = np.maximum(np.diagonal(sigma, axis1=-2, axis2=-1), 0.0)
     det = var[..., :, None] * var[..., None, :]
     det -= sigma * sigma
@@ -284,24 +311,30 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
         det[np.broadcast_to(mask[b][:, None], det.shape)] = TINY
     root = np.sqrt(det)
     inverse_root = 1 / root
-    arcsin = np.arctan(sigma * inverse_root)  # arcsin of the correlations given x0 = x1 = 0
-
-    def times(M: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return np.matmul(M, v[..., None])[..., 0]
+    arcsin = np.arctan(sigma * inverse_root)  # arcsin of the correlations given z_j = x = 0
 
     kernel = arcsin + math.pi / 2
     kernel *= sigma
     kernel += root
-    mean_square = np.einsum("in,imn->im", c, times(kernel, c[:, None, :])) / TWO_PI
-    total = c01[:, None] * mean_square / (TWO_PI * np.sqrt(a0[:, None] * v0))
-    sigma_c = times(sigma, c[:, None, :])
-    residual = statics["residual"]
-    for a, beta, unit in ((a0, beta0, j), (a1, beta1, l)):
-        # Var(z | x_a = 0) from its non-negative parts (not sigma's diagonal plus beta**2, which can cancel)
-        var_a = residual[b, unit][:, None, :] + shrink[:, None] * (a[:, None] * regress[b, unit] ** 2)[:, None, :]
-        q = (C[item, unit] * c)[:, None, :]
-        tallis = _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, beta, q, c[:, None, :], mask, b)
-        total += tallis / np.sqrt(TWO_PI * a[:, None])
+    c_nodes = np.broadcast_to(c[:, None, :], var.shape)
+    mean_square = np.einsum("in,imn->im", c, np.matmul(kernel, c_nodes[..., None])[..., 0]) / TWO_PI
+    total = c_jl[:, None] * mean_square / (TWO_PI * np.sqrt(a_j[:, None] * var_x))
+    # given x = 0: Var(z), and Cov(z, z_j) / sqrt(Var(z_j)), each a static Schur complement given z_l plus shrink terms
+    r_l = regress[b, l]
+    var_a = residual[b, l][:, None, :] + shrink[:, None] * (a_l[:, None] * r_l * r_l)[:, None, :]
+    cov_j = schur[b, l, j][:, None, :] + shrink[:, None] * (a_l * r_l[item, j])[:, None, None] * r_l[:, None, :]
+    gamma = cov_j / np.sqrt(var_a[item, :, j])[..., None]
+    q = C[item, l] * c
+    with_j = statics["parallel"][b, j]
+    # theta(z_m) theta(z_j) is theta(z_j) for m parallel to j with the same sign, 0 with the other
+    same = (q * (with_j & (C[item, j] > 0))).sum(-1)
+    q = np.where(with_j, 0.0, q)
+    sigma_c = np.matmul(sigma, c_nodes[..., None])[..., 0]
+    tallis = _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, gamma, q[:, None, :], c[:, None, :], mask, b)
+    total += tallis / np.sqrt(TWO_PI * a_l[:, None])
+    total += same[:, None] * ((gamma * c[:, None, :]).sum(-1) + (c[:, None, :] * np.sqrt(var_a)).sum(-1)) / (
+        TWO_PI * np.sqrt(a_l[:, None])
+    )
     return total
 
 
