@@ -199,12 +199,11 @@ def _pair_values(C, weights, count, first, second, nodes):
     batch_index = np.repeat(np.arange(size), first.size)
     j, l = np.tile(first, size), np.tile(second, size)
     near_item = near[batch_index, j, l] | near_unit[batch_index, j] | near_unit[batch_index, l]
+    rule = np.where(near_item, GRADED, _node_rules(statics, batch_index, j, l))
     out = start[batch_index, j]
-    for mask, graded in ((~near_item, False), (near_item, True)):
-        chosen = np.flatnonzero(mask)
-        if chosen.size == 0:
-            continue
-        s, weight = _node_set(nodes, graded)
+    for chosen_rule in np.unique(rule):
+        chosen = np.flatnonzero(rule == chosen_rule)
+        s, weight = _node_set(nodes, int(chosen_rule))
         # chunks small enough for the temporaries to stay in cache: items, and nodes when one item is too big
         per_node = max(1, min(s.size, PAIR_CHUNK_ELEMENTS // (n * n)))
         step = max(1, PAIR_CHUNK_ELEMENTS // (s.size * n * n))
@@ -218,12 +217,71 @@ def _pair_values(C, weights, count, first, second, nodes):
     return out.reshape(size, first.size)
 
 
+#: The node rules of a pair, from the closest singularity of its integrand (:func:`_node_rules`): one or two
+#: panels in the angle ``theta`` (``t = cos(theta)``), three panels in ``s``, panels graded towards ``s = 0``.
+ONE_PANEL, TWO_PANELS, THREE_PANELS, GRADED = range(4)
+#: Panel edges in ``theta`` of the first two rules.
+ANGLE_EDGES = {ONE_PANEL: np.array([0.0, math.pi / 2]), TWO_PANELS: np.array([0.0, 0.3, math.pi / 2])}
+#: Largest squared multiple correlation ``R**2`` of a pair's copied unit on three others for one and for two
+#: panels in ``theta``; up to ``1 - 2 NEAR`` three panels in ``s``, beyond it graded panels.
+ONE_PANEL_EXPLAINED, TWO_PANEL_EXPLAINED = 0.5, 0.95
+#: ``1 - R**2`` at or below which the units are exactly dependent (rounding): the singularity is at ``s = 0``.
+DEPENDENT = 1e-13
+
+
 @functools.lru_cache(maxsize=16)
-def _node_set(nodes: int, graded: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The path nodes and weights (graded panels for nearly collinear units), made once per node count."""
-    s, weight = path_nodes(nodes, PANEL_EDGES if graded else FAST_PANEL_EDGES)
+def _node_set(nodes: int, rule: int) -> tuple[np.ndarray, np.ndarray]:
+    """The path nodes ``s`` and weights of a node rule (:data:`ONE_PANEL`, ...), made once per node count."""
+    if rule in ANGLE_EDGES:
+        x, w = np.polynomial.legendre.leggauss(nodes)
+        edges = ANGLE_EDGES[rule]
+        angle = np.concatenate([lo + (hi - lo) * (x + 1) / 2 for lo, hi in zip(edges[:-1], edges[1:])])
+        # t = cos(angle): s = sqrt(1 - t) = sqrt(2) sin(angle / 2) exactly, dt = sin(angle) d(angle)
+        s = math.sqrt(2) * np.sin(angle / 2)
+        weight = np.concatenate([(hi - lo) / 2 * w for lo, hi in zip(edges[:-1], edges[1:])]) * np.sin(angle)
+    else:
+        s, weight = path_nodes(nodes, PANEL_EDGES if rule == GRADED else FAST_PANEL_EDGES)
     s.flags.writeable = weight.flags.writeable = False
     return s, weight
+
+
+def _node_rules(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray) -> np.ndarray:
+    """``(items,)``: the node rule of every pair ``(j, l)`` from the largest ``R**2`` of ``z_l`` on ``z_j, z_m, z_u``.
+
+    The integrand of :func:`_pair_integrand` is analytic in ``t`` except where the variance of the
+    copy ``x`` of ``z_l`` given ``z_j`` and up to two more units vanishes: ``t = 1 / R`` with ``R`` the
+    multiple correlation of ``z_l`` on them (units parallel to ``z_l`` put it at ``t = 1``, where the
+    substitutions make the integrand smooth). In ``theta`` (``t = cos(theta)``) that singularity lies
+    ``arccosh(1 / R)`` from the real axis, so a pair whose ``R`` stays small needs few nodes.
+    """
+    C, schur, parallel = statics["C"], statics["schur"], statics["parallel"]
+    n = C.shape[-1]
+    explained = np.empty(b.size)
+    step = max(1, PAIR_CHUNK_ELEMENTS // (n * n))
+    for begin in range(0, b.size, step):
+        part = slice(begin, begin + step)
+        bb, jj, ll = b[part], j[part], l[part]
+        item = np.arange(bb.size)
+        # Cov(z | z_j = 0); for l parallel to j only subsets without z_j are left: Cov(z)
+        S = np.where(parallel[bb, jj, ll][:, None, None], C[bb], schur[bb, jj])
+        S_l = S[item, ll]
+        diag = np.diagonal(S, axis1=-2, axis2=-1)
+        keep = ~parallel[bb, ll]
+        # a unit without residual given z_j (or parallel to z_l) explains nothing more
+        inverse = np.divide(1.0, diag, out=np.zeros_like(diag), where=(diag > 0) & keep)
+        # given z_j and z_m (rows): Var(z_l), Cov(z_l, z_u) and Var(z_u) (columns u)
+        var_l = S_l[item, ll][:, None] - S_l * S_l * inverse
+        cov = S_l[:, None, :] - (S_l * inverse)[:, :, None] * S
+        var_u = diag[:, None, :] - S * S * inverse[:, :, None]
+        usable = (var_u > DEPENDENT * diag[:, None, :]) & keep[:, None, :]
+        gain = np.divide(cov * cov, var_u, out=np.zeros_like(var_u), where=usable)
+        remaining = (var_l[:, :, None] - gain).min(axis=(-2, -1))
+        explained[part] = 1 - remaining / C[bb, ll, ll]
+    rule = np.full(b.size, THREE_PANELS)
+    rule[explained <= TWO_PANEL_EXPLAINED] = TWO_PANELS
+    rule[explained <= ONE_PANEL_EXPLAINED] = ONE_PANEL
+    rule[(1 - explained < 2 * NEAR) & (1 - explained > DEPENDENT)] = GRADED
+    return rule
 
 
 def _identical(C: np.ndarray) -> np.ndarray:
@@ -244,7 +302,7 @@ def _theta_relu_square(statics: dict, count: int, nodes: int) -> np.ndarray:
     """
     C, c = statics["C"], statics["weights"]
     size, n, _ = C.shape
-    s, weight = _node_set(nodes, True)
+    s, weight = _node_set(nodes, GRADED)
     shrink = s * s * (2 - s * s)
     rows, regress, residual = C[:, :count], statics["regress"], statics["residual"]
     variance = np.diagonal(C, axis1=-2, axis2=-1)[:, :count]
