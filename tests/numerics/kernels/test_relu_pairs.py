@@ -44,6 +44,16 @@ def cases():
         A[2] = A[0] + eps * rng.standard_normal(6)  # a student near another
         A[4] = A[1] * (1 + eps) + eps * rng.standard_normal(6)  # a teacher nearly parallel to a student
         yield f"near eps={eps}", A @ A.T / 6, rng.standard_normal(5), 3
+    # the node rules (relu_pairs.ONE_PANEL, ...): the cases above take two panels in theta (random), three in s
+    # (rank 2) and graded panels (near); weakly correlated units take one panel in theta, and a student nearly
+    # in the span of two other units, with no nearly parallel pair, graded panels (one panel errs by 1e-9 there)
+    for p, k, dimension in ((4, 4, 24), (4, 3, 8)):
+        A = rng.standard_normal((p + k, dimension))
+        yield f"wishart p={p} k={k} d={dimension}", A @ A.T / dimension, rng.standard_normal(p + k), p
+    for eps in (1e-2, 1e-4):
+        A = rng.standard_normal((6, 7))
+        A[1] = (A[0] + A[4]) / np.sqrt(2) + eps * rng.standard_normal(7)
+        yield f"nearly dependent eps={eps}", A @ A.T / 7, rng.standard_normal(6), 3
 
 
 CASES = list(cases())
@@ -79,12 +89,14 @@ def test_against_adaptive_quadrature():
 
 def test_batched_equals_unbatched():
     rng = np.random.default_rng(8)
-    C = np.stack([random_covariance(rng, 5), random_covariance(rng, 5, rank=3), CASES[-1][1]])
+    near = next(C for label, C, _, _ in CASES if label == "near eps=1e-06")
+    weak = rng.standard_normal((5, 15))  # pairs on one panel in theta, next to pairs on other rules
+    C = np.stack([random_covariance(rng, 5), random_covariance(rng, 5, rank=3), near, weak @ weak.T / 15])
     weights = rng.standard_normal((2, 1, 5))  # broadcast against C's batch of 3
     batched = theta_pairs_relu_square(C, weights, 2)
-    assert batched.shape == (2, 3, 2, 2)
+    assert batched.shape == (2, 4, 2, 2)
     for i in range(2):
-        for m in range(3):
+        for m in range(4):
             single = theta_pairs_relu_square(C[m], weights[i, 0], 2)
             np.testing.assert_allclose(batched[i, m], single, rtol=1e-12, atol=0)
 
