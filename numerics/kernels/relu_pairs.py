@@ -3,13 +3,32 @@
 The term needs ``E[theta(z_j) theta(z_l) h(z)**2]`` with ``h = y - f = sum_u c_u relu(z_u)``
 (``c = (-a, b)``), i.e. the 4-slot average of :mod:`numerics.kernels.relu_quadrature`
 summed over the unit pairs ``(u, v)`` with weights ``c_u c_v``. That module integrates
-along a path per block ``(j, l, u, v)``; its path only moves the covariances of the two
-theta slots, so one path per pair ``(j, l)`` serves every ``(u, v)`` at once
-(:func:`_pair_integrand`): the same nodes, the sum over ``(u, v)`` taken inside the
-integrand, and every conditional covariance a static Schur complement (given ``z_j``)
-plus terms that vanish at ``t = 1``. The cost per node is a handful of elementwise
-operations on ``(p + k) x (p + k)`` matrices per student pair, ``O(p**2 (p + k)**2)`` with
-a small constant, against thousands of operations per block before.
+along a path per block ``(j, l, u, v)``. Here one path per student pair ``(j, l)`` serves every
+``(u, v)`` at once (:func:`_pair_integrand`): ``z_j`` stays itself and a copy ``x`` of ``z_l``
+has its covariances with the units scaled by ``t`` (at ``t = 0`` the average is
+``E[theta(z_j) h**2] / 2``, an integral of ``O(p + k)`` per node, :func:`_theta_relu_square`).
+Every conditional covariance is then a static Schur complement given ``z_j`` (or ``z_l``) plus
+terms in ``t``, and ``Cov(z | z_j = x = 0)`` is one rank-one update of the matrix given ``z_j``,
+so a node costs about twenty elementwise passes over ``(p + k) x (p + k)`` matrices (two of
+them arctangents) and five matrix-vector products, per student pair.
+
+The nodes follow the integrand's closest singularity (:func:`_node_rules`): it lies at
+``t = 1 / R`` with ``R`` the multiple correlation of ``z_l`` on ``z_j`` and two more units, so
+pairs far from any dependence take one or two panels of Gauss-Legendre nodes in
+``theta = arccos(t)`` (12 or 24 nodes), the others the three panels in ``s = sqrt(1 - t)`` of
+:mod:`numerics.kernels.relu_quadrature` (36) or its graded ones (120).
+
+Why the cost stays ``O(p**2 (p + k)**2)`` per node, not ``O(p**3)``: the value of a pair is
+``sum_{u,v} c_u c_v E[theta_j theta_l relu_u relu_v]``, and each term holds a four-variate
+orthant probability, which has no closed form. On any path of this kind its ``(u, v)``
+dependence passes through the orthant probability of ``(z_u, z_v)`` given the two theta units,
+``arcsin`` of their conditional correlation, and that correlation changes with the pair by a
+rank-one update of the covariance given ``z_j`` (a different update for every ``l`` and node)
+under a square root and an arcsine: neither a product of a factor in ``u`` and one in ``v``
+(no ``O(p + k)`` sum over ``(u, v)``) nor a matrix product (the arcsine of a rank-one update is
+not a low-rank update of the arcsine), so ``(p + k)**2`` elementary evaluations per pair and
+node remain. What is shared is all the rest: the Schur complements, the start values, the
+nodes, the readout sums (matrix-vector products).
 
 :func:`is_relu_diffusion` recognises a generated module whose eta**2 kernels are exactly
 that average (the generator prints them as one call), so that
@@ -368,14 +387,16 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
     if mask is not None:
         det[np.broadcast_to(mask[b][:, None], det.shape)] = TINY
     root = np.sqrt(det)
-    inverse_root = 1 / root
-    arcsin = np.arctan(sigma * inverse_root)  # arcsin of the correlations given z_j = x = 0
-
-    kernel = arcsin + math.pi / 2
-    kernel *= sigma
-    kernel += root
+    inverse_root = np.divide(1.0, root, out=det)
+    arcsin = np.multiply(sigma, inverse_root)
+    np.arctan(arcsin, out=arcsin)  # arcsin of the correlations given z_j = x = 0
     c_nodes = np.broadcast_to(c[:, None, :], var.shape)
-    mean_square = np.einsum("in,imn->im", c, np.matmul(kernel, c_nodes[..., None])[..., 0]) / TWO_PI
+    sigma_c = np.matmul(sigma, c_nodes[..., None])[..., 0]
+    # c^T K c with the arc-cosine kernel K = root + sigma (arcsin + pi / 2): the pi / 2 part is c . sigma c
+    kernel = np.multiply(arcsin, sigma)
+    kernel += root
+    kernel_c = np.matmul(kernel, c_nodes[..., None])[..., 0]
+    mean_square = ((kernel_c + math.pi / 2 * sigma_c) * c[:, None, :]).sum(-1) / TWO_PI
     total = c_jl[:, None] * mean_square / (TWO_PI * np.sqrt(a_j[:, None] * var_x))
     # given x = 0: Var(z), and Cov(z, z_j) / sqrt(Var(z_j)), each a static Schur complement given z_l plus shrink terms
     r_l = regress[b, l]
@@ -387,7 +408,6 @@ def _pair_integrand(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, 
     # theta(z_m) theta(z_j) is theta(z_j) for m parallel to j with the same sign, 0 with the other
     same = (q * (with_j & (C[item, j] > 0))).sum(-1)
     q = np.where(with_j, 0.0, q)
-    sigma_c = np.matmul(sigma, c_nodes[..., None])[..., 0]
     tallis = _tallis_sum(sigma, sigma_c, var, var_a, inverse_root, arcsin, gamma, q[:, None, :], c[:, None, :], mask, b)
     total += tallis / np.sqrt(TWO_PI * a_l[:, None])
     total += same[:, None] * ((gamma * c[:, None, :]).sum(-1) + (c[:, None, :] * np.sqrt(var_a)).sum(-1)) / (
