@@ -3,13 +3,15 @@
 The candidate is the generated ``rhs_terms`` of the relu model (``sigma = sigma* = relu``,
 ``a = 1/p``, ``b = 1/k``) with the eta**2 term, as ``numerics.integrate`` calls it: the eta**2
 term by :func:`numerics.kernels.relu_pairs.theta_pairs_relu_square` (one path integral per
-student pair ``(j, l)``, shared by all unit pairs). The baseline is the same call through the
+student pair ``(j, l)``, shared by all unit pairs, with the node rule of each pair chosen from
+the closest singularity of its integrand). The baseline is the same call through the
 per-tuple route it replaces (the kernels wrapped so that they are not recognised, so that
 ``E[theta theta relu relu]`` is integrated block by block,
 :func:`numerics.kernels.relu_quadrature.theta_theta_relu_relu`), timed in the same run; both
 are checked to agree within the per-block route's stated error (1e-10 per block, summed over
 the blocks with their readout weights) before timing. p = k at a random point
-``C = F F^T / (3 (p + k))`` (no nearly collinear units: three panels, 36 nodes per integral).
+``C = F F^T / (3 (p + k))`` (weakly correlated units: the shared route takes one panel of 12
+nodes per student pair, the per-block route three panels, 36 nodes per block).
 
 Where the baseline would take too long (p = 16 and 32: tens of seconds to minutes per call), its
 time is **extrapolated** from the two largest measured sizes with the exponent they give, and
