@@ -16,7 +16,9 @@ nodes per student pair, the per-block route three panels, 36 nodes per block).
 Where the baseline would take too long (p = 16 and 32: tens of seconds to minutes per call), its
 time is **extrapolated** from the two largest measured sizes with the exponent they give, and
 the row says so (``baseline_extrapolated=True``). The last row gives the fitted exponent of the
-candidate's cost in p (least squares of log time against log p over p = 10, 16, 32 and over all p).
+candidate's cost in p (least squares of log time against log p over p = 10, 16, 32 and over all p),
+from the wall times and from the CPU times of the process (``cpu_seconds`` on each row, best of the
+repeats: less disturbed by other jobs on a shared machine).
 
 ``python -m bench --only relu`` (or ``python -m bench.bench_relu``) prints the rows; ``ratio`` is
 shared / per-block, lower is faster.
@@ -25,6 +27,7 @@ shared / per-block, lower is faster.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -82,6 +85,16 @@ def checked_difference(p: int, k: int, shared, per_block) -> float:
     return difference
 
 
+def cpu_seconds(function, repeats: int) -> float:
+    """Least CPU time of the process over ``repeats`` calls of ``function``."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.process_time()
+        function()
+        best = min(best, time.process_time() - started)
+    return best
+
+
 def fitted_exponent(sizes, seconds) -> float:
     """Least-squares slope of log(seconds) against log(p)."""
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
@@ -91,7 +104,7 @@ def run(smoke: bool = False) -> list[dict]:
     """One row per p = k (candidate against the per-block route), then the fitted exponents."""
     sizes = SMOKE_SIZES if smoke else SIZES
     repeats = 2 if smoke else 3
-    rows, measured, baseline_measured = [], [], []
+    rows, measured, cpu_measured, baseline_measured = [], [], [], []
     for p in sizes:
         shared, per_block = routes(p, p)
         extrapolated = p > LARGEST_TIMED_BASELINE
@@ -108,16 +121,19 @@ def run(smoke: bool = False) -> list[dict]:
             baseline_measured.append((p, baseline_seconds))
             note = {"baseline_extrapolated": False}
         measured.append((p, candidate.best))
+        cpu_measured.append((p, cpu_seconds(shared, repeats)))
         rows.append(
             row("relu", f"rhs p=k={p}", seconds=candidate.best, baseline_seconds=baseline_seconds,
                 baseline="per-block quadrature (old route)", target=20 if p == 10 else None,
-                target_kind="speedup>=", max_abs_difference=difference, **note)
+                target_kind="speedup>=", max_abs_difference=difference, cpu_seconds=cpu_measured[-1][1], **note)
         )
-    ps, times = zip(*measured)
-    tail = [(p, t) for p, t in measured if p >= 10]
-    exponents = {"exponent_all_p": round(fitted_exponent(ps, times), 2)}
-    if len(tail) >= 2:
-        exponents["exponent_p10_to_p32"] = round(fitted_exponent(*zip(*tail)), 2)
+    exponents = {}
+    for prefix, timings in (("", measured), ("cpu_", cpu_measured)):
+        ps, times = zip(*timings)
+        tail = [(p, t) for p, t in timings if p >= 10]
+        exponents[f"{prefix}exponent_all_p"] = round(fitted_exponent(ps, times), 2)
+        if len(tail) >= 2:
+            exponents[f"{prefix}exponent_p10_to_p32"] = round(fitted_exponent(*zip(*tail)), 2)
     rows.append(row("relu", "cost exponent in p", seconds=measured[-1][1], baseline_seconds=None,
                     baseline="-", **exponents))
     return rows
