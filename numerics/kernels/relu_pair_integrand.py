@@ -223,7 +223,7 @@ def pair_integrals(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, n
             part = slice(first_node, first_node + per_node)
             with np.errstate(over="ignore"):  # a correlation of a parallel pair: arctan(+-inf) = +-pi/2
                 _orthant_products(schur_j, {name: value[:, part] for name, value in vectors.items()
-                                            if value.ndim == 3}, vectors["c"], vectors["q"], mask, products[:, part])
+                                            if value.ndim >= 3}, vectors["c"], mask, products[:, part])
         out[items] = _integrand(vectors, products) @ weight
     return out
 
@@ -251,12 +251,15 @@ def _pair_vectors(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray, s:
     with_j = statics["parallel"][b, j]
     # theta(z_m) theta(z_j) is theta(z_j) for m parallel to j with the same sign, 0 with the other
     same = (q * (with_j & (C[item, j] > 0))).sum(-1)
-    return {"along": along, "var": var, "var_a": var_a, "gamma": gamma, "gamma_c": gamma * c[:, None, :],
-            "scale": 1 / np.sqrt(var_a), "q": np.where(with_j, 0.0, q), "same": same, "c": c,
+    q = np.where(with_j, 0.0, q)
+    gamma_c = gamma * c[:, None, :]
+    both = np.stack([gamma_c, np.broadcast_to(q[:, None, :], gamma_c.shape)], axis=-2)
+    return {"along": along, "var": var, "var_a": var_a, "gamma": gamma, "gamma_c": gamma_c, "both": both,
+            "scale": 1 / np.sqrt(var_a), "q": q, "same": same, "c": c,
             "a_j": a_j, "a_l": a_l, "c_jl": c_jl, "var_x": var_x}
 
 
-def _orthant_products(schur_j, vectors, c, q, mask, out):
+def _orthant_products(schur_j, vectors, c, mask, out):
     """The matrix work of some nodes: ``out[..., :]`` = ``K c``, ``sigma c``, ``A gamma_c``, ``X gamma_c``, ``X q``,
     ``(sigma * X) c``.
 
@@ -282,7 +285,7 @@ def _orthant_products(schur_j, vectors, c, q, mask, out):
     np.arctan(arcsin, out=arcsin)
     kernel = np.multiply(arcsin, sigma)
     kernel += root
-    rows = np.broadcast_to(c[:, None, None, :], var.shape[:2] + (1, var.shape[-1]))
+    rows = c[:, None, None, :]  # broadcast over the nodes by matmul
     out[..., 0] = np.matmul(rows, kernel)[..., 0, :]  # symmetric: c^T K = (K c)^T
     out[..., 1] = np.matmul(rows, sigma)[..., 0, :]
     out[..., 2] = np.matmul(gamma_c[..., None, :], arcsin)[..., 0, :]
@@ -296,8 +299,7 @@ def _orthant_products(schur_j, vectors, c, q, mask, out):
     n = var.shape[-1]
     transposed.reshape(transposed.shape[:-2] + (n * n,))[..., :: n + 1] = 0.0  # a rounded diagonal: keep it 0
     np.arctan(transposed, out=transposed)
-    both = np.stack([gamma_c, np.broadcast_to(q[:, None, :], gamma_c.shape)], axis=-2)
-    out[..., 3:5] = np.matmul(both, transposed).swapaxes(-1, -2)
+    out[..., 3:5] = np.matmul(vectors["both"], transposed).swapaxes(-1, -2)
     transposed *= sigma
     out[..., 5] = np.matmul(rows, transposed)[..., 0, :]
 
