@@ -30,6 +30,7 @@ import numpy as np
 from numerics.kernels import relu_quadrature
 from numerics.kernels.relu_pair_integrand import (
     GRADED,
+    ONE_PANEL,
     PAIR_CHUNK_ELEMENTS,
     PARALLEL,
     node_rules,
@@ -172,7 +173,7 @@ def diffusion_term(C: np.ndarray, a: np.ndarray, b: np.ndarray, nodes: int = NOD
 
 
 def _pair_values(C, weights, count, first, second, nodes):
-    """``(batch, pairs)`` values for the pairs ``(first[i], second[i])``; ``first`` is the real unit of the path."""
+    """``(batch, pairs)`` values for the pairs ``(first[i], second[i])``."""
     size = C.shape[0]
     statics = pair_statics(C, weights, count)
     near = statics["near"]
@@ -183,6 +184,12 @@ def _pair_values(C, weights, count, first, second, nodes):
     j, l = np.tile(first, size), np.tile(second, size)
     near_item = near[batch_index, j, l] | near_unit[batch_index, j] | near_unit[batch_index, l]
     rule = np.where(near_item, GRADED, node_rules(statics, batch_index, j, l))
+    # the value is symmetric in (j, l): copy the unit whose path needs fewer nodes
+    dearer = np.flatnonzero(~near_item & (rule > ONE_PANEL))
+    reverse = node_rules(statics, batch_index[dearer], l[dearer], j[dearer])
+    swap = dearer[reverse < rule[dearer]]
+    j[swap], l[swap] = l[swap], j[swap].copy()
+    rule[swap] = reverse[reverse < rule[dearer]]
     out = start[batch_index, j]
     for chosen_rule in np.unique(rule):
         chosen = np.flatnonzero(rule == chosen_rule)

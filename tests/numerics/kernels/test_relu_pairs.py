@@ -54,6 +54,10 @@ def cases():
         A = rng.standard_normal((6, 7))
         A[1] = (A[0] + A[4]) / np.sqrt(2) + eps * rng.standard_normal(7)
         yield f"nearly dependent eps={eps}", A @ A.T / 7, rng.standard_normal(6), 3
+    # student 1 mostly two teachers, student 0 not: the pair (0, 1) is integrated with a copy of student 0
+    A = np.random.default_rng(9).standard_normal((5, 8))
+    A[1] = 0.7 * A[3] + 0.7 * A[4] + 0.25 * rng.standard_normal(8)
+    yield "copy of the other student", A @ A.T / 8, rng.standard_normal(5), 2
 
 
 CASES = list(cases())
