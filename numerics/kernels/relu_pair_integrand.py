@@ -96,7 +96,12 @@ DEPENDENT = 1e-13
 
 @functools.lru_cache(maxsize=16)
 def node_set(nodes: int, rule: int) -> tuple[np.ndarray, np.ndarray]:
-    """The path nodes ``s`` and weights of a node rule (:data:`ONE_PANEL`, ...), made once per node count."""
+    """The path nodes ``s = sqrt(1 - t)`` and their weights in ``t``, arrays of shape (panels * nodes,), of a rule.
+
+    ``rule`` is :data:`ONE_PANEL`, :data:`TWO_PANELS` (Gauss-Legendre in ``theta = arccos(t)`` on
+    :data:`ANGLE_EDGES`), :data:`THREE_PANELS` or :data:`GRADED` (Gauss-Legendre in ``s`` on the panels of
+    :mod:`numerics.kernels.relu_quadrature`); ``nodes`` per panel. Made once per rule and node count.
+    """
     if rule in ANGLE_EDGES:
         x, w = np.polynomial.legendre.leggauss(nodes)
         edges = ANGLE_EDGES[rule]

@@ -11,7 +11,8 @@ complement given ``z_j``, and a node costs about twenty elementwise passes over
 student pair: ``O(p**2 (p + k)**2)`` per node, not ``O(p**3)`` (that module's docstring says why).
 The nodes follow each pair's closest singularity: one or two panels of 12 Gauss-Legendre nodes
 in ``theta = arccos(t)`` for units far from dependent, otherwise the three panels (36 nodes) or
-the graded ones (120) of :mod:`numerics.kernels.relu_quadrature`.
+the graded ones (120) of :mod:`numerics.kernels.relu_quadrature`; the value being symmetric in
+``(j, l)``, each pair copies the unit whose path needs fewer nodes.
 
 :func:`is_relu_diffusion` recognises a generated module whose eta**2 kernels are exactly
 that average (the generator prints them as one call), so that
