@@ -123,6 +123,13 @@ def node_rules(statics: dict, b: np.ndarray, j: np.ndarray, l: np.ndarray) -> np
     multiple correlation of ``z_l`` on them (units parallel to ``z_l`` put it at ``t = 1``, where the
     substitutions make the integrand smooth). In ``theta`` (``t = cos(theta)``) that singularity lies
     ``arccosh(1 / R)`` from the real axis, so a pair whose ``R`` stays small needs few nodes.
+
+    Parameters
+    ----------
+    statics : dict
+        From :func:`pair_statics`.
+    b, j, l : int arrays, shape (items,)
+        Batch index, real unit ``j`` and copied unit ``l`` of every pair.
     """
     C, schur, parallel = statics["C"], statics["schur"], statics["parallel"]
     n = C.shape[-1]
@@ -169,6 +176,15 @@ def theta_relu_square(statics: dict, count: int, nodes: int) -> np.ndarray:
     ``(Cov(z_m, z_u) / sqrt(Var z_m) + sqrt(Var z_u)) / (2 sqrt(2 pi))``: its sum over ``u`` needs only
     ``Cov(z | y = 0) c``, a static Schur complement times ``c`` plus a multiple of ``C_J``. Always on
     the graded panels (the cost is negligible).
+
+    Parameters
+    ----------
+    statics : dict
+        From :func:`pair_statics`.
+    count : int
+        The students are the first ``count`` units.
+    nodes : int
+        Gauss-Legendre nodes per panel.
     """
     C, c = statics["C"], statics["weights"]
     size, n, _ = C.shape
