@@ -34,7 +34,8 @@ adaptive quadrature (tests/numerics/kernels/test_relu_quadrature.py). Diagonal e
 
 This evaluates single blocks. The right-hand side needs the blocks only summed over the unit
 pairs with readout weights, and :mod:`numerics.kernels.relu_pairs` does that sum with one path
-per pair of theta units on the same nodes (:func:`path_nodes`).
+per pair of theta units (:mod:`numerics.kernels.relu_pair_integrand`: these panels in ``s`` where
+units are nearly dependent, fewer nodes in ``arccos(t)`` where they are not).
 """
 
 from __future__ import annotations
