@@ -51,7 +51,7 @@ from derive.codegen.artefacts import (
     write_atomically,
 )
 from derive.codegen.functions import C_DIFFUSION, C_DRIFT, C_NOISE, FUNCTIONS, OUTPUT_SHAPES, FunctionSpec
-from derive.codegen.plan import PRODUCTS, Plan, plan_function
+from derive.codegen.plan import PRODUCTS, Plan, pair_transposes, plan_function
 from derive.codegen.printer import (
     RUNTIME_HELPERS,
     RUNTIME_MODULE,
@@ -131,8 +131,18 @@ class _DirectPrinter(NumpyPrinter):
         return text
 
 
-def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
-    """Statements computing and returning the outputs (unindented)."""
+def _output_sums(spec: FunctionSpec, plan: Plan) -> list[list[tuple[sp.Expr, sp.Expr]]]:
+    """Each output's (coefficient, monomial) pairs after cse, transposed pairs merged (for both branches)."""
+    sums, position = [], 0
+    for terms in plan.collected:
+        pairs = [(plan.reduced[position + 2 * i], plan.reduced[position + 2 * i + 1]) for i in range(len(terms))]
+        position += 2 * len(terms)
+        sums.append(pair_transposes(pairs))
+    return sums
+
+
+def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool, sums: list | None = None) -> list[str]:
+    """Statements computing and returning the outputs (unindented); ``sums`` as :func:`_output_sums` gives them."""
     printer = _DirectPrinter(unbatched=unbatched)
     used = set().union(*[e.free_symbols for e in plan.reduced], *[e.free_symbols for _, e in plan.replacements])
     lines = []
@@ -145,11 +155,10 @@ def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
             lines.extend(assignment(str(symbol), [" + " + printer.doprint(term) for term in expr.args]))
         else:
             lines.append(f"{symbol} = {printer.doprint(expr)}")
-    position = 0
-    for (output, _), terms, full in zip(spec.outputs, plan.collected, plan.full):
-        pairs = [(plan.reduced[position + 2 * i], plan.reduced[position + 2 * i + 1]) for i in range(len(terms))]
-        position += 2 * len(terms)
-        pieces = sum_pieces(printer, pairs)
+    if sums is None:
+        sums = _output_sums(spec, plan)
+    for (output, _), pairs, full in zip(spec.outputs, sums, plan.full):
+        pieces = sum_pieces(printer, pairs, paired=True)
         if len(pieces) > SUM_CHUNK:
             lines.extend(assignment(output, pieces))
             value = output
@@ -177,10 +186,11 @@ def _function_source(spec: FunctionSpec, derived: dict, layout: str = "full", pl
         lines.extend("    " + line for line in _COMPACT_ALL_TERMS_BODY)
         return "\n".join(lines) + "\n"
     plan = plan_function(spec, derived, planned_contractions=planned_contractions)
+    sums = _output_sums(spec, plan)
     if spec.fast_path:
         lines.append("    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:")
-        lines.extend("        " + line for line in _body(spec, plan, unbatched=True))
-    lines.extend("    " + line for line in _body(spec, plan, unbatched=False))
+        lines.extend("        " + line for line in _body(spec, plan, unbatched=True, sums=sums))
+    lines.extend("    " + line for line in _body(spec, plan, unbatched=False, sums=sums))
     return "\n".join(lines) + "\n"
 
 

@@ -187,18 +187,22 @@ def _collect(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
 
 def pair_transposes(terms: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr, sp.Expr]]:
     """Merge ``c X + c X^T`` into ``c (X + X^T)``: one scaling instead of two."""
-    # a lookup by (coefficient, monomial): the sums of high-degree models have thousands of terms
+    # lookups by (coefficient, monomial): the sums of high-degree models have thousands of terms.
+    # The partner c*tp(X) of c*X is found by (c, X) among the transposed terms, so no
+    # tp(X) is built for the look-up (each would cost a sympy function construction).
     position = {(coefficient, monomial): i for i, (coefficient, monomial) in enumerate(terms)}
+    transposed = {
+        (coefficient, monomial.args[0]): i for i, (coefficient, monomial) in enumerate(terms) if isinstance(monomial, tp)
+    }
     merged: list[tuple[sp.Expr, sp.Expr]] = []
     used: set[int] = set()
     for i, (coefficient, monomial) in enumerate(terms):
         if i in used:
             continue
         if coefficient != 0:
-            candidates = [tp(monomial, evaluate=False)]
+            partners = [transposed.get((coefficient, monomial))]
             if isinstance(monomial, tp):
-                candidates.append(monomial.args[0])
-            partners = [position.get((coefficient, c)) for c in candidates]
+                partners.append(position.get((coefficient, monomial.args[0])))
             partners = [j for j in partners if j is not None and j > i and j not in used]
             if partners:
                 j = min(partners)
@@ -362,14 +366,25 @@ def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bo
     for chain in chains:
         planner.build(chain.args)
 
+    # the terms share most sub-expressions (a degree-6 sum has ~10^4 terms over a few hundred
+    # distinct factors): each distinct one is planned once
+    done: dict[sp.Expr, sp.Expr] = {}
+
     def planned(expr: sp.Expr) -> sp.Expr:
         if not expr.args:
             return expr
-        args = [planned(a) for a in expr.args]
+        result = done.get(expr)
+        if result is None:
+            result = done[expr] = _planned_node(expr, [planned(a) for a in expr.args])
+        return result
+
+    def _planned_node(expr: sp.Expr, args: list[sp.Expr]) -> sp.Expr:
         if isinstance(expr, mm):
             return planner.build(tuple(args))
         if isinstance(expr, es) and planned_contractions:
             return plan_contraction(expr, args[2:])
+        if all(new is old for new, old in zip(args, expr.args)):
+            return expr
         if isinstance(expr, sp.Function):
             # no re-evaluation: the simplifying evals of matrix_expr do not know planned products
             return expr.func(*args, evaluate=False)
