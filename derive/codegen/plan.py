@@ -191,9 +191,7 @@ def pair_transposes(terms: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr,
     # The partner c*tp(X) of c*X is found by (c, X) among the transposed terms, so no
     # tp(X) is built for the look-up (each would cost a sympy function construction).
     position = {(coefficient, monomial): i for i, (coefficient, monomial) in enumerate(terms)}
-    transposed = {
-        (coefficient, monomial.args[0]): i for i, (coefficient, monomial) in enumerate(terms) if isinstance(monomial, tp)
-    }
+    transposed = {(c, monomial.args[0]): i for i, (c, monomial) in enumerate(terms) if isinstance(monomial, tp)}
     merged: list[tuple[sp.Expr, sp.Expr]] = []
     used: set[int] = set()
     for i, (coefficient, monomial) in enumerate(terms):
