@@ -118,17 +118,34 @@ class _DirectPrinter(NumpyPrinter):
     for the ~10^4 small expressions of a high-degree module that was a third of the printing.
     The text is the same: whenever the printer would add declarations or
     "not supported" comments, the inherited ``doprint`` prints the expression instead.
+
+    The two branches of a function print the same expressions, and those without a function
+    call (``x3*x7``, ``Q**2``: most scalar coefficients) print the same in both: printers given
+    one ``shared`` dictionary print each of those once.
     """
+
+    def __init__(self, *, unbatched: bool = False, shared: dict | None = None) -> None:
+        super().__init__(unbatched=unbatched)
+        self.shared = shared
 
     def doprint(self, expr, assign_to=None):  # noqa: D102 - as NumpyPrinter.doprint
         if assign_to is not None or not isinstance(expr, sp.Basic):
             return super().doprint(expr, assign_to)
+        if self.shared is not None and expr in self.shared:
+            return self.shared[expr]
         self._not_supported = set()
         self._number_symbols = set()
         text = self._print(expr)
         if self._not_supported or self._number_symbols:
             return super().doprint(expr)
+        if self.shared is not None and not _calls_functions(expr):
+            self.shared[expr] = text
         return text
+
+
+def _calls_functions(expr: sp.Basic) -> bool:
+    """True when ``expr`` holds a function node (printed differently in the unbatched branch)."""
+    return any(isinstance(node, sp.Function) for node in sp.preorder_traversal(expr))
 
 
 def _output_sums(spec: FunctionSpec, plan: Plan) -> list[list[tuple[sp.Expr, sp.Expr]]]:
@@ -141,9 +158,12 @@ def _output_sums(spec: FunctionSpec, plan: Plan) -> list[list[tuple[sp.Expr, sp.
     return sums
 
 
-def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool, sums: list | None = None) -> list[str]:
-    """Statements computing and returning the outputs (unindented); ``sums`` as :func:`_output_sums` gives them."""
-    printer = _DirectPrinter(unbatched=unbatched)
+def _body(
+    spec: FunctionSpec, plan: Plan, *, unbatched: bool, sums: list | None = None, shared: dict | None = None
+) -> list[str]:
+    """Statements computing and returning the outputs (unindented); ``sums`` as :func:`_output_sums` gives
+    them, ``shared`` the texts both branches print alike (:class:`_DirectPrinter`)."""
+    printer = _DirectPrinter(unbatched=unbatched, shared=shared)
     used = set().union(*[e.free_symbols for e in plan.reduced], *[e.free_symbols for _, e in plan.replacements])
     lines = []
     if p in used:
@@ -186,11 +206,11 @@ def _function_source(spec: FunctionSpec, derived: dict, layout: str = "full", pl
         lines.extend("    " + line for line in _COMPACT_ALL_TERMS_BODY)
         return "\n".join(lines) + "\n"
     plan = plan_function(spec, derived, planned_contractions=planned_contractions)
-    sums = _output_sums(spec, plan)
+    sums, shared = _output_sums(spec, plan), {}
     if spec.fast_path:
         lines.append("    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:")
-        lines.extend("        " + line for line in _body(spec, plan, unbatched=True, sums=sums))
-    lines.extend("    " + line for line in _body(spec, plan, unbatched=False, sums=sums))
+        lines.extend("        " + line for line in _body(spec, plan, unbatched=True, sums=sums, shared=shared))
+    lines.extend("    " + line for line in _body(spec, plan, unbatched=False, sums=sums, shared=shared))
     return "\n".join(lines) + "\n"
 
 

@@ -181,8 +181,24 @@ def _collect(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
         scalars, matrices = [], []
         for factor in sp.Mul.make_args(term):
             (scalars if is_scalar(factor) else matrices).append(factor)
-        grouped.setdefault(sp.Mul(*matrices), []).append(sp.Mul(*scalars))
+        grouped.setdefault(_product_of_factors(matrices), []).append(_product_of_factors(scalars))
     return [(sp.Add(*coefficients), monomial) for monomial, coefficients in grouped.items()]
+
+
+def _product_of_factors(factors: list[sp.Expr]) -> sp.Expr:
+    """``sympy.Mul(*factors)`` for factors taken, in order, from one product as sympy built it.
+
+    Those factors are already sorted and combined (one number, first; distinct bases), so the
+    product is assembled without sorting them again (thousands of terms per sum at degree 6).
+    A sum among them is left to ``sympy.Mul`` (a number times a sum is distributed).
+    """
+    if not factors:
+        return sp.S.One
+    if len(factors) == 1:
+        return factors[0]
+    if any(factor.is_Add for factor in factors):
+        return sp.Mul(*factors)
+    return sp.Mul._from_args(factors)
 
 
 def pair_transposes(terms: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr, sp.Expr]]:
