@@ -374,7 +374,7 @@ def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bo
         for (output, _), terms in zip(spec.outputs, collected)
     ]
     parts = [part for terms in collected for pair in terms for part in pair]
-    chains = {node for part in parts for node in sp.preorder_traversal(part) if isinstance(node, mm)}
+    chains = {node for node in distinct_nodes(parts) if isinstance(node, mm)}
     # shorter chains first, so longer ones can reuse them
     chains = sorted(chains, key=lambda chain: (len(chain.args), sp.default_sort_key(chain)))
     for chain in chains:
@@ -407,10 +407,29 @@ def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bo
     flat = [planned(part) for part in parts]
     # the products the printed code computes: those of terms with a nonzero coefficient
     live = [part for i in range(0, len(flat), 2) if parts[i] != 0 for part in flat[i : i + 2]]
-    nodes = (node for part in live for node in sp.preorder_traversal(part) if isinstance(node, PRODUCTS))
-    products = list(dict.fromkeys(nodes))
+    products = [node for node in distinct_nodes(live) if isinstance(node, PRODUCTS)]
     replacements, reduced = sp.cse(flat, symbols=sp.numbered_symbols("x"), order="canonical")
     return Plan(collected, full, replacements, reduced, products)
+
+
+def distinct_nodes(exprs: list[sp.Expr]) -> list[sp.Expr]:
+    """The distinct nodes of ``exprs`` in the order of their first appearance in a preorder walk.
+
+    ``dict.fromkeys`` over ``sympy.preorder_traversal`` of each expression gives the same list, but
+    walks a shared sub-expression again wherever it appears (the terms of a sum share most factors).
+    """
+    seen: dict[sp.Expr, None] = {}
+
+    def walk(expr: sp.Expr) -> None:
+        if expr in seen:
+            return
+        seen[expr] = None
+        for arg in expr.args:
+            walk(arg)
+
+    for expr in exprs:
+        walk(expr)
+    return list(seen)
 
 
 def planned_shape(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
