@@ -189,7 +189,25 @@ def average(polynomial: IndexedPolynomial, free: tuple[Slot, ...]) -> dict[Netwo
         key = frozenset(by_coefficient.items())
         coefficient = combined.get(key)
         if coefficient is None:
-            coefficient = combined[key] = sp.expand(sp.Add(*[c * n for c, n in by_coefficient.items()]))
+            coefficient = combined[key] = _expanded_sum([c * n for c, n in by_coefficient.items()])
         if coefficient != 0:
             collected[network] = coefficient
     return collected
+
+
+def _expanded_sum(terms: list[sp.Expr]) -> sp.Expr:
+    """``sympy.expand(sympy.Add(*terms))``, without the expansion when every term is a product of
+    numbers and integer powers of symbols (``360/(11*k*p)``: readouts such as ``1/p`` give only
+    those), which expansion leaves as they are."""
+    total = sp.Add(*terms)
+    if all(_is_power_product(term) for term in terms):
+        return total
+    return sp.expand(total)
+
+
+def _is_power_product(term: sp.Expr) -> bool:
+    factors = term.args if term.is_Mul else (term,)
+    return all(
+        factor.is_Number or factor.is_Symbol or (factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer)
+        for factor in factors
+    )
