@@ -141,13 +141,15 @@ class _DirectPrinter(NumpyPrinter):
         text = self._print(expr)
         if self._not_supported or self._number_symbols:
             return super().doprint(expr)
-        if self.shared is not None and not _calls_functions(expr):
+        if self.shared is not None and not calls_functions(expr):
             self.shared[expr] = text
         return text
 
 
-def _calls_functions(expr: sp.Basic) -> bool:
-    """True when ``expr`` holds a function node (printed differently in the unbatched branch)."""
+def calls_functions(expr: sp.Basic) -> bool:
+    """True when ``expr`` (a sympy expression) holds a function node: the unbatched branch prints
+    those differently (array methods, float scalars); an expression without one prints the same
+    in both branches."""
     return any(isinstance(node, sp.Function) for node in sp.preorder_traversal(expr))
 
 

@@ -181,16 +181,26 @@ def _collect(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
         scalars, matrices = [], []
         for factor in sp.Mul.make_args(term):
             (scalars if is_scalar(factor) else matrices).append(factor)
-        grouped.setdefault(_product_of_factors(matrices), []).append(_product_of_factors(scalars))
+        grouped.setdefault(product_of_factors(matrices), []).append(product_of_factors(scalars))
     return [(sp.Add(*coefficients), monomial) for monomial, coefficients in grouped.items()]
 
 
-def _product_of_factors(factors: list[sp.Expr]) -> sp.Expr:
+def product_of_factors(factors: list[sp.Expr]) -> sp.Expr:
     """``sympy.Mul(*factors)`` for factors taken, in order, from one product as sympy built it.
 
     Those factors are already sorted and combined (one number, first; distinct bases), so the
     product is assembled without sorting them again (thousands of terms per sum at degree 6).
     A sum among them is left to ``sympy.Mul`` (a number times a sum is distributed).
+
+    Parameters
+    ----------
+    factors : list of sympy.Expr
+        A sub-sequence of the ``args`` of one ``sympy.Mul``.
+
+    Returns
+    -------
+    sympy.Expr
+        The product, equal (same ``args``, same order) to ``sympy.Mul(*factors)``; ``1`` when empty.
     """
     if not factors:
         return sp.S.One
@@ -417,6 +427,16 @@ def distinct_nodes(exprs: list[sp.Expr]) -> list[sp.Expr]:
 
     ``dict.fromkeys`` over ``sympy.preorder_traversal`` of each expression gives the same list, but
     walks a shared sub-expression again wherever it appears (the terms of a sum share most factors).
+
+    Parameters
+    ----------
+    exprs : list of sympy.Expr
+        The expressions walked, in order.
+
+    Returns
+    -------
+    list of sympy.Expr
+        Every node (the expressions themselves included), each once.
     """
     seen: dict[sp.Expr, None] = {}
 

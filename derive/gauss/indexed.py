@@ -189,16 +189,29 @@ def average(polynomial: IndexedPolynomial, free: tuple[Slot, ...]) -> dict[Netwo
         key = frozenset(by_coefficient.items())
         coefficient = combined.get(key)
         if coefficient is None:
-            coefficient = combined[key] = _expanded_sum([c * n for c, n in by_coefficient.items()])
+            coefficient = combined[key] = expanded_sum([c * n for c, n in by_coefficient.items()])
         if coefficient != 0:
             collected[network] = coefficient
     return collected
 
 
-def _expanded_sum(terms: list[sp.Expr]) -> sp.Expr:
-    """``sympy.expand(sympy.Add(*terms))``, without the expansion when every term is a product of
-    numbers and integer powers of symbols (``360/(11*k*p)``: readouts such as ``1/p`` give only
-    those), which expansion leaves as they are."""
+def expanded_sum(terms: list[sp.Expr]) -> sp.Expr:
+    """``sympy.expand(sympy.Add(*terms))``, skipping the expansion when there is nothing to expand.
+
+    A term that is a product of numbers, symbols and integer powers of symbols
+    (``360/(11*k*p)``; readouts such as ``1/p`` give only those) is left as it is by the
+    expansion, which costs most of an average's sympy time otherwise.
+
+    Parameters
+    ----------
+    terms : list of sympy.Expr
+        The terms of the sum.
+
+    Returns
+    -------
+    sympy.Expr
+        The expanded sum, the same expression ``sympy.expand`` gives.
+    """
     total = sp.Add(*terms)
     if all(_is_power_product(term) for term in terms):
         return total
