@@ -64,9 +64,12 @@ class Graph:
         return changed
 
     def merge_parallel(self) -> bool:
+        ends = [(a, b) if a <= b else (b, a) for _, a, b in self.edges]
+        if len(set(ends)) == len(ends):  # the common case, checked without grouping
+            return False
         groups: dict[tuple[str, str], list[list]] = {}
-        for edge in self.edges:
-            groups.setdefault(tuple(sorted(edge[1:])), []).append(edge)
+        for edge, pair in zip(self.edges, ends):
+            groups.setdefault(pair, []).append(edge)
         changed = False
         for (a, b), group in groups.items():
             if len(group) > 1:
