@@ -9,7 +9,7 @@ powers of ``Q`` in Horner form (:func:`_horner`), terms through a thin
 dimension summed into one product (:func:`_factor_thin`), ``c X + c X^T``
 paired (:func:`pair_transposes`), a symmetric product merged with a
 symmetrised term (:func:`_merge_symmetric`). :func:`plan_function` ends with
-one joint ``cse`` (:mod:`derive.codegen.cse`, sympy's) over all outputs, so a product like ``Q @ Q`` is
+one joint ``sympy.cse`` over all outputs, so a product like ``Q @ Q`` is
 computed once and reused.
 
 The planned nodes (:class:`_matmul`, :class:`_gram`, ...) are sympy functions
@@ -26,7 +26,6 @@ import sympy as sp
 
 from derive.algebra.matrix_expr import Q, es, is_scalar, mm, shape, tp, transpose
 from derive.codegen.contraction import CONTRACTIONS, contraction_shape, plan_contraction
-from derive.codegen.cse import common_subexpressions
 from derive.codegen.functions import OUTPUT_SHAPES, FunctionSpec
 from derive.model.model import k, p
 
@@ -419,7 +418,7 @@ def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bo
     # the products the printed code computes: those of terms with a nonzero coefficient
     live = [part for i in range(0, len(flat), 2) if parts[i] != 0 for part in flat[i : i + 2]]
     products = [node for node in distinct_nodes(live) if isinstance(node, PRODUCTS)]
-    replacements, reduced = common_subexpressions(flat, sp.numbered_symbols("x"))
+    replacements, reduced = sp.cse(flat, symbols=sp.numbered_symbols("x"), order="canonical")
     return Plan(collected, full, replacements, reduced, products)
 
 

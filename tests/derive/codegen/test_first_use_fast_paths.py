@@ -5,9 +5,7 @@ are already sorted are assembled without sorting (``plan.product_of_factors``), 
 sums with nothing to expand are not expanded (``indexed.expanded_sum``), shared
 sub-expressions are walked once (``plan.distinct_nodes``), transposed pairs are found without
 building transposes (``plan.pair_transposes``), texts without function calls are printed once
-for both branches (``module.calls_functions``), products sympy built are not rebuilt in the
-search for common sub-expressions (``cse.common_subexpressions`` against ``sympy.cse``) and the
-garbage collector is paused. Each is
+for both branches (``module.calls_functions``) and the garbage collector is paused. Each is
 swapped here for the plain operation it replaces, and the module of a dense typed polynomial
 must come out byte for byte the same, with the same numbers.
 """
@@ -25,8 +23,6 @@ from sample_points import random_point
 from derive.algebra.contract import network_to_expression, networks_to_expression
 from derive.algebra.matrix_expr import tp
 from derive.codegen import module, plan
-from derive.codegen.cse import common_subexpressions
-from derive.codegen.functions import FUNCTIONS
 from derive.codegen.module import generate_module
 from derive.gauss import indexed
 from derive.model.model import Model, k, p
@@ -58,10 +54,6 @@ def plain_pair_transposes(terms):
     return merged
 
 
-def plain_common_subexpressions(exprs, symbols):
-    return sp.cse(exprs, symbols=symbols, order="canonical")
-
-
 def plain_distinct_nodes(exprs):
     return list(dict.fromkeys(node for expr in exprs for node in sp.preorder_traversal(expr)))
 
@@ -82,7 +74,6 @@ def test_fast_paths_print_the_module_of_plain_sympy(monkeypatch):
         patch.setattr(plan, "distinct_nodes", plain_distinct_nodes)
         patch.setattr(module, "pair_transposes", plain_pair_transposes)
         patch.setattr(module, "calls_functions", lambda expr: True)  # nothing shared between the branches
-        patch.setattr(plan, "common_subexpressions", plain_common_subexpressions)
         derive_quantities.cache_clear()
         plain = generate_module(DENSE, layout).source
     derive_quantities.cache_clear()
@@ -141,15 +132,3 @@ def test_the_comparison_can_fail(monkeypatch):
         assert generate_module(model, "full").source != want
     finally:
         derive_quantities.cache_clear()
-
-
-def test_common_subexpressions_are_sympy_cse():
-    """On the planned sums of the dense model, with negative products, sums and powers of symbols."""
-    spec = next(spec for spec in FUNCTIONS if spec.name == "rhs_terms")
-    derived = derive_quantities(DENSE).as_dict()
-    exprs = [part for terms in plan.plan_function(spec, derived).collected for pair in terms for part in pair]
-    x, y = sp.symbols("x y")
-    exprs += [-3 * x * y * p, 2 * x * y * k - 1, (x + y) ** -2, 1 / (x * y * p), sp.Integer(0)]
-    assert common_subexpressions(exprs, sp.numbered_symbols("e")) == sp.cse(
-        exprs, symbols=sp.numbered_symbols("e"), order="canonical"
-    )
