@@ -64,9 +64,12 @@ class Graph:
         return changed
 
     def merge_parallel(self) -> bool:
+        ends = [(a, b) if a <= b else (b, a) for _, a, b in self.edges]
+        if len(set(ends)) == len(ends):  # the common case, checked without grouping
+            return False
         groups: dict[tuple[str, str], list[list]] = {}
-        for edge in self.edges:
-            groups.setdefault(tuple(sorted(edge[1:])), []).append(edge)
+        for edge, pair in zip(self.edges, ends):
+            groups.setdefault(pair, []).append(edge)
         changed = False
         for (a, b), group in groups.items():
             if len(group) > 1:
@@ -130,34 +133,41 @@ class Graph:
         self.edges, self.weights, self.summed = [], {}, []
 
     def result(self) -> sp.Expr:
+        return sp.Mul(*self.result_factors())
+
+    def result_factors(self) -> list[sp.Expr]:
+        """The factors whose product is the network's value (multiplied once, by the caller)."""
         if self.summed:
             self.einsum_rest()
-            return self.scalar
-        out = self.scalar
+            return [self.scalar]
+        factors = [self.scalar]
         if len(self.free) == 2:
             row, col = self.free
-            for edge in self.edges:
-                out *= self.oriented(edge, row)
+            factors.extend(self.oriented(edge, row) for edge in self.edges)
             if row in self.weights:
-                out *= self.weights[row]
+                factors.append(self.weights[row])
             if col in self.weights:
-                out *= transpose(self.weights[col])
-            return out
+                factors.append(transpose(self.weights[col]))
+            return factors
         if not self.free:
-            return out
+            return factors
         raise NotImplementedError("networks with one or more than two free indices")
 
 
-def network_to_expression(network: Network) -> sp.Expr:
-    """Index-free matrix expression of one network (shape set by its free indices)."""
+def _network_factors(network: Network) -> list[sp.Expr]:
     if len(network.free) not in (0, 2):
         raise NotImplementedError("only scalar and matrix-valued networks are supported")
     graph = Graph(network)
     graph.reduce()
-    return graph.result()
+    return graph.result_factors()
+
+
+def network_to_expression(network: Network) -> sp.Expr:
+    """Index-free matrix expression of one network (shape set by its free indices)."""
+    return sp.Mul(*_network_factors(network))
 
 
 def networks_to_expression(networks: dict[Network, sp.Expr]) -> sp.Expr:
     """Sum of ``coefficient * network`` over a collected average."""
-    return sp.Add(*[c * network_to_expression(n) for n, c in networks.items()])
-
+    # each term is multiplied out once: a product built factor by factor re-sorts its factors every time
+    return sp.Add(*[sp.Mul(c, *_network_factors(n)) for n, c in networks.items()])

@@ -34,7 +34,10 @@ planning entry points are importable from here too.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sympy as sp
@@ -51,7 +54,7 @@ from derive.codegen.artefacts import (
     write_atomically,
 )
 from derive.codegen.functions import C_DIFFUSION, C_DRIFT, C_NOISE, FUNCTIONS, OUTPUT_SHAPES, FunctionSpec
-from derive.codegen.plan import PRODUCTS, Plan, plan_function
+from derive.codegen.plan import PRODUCTS, Plan, pair_transposes, plan_function
 from derive.codegen.printer import (
     RUNTIME_HELPERS,
     RUNTIME_MODULE,
@@ -118,22 +121,54 @@ class _DirectPrinter(NumpyPrinter):
     for the ~10^4 small expressions of a high-degree module that was a third of the printing.
     The text is the same: whenever the printer would add declarations or
     "not supported" comments, the inherited ``doprint`` prints the expression instead.
+
+    The two branches of a function print the same expressions, and those without a function
+    call (``x3*x7``, ``Q**2``: most scalar coefficients) print the same in both: printers given
+    one ``shared`` dictionary print each of those once.
     """
+
+    def __init__(self, *, unbatched: bool = False, shared: dict | None = None) -> None:
+        super().__init__(unbatched=unbatched)
+        self.shared = shared
 
     def doprint(self, expr, assign_to=None):  # noqa: D102 - as NumpyPrinter.doprint
         if assign_to is not None or not isinstance(expr, sp.Basic):
             return super().doprint(expr, assign_to)
+        if self.shared is not None and expr in self.shared:
+            return self.shared[expr]
         self._not_supported = set()
         self._number_symbols = set()
         text = self._print(expr)
         if self._not_supported or self._number_symbols:
             return super().doprint(expr)
+        if self.shared is not None and not calls_functions(expr):
+            self.shared[expr] = text
         return text
 
 
-def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
-    """Statements computing and returning the outputs (unindented)."""
-    printer = _DirectPrinter(unbatched=unbatched)
+def calls_functions(expr: sp.Basic) -> bool:
+    """True when ``expr`` (a sympy expression) holds a function node: the unbatched branch prints
+    those differently (array methods, float scalars); an expression without one prints the same
+    in both branches."""
+    return any(isinstance(node, sp.Function) for node in sp.preorder_traversal(expr))
+
+
+def _output_sums(spec: FunctionSpec, plan: Plan) -> list[list[tuple[sp.Expr, sp.Expr]]]:
+    """Each output's (coefficient, monomial) pairs after cse, transposed pairs merged (for both branches)."""
+    sums, position = [], 0
+    for terms in plan.collected:
+        pairs = [(plan.reduced[position + 2 * i], plan.reduced[position + 2 * i + 1]) for i in range(len(terms))]
+        position += 2 * len(terms)
+        sums.append(pair_transposes(pairs))
+    return sums
+
+
+def _body(
+    spec: FunctionSpec, plan: Plan, *, unbatched: bool, sums: list | None = None, shared: dict | None = None
+) -> list[str]:
+    """Statements computing and returning the outputs (unindented); ``sums`` as :func:`_output_sums` gives
+    them, ``shared`` the texts both branches print alike (:class:`_DirectPrinter`)."""
+    printer = _DirectPrinter(unbatched=unbatched, shared=shared)
     used = set().union(*[e.free_symbols for e in plan.reduced], *[e.free_symbols for _, e in plan.replacements])
     lines = []
     if p in used:
@@ -145,11 +180,10 @@ def _body(spec: FunctionSpec, plan: Plan, *, unbatched: bool) -> list[str]:
             lines.extend(assignment(str(symbol), [" + " + printer.doprint(term) for term in expr.args]))
         else:
             lines.append(f"{symbol} = {printer.doprint(expr)}")
-    position = 0
-    for (output, _), terms, full in zip(spec.outputs, plan.collected, plan.full):
-        pairs = [(plan.reduced[position + 2 * i], plan.reduced[position + 2 * i + 1]) for i in range(len(terms))]
-        position += 2 * len(terms)
-        pieces = sum_pieces(printer, pairs)
+    if sums is None:
+        sums = _output_sums(spec, plan)
+    for (output, _), pairs, full in zip(spec.outputs, sums, plan.full):
+        pieces = sum_pieces(printer, pairs, paired=True)
         if len(pieces) > SUM_CHUNK:
             lines.extend(assignment(output, pieces))
             value = output
@@ -177,10 +211,11 @@ def _function_source(spec: FunctionSpec, derived: dict, layout: str = "full", pl
         lines.extend("    " + line for line in _COMPACT_ALL_TERMS_BODY)
         return "\n".join(lines) + "\n"
     plan = plan_function(spec, derived, planned_contractions=planned_contractions)
+    sums, shared = _output_sums(spec, plan), {}
     if spec.fast_path:
         lines.append("    if Q.ndim == 2 and R.ndim == 2 and T.ndim == 2:")
-        lines.extend("        " + line for line in _body(spec, plan, unbatched=True))
-    lines.extend("    " + line for line in _body(spec, plan, unbatched=False))
+        lines.extend("        " + line for line in _body(spec, plan, unbatched=True, sums=sums, shared=shared))
+    lines.extend("    " + line for line in _body(spec, plan, unbatched=False, sums=sums, shared=shared))
     return "\n".join(lines) + "\n"
 
 
@@ -246,6 +281,28 @@ def generate_module(model: Model, layout: str = "full", *, planned_contractions:
     ValueError
         For an unknown layout, or a model with erf or relu units.
     """
+    with _cyclic_gc_paused():
+        return _generate_module(model, layout, planned_contractions)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (restored after it, even on error).
+
+    Deriving a degree-6 model allocates hundreds of thousands of sympy objects, and the
+    collector's passes over them were about 8% of its CPU time; without them the peak memory
+    grows by a few MB (cycles left are collected afterwards, as usual).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _generate_module(model: Model, layout: str, planned_contractions: bool) -> GeneratedModule:
     derived = derive_quantities(model).as_dict()
     layout = resolve_layout(layout, derived)
     res_hash = result_hash(model)

@@ -181,24 +181,52 @@ def _collect(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
         scalars, matrices = [], []
         for factor in sp.Mul.make_args(term):
             (scalars if is_scalar(factor) else matrices).append(factor)
-        grouped.setdefault(sp.Mul(*matrices), []).append(sp.Mul(*scalars))
+        grouped.setdefault(product_of_factors(matrices), []).append(product_of_factors(scalars))
     return [(sp.Add(*coefficients), monomial) for monomial, coefficients in grouped.items()]
+
+
+def product_of_factors(factors: list[sp.Expr]) -> sp.Expr:
+    """``sympy.Mul(*factors)`` for factors taken, in order, from one product as sympy built it.
+
+    Those factors are already sorted and combined (one number, first; distinct bases), so the
+    product is assembled without sorting them again (thousands of terms per sum at degree 6).
+    A sum among them is left to ``sympy.Mul`` (a number times a sum is distributed).
+
+    Parameters
+    ----------
+    factors : list of sympy.Expr
+        A sub-sequence of the ``args`` of one ``sympy.Mul``.
+
+    Returns
+    -------
+    sympy.Expr
+        The product, equal (same ``args``, same order) to ``sympy.Mul(*factors)``; ``1`` when empty.
+    """
+    if not factors:
+        return sp.S.One
+    if len(factors) == 1:
+        return factors[0]
+    if any(factor.is_Add for factor in factors):
+        return sp.Mul(*factors)
+    return sp.Mul._from_args(factors)
 
 
 def pair_transposes(terms: list[tuple[sp.Expr, sp.Expr]]) -> list[tuple[sp.Expr, sp.Expr]]:
     """Merge ``c X + c X^T`` into ``c (X + X^T)``: one scaling instead of two."""
-    # a lookup by (coefficient, monomial): the sums of high-degree models have thousands of terms
+    # lookups by (coefficient, monomial): the sums of high-degree models have thousands of terms.
+    # The partner c*tp(X) of c*X is found by (c, X) among the transposed terms, so no
+    # tp(X) is built for the look-up (each would cost a sympy function construction).
     position = {(coefficient, monomial): i for i, (coefficient, monomial) in enumerate(terms)}
+    transposed = {(c, monomial.args[0]): i for i, (c, monomial) in enumerate(terms) if isinstance(monomial, tp)}
     merged: list[tuple[sp.Expr, sp.Expr]] = []
     used: set[int] = set()
     for i, (coefficient, monomial) in enumerate(terms):
         if i in used:
             continue
         if coefficient != 0:
-            candidates = [tp(monomial, evaluate=False)]
+            partners = [transposed.get((coefficient, monomial))]
             if isinstance(monomial, tp):
-                candidates.append(monomial.args[0])
-            partners = [position.get((coefficient, c)) for c in candidates]
+                partners.append(position.get((coefficient, monomial.args[0])))
             partners = [j for j in partners if j is not None and j > i and j not in used]
             if partners:
                 j = min(partners)
@@ -356,20 +384,31 @@ def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bo
         for (output, _), terms in zip(spec.outputs, collected)
     ]
     parts = [part for terms in collected for pair in terms for part in pair]
-    chains = {node for part in parts for node in sp.preorder_traversal(part) if isinstance(node, mm)}
+    chains = {node for node in distinct_nodes(parts) if isinstance(node, mm)}
     # shorter chains first, so longer ones can reuse them
     chains = sorted(chains, key=lambda chain: (len(chain.args), sp.default_sort_key(chain)))
     for chain in chains:
         planner.build(chain.args)
 
+    # the terms share most sub-expressions (a degree-6 sum has ~10^4 terms over a few hundred
+    # distinct factors): each distinct one is planned once
+    done: dict[sp.Expr, sp.Expr] = {}
+
     def planned(expr: sp.Expr) -> sp.Expr:
         if not expr.args:
             return expr
-        args = [planned(a) for a in expr.args]
+        result = done.get(expr)
+        if result is None:
+            result = done[expr] = _planned_node(expr, [planned(a) for a in expr.args])
+        return result
+
+    def _planned_node(expr: sp.Expr, args: list[sp.Expr]) -> sp.Expr:
         if isinstance(expr, mm):
             return planner.build(tuple(args))
         if isinstance(expr, es) and planned_contractions:
             return plan_contraction(expr, args[2:])
+        if all(new is old for new, old in zip(args, expr.args)):
+            return expr
         if isinstance(expr, sp.Function):
             # no re-evaluation: the simplifying evals of matrix_expr do not know planned products
             return expr.func(*args, evaluate=False)
@@ -378,10 +417,39 @@ def plan_function(spec: FunctionSpec, derived: dict, *, planned_contractions: bo
     flat = [planned(part) for part in parts]
     # the products the printed code computes: those of terms with a nonzero coefficient
     live = [part for i in range(0, len(flat), 2) if parts[i] != 0 for part in flat[i : i + 2]]
-    nodes = (node for part in live for node in sp.preorder_traversal(part) if isinstance(node, PRODUCTS))
-    products = list(dict.fromkeys(nodes))
+    products = [node for node in distinct_nodes(live) if isinstance(node, PRODUCTS)]
     replacements, reduced = sp.cse(flat, symbols=sp.numbered_symbols("x"), order="canonical")
     return Plan(collected, full, replacements, reduced, products)
+
+
+def distinct_nodes(exprs: list[sp.Expr]) -> list[sp.Expr]:
+    """The distinct nodes of ``exprs`` in the order of their first appearance in a preorder walk.
+
+    ``dict.fromkeys`` over ``sympy.preorder_traversal`` of each expression gives the same list, but
+    walks a shared sub-expression again wherever it appears (the terms of a sum share most factors).
+
+    Parameters
+    ----------
+    exprs : list of sympy.Expr
+        The expressions walked, in order.
+
+    Returns
+    -------
+    list of sympy.Expr
+        Every node (the expressions themselves included), each once.
+    """
+    seen: dict[sp.Expr, None] = {}
+
+    def walk(expr: sp.Expr) -> None:
+        if expr in seen:
+            return
+        seen[expr] = None
+        for arg in expr.args:
+            walk(arg)
+
+    for expr in exprs:
+        walk(expr)
+    return list(seen)
 
 
 def planned_shape(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:

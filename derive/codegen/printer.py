@@ -206,10 +206,14 @@ def assignment(name: str, pieces: list[str]) -> list[str]:
     return [f"{name} = {join_lines(chunks[0])}"] + [f"{name} = {name} + ({join_lines(chunk)})" for chunk in chunks[1:]]
 
 
-def sum_pieces(printer: NumpyPrinter, terms: list[tuple[sp.Expr, sp.Expr]]) -> list[str]:
-    """The signed printed terms ``" + c*M"`` of a sum of (scalar coefficient, matrix monomial) pairs."""
+def sum_pieces(printer: NumpyPrinter, terms: list[tuple[sp.Expr, sp.Expr]], *, paired: bool = False) -> list[str]:
+    """The signed printed terms ``" + c*M"`` of a sum of (scalar coefficient, matrix monomial) pairs.
+
+    ``paired=True``: ``terms`` already went through :func:`derive.codegen.plan.pair_transposes`
+    (a sum printed in two branches is paired once).
+    """
     pieces = []
-    for coefficient, monomial in pair_transposes(terms):
+    for coefficient, monomial in terms if paired else pair_transposes(terms):
         if coefficient == 0:
             continue
         negative = coefficient.could_extract_minus_sign()

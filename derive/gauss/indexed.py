@@ -182,8 +182,45 @@ def average(polynomial: IndexedPolynomial, free: tuple[Slot, ...]) -> dict[Netwo
             network = canonical_network(edges, list(monomial.summed), free)
             counts[network][monomial.coefficient] += count
     collected = {}
+    # many networks share one combination of counts and coefficients (a degree-6 diffusion:
+    # ~6,000 networks, ~700 combinations): each combination is summed and expanded once
+    combined: dict[frozenset, sp.Expr] = {}
     for network, by_coefficient in counts.items():
-        coefficient = sp.expand(sp.Add(*[c * n for c, n in by_coefficient.items()]))
+        key = frozenset(by_coefficient.items())
+        coefficient = combined.get(key)
+        if coefficient is None:
+            coefficient = combined[key] = expanded_sum([c * n for c, n in by_coefficient.items()])
         if coefficient != 0:
             collected[network] = coefficient
     return collected
+
+
+def expanded_sum(terms: list[sp.Expr]) -> sp.Expr:
+    """``sympy.expand(sympy.Add(*terms))``, skipping the expansion when there is nothing to expand.
+
+    A term that is a product of numbers, symbols and integer powers of symbols
+    (``360/(11*k*p)``; readouts such as ``1/p`` give only those) is left as it is by the
+    expansion, which costs most of an average's sympy time otherwise.
+
+    Parameters
+    ----------
+    terms : list of sympy.Expr
+        The terms of the sum.
+
+    Returns
+    -------
+    sympy.Expr
+        The expanded sum, the same expression ``sympy.expand`` gives.
+    """
+    total = sp.Add(*terms)
+    if all(_is_power_product(term) for term in terms):
+        return total
+    return sp.expand(total)
+
+
+def _is_power_product(term: sp.Expr) -> bool:
+    factors = term.args if term.is_Mul else (term,)
+    return all(
+        factor.is_Number or factor.is_Symbol or (factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer)
+        for factor in factors
+    )
