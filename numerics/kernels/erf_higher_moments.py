@@ -52,10 +52,10 @@ import numpy as np
 from numerics.kernels.tuple_moments import erf_erf_erf_erf
 
 TWO_OVER_PI = 2 / math.pi
-#: Gauss-Legendre nodes of the path integral of the quadruple (module docstring, step 4).
-NODES = 20
+#: The fewest Gauss-Legendre nodes of the path integral of the quadruple (module docstring, step 4).
+MIN_NODES = 6
 #: Elements of the largest temporary array (per chunk of multisets and replicas).
-CHUNK_ELEMENTS = 1 << 21
+CHUNK_ELEMENTS = 1 << 16
 
 
 @functools.cache
@@ -124,6 +124,27 @@ def erf_pair_means(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.nda
     return values[:, index_of]
 
 
+def _downdated_square(diagonal: np.ndarray, upper: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]],
+                      c: np.ndarray) -> np.ndarray:
+    """``E[r**2]`` under ``C'' = C - sum_i left_i right_i^T`` (symmetric), from the diagonal and upper triangle of C.
+
+    ``diagonal`` (B, ..., n) and ``upper`` (B, ..., n (n - 1) / 2) (``numpy.triu_indices(n, 1)`` order)
+    broadcast against the vectors ``left_i``, ``right_i`` (B, ..., n); ``c`` (B, n). The arcsine laws
+    are taken on the upper triangle only (``E[sigma_w sigma_x]`` is symmetric), shape (B, ...).
+    """
+    n = c.shape[-1]
+    w, x = np.triu_indices(n, 1)
+    variance = diagonal - sum(left * right for left, right in terms)
+    scale = 1 / np.sqrt(1 + variance)
+    cross = upper - sum(left[..., w] * right[..., x] for left, right in terms)
+    argument = cross * scale[..., w] * scale[..., x]
+    flat = c.shape[:1] + (1,) * (variance.ndim - 2) + c.shape[1:]
+    squares = (c * c).reshape(flat)
+    products = (2 * c[:, w] * c[:, x]).reshape(flat[:-1] + (w.size,))
+    return TWO_OVER_PI * (np.sum(np.arcsin(variance * scale * scale) * squares, axis=-1)
+                          + np.sum(np.arcsin(argument) * products, axis=-1))
+
+
 def erf_triple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.ndarray:
     """``T[j, m, n, x] = E[sigma'_j sigma'_m sigma'_n z_x (r**3 + 3 Delta r)]`` (module docstring, step 3).
 
@@ -145,56 +166,75 @@ def erf_triple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np
     """
     G, index_of = student_multisets(p, 3)
     nb, n = C.shape[0], C.shape[-1]
+    w, x = np.triu_indices(n, 1)
     out = np.empty((nb, G.shape[0], n))
     for part in _chunks(G.shape[0], nb * n**3):
         root, tilted = tilt(C, G[part])  # (B, M), (B, M, n, n)
-        diagonal = 1 + np.diagonal(tilted, axis1=-2, axis2=-1)  # 1 + C'_ss, shape (B, M, n)
+        diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)  # C'_ss, shape (B, M, n)
         # the fourth factor sigma'_s, for every unit s: C'' = C' - C'_:s C'_s: / (1 + C'_ss)
-        column = np.swapaxes(tilted, -1, -2)  # [..., s, x] = C'_xs
-        again = tilted[:, :, None] - column[..., :, None] * column[..., None, :] / diagonal[..., None, None]
-        slope = np.sqrt(TWO_OVER_PI) / np.sqrt(diagonal)  # E'[sigma'_s]
-        weight = c[:, None, :] * slope * (residual_square(again, c) + delta)  # (B, M, s)
+        left = tilted / (1 + diagonal[..., None])  # [..., s, x] = C'_sx / (1 + C'_ss)
+        square = _downdated_square(diagonal[..., None, :], tilted[..., None, w, x], [(left, tilted)], c)
+        slope = np.sqrt(TWO_OVER_PI / (1 + diagonal))  # E'[sigma'_s]
+        weight = c[:, None, :] * slope * (square + delta)  # (B, M, s)
         prefactor = 3 * TWO_OVER_PI ** 1.5 / root
         out[:, part] = prefactor[..., None] * np.einsum("bmxs,bms->bmx", tilted, weight)
     return out[:, index_of]
 
 
-def _independent_fourth(tilted: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``E_D[r**4]``: the units of ``N(0, C')`` made independent; shapes (B, M, n, n), (B, n) -> (B, M)."""
-    variance = np.diagonal(tilted, axis1=-2, axis2=-1)
+def _independent_fourth(variance: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``E_D[r**4]``: the units made independent with variances ``variance`` (K, n); ``c`` (K, n) -> (K,)."""
     second = TWO_OVER_PI * np.arcsin(variance / (1 + variance))
     fourth = erf_erf_erf_erf(*(variance,) * 10)
-    c2 = (c * c)[:, None, :]
+    c2 = c * c
     return np.sum(c2 * c2 * (fourth - 3 * second * second), axis=-1) + 3 * np.sum(c2 * second, axis=-1) ** 2
 
 
+def path_nodes(largest_variance: float) -> int:
+    """Gauss-Legendre nodes that take the path integral of step 4 below about 1e-13 (relative).
+
+    The integrand's singularities nearest to ``[0, 1]`` lie beyond ``t = 1 + 1 / v`` (``v`` the
+    largest variance: there a tilt's determinant or an arcsine's argument can reach its limit),
+    so the error falls as ``rho**(-2 nodes)`` with ``rho = x + sqrt(x**2 - 1)``, ``x = 1 + 2 / v``
+    (the Bernstein ellipse through that point). ``4 + 14 / log(rho)`` nodes, at least
+    :data:`MIN_NODES`, is the measured need for 1e-13 plus two nodes (7, 12, 17, 27 nodes at
+    ``v`` = 0.3, 1, 3, 10; tests/numerics/kernels/test_erf_higher_moments.py).
+    """
+    x = 1 + 2 / max(largest_variance, 1e-12)
+    rho = x + math.sqrt(x * x - 1)
+    return max(MIN_NODES, math.ceil(4 + 14 / math.log(rho)))
+
+
 def _fourth_power(tilted: np.ndarray, c: np.ndarray, nodes: int) -> np.ndarray:
-    """``E'[r**4]`` under ``N(0, C')`` by the path of step 4; ``tilted`` (B, M, n, n), ``c`` (B, n) -> (B, M)."""
+    """``E'[r**4]`` under ``N(0, C')`` by the path of step 4; ``tilted`` (K, n, n), ``c`` (K, n) -> (K,)."""
     n = tilted.shape[-1]
     u, v = np.triu_indices(n, 1)
+    pairs = np.arange(u.size)
     x, w = np.polynomial.legendre.leggauss(nodes)
-    diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)
+    diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)  # (K, n), the same all along the path
+    off = tilted[..., u, v]  # C'_uv (u < v), shape (K, P)
+    coupling = 12 * TWO_OVER_PI * off * c[:, u] * c[:, v]
     moved = tilted - np.einsum("...u,uv->...uv", diagonal, np.eye(n))  # C' - D
-    coupling = 12 * TWO_OVER_PI * moved[..., u, v] * c[:, None, u] * c[:, None, v]  # (B, M, P)
-    total = _independent_fourth(tilted, c)
+    total = _independent_fourth(diagonal, c)
     for t, weight in zip((x + 1) / 2, w / 2):
-        path = tilted - (1 - t) * moved  # D + t (C' - D)
-        guu, gvv, guv = 1 + path[..., u, u], 1 + path[..., v, v], path[..., u, v]
+        rows_u, rows_v = t * moved[:, u, :], t * moved[:, v, :]  # (K, P, n), off the diagonal
+        rows_u[:, pairs, u] = diagonal[:, u]
+        rows_v[:, pairs, v] = diagonal[:, v]
+        guu, gvv, guv = 1 + diagonal[:, u], 1 + diagonal[:, v], t * off
         det = guu * gvv - guv * guv  # det(I + C_GG) >= 1 for the pair G = {u, v}
-        xu, xv = np.swapaxes(path[..., :, u], -1, -2), np.swapaxes(path[..., :, v], -1, -2)  # (B, M, P, n)
         # C'' = C(t) - C_:G (I + C_GG)^-1 C_G:, the inverse written out
-        left_u = (gvv[..., None] * xu - guv[..., None] * xv) / det[..., None]
-        left_v = (guu[..., None] * xv - guv[..., None] * xu) / det[..., None]
-        again = path[..., None, :, :] - (left_u[..., :, None] * xu[..., None, :]
-                                         + left_v[..., :, None] * xv[..., None, :])
-        total = total + weight * np.sum(coupling * residual_square(again, c) / np.sqrt(det), axis=-1)
+        left_u = (gvv[..., None] * rows_u - guv[..., None] * rows_v) / det[..., None]
+        left_v = (guu[..., None] * rows_v - guv[..., None] * rows_u) / det[..., None]
+        square = _downdated_square(diagonal[:, None, :], t * off[:, None, :], [(left_u, rows_u), (left_v, rows_v)],
+                                   c)
+        total = total + weight * np.sum(coupling * square / np.sqrt(det), axis=-1)
     return total
 
 
-def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, nodes: int = NODES) -> np.ndarray:
+def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, nodes: int | None = None) -> np.ndarray:
     """``F[j, l, m, n] = E[sigma'_j sigma'_l sigma'_m sigma'_n (r**4 + 6 Delta r**2 + 3 Delta**2)]`` (step 4).
 
-    Parameters as :func:`erf_triple_moments`; ``nodes``: Gauss-Legendre nodes of the path integral.
+    Parameters as :func:`erf_triple_moments`; ``nodes``: Gauss-Legendre nodes of the path integral
+    (default :func:`path_nodes` of the largest tilted variance).
 
     Returns
     -------
@@ -203,21 +243,28 @@ def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, no
     """
     G, index_of = student_multisets(p, 4)
     nb, n = C.shape[0], C.shape[-1]
-    out = np.empty((nb, G.shape[0]))
-    for part in _chunks(G.shape[0], nb * n**4):
-        root, tilted = tilt(C, G[part])
-        noise = 6 * delta * residual_square(tilted, c) + 3 * delta**2 if delta else 0.0
-        out[:, part] = TWO_OVER_PI**2 / root * (_fourth_power(tilted, c, nodes) + noise)
+    root, tilted = tilt(C, G)  # (B, M), (B, M, n, n)
+    noise = 6 * delta * residual_square(tilted, c) + 3 * delta**2 if delta else 0.0
+    tilted = tilted.reshape(-1, n, n)
+    if nodes is None:
+        nodes = path_nodes(float(np.max(np.diagonal(tilted, axis1=-2, axis2=-1), initial=0.0)))
+    rows = np.repeat(c, G.shape[0], axis=0)  # c of every (replica, multiset)
+    fourth = np.empty(tilted.shape[0])
+    # small chunks: the temporaries of the path stay in the cache
+    for part in _chunks(tilted.shape[0], n**4 // 4):
+        fourth[part] = _fourth_power(tilted[part], rows[part], nodes)
+    out = TWO_OVER_PI**2 / root * (fourth.reshape(nb, -1) + noise)
     return out[:, index_of]
 
 
 __all__ = [
     "CHUNK_ELEMENTS",
-    "NODES",
+    "MIN_NODES",
     "arcsine_laws",
     "erf_pair_means",
     "erf_quadruple_moments",
     "erf_triple_moments",
+    "path_nodes",
     "residual_square",
     "student_multisets",
     "tilt",

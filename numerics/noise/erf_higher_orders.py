@@ -19,10 +19,18 @@ moments are, with the readouts ``a``,
 ``erf(s z)`` are rescaled to it). A ``sign`` teacher keeps the leading order: these parts are
 not derived for it (its limit of ``erf(s z)`` needs the tilts by a teacher's Gaussian factor
 taken to a delta function, which the closed forms do not do).
+
+Cost: the quadruple takes ``p**4 / 24`` student multisets times about ``12 (p + k)**4 / 4`` arcsine
+laws per replica, hundreds of times the leading order's cost from ``p + k = 8`` on. Up to
+:data:`MAX_HIGHER_ORDER_UNITS` units the parts are included (when ``second_order``); above, the
+covariance is the leading order and a ``RuntimeWarning`` says so (raise the constant to include
+them at that cost). Both parts or neither: the leading order plus the ``eta**3`` part alone need
+not be positive semi-definite.
 """
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 
 import numpy as np
@@ -48,9 +56,31 @@ def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.
     return d, offsets
 
 
+#: The most units ``p + k`` for which the ``eta**3`` and ``eta**4`` parts are included (module docstring).
+MAX_HIGHER_ORDER_UNITS = 8
+
+
 def has_higher_orders(module: ModuleType) -> bool:
     """Whether the ``eta**3`` and ``eta**4`` parts are derived for this per-tuple model (erf units on both sides)."""
     return module.STUDENT_KIND == "erf" and module.TEACHER_KIND == "erf"
+
+
+def includes_higher_orders(module: ModuleType, p: int, k: int, second_order: bool, warn: bool = True) -> bool:
+    """Whether the covariance of this per-tuple model at sizes ``(p, k)`` gets the ``eta**3`` and ``eta**4`` parts.
+
+    Yes for an erf network with ``second_order`` and ``p + k <= MAX_HIGHER_ORDER_UNITS``; an erf
+    network above that size gets the leading order, with a ``RuntimeWarning`` (when ``warn``).
+    """
+    if not (second_order and has_higher_orders(module)):
+        return False
+    if p + k > MAX_HIGHER_ORDER_UNITS:
+        if warn:
+            warnings.warn(f"the increment covariance of this erf network (p + k = {p + k} units) is the leading order "
+                          f"in eta: its eta**3 and eta**4 parts are included up to p + k = {MAX_HIGHER_ORDER_UNITS} "
+                          "(numerics.noise.erf_higher_orders.MAX_HIGHER_ORDER_UNITS; their cost grows as "
+                          "p**4 (p + k)**4)", RuntimeWarning, stacklevel=3)
+        return False
+    return True
 
 
 def erf_higher_moments(
@@ -137,4 +167,11 @@ def erf_higher_blocks(
     return QQ, QR
 
 
-__all__ = ["erf_higher_blocks", "erf_higher_moments", "erf_unit_scales", "has_higher_orders"]
+__all__ = [
+    "MAX_HIGHER_ORDER_UNITS",
+    "erf_higher_blocks",
+    "erf_higher_moments",
+    "erf_unit_scales",
+    "has_higher_orders",
+    "includes_higher_orders",
+]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from numerics.kernels.unit_tuples import readout_vectors
-from numerics.noise.erf_higher_orders import has_higher_orders
+from numerics.noise.erf_higher_orders import includes_higher_orders
 from numerics.ode.readouts import readout_rhs
 from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
 
@@ -67,7 +67,7 @@ def flip_mixture_blocks(
     mixed = [(1 - epsilon) * x + epsilon * y for x, y in zip(kept, flipped)]
     # the mean difference m_b - m_{-b} of (q, r, s), to the order of the covariance
     per_tuple = is_per_tuple(resolved.module)
-    with_square = second_order and (not per_tuple or has_higher_orders(resolved.module))
+    with_square = second_order and (not per_tuple or includes_higher_orders(resolved.module, p, k, True, warn=False))
 
     def means(teacher: np.ndarray, square: bool = with_square) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return readout_rhs(module, Q, R, T, eta, a, teacher, eta_a or 0.0, noise_variance=resolved.noise_variance,

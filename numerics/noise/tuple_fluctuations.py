@@ -21,7 +21,8 @@ take another route: with ``relu(z) = z theta(z)`` every average is a truncated m
 The covariance is ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)`` (``eta eta_a`` and
 ``eta_a**2`` in the readout's blocks). With ``second_order`` an erf network also gets the
 ``eta**3`` and ``eta**4`` parts that the ``eta**2 E_j E_l`` term of ``q`` adds, as the polynomial
-models do (:mod:`numerics.noise.erf_higher_orders`); the readout's blocks stay at the order above.
+models do (:mod:`numerics.noise.erf_higher_orders`, up to ``p + k = 8`` units; above, the leading
+order with a warning); the readout's blocks stay at the order above.
 relu networks keep the leading order whatever ``second_order`` says (relative size ``O(eta)``).
 """
 
@@ -35,7 +36,7 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
-from numerics.noise.erf_higher_orders import erf_higher_blocks
+from numerics.noise.erf_higher_orders import erf_higher_blocks, includes_higher_orders
 
 
 def _residual_square(kernels, C, prefix, fixed, a, b, p, k):
@@ -245,7 +246,7 @@ def tuple_covariance_blocks(
     QQ = eta**2 * (second_AA - drift_Q[..., :, :, None, None] * drift_Q[..., None, None, :, :])
     QR = eta**2 * (LN + np.swapaxes(LN, -4, -3) - drift_Q[..., :, :, None, None] * drift_R[..., None, None, :, :])
     RR = eta**2 * (NN - drift_R[..., :, :, None, None] * drift_R[..., None, None, :, :])
-    if second_order and not relu:
+    if not relu and includes_higher_orders(module, p, R.shape[-1], second_order):
         # erf: the parts of the eta**2 E_j E_l term of q (numerics/noise/erf_higher_orders.py)
         vectors = readout_vectors(module.readouts, p, R.shape[-1], a, b)
         higher_QQ, higher_QR = erf_higher_blocks(module, Q, R, T, eta, delta, *vectors, drift_Q, drift_R)

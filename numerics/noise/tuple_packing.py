@@ -32,7 +32,7 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.erf_increments import erf_pair_moments, student_pairs
 from numerics.kernels.unit_tuples import readout_vectors
-from numerics.noise.erf_higher_orders import erf_higher_moments, erf_unit_scales, has_higher_orders
+from numerics.noise.erf_higher_orders import erf_higher_moments, erf_unit_scales, includes_higher_orders
 from numerics.noise.packing import pack_covariance, packed_size
 from numerics.noise.tuple_fluctuations import relu_increment_moments
 
@@ -138,7 +138,8 @@ def tuple_packed_covariance(
         Probability ``epsilon`` that a label is replaced by ``-y`` (docs/model.md): the covariance
         of the mixture of the teacher readout ``b`` and ``-b``.
     second_order : bool
-        Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf units on both sides; a sign
+        Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf units on both sides, up to
+        ``p + k = 8`` units, :func:`numerics.noise.erf_higher_orders.includes_higher_orders`; a sign
         teacher and relu networks keep the leading order).
 
     Returns
@@ -164,7 +165,7 @@ def tuple_packed_covariance(
     a, b = np.broadcast_to(a, (nb, p)), np.broadcast_to(b, (nb, k))
     T = np.broadcast_to(T, (nb, k, k))
     C = covariance(Q, R, T)
-    higher = eta if second_order and has_higher_orders(module) else None
+    higher = eta if includes_higher_orders(module, p, k, second_order) else None
     second, drift = _second_moments(module, C, Q, R, T, delta, a, b, packing, higher)
     if label_flip:
         # labels -y with probability epsilon: the raw second moments mix, and the means' difference adds

@@ -17,7 +17,7 @@ from sgd_steps import step_increments, z_scores
 
 import numerics
 from derive.model.model import SCM, Model
-from numerics.noise.erf_higher_orders import erf_unit_scales, has_higher_orders
+from numerics.noise.erf_higher_orders import MAX_HIGHER_ORDER_UNITS, erf_unit_scales, has_higher_orders
 from numerics.noise.packing import pack_covariance
 from numerics.noise.tuple_packing import tuple_packed_covariance
 from numerics.runtime.registry import resolve
@@ -154,3 +154,18 @@ def test_a_sign_teacher_and_trained_readouts_keep_their_order():
     for got, want in zip(full[3:], leading[3:]):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(full[2], leading[2])  # RR has no eta**2 E E part
+
+
+def test_above_the_size_limit_the_leading_order_with_a_warning():
+    """p + k = 9 > MAX_HIGHER_ORDER_UNITS: both parts left out (not one: eta**2 + eta**3 alone need not be PSD)."""
+    assert MAX_HIGHER_ORDER_UNITS == 8
+    rng = np.random.default_rng(4)
+    Q, R, T = random_overlaps(rng, (), 5, 4)
+    leading = numerics.packed_covariance(Q, R, T, 0.5, model=SCM, second_order=False)
+    with pytest.warns(RuntimeWarning, match="leading order"):
+        got = numerics.packed_covariance(Q, R, T, 0.5, model=SCM)
+    np.testing.assert_array_equal(got, leading)
+    with pytest.warns(RuntimeWarning, match="p \\+ k = 9"):
+        blocks = numerics.increment_covariance(Q, R, T, 0.5, model=SCM)
+    np.testing.assert_array_equal(blocks[0], numerics.increment_covariance(Q, R, T, 0.5, model=SCM,
+                                                                           second_order=False)[0])
