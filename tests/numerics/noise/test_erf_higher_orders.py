@@ -154,6 +154,13 @@ def test_a_sign_teacher_and_trained_readouts_keep_their_order():
     for got, want in zip(full[3:], leading[3:]):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(full[2], leading[2])  # RR has no eta**2 E E part
+    # with label flips too: the readout blocks' mean difference of q is the leading one
+    flips = SCM.with_label_flip(0.2)
+    full = numerics.increment_covariance(Q, R, T, 0.9, model=flips, eta_a=0.5)
+    leading = numerics.increment_covariance(Q, R, T, 0.9, model=flips, eta_a=0.5, second_order=False)
+    for got, want in zip(full[3:], leading[3:]):
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-16)
+    assert not np.allclose(full[0], leading[0], rtol=1e-3)
 
 
 def test_above_the_size_limit_the_leading_order_with_a_warning():
