@@ -4,7 +4,7 @@ The candidate is the packed covariance one SDE step evaluates (``SdeDynamics.cov
 committee ``SCM``, eta = 0.5, random points as replicas) with ``second_order=True``: the leading
 order plus the parts of :mod:`numerics.noise.erf_higher_orders`. The baseline is the same call
 with ``second_order=False`` (the leading order alone, what the step cost before those parts
-existed), timed alternately in the same run. p = k = 2 and 4 (32 replicas); at p = k = 8
+existed), timed alternately in the same run. p = k = 2, 3 and 4 (32 replicas); at p = k = 8
 (above ``MAX_HIGHER_ORDER_UNITS = 8`` units) the default is the leading order with a warning, so
 that row's ratio is about 1, and one more row times the parts forced on (the limit raised) for a
 single replica, once, to show why they are not the default there.
@@ -22,7 +22,7 @@ import numpy as np
 from bench.common import row, time_call, time_pair
 
 ETA = 0.5
-SIZES = ((2, 2, 32), (4, 4, 32), (8, 8, 32))
+SIZES = ((2, 2, 32), (3, 3, 32), (4, 4, 32), (8, 8, 32))
 SMOKE_SIZES = ((2, 2, 2),)
 
 
