@@ -235,7 +235,7 @@ def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, no
     """``F[j, l, m, n] = E[sigma'_j sigma'_l sigma'_m sigma'_n (r**4 + 6 Delta r**2 + 3 Delta**2)]`` (step 4).
 
     Parameters as :func:`erf_triple_moments`; ``nodes``: Gauss-Legendre nodes of the path integral
-    (default :func:`path_nodes` of the largest tilted variance).
+    (default :func:`path_nodes` of the largest tilted variance, chunk by chunk).
 
     Returns
     -------
@@ -247,13 +247,16 @@ def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, no
     root, tilted = tilt(C, G)  # (B, M), (B, M, n, n)
     noise = 6 * delta * residual_square(tilted, c) + 3 * delta**2 if delta else 0.0
     tilted = tilted.reshape(-1, n, n)
-    if nodes is None:
-        nodes = path_nodes(float(np.max(np.diagonal(tilted, axis1=-2, axis2=-1), initial=0.0)))
     rows = np.repeat(c, G.shape[0], axis=0)  # c of every (replica, multiset)
+    # in order of the largest variance, so that each chunk takes the nodes its own blocks need
+    largest = np.max(np.diagonal(tilted, axis1=-2, axis2=-1), axis=-1, initial=0.0)
+    order = np.argsort(largest)
     fourth = np.empty(tilted.shape[0])
     # small chunks: the temporaries of the path stay in the cache
     for part in _chunks(tilted.shape[0], n**4 // 4):
-        fourth[part] = _fourth_power(tilted[part], rows[part], nodes)
+        items = order[part]
+        count = path_nodes(float(largest[items[-1]])) if nodes is None else nodes
+        fourth[items] = _fourth_power(tilted[items], rows[items], count)
     out = TWO_OVER_PI**2 / root * (fourth.reshape(nb, -1) + noise)
     return out[:, index_of]
 
