@@ -21,7 +21,8 @@ not derived for it (its limit of ``erf(s z)`` needs the tilts by a teacher's Gau
 taken to a delta function, which the closed forms do not do).
 
 Cost: the quadruple takes ``p**4 / 24`` student multisets times about ``12 (p + k)**4 / 4`` arcsine
-laws per replica, hundreds of times the leading order's cost from ``p + k = 8`` on. Up to
+laws per replica: about 20 times the leading order's cost at ``p = k = 2``, 250 times at
+``p = k = 4`` and 1500 times at ``p = k = 8`` (``python -m bench --only erf_higher``). Up to
 :data:`MAX_HIGHER_ORDER_UNITS` units the parts are included (when ``second_order``); above, the
 covariance is the leading order and a ``RuntimeWarning`` says so (raise the constant to include
 them at that cost). Both parts or neither: the leading order plus the ``eta**3`` part alone need
