@@ -352,11 +352,12 @@ def packed_covariance(
         :func:`numerics.increment_covariance` (``ValueError`` here).
     model : derive.Model, optional
         ``None`` is the paper model; activations of degree <= 4, or erf or relu units on both
-        sides (their covariance is the leading order, :mod:`numerics.noise.tuple_packing`). With
+        sides (:mod:`numerics.noise.tuple_packing`: relu networks and sign teachers at leading
+        order, erf networks as ``second_order`` says). With
         label flips (``Model(label_flip=epsilon)``) the covariance of the mixture of the teacher and
         its negative, from :func:`numerics.increment_covariance` (any model that has one).
     second_order : bool
-        Keep the ``eta**2 E_j E_l`` part of ``q`` (polynomial models).
+        Keep the ``eta**2 E_j E_l`` part of ``q`` (polynomial models and erf networks).
 
     Returns
     -------
@@ -389,9 +390,9 @@ def packed_covariance(
     with np.errstate(over="raise", invalid="raise"):
         try:
             if per_tuple:
-                # erf and relu networks (and sign teachers): the leading order, straight into the packed layout
+                # erf and relu networks (and sign teachers), straight into the packed layout
                 Sigma = tuple_packed_covariance(resolved.module, Qb, Rb, Tb, eta, resolved.noise_variance,
-                                                label_flip=resolved.label_flip)
+                                                label_flip=resolved.label_flip, second_order=second_order)
             else:
                 Sigma = packed_evaluator(model)(Qb, Rb, Tb, eta, resolved, second_order)
         except FloatingPointError:

@@ -11,7 +11,8 @@ under ``(lambda, nu) ~ N(0, C)`` and the label noise, assembled from the generat
 averages of ``<E lambda E lambda>``-type (eta**2), ``<E lambda E E>``-type (eta**3)
 and ``<E E E E>`` (eta**4) and the generated drift terms. Activations of degree <= 4
 are supported (:func:`numerics.runtime.registry.fluctuation_module`); erf and relu units (per-tuple
-models) at leading order, from their per-tuple kernels (:mod:`numerics.noise.tuple_fluctuations`).
+models) from their per-tuple kernels (:mod:`numerics.noise.tuple_fluctuations`): erf networks to
+every order as above, relu networks at leading order.
 """
 
 from __future__ import annotations
@@ -66,14 +67,16 @@ def increment_covariance(
         names as keywords (below), override the defaults. Other keyword names raise ``TypeError``.
     model : derive.Model, optional
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
-        decay does not (a deterministic move given the state). Models with erf or relu
-        units get the leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``; see
-        :mod:`numerics.noise.tuple_fluctuations`). Label flips (``Model(label_flip=epsilon)``) give
-        the covariance of the mixture of the teacher ``b`` and ``-b`` (:mod:`numerics.noise.label_flips`).
+        decay does not (a deterministic move given the state). Models with erf units on both
+        sides get every order as the polynomial models (``second_order``); relu networks the
+        leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``); the readout's blocks of
+        both stay at that order (:mod:`numerics.noise.tuple_fluctuations`). Label flips
+        (``Model(label_flip=epsilon)``) give the covariance of the mixture of the teacher ``b``
+        and ``-b`` (:mod:`numerics.noise.label_flips`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
-        keeps only ``eta (E_j lambda_l + E_l lambda_j)``. Models with erf or relu units always
-        get the latter's covariance (``model``).
+        keeps only ``eta (E_j lambda_l + E_l lambda_j)``. relu networks always get the latter's
+        covariance (``model``).
     batch_size : int
         Mini-batch size ``B >= 1``. A step's increment is then the mean of ``B``
         independent single-sample increments whose ``eta**2`` part is divided by
@@ -175,8 +178,8 @@ def _unflipped_blocks(Q, R, T, eta, model, resolved, second_order, a, b, eta_a):
     # covariance_blocks without label flips
     delta = resolved.noise_variance
     if is_per_tuple(resolved.module):
-        # erf and relu networks: unit tuple by unit tuple, leading order (numerics/noise/tuple_fluctuations.py)
-        return tuple_covariance_blocks(resolved.module, Q, R, T, eta, delta, a, b, eta_a)
+        # erf and relu networks: unit tuple by unit tuple (numerics/noise/tuple_fluctuations.py)
+        return tuple_covariance_blocks(resolved.module, Q, R, T, eta, delta, a, b, eta_a, second_order)
     if a is None and b is None and eta_a is None:
         module = fluctuation_module(model)
         means = _scalar_means(resolved, Q, R, T, delta)

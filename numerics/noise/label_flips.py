@@ -11,8 +11,9 @@ the same as ``(1 - epsilon)(Cov_b + m_b m_b^T) + epsilon (Cov_{-b} + m_{-b} m_{-
 with ``m_mix = (1 - epsilon) m_b + epsilon m_{-b}``. Only the mean difference enters, so the
 deterministic parts of the means (weight decay, the label noise's part of ``<E_j E_l>``) drop out.
 The means are the ODE's increments (:func:`numerics.ode.readouts.readout_rhs`) to the order the
-covariance has: with ``eta**2 E_j E_l`` for polynomial models when ``second_order``, without it for
-erf and relu units (whose covariance is the leading one, :mod:`numerics.noise.tuple_fluctuations`).
+covariance has: with ``eta**2 E_j E_l`` for polynomial models and erf networks when ``second_order``,
+without it for relu units (whose covariance is the leading one, :mod:`numerics.noise.tuple_fluctuations`);
+the readout's blocks take the leading mean of ``q`` (they stay at leading order).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from numerics.kernels.unit_tuples import readout_vectors
+from numerics.noise.erf_higher_orders import includes_higher_orders
 from numerics.ode.readouts import readout_rhs
 from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
 
@@ -64,19 +66,22 @@ def flip_mixture_blocks(
     kept, flipped = blocks_of(a, b), blocks_of(a, -b)
     mixed = [(1 - epsilon) * x + epsilon * y for x, y in zip(kept, flipped)]
     # the mean difference m_b - m_{-b} of (q, r, s), to the order of the covariance
-    with_square = second_order and not is_per_tuple(resolved.module)
+    per_tuple = is_per_tuple(resolved.module)
+    with_square = second_order and (not per_tuple or includes_higher_orders(resolved.module, p, k, True, warn=False))
 
-    def means(teacher: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def means(teacher: np.ndarray, square: bool = with_square) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return readout_rhs(module, Q, R, T, eta, a, teacher, eta_a or 0.0, noise_variance=resolved.noise_variance,
-                           weight_decay=0.0, second_order=with_square)
+                           weight_decay=0.0, second_order=square)
 
     dq, dr, ds = (x - y for x, y in zip(means(b), means(-b)))
+    # an erf network's readout blocks are at leading order: their mean difference of q is too
+    dq_readout = dq if not (per_tuple and with_square) else means(b, False)[0] - means(-b, False)[0]
     weight = epsilon * (1 - epsilon)
     mixed[0] = mixed[0] + weight * dq[..., :, :, None, None] * dq[..., None, None, :, :]
     mixed[1] = mixed[1] + weight * dq[..., :, :, None, None] * dr[..., None, None, :, :]
     mixed[2] = mixed[2] + weight * dr[..., :, :, None, None] * dr[..., None, None, :, :]
     if eta_a is not None:
-        mixed[3] = mixed[3] + weight * ds[..., :, None, None] * dq[..., None, :, :]
+        mixed[3] = mixed[3] + weight * ds[..., :, None, None] * dq_readout[..., None, :, :]
         mixed[4] = mixed[4] + weight * ds[..., :, None, None] * dr[..., None, :, :]
         mixed[5] = mixed[5] + weight * ds[..., :, None] * ds[..., None, :]
     return tuple(mixed)

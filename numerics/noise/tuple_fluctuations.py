@@ -18,10 +18,12 @@ at once by :func:`numerics.kernels.unit_tuples.gather`. relu networks (relu unit
 take another route: with ``relu(z) = z theta(z)`` every average is a truncated moment
 ``E[z_a z_b z_c z_d 1{z_S > 0}]`` of the units' rows (:mod:`numerics.kernels.relu_moments`).
 
-The covariance is the leading one, ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)``
-(``eta eta_a`` and ``eta_a**2`` in the readout's blocks): the ``eta**3`` and ``eta**4`` parts that
-the ``eta**2 E_j E_l`` term of ``q`` adds for polynomial models would need averages over seven
-and eight units, and are left out whatever ``second_order`` says (relative size ``O(eta)``).
+The covariance is ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)`` (``eta eta_a`` and
+``eta_a**2`` in the readout's blocks). With ``second_order`` an erf network also gets the
+``eta**3`` and ``eta**4`` parts that the ``eta**2 E_j E_l`` term of ``q`` adds, as the polynomial
+models do (:mod:`numerics.noise.erf_higher_orders`, up to ``p + k = 8`` units; above, the leading
+order with a warning); the readout's blocks stay at the order above.
+relu networks keep the leading order whatever ``second_order`` says (relative size ``O(eta)``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
+from numerics.noise.erf_higher_orders import erf_higher_blocks, includes_higher_orders
 
 
 def _residual_square(kernels, C, prefix, fixed, a, b, p, k):
@@ -193,7 +196,7 @@ def relu_readout_moments(
 
 def tuple_covariance_blocks(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, delta: float,
-    a: np.ndarray | None = None, b: np.ndarray | None = None, eta_a: float | None = None,
+    a: np.ndarray | None = None, b: np.ndarray | None = None, eta_a: float | None = None, second_order: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """The blocks of :func:`numerics.increment_covariance` for a per-tuple model (single sample, no validation).
 
@@ -209,6 +212,8 @@ def tuple_covariance_blocks(
         Readout vectors (default the model's scalars); ``a`` is the trained readout's value.
     eta_a : float, optional
         With it the trained readout's blocks follow.
+    second_order : bool
+        Add the ``eta**3`` and ``eta**4`` parts of an erf network (module docstring).
 
     Raises
     ------
@@ -220,7 +225,8 @@ def tuple_covariance_blocks(
     tuple of arrays
         ``QQ`` (..., p, p, p, p), ``QR`` (..., p, p, p, k), ``RR`` (..., p, k, p, k), then with
         ``eta_a`` ``AQ`` (..., p, p, p), ``AR`` (..., p, p, k), ``AA`` (..., p, p): the leading
-        order (module docstring).
+        order, plus the ``eta**3`` and ``eta**4`` parts of ``QQ``, ``QR`` for an erf network with
+        ``second_order`` (module docstring).
     """
     kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
     relu = kinds == {"relu"}
@@ -240,6 +246,11 @@ def tuple_covariance_blocks(
     QQ = eta**2 * (second_AA - drift_Q[..., :, :, None, None] * drift_Q[..., None, None, :, :])
     QR = eta**2 * (LN + np.swapaxes(LN, -4, -3) - drift_Q[..., :, :, None, None] * drift_R[..., None, None, :, :])
     RR = eta**2 * (NN - drift_R[..., :, :, None, None] * drift_R[..., None, None, :, :])
+    if not relu and includes_higher_orders(module, p, R.shape[-1], second_order):
+        # erf: the parts of the eta**2 E_j E_l term of q (numerics/noise/erf_higher_orders.py)
+        vectors = readout_vectors(module.readouts, p, R.shape[-1], a, b)
+        higher_QQ, higher_QR = erf_higher_blocks(module, Q, R, T, eta, delta, *vectors, drift_Q, drift_R)
+        QQ, QR = QQ + higher_QQ, QR + higher_QR
     if eta_a is None:
         return QQ, QR, RR
     Y, S = (relu_readout_moments if relu else readout_increment_moments)(module, Q, R, T, delta, a, b)

@@ -15,7 +15,11 @@ of the packed drift, for every replica at once. The moments of an erf network co
 form from :func:`numerics.kernels.erf_increments.erf_pair_moments` (matrix products per
 student pair); those of a relu network from
 :func:`numerics.noise.tuple_fluctuations.relu_increment_moments`. The result is the same as
-``pack_covariance(*increment_covariance(...))`` to round-off (the leading order, ``eta**2``).
+``pack_covariance(*increment_covariance(...))`` to round-off: the leading order, ``eta**2``, and with
+``second_order`` for an erf network (erf units on both sides) the ``eta**3`` and ``eta**4`` parts of
+:mod:`numerics.noise.erf_higher_orders`, whose raw moments join ``X`` (packed by
+:func:`numerics.noise.packing.pack_covariance`) and whose mean ``<E_j E_l>`` joins the drift.
+A sign teacher and relu networks keep the leading order.
 """
 
 from __future__ import annotations
@@ -28,28 +32,13 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.erf_increments import erf_pair_moments, student_pairs
 from numerics.kernels.unit_tuples import readout_vectors
-from numerics.noise.packing import packed_size
+from numerics.noise.erf_higher_orders import erf_higher_moments, erf_unit_scales, includes_higher_orders
+from numerics.noise.packing import pack_covariance, packed_size
 from numerics.noise.tuple_fluctuations import relu_increment_moments
 
 #: The kinds of unit (the same on both sides) with a packed covariance here; an erf student may
 #: also learn a ``sign`` teacher.
 PACKED_KINDS = ("erf", "relu")
-
-
-def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(d, offsets)``, shapes (p + k,): the unit scales and offsets of an erf network for :func:`erf_pair_moments`.
-
-    ``erf(s z) = erf(d z / sqrt(2))`` with ``d = sqrt(2) s``: the closed form is written for
-    ``d = 1`` and applied to ``d z``; a ``sign`` teacher has ``d = 1`` and offset 0.
-    """
-    student = np.sqrt(2.0) * float(module.STUDENT_SCALE)
-    if module.TEACHER_KIND == "sign":
-        teacher, teacher_offset = 1.0, 0.0
-    else:
-        teacher, teacher_offset = np.sqrt(2.0) * float(module.TEACHER_SCALE), 1.0
-    d = np.concatenate([np.full(p, student), np.full(k, teacher)])
-    offsets = np.concatenate([np.ones(p), np.full(k, teacher_offset)])
-    return d, offsets
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +120,7 @@ def _moments(module: ModuleType, C: np.ndarray, Q, R, T, delta: float, a: np.nda
 
 def tuple_packed_covariance(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, delta: float,
-    a: np.ndarray | None = None, b: np.ndarray | None = None, label_flip: float = 0.0,
+    a: np.ndarray | None = None, b: np.ndarray | None = None, label_flip: float = 0.0, second_order: bool = False,
 ) -> np.ndarray:
     """The packed covariance ``Sigma`` of an erf or relu network (module docstring), no validation.
 
@@ -148,6 +137,10 @@ def tuple_packed_covariance(
     label_flip : float
         Probability ``epsilon`` that a label is replaced by ``-y`` (docs/model.md): the covariance
         of the mixture of the teacher readout ``b`` and ``-b``.
+    second_order : bool
+        Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf units on both sides, up to
+        ``p + k = 8`` units, :func:`numerics.noise.erf_higher_orders.includes_higher_orders`; a sign
+        teacher and relu networks keep the leading order).
 
     Returns
     -------
@@ -172,11 +165,12 @@ def tuple_packed_covariance(
     a, b = np.broadcast_to(a, (nb, p)), np.broadcast_to(b, (nb, k))
     T = np.broadcast_to(T, (nb, k, k))
     C = covariance(Q, R, T)
-    second, drift = _second_moments(module, C, Q, R, T, delta, a, b, packing)
+    higher = eta if includes_higher_orders(module, p, k, second_order) else None
+    second, drift = _second_moments(module, C, Q, R, T, delta, a, b, packing, higher)
     if label_flip:
         # labels -y with probability epsilon: the raw second moments mix, and the means' difference adds
         # epsilon (1 - epsilon) (m_b - m_-b)(m_b - m_-b)^T to the mixture of the two covariances
-        second_flipped, drift_flipped = _second_moments(module, C, Q, R, T, delta, a, -b, packing)
+        second_flipped, drift_flipped = _second_moments(module, C, Q, R, T, delta, a, -b, packing, higher)
         second = (1 - label_flip) * second + label_flip * second_flipped
         drift = (1 - label_flip) * drift + label_flip * drift_flipped
     Sigma = eta**2 * (second - drift[:, :, None] * drift[:, None, :])
@@ -185,15 +179,28 @@ def tuple_packed_covariance(
 
 
 def _second_moments(module: ModuleType, C, Q, R, T, delta: float, a: np.ndarray, b: np.ndarray,
-                    packing: TuplePacking) -> tuple[np.ndarray, np.ndarray]:
-    """The packed raw second moments (B, D, D) and the packed drift (B, D) over ``eta``."""
+                    packing: TuplePacking, higher: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The packed raw second moments (B, D, D) over ``eta**2`` and the packed mean (B, D) over ``eta``.
+
+    With ``higher = eta`` (an erf network with ``second_order``) they include the ``eta**2 E_j E_l``
+    part of ``q``: ``eta <A B> + eta**2 <B B>`` and ``eta <B>`` (:mod:`numerics.noise.erf_higher_orders`).
+    """
     nb, p, k = Q.shape[0], packing.p, packing.k
     X = _moments(module, C, Q, R, T, delta, a, b, packing).reshape(nb, -1)
     X = np.concatenate([X, np.zeros((nb, 1))], axis=1)
     drift_Q, drift_R = module.first_order_terms(Q, R, T, a, b)
     drift = np.concatenate([drift_Q.reshape(nb, -1), drift_R.reshape(nb, -1)], axis=1)[:, packing.drift_index]
     D = packed_size(p, k)
-    return X[:, packing.terms.reshape(-1)].reshape(nb, D, D, 4).sum(axis=-1), drift
+    second = X[:, packing.terms.reshape(-1)].reshape(nb, D, D, 4).sum(axis=-1)
+    if higher is None:
+        return second, drift
+    mean, AB, BN, BB = erf_higher_moments(module, Q, R, T, delta, a, b)
+    # raw <q q> / eta**2 gains eta (<A B> + <B A>) + eta**2 <B B>, raw <q r> / eta**2 gains eta <B E nu>
+    QQ = higher * (AB + np.moveaxis(AB, (1, 2), (3, 4))) + higher**2 * BB
+    second = second + pack_covariance(QQ, higher * BN, np.zeros((nb, p, k, p, k)))
+    rows, columns = np.triu_indices(p)
+    drift[:, : rows.size] += higher * mean[:, rows, columns]
+    return second, drift
 
 
 __all__ = ["PACKED_KINDS", "TuplePacking", "erf_unit_scales", "tuple_packed_covariance", "tuple_packing"]

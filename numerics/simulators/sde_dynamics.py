@@ -206,7 +206,7 @@ class SdeDynamics:
             # (numerics/noise/tuple_packing.py)
             b = self.teacher_readout(rows) if self.per_unit else None
             return tuple_packed_covariance(resolved.module, Q, R, T, settings.eta, resolved.noise_variance, a, b,
-                                           label_flip=resolved.label_flip)
+                                           label_flip=resolved.label_flip, second_order=settings.second_order)
         if not self.per_unit:
             return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
         return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,

@@ -12,6 +12,7 @@ from bench import (
     bench_contractions,
     bench_covariance,
     bench_derive,
+    bench_erf_higher,
     bench_hessian,
     bench_noise,
     bench_reduced,
@@ -70,6 +71,7 @@ MODULES = [
     bench_tuples,
     bench_stiff,
     bench_noise,
+    bench_erf_higher,
 ]
 
 

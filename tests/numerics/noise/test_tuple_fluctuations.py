@@ -115,7 +115,7 @@ def test_erf_increment_covariance_equals_quadrature(kind, sizes):
     # halved so that the tensor rule converges to 1e-13 with 50 nodes (its error grows with the variances)
     Q, R, T = (0.5 * block for block in random_point(p, k, rng, kind))
     a, b = rng.uniform(-1.2, 1.2, p), rng.uniform(0.5, 1.5, k)
-    got = increment_covariance(Q, R, T, 0.7, model=SCM.with_noise(0.3), a=a, b=b, eta_a=0.4)
+    got = increment_covariance(Q, R, T, 0.7, model=SCM.with_noise(0.3), a=a, b=b, eta_a=0.4, second_order=False)
     want = quadrature_covariance(Q, R, T, 0.7, a=a, b=b, delta=0.3, eta_a=0.4, nodes=50)
     assert _largest_relative_error(got, want) < 1e-10
 
@@ -125,11 +125,11 @@ def test_erf_scalar_readouts_and_repeated_units():
     Q = np.array([[1.0, 0.3], [0.3, 0.6]])
     R = np.array([[1.0], [0.3]])  # student 0 is the teacher
     T = np.eye(1)
-    got = increment_covariance(Q, R, T, 0.5, model=SCM, eta_a=0.2)
+    got = increment_covariance(Q, R, T, 0.5, model=SCM, eta_a=0.2, second_order=False)
     want = quadrature_covariance(Q, R, T, 0.5, a=np.ones(2), b=np.ones(1), eta_a=0.2)
     assert _largest_relative_error(got, want) < 1e-10
     # without eta_a the first three blocks, and batch axes broadcast
-    batched = increment_covariance(np.stack([Q, Q]), np.stack([R, R]), T, 0.5, model=SCM)
+    batched = increment_covariance(np.stack([Q, Q]), np.stack([R, R]), T, 0.5, model=SCM, second_order=False)
     for block, single in zip(batched, got[:3]):
         np.testing.assert_allclose(block, np.stack([single, single]), rtol=1e-13, atol=1e-15)
 
@@ -149,14 +149,14 @@ def test_erf_covariance_matches_monte_carlo_of_sgd_steps_from_weights(monkeypatc
     Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
     q, r, s = _steps(rng, W, W_star, eta, eta_a, a, b, 100_000, ERF)
     samples = ((q, q), (q, r), (r, r), (s, q), (s, r), (s, s))
-    blocks = increment_covariance(Q, R, T, eta, model=SCM, a=a, b=b, eta_a=eta_a)
+    blocks = increment_covariance(Q, R, T, eta, model=SCM, a=a, b=b, eta_a=eta_a, second_order=False)
     largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, blocks)]
     assert max(largest) < 5, largest
     module = resolve(SCM, sizes=(p, k)).module
     for name in ("increment_st", "readout_increment_st"):
         monkeypatch.setitem(module.KERNELS, name, lambda *entries: np.zeros(np.broadcast_shapes(
             *(np.shape(e) for e in entries))))
-    dropped = increment_covariance(Q, R, T, eta, model=SCM, a=a, b=b, eta_a=eta_a)
+    dropped = increment_covariance(Q, R, T, eta, model=SCM, a=a, b=b, eta_a=eta_a, second_order=False)
     largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, dropped)]
     assert min(largest[i] for i in (0, 2, 3)) > 5, largest
 

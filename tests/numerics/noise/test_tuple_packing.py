@@ -35,7 +35,8 @@ def test_packed_covariance_equals_the_per_tuple_route_batched_and_with_readouts(
     Q, R, T = random_overlaps(rng, (3,), p, k, coincide=p > 1 and model.student_activation == RELU.student_activation)
     a, b = rng.normal(size=(3, p)), rng.normal(size=(3, k))
     for readouts in ({}, {"a": a, "b": b}):
-        want = pack_covariance(*numerics.increment_covariance(Q, R, T, 0.6, model=model, **readouts))
+        want = pack_covariance(*numerics.increment_covariance(Q, R, T, 0.6, model=model, second_order=False,
+                                                              **readouts))
         resolved = resolve(model, sizes=(p, k))
         got = tuple_packed_covariance(resolved.module, Q, R, T, 0.6, resolved.noise_variance, readouts.get("a"),
                                       readouts.get("b"))

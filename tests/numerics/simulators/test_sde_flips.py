@@ -4,8 +4,9 @@ An erf committee (and an erf student learning a sign teacher) with labels
 flipped with probability 0.3, at N = 500 and 80 replicas: the SDE's replica means of every overlap
 agree with the chain's (measured 0.6 standard errors at dalpha = 0.02; the Euler bias shows at
 dalpha = 0.04 with a few hundred replicas), and the chain without flips is told apart (measured 79).
-Variances are not compared: the erf covariance is the leading order in eta, and the chain's
-one-step variance differs from it by O(eta) (about 20 % at eta = 0.4, with or without flips).
+Variances are not compared here: the sign teacher's covariance is the leading order in eta, whose one-step
+variance differs from the chain's by O(eta); the erf committee's includes the eta**3 and eta**4 parts
+(tests/numerics/noise/test_erf_higher_orders.py, docs/finite_n.md).
 """
 
 import numpy as np

@@ -1,0 +1,178 @@
+"""The ``eta**3`` and ``eta**4`` parts of the increment covariance of an erf network.
+
+With ``second_order`` the ``Q`` increment is ``q_jl = eta A_jl + eta**2 B_jl``,
+``A_jl = E_j z_l + E_l z_j`` and ``B_jl = E_j E_l`` (``|x|**2 / N -> 1``, docs/model.md), so next to
+the leading ``eta**2`` covariance (:mod:`numerics.noise.tuple_fluctuations`) come
+
+    Cov(q_jl, q_mn) += eta**3 (Cov(A_jl, B_mn) + Cov(B_jl, A_mn)) + eta**4 Cov(B_jl, B_mn),
+    Cov(q_jl, r_ms) += eta**3 Cov(B_jl, E_m nu_s),
+
+as for the polynomial models (:func:`numerics.noise.packing.covariance_contributions`). Their raw
+moments are, with the readouts ``a``,
+
+    <B_jl>          = a_j a_l P[j, l]
+    <E_j z_x B_mn>  = a_j a_m a_n T[j, m, n, x]
+    <B_jl B_mn>     = a_j a_l a_m a_n F[j, l, m, n]
+
+(``P``, ``T``, ``F`` in closed form and by a Price path integral:
+:mod:`numerics.kernels.erf_higher_moments`, written for ``erf(z / sqrt(2))``; units
+``erf(s z)`` are rescaled to it). A ``sign`` teacher keeps the leading order: these parts are
+not derived for it (its limit of ``erf(s z)`` needs the tilts by a teacher's Gaussian factor
+taken to a delta function, which the closed forms do not do).
+
+Cost: the quadruple takes ``p**4 / 24`` student multisets times about ``12 (p + k)**4 / 4`` arcsine
+laws per replica: about 20 times the leading order's cost at ``p = k = 2``, 250 times at
+``p = k = 4`` and 1500 times at ``p = k = 8`` (``python -m bench --only erf_higher``). Up to
+:data:`MAX_HIGHER_ORDER_UNITS` units the parts are included (when ``second_order``); above, the
+covariance is the leading order and a ``RuntimeWarning`` says so (raise the constant to include
+them at that cost). Both parts or neither: the leading order plus the ``eta**3`` part alone need
+not be positive semi-definite.
+"""
+
+from __future__ import annotations
+
+import warnings
+from types import ModuleType
+
+import numpy as np
+
+from numerics.core.validation import covariance
+from numerics.kernels.erf_higher_moments import erf_pair_means, erf_quadruple_moments, erf_triple_moments
+
+
+def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(d, offsets)``, shapes (p + k,): the unit scales and offsets of an erf network for the closed forms.
+
+    ``erf(s z) = erf(d z / sqrt(2))`` with ``d = sqrt(2) s``: the closed forms are written for
+    ``d = 1`` and applied to ``d z``; a ``sign`` teacher has ``d = 1`` and offset 0
+    (:func:`numerics.kernels.erf_increments.erf_pair_moments`).
+    """
+    student = np.sqrt(2.0) * float(module.STUDENT_SCALE)
+    if module.TEACHER_KIND == "sign":
+        teacher, teacher_offset = 1.0, 0.0
+    else:
+        teacher, teacher_offset = np.sqrt(2.0) * float(module.TEACHER_SCALE), 1.0
+    d = np.concatenate([np.full(p, student), np.full(k, teacher)])
+    offsets = np.concatenate([np.ones(p), np.full(k, teacher_offset)])
+    return d, offsets
+
+
+#: The most units ``p + k`` for which the ``eta**3`` and ``eta**4`` parts are included (module docstring).
+MAX_HIGHER_ORDER_UNITS = 8
+
+
+def has_higher_orders(module: ModuleType) -> bool:
+    """Whether the ``eta**3`` and ``eta**4`` parts are derived for this per-tuple model (erf units on both sides)."""
+    return module.STUDENT_KIND == "erf" and module.TEACHER_KIND == "erf"
+
+
+def includes_higher_orders(module: ModuleType, p: int, k: int, second_order: bool, warn: bool = True) -> bool:
+    """Whether the covariance of this per-tuple model at sizes ``(p, k)`` gets the ``eta**3`` and ``eta**4`` parts.
+
+    Yes for an erf network with ``second_order`` and ``p + k <= MAX_HIGHER_ORDER_UNITS``; an erf
+    network above that size gets the leading order, with a ``RuntimeWarning`` (when ``warn``).
+    """
+    if not (second_order and has_higher_orders(module)):
+        return False
+    if p + k > MAX_HIGHER_ORDER_UNITS:
+        if warn:
+            warnings.warn(f"the increment covariance of this erf network (p + k = {p + k} units) is the leading order "
+                          f"in eta: its eta**3 and eta**4 parts are included up to p + k = {MAX_HIGHER_ORDER_UNITS} "
+                          "(numerics.noise.erf_higher_orders.MAX_HIGHER_ORDER_UNITS; their cost grows as "
+                          "p**4 (p + k)**4)", RuntimeWarning, stacklevel=3)
+        return False
+    return True
+
+
+def erf_higher_moments(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float, a: np.ndarray, b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The raw moments ``(<B>, <A B>, <B E nu>, <B B>)`` of an erf network (module docstring).
+
+    Parameters
+    ----------
+    module : module
+        A per-tuple generated module with erf units on both sides.
+    Q, R, T : arrays, shapes (B, p, p), (B, p, k), (B, k, k)
+    delta : float
+        Label-noise variance.
+    a, b : arrays, shapes (B, p), (B, k)
+        Readout vectors.
+
+    Returns
+    -------
+    mean : array, shape (B, p, p)
+        ``<B_jl> = <E_j E_l>``.
+    AB : array, shape (B, p, p, p, p)
+        ``AB[j, l, m, n] = <A_jl B_mn>``.
+    BN : array, shape (B, p, p, p, k)
+        ``BN[j, l, m, s] = <B_jl E_m nu_s>``.
+    BB : array, shape (B, p, p, p, p)
+        ``BB[j, l, m, n] = <B_jl B_mn>``.
+    """
+    p, k = R.shape[-2:]
+    d, _ = erf_unit_scales(module, p, k)
+    C = covariance(Q, R, T) * (d[:, None] * d[None, :])
+    c = np.concatenate([-a, b], axis=-1)
+    # sigma'(z_j) = d_j sigma~'(d_j z_j) on the students (one scale d[0]), z_x = (d z)_x / d_x
+    scale = d[0]
+    mean = scale**2 * erf_pair_means(C, c, delta, p) * (a[:, :, None] * a[:, None, :])
+    triple = scale**3 * erf_triple_moments(C, c, delta, p) / d
+    triple = triple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None])
+    # <E_j z_l B_mn> = triple[j, m, n, l]; A_jl = E_j z_l + E_l z_j
+    LE = np.moveaxis(triple[..., :p], -1, 2)  # (B, j, l, m, n)
+    AB = LE + np.swapaxes(LE, 1, 2)
+    BN = triple[..., p:]  # <E_j E_l E_m nu_s> = triple[j, l, m, p + s] (symmetric in j, l, m)
+    quadruple = scale**4 * erf_quadruple_moments(C, c, delta, p)
+    BB = quadruple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None]
+                      * a[:, None, None, None, :])
+    return mean, AB, BN, BB
+
+
+def erf_higher_blocks(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, delta: float,
+    a: np.ndarray, b: np.ndarray, drift_Q: np.ndarray, drift_R: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``eta**3 + eta**4`` parts of ``QQ`` and the ``eta**3`` part of ``QR`` (module docstring).
+
+    Parameters
+    ----------
+    module : module
+        A per-tuple generated module with erf units on both sides.
+    Q, R, T : arrays, shapes (..., p, p), (..., p, k), (..., k, k)
+    eta, delta : float
+    a, b : arrays, shapes (..., p) and (..., k)
+        Readout vectors, broadcast against the overlaps' batch.
+    drift_Q, drift_R : arrays, shapes (..., p, p), (..., p, k)
+        The first-order drifts ``<A_jl>``, ``<E_j nu_r>``.
+
+    Returns
+    -------
+    QQ : array, shape (..., p, p, p, p)
+    QR : array, shape (..., p, p, p, k)
+    """
+    p, k = R.shape[-2:]
+    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2], a.shape[:-1], b.shape[:-1])
+    flat = int(np.prod(batch, dtype=int))
+
+    def flattened(x: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(x, batch + tail).reshape((flat,) + tail)
+
+    mean, AB, BN, BB = erf_higher_moments(module, flattened(Q, (p, p)), flattened(R, (p, k)), flattened(T, (k, k)),
+                                          delta, flattened(a, (p,)), flattened(b, (k,)))
+    mean = mean.reshape(batch + (p, p))
+    cross = AB.reshape(batch + (p,) * 4) - drift_Q[..., :, :, None, None] * mean[..., None, None, :, :]
+    QQ = eta**3 * (cross + np.moveaxis(cross, (-4, -3), (-2, -1))) + eta**4 * (
+        BB.reshape(batch + (p,) * 4) - mean[..., :, :, None, None] * mean[..., None, None, :, :])
+    QR = eta**3 * (BN.reshape(batch + (p, p, p, k)) - mean[..., :, :, None, None] * drift_R[..., None, None, :, :])
+    return QQ, QR
+
+
+__all__ = [
+    "MAX_HIGHER_ORDER_UNITS",
+    "erf_higher_blocks",
+    "erf_higher_moments",
+    "erf_unit_scales",
+    "has_higher_orders",
+    "includes_higher_orders",
+]
