@@ -299,7 +299,9 @@ def plateau_noise(
     distance : float
         ``Delta`` of :meth:`PlateauNoise.escape_offset`.
     max_seconds : float
-        Refuse (``ValueError``) when the covariance along the path is estimated to take longer (relu).
+        Refuse (``ValueError``) when the covariance and the Jacobian along the path are estimated to
+        take longer (timed at two points before the path: a relu committee's symmetric plateau at
+        p = k = 2 has thousands of points, a few milliseconds each).
 
     Raises
     ------
@@ -307,8 +309,8 @@ def plateau_noise(
         Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`), if nothing
         grows there at linear order (He3: ``g_R <= 0``), if the escape rate is complex or repeated
         at a symmetric plateau, if the noise of an ``R = 0`` plateau's ``R`` is not i.i.d. over the
-        entries while ``g_R`` is repeated, if the covariance would take longer than ``max_seconds``,
-        or for a setting it does not take (above).
+        entries while ``g_R`` is repeated, if the covariance and the Jacobian along the path would take
+        longer than ``max_seconds``, or for a setting it does not take (above).
     TypeError
         No learning rate, or a keyword that is not a setting.
     """
@@ -382,15 +384,21 @@ def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSetting
 
 def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, points: int,
                 max_seconds: float) -> None:
-    """``ValueError`` when ``Sigma`` at ``points`` points, timed at two, would take over ``max_seconds``."""
-    step_covariance(Q, R, T, run)  # the first call lays out the evaluation
+    """``ValueError`` when ``Sigma`` and the Jacobian at ``points`` points, timed at two, would take over
+    ``max_seconds``."""
+
+    def per_point() -> None:
+        step_covariance(*pair, run)
+        jacobian(*pair, settings=run)
+
     pair = (np.stack([Q, Q]), np.stack([R, R]), T)
+    per_point()  # the first call lays out the evaluation
     seconds = np.inf
     # best of three, and the repeats only when one timing says no: a busy machine that pauses this
     # process for a moment must not refuse a cheap model
     for _ in range(3):
         begin = time.perf_counter()
-        step_covariance(*pair, run)
+        per_point()
         seconds = min(seconds, (time.perf_counter() - begin) / 2)
         if seconds * points <= max_seconds:
             break
