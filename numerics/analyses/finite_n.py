@@ -300,8 +300,8 @@ def plateau_noise(
         ``Delta`` of :meth:`PlateauNoise.escape_offset`.
     max_seconds : float
         Refuse (``ValueError``) when the covariance and the Jacobian along the path are estimated to
-        take longer (timed at two points before the path: a relu committee's symmetric plateau at
-        p = k = 2 has thousands of points, a few milliseconds each).
+        take longer (timed at two points before the path: a relu committee's symmetric plateau has
+        thousands of points).
 
     Raises
     ------
