@@ -198,7 +198,25 @@ def relu_readout_moments(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
     a: np.ndarray | None = None, b: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`readout_increment_moments` of a relu network (``sigma(z_j) = z_j theta(z_j)``); same shapes."""
+    """:func:`readout_increment_moments` of a relu network (``sigma(z_j) = z_j theta(z_j)``); same shapes.
+
+    Slices of the per-pair moments ``M[j, m, x, y] = E[z_x z_y theta_j theta_m (h**2 + Delta)]``
+    (:func:`numerics.kernels.relu_increments.relu_pair_moments`): ``Y[j, m, x] = a_m M[j, m, x, j]``,
+    ``S[j, m] = M[j, m, j, m]``. Equal to :func:`relu_readout_moments_by_tuples` to round-off.
+    """
+    p = Q.shape[-1]
+    a, _, c = _relu_inputs(module, Q, R, T, a, b, rows=False)
+    M = relu_pair_moments(covariance(Q, R, T), c, delta, p)
+    Y = np.einsum("...jmxj->...jmx", M[..., :p])
+    S = np.einsum("...jmjm->...jm", M[..., :p, :p])
+    return Y * a[..., None, :, None], S
+
+
+def relu_readout_moments_by_tuples(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`relu_readout_moments` as the sum of truncated moments tuple by tuple (the reference, slow)."""
     p, k = R.shape[-2:]
     a, F, c = _relu_inputs(module, Q, R, T, a, b)
     students, units = np.arange(p), np.arange(p + k)
@@ -279,5 +297,6 @@ __all__ = [
     "relu_increment_moments",
     "relu_increment_moments_by_tuples",
     "relu_readout_moments",
+    "relu_readout_moments_by_tuples",
     "tuple_covariance_blocks",
 ]
