@@ -34,7 +34,15 @@ import functools
 
 import numpy as np
 
-from numerics.kernels.relu_moments import indicator_terms, orthant_moment, orthant_probability, project_out, unit_rows
+from numerics.kernels.relu_moments import (
+    indicator_terms,
+    orthant_moment,
+    orthant_probability,
+    project_out,
+    repeated_rows,
+    same_rows,
+    unit_rows,
+)
 
 #: Rows-times-units elements of the per-pair grids (replicas, student pairs, units, units, rows) evaluated at once.
 CHUNK_ELEMENTS = 1 << 18
@@ -107,69 +115,55 @@ def _conditional_vector(linear: list[np.ndarray], orthant: list[np.ndarray], one
     return total
 
 
-def _same(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.all(u == v, axis=-1)
+def _student_deltas(pair: list[np.ndarray], factors: list[np.ndarray], indicators: list[np.ndarray]) -> list[tuple]:
+    """The law given ``z_s = 0`` for each student ``s`` of ``pair``, as one step of Stein's lemma needs it.
 
-
-def _student_deltas(Fj, Fi, others, linear_count, ones):
-    """Per conditioned student (slots 0, 1 of the orthant ``[Fj, Fi, *others]``): ``(counted, density, rows)``.
-
-    ``rows`` are the projections (orthogonal to the student's row) of the linear rows (the first
-    ``linear_count`` of ``others``) followed by the other indicators' rows, and ``new_ones`` their
-    masks; the bookkeeping of :func:`numerics.kernels.relu_moments.orthant_moment` for one delta.
+    The orthant is ``pair + indicators`` and ``factors`` are linear rows. Per student (in the order of
+    ``pair``): ``(weight, linear, orthant, ones)`` with ``weight = p_s(0)`` where the student's indicator
+    counts (0 where it repeats the other's row), the linear rows and the other indicators' rows projected
+    orthogonally to ``F_s``, and the masks of those indicators that are 1 given ``z_s = 0`` (the
+    bookkeeping of :func:`numerics.kernels.relu_moments.orthant_moment`).
     """
-    orthant = [Fj, Fi] + others[linear_count:]
+    orthant = pair + indicators
+    ones = repeated_rows(orthant)
     out = []
-    for slot, row in ((0, Fj), (1, Fi)):
-        counted = ~ones[slot]
+    for slot, row in enumerate(pair):
         rest = [orthant[k] for k in range(len(orthant)) if k != slot]
-        rest_ones = [ones[k] | _same(orthant[k], row) for k in range(len(orthant)) if k != slot]
-        projected, norm2 = project_out(others[:linear_count] + rest, row)
+        rest_ones = [ones[k] | same_rows(orthant[k], row) for k in range(len(orthant)) if k != slot]
+        projected, norm2 = project_out(factors + rest, row)
         density = np.divide(1.0, np.sqrt(TWO_PI * norm2), out=np.zeros_like(norm2), where=norm2 > 0)
-        out.append((counted, density, projected[:linear_count], projected[linear_count:], rest_ones))
+        weight = np.where(ones[slot], 0.0, density)
+        out.append((weight, projected[: len(factors)], projected[len(factors) :], rest_ones))
     return out
 
 
-def _closed_ones(orthant: list[np.ndarray]) -> list[np.ndarray]:
-    """Masks of the indicators that repeat an earlier equal row (``theta**2 = theta``)."""
-    ones = [np.zeros(row.shape[:-1], dtype=bool) for row in orthant]
-    for k in range(1, len(orthant)):
-        for i in range(k):
-            ones[k] = ones[k] | (~ones[i] & _same(orthant[i], orthant[k]))
-    return ones
-
-
 def _chunk_moments(C: np.ndarray, F: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.ndarray:
-    """``M`` (B, pairs, n, n) for the pairs ``j <= i`` (module docstring)."""
-    size, n = c.shape
+    """``M`` (B, pairs, n, n) for the pairs ``j <= i`` (module docstring); ``F`` the rows of ``C``, ``c`` the
+    readouts (B, n)."""
+    n = c.shape[-1]
     first, second = np.triu_indices(p)
-    Fj = F[:, first][:, :, None, None, :]
-    Fi = F[:, second][:, :, None, None, :]
-    Fu = F[:, None, :, None, :]
-    Fv = F[:, None, None, :, :]
-    grid = np.broadcast_shapes(Fj.shape, Fi.shape, Fu.shape, Fv.shape)[:-1]
-    Fj, Fi, Fu, Fv = (np.broadcast_to(row, grid + (n,)) for row in (Fj, Fi, Fu, Fv))
+    grid = (F.shape[0], first.size, n, n)
+    Fj = np.broadcast_to(F[:, first][:, :, None, None, :], grid + (n,))
+    Fi = np.broadcast_to(F[:, second][:, :, None, None, :], grid + (n,))
+    Fu = np.broadcast_to(F[:, None, :, None, :], grid + (n,))
+    Fv = np.broadcast_to(F[:, None, None, :, :], grid + (n,))
     # E[g z_v theta_j theta_i theta_u theta_v]: the pairing with z_v (the orthant probability) and the deltas;
     # the delta of theta_v multiplies z_v = 0
     vector = Fv * orthant_table(F, p)[..., None] + _vector(indicator_terms([Fv], [Fj, Fi, Fu, Fv]))
     A = np.einsum("bpuvm,bv->bpum", vector, c)
     mean_square = np.einsum("bpum,bum,bu->bp", A, F, c)  # E[theta_j theta_i h**2]
     M = 2 * np.einsum("bxu,bu,bpum,bym->bpxy", C, c, A, F)
-    # the deltas of theta_j and theta_i: E[g theta_s' h**2 | z_s = 0], with the readouts of h summed inside
-    ones = _closed_ones([Fj, Fi, Fu, Fv])
-    for (j_or_i, (counted, density, linear, orthant, rest_ones)) in zip(
-            (first, second), _student_deltas(Fj, Fi, [Fu, Fv, Fu, Fv], 2, ones)):
-        conditional = _conditional_vector(linear, orthant, rest_ones)
-        U = np.einsum("bpuvm,bpuv,bu,bv->bpm", conditional, np.where(counted, density, 0.0), c, c)
-        M += np.einsum("bxp,bpm,bym->bpxy", C[:, :, j_or_i], U, F)
+    # the deltas of theta_j and theta_i: E[g theta_s' h**2 | z_s = 0], the readouts of h summed inside
+    for student, (weight, linear, orthant, ones) in zip((first, second), _student_deltas([Fj, Fi], [Fu, Fv],
+                                                                                          [Fu, Fv])):
+        U = np.einsum("bpuvm,bpuv,bu,bv->bpm", _conditional_vector(linear, orthant, ones), weight, c, c)
+        M += np.einsum("bxp,bpm,bym->bpxy", C[:, :, student], U, F)
     if delta:
-        pair_j, pair_i = F[:, first], F[:, second]
-        pair_ones = _closed_ones([pair_j, pair_i])
-        mean_square = mean_square + delta * orthant_moment([], [pair_j, pair_i])
-        for (j_or_i, (counted, density, _, orthant, rest_ones)) in zip(
-                (first, second), _student_deltas(pair_j, pair_i, [], 0, pair_ones)):
-            U = _vector(indicator_terms([], orthant, rest_ones)) * np.where(counted, density, 0.0)[..., None]
-            M += delta * np.einsum("bxp,bpm,bym->bpxy", C[:, :, j_or_i], U, F)
+        pair = [F[:, first], F[:, second]]
+        mean_square = mean_square + delta * orthant_moment([], pair)
+        for student, (weight, _, orthant, ones) in zip((first, second), _student_deltas(pair, [], [])):
+            U = _vector(indicator_terms([], orthant, ones)) * weight[..., None]
+            M += delta * np.einsum("bxp,bpm,bym->bpxy", C[:, :, student], U, F)
     M += C[:, None] * mean_square[:, :, None, None]
     # E[z_x z_y W] is symmetric in (x, y): the two orders of the Stein steps differ by rounding only
     return (M + np.swapaxes(M, -1, -2)) / 2

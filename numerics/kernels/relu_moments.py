@@ -178,16 +178,23 @@ def indicator_terms(linear: list[np.ndarray], orthant: list[np.ndarray],
     return _indicator_terms(list(linear), list(orthant), ones, {})
 
 
+def repeated_rows(orthant: list[np.ndarray], ones: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Masks (shape (...) each) of the orthant rows that count as 1: ``ones``, and every row exactly equal to an
+    earlier counted one (``theta**2 = theta``); the indicators whose deltas :func:`indicator_terms` leaves out."""
+    return _closure(list(orthant), _start_ones(orthant, ones))
+
+
+def same_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Where two broadcast rows (..., m) are exactly equal (one indicator), shape (...)."""
+    return np.all(u == v, axis=-1)
+
+
 def _start_ones(orthant: list[np.ndarray], ones: list[np.ndarray] | None) -> list[np.ndarray]:
     if ones is None:
         return [np.zeros(row.shape[:-1], dtype=bool) for row in orthant]
     if len(ones) != len(orthant):
         raise ValueError(f"ones needs one mask per orthant row ({len(orthant)}), got {len(ones)}")
     return [np.asarray(mask, dtype=bool) for mask in ones]
-
-
-def _same(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.all(u == v, axis=-1)
 
 
 def _masked_probability(orthant: list[np.ndarray], ones: list[np.ndarray]) -> np.ndarray | float:
@@ -213,7 +220,7 @@ def _closure(orthant: list[np.ndarray], ones: list[np.ndarray]) -> list[np.ndarr
     ones = list(ones)
     for k in range(1, len(orthant)):
         for i in range(k):
-            ones[k] = ones[k] | (~ones[i] & _same(orthant[i], orthant[k]))
+            ones[k] = ones[k] | (~ones[i] & same_rows(orthant[i], orthant[k]))
     return ones
 
 
@@ -249,7 +256,7 @@ def _indicator_terms(rest: list[np.ndarray], orthant: list[np.ndarray], ones: li
             continue
         others = [k for k in range(len(orthant)) if k != i]
         projected, norm2 = project_out(rest + [orthant[k] for k in others], row)
-        new_ones = [ones[k] | _same(orthant[k], row) for k in others]
+        new_ones = [ones[k] | same_rows(orthant[k], row) for k in others]
         density = np.divide(1.0, np.sqrt(TWO_PI * norm2), out=np.zeros_like(norm2), where=norm2 > 0)
         conditional = _moment(projected[: len(rest)], projected[len(rest) :], new_ones, probabilities)
         terms.append((row, np.where(counted, density * conditional, 0.0)))
@@ -275,5 +282,7 @@ __all__ = [
     "orthant_moment",
     "orthant_probability",
     "project_out",
+    "repeated_rows",
+    "same_rows",
     "unit_rows",
 ]
