@@ -15,6 +15,12 @@ CPU time of the best of a few calls after a first one that builds the plans:
 * **Quartic moments** (student ``x**4``, teacher ``x**2``; tables generated into the cache on
   first use): the six averages by the shared route against the group route, at p = k = 2 on
   one point and p = 8, k = 1 over 10 points: target at least 5x faster.
+* **relu SDE step** (relu units on both sides, p = k = 2, 32 random points as replicas): the
+  evaluation one SDE step makes (the drift and the packed covariance, as ``SdeDynamics`` does),
+  the increment moments per student pair (``numerics/kernels/relu_increments.py``), against the
+  same step with the moments summed tuple by tuple (``relu_increment_moments_by_tuples``, the
+  route it replaces), wall time interleaved in the same run; agreement checked to 1e-10 relative
+  first. Target at least 20x faster.
 
 ``python -m bench --only noise`` (or ``python -m bench.bench_noise``) prints the rows.
 """
@@ -82,18 +88,63 @@ def routes_row(label: str, model, p: int, k: int, points: int, repeats: int, tar
                target=target, target_kind="speedup>=", clock="cpu", max_relative_difference=error)
 
 
+def _packed_by_tuples(module, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float) -> np.ndarray:
+    """The packed relu covariance with the moments summed tuple by tuple (the route the per-pair one replaces)."""
+    from numerics.noise.packing import packed_size
+    from numerics.noise.tuple_fluctuations import relu_increment_moments_by_tuples
+    from numerics.noise.tuple_packing import tuple_packing
+
+    points, p, k = Q.shape[0], Q.shape[-1], R.shape[-1]
+    packing = tuple_packing(p, k)
+    X = relu_increment_moments_by_tuples(module, Q, R, T, 0.0).reshape(points, -1)
+    X = np.concatenate([X, np.zeros((points, 1))], axis=1)
+    drift_Q, drift_R = module.first_order_terms(Q, R, T)
+    drift = np.concatenate([drift_Q.reshape(points, -1), drift_R.reshape(points, -1)], axis=1)[:, packing.drift_index]
+    D = packed_size(p, k)
+    second = X[:, packing.terms.reshape(-1)].reshape(points, D, D, 4).sum(axis=-1)
+    Sigma = eta**2 * (second - drift[:, :, None] * drift[:, None, :])
+    return (Sigma + np.swapaxes(Sigma, -1, -2)) / 2
+
+
+def relu_step_row(p: int, k: int, replicas: int, repeats: int) -> dict:
+    """One relu SDE step (drift and packed covariance): moments per student pair against tuple by tuple."""
+    from bench.common import time_pair
+    from derive.model.model import Model
+    from numerics.results.settings import RunSettings
+    from numerics.runtime.registry import resolve
+    from numerics.simulators.sde_dynamics import SdeDynamics
+
+    relu = Model(student_activation="relu(x)", teacher_activation="relu(x)")
+    Q, R, T = random_overlaps(p, k, replicas, seed=5)
+    resolved = resolve(relu, sizes=(p, k))
+    dynamics = SdeDynamics(RunSettings(eta=ETA, model=relu), resolved, replicas, p, k)
+    new = dynamics.covariance(Q, R, T, None)
+    old = _packed_by_tuples(resolved.module, Q, R, T, ETA)
+    gap = float(np.max(np.abs(new - old)) / np.max(np.abs(old)))
+    if not gap < 1e-10:
+        raise AssertionError(f"relu covariance per student pair off the tuple-by-tuple route by {gap:.2g}")
+    new, old = time_pair(lambda: (dynamics.drift(Q, R, T, None), dynamics.covariance(Q, R, T, None)),
+                         lambda: (dynamics.drift(Q, R, T, None), _packed_by_tuples(resolved.module, Q, R, T, ETA)),
+                         repeats=repeats)
+    return row("noise", f"relu step (drift + covariance) p={p},k={k},replicas={replicas}", seconds=new.best,
+               baseline_seconds=old.best, baseline="the same step with the moments summed tuple by tuple",
+               target=20.0, target_kind="speedup>=", relative_gap=gap)
+
+
 def run(smoke: bool = False) -> list[dict]:
-    """Rows: He3's packed covariance against the paper model's; shared against group route (He3, quartic)."""
+    """Rows: He3's packed covariance against the paper model's; shared against group route (He3, quartic); the
+    relu SDE step per student pair against tuple by tuple."""
     from derive.model.model import HE3, Model
 
     if smoke:
-        return [packed_row(2, 1, 4, 1), routes_row("he3", HE3, 2, 1, 2, 1, None)]
+        return [packed_row(2, 1, 4, 1), routes_row("he3", HE3, 2, 1, 2, 1, None), relu_step_row(1, 2, 2, 1)]
     quartic = Model(**QUARTIC)
     return [
         packed_row(8, 1, 100, 3),
         routes_row("he3", HE3, 8, 1, 100, 3, None),
         routes_row("quartic", quartic, 2, 2, 1, 3, 5.0),
         routes_row("quartic", quartic, 8, 1, 10, 1, 5.0),
+        relu_step_row(2, 2, 32, 3),
     ]
 
 

@@ -74,6 +74,8 @@ ISOTROPY_TOLERANCE = 1e-8
 #: Default displacement ``Delta`` of the start along ``w`` from which :meth:`PlateauNoise.escape_offset`
 #: runs the ODE: small enough for the linear regime (its escape is ``ln(1/Delta) / g_R`` late).
 REFERENCE_DISTANCE = 1e-4
+#: Points at which plateau_noise times the covariance and the Jacobian a second time, for their marginal cost.
+COST_PROBE_POINTS = 16
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,9 @@ def plateau_noise(
     distance : float
         ``Delta`` of :meth:`PlateauNoise.escape_offset`.
     max_seconds : float
-        Refuse (``ValueError``) when the covariance along the path is estimated to take longer (relu).
+        Refuse (``ValueError``) when the covariance and the Jacobian along the path are estimated to
+        take longer (timed at two points before the path: a relu committee's symmetric plateau has
+        thousands of points).
 
     Raises
     ------
@@ -307,8 +311,8 @@ def plateau_noise(
         Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`), if nothing
         grows there at linear order (He3: ``g_R <= 0``), if the escape rate is complex or repeated
         at a symmetric plateau, if the noise of an ``R = 0`` plateau's ``R`` is not i.i.d. over the
-        entries while ``g_R`` is repeated, if the covariance would take longer than ``max_seconds``,
-        or for a setting it does not take (above).
+        entries while ``g_R`` is repeated, if the covariance and the Jacobian along the path would take
+        longer than ``max_seconds``, or for a setting it does not take (above).
     TypeError
         No learning rate, or a keyword that is not a setting.
     """
@@ -382,19 +386,33 @@ def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSetting
 
 def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, points: int,
                 max_seconds: float) -> None:
-    """``ValueError`` when ``Sigma`` at ``points`` points, timed at two, would take over ``max_seconds``."""
-    step_covariance(Q, R, T, run)  # the first call lays out the evaluation
-    pair = (np.stack([Q, Q]), np.stack([R, R]), T)
-    seconds = np.inf
-    # best of three, and the repeats only when one timing says no: a busy machine that pauses this
-    # process for a moment must not refuse a cheap model
-    for _ in range(3):
-        begin = time.perf_counter()
-        step_covariance(*pair, run)
-        seconds = min(seconds, (time.perf_counter() - begin) / 2)
-        if seconds * points <= max_seconds:
-            break
-    check_affordable(seconds, points, max_seconds)
+    """``ValueError`` when ``Sigma`` and the Jacobian at ``points`` points would take over ``max_seconds``.
+
+    Both are evaluated for the whole path in one batched call each, so the estimate is the time at two
+    points plus, only if that alone says no, the marginal cost per point (timed at
+    :data:`COST_PROBE_POINTS`) times the rest: a call with a large fixed part (a mini-batch's covariance)
+    must not be refused for it.
+    """
+
+    def seconds_at(size: int) -> float:
+        batch = (np.stack([Q] * size), np.stack([R] * size), T)
+        best = np.inf
+        # best of three: a busy machine that pauses this process for a moment must not refuse a cheap model
+        for _ in range(3):
+            begin = time.perf_counter()
+            step_covariance(*batch, run)
+            jacobian(*batch, settings=run)
+            best = min(best, time.perf_counter() - begin)
+        return best
+
+    step_covariance(np.stack([Q, Q]), np.stack([R, R]), T, run)  # the first calls lay out the evaluation
+    jacobian(np.stack([Q, Q]), np.stack([R, R]), T, settings=run)
+    two = seconds_at(2)
+    estimate = two / 2 * points
+    if estimate > max_seconds and points > 2:
+        marginal = max(seconds_at(COST_PROBE_POINTS) - two, 0.0) / (COST_PROBE_POINTS - 2)
+        estimate = min(estimate, two + marginal * (points - 2))
+    check_affordable(estimate / points, points, max_seconds)
 
 
 def _check_isotropic(RR: np.ndarray) -> None:

@@ -165,12 +165,12 @@ def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_p
 
 
 def check_affordable(seconds_per_point: float, points: int, limit: float) -> None:
-    """``ValueError`` when the covariance along the path would take longer than ``limit`` seconds."""
+    """``ValueError`` when the covariance and the Jacobian along the path would take longer than ``limit`` seconds."""
     if seconds_per_point * points > limit:
         raise ValueError(
-            f"plateau_noise: the increment covariance of this model costs {seconds_per_point:.3g} s per point, "
-            f"{seconds_per_point * points:.0f} s for the {points} points of the noise integral (limit {limit:g} s: "
-            "relu networks evaluate their moments by truncated sums); pass max_seconds to allow it"
+            f"plateau_noise: the increment covariance and the Jacobian of the drift of this model cost "
+            f"{seconds_per_point:.3g} s per point, {seconds_per_point * points:.0f} s for the {points} points of the "
+            f"noise integral (limit {limit:g} s); pass max_seconds to allow it"
         )
 
 

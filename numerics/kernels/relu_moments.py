@@ -130,7 +130,8 @@ def _orthant4(rows: list[np.ndarray]) -> np.ndarray:
         weights, total, axes=(0, 0))
 
 
-def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray]) -> np.ndarray | float:
+def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray],
+                   ones: list[np.ndarray] | None = None) -> np.ndarray | float:
     """``E[prod_{a in linear} (F_a . g) prod_{s in orthant} theta(F_s . g)]`` for rows broadcast together.
 
     Parameters
@@ -140,17 +141,60 @@ def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray]) -> np.nd
     orthant : list of arrays, shape (..., m)
         Rows of the indicators (at most four). Exactly equal rows are one indicator
         (``theta**2 = theta``), wherever they are equal.
+    ones : list of bool arrays, shape (...), optional
+        One per orthant row: where true that indicator is 1 (a copy of a row the law is conditioned
+        on, ``theta**n = theta``), not ``theta(0) = 1/2``. Default none.
 
     Returns
     -------
     array, shape (...)
     """
-    ones = [np.zeros(row.shape[:-1], dtype=bool) for row in orthant]
-    return _moment(list(linear), list(orthant), ones, {})
+    return _moment(list(linear), list(orthant), _start_ones(orthant, ones), {})
 
 
-def _same(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def indicator_terms(linear: list[np.ndarray], orthant: list[np.ndarray],
+                    ones: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The indicators' part of Stein's lemma for one more linear factor: ``(row, coefficient)`` pairs.
+
+    For every row ``w`` (module docstring)
+
+        E[(w . g) prod linear prod theta] = sum_b (w . F_b) E[prod linear / z_b prod theta]
+                                           + sum (w . row) coefficient
+
+    over the returned pairs (one per orthant row; ``coefficient = p_s(0) E[... | z_s = 0]``, 0 for
+    the copies of an equal row), so that a caller with many ``w`` evaluates the conditional
+    moments once.
+
+    Parameters
+    ----------
+    linear, orthant, ones :
+        As :func:`orthant_moment`.
+
+    Returns
+    -------
+    list of (array (..., m), array (...))
+    """
+    ones = _closure(list(orthant), _start_ones(orthant, ones))
+    return _indicator_terms(list(linear), list(orthant), ones, {})
+
+
+def repeated_rows(orthant: list[np.ndarray], ones: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Masks (shape (...) each) of the orthant rows that count as 1: ``ones``, and every row exactly equal to an
+    earlier counted one (``theta**2 = theta``); the indicators whose deltas :func:`indicator_terms` leaves out."""
+    return _closure(list(orthant), _start_ones(orthant, ones))
+
+
+def same_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Where two broadcast rows (..., m) are exactly equal (one indicator), shape (...)."""
     return np.all(u == v, axis=-1)
+
+
+def _start_ones(orthant: list[np.ndarray], ones: list[np.ndarray] | None) -> list[np.ndarray]:
+    if ones is None:
+        return [np.zeros(row.shape[:-1], dtype=bool) for row in orthant]
+    if len(ones) != len(orthant):
+        raise ValueError(f"ones needs one mask per orthant row ({len(orthant)}), got {len(ones)}")
+    return [np.asarray(mask, dtype=bool) for mask in ones]
 
 
 def _masked_probability(orthant: list[np.ndarray], ones: list[np.ndarray]) -> np.ndarray | float:
@@ -171,17 +215,22 @@ def _masked_probability(orthant: list[np.ndarray], ones: list[np.ndarray]) -> np
     return value
 
 
+def _closure(orthant: list[np.ndarray], ones: list[np.ndarray]) -> list[np.ndarray]:
+    """theta**n = theta: a row equal to an earlier kept one is that indicator again (also rows that became zero)."""
+    ones = list(ones)
+    for k in range(1, len(orthant)):
+        for i in range(k):
+            ones[k] = ones[k] | (~ones[i] & same_rows(orthant[i], orthant[k]))
+    return ones
+
+
 def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.ndarray],
             probabilities: dict) -> np.ndarray | float:
     # ones: indicators known to be 1 (copies of a row conditioned to 0 through theta**n = theta);
     # probabilities: the orthant probabilities computed so far, by the identity of their rows (the pairings of
     # the linear factors reach the same unprojected orthant several times, and its four-variate probability is
     # the costly part)
-    # theta**n = theta: a row equal to an earlier kept one is that indicator again (also for rows that became zero)
-    ones = list(ones)
-    for k in range(1, len(orthant)):
-        for i in range(k):
-            ones[k] = ones[k] | (~ones[i] & _same(orthant[i], orthant[k]))
+    ones = _closure(orthant, ones)
     if not linear:
         key = tuple(id(row) for row in orthant) + tuple(id(mask) for mask in ones)
         if key not in probabilities:
@@ -191,6 +240,15 @@ def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.n
     total = 0.0
     for i, other in enumerate(rest):
         total = total + _dot(first, other) * _moment(rest[:i] + rest[i + 1 :], orthant, ones, probabilities)
+    for row, coefficient in _indicator_terms(rest, orthant, ones, probabilities):
+        total = total + _dot(first, row) * coefficient
+    return total
+
+
+def _indicator_terms(rest: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.ndarray],
+                     probabilities: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(row, p_s(0) E[rest... | z_s = 0])`` per orthant row (``ones`` already closed under equal rows)."""
+    terms = []
     for i, row in enumerate(orthant):
         # one delta per group of equal rows (its first row; the others are marked as ones), and its copies become 1
         counted = ~ones[i]
@@ -198,11 +256,11 @@ def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.n
             continue
         others = [k for k in range(len(orthant)) if k != i]
         projected, norm2 = project_out(rest + [orthant[k] for k in others], row)
-        new_ones = [ones[k] | _same(orthant[k], row) for k in others]
+        new_ones = [ones[k] | same_rows(orthant[k], row) for k in others]
         density = np.divide(1.0, np.sqrt(TWO_PI * norm2), out=np.zeros_like(norm2), where=norm2 > 0)
         conditional = _moment(projected[: len(rest)], projected[len(rest) :], new_ones, probabilities)
-        total = total + np.where(counted, _dot(first, row) * density * conditional, 0.0)
-    return total
+        terms.append((row, np.where(counted, density * conditional, 0.0)))
+    return terms
 
 
 def unit_rows(C: np.ndarray) -> np.ndarray:
@@ -217,4 +275,14 @@ def unit_rows(C: np.ndarray) -> np.ndarray:
     return F
 
 
-__all__ = ["NODES", "PANEL_EDGES", "orthant_moment", "orthant_probability", "project_out", "unit_rows"]
+__all__ = [
+    "NODES",
+    "PANEL_EDGES",
+    "indicator_terms",
+    "orthant_moment",
+    "orthant_probability",
+    "project_out",
+    "repeated_rows",
+    "same_rows",
+    "unit_rows",
+]

@@ -16,7 +16,8 @@ adds ``<sigma_j rho E_m z_x>`` (kernels ``readout_increment_*``) and
 :mod:`numerics.kernels.tuple_moments`). The kernels' blocks are gathered for all index tuples
 at once by :func:`numerics.kernels.unit_tuples.gather`. relu networks (relu units on both sides)
 take another route: with ``relu(z) = z theta(z)`` every average is a truncated moment
-``E[z_a z_b z_c z_d 1{z_S > 0}]`` of the units' rows (:mod:`numerics.kernels.relu_moments`).
+``E[z_a z_b z_c z_d 1{z_S > 0}]`` of the units' rows (:mod:`numerics.kernels.relu_moments`),
+summed per student pair by :mod:`numerics.kernels.relu_increments`.
 
 The covariance is ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)`` (``eta eta_a`` and
 ``eta_a**2`` in the readout's blocks). With ``second_order`` an erf network also gets the
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from numerics.core.validation import covariance
+from numerics.kernels.relu_increments import relu_pair_moments
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
 from numerics.noise.erf_higher_orders import erf_higher_blocks, includes_higher_orders
@@ -138,24 +140,44 @@ def _relu_residual_square(F, linear, orthant, fixed, c):
     return np.einsum("...uv,...u,...v->...", moments, c_exp, c_exp)
 
 
-def _relu_inputs(module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any, b: Any) -> tuple:
-    """``(a, F, c)``: the student readouts (..., p), the units' factor rows and ``c = (-a, b)`` (..., p + k)."""
+def _relu_inputs(module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: Any, b: Any,
+                 rows: bool = True) -> tuple:
+    """``(a, F, c)``: the student readouts (..., p), the units' factor rows (``None`` unless ``rows``) and
+    ``c = (-a, b)`` (..., p + k)."""
     p, k = R.shape[-2:]
     a, b = readout_vectors(module.readouts, p, k, a, b)
     batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
     c = np.concatenate([np.broadcast_to(-a, batch + (p,)), np.broadcast_to(b, batch + (k,))], axis=-1)
-    return a, unit_rows(covariance(Q, R, T)), c
+    return a, unit_rows(covariance(Q, R, T)) if rows else None, c
 
 
 def relu_increment_moments(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
     a: np.ndarray | None = None, b: np.ndarray | None = None,
 ) -> np.ndarray:
-    """:func:`increment_moments` of a relu network, from the truncated moments of :mod:`numerics.kernels.relu_moments`.
+    """:func:`increment_moments` of a relu network, per student pair (:mod:`numerics.kernels.relu_increments`).
 
     ``sigma'(z_j) = theta(z_j)`` and ``g_u(z_u) = z_u theta(z_u)``, so ``<E_j z_x E_i z_y>`` is
-    ``a_j a_i sum_{u, v} c_u c_v E[z_x z_y z_u z_v 1{z_j, z_i, z_u, z_v > 0}]`` (plus ``Delta``
-    times ``E[z_x z_y 1{z_j, z_i > 0}]``). Same parameters, shape and layout.
+    ``a_j a_i E[z_x z_y theta(z_j) theta(z_i) (h**2 + Delta)]`` with ``h = sum_u c_u relu(z_u)``.
+    Same parameters, shape and layout; equal to :func:`relu_increment_moments_by_tuples` to round-off.
+    """
+    p, k = R.shape[-2:]
+    a, _, c = _relu_inputs(module, Q, R, T, a, b, rows=False)
+    M = relu_pair_moments(covariance(Q, R, T), c, delta, p)  # (..., j, i, x, y)
+    X = M * (a[..., :, None, None, None] * a[..., None, :, None, None])
+    return np.moveaxis(X, -3, -2)
+
+
+def relu_increment_moments_by_tuples(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`relu_increment_moments` as the sum of truncated moments tuple by tuple (the reference, slow).
+
+    ``<E_j z_x E_i z_y>`` is ``a_j a_i sum_{u, v} c_u c_v E[z_x z_y z_u z_v 1{z_j, z_i, z_u, z_v > 0}]``
+    (plus ``Delta`` times ``E[z_x z_y 1{z_j, z_i > 0}]``), every moment from
+    :func:`numerics.kernels.relu_moments.orthant_moment`: ``p**2 (p + k)**4`` moments, each with a
+    four-variate orthant probability. Same parameters, shape and layout.
     """
     p, k = R.shape[-2:]
     a, F, c = _relu_inputs(module, Q, R, T, a, b)
@@ -179,7 +201,25 @@ def relu_readout_moments(
     module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
     a: np.ndarray | None = None, b: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`readout_increment_moments` of a relu network (``sigma(z_j) = z_j theta(z_j)``); same shapes."""
+    """:func:`readout_increment_moments` of a relu network (``sigma(z_j) = z_j theta(z_j)``); same shapes.
+
+    Slices of the per-pair moments ``M[j, m, x, y] = E[z_x z_y theta_j theta_m (h**2 + Delta)]``
+    (:func:`numerics.kernels.relu_increments.relu_pair_moments`): ``Y[j, m, x] = a_m M[j, m, x, j]``,
+    ``S[j, m] = M[j, m, j, m]``. Equal to :func:`relu_readout_moments_by_tuples` to round-off.
+    """
+    p = Q.shape[-1]
+    a, _, c = _relu_inputs(module, Q, R, T, a, b, rows=False)
+    M = relu_pair_moments(covariance(Q, R, T), c, delta, p)
+    Y = np.einsum("...jmxj->...jmx", M[..., :p])
+    S = np.einsum("...jmjm->...jm", M[..., :p, :p])
+    return Y * a[..., None, :, None], S
+
+
+def relu_readout_moments_by_tuples(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, delta: float,
+    a: np.ndarray | None = None, b: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`relu_readout_moments` as the sum of truncated moments tuple by tuple (the reference, slow)."""
     p, k = R.shape[-2:]
     a, F, c = _relu_inputs(module, Q, R, T, a, b)
     students, units = np.arange(p), np.arange(p + k)
@@ -266,6 +306,8 @@ __all__ = [
     "increment_moments",
     "readout_increment_moments",
     "relu_increment_moments",
+    "relu_increment_moments_by_tuples",
     "relu_readout_moments",
+    "relu_readout_moments_by_tuples",
     "tuple_covariance_blocks",
 ]
