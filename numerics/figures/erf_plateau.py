@@ -9,7 +9,8 @@ direction (the students specialise), at the linearised rate ``g_R``. A start of 
 ``alpha_escape(N) = const + ln(N) / (2 g_R)``. The escape is the first alpha at which the risk
 falls to half the plateau's (:func:`escape_alpha`). It is measured by the ODE from
 ``R(0) = N**-1/2 Z`` (one fixed draw ``Z``), the diffusion approximation
-(:func:`numerics.simulate_sde`, many replicas, step ``dalpha = SDE_STEP / eta``), the exact
+(:func:`numerics.simulate_sde`, many replicas, step ``dalpha = SDE_STEP / eta``, covariance at leading order
+in eta), the exact
 overlap chain and weight-space SGD (``simulate``, small N); the slopes against ``ln N`` are
 fitted by :func:`numerics.figures.escape_laws.fit_escape_law` with bootstrap intervals.
 """
@@ -99,9 +100,11 @@ def sgd_escapes(method: str, N: float, replicas: int, seed: int, p: int = P, k: 
         from numerics.simulators.sde import simulate_sde
 
         R0 = np.random.default_rng(seed).normal(scale=N**-0.5, size=(replicas, p, k))
+        # leading order in eta: the eta**3, eta**4 parts move the noise of Q (not of R, which drives the
+        # escape) and would make the runs 20-70 times longer (docs/escape_laws.md)
         run = simulate_sde(np.broadcast_to(np.eye(p), (replicas, p, p)), R0, np.eye(k), N=N, eta=eta, model=SCM,
                            alpha_max=alpha_max, replicas=replicas, seed=seed, record=grid, progress=False,
-                           dalpha=sde_step / eta)
+                           dalpha=sde_step / eta, leading_order_noise=True)
     else:
         from numerics.simulators.weights import simulate
 

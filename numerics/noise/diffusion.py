@@ -79,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-from numerics.core.validation import check_overlaps, check_scalar
+from numerics.core.validation import check_flag, check_overlaps, check_scalar
 from numerics.noise.covariance_plan import Plan, build_plan, materialise, pair_weights, same_layout
 from numerics.noise.fluctuations import increment_covariance
 from numerics.noise.packing import gather_dense, pack_covariance, packed_size, sigma_blocks
@@ -370,6 +370,8 @@ def packed_covariance(
                          "the increment covariance of sharpness-aware steps is not derived")
     eta, model, second_order = (values[name] if name != "eta" or eta is None else eta
                                 for name in ("eta", "model", "second_order"))
+    # the covariance's own order: leading_order_noise drops the eta**3, eta**4 parts (RunSettings)
+    second_order = bool(second_order) and not check_flag(values["leading_order_noise"], "leading_order_noise")
     if values["batch_size"] != 1 or values["a"] is not None or values["b"] is not None or values["eta_a"]:
         raise ValueError("packed_covariance evaluates single-sample scalar readouts; for batch_size, a, b and eta_a "
                          "use numerics.increment_covariance")

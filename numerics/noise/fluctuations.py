@@ -124,7 +124,9 @@ def increment_covariance(
     eta_a = values["eta_a"] if "eta_a" in setting_overrides or values["eta_a"] else None
     Q, R, T = check_overlaps(Q, R, T)
     eta = check_scalar(eta, "eta", nonnegative=True)
-    second_order = check_flag(second_order, "second_order")
+    # the covariance's own order: leading_order_noise drops the eta**3, eta**4 parts (RunSettings)
+    second_order = check_flag(second_order, "second_order") and not check_flag(values["leading_order_noise"],
+                                                                                "leading_order_noise")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     p, k = Q.shape[-1], T.shape[-1]
     trained = eta_a is not None

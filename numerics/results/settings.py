@@ -99,6 +99,15 @@ class RunSettings:
         scalar readouts: ``c x**2 + c0`` at any width, others at small widths) and the weight simulator;
         not with ``spherical``, readout vectors or a trained readout; the overlap chain, the SDE and the
         increment covariance refuse it.
+    leading_order_noise : bool
+        Keep only the leading part of the increment covariance (``eta**2`` in ``QQ, QR, RR``): the
+        covariance as with ``second_order=False``, the drift as ``second_order`` says. Default
+        ``False``: with ``second_order`` the covariance has its ``eta**3`` and ``eta**4`` parts
+        (polynomial models, erf networks up to ``p + k = 8`` units; relu networks are always
+        leading order). For erf networks those parts cost 20x to 250x the leading order from
+        ``p + k = 4`` to 8 (``python -m bench --only erf_higher``). Read by the increment
+        covariance, the SDE and ``plateau_noise``; the ODE and the exact simulators have no
+        covariance to truncate.
 
     Notes
     -----
@@ -139,6 +148,7 @@ class RunSettings:
     spherical: bool = False
     readout_decay: float = 0.0
     sam_radius: float = 0.0
+    leading_order_noise: bool = False
 
     def __post_init__(self) -> None:
         checked = {
@@ -151,6 +161,7 @@ class RunSettings:
             "spherical": check_flag(self.spherical, "spherical"),
             "readout_decay": check_scalar(self.readout_decay, "readout_decay", nonnegative=True),
             "sam_radius": check_scalar(self.sam_radius, "sam_radius", nonnegative=True),
+            "leading_order_noise": check_flag(self.leading_order_noise, "leading_order_noise"),
         }
         if checked["sam_radius"]:
             _check_sam_combination(checked)

@@ -201,15 +201,17 @@ class SdeDynamics:
         self, Q: np.ndarray, R: np.ndarray, T: np.ndarray, a: np.ndarray | None, rows: np.ndarray | None
     ) -> np.ndarray:
         settings, resolved = self.settings, self.resolved
+        # the covariance's own order (RunSettings.leading_order_noise drops its eta**3, eta**4 parts)
+        second_order = settings.second_order and not settings.leading_order_noise
         if self.packed is None and not settings.eta_a:
             # erf and relu networks (sign teachers, label flips): straight into the packed layout
             # (numerics/noise/tuple_packing.py)
             b = self.teacher_readout(rows) if self.per_unit else None
             return tuple_packed_covariance(resolved.module, Q, R, T, settings.eta, resolved.noise_variance, a, b,
-                                           label_flip=resolved.label_flip, second_order=settings.second_order)
+                                           label_flip=resolved.label_flip, second_order=second_order)
         if not self.per_unit:
-            return self.packed(Q, R, T, settings.eta, resolved, settings.second_order)
-        return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, settings.second_order, a,
+            return self.packed(Q, R, T, settings.eta, resolved, second_order)
+        return readout_covariance(Q, R, T, settings.eta, settings.model, resolved, second_order, a,
                                   self.teacher_readout(rows), settings.eta_a)
 
     def drift(

@@ -176,3 +176,24 @@ def test_above_the_size_limit_the_leading_order_with_a_warning():
         blocks = numerics.increment_covariance(Q, R, T, 0.5, model=SCM)
     np.testing.assert_array_equal(blocks[0], numerics.increment_covariance(Q, R, T, 0.5, model=SCM,
                                                                            second_order=False)[0])
+
+
+def test_leading_order_noise_setting_drops_the_higher_parts_of_the_covariance_only():
+    """``leading_order_noise=True``: the covariance of ``second_order=False`` in every route, the drift unchanged."""
+    Q, R, T = random_overlaps(np.random.default_rng(11), (), 2, 2)
+    cubic = Model(student_activation="x**3", teacher_activation="x**3")
+    for model in (SCM, cubic):
+        full = numerics.packed_covariance(Q, R, T, eta=0.5, model=model)
+        leading = numerics.packed_covariance(Q, R, T, eta=0.5, model=model, leading_order_noise=True)
+        gradient_flow = numerics.packed_covariance(Q, R, T, eta=0.5, model=model, second_order=False)
+        assert relative_error(leading, gradient_flow) < 1e-14
+        assert relative_error(leading, full) > 1e-3  # the setting is not ignored
+        blocks = numerics.increment_covariance(Q, R, T, eta=0.5, model=model, leading_order_noise=True)
+        assert relative_error(pack_covariance(*blocks), leading) < 1e-12
+    drift = numerics.rhs(Q, R, T, eta=0.5, model=SCM)
+    same = numerics.rhs(Q, R, T, eta=0.5, model=SCM, leading_order_noise=True)
+    assert all(np.array_equal(x, y) for x, y in zip(drift, same))
+    runs = [numerics.simulate_sde(Q, R, T, N=100, eta=0.5, model=SCM, alpha_max=0.5, dalpha=0.05, seed=3, replicas=2,
+                                  progress=False, leading_order_noise=flag) for flag in (False, True)]
+    assert runs[1].settings.leading_order_noise and not runs[0].settings.leading_order_noise
+    assert not np.allclose(np.asarray(runs[0].Q), np.asarray(runs[1].Q))
