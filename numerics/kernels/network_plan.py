@@ -273,22 +273,34 @@ class PlanBuilder:
             operands.append((("I", index), order))
         return _positioned(operands, position)
 
-    def add_average(self, name: str, kinds: tuple[str, ...], products: dict[tuple, dict[int, float]]) -> None:
-        """Sort an average's merged products by split (:data:`SPLITS`)."""
+    def add_average(self, name: str, kinds: tuple[str, ...], products: dict[tuple, dict[int, float]],
+                    symmetries: tuple[tuple[int, ...], ...] = (FREE_AXES,)) -> None:
+        """Sort an average's merged products by split (:data:`SPLITS`).
+
+        The average is summed over its free ``symmetries`` afterwards, so any image of a product under
+        them counts the same: each product is taken in the image (and split) that adds the fewest
+        new entries, so that products share halves across what were different splits.
+        """
         by_split: dict[tuple[int, bool], SplitTerms] = {}
         x_index: dict[tuple[int, bool], dict] = {}
         y_index: dict[tuple[int, bool], dict] = {}
+        permutations = _group_or_identity(symmetries)
         for product, weights in products.items():
             is_open = any(OPEN in positions for _, positions in product)
-            masks = [sum(1 << a for a in positions) for _, positions in product]
-            halves = {(n, is_open): _halves(product, masks, n) for n in range(len(SPLITS))}
-            choices = [key for key, found in halves.items() if found is not None]
-            # the split that adds the fewest new entries (halves it already holds cost nothing), then the order
-            key = min(choices, key=lambda key: (
-                _new_entries(halves[key][0], SPLITS[key[0]][0] + SPLITS[key[0]][1], x_index.get(key, {}))  # noqa: B023
-                + _new_entries(halves[key][1], SPLITS[key[0]][0] + SPLITS[key[0]][2], y_index.get(key, {})),  # noqa: B023
-                key[0]))
-            left, right = halves[key]
+            halves = {}
+            for image in {_image(product, permutation) for permutation in permutations}:
+                masks = tuple(sum(1 << a for a in positions) for _, positions in image)
+                for n in _separating_splits(frozenset(masks)):
+                    halves.setdefault((n, is_open), []).append(_halves(image, masks, n))
+            # the split and image that add the fewest new entries (halves already held cost nothing), then the order
+            key, (left, right) = min(
+                ((key, pair) for key, found in halves.items() for pair in sorted(found)),
+                key=lambda choice: (
+                    _new_entries(choice[1][0], SPLITS[choice[0][0]][0] + SPLITS[choice[0][0]][1],
+                                 x_index.get(choice[0], {}))
+                    + _new_entries(choice[1][1], SPLITS[choice[0][0]][0] + SPLITS[choice[0][0]][2],
+                                   y_index.get(choice[0], {})),
+                    choice[0][0]))
             terms = by_split.setdefault(key, SplitTerms(SPLITS[key[0]], is_open))
             x = x_index.setdefault(key, {}).setdefault(left, len(terms.x_keys))
             if x == len(terms.x_keys):
@@ -300,6 +312,30 @@ class PlanBuilder:
             for power, weight in weights.items():
                 entry[power] = entry.get(power, 0.0) + weight
         self.plan.averages[name] = AveragePlan(kinds, [by_split[key] for key in sorted(by_split)])
+
+
+def _group_or_identity(symmetries: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """``symmetries`` when they form a group (closed under composition), else the identity alone: only
+    then is the symmetrised sum of an image of a product the symmetrised sum of the product."""
+    found = {tuple(permutation) for permutation in symmetries}
+    closed = all(tuple(first[a] for a in second) in found for first in found for second in found)
+    return tuple(sorted(found)) if closed and FREE_AXES in found else (FREE_AXES,)
+
+
+def _image(product: tuple[Operand, ...], permutation: tuple[int, ...]) -> tuple[Operand, ...]:
+    """A product with its output axes relabelled, axis ``a`` to ``permutation[a]`` (the open index stays)."""
+    return tuple(sorted(_operand_key(key, tuple(permutation[a] if a < OPEN else a for a in positions))
+                        for key, positions in product))
+
+
+@cache
+def _separating_splits(masks: frozenset[int]) -> tuple[int, ...]:
+    """The numbers of the splits that separate factors on the output axes ``masks`` (bit masks)."""
+    found = []
+    for n, (on_left, on_right) in enumerate(_ALL_SPLIT_MASKS):
+        if all(m & ~on_left == 0 or m & ~on_right == 0 for m in masks):
+            found.append(n)
+    return tuple(found)
 
 
 def _positioned(operands: list[tuple[tuple, tuple[str, ...]]], position: dict[str, int]) -> tuple[Operand, ...]:
@@ -340,7 +376,7 @@ def build_shared_plan(tables: dict) -> SharedPlan:
         ``(pairs as digits, ((weight, multiplicities as digits), ...))``.
     """
     builder = PlanBuilder()
-    for name, (free, _, parts) in tables.items():
+    for name, (free, symmetries, parts) in tables.items():
         free = [tuple(vertex) for vertex in free]
         products: dict[tuple, dict[int, float]] = {}
         for coefficient, delta_power, residuals, groups in parts:
@@ -356,7 +392,7 @@ def build_shared_plan(tables: dict) -> SharedPlan:
                     product = builder.reduce(edges, degrees, vertices)
                     weights = products.setdefault(product, {})
                     weights[delta_power] = weights.get(delta_power, 0.0) + coefficient * count
-        builder.add_average(name, tuple(kind for kind, _ in free), products)
+        builder.add_average(name, tuple(kind for kind, _ in free), products, tuple(map(tuple, symmetries)))
     return builder.plan
 
 
