@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import compress
 
 #: Output axes of the free vertices.
 FREE_AXES = (0, 1, 2, 3)
@@ -285,29 +286,51 @@ class PlanBuilder:
         x_index: dict[tuple[int, bool], dict] = {}
         y_index: dict[tuple[int, bool], dict] = {}
         permutations = _group_or_identity(symmetries)
+        # operands as numbers (and their images as a table), so that the halves compared are tuples of ints
+        numbers: dict[Operand, int] = {}
+        operands: list[Operand] = []
+        masks: list[int] = []
+        images: dict[tuple[int, int], int] = {}
+
+        def number(operand: Operand) -> int:
+            found = numbers.get(operand)
+            if found is None:
+                found = numbers[operand] = len(operands)
+                operands.append(operand)
+                masks.append(sum(1 << a for a in operand[1]))
+            return found
+
+        def image(operand: int, permutation: int) -> int:
+            found = images.get((operand, permutation))
+            if found is None:
+                key, positions = operands[operand]
+                moved = tuple(permutations[permutation][a] if a < OPEN else a for a in positions)
+                found = images[(operand, permutation)] = number(_operand_key(key, moved))
+            return found
+
         for product, weights in products.items():
             is_open = any(OPEN in positions for _, positions in product)
-            halves = {}
-            for image in {_image(product, permutation) for permutation in permutations}:
-                masks = tuple(sum(1 << a for a in positions) for _, positions in image)
-                for n in _separating_splits(frozenset(masks)):
-                    halves.setdefault((n, is_open), []).append(_halves(image, masks, n))
+            numbered = [number(operand) for operand in product]
             # the split and image that add the fewest new entries (halves already held cost nothing), then the order
-            key, (left, right) = min(
-                ((key, pair) for key, found in halves.items() for pair in sorted(found)),
-                key=lambda choice: (
-                    _new_entries(choice[1][0], SPLITS[choice[0][0]][0] + SPLITS[choice[0][0]][1],
-                                 x_index.get(choice[0], {}))
-                    + _new_entries(choice[1][1], SPLITS[choice[0][0]][0] + SPLITS[choice[0][0]][2],
-                                   y_index.get(choice[0], {})),
-                    choice[0][0]))
+            best = None
+            for factors in {tuple(sorted(image(o, n) for o in numbered)) for n in range(len(permutations))}:
+                for n, inside, outside, left_cost, right_cost in _separations(tuple(masks[o] for o in factors)):
+                    left, right = tuple(compress(factors, inside)), tuple(compress(factors, outside))
+                    key = (n, is_open)
+                    cost = ((0 if left in x_index.get(key, ()) else left_cost)
+                            + (0 if right in y_index.get(key, ()) else right_cost))
+                    candidate = (cost, n, left, right)
+                    if best is None or candidate < best:
+                        best = candidate
+            _, n, left, right = best
+            key = (n, is_open)
             terms = by_split.setdefault(key, SplitTerms(SPLITS[key[0]], is_open))
             x = x_index.setdefault(key, {}).setdefault(left, len(terms.x_keys))
             if x == len(terms.x_keys):
-                terms.x_keys.append(left)
+                terms.x_keys.append(tuple(sorted(operands[o] for o in left)))
             y = y_index.setdefault(key, {}).setdefault(right, len(terms.y_keys))
             if y == len(terms.y_keys):
-                terms.y_keys.append(right)
+                terms.y_keys.append(tuple(sorted(operands[o] for o in right)))
             entry = terms.entries.setdefault((x, y), {})
             for power, weight in weights.items():
                 entry[power] = entry.get(power, 0.0) + weight
@@ -322,19 +345,20 @@ def _group_or_identity(symmetries: tuple[tuple[int, ...], ...]) -> tuple[tuple[i
     return tuple(sorted(found)) if closed and FREE_AXES in found else (FREE_AXES,)
 
 
-def _image(product: tuple[Operand, ...], permutation: tuple[int, ...]) -> tuple[Operand, ...]:
-    """A product with its output axes relabelled, axis ``a`` to ``permutation[a]`` (the open index stays)."""
-    return tuple(sorted(_operand_key(key, tuple(permutation[a] if a < OPEN else a for a in positions))
-                        for key, positions in product))
-
-
 @cache
-def _separating_splits(masks: frozenset[int]) -> tuple[int, ...]:
-    """The numbers of the splits that separate factors on the output axes ``masks`` (bit masks)."""
+def _separations(masks: tuple[int, ...]) -> tuple[tuple[int, tuple[bool, ...], tuple[bool, ...], int, int], ...]:
+    """Per split that separates factors on the output axes ``masks`` (bit masks, the open index bit
+    :data:`OPEN`): its number, which factors lie on ``H + S`` and which do not, and the guessed entries
+    of both halves (:func:`_new_entries`)."""
     found = []
     for n, (on_left, on_right) in enumerate(_ALL_SPLIT_MASKS):
-        if all(m & ~on_left == 0 or m & ~on_right == 0 for m in masks):
-            found.append(n)
+        inside = tuple(m & ~on_left == 0 for m in masks)
+        if all(is_inside or m & ~on_right == 0 for is_inside, m in zip(inside, masks)):
+            shared, left, right = SPLITS[n]
+            costs = [8 ** (len(shared) + len(axes)) * (9 if any(m >> OPEN & 1 for m, i in zip(masks, inside)
+                                                                if i == side) else 1)
+                     for side, axes in ((True, left), (False, right))]
+            found.append((n, inside, tuple(not i for i in inside), *costs))
     return tuple(found)
 
 
