@@ -65,6 +65,8 @@ def _splits() -> tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
 
 #: The splits of the four output axes ``(H, S, S')`` (:func:`_splits`).
 SPLITS = _splits()
+#: Passes that choose every product's split again given the others' (:meth:`PlanBuilder.add_average`).
+REFINEMENTS = 1
 #: The first splits, those without shared axes.
 UNSHARED_SPLITS = 7
 
@@ -308,21 +310,40 @@ class PlanBuilder:
                 found = images[(operand, permutation)] = number(_operand_key(key, moved))
             return found
 
-        for product, weights in products.items():
-            is_open = any(OPEN in positions for _, positions in product)
-            numbered = [number(operand) for operand in product]
-            # the split and image that add the fewest new entries (halves already held cost nothing), then the order
+        held: dict[tuple, int] = {}  # (split key, side, half) -> number of products using it
+
+        def choose(numbered: list[int], is_open: bool) -> tuple:
+            """The split and image adding the fewest new entries (halves held cost nothing), then the order."""
             best = None
             for factors in {tuple(sorted(image(o, n) for o in numbered)) for n in range(len(permutations))}:
                 for n, inside, outside, left_cost, right_cost in _separations(tuple(masks[o] for o in factors)):
                     left, right = tuple(compress(factors, inside)), tuple(compress(factors, outside))
                     key = (n, is_open)
-                    cost = ((0 if left in x_index.get(key, ()) else left_cost)
-                            + (0 if right in y_index.get(key, ()) else right_cost))
+                    cost = ((0 if held.get((key, 0, left)) else left_cost)
+                            + (0 if held.get((key, 1, right)) else right_cost))
                     candidate = (cost, n, left, right)
                     if best is None or candidate < best:
                         best = candidate
-            _, n, left, right = best
+            return best[1:]
+
+        def hold(choice: tuple, is_open: bool, change: int) -> None:
+            n, left, right = choice
+            for side, half in ((0, left), (1, right)):
+                held[((n, is_open), side, half)] = held.get(((n, is_open), side, half), 0) + change
+
+        numbered = [[number(operand) for operand in product] for product in products]
+        opened = [any(OPEN in positions for _, positions in product) for product in products]
+        chosen = []
+        for factors, is_open in zip(numbered, opened):
+            chosen.append(choose(factors, is_open))
+            hold(chosen[-1], is_open, 1)
+        for _ in range(REFINEMENTS):
+            # each product chosen again given every other product's halves: fewer distinct halves
+            for index, (factors, is_open) in enumerate(zip(numbered, opened)):
+                hold(chosen[index], is_open, -1)
+                chosen[index] = choose(factors, is_open)
+                hold(chosen[index], is_open, 1)
+        for (n, left, right), is_open, weights in zip(chosen, opened, products.values()):
             key = (n, is_open)
             terms = by_split.setdefault(key, SplitTerms(SPLITS[key[0]], is_open))
             x = x_index.setdefault(key, {}).setdefault(left, len(terms.x_keys))
