@@ -36,7 +36,7 @@ NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
 #: Nodes with more operands than two and more multiply-adds than this (batch included) are
 #: contracted pairwise by matrix products; below, one ``einsum`` (fewer calls).
 NODE_MATMUL_THRESHOLD = 200_000
-#: Entries of one stack of products (batch included) above which the X side is stacked in chunks.
+#: Entries of one stack of products (batch included) above which the side stacked last is stacked in chunks.
 STACK_ENTRIES = 2**22
 
 
