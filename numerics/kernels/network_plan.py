@@ -297,6 +297,8 @@ class PlanBuilder:
         for _ in range(REFINEMENTS):
             # each product chosen again given every other product's halves: fewer distinct halves
             for index, (factors, is_open) in enumerate(zip(numbered, opened)):
+                if chooser.shared(chosen[index], is_open):
+                    continue  # both halves held by other products as well: no choice adds fewer entries
                 chooser.hold(chosen[index], is_open, -1)
                 chosen[index] = chooser.choose(factors, is_open)
                 chooser.hold(chosen[index], is_open, 1)
@@ -368,6 +370,10 @@ class _SplitChooser:
                 if best is None or candidate < best:
                     best = candidate
         return best[1:]
+
+    def shared(self, choice: tuple[int, tuple[int, ...], tuple[int, ...]], is_open: bool) -> bool:
+        n, left, right = choice
+        return self.held[((n, is_open), 0, left)] > 1 and self.held[((n, is_open), 1, right)] > 1
 
     def hold(self, choice: tuple[int, tuple[int, ...], tuple[int, ...]], is_open: bool, change: int) -> None:
         n, left, right = choice
