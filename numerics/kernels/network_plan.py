@@ -70,6 +70,10 @@ def _splits() -> tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
 SPLITS = _splits()
 #: Passes that choose every product's split again given the others' (:meth:`PlanBuilder.add_average`).
 REFINEMENTS = 1
+#: Averages with more merged products than this keep every product as the network gave it: choosing
+#: images costs more at first use than it saves (the quartic tables' 18,059 products of ``EE`` doubled
+#: the plan's build, 7 s to 16 s, for no measurable gain per call); He3's largest average has 621.
+MAX_RELABELLED_PRODUCTS = 1000
 #: The first splits, those without shared axes.
 UNSHARED_SPLITS = 7
 
@@ -287,6 +291,9 @@ class PlanBuilder:
         them counts the same: each product is taken in the image (and split) that adds the fewest
         new entries (:class:`_SplitChooser`), so that products share halves across what were different splits.
         """
+        large = len(products) > MAX_RELABELLED_PRODUCTS
+        if large:
+            symmetries = (FREE_AXES,)
         chooser = _SplitChooser(_group_or_identity(symmetries))
         numbered = [[chooser.number(operand) for operand in product] for product in products]
         opened = [any(OPEN in positions for _, positions in product) for product in products]
@@ -294,7 +301,7 @@ class PlanBuilder:
         for factors, is_open in zip(numbered, opened):
             chosen.append(chooser.choose(factors, is_open))
             chooser.hold(chosen[-1], is_open, 1)
-        for _ in range(REFINEMENTS):
+        for _ in range(0 if large else REFINEMENTS):
             # each product chosen again given every other product's halves: fewer distinct halves
             for index, (factors, is_open) in enumerate(zip(numbered, opened)):
                 if chooser.shared(chosen[index], is_open):
