@@ -20,8 +20,11 @@ therefore
    with the shared axes ``H`` and the rest split into ``S`` and ``S'`` such that every factor lies
    within ``H + S`` or within ``H + S'`` (:data:`SPLITS`). Over one split the average is
    ``sum_{x, y} M_xy X_x Y_y`` over the distinct products ``X`` on ``H + S`` and ``Y`` on
-   ``H + S'``, i.e. two (stacked over ``H``) matrix products; the split of a product is the one
-   adding the fewest new entries. Products no split separates fall to the last split, whole
+   ``H + S'``, i.e. two (stacked over ``H``) matrix products. Since every average is summed over its
+   free symmetries afterwards, a product may be replaced by any of its images under them (output axes
+   relabelled); each product is taken in the image and split adding the fewest new entries, which
+   lets products of different splits share their halves, and every choice is made once more given
+   all the others' (:data:`REFINEMENTS`). Products no split separates fall to the last split, whole
    products summed with their weights.
 
 Nothing here depends on the widths ``p, k`` or on the values: the plan holds only keys and
@@ -33,6 +36,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import compress
 
 #: Output axes of the free vertices.
 FREE_AXES = (0, 1, 2, 3)
@@ -64,6 +68,12 @@ def _splits() -> tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
 
 #: The splits of the four output axes ``(H, S, S')`` (:func:`_splits`).
 SPLITS = _splits()
+#: Passes that choose every product's split again given the others' (:meth:`PlanBuilder.add_average`).
+REFINEMENTS = 1
+#: Averages with more merged products than this keep every product as the network gave it: choosing
+#: images costs more at first use than it saves (the quartic tables' 18,059 products of ``EE`` doubled
+#: the plan's build, 7 s to 16 s, for no measurable gain per call); He3's largest average has 621.
+MAX_RELABELLED_PRODUCTS = 1000
 #: The first splits, those without shared axes.
 UNSHARED_SPLITS = 7
 
@@ -273,33 +283,135 @@ class PlanBuilder:
             operands.append((("I", index), order))
         return _positioned(operands, position)
 
-    def add_average(self, name: str, kinds: tuple[str, ...], products: dict[tuple, dict[int, float]]) -> None:
-        """Sort an average's merged products by split (:data:`SPLITS`)."""
+    def add_average(self, name: str, kinds: tuple[str, ...], products: dict[tuple, dict[int, float]],
+                    symmetries: tuple[tuple[int, ...], ...] = (FREE_AXES,)) -> None:
+        """Sort an average's merged products by split (:data:`SPLITS`).
+
+        The average is summed over its free ``symmetries`` afterwards, so any image of a product under
+        them counts the same: each product is taken in the image (and split) that adds the fewest
+        new entries (:class:`_SplitChooser`), so that products share halves across what were different splits.
+        """
+        large = len(products) > MAX_RELABELLED_PRODUCTS
+        if large:
+            symmetries = (FREE_AXES,)
+        chooser = _SplitChooser(_group_or_identity(symmetries))
+        numbered = [[chooser.number(operand) for operand in product] for product in products]
+        opened = [any(OPEN in positions for _, positions in product) for product in products]
+        chosen = []
+        for factors, is_open in zip(numbered, opened):
+            chosen.append(chooser.choose(factors, is_open))
+            chooser.hold(chosen[-1], is_open, 1)
+        for _ in range(0 if large else REFINEMENTS):
+            # each product chosen again given every other product's halves: fewer distinct halves
+            for index, (factors, is_open) in enumerate(zip(numbered, opened)):
+                if chooser.shared(chosen[index], is_open):
+                    continue  # both halves held by other products as well: no choice adds fewer entries
+                chooser.hold(chosen[index], is_open, -1)
+                chosen[index] = chooser.choose(factors, is_open)
+                chooser.hold(chosen[index], is_open, 1)
         by_split: dict[tuple[int, bool], SplitTerms] = {}
         x_index: dict[tuple[int, bool], dict] = {}
         y_index: dict[tuple[int, bool], dict] = {}
-        for product, weights in products.items():
-            is_open = any(OPEN in positions for _, positions in product)
-            masks = [sum(1 << a for a in positions) for _, positions in product]
-            halves = {(n, is_open): _halves(product, masks, n) for n in range(len(SPLITS))}
-            choices = [key for key, found in halves.items() if found is not None]
-            # the split that adds the fewest new entries (halves it already holds cost nothing), then the order
-            key = min(choices, key=lambda key: (
-                _new_entries(halves[key][0], SPLITS[key[0]][0] + SPLITS[key[0]][1], x_index.get(key, {}))  # noqa: B023
-                + _new_entries(halves[key][1], SPLITS[key[0]][0] + SPLITS[key[0]][2], y_index.get(key, {})),  # noqa: B023
-                key[0]))
-            left, right = halves[key]
+        for (n, left, right), is_open, weights in zip(chosen, opened, products.values()):
+            key = (n, is_open)
             terms = by_split.setdefault(key, SplitTerms(SPLITS[key[0]], is_open))
             x = x_index.setdefault(key, {}).setdefault(left, len(terms.x_keys))
             if x == len(terms.x_keys):
-                terms.x_keys.append(left)
+                terms.x_keys.append(chooser.operands_of(left))
             y = y_index.setdefault(key, {}).setdefault(right, len(terms.y_keys))
             if y == len(terms.y_keys):
-                terms.y_keys.append(right)
+                terms.y_keys.append(chooser.operands_of(right))
             entry = terms.entries.setdefault((x, y), {})
             for power, weight in weights.items():
                 entry[power] = entry.get(power, 0.0) + weight
         self.plan.averages[name] = AveragePlan(kinds, [by_split[key] for key in sorted(by_split)])
+
+
+class _SplitChooser:
+    """Chooses, per product of one average, the image under its symmetries and the split to take it in.
+
+    Operands are numbered (their images kept in a table), so that the halves compared are tuples of ints;
+    ``held`` counts the products using each ``(split key, side, half)``.
+    """
+
+    def __init__(self, permutations: tuple[tuple[int, ...], ...]) -> None:
+        self.permutations = permutations
+        self.numbers: dict[Operand, int] = {}
+        self.operands: list[Operand] = []
+        self.masks: list[int] = []  # output axes of each operand as a bit mask
+        self.images: dict[tuple[int, int], int] = {}
+        self.held: dict[tuple, int] = {}
+
+    def number(self, operand: Operand) -> int:
+        found = self.numbers.get(operand)
+        if found is None:
+            found = self.numbers[operand] = len(self.operands)
+            self.operands.append(operand)
+            self.masks.append(sum(1 << a for a in operand[1]))
+        return found
+
+    def image(self, operand: int, permutation: int) -> int:
+        """The number of an operand's image, output axis ``a`` relabelled ``permutations[permutation][a]``."""
+        found = self.images.get((operand, permutation))
+        if found is None:
+            key, positions = self.operands[operand]
+            moved = tuple(self.permutations[permutation][a] if a < OPEN else a for a in positions)
+            found = self.images[(operand, permutation)] = self.number(_operand_key(key, moved))
+        return found
+
+    def operands_of(self, half: tuple[int, ...]) -> tuple[Operand, ...]:
+        return tuple(sorted(self.operands[o] for o in half))
+
+    def choose(self, numbered: list[int], is_open: bool) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+        """``(split number, left half, right half)`` adding the fewest new entries (halves held cost nothing),
+        then the split of lowest number."""
+        best = None
+        images = {tuple(sorted(self.image(o, n) for o in numbered)) for n in range(len(self.permutations))}
+        for factors in images:
+            for n, inside, outside, left_cost, right_cost in _separations(tuple(self.masks[o] for o in factors)):
+                left, right = tuple(compress(factors, inside)), tuple(compress(factors, outside))
+                key = (n, is_open)
+                cost = ((0 if self.held.get((key, 0, left)) else left_cost)
+                        + (0 if self.held.get((key, 1, right)) else right_cost))
+                candidate = (cost, n, left, right)
+                if best is None or candidate < best:
+                    best = candidate
+        return best[1:]
+
+    def shared(self, choice: tuple[int, tuple[int, ...], tuple[int, ...]], is_open: bool) -> bool:
+        n, left, right = choice
+        return self.held[((n, is_open), 0, left)] > 1 and self.held[((n, is_open), 1, right)] > 1
+
+    def hold(self, choice: tuple[int, tuple[int, ...], tuple[int, ...]], is_open: bool, change: int) -> None:
+        n, left, right = choice
+        for side, half in ((0, left), (1, right)):
+            key = ((n, is_open), side, half)
+            self.held[key] = self.held.get(key, 0) + change
+
+
+def _group_or_identity(symmetries: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """``symmetries`` when they form a group (closed under composition), else the identity alone: only
+    then is the symmetrised sum of an image of a product the symmetrised sum of the product."""
+    found = {tuple(permutation) for permutation in symmetries}
+    closed = all(tuple(first[a] for a in second) in found for first in found for second in found)
+    return tuple(sorted(found)) if closed and FREE_AXES in found else (FREE_AXES,)
+
+
+@cache
+def _separations(masks: tuple[int, ...]) -> tuple[tuple[int, tuple[bool, ...], tuple[bool, ...], int, int], ...]:
+    """Per split that separates factors on the output axes ``masks`` (bit masks, the open index bit
+    :data:`OPEN`): its number, which factors lie on ``H + S`` and which do not, and the guessed entries
+    of both halves (a size of 8 per axis, 9 for the open index): the cost of choosing a half not yet held."""
+    found = []
+    for n, (on_left, on_right) in enumerate(_ALL_SPLIT_MASKS):
+        inside = tuple(m & ~on_left == 0 for m in masks)
+        if all(is_inside or m & ~on_right == 0 for is_inside, m in zip(inside, masks)):
+            shared, left, right = SPLITS[n]
+            costs = [8 ** (len(shared) + len(axes)) * (9 if any(m >> OPEN & 1 for m, i in zip(masks, inside)
+                                                                if i == side) else 1)
+                     for side, axes in ((True, left), (False, right))]
+            found.append((n, inside, tuple(not i for i in inside), *costs))
+    return tuple(found)
 
 
 def _positioned(operands: list[tuple[tuple, tuple[str, ...]]], position: dict[str, int]) -> tuple[Operand, ...]:
@@ -307,26 +419,8 @@ def _positioned(operands: list[tuple[tuple, tuple[str, ...]]], position: dict[st
     return tuple(sorted(_operand_key(key, tuple(position[c] for c in letters)) for key, letters in operands))
 
 
-def _new_entries(half: tuple[Operand, ...], axes: tuple[int, ...], known: dict) -> int:
-    """Entries of a half not yet held (a size of 8 per axis, 9 for the open index): the cost of choosing it."""
-    if half in known:
-        return 0
-    return 8 ** len(axes) * (9 if any(OPEN in positions for _, positions in half) else 1)
-
-
 #: Bit masks ``(H + S + open, H + S' + open)`` of every split.
 _ALL_SPLIT_MASKS = _SPLIT_MASKS + ((0b11111, 1 << OPEN),)
-
-
-def _halves(product: tuple[Operand, ...], masks: list[int], split: int) -> tuple[tuple, tuple] | None:
-    """The factors on ``H + S`` and those on ``H + S'`` of split number ``split`` (None if some factor
-    straddles it); ``masks`` are the factors' output axes as bit masks."""
-    on_left, on_right = _ALL_SPLIT_MASKS[split]
-    inside = [m & ~on_left == 0 for m in masks]
-    if not all(is_inside or m & ~on_right == 0 for is_inside, m in zip(inside, masks)):
-        return None
-    return (tuple(o for o, is_inside in zip(product, inside) if is_inside),
-            tuple(o for o, is_inside in zip(product, inside) if not is_inside))
 
 
 def build_shared_plan(tables: dict) -> SharedPlan:
@@ -340,7 +434,7 @@ def build_shared_plan(tables: dict) -> SharedPlan:
         ``(pairs as digits, ((weight, multiplicities as digits), ...))``.
     """
     builder = PlanBuilder()
-    for name, (free, _, parts) in tables.items():
+    for name, (free, symmetries, parts) in tables.items():
         free = [tuple(vertex) for vertex in free]
         products: dict[tuple, dict[int, float]] = {}
         for coefficient, delta_power, residuals, groups in parts:
@@ -356,7 +450,7 @@ def build_shared_plan(tables: dict) -> SharedPlan:
                     product = builder.reduce(edges, degrees, vertices)
                     weights = products.setdefault(product, {})
                     weights[delta_power] = weights.get(delta_power, 0.0) + coefficient * count
-        builder.add_average(name, tuple(kind for kind, _ in free), products)
+        builder.add_average(name, tuple(kind for kind, _ in free), products, tuple(map(tuple, symmetries)))
     return builder.plan
 
 

@@ -36,7 +36,7 @@ NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
 #: Nodes with more operands than two and more multiply-adds than this (batch included) are
 #: contracted pairwise by matrix products; below, one ``einsum`` (fewer calls).
 NODE_MATMUL_THRESHOLD = 200_000
-#: Entries of one stack of products (batch included) above which the X side is stacked in chunks.
+#: Entries of one stack of products (batch included) above which the side stacked last is stacked in chunks.
 STACK_ENTRIES = 2**22
 
 
@@ -169,10 +169,20 @@ class SharedEvaluator:
                            x_recipes[start:stop]).reshape(batch, h, stop - start, s * z)
                 part = M[start:stop].T @ X
                 X_weighted = part if X_weighted is None else X_weighted + part
-            Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes, minor)
-            Y = Y.reshape((batch, h, t, n_y, z) if minor else (batch, h, n_y, t, z))
-            out = (_side_matrix(X_weighted.reshape(batch, h, n_y, s, z), False)
-                   @ np.swapaxes(_side_matrix(Y, minor), -1, -2))
+            X_weighted = X_weighted.reshape(batch, h, n_y, s, z)
+            # the Y are stacked a chunk at a time too: with an open index a whole stack of thousands of
+            # three-axis products would be hundreds of megabytes written a few entries at a time
+            if not y_recipes:
+                y_recipes.extend(product_recipe(factors, shared + right + inner, size_of) for factors in terms.y_keys)
+            chunk = max(1, STACK_ENTRIES // (batch * h * t * z))
+            out = np.zeros((batch, h, s, t))
+            for start in range(0, n_y, chunk):
+                stop = min(n_y, start + chunk)
+                Y = _stack(terms.y_keys[start:stop], shared, right + inner, size_of, operands, values, batch,
+                           y_recipes[start:stop], minor)
+                Y = Y.reshape((batch, h, t, stop - start, z) if minor else (batch, h, stop - start, t, z))
+                out += (_side_matrix(X_weighted[:, :, start:stop], False)
+                        @ np.swapaxes(_side_matrix(Y, minor), -1, -2))
         axes = shared + left + right
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 

@@ -163,3 +163,17 @@ def test_stacking_in_chunks_changes_nothing(monkeypatch):
     chunked = network_moments(HE3).evaluate(INCREMENT_NAMES, Q, R, T, 0.3)
     for got, want in zip(chunked, whole):
         assert _relative_error(got, want) < 1e-13
+
+
+def test_products_are_moved_only_by_symmetries_that_form_a_group():
+    # the plan takes a product in any image under the free symmetries, which is exact only when they form a
+    # group: with a set that is not closed (a transposition pair without its product) the averages of
+    # both routes must still agree
+    from numerics.kernels.network_moments import NetworkMoments
+
+    he3 = network_moments(HE3)
+    free, _, parts = he3.tables["LL"]
+    not_a_group = ((0, 1, 2, 3), (2, 1, 0, 3), (0, 3, 2, 1))
+    evaluator = NetworkMoments({"LL": (free, not_a_group, parts)}, he3.derivative_moments, he3.readouts)
+    rng = np.random.default_rng(149)
+    _assert_routes_agree(evaluator, ("LL",), *random_point(2, 1, rng), 0.3)
