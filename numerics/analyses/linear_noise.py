@@ -36,6 +36,8 @@ from numerics.ode.jacobian import Drift
 
 #: Real eigenvalues of the plateau's Jacobian within this (relative to ``g_R``) count as ``g_R`` itself.
 DEGENERACY_TOLERANCE = 1e-6
+#: The most evaluations of the symmetric drift :func:`symmetric_path` spends before it gives up.
+MAX_PATH_EVALUATIONS = 10000
 
 
 def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, ...]) -> tuple[np.ndarray, int]:
@@ -63,20 +65,46 @@ def positive_first(vector: np.ndarray) -> np.ndarray:
     return vector * np.sign(vector[np.argmax(np.round(np.abs(vector), 12))])
 
 
-def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray) -> np.ndarray:
-    """The packed states (n_alpha, n) of the flow from ``Q = q0 I``, ``R = 0`` on the grid ``alpha``.
+def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray, readout: float | None = None) -> np.ndarray:
+    """The packed states (n_alpha, n) of the flow from ``Q = q0 I``, ``R = 0`` (and a trained readout) on ``alpha``.
 
     Integrated within the permutation-symmetric ansatz (:func:`numerics.analyses.fixed_points.symmetric_ansatz`):
     the path of the full flow from that start, without the round-off that would break the symmetry and grow at
-    the rate ``g_R`` over the long relaxation onto the plateau.
+    the rate ``g_R`` over the long relaxation onto the plateau. ``readout`` is the trained readout's uniform start
+    (needed when ``drift.trained``).
+
+    Raises ``ValueError`` when the integration fails, or takes over :data:`MAX_PATH_EVALUATIONS` evaluations of the
+    drift (a drift that is not smooth to the tolerance, rather than a long wait).
     """
+    if drift.trained and readout is None:
+        raise ValueError("symmetric_path: the readout is trained, give its start (readout=...)")
     full, reduced = symmetric_ansatz(drift)
-    start = np.array([q0, 0.0, 0.0])
-    solution = solve_ivp(reduced, (0.0, float(alpha[-1])), start, method="LSODA", t_eval=alpha, rtol=1e-11,
-                         atol=1e-13)
+    start = np.array([q0, 0.0, 0.0] + ([float(readout)] if drift.trained else []))
+    evaluations = [0]
+
+    def counted(alpha_now: float, u: np.ndarray) -> np.ndarray:
+        evaluations[0] += 1
+        if evaluations[0] > MAX_PATH_EVALUATIONS:
+            raise _TooManyEvaluations(alpha_now)
+        return reduced(alpha_now, u)
+
+    try:
+        solution = solve_ivp(counted, (0.0, float(alpha[-1])), start, method="LSODA", t_eval=alpha, rtol=1e-11,
+                             atol=1e-13)
+    except _TooManyEvaluations as stop:
+        raise ValueError(
+            f"the symmetric flow from Q = {q0:g} I took over {MAX_PATH_EVALUATIONS} evaluations of the drift by "
+            f"alpha = {stop.args[0]:.4g} (of {alpha[-1]:.4g}): the drift is not smooth to the integration's "
+            "tolerance (1e-11 relative; a drift evaluated by a quadrature, as a sign teacher's eta**2 term: "
+            "try second_order=False)"
+        ) from None
     if solution.status != 0:
         raise ValueError(f"the symmetric flow from Q = {q0:g} I could not be integrated: {solution.message}")
     return full(solution.y.T)
+
+
+class _TooManyEvaluations(Exception):
+    """Stops :func:`symmetric_path`'s integration; its argument is the alpha reached."""
 
 
 def growth_covectors(jacobians: np.ndarray, alpha: np.ndarray, g_R: float, u: np.ndarray) -> np.ndarray:
@@ -176,6 +204,7 @@ def check_affordable(seconds_per_point: float, points: int, limit: float) -> Non
 
 __all__ = [
     "DEGENERACY_TOLERANCE",
+    "MAX_PATH_EVALUATIONS",
     "batched_expm",
     "check_affordable",
     "escape_crossing",
