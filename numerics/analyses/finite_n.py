@@ -100,7 +100,7 @@ class PlateauNoise:
     start_direction : array, shape (n,)
         ``w = b(0) / |b(0)|``: the unit displacement of the start the noise is worth.
     start : array, shape (n,)
-        The deterministic start ``(Q = q0 I, R = 0)``, packed.
+        The deterministic start ``(Q = q0 I, R = 0)`` and a trained readout's start ``a``, packed.
     multiplicity : int
         How many independent directions grow at ``g_R`` (``p k`` for an isotropic ``R = 0`` plateau, 1 for
         a symmetric one): the escape is driven by a Gaussian of that many i.i.d. components.
@@ -292,9 +292,11 @@ def plateau_noise(
         The run's dynamics (:class:`~numerics.results.settings.RunSettings`), or the same names as
         keywords: ``model`` (``None``: the paper model), ``second_order``, a mini-batch ``batch_size = B``
         (drift and increment covariance of the mini-batch step: the ``eta**2`` part of the covariance is
-        divided by ``B``), fixed readout vectors ``a`` (p,) and ``b`` (k,). Refused by name (``ValueError``):
-        a trained readout (``eta_a > 0``), ``spherical``, ``sam_radius`` and a model with label flips,
-        whose plateau noise is not derived here.
+        divided by ``B``), fixed readout vectors ``a`` (p,) and ``b`` (k,), a trained readout (``eta_a > 0``,
+        ``a`` its uniform start: the readout joins the coordinates, the covariance gains its ``AQ``, ``AR``,
+        ``AA`` blocks; it needs a fixed point of the full state) and a model with label flips (the mixture
+        of the teacher and its negative throughout). Refused by name (``ValueError``): ``spherical`` and
+        ``sam_radius``, whose plateau noise is not derived here.
     q0 : float
         The start's norm.
     points_per_unit : int
@@ -307,7 +309,8 @@ def plateau_noise(
     Raises
     ------
     ValueError
-        Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`), if nothing
+        Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`; with a trained
+        readout too slow to settle, ``eta_a`` far below ``eta``: the readout is still moving), if nothing
         grows there at linear order (He3: ``g_R <= 0``), if the escape rate is complex or repeated
         at a symmetric plateau, if the noise of an ``R = 0`` plateau's ``R`` is not i.i.d. over the
         entries while ``g_R`` is repeated, if the covariance would take longer than ``max_seconds``,
