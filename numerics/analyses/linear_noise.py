@@ -39,7 +39,7 @@ from numerics.ode.jacobian import Drift
 #: Real eigenvalues of the plateau's Jacobian within this (relative to ``g_R``) count as ``g_R`` itself.
 DEGENERACY_TOLERANCE = 1e-6
 #: The most evaluations of the symmetric drift :func:`symmetric_path` spends before it gives up.
-MAX_PATH_EVALUATIONS = 5000
+MAX_PATH_EVALUATIONS = 20000
 #: The relative tolerance of :func:`symmetric_path` for a drift that is not smooth to 1e-11.
 ROUGH_PATH_TOLERANCE = 1e-8
 
