@@ -325,17 +325,22 @@ def symmetric_fixed_point_of(
 
 
 def readout_still_moving(eta_a: float, alpha: float, readout: np.ndarray, speed: float, slowest: float,
-                         remaining: float) -> str:
+                         remaining: float, earlier: float | None = None) -> str:
     """Why a plateau search with a trained readout stops: the readout relaxes slower than the search can follow.
 
     ``readout`` (p,) and its largest speed ``max |da/dalpha|`` at ``alpha``; ``slowest``: the smallest
-    rate (modulus of the real part) of the linearised flow there; ``remaining``: the alpha the search had left.
+    rate (modulus of the real part) of the linearised flow there; ``remaining``: the alpha the search had left;
+    ``earlier``: the slowest rate one stretch of the flow before, when the flow slows down as it goes.
     """
-    return (f"the trained readout is still moving at alpha = {alpha:.4g} (eta_a = {eta_a:g}, "
-            f"a = {np.array2string(np.asarray(readout), precision=4)}, max |da/dalpha| = {speed:.3g}); the slowest "
-            f"rate of the flow there is {slowest:.3g}, so the state would need alpha ~ {1 / max(slowest, 1e-300):.3g} "
-            f"to settle, beyond the search's remaining {remaining:.3g}: the dynamics linger on a slow manifold, not "
-            "at a fixed point. Train the readout at an eta_a comparable to eta, or fix it (eta_a = 0)")
+    moving = (f"the trained readout is still moving at alpha = {alpha:.4g} (eta_a = {eta_a:g}, "
+              f"a = {np.array2string(np.asarray(readout), precision=4)}, max |da/dalpha| = {speed:.3g}); the slowest "
+              f"rate of the flow there is {slowest:.3g}")
+    if earlier is not None:
+        return (f"{moving}, down from {earlier:.3g} one stretch before: the flow slows down as it goes, with no fixed "
+                "point of the full state ahead (the readout drifts on)")
+    return (f"{moving}, so the state would need alpha ~ {1 / max(slowest, 1e-300):.3g} to settle, beyond the search's "
+            f"remaining {remaining:.3g}: the dynamics linger on a slow manifold, not at a fixed point. Train the "
+            "readout at an eta_a comparable to eta, or fix it (eta_a = 0)")
 
 
 def _slowest_rate(reduced: Any, u: np.ndarray) -> float:
