@@ -42,6 +42,8 @@ DEGENERACY_TOLERANCE = 1e-6
 MAX_PATH_EVALUATIONS = 20000
 #: The relative tolerance of :func:`symmetric_path` for a drift that is not smooth to 1e-11.
 ROUGH_PATH_TOLERANCE = 1e-8
+#: Second differences of the symmetric drift above this (relative to the drift) mark it as not smooth to 1e-11.
+SMOOTHNESS_LEVEL = 1e-11
 
 
 def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, ...]) -> tuple[np.ndarray, int]:
@@ -75,9 +77,11 @@ def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray, readout: float | 
     Integrated within the permutation-symmetric ansatz (:func:`numerics.analyses.fixed_points.symmetric_ansatz`):
     the path of the full flow from that start, without the round-off that would break the symmetry and grow at
     the rate ``g_R`` over the long relaxation onto the plateau. ``readout`` is the trained readout's uniform start
-    (needed when ``drift.trained``). The tolerance is 1e-11 relative; a drift that is not smooth to that level
-    (a sign teacher's ``eta**2`` term, evaluated to about 1e-9) makes the solver take tiny steps, so after
-    :data:`MAX_PATH_EVALUATIONS` evaluations the path is integrated again to :data:`ROUGH_PATH_TOLERANCE`.
+    (needed when ``drift.trained``). The tolerance is 1e-11 relative. A drift that is not smooth to that level
+    (a sign teacher's ``eta**2`` term, evaluated to about 1e-9) would make the solver take tiny steps: the path
+    is first integrated to :data:`ROUGH_PATH_TOLERANCE`, the drift's second differences are probed along it,
+    and that path is kept when they show its error (or when the fine integration takes over
+    :data:`MAX_PATH_EVALUATIONS` evaluations).
 
     Raises ``ValueError`` when the integration fails.
     """
@@ -85,13 +89,34 @@ def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray, readout: float | 
         raise ValueError("symmetric_path: the readout is trained, give its start (readout=...)")
     full, reduced = symmetric_ansatz(drift)
     start = np.array([q0, 0.0, 0.0] + ([float(readout)] if drift.trained else []))
-    try:
-        solution = _capped_solve(reduced, start, alpha, 1e-11, 1e-13)
-    except _TooManyEvaluations:
-        solution = _capped_solve(reduced, start, alpha, ROUGH_PATH_TOLERANCE, 1e-3 * ROUGH_PATH_TOLERANCE)
+    rough = _capped_solve(reduced, start, alpha, ROUGH_PATH_TOLERANCE, 1e-3 * ROUGH_PATH_TOLERANCE)
+    solution = rough
+    if rough.status == 0 and _smooth_along(reduced, rough.y.T):
+        try:
+            solution = _capped_solve(reduced, start, alpha, 1e-11, 1e-13)
+        except _TooManyEvaluations:
+            solution = rough
     if solution.status != 0:
         raise ValueError(f"the symmetric flow from Q = {q0:g} I could not be integrated: {solution.message}")
     return full(solution.y.T)
+
+
+def _smooth_along(reduced: Any, states: np.ndarray, probes: int = 5) -> bool:
+    """Whether ``reduced`` is smooth to :data:`SMOOTHNESS_LEVEL` at ``probes`` of the ``states`` (n_alpha, m).
+
+    Second differences with a step of 1e-7 of the state's scale, against the largest drift at the probes
+    (the drift vanishes at the plateau): about ``h**2 f''`` (1e-14) for an analytic drift evaluated to
+    round-off, the drift's own error where it is evaluated coarser.
+    """
+    points = states[np.linspace(0, len(states) - 1, probes).astype(int)]
+    values = [reduced(0.0, u) for u in points]
+    scale = max(max(float(np.max(np.abs(value))) for value in values), np.finfo(float).tiny)
+    for u, value in zip(points, values):
+        for e in np.eye(u.size) * 1e-7 * max(1.0, float(np.max(np.abs(u)))):
+            second = reduced(0.0, u + e) - 2 * value + reduced(0.0, u - e)
+            if np.max(np.abs(second)) > SMOOTHNESS_LEVEL * scale:
+                return False
+    return True
 
 
 def _capped_solve(reduced: Any, start: np.ndarray, alpha: np.ndarray, rtol: float, atol: float) -> Any:
@@ -216,6 +241,7 @@ __all__ = [
     "DEGENERACY_TOLERANCE",
     "MAX_PATH_EVALUATIONS",
     "ROUGH_PATH_TOLERANCE",
+    "SMOOTHNESS_LEVEL",
     "batched_expm",
     "check_affordable",
     "escape_crossing",
