@@ -4,11 +4,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 from derive import SCM, Model
 from numerics import integrate, jacobian, plateau_fixed_point, plateau_noise
-from numerics.analyses.linear_noise import escape_crossing
-from numerics.ode.jacobian import unpack_state
+from numerics.analyses.fixed_points import symmetric_ansatz
+from numerics.analyses.linear_noise import ROUGH_PATH_TOLERANCE, escape_crossing, symmetric_path
+from numerics.ode.jacobian import drift_at, unpack_state
 
 PAPER_S = 0.6289760999649026  # plateau_noise(2, 2, 0.25) of the paper model, no flips
 FLIPPED_SCM = Model(student_activation="erf(x/sqrt(2))", teacher_activation="erf(x/sqrt(2))", student_readout=1,
@@ -105,3 +107,21 @@ def test_a_readout_too_slow_to_settle_is_refused_quickly():
         plateau_noise(2, 2, 0.25, eta_a=1e-6)
     with pytest.raises(ValueError, match=r"readout is still moving.*eta_a = 1e-06"):
         plateau_noise(2, 2, 0.5, model=SCM, eta_a=1e-6)
+
+
+# ---- the symmetric path of a drift evaluated coarser than round-off ----------------------------------------------
+
+
+def test_symmetric_path_keeps_the_fine_tolerance_for_smooth_drifts_and_follows_a_coarse_one():
+    sign_teacher = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout=1,
+                         teacher_readout=1, label_flip="0.1")
+    alpha = np.linspace(0.0, 30.0, 61)
+    for model, rtol in ((SCM, 1e-11), (sign_teacher, ROUGH_PATH_TOLERANCE)):
+        drift, _ = drift_at(np.eye(2), np.zeros((2, 2)), np.eye(2), 0.5, None, {"model": model}, "test")
+        _, reduced = symmetric_ansatz(drift)
+        reference = solve_ivp(reduced, (0.0, 30.0), [1.0, 0.0, 0.0], method="LSODA", t_eval=alpha, rtol=rtol,
+                              atol=1e-3 * rtol if rtol > 1e-11 else 1e-13).y.T
+        path = unpack_state(symmetric_path(drift, 1.0, alpha), 2, 2, False)
+        # the erf committee's path is the fine integration itself; the sign teacher's (whose eta**2 term is
+        # evaluated to about 1e-9) the coarse one, which a fine integration could not follow in reasonable time
+        assert np.array_equal(path[0][:, 0, 0], reference[:, 0]) and np.array_equal(path[1][:, 0, 0], reference[:, 2])
