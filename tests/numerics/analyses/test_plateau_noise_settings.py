@@ -14,7 +14,7 @@ from numerics.ode.jacobian import drift_at, unpack_state
 
 PAPER_S = 0.6289760999649026  # plateau_noise(2, 2, 0.25) of the paper model, no flips
 FLIPPED_SCM = Model(student_activation="erf(x/sqrt(2))", teacher_activation="erf(x/sqrt(2))", student_readout=1,
-                    teacher_readout=1, label_flip="0.1")
+                    teacher_readout=1, label_flip="0.05")
 
 
 def largest_eigenvalue_at_the_plateau(p, k, eta, **settings):
@@ -62,16 +62,15 @@ def test_flipped_erf_committee_rate_is_the_jacobians_eigenvalue(flipped_noise):
     assert flipped_noise.kind == "symmetric" and flipped_noise.multiplicity == 1
     assert flipped_noise.growth_R == pytest.approx(largest_eigenvalue_at_the_plateau(2, 2, 1.0, model=FLIPPED_SCM),
                                                    rel=1e-10)
-    # power: the unflipped committee's rate (0.0316) is more than twice this one
-    assert flipped_noise.growth_R < 0.5 * plateau_fixed_point(2, 2, 1.0, model=SCM).growth_rate
+    # power: the flips are seen (the unflipped committee's rate is 0.059, the flipped one 0.029)
+    assert flipped_noise.growth_R < 0.6 * plateau_fixed_point(2, 2, 1.0, model=SCM).growth_rate
 
 
 def test_flipped_erf_committee_escape_agrees_with_the_ode_from_the_noise_equivalent_start(flipped_noise):
-    # flipped labels keep the risk above 0.12 after the escape (plateau 0.16): the escape is the risk below 0.95 of
-    # the plateau's
+    # flipped labels keep the risk high after the escape: the escape is the risk below 0.95 of the plateau's
     law, times = escape_consistency(flipped_noise, 1e6, 0.95)
     assert times[0] == pytest.approx(times[1], abs=0.5)
-    # within 1%: a twofold error in the amplitude would shift the escape by ln(2) / g_R = 52 (about 5%)
+    # within 1%: a twofold error in the amplitude would shift the escape by ln(2) / g_R = 24 (about 10%)
     assert np.mean(times) == pytest.approx(law, rel=0.01)
 
 
