@@ -40,7 +40,7 @@ symmetric and lands on it) by ``Z`` along ``w = b(0) / |b(0)|``, ``Z`` of varian
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,14 +59,14 @@ from numerics.analyses.linear_noise import (
 )
 from numerics.analyses.plateau import plateau_coefficients, plateau_fixed_point
 from numerics.analyses.plateau_search import Plateau
-from numerics.core.validation import check_int, check_scalar
+from numerics.core.validation import check_finite_result, check_int, check_scalar
 from numerics.noise.diffusion import packed_covariance
 from numerics.noise.fluctuations import increment_covariance
 from numerics.noise.packing import pack_covariance
+from numerics.noise.sde_readouts import pack_readout_covariance
 from numerics.ode.integrate import integrate
-from numerics.ode.jacobian import coordinate_names, drift_at, jacobian, pack_state, unpack_state
+from numerics.ode.jacobian import Drift, coordinate_names, drift_at, drift_jacobian, pack_state, unpack_state
 from numerics.results.settings import RunSettings
-from numerics.runtime.registry import resolve
 
 #: Relative size of the off-diagonal (or anisotropic) part of the noise covariance of R
 #: at R = 0 above which the scalar description does not apply.
@@ -102,7 +102,7 @@ class PlateauNoise:
     start_direction : array, shape (n,)
         ``w = b(0) / |b(0)|``: the unit displacement of the start the noise is worth.
     start : array, shape (n,)
-        The deterministic start ``(Q = q0 I, R = 0)``, packed.
+        The deterministic start ``(Q = q0 I, R = 0)`` and a trained readout's start ``a``, packed.
     multiplicity : int
         How many independent directions grow at ``g_R`` (``p k`` for an isotropic ``R = 0`` plateau, 1 for
         a symmetric one): the escape is driven by a Gaussian of that many i.i.d. components.
@@ -219,9 +219,12 @@ class PlateauNoise:
         directions = self.displacement_directions()
         directions = np.concatenate([directions, -directions])
         displaced = self.start + amplitudes[None, :, None] * directions[:, None, :]
-        Q0, R0, _ = unpack_state(displaced, self.p, self.k, False)
-        horizon = (20.0 + max(0.0, np.log(1.0 / float(np.min(amplitudes))))) / self.growth_R
         settings = self.settings if self.settings is not None else RunSettings(eta=self.eta, model=self.model)
+        trained = settings.eta_a > 0
+        Q0, R0, a0 = unpack_state(displaced, self.p, self.k, trained)
+        if trained:  # the displaced readout is the start of each run's trained readout
+            settings = replace(settings, a=a0)
+        horizon = (20.0 + max(0.0, np.log(1.0 / float(np.min(amplitudes))))) / self.growth_R
         run = integrate(Q0, R0, np.eye(self.k), settings, alpha_max=horizon, alpha_eval=np.linspace(0.0, horizon, 8001))
         times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * self.plateau_risk)
         if not np.all(np.isfinite(times)):
@@ -291,9 +294,11 @@ def plateau_noise(
         The run's dynamics (:class:`~numerics.results.settings.RunSettings`), or the same names as
         keywords: ``model`` (``None``: the paper model), ``second_order``, a mini-batch ``batch_size = B``
         (drift and increment covariance of the mini-batch step: the ``eta**2`` part of the covariance is
-        divided by ``B``), fixed readout vectors ``a`` (p,) and ``b`` (k,). Refused by name (``ValueError``):
-        a trained readout (``eta_a > 0``), ``spherical``, ``sam_radius`` and a model with label flips,
-        whose plateau noise is not derived here.
+        divided by ``B``), fixed readout vectors ``a`` (p,) and ``b`` (k,), a trained readout (``eta_a > 0``,
+        ``a`` its uniform start: the readout joins the coordinates, the covariance gains its ``AQ``, ``AR``,
+        ``AA`` blocks; it needs a fixed point of the full state) and a model with label flips (the mixture
+        of the teacher and its negative throughout). Refused by name (``ValueError``): ``spherical`` and
+        ``sam_radius``, whose plateau noise is not derived here.
     q0 : float
         The start's norm.
     points_per_unit : int
@@ -308,7 +313,8 @@ def plateau_noise(
     Raises
     ------
     ValueError
-        Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`), if nothing
+        Saying why, if the model has no plateau (:func:`numerics.plateau_fixed_point`; with a trained
+        readout too slow to settle, ``eta_a`` far below ``eta``: the readout is still moving), if nothing
         grows there at linear order (He3: ``g_R <= 0``), if the escape rate is complex or repeated
         at a symmetric plateau, if the noise of an ``R = 0`` plateau's ``R`` is not i.i.d. over the
         entries while ``g_R`` is repeated, if the covariance and the Jacobian along the path would take
@@ -327,25 +333,26 @@ def plateau_noise(
     g_R = _growth_rate(plateau, p, k, run)
     symmetric = plateau.kind != "R = 0"
     T, Q_start, R_start = np.eye(k), q0 * np.eye(p), np.zeros((p, k))
-    drift, _ = drift_at(Q_start, R_start, T, None, run, {}, "plateau_noise")
-    coordinates = coordinate_names(p, k, False)
+    drift, start = drift_at(Q_start, R_start, T, None, run, {}, "plateau_noise")
+    coordinates = coordinate_names(p, k, drift.trained)
     u, multiplicity = left_growth_vector(plateau.stability.jacobian.matrix, g_R, coordinates)
     if symmetric and multiplicity != 1:
         raise ValueError(f"the symmetric plateau's escape rate g_R = {g_R:.4g} is repeated ({multiplicity} directions):"
                          " the noise along one unstable direction is not defined")
     slowest = float(np.max(plateau.eigenvalues.real))
     alpha = noise_grid(symmetric, g_R, slowest, run.eta, check_int(points_per_unit, "points_per_unit", minimum=1))
-    _check_cost(Q_start, R_start, T, run, alpha.size, max_seconds)
-    if symmetric:
-        Q, R, _ = unpack_state(symmetric_path(drift, q0, alpha), p, k, False)
-    else:
-        path = integrate(Q_start, R_start, T, run, alpha_max=alpha[-1], alpha_eval=alpha)
-        Q, R = np.asarray(path.Q), np.zeros((alpha.size, p, k))
-    Sigma = step_covariance(Q, R, T, run)
+    readout_start = unpack_state(start, p, k, drift.trained)[2]
+    _check_cost(Q_start, R_start, T, run, alpha.size, max_seconds, readout_start)
+    states = _path_states(drift, start, alpha, symmetric, run)
+    Q, R, a = unpack_state(states, p, k, drift.trained)
+    Sigma = step_covariance(Q, R, T, run, a)
     if not symmetric and multiplicity > 1:
         # one variance for the repeated g_R: the noise must be the same on every R entry
-        _check_isotropic(Sigma[:, -p * k:, -p * k:])
-    J = jacobian(Q, R, T, settings=run).matrix
+        in_R = slice(p * (p + 1) // 2, p * (p + 1) // 2 + p * k)
+        _check_isotropic(Sigma[:, in_R, in_R])
+    # the drift's analyticity (complex steps or Richardson) is that of the model: the plateau's method holds
+    J, _ = drift_jacobian(drift, states, plateau.stability.jacobian.method)
+    check_finite_result("plateau_noise: the Jacobian along the path", J)
     b = growth_covectors(J, alpha, g_R, u)
     norms = np.linalg.norm(b, axis=1)
     unit = b / norms[:, None]
@@ -355,58 +362,77 @@ def plateau_noise(
     variance = float(trapezoid_cumulative(weight, alpha)[-1])
     direction = b[0] / norms[0]
     return PlateauNoise(p, k, float(run.eta), float(q0), variance, float(g_R), alpha, gamma, sigma2, plateau.kind,
-                        coordinates, u, positive_first(direction), pack_state(Q_start, R_start), multiplicity,
+                        coordinates, u, positive_first(direction), start, multiplicity,
                         float(distance), float(plateau.risk), run.model, run)
 
 
 def _refuse_unsupported(run: RunSettings) -> None:
     """``ValueError`` naming the settings whose plateau noise is not derived here."""
-    refused = [name for name, on in (("a trained readout (eta_a > 0)", run.eta_a > 0),
-                                      ("spherical=True", run.spherical),
-                                      ("sam_radius > 0", run.sam_radius > 0),
-                                      ("label flips (the model's label_flip > 0)", resolve(run.model).label_flip))
-               if on]
+    refused = [name for name, on in (("spherical=True", run.spherical), ("sam_radius > 0", run.sam_radius > 0)) if on]
     if refused:
-        # label flips: the plateau's spectrum (plateau_fixed_point) comes out without them, so g_R would be wrong
         raise ValueError(f"plateau_noise does not take {', '.join(refused)}: its linear-noise integral is derived "
-                         "for plain SGD of the first layer on the overlaps (Q, R), fixed readouts and no label flips")
+                         "for plain SGD on the overlaps (Q, R) and, when trained, the readout")
 
 
-def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings) -> np.ndarray:
+def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings,
+                    a: np.ndarray | None = None) -> np.ndarray:
     """The packed increment covariance ``Sigma`` (n_alpha, D, D) of one step of ``run`` at ``Q`` (n_alpha, p, p),
-    ``R`` (n_alpha, p, k), ``T`` (k, k).
+    ``R`` (n_alpha, p, k), ``T`` (k, k); (n_alpha, D + p, D + p) with a trained readout, at its values ``a``
+    (n_alpha, p).
 
     The fast :func:`numerics.packed_covariance` for single-sample scalar readouts; with a mini-batch or
-    readout vectors the blocks of :func:`numerics.increment_covariance`, packed.
+    readout vectors the blocks of :func:`numerics.increment_covariance`, packed; with a trained readout
+    its blocks too (``AQ``, ``AR``, ``AA``, in the order of the SDE: :mod:`numerics.noise.sde_readouts`).
     """
+    if run.eta_a > 0:
+        if a is None:
+            raise ValueError("step_covariance: the readout is trained, give its values a along the path")
+        return pack_readout_covariance(increment_covariance(Q, R, T, settings=run, a=a))
     if run.batch_size == 1 and not run.per_unit:
         return packed_covariance(Q, R, T, settings=run)
     return pack_covariance(*increment_covariance(Q, R, T, settings=run))
 
 
+def _path_states(drift: Drift, start: np.ndarray, alpha: np.ndarray, symmetric: bool,
+                 run: RunSettings) -> np.ndarray:
+    """The packed states (n_alpha, n) of the ODE from the packed ``start`` (n,) on the grid ``alpha``."""
+    p, k = drift.p, drift.k
+    Q_start, R_start, a_start = unpack_state(start, p, k, drift.trained)
+    if symmetric:
+        return symmetric_path(drift, Q_start[0, 0], alpha, None if a_start is None else float(a_start[0]))
+    settings = run if a_start is None else replace(run, a=a_start)
+    path = integrate(Q_start, R_start, drift.T, settings, alpha_max=alpha[-1], alpha_eval=alpha)
+    # R stays 0 at an R = 0 plateau: set exactly, without the solver's round-off
+    return pack_state(np.asarray(path.Q), np.zeros((alpha.size, p, k)),
+                      None if a_start is None else np.asarray(path.a))
+
+
 def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, points: int,
-                max_seconds: float) -> None:
+                max_seconds: float, a: np.ndarray | None = None) -> None:
     """``ValueError`` when ``Sigma`` and the Jacobian at ``points`` points would take over ``max_seconds``.
 
     Both are evaluated for the whole path in one batched call each, so the estimate is the time at two
     points plus, only if that alone says no, the marginal cost per point (timed at
     :data:`COST_PROBE_POINTS`) times the rest: a call with a large fixed part (a mini-batch's covariance)
-    must not be refused for it.
+    must not be refused for it. ``a`` (p,): a trained readout's value, part of the state.
     """
 
+    def evaluate(size: int) -> None:
+        Qs, Rs = np.stack([Q] * size), np.stack([R] * size)
+        readouts = None if a is None else np.stack([a] * size)
+        step_covariance(Qs, Rs, T, run, readouts)
+        jacobian(Qs, Rs, T, settings=run if a is None else replace(run, a=readouts))
+
     def seconds_at(size: int) -> float:
-        batch = (np.stack([Q] * size), np.stack([R] * size), T)
         best = np.inf
         # best of three: a busy machine that pauses this process for a moment must not refuse a cheap model
         for _ in range(3):
             begin = time.perf_counter()
-            step_covariance(*batch, run)
-            jacobian(*batch, settings=run)
+            evaluate(size)
             best = min(best, time.perf_counter() - begin)
         return best
 
-    step_covariance(np.stack([Q, Q]), np.stack([R, R]), T, run)  # the first calls lay out the evaluation
-    jacobian(np.stack([Q, Q]), np.stack([R, R]), T, settings=run)
+    evaluate(2)  # the first calls lay out the evaluation
     two = seconds_at(2)
     estimate = two / 2 * points
     if estimate > max_seconds and points > 2:

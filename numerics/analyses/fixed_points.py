@@ -299,6 +299,7 @@ def symmetric_fixed_point_of(
                                                       else _default_readout(drift)))]
     u = np.array([q0, 0.0, 0.0] + a0)
     chunk = 20.0 / eta
+    horizon, elapsed = chunk * (2**14 - 1), 0.0
     for _ in range(14):
         with np.errstate(over="ignore", invalid="ignore"):
             relaxed = solve_ivp(reduced, (0.0, chunk), u, method="LSODA", rtol=1e-8, atol=1e-12)
@@ -309,11 +310,44 @@ def symmetric_fixed_point_of(
         if candidate is not None:
             u = candidate
             break
+        elapsed += chunk
+        if drift.trained:
+            slowest = _slowest_rate(reduced, u)
+            if slowest * (horizon - elapsed) < 1.0:
+                speed = abs(float(reduced(0.0, u)[3]))
+                return None, readout_still_moving(drift.values["eta_a"], elapsed, u[3:4], speed, slowest,
+                                                  horizon - elapsed)
         chunk *= 2
     else:
         return None, "the symmetric dynamics settle on no fixed point"
     x, residual, iterations = newton(drift, full(u), tolerance, 100)
     return _fixed_point_at(drift, x, residual, iterations), ""
+
+
+def readout_still_moving(eta_a: float, alpha: float, readout: np.ndarray, speed: float, slowest: float,
+                         remaining: float, earlier: float | None = None) -> str:
+    """Why a plateau search with a trained readout stops: the readout relaxes slower than the search can follow.
+
+    ``readout`` (p,) and its largest speed ``max |da/dalpha|`` at ``alpha``; ``slowest``: the smallest
+    rate (modulus of the real part) of the linearised flow there; ``remaining``: the alpha the search had left;
+    ``earlier``: the slowest rate one stretch of the flow before, when the flow slows down as it goes.
+    """
+    moving = (f"the trained readout is still moving at alpha = {alpha:.4g} (eta_a = {eta_a:g}, "
+              f"a = {np.array2string(np.asarray(readout), precision=4)}, max |da/dalpha| = {speed:.3g}); the slowest "
+              f"rate of the flow there is {slowest:.3g}")
+    if earlier is not None:
+        return (f"{moving}, down from {earlier:.3g} one stretch before: the flow slows down as it goes, with no fixed "
+                "point of the full state ahead (the readout drifts on)")
+    return (f"{moving}, so the state would need alpha ~ {1 / max(slowest, 1e-300):.3g} to settle, beyond the search's "
+            f"remaining {remaining:.3g}: the dynamics linger on a slow manifold, not at a fixed point. Train the "
+            "readout at an eta_a comparable to eta, or fix it (eta_a = 0)")
+
+
+def _slowest_rate(reduced: Any, u: np.ndarray) -> float:
+    """The smallest ``|Re lambda|`` of the symmetric flow's Jacobian at ``u`` (central differences)."""
+    h = 1e-6 * max(1.0, float(np.max(np.abs(u))))
+    columns = [(reduced(0.0, u + h * e) - reduced(0.0, u - h * e)) / (2 * h) for e in np.eye(u.size)]
+    return float(np.min(np.abs(np.linalg.eigvals(np.stack(columns, axis=1)).real)))
 
 
 def _attracting_root(reduced: Any, u: np.ndarray) -> np.ndarray | None:
@@ -345,6 +379,7 @@ __all__ = [
     "UNSTABLE_THRESHOLD",
     "fixed_point",
     "newton",
+    "readout_still_moving",
     "spectrum",
     "stability",
     "symmetric_ansatz",

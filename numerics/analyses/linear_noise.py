@@ -28,6 +28,8 @@ and the discretisation below reproduces it exactly: the propagator over a grid s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.integrate import solve_ivp
 
@@ -36,6 +38,12 @@ from numerics.ode.jacobian import Drift
 
 #: Real eigenvalues of the plateau's Jacobian within this (relative to ``g_R``) count as ``g_R`` itself.
 DEGENERACY_TOLERANCE = 1e-6
+#: The most evaluations of the symmetric drift :func:`symmetric_path` spends before it gives up.
+MAX_PATH_EVALUATIONS = 20000
+#: The relative tolerance of :func:`symmetric_path` for a drift that is not smooth to 1e-11.
+ROUGH_PATH_TOLERANCE = 1e-8
+#: Second differences of the symmetric drift above this (relative to the drift) mark it as not smooth to 1e-11.
+SMOOTHNESS_LEVEL = 1e-11
 
 
 def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, ...]) -> tuple[np.ndarray, int]:
@@ -63,20 +71,75 @@ def positive_first(vector: np.ndarray) -> np.ndarray:
     return vector * np.sign(vector[np.argmax(np.round(np.abs(vector), 12))])
 
 
-def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray) -> np.ndarray:
-    """The packed states (n_alpha, n) of the flow from ``Q = q0 I``, ``R = 0`` on the grid ``alpha``.
+def symmetric_path(drift: Drift, q0: float, alpha: np.ndarray, readout: float | None = None) -> np.ndarray:
+    """The packed states (n_alpha, n) of the flow from ``Q = q0 I``, ``R = 0`` (and a trained readout) on ``alpha``.
 
     Integrated within the permutation-symmetric ansatz (:func:`numerics.analyses.fixed_points.symmetric_ansatz`):
     the path of the full flow from that start, without the round-off that would break the symmetry and grow at
-    the rate ``g_R`` over the long relaxation onto the plateau.
+    the rate ``g_R`` over the long relaxation onto the plateau. ``readout`` is the trained readout's uniform start
+    (needed when ``drift.trained``). The tolerance is 1e-11 relative. A drift that is not smooth to that level
+    (a sign teacher's ``eta**2`` term, evaluated to about 1e-9) would make the solver take tiny steps: the path
+    is first integrated to :data:`ROUGH_PATH_TOLERANCE`, the drift's second differences are probed along it,
+    and that path is kept when they show its error (or when the fine integration takes over
+    :data:`MAX_PATH_EVALUATIONS` evaluations).
+
+    Raises ``ValueError`` when the integration fails.
     """
+    if drift.trained and readout is None:
+        raise ValueError("symmetric_path: the readout is trained, give its start (readout=...)")
     full, reduced = symmetric_ansatz(drift)
-    start = np.array([q0, 0.0, 0.0])
-    solution = solve_ivp(reduced, (0.0, float(alpha[-1])), start, method="LSODA", t_eval=alpha, rtol=1e-11,
-                         atol=1e-13)
+    start = np.array([q0, 0.0, 0.0] + ([float(readout)] if drift.trained else []))
+    rough = _capped_solve(reduced, start, alpha, ROUGH_PATH_TOLERANCE, 1e-3 * ROUGH_PATH_TOLERANCE)
+    solution = rough
+    if rough.status == 0 and _smooth_along(reduced, rough.y.T):
+        try:
+            solution = _capped_solve(reduced, start, alpha, 1e-11, 1e-13)
+        except _TooManyEvaluations:
+            solution = rough
     if solution.status != 0:
         raise ValueError(f"the symmetric flow from Q = {q0:g} I could not be integrated: {solution.message}")
     return full(solution.y.T)
+
+
+def _smooth_along(reduced: Any, states: np.ndarray, probes: int = 5) -> bool:
+    """Whether ``reduced`` is smooth to :data:`SMOOTHNESS_LEVEL` at ``probes`` of the ``states`` (n_alpha, m).
+
+    Second differences with a step of 1e-7 of the state's scale, against the largest drift at the probes
+    (the drift vanishes at the plateau): about ``h**2 f''`` (1e-14) for an analytic drift evaluated to
+    round-off, the drift's own error where it is evaluated coarser.
+    """
+    points = states[np.linspace(0, len(states) - 1, probes).astype(int)]
+    values = [reduced(0.0, u) for u in points]
+    scale = max(max(float(np.max(np.abs(value))) for value in values), np.finfo(float).tiny)
+    for u, value in zip(points, values):
+        for e in np.eye(u.size) * 1e-7 * max(1.0, float(np.max(np.abs(u)))):
+            second = reduced(0.0, u + e) - 2 * value + reduced(0.0, u - e)
+            if np.max(np.abs(second)) > SMOOTHNESS_LEVEL * scale:
+                return False
+    return True
+
+
+def _capped_solve(reduced: Any, start: np.ndarray, alpha: np.ndarray, rtol: float, atol: float) -> Any:
+    """``solve_ivp`` (LSODA) of ``reduced`` on ``alpha``; :class:`_TooManyEvaluations` past the cap."""
+    evaluations = [0]
+
+    def counted(alpha_now: float, u: np.ndarray) -> np.ndarray:
+        evaluations[0] += 1
+        if evaluations[0] > MAX_PATH_EVALUATIONS:
+            raise _TooManyEvaluations(alpha_now)
+        return reduced(alpha_now, u)
+
+    try:
+        return solve_ivp(counted, (0.0, float(alpha[-1])), start, method="LSODA", t_eval=alpha, rtol=rtol, atol=atol)
+    except _TooManyEvaluations:
+        if rtol >= ROUGH_PATH_TOLERANCE:
+            raise ValueError(f"the symmetric flow took over {MAX_PATH_EVALUATIONS} evaluations of the drift at "
+                             f"relative tolerance {rtol:g}: the drift is not smooth enough to follow") from None
+        raise
+
+
+class _TooManyEvaluations(Exception):
+    """Stops :func:`symmetric_path`'s integration; its argument is the alpha reached."""
 
 
 def growth_covectors(jacobians: np.ndarray, alpha: np.ndarray, g_R: float, u: np.ndarray) -> np.ndarray:
@@ -176,6 +239,9 @@ def check_affordable(seconds_per_point: float, points: int, limit: float) -> Non
 
 __all__ = [
     "DEGENERACY_TOLERANCE",
+    "MAX_PATH_EVALUATIONS",
+    "ROUGH_PATH_TOLERANCE",
+    "SMOOTHNESS_LEVEL",
     "batched_expm",
     "check_affordable",
     "escape_crossing",

@@ -142,7 +142,9 @@ def plateau_fixed_point(
         If there is no plateau, saying why: ``R = 0`` is not invariant and there is
         no symmetric plateau (one student, a teacher other than ``T = I``, or a student
         that learns without stalling), the flow blows up (eta too large) or settles on
-        no attractive fixed point.
+        no attractive fixed point, or a trained readout relaxes too slowly for the search
+        (``eta_a`` far below ``eta``: the readout is still moving, with its speed and the alpha
+        it would need; said after the first stretch of the flow).
     """
     values = RunSettings.values(settings, setting_overrides, "plateau_fixed_point")
     if values["sam_radius"]:

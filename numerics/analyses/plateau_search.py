@@ -26,7 +26,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
-from numerics.analyses.fixed_points import Stability, spectrum, symmetric_fixed_point_of
+from numerics.analyses.fixed_points import Stability, readout_still_moving, spectrum, symmetric_fixed_point_of
 from numerics.ode.flow import BLOWUP, psd_part
 from numerics.ode.jacobian import Drift, Jacobian, coordinate_names, drift_jacobian, pack_state
 from numerics.ode.overlaps import risk
@@ -180,6 +180,7 @@ def _relax_at_zero(
     blew_up.terminal = True  # type: ignore[attr-defined]
     u = np.concatenate([Q_start[iu], [] if a_start is None else a_start])
     chunk = 20.0 / drift.eta
+    horizon, elapsed, rate = chunk * (2**12 - 1), 0.0, None
     for _ in range(12):
         with np.errstate(over="ignore", invalid="ignore"):
             relaxed = solve_ivp(lambda _a, v: drift(full(v, True))[keep], (0.0, chunk), u, method="DOP853",
@@ -199,6 +200,9 @@ def _relax_at_zero(
         if (residual <= FIXED_POINT_TOLERANCE and np.max(np.abs(solution.x - u)) <= 1e-3 * scale
                 and np.linalg.eigvalsh(candidate + np.triu(candidate, 1).T)[0] >= -1e-12 * scale):
             break
+        elapsed += chunk
+        if drift.trained:
+            rate = check_readout_settles(drift, full(u), keep, elapsed, horizon - elapsed, where, rate)
         chunk *= 2
     else:
         raise ValueError(f"no plateau ({where}): the dynamics at R = 0 settle on no fixed point")
@@ -211,6 +215,30 @@ def _relax_at_zero(
             f"(largest real part of the linearised flow {np.max(eigenvalues.real):.3g})"
         )
     return x, eigenvalues, residual
+
+
+def check_readout_settles(drift: Drift, x: np.ndarray, keep: np.ndarray, elapsed: float, remaining: float,
+                          where: str, earlier: float | None = None) -> float:
+    """The slowest rate of the flow at ``x``, or ``ValueError`` when a trained readout cannot settle in the search.
+
+    With ``eta_a`` far below ``eta`` the readout moves at a rate of order ``eta_a``: the flow settles
+    on a slow manifold (``Q`` relaxed for the current readout) and only reaches the fixed point of the
+    full state after ``alpha ~ 1 / eta_a``. When the slowest rate of the linearised flow at the packed
+    state ``x`` (n,), over the coordinates ``keep`` that move, needs longer than the ``remaining``
+    search, the search stops here (``elapsed``: the alpha followed so far) and says so. It stops too
+    when that rate, below ``1 / elapsed``, has more than halved since the previous stretch (``earlier``):
+    a flow that slows down as it goes (the readout decaying while ``Q`` grows) has no fixed point ahead.
+    """
+    matrix = drift_jacobian(drift, x)[0][np.ix_(keep, keep)]
+    slowest = float(np.min(np.abs(np.linalg.eigvals(matrix).real)))
+    slowing = earlier is not None and slowest * elapsed < 1.0 and slowest < earlier / 2
+    if slowest * remaining >= 1.0 and not slowing:
+        return slowest
+    p, k = drift.p, drift.k
+    readout = x[p * (p + 1) // 2 + p * k :]
+    speed = float(np.max(np.abs(drift(x)[p * (p + 1) // 2 + p * k :])))
+    raise ValueError(f"no plateau ({where}): " + readout_still_moving(
+        drift.values["eta_a"], elapsed, readout, speed, slowest, remaining, earlier if slowing else None))
 
 
 def _symmetric(
@@ -236,4 +264,4 @@ def _symmetric(
     return x, point.stability.eigenvalues[point.stability.n_unstable:], point.residual
 
 
-__all__ = ["FIXED_POINT_TOLERANCE", "Plateau", "find_plateau"]
+__all__ = ["FIXED_POINT_TOLERANCE", "Plateau", "check_readout_settles", "find_plateau"]
