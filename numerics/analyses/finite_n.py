@@ -65,7 +65,7 @@ from numerics.noise.fluctuations import increment_covariance
 from numerics.noise.packing import pack_covariance
 from numerics.noise.sde_readouts import pack_readout_covariance
 from numerics.ode.integrate import integrate
-from numerics.ode.jacobian import Drift, coordinate_names, drift_at, drift_jacobian, pack_state, unpack_state
+from numerics.ode.jacobian import Drift, coordinate_names, drift_at, drift_jacobian, jacobian, pack_state, unpack_state
 from numerics.results.settings import RunSettings
 
 #: Relative size of the off-diagonal (or anisotropic) part of the noise covariance of R
