@@ -96,17 +96,24 @@ def tilt(C: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.prod(np.diagonal(factor, axis1=-2, axis2=-1), axis=-1), tilted
 
 
-def arcsine_laws(C: np.ndarray) -> np.ndarray:
-    """``E[sigma_u sigma_v]`` for every pair of units of ``N(0, C)``; shape of ``C`` (..., n, n)."""
-    shifted = 1 + np.diagonal(C, axis1=-2, axis2=-1)
+def arcsine_laws(C: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+    """``E[sigma_u sigma_v]`` for every pair of units of ``N(0, C)``; shape of ``C`` (..., n, n).
+
+    ``offsets`` (n,): 1 for an erf unit (the default on every unit), 0 for a sign unit (module
+    docstring, "Sign units"); a sign unit needs a positive variance.
+    """
+    shifted = (1 if offsets is None else offsets) + np.diagonal(C, axis1=-2, axis2=-1)
     scale = np.sqrt(shifted[..., :, None] * shifted[..., None, :])
     return TWO_OVER_PI * np.arcsin(np.clip(C / scale, -1.0, 1.0))
 
 
-def residual_square(C: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``E[r**2]`` under ``N(0, C)``, ``C`` of shape (B, ..., n, n) and ``c`` (B, n); shape (B, ...)."""
+def residual_square(C: np.ndarray, c: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+    """``E[r**2]`` under ``N(0, C)``, ``C`` of shape (B, ..., n, n) and ``c`` (B, n); shape (B, ...).
+
+    ``offsets`` as :func:`arcsine_laws`.
+    """
     c = c.reshape(c.shape[:1] + (1,) * (C.ndim - 3) + c.shape[1:])
-    return np.einsum("...uv,...u,...v->...", arcsine_laws(C), c, c)
+    return np.einsum("...uv,...u,...v->...", arcsine_laws(C, offsets), c, c)
 
 
 def _chunks(count: int, per_item: int) -> list[slice]:
@@ -114,39 +121,56 @@ def _chunks(count: int, per_item: int) -> list[slice]:
     return [slice(start, start + step) for start in range(0, count, step)]
 
 
-def erf_pair_means(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.ndarray:
+def erf_pair_means(
+    C: np.ndarray, c: np.ndarray, delta: float, p: int, offsets: np.ndarray | None = None
+) -> np.ndarray:
     """``P[j, l] = E[sigma'_j sigma'_l (r**2 + Delta)]`` (module docstring); ``C`` (B, n, n), ``c`` (B, n).
 
-    Returns an array of shape (B, p, p).
+    ``offsets`` (n,): 1 for an erf unit (the default on every unit), 0 for a sign teacher unit
+    (module docstring, "Sign units"). Returns an array of shape (B, p, p).
     """
     G, index_of = student_multisets(p, 2)
     root, tilted = tilt(C, G)
-    values = TWO_OVER_PI / root * (residual_square(tilted, c) + delta)
+    values = TWO_OVER_PI / root * (residual_square(tilted, c, offsets) + delta)
     return values[:, index_of]
 
 
 def _downdated_square(diagonal: np.ndarray, upper: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]],
-                      c: np.ndarray) -> np.ndarray:
+                      c: np.ndarray, offsets: np.ndarray | None = None,
+                      conditioned: np.ndarray | None = None) -> np.ndarray:
     """``E[r**2]`` under ``C'' = C - sum_i left_i right_i^T`` (symmetric), from the diagonal and upper triangle of C.
 
     ``diagonal`` (B, ..., n) and ``upper`` (B, ..., n (n - 1) / 2) (``numpy.triu_indices(n, 1)`` order)
     broadcast against the vectors ``left_i``, ``right_i`` (B, ..., n); ``c`` (B, n). The arcsine laws
     are taken on the upper triangle only (``E[sigma_w sigma_x]`` is symmetric), shape (B, ...).
+    With sign units, ``offsets`` (n,) as :func:`arcsine_laws` and ``conditioned`` (boolean,
+    broadcast against ``diagonal``): the sign units among the downdate's Gaussian factors, which
+    take their limits (module docstring, "Sign units").
     """
     n = c.shape[-1]
     w, x = np.triu_indices(n, 1)
     variance = diagonal - sum(left * right for left, right in terms)
-    scale = 1 / np.sqrt(1 + variance)
     cross = upper - sum(left[..., w] * right[..., x] for left, right in terms)
-    argument = cross * scale[..., w] * scale[..., x]
+    if offsets is None:
+        scale = 1 / np.sqrt(1 + variance)
+        argument = cross * scale[..., w] * scale[..., x]
+        own = np.arcsin(variance * scale * scale)
+    else:
+        # a sign unit conditioned on 0: E[sign**2] -> 1/3, E[sign sigma_x] -> 0 (its variance is 0 up to round-off)
+        shifted = np.where(conditioned, 1.0, offsets + variance)
+        scale = 1 / np.sqrt(shifted)
+        own = np.where(conditioned, math.pi / 6, np.arcsin(np.clip(variance / shifted, -1.0, 1.0)))
+        either = conditioned[..., w] | conditioned[..., x]
+        argument = np.where(either, 0.0, np.clip(cross * scale[..., w] * scale[..., x], -1.0, 1.0))
     flat = c.shape[:1] + (1,) * (variance.ndim - 2) + c.shape[1:]
     squares = (c * c).reshape(flat)
     products = (2 * c[:, w] * c[:, x]).reshape(flat[:-1] + (w.size,))
-    return TWO_OVER_PI * (np.sum(np.arcsin(variance * scale * scale) * squares, axis=-1)
-                          + np.sum(np.arcsin(argument) * products, axis=-1))
+    return TWO_OVER_PI * (np.sum(own * squares, axis=-1) + np.sum(np.arcsin(argument) * products, axis=-1))
 
 
-def erf_triple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np.ndarray:
+def erf_triple_moments(
+    C: np.ndarray, c: np.ndarray, delta: float, p: int, offsets: np.ndarray | None = None
+) -> np.ndarray:
     """``T[j, m, n, x] = E[sigma'_j sigma'_m sigma'_n z_x (r**3 + 3 Delta r)]`` (module docstring, step 3).
 
     Parameters
@@ -159,6 +183,9 @@ def erf_triple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np
         Label-noise variance.
     p : int
         Number of students.
+    offsets : array, shape (n,), optional
+        1 for an erf unit (the default on every unit), 0 for a sign teacher unit (module
+        docstring, "Sign units").
 
     Returns
     -------
@@ -169,23 +196,29 @@ def erf_triple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int) -> np
     nb, n = C.shape[0], C.shape[-1]
     w, x = np.triu_indices(n, 1)
     out = np.empty((nb, G.shape[0], n))
+    # the fourth factor of a sign unit s conditions it on 0: row s of the downdate
+    conditioned = None if offsets is None else np.diag(offsets == 0)
     for part in _chunks(G.shape[0], nb * n**3):
         root, tilted = tilt(C, G[part])  # (B, M), (B, M, n, n)
         diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)  # C'_ss, shape (B, M, n)
+        shifted = 1 + diagonal if offsets is None else offsets + diagonal
         # the fourth factor sigma'_s, for every unit s: C'' = C' - C'_:s C'_s: / (1 + C'_ss)
-        left = tilted / (1 + diagonal[..., None])  # [..., s, x] = C'_sx / (1 + C'_ss)
-        square = _downdated_square(diagonal[..., None, :], tilted[..., None, w, x], [(left, tilted)], c)
-        slope = np.sqrt(TWO_OVER_PI / (1 + diagonal))  # E'[sigma'_s]
+        left = tilted / shifted[..., None]  # [..., s, x] = C'_sx / (1 + C'_ss)
+        square = _downdated_square(diagonal[..., None, :], tilted[..., None, w, x], [(left, tilted)], c, offsets,
+                                   conditioned)
+        slope = np.sqrt(TWO_OVER_PI / shifted)  # E'[sigma'_s]
         weight = c[:, None, :] * slope * (square + delta)  # (B, M, s)
         prefactor = 3 * TWO_OVER_PI ** 1.5 / root
         out[:, part] = prefactor[..., None] * np.einsum("bmxs,bms->bmx", tilted, weight)
     return out[:, index_of]
 
 
-def _independent_fourth(variance: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _independent_fourth(variance: np.ndarray, c: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
     """``E_D[r**4]``: the units made independent with variances ``variance`` (K, n); ``c`` (K, n) -> (K,)."""
     second = TWO_OVER_PI * np.arcsin(variance / (1 + variance))
     fourth = erf_erf_erf_erf(*(variance,) * 10)
+    if offsets is not None:  # sign**2 = sign**4 = 1
+        second, fourth = np.where(offsets == 0, 1.0, second), np.where(offsets == 0, 1.0, fourth)
     c2 = c * c
     return np.sum(c2 * c2 * (fourth - 3 * second * second), axis=-1) + 3 * np.sum(c2 * second, axis=-1) ** 2
 
@@ -205,37 +238,75 @@ def path_nodes(largest_variance: float) -> int:
     return max(MIN_NODES, math.ceil(4 + 14 / math.log(rho)))
 
 
-def _fourth_power(tilted: np.ndarray, c: np.ndarray, nodes: int) -> np.ndarray:
+def path_nodes_with_signs(tilted: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Gauss-Legendre nodes of the path integral of step 4 for every block with sign units, shape (K,).
+
+    ``tilted`` (K, n, n), ``offsets`` (n,) as :func:`arcsine_laws`. The integrand's singularities
+    in ``t`` are where a principal block of ``A(t) = O + D + t (C' - D)`` (``O`` the offsets) turns
+    singular: real (a symmetric pencil), at ``t = -1 / mu`` for the eigenvalues ``mu`` of
+    ``(O + D)**-1/2 (C' - D) (O + D)**-1/2``; the extreme ones bound every principal block's
+    (interlacing). A sign unit has no offset, so ``t = 1 / |mu_min|`` comes near 1 as the sign
+    units' block of ``C'`` nears singular, and ``t = -1 / mu_max`` near 0 when many are
+    correlated. The nearer end sets the Bernstein ellipse, and the nodes are those of
+    :func:`path_nodes` for it.
+
+    Raises
+    ------
+    ValueError
+        When the sign units' block of ``C'`` is singular (the path ends on a singularity).
+    """
+    diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)
+    scale = 1 / np.sqrt(offsets + diagonal)
+    moved = (tilted - diagonal[..., :, None] * np.eye(tilted.shape[-1])) * scale[..., :, None] * scale[..., None, :]
+    eigenvalues = np.linalg.eigvalsh(moved)
+    lowest, highest = -eigenvalues[..., 0], eigenvalues[..., -1]  # both >= 0: zero trace
+    if np.any(lowest >= 1 - 1e-9):
+        raise ValueError("the eta**3 and eta**4 increment moments of sign teachers need linearly independent teacher "
+                         "directions: the sign units' block of the covariance is singular")
+    ends = np.minimum(2 / np.maximum(lowest, 1e-300) - 1, 1 + 2 / np.maximum(highest, 1e-300))
+    rho = ends + np.sqrt(ends * ends - 1)
+    return np.maximum(MIN_NODES, np.ceil(4 + 14 / np.log(rho))).astype(int)
+
+
+def _fourth_power(tilted: np.ndarray, c: np.ndarray, nodes: int, offsets: np.ndarray | None = None) -> np.ndarray:
     """``E'[r**4]`` under ``N(0, C')`` by the path of step 4; ``tilted`` (K, n, n), ``c`` (K, n) -> (K,)."""
     n = tilted.shape[-1]
     u, v = np.triu_indices(n, 1)
     pairs = np.arange(u.size)
     x, w = np.polynomial.legendre.leggauss(nodes)
     diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)  # (K, n), the same all along the path
+    shifted = 1 + diagonal if offsets is None else offsets + diagonal
     off = tilted[..., u, v]  # C'_uv (u < v), shape (K, P)
     coupling = 12 * TWO_OVER_PI * off * c[:, u] * c[:, v]
     moved = tilted - np.einsum("...u,uv->...uv", diagonal, np.eye(n))  # C' - D
-    total = _independent_fourth(diagonal, c)
+    total = _independent_fourth(diagonal, c, offsets)
+    conditioned = None
+    if offsets is not None:  # the pair's sign units are conditioned on 0
+        conditioned = np.zeros((u.size, n), dtype=bool)
+        conditioned[pairs, u], conditioned[pairs, v] = offsets[u] == 0, offsets[v] == 0
     for t, weight in zip((x + 1) / 2, w / 2):
         rows_u, rows_v = t * moved[:, u, :], t * moved[:, v, :]  # (K, P, n), off the diagonal
         rows_u[:, pairs, u] = diagonal[:, u]
         rows_v[:, pairs, v] = diagonal[:, v]
-        guu, gvv, guv = 1 + diagonal[:, u], 1 + diagonal[:, v], t * off
+        guu, gvv, guv = shifted[:, u], shifted[:, v], t * off
         det = guu * gvv - guv * guv  # det(I + C_GG) >= 1 for the pair G = {u, v}
         # C'' = C(t) - C_:G (I + C_GG)^-1 C_G:, the inverse written out
         left_u = (gvv[..., None] * rows_u - guv[..., None] * rows_v) / det[..., None]
         left_v = (guu[..., None] * rows_v - guv[..., None] * rows_u) / det[..., None]
         square = _downdated_square(diagonal[:, None, :], t * off[:, None, :], [(left_u, rows_u), (left_v, rows_v)],
-                                   c)
+                                   c, offsets, conditioned)
         total = total + weight * np.sum(coupling * square / np.sqrt(det), axis=-1)
     return total
 
 
-def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, nodes: int | None = None) -> np.ndarray:
+def erf_quadruple_moments(
+    C: np.ndarray, c: np.ndarray, delta: float, p: int, nodes: int | None = None, offsets: np.ndarray | None = None
+) -> np.ndarray:
     """``F[j, l, m, n] = E[sigma'_j sigma'_l sigma'_m sigma'_n (r**4 + 6 Delta r**2 + 3 Delta**2)]`` (step 4).
 
     Parameters as :func:`erf_triple_moments`; ``nodes``: Gauss-Legendre nodes of the path integral
-    (default :func:`path_nodes` of the largest tilted variance, chunk by chunk).
+    (default :func:`path_nodes` of the largest tilted variance, chunk by chunk; with sign units
+    :func:`path_nodes_with_signs`).
 
     Returns
     -------
@@ -245,18 +316,28 @@ def erf_quadruple_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, no
     G, index_of = student_multisets(p, 4)
     nb, n = C.shape[0], C.shape[-1]
     root, tilted = tilt(C, G)  # (B, M), (B, M, n, n)
-    noise = 6 * delta * residual_square(tilted, c) + 3 * delta**2 if delta else 0.0
+    noise = 6 * delta * residual_square(tilted, c, offsets) + 3 * delta**2 if delta else 0.0
     tilted = tilted.reshape(-1, n, n)
     rows = np.repeat(c, G.shape[0], axis=0)  # c of every (replica, multiset)
-    # in order of the largest variance, so that each chunk takes the nodes its own blocks need
-    largest = np.max(np.diagonal(tilted, axis1=-2, axis2=-1), axis=-1, initial=0.0)
-    order = np.argsort(largest)
+    # in order of the nodes they need, so that each chunk takes the nodes its own blocks need
+    if offsets is None:
+        largest = np.max(np.diagonal(tilted, axis1=-2, axis2=-1), axis=-1, initial=0.0)
+        order = np.argsort(largest)
+        needed = None
+    else:
+        needed = path_nodes_with_signs(tilted, offsets)
+        order = np.argsort(needed, kind="stable")
     fourth = np.empty(tilted.shape[0])
     # small chunks: the temporaries of the path stay in the cache
     for part in _chunks(tilted.shape[0], n**4 // 4):
         items = order[part]
-        count = path_nodes(float(largest[items[-1]])) if nodes is None else nodes
-        fourth[items] = _fourth_power(tilted[items], rows[items], count)
+        if nodes is not None:
+            count = nodes
+        elif needed is None:
+            count = path_nodes(float(largest[items[-1]]))
+        else:
+            count = int(needed[items[-1]])
+        fourth[items] = _fourth_power(tilted[items], rows[items], count, offsets)
     out = TWO_OVER_PI**2 / root * (fourth.reshape(nb, -1) + noise)
     return out[:, index_of]
 
@@ -269,6 +350,7 @@ __all__ = [
     "erf_quadruple_moments",
     "erf_triple_moments",
     "path_nodes",
+    "path_nodes_with_signs",
     "residual_square",
     "student_multisets",
     "tilt",
