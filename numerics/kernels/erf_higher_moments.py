@@ -55,6 +55,8 @@ from numerics.kernels.tuple_moments import erf_erf_erf_erf
 TWO_OVER_PI = 2 / math.pi
 #: The fewest Gauss-Legendre nodes of the path integral of the quadruple (module docstring, step 4).
 MIN_NODES = 6
+#: The most Gauss-Legendre nodes of the path integral with sign units (nearly dependent teacher directions need more).
+MAX_SIGN_NODES = 400
 #: Elements of the largest temporary array (per chunk of multisets and replicas).
 CHUNK_ELEMENTS = 1 << 16
 
@@ -253,19 +255,24 @@ def path_nodes_with_signs(tilted: np.ndarray, offsets: np.ndarray) -> np.ndarray
     Raises
     ------
     ValueError
-        When the sign units' block of ``C'`` is singular (the path ends on a singularity).
+        When the sign units' block of ``C'`` is singular (the path ends on a singularity) or so
+        nearly singular that more than :data:`MAX_SIGN_NODES` nodes would be needed.
     """
     diagonal = np.diagonal(tilted, axis1=-2, axis2=-1)
     scale = 1 / np.sqrt(offsets + diagonal)
     moved = (tilted - diagonal[..., :, None] * np.eye(tilted.shape[-1])) * scale[..., :, None] * scale[..., None, :]
     eigenvalues = np.linalg.eigvalsh(moved)
     lowest, highest = -eigenvalues[..., 0], eigenvalues[..., -1]  # both >= 0: zero trace
-    if np.any(lowest >= 1 - 1e-9):
-        raise ValueError("the eta**3 and eta**4 increment moments of sign teachers need linearly independent teacher "
-                         "directions: the sign units' block of the covariance is singular")
     ends = np.minimum(2 / np.maximum(lowest, 1e-300) - 1, 1 + 2 / np.maximum(highest, 1e-300))
+    ends = np.maximum(ends, 1.0)  # a singular sign block puts a singularity at t = 1
     rho = ends + np.sqrt(ends * ends - 1)
-    return np.maximum(MIN_NODES, np.ceil(4 + 14 / np.log(rho))).astype(int)
+    with np.errstate(divide="ignore"):
+        needed = np.maximum(MIN_NODES, np.ceil(4 + 14 / np.log(rho)))
+    if np.any(needed > MAX_SIGN_NODES):
+        raise ValueError("the eta**3 and eta**4 increment moments of sign teachers need teacher directions that are "
+                         "linearly independent, and not nearly dependent: the sign units' block of the covariance is "
+                         f"singular or close to it (the path integral would need more than {MAX_SIGN_NODES} nodes)")
+    return needed.astype(int)
 
 
 def _fourth_power(tilted: np.ndarray, c: np.ndarray, nodes: int, offsets: np.ndarray | None = None) -> np.ndarray:
@@ -344,6 +351,7 @@ def erf_quadruple_moments(
 
 __all__ = [
     "CHUNK_ELEMENTS",
+    "MAX_SIGN_NODES",
     "MIN_NODES",
     "arcsine_laws",
     "erf_pair_means",

@@ -62,8 +62,8 @@ MAX_HIGHER_ORDER_UNITS = 8
 
 
 def has_higher_orders(module: ModuleType) -> bool:
-    """Whether the ``eta**3`` and ``eta**4`` parts are derived for this per-tuple model (erf units on both sides)."""
-    return module.STUDENT_KIND == "erf" and module.TEACHER_KIND == "erf"
+    """Whether the ``eta**3`` and ``eta**4`` parts are derived for this per-tuple model (erf students, erf or sign teachers)."""
+    return module.STUDENT_KIND == "erf" and module.TEACHER_KIND in ("erf", "sign")
 
 
 def includes_higher_orders(module: ModuleType, p: int, k: int, second_order: bool, warn: bool = True) -> bool:
@@ -111,19 +111,21 @@ def erf_higher_moments(
         ``BB[j, l, m, n] = <B_jl B_mn>``.
     """
     p, k = R.shape[-2:]
-    d, _ = erf_unit_scales(module, p, k)
+    d, offsets = erf_unit_scales(module, p, k)
+    # the erf networks' own code path (offsets None) when no unit is a sign
+    offsets = offsets if module.TEACHER_KIND == "sign" else None
     C = covariance(Q, R, T) * (d[:, None] * d[None, :])
     c = np.concatenate([-a, b], axis=-1)
     # sigma'(z_j) = d_j sigma~'(d_j z_j) on the students (one scale d[0]), z_x = (d z)_x / d_x
     scale = d[0]
-    mean = scale**2 * erf_pair_means(C, c, delta, p) * (a[:, :, None] * a[:, None, :])
-    triple = scale**3 * erf_triple_moments(C, c, delta, p) / d
+    mean = scale**2 * erf_pair_means(C, c, delta, p, offsets) * (a[:, :, None] * a[:, None, :])
+    triple = scale**3 * erf_triple_moments(C, c, delta, p, offsets) / d
     triple = triple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None])
     # <E_j z_l B_mn> = triple[j, m, n, l]; A_jl = E_j z_l + E_l z_j
     LE = np.moveaxis(triple[..., :p], -1, 2)  # (B, j, l, m, n)
     AB = LE + np.swapaxes(LE, 1, 2)
     BN = triple[..., p:]  # <E_j E_l E_m nu_s> = triple[j, l, m, p + s] (symmetric in j, l, m)
-    quadruple = scale**4 * erf_quadruple_moments(C, c, delta, p)
+    quadruple = scale**4 * erf_quadruple_moments(C, c, delta, p, offsets=offsets)
     BB = quadruple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None]
                       * a[:, None, None, None, :])
     return mean, AB, BN, BB
