@@ -8,12 +8,13 @@ import numpy as np
 
 
 def step_increments(rng, W, W_star, eta, samples, *, sigma, sigma_prime, sigma_star, a, b, eta_a=None,
-                    chunk=2000):
+                    chunk=2000, label_flip=0.0):
     """``q = N (Q' - Q)``, ``r = N (R' - R)`` (and ``s = N (a' - a)`` when ``eta_a`` is given) of one SGD step.
 
     ``sigma``, ``sigma_prime``, ``sigma_star`` act elementwise; ``a`` (scalar or length p) and ``b``
     (scalar or length k) are the readouts. ``q`` keeps ``|x|^2 / N`` exactly (finite N); no label
-    noise, no weight decay; the first layer's step uses the readout before its own update.
+    noise, no weight decay; the first layer's step uses the readout before its own update. With
+    ``label_flip`` each label is replaced by ``-y`` with that probability (drawn after the inputs).
     Shapes: ``q`` (samples, p, p), ``r`` (samples, p, k), ``s`` (samples, p).
     """
     p, N = W.shape
@@ -25,7 +26,10 @@ def step_increments(rng, W, W_star, eta, samples, *, sigma, sigma_prime, sigma_s
         X = rng.standard_normal((chunk, N))
         lam = X @ W.T / np.sqrt(N)
         nu = X @ W_star.T / np.sqrt(N)
-        residual = sigma_star(nu) @ b - sigma(lam) @ a
+        label = sigma_star(nu) @ b
+        if label_flip:
+            label = np.where(rng.random(chunk) < label_flip, -label, label)
+        residual = label - sigma(lam) @ a
         E = residual[:, None] * a * sigma_prime(lam)
         rho = (X**2).sum(axis=1) / N
         q = eta * (E[:, :, None] * lam[:, None, :] + lam[:, :, None] * E[:, None, :])

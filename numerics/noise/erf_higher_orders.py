@@ -62,7 +62,10 @@ MAX_HIGHER_ORDER_UNITS = 8
 
 
 def has_higher_orders(module: ModuleType) -> bool:
-    """Whether the ``eta**3`` and ``eta**4`` parts are derived for this per-tuple model (erf students, erf or sign teachers)."""
+    """Whether the ``eta**3`` and ``eta**4`` parts are derived for this per-tuple model.
+
+    Yes for erf students with erf or sign teachers.
+    """
     return module.STUDENT_KIND == "erf" and module.TEACHER_KIND in ("erf", "sign")
 
 

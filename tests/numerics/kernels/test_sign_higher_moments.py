@@ -44,7 +44,7 @@ def teacher_rule(T, radial=70, angular=36, length=12.0):
 
 
 def reference_moments(C, c, delta, p, hermite=50):
-    """``(P, T, F)`` of erf(z / sqrt 2) students and sign teachers (numerics/kernels/erf_higher_moments.py) by quadrature."""
+    """``(P, T, F)`` of erf(z / sqrt 2) students and sign teachers (kernel module docstring) by quadrature."""
     n = C.shape[0]
     students, teachers = slice(0, p), slice(p, n)
     nu, teacher_weights = teacher_rule(C[teachers, teachers])
@@ -84,7 +84,8 @@ def test_moments_with_sign_teachers_equal_the_split_quadrature(sizes, kind):
     offsets = np.array([1.0] * p + [0.0] * k)
     pair, triple, quadruple = reference_moments(C, c, delta, p)
     np.testing.assert_allclose(erf_pair_means(C[None], c[None], delta, p, offsets)[0], pair, rtol=0, atol=1e-11)
-    np.testing.assert_allclose(erf_triple_moments(C[None], c[None], delta, p, offsets)[0], triple, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(erf_triple_moments(C[None], c[None], delta, p, offsets)[0], triple, rtol=0,
+                               atol=1e-11)
     np.testing.assert_allclose(erf_quadruple_moments(C[None], c[None], delta, p, offsets=offsets)[0], quadruple,
                                rtol=0, atol=1e-11)
     # power: the erf teacher's formulas (offsets 1) on the same blocks are far off
@@ -92,7 +93,7 @@ def test_moments_with_sign_teachers_equal_the_split_quadrature(sizes, kind):
 
 
 def test_a_student_of_readout_zero_against_the_closed_form():
-    """``c = (0, b)``: ``r = b sign(z_t)``, so ``F = (b**4 + 6 Delta b**2 + 3 Delta**2) (2 / pi)**2 / sqrt(1 + 4 Q)``."""
+    """``c = (0, b)``: ``r = b sign(z_t)``, ``F = (b**4 + 6 Delta b**2 + 3 Delta**2) (2 / pi)**2 / sqrt(1 + 4 Q)``."""
     Q, b, delta = 0.7, 1.3, 0.2
     C = np.array([[[Q, 0.4], [0.4, 1.5]]])
     c = np.array([[0.0, b]])
