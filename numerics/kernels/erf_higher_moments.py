@@ -40,6 +40,21 @@ Cost per replica: the triple takes ``p**3 / 6`` multisets times ``(p + k)**3 / 2
 the quadruple ``p**4 / 24`` multisets times ``nodes (p + k)**4 / 4`` (12 nodes at unit
 variances): the latter dominates (bench: ``python -m bench --only erf_higher``). Singular blocks
 (coinciding units) need nothing special.
+
+Sign units (``offsets`` 0; teachers only, the Gaussian factors of step 1 are always students).
+``sign(z)`` is the limit ``o -> 0`` of ``erf(z / sqrt(2 o))``, whose derivative is the Gaussian factor
+``sqrt(2 / (pi o)) exp(-z**2 / (2 o))``: every ``1 +`` on a unit's variance above is ``o_u +``, so a
+tilt by a sign unit (Stein's lemma in step 3, Price's theorem in step 4: ``sign' = 2 delta``) is
+``sqrt(2 / pi) C'_ss**-1/2`` times the conditioning on ``z_s = 0``, and a plain sign slot takes the
+arcsine law without the 1 (``E[sign_u sign_u] = 1``, ``E[sign**4] = 1`` in ``E_D``). A sign unit
+among the Gaussian factors is left with variance ``C''_ss = o - o**2 (O + C_GG)^-1_ss ~ o`` against
+its own ``o``, so in the limit ``E''[sign_s**2] = (2 / pi) arcsin(1 / 2) = 1 / 3`` (not 1: ``sign' sign**2 =
+(sign**3)' / 3``, the jump of ``r**3`` across ``z_s = 0``) and ``E''[sign_s sigma_x] = 0`` (its
+argument is ``O(sqrt(o))``); the other units are conditioned as above. These limits are taken in
+:func:`_downdated_square` (checked against a quadrature split at the sign boundaries to 1e-11,
+tests/numerics/kernels/test_sign_higher_moments.py). The path of step 4 then has singularities
+where a principal block of ``O + C(t)`` turns singular, nearer to ``[0, 1]`` than for erf units
+(:func:`path_nodes_with_signs`): linearly dependent sign teachers are refused.
 """
 
 from __future__ import annotations
@@ -296,7 +311,7 @@ def _fourth_power(tilted: np.ndarray, c: np.ndarray, nodes: int, offsets: np.nda
         rows_u[:, pairs, u] = diagonal[:, u]
         rows_v[:, pairs, v] = diagonal[:, v]
         guu, gvv, guv = shifted[:, u], shifted[:, v], t * off
-        det = guu * gvv - guv * guv  # det(I + C_GG) >= 1 for the pair G = {u, v}
+        det = guu * gvv - guv * guv  # det(O + C_GG) for the pair G = {u, v}: >= 1 for erf units, > 0 with signs
         # C'' = C(t) - C_:G (I + C_GG)^-1 C_G:, the inverse written out
         left_u = (gvv[..., None] * rows_u - guv[..., None] * rows_v) / det[..., None]
         left_v = (guu[..., None] * rows_v - guv[..., None] * rows_u) / det[..., None]

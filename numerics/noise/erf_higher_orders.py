@@ -16,9 +16,13 @@ moments are, with the readouts ``a``,
 
 (``P``, ``T``, ``F`` in closed form and by a Price path integral:
 :mod:`numerics.kernels.erf_higher_moments`, written for ``erf(z / sqrt(2))``; units
-``erf(s z)`` are rescaled to it). A ``sign`` teacher keeps the leading order: these parts are
-not derived for it (its limit of ``erf(s z)`` needs the tilts by a teacher's Gaussian factor
-taken to a delta function, which the closed forms do not do).
+``erf(s z)`` are rescaled to it). A ``sign`` teacher (erf students) is the limit ``s -> oo``
+taken in the closed forms (offset 0, :func:`erf_unit_scales`; the kernel module's "Sign units"):
+a tilt by a teacher's derivative conditions on ``z_t = 0``, and a conditioned ``sign**2`` averages
+to 1/3. Label flips mix the raw moments of the teacher and its negative, and the means' difference
+carries the ``eta**2 <E_j E_l>`` part (:func:`numerics.noise.tuple_packing.tuple_packed_covariance`).
+Linearly dependent sign teachers are refused (the path integral ends on a singularity).
+A trained readout's blocks ``AQ``, ``AR``, ``AA`` stay at leading order.
 
 Cost: the quadruple takes ``p**4 / 24`` student multisets times about ``12 (p + k)**4 / 4`` arcsine
 laws per replica: about 20 times the leading order's cost at ``p = k = 2``, 250 times at
@@ -45,7 +49,8 @@ def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.
 
     ``erf(s z) = erf(d z / sqrt(2))`` with ``d = sqrt(2) s``: the closed forms are written for
     ``d = 1`` and applied to ``d z``; a ``sign`` teacher has ``d = 1`` and offset 0
-    (:func:`numerics.kernels.erf_increments.erf_pair_moments`).
+    (:func:`numerics.kernels.erf_increments.erf_pair_moments`,
+    :func:`numerics.kernels.erf_higher_moments.erf_quadruple_moments`).
     """
     student = np.sqrt(2.0) * float(module.STUDENT_SCALE)
     if module.TEACHER_KIND == "sign":
@@ -72,8 +77,9 @@ def has_higher_orders(module: ModuleType) -> bool:
 def includes_higher_orders(module: ModuleType, p: int, k: int, second_order: bool, warn: bool = True) -> bool:
     """Whether the covariance of this per-tuple model at sizes ``(p, k)`` gets the ``eta**3`` and ``eta**4`` parts.
 
-    Yes for an erf network with ``second_order`` and ``p + k <= MAX_HIGHER_ORDER_UNITS``; an erf
-    network above that size gets the leading order, with a ``RuntimeWarning`` (when ``warn``).
+    Yes for an erf network (erf students, erf or sign teachers) with ``second_order`` and
+    ``p + k <= MAX_HIGHER_ORDER_UNITS``; an erf network above that size gets the leading order, with
+    a ``RuntimeWarning`` (when ``warn``).
     """
     if not (second_order and has_higher_orders(module)):
         return False
@@ -95,7 +101,7 @@ def erf_higher_moments(
     Parameters
     ----------
     module : module
-        A per-tuple generated module with erf units on both sides.
+        A per-tuple generated module with erf students and erf or sign teachers.
     Q, R, T : arrays, shapes (B, p, p), (B, p, k), (B, k, k)
     delta : float
         Label-noise variance.
@@ -112,6 +118,11 @@ def erf_higher_moments(
         ``BN[j, l, m, s] = <B_jl E_m nu_s>``.
     BB : array, shape (B, p, p, p, p)
         ``BB[j, l, m, n] = <B_jl B_mn>``.
+
+    Raises
+    ------
+    ValueError
+        Sign teachers whose directions are linearly dependent (or nearly so).
     """
     p, k = R.shape[-2:]
     d, offsets = erf_unit_scales(module, p, k)
@@ -143,7 +154,7 @@ def erf_higher_blocks(
     Parameters
     ----------
     module : module
-        A per-tuple generated module with erf units on both sides.
+        A per-tuple generated module with erf students and erf or sign teachers.
     Q, R, T : arrays, shapes (..., p, p), (..., p, k), (..., k, k)
     eta, delta : float
     a, b : arrays, shapes (..., p) and (..., k)

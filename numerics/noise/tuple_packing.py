@@ -16,10 +16,10 @@ form from :func:`numerics.kernels.erf_increments.erf_pair_moments` (matrix produ
 student pair); those of a relu network from
 :func:`numerics.noise.tuple_fluctuations.relu_increment_moments`. The result is the same as
 ``pack_covariance(*increment_covariance(...))`` to round-off: the leading order, ``eta**2``, and with
-``second_order`` for an erf network (erf units on both sides) the ``eta**3`` and ``eta**4`` parts of
-:mod:`numerics.noise.erf_higher_orders`, whose raw moments join ``X`` (packed by
-:func:`numerics.noise.packing.pack_covariance`) and whose mean ``<E_j E_l>`` joins the drift.
-A sign teacher and relu networks keep the leading order.
+``second_order`` for an erf network (erf students, erf or sign teachers) the ``eta**3`` and ``eta**4``
+parts of :mod:`numerics.noise.erf_higher_orders`, whose raw moments join ``X`` (packed by
+:func:`numerics.noise.packing.pack_covariance`) and whose mean ``<E_j E_l>`` joins the drift (so
+label flips mix it too). relu networks keep the leading order.
 """
 
 from __future__ import annotations
@@ -138,9 +138,10 @@ def tuple_packed_covariance(
         Probability ``epsilon`` that a label is replaced by ``-y`` (docs/model.md): the covariance
         of the mixture of the teacher readout ``b`` and ``-b``.
     second_order : bool
-        Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf units on both sides, up to
-        ``p + k = 8`` units, :func:`numerics.noise.erf_higher_orders.includes_higher_orders`; a sign
-        teacher and relu networks keep the leading order).
+        Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf students, erf or sign
+        teachers, up to ``p + k = 8`` units,
+        :func:`numerics.noise.erf_higher_orders.includes_higher_orders`; relu networks keep the
+        leading order).
 
     Returns
     -------
@@ -152,7 +153,8 @@ def tuple_packed_covariance(
     ------
     ValueError
         For a model whose students and teachers are not both erf or both relu (an erf student may
-        learn a sign teacher).
+        learn a sign teacher); for sign teachers whose directions are parallel, or with the higher
+        parts linearly dependent (:mod:`numerics.noise.erf_higher_orders`).
     """
     kinds = (module.STUDENT_KIND, module.TEACHER_KIND)
     if kinds not in tuple((kind, kind) for kind in PACKED_KINDS) + (("erf", "sign"),):
