@@ -51,7 +51,7 @@ among the Gaussian factors is left with variance ``C''_ss = o - o**2 (O + C_GG)^
 its own ``o``, so in the limit ``E''[sign_s**2] = (2 / pi) arcsin(1 / 2) = 1 / 3`` (not 1: ``sign' sign**2 =
 (sign**3)' / 3``, the jump of ``r**3`` across ``z_s = 0``) and ``E''[sign_s sigma_x] = 0`` (its
 argument is ``O(sqrt(o))``); the other units are conditioned as above. These limits are taken in
-:func:`_downdated_square` (checked against a quadrature split at the sign boundaries to 1e-11,
+:func:`downdated_arcsines` (checked against a quadrature split at the sign boundaries to 1e-11,
 tests/numerics/kernels/test_sign_higher_moments.py). The path of step 4 then has singularities
 where a principal block of ``O + C(t)`` turns singular, nearer to ``[0, 1]`` than for erf units
 (:func:`path_nodes_with_signs`): linearly dependent sign teachers are refused.
@@ -152,19 +152,20 @@ def erf_pair_means(
     return values[:, index_of]
 
 
-def _downdated_square(diagonal: np.ndarray, upper: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]],
-                      c: np.ndarray, offsets: np.ndarray | None = None,
-                      conditioned: np.ndarray | None = None) -> np.ndarray:
-    """``E[r**2]`` under ``C'' = C - sum_i left_i right_i^T`` (symmetric), from the diagonal and upper triangle of C.
+def downdated_arcsines(
+    diagonal: np.ndarray, upper: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]], n: int,
+    offsets: np.ndarray | None = None, conditioned: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(own, crossed)``: the arcsine laws over ``2 / pi`` under ``C'' = C - sum_i left_i right_i^T`` (symmetric).
 
     ``diagonal`` (B, ..., n) and ``upper`` (B, ..., n (n - 1) / 2) (``numpy.triu_indices(n, 1)`` order)
-    broadcast against the vectors ``left_i``, ``right_i`` (B, ..., n); ``c`` (B, n). The arcsine laws
-    are taken on the upper triangle only (``E[sigma_w sigma_x]`` is symmetric), shape (B, ...).
-    With sign units, ``offsets`` (n,) as :func:`arcsine_laws` and ``conditioned`` (boolean,
-    broadcast against ``diagonal``): the sign units among the downdate's Gaussian factors, which
-    take their limits (module docstring, "Sign units").
+    are those of ``C`` and broadcast against the vectors ``left_i``, ``right_i`` (B, ..., n). ``own``
+    (B, ..., n) holds ``arcsin`` of ``E''[sigma_w**2]``'s argument, ``crossed`` (B, ..., n (n - 1) / 2)
+    that of ``E''[sigma_w sigma_x]`` for ``w < x`` (the laws are symmetric). With sign units,
+    ``offsets`` (n,) as :func:`arcsine_laws` and ``conditioned`` (boolean, broadcast against
+    ``diagonal``): the sign units among the downdate's Gaussian factors, which take their limits
+    (module docstring, "Sign units").
     """
-    n = c.shape[-1]
     w, x = np.triu_indices(n, 1)
     variance = diagonal - sum(left * right for left, right in terms)
     cross = upper - sum(left[..., w] * right[..., x] for left, right in terms)
@@ -179,10 +180,20 @@ def _downdated_square(diagonal: np.ndarray, upper: np.ndarray, terms: list[tuple
         own = np.where(conditioned, math.pi / 6, np.arcsin(np.clip(variance / shifted, -1.0, 1.0)))
         either = conditioned[..., w] | conditioned[..., x]
         argument = np.where(either, 0.0, np.clip(cross * scale[..., w] * scale[..., x], -1.0, 1.0))
-    flat = c.shape[:1] + (1,) * (variance.ndim - 2) + c.shape[1:]
+    return own, np.arcsin(argument)
+
+
+def _downdated_square(diagonal: np.ndarray, upper: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]],
+                      c: np.ndarray, offsets: np.ndarray | None = None,
+                      conditioned: np.ndarray | None = None) -> np.ndarray:
+    """``E[r**2]`` under ``C''`` of :func:`downdated_arcsines` (same arguments, ``c`` (B, n)), shape (B, ...)."""
+    n = c.shape[-1]
+    w, x = np.triu_indices(n, 1)
+    own, crossed = downdated_arcsines(diagonal, upper, terms, n, offsets, conditioned)
+    flat = c.shape[:1] + (1,) * (own.ndim - 2) + c.shape[1:]
     squares = (c * c).reshape(flat)
     products = (2 * c[:, w] * c[:, x]).reshape(flat[:-1] + (w.size,))
-    return TWO_OVER_PI * (np.sum(own * squares, axis=-1) + np.sum(np.arcsin(argument) * products, axis=-1))
+    return TWO_OVER_PI * (np.sum(own * squares, axis=-1) + np.sum(crossed * products, axis=-1))
 
 
 def erf_triple_moments(
@@ -369,6 +380,7 @@ __all__ = [
     "MAX_SIGN_NODES",
     "MIN_NODES",
     "arcsine_laws",
+    "downdated_arcsines",
     "erf_pair_means",
     "erf_quadruple_moments",
     "erf_triple_moments",

@@ -22,7 +22,9 @@ a tilt by a teacher's derivative conditions on ``z_t = 0``, and a conditioned ``
 to 1/3. Label flips mix the raw moments of the teacher and its negative, and the means' difference
 carries the ``eta**2 <E_j E_l>`` part (:func:`numerics.noise.tuple_packing.tuple_packed_covariance`).
 Linearly dependent sign teachers are refused (the path integral ends on a singularity).
-A trained readout's blocks ``AQ``, ``AR``, ``AA`` stay at leading order.
+A trained readout's ``s_j = eta_a sigma(z_j) (y - f)`` has no ``eta**2`` part, so as for the
+polynomial models only ``AQ`` gains one, ``eta_a eta**2 Cov(sigma_j (y - f), B_mn)``
+(:func:`erf_readout_higher_part`, erf teachers: a sign teacher's readout blocks are not derived).
 
 Cost: the quadruple takes ``p**4 / 24`` student multisets times about ``12 (p + k)**4 / 4`` arcsine
 laws per replica: about 20 times the leading order's cost at ``p = k = 2``, 250 times at
@@ -42,6 +44,7 @@ import numpy as np
 
 from numerics.core.validation import covariance
 from numerics.kernels.erf_higher_moments import erf_pair_means, erf_quadruple_moments, erf_triple_moments
+from numerics.kernels.erf_readout_moments import erf_readout_moments
 
 
 def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,10 +187,56 @@ def erf_higher_blocks(
     return QQ, QR
 
 
+def erf_readout_higher_part(
+    module: ModuleType, Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, eta_a: float, delta: float,
+    a: np.ndarray, b: np.ndarray, mean_s: np.ndarray,
+) -> np.ndarray:
+    """The ``eta_a eta**2`` part of a trained readout's block ``AQ`` (module docstring).
+
+    ``AQ[j, m, n] = Cov(s_j, q_mn)`` gains ``eta_a eta**2 Cov(sigma_j (y - f), B_mn)``, with
+    ``<sigma_j (y - f) B_mn> = a_m a_n G[j, m, n]``
+    (:func:`numerics.kernels.erf_readout_moments.erf_readout_moments`), as for the polynomial models
+    (:func:`numerics.noise.readout_fluctuations.readout_blocks`); ``AR`` and ``AA`` have no such part.
+
+    Parameters
+    ----------
+    module : module
+        A per-tuple generated module with erf units on both sides.
+    Q, R, T : arrays, shapes (..., p, p), (..., p, k), (..., k, k)
+    eta, eta_a, delta : float
+        Learning rates and label-noise variance.
+    a, b : arrays, shapes (..., p) and (..., k)
+        Readout vectors, broadcast against the overlaps' batch.
+    mean_s : array, shape (..., p)
+        ``<sigma_j (y - f)>``, the readout's drift per unit ``eta_a``.
+
+    Returns
+    -------
+    array, shape (..., p, p, p)
+    """
+    p, k = R.shape[-2:]
+    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2], a.shape[:-1], b.shape[:-1])
+    flat = int(np.prod(batch, dtype=int))
+
+    def flattened(x: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(x, batch + tail).reshape((flat,) + tail)
+
+    d, _ = erf_unit_scales(module, p, k)
+    C = covariance(flattened(Q, (p, p)), flattened(R, (p, k)), flattened(T, (k, k))) * (d[:, None] * d[None, :])
+    a_flat = flattened(a, (p,))
+    c = np.concatenate([-a_flat, flattened(b, (k,))], axis=-1)
+    # two sigma' factors, each d_m sigma~'(d_m z_m) on the students; sigma_j is unscaled
+    pair = d[0] ** 2 * a_flat[:, :, None] * a_flat[:, None, :]
+    mean_B = (erf_pair_means(C, c, delta, p) * pair).reshape(batch + (p, p))
+    moment = (erf_readout_moments(C, c, delta, p) * pair[:, None]).reshape(batch + (p, p, p))
+    return eta_a * eta**2 * (moment - mean_s[..., :, None, None] * mean_B[..., None, :, :])
+
+
 __all__ = [
     "MAX_HIGHER_ORDER_UNITS",
     "erf_higher_blocks",
     "erf_higher_moments",
+    "erf_readout_higher_part",
     "erf_unit_scales",
     "has_higher_orders",
     "includes_higher_orders",

@@ -13,7 +13,7 @@ deterministic parts of the means (weight decay, the label noise's part of ``<E_j
 The means are the ODE's increments (:func:`numerics.ode.readouts.readout_rhs`) to the order the
 covariance has: with ``eta**2 E_j E_l`` for polynomial models and erf networks when ``second_order``,
 without it for relu units (whose covariance is the leading one, :mod:`numerics.noise.tuple_fluctuations`);
-the readout's blocks take the leading mean of ``q`` (they stay at leading order).
+the readout's ``AQ`` takes the same mean of ``q`` (its ``eta_a eta**2`` part included alike).
 """
 
 from __future__ import annotations
@@ -74,14 +74,12 @@ def flip_mixture_blocks(
                            weight_decay=0.0, second_order=square)
 
     dq, dr, ds = (x - y for x, y in zip(means(b), means(-b)))
-    # an erf network's readout blocks are at leading order: their mean difference of q is too
-    dq_readout = dq if not (per_tuple and with_square) else means(b, False)[0] - means(-b, False)[0]
     weight = epsilon * (1 - epsilon)
     mixed[0] = mixed[0] + weight * dq[..., :, :, None, None] * dq[..., None, None, :, :]
     mixed[1] = mixed[1] + weight * dq[..., :, :, None, None] * dr[..., None, None, :, :]
     mixed[2] = mixed[2] + weight * dr[..., :, :, None, None] * dr[..., None, None, :, :]
     if eta_a is not None:
-        mixed[3] = mixed[3] + weight * ds[..., :, None, None] * dq_readout[..., None, :, :]
+        mixed[3] = mixed[3] + weight * ds[..., :, None, None] * dq[..., None, :, :]
         mixed[4] = mixed[4] + weight * ds[..., :, None, None] * dr[..., None, :, :]
         mixed[5] = mixed[5] + weight * ds[..., :, None] * ds[..., None, :]
     return tuple(mixed)

@@ -23,7 +23,7 @@ The covariance is ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)`` (``e
 ``eta_a**2`` in the readout's blocks). With ``second_order`` an erf network also gets the
 ``eta**3`` and ``eta**4`` parts that the ``eta**2 E_j E_l`` term of ``q`` adds, as the polynomial
 models do (:mod:`numerics.noise.erf_higher_orders`, up to ``p + k = 8`` units; above, the leading
-order with a warning); the readout's blocks stay at the order above.
+order with a warning), and so does the readout's ``AQ`` (``eta_a eta**2``; ``AR``, ``AA`` have none).
 relu networks keep the leading order whatever ``second_order`` says (relative size ``O(eta)``).
 """
 
@@ -38,7 +38,7 @@ from numerics.core.validation import covariance
 from numerics.kernels.relu_increments import relu_pair_moments
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
-from numerics.noise.erf_higher_orders import erf_higher_blocks, includes_higher_orders
+from numerics.noise.erf_higher_orders import erf_higher_blocks, erf_readout_higher_part, includes_higher_orders
 
 
 def _residual_square(kernels, C, prefix, fixed, a, b, p, k):
@@ -265,8 +265,8 @@ def tuple_covariance_blocks(
     tuple of arrays
         ``QQ`` (..., p, p, p, p), ``QR`` (..., p, p, p, k), ``RR`` (..., p, k, p, k), then with
         ``eta_a`` ``AQ`` (..., p, p, p), ``AR`` (..., p, p, k), ``AA`` (..., p, p): the leading
-        order, plus the ``eta**3`` and ``eta**4`` parts of ``QQ``, ``QR`` for an erf network with
-        ``second_order`` (module docstring).
+        order, plus the ``eta**3`` and ``eta**4`` parts of ``QQ``, ``QR`` and the ``eta_a eta**2``
+        part of ``AQ`` for an erf network with ``second_order`` (module docstring).
     """
     kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
     relu = kinds == {"relu"}
@@ -286,7 +286,8 @@ def tuple_covariance_blocks(
     QQ = eta**2 * (second_AA - drift_Q[..., :, :, None, None] * drift_Q[..., None, None, :, :])
     QR = eta**2 * (LN + np.swapaxes(LN, -4, -3) - drift_Q[..., :, :, None, None] * drift_R[..., None, None, :, :])
     RR = eta**2 * (NN - drift_R[..., :, :, None, None] * drift_R[..., None, None, :, :])
-    if not relu and includes_higher_orders(module, p, R.shape[-1], second_order):
+    higher = not relu and includes_higher_orders(module, p, R.shape[-1], second_order)
+    if higher:
         # erf: the parts of the eta**2 E_j E_l term of q (numerics/noise/erf_higher_orders.py)
         vectors = readout_vectors(module.readouts, p, R.shape[-1], a, b)
         higher_QQ, higher_QR = erf_higher_blocks(module, Q, R, T, eta, delta, *vectors, drift_Q, drift_R)
@@ -297,6 +298,8 @@ def tuple_covariance_blocks(
     mean_s = module.readout_drift(Q, R, T, a, b)  # <sigma_j (y - f)>, shape (..., p)
     YL, YN = Y[..., :p], Y[..., p:]
     AQ = eta_a * eta * (YL + np.swapaxes(YL, -1, -2) - mean_s[..., :, None, None] * drift_Q[..., None, :, :])
+    if higher:
+        AQ = AQ + erf_readout_higher_part(module, Q, R, T, eta, eta_a, delta, *vectors, mean_s)
     AR = eta_a * eta * (YN - mean_s[..., :, None, None] * drift_R[..., None, :, :])
     AA = eta_a**2 * (S - mean_s[..., :, None] * mean_s[..., None, :])
     return QQ, QR, RR, AQ, AR, AA

@@ -139,9 +139,9 @@ def test_mini_batches_scale_the_higher_parts_as_the_polynomial_route():
     assert not np.allclose(batched[0], leading[0], rtol=1e-3)
 
 
-def test_a_sign_teacher_gets_the_higher_parts_and_trained_readouts_keep_their_order():
+def test_a_sign_teacher_and_a_trained_readout_get_the_higher_parts():
     """A sign teacher gets the higher parts (tests/numerics/noise/test_sign_higher_orders.py); a trained readout's
-    blocks keep the leading order."""
+    ``AQ`` its ``eta_a eta**2`` part (tests/numerics/noise/test_erf_readout_orders.py), ``AR`` and ``AA`` none."""
     sign = Model(student_activation="erf(x/sqrt(2))", teacher_activation="sign(x)", student_readout="1",
                  teacher_readout="1")
     module = resolve(sign, sizes=(2, 1)).module
@@ -152,14 +152,15 @@ def test_a_sign_teacher_gets_the_higher_parts_and_trained_readouts_keep_their_or
                            numerics.packed_covariance(Q, R, T, 0.9, model=sign, second_order=False), rtol=1e-3)
     full = numerics.increment_covariance(Q, R, T, 0.9, model=SCM, eta_a=0.5)
     leading = numerics.increment_covariance(Q, R, T, 0.9, model=SCM, eta_a=0.5, second_order=False)
-    for got, want in zip(full[3:], leading[3:]):
+    for got, want in zip(full[4:], leading[4:]):
         np.testing.assert_array_equal(got, want)
+    assert not np.allclose(full[3], leading[3], rtol=1e-3)
     np.testing.assert_array_equal(full[2], leading[2])  # RR has no eta**2 E E part
-    # with label flips too: the readout blocks' mean difference of q is the leading one
+    # with label flips too: AR and AA keep the leading order
     flips = SCM.with_label_flip(0.2)
     full = numerics.increment_covariance(Q, R, T, 0.9, model=flips, eta_a=0.5)
     leading = numerics.increment_covariance(Q, R, T, 0.9, model=flips, eta_a=0.5, second_order=False)
-    for got, want in zip(full[3:], leading[3:]):
+    for got, want in zip(full[4:], leading[4:]):
         np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-16)
     assert not np.allclose(full[0], leading[0], rtol=1e-3)
 
