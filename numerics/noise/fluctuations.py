@@ -68,9 +68,9 @@ def increment_covariance(
     model : derive.Model, optional
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
         decay does not (a deterministic move given the state). Models with erf units on both
-        sides get every order as the polynomial models (``second_order``); relu networks the
-        leading order only (``eta**2``, ``eta eta_a``, ``eta_a**2``); the readout's blocks of
-        both stay at that order (:mod:`numerics.noise.tuple_fluctuations`). Label flips
+        sides get every order as the polynomial models (``second_order``; a trained readout's
+        ``AQ`` its ``eta_a eta**2`` part too); relu networks the leading order only (``eta**2``,
+        ``eta eta_a``, ``eta_a**2``; :mod:`numerics.noise.tuple_fluctuations`). Label flips
         (``Model(label_flip=epsilon)``) give the covariance of the mixture of the teacher ``b``
         and ``-b`` (:mod:`numerics.noise.label_flips`).
     second_order : bool
