@@ -127,8 +127,9 @@ def erf_readout_moments(C: np.ndarray, c: np.ndarray, delta: float, p: int, node
     largest = np.max(np.diagonal(tilted, axis1=-2, axis2=-1), axis=-1, initial=0.0)
     order = np.argsort(largest)
     cubic = np.empty((tilted.shape[0], p))
-    for start in range(0, tilted.shape[0], max(1, CHUNK_ELEMENTS // max(1, n**4 // 2))):
-        items = order[start : start + max(1, CHUNK_ELEMENTS // max(1, n**4 // 2))]
+    step = max(1, CHUNK_ELEMENTS // max(1, n**4 // 2))  # the pairs' arcsine laws, (n (n - 1) / 2)**2 per item
+    for start in range(0, tilted.shape[0], step):
+        items = order[start : start + step]
         count = path_nodes(float(largest[items[-1]])) if nodes is None else nodes
         cubic[items] = _cubic_power(tilted[items], rows[items], count, p)
     out = TWO_OVER_PI / root[..., None] * (cubic.reshape(nb, -1, p) + 3 * delta * linear)  # (B, M, j)
