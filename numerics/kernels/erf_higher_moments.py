@@ -297,7 +297,8 @@ def path_nodes_with_signs(tilted: np.ndarray, offsets: np.ndarray) -> np.ndarray
     if np.any(needed > MAX_SIGN_NODES):
         raise ValueError("the eta**3 and eta**4 increment moments of sign teachers need teacher directions that are "
                          "linearly independent, and not nearly dependent: the sign units' block of the covariance is "
-                         f"singular or close to it (the path integral would need more than {MAX_SIGN_NODES} nodes)")
+                         f"singular or close to it (the path integral would need more than {MAX_SIGN_NODES} nodes); "
+                         "leading_order_noise=True (or second_order=False) gives the leading order for such teachers")
     return needed.astype(int)
 
 
