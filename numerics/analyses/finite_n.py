@@ -54,6 +54,7 @@ from numerics.analyses.linear_noise import (
     left_growth_vector,
     noise_grid,
     positive_first,
+    settled_thinning,
     symmetric_path,
     trapezoid_cumulative,
 )
@@ -341,9 +342,11 @@ def plateau_noise(
                          " the noise along one unstable direction is not defined")
     slowest = float(np.max(plateau.eigenvalues.real))
     alpha = noise_grid(symmetric, g_R, slowest, run.eta, check_int(points_per_unit, "points_per_unit", minimum=1))
+    states = _path_states(drift, start, alpha, symmetric, run)
+    kept = settled_thinning(alpha, states, g_R)
+    alpha, states = alpha[kept], states[kept]
     readout_start = unpack_state(start, p, k, drift.trained)[2]
     _check_cost(Q_start, R_start, T, run, alpha.size, max_seconds, readout_start)
-    states = _path_states(drift, start, alpha, symmetric, run)
     Q, R, a = unpack_state(states, p, k, drift.trained)
     Sigma = step_covariance(Q, R, T, run, a)
     if not symmetric and multiplicity > 1:

@@ -44,6 +44,11 @@ MAX_PATH_EVALUATIONS = 20000
 ROUGH_PATH_TOLERANCE = 1e-8
 #: Second differences of the symmetric drift above this (relative to the drift) mark it as not smooth to 1e-11.
 SMOOTHNESS_LEVEL = 1e-11
+#: ``g_R alpha`` beyond which the noise integral's weight ``exp(-2 g_R alpha)`` is below ``exp(-40)``.
+INTEGRAND_HORIZON = 20.0
+#: Beyond :data:`INTEGRAND_HORIZON` the grid keeps a point each time the path has moved by this much
+#: (relative to the state's largest coordinate): only the backward propagation of ``b`` needs it there.
+SETTLED_PATH_STEP = 1e-3
 
 
 def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, ...]) -> tuple[np.ndarray, int]:
@@ -210,7 +215,7 @@ def escape_crossing(alpha: np.ndarray, risk: np.ndarray, level: float) -> np.nda
 
 
 def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_per_unit: int) -> np.ndarray:
-    """The alpha grid of the noise integral.
+    """The candidate alpha grid of the noise integral (:func:`settled_thinning` thins its far end along the path).
 
     ``R = 0`` plateaus: ``points_per_unit`` points per unit alpha up to ``20 / g_R``. Symmetric
     plateaus, whose slowest stable mode (rate ``slowest`` < 0) can be far slower than the escape:
@@ -218,13 +223,36 @@ def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_p
     up to ``20 / g_R + 12 / |slowest|``, where the path has settled to about ``exp(-12)``.
     """
     if not symmetric:
-        horizon = 20.0 / g_R
+        horizon = INTEGRAND_HORIZON / g_R
         return np.linspace(0.0, horizon, int(points_per_unit * horizon) + 1)
     fine_end = 20.0 / eta
-    horizon = max(20.0 / g_R + 12.0 / abs(slowest), 2 * fine_end)
+    horizon = max(INTEGRAND_HORIZON / g_R + 12.0 / abs(slowest), 2 * fine_end)
     fine = np.linspace(0.0, fine_end, int(points_per_unit * fine_end) + 1)
     coarse = np.linspace(fine_end, horizon, int((horizon - fine_end) * g_R / 0.05) + 2)[1:]
     return np.concatenate([fine, coarse])
+
+
+def settled_thinning(alpha: np.ndarray, states: np.ndarray, g_R: float,
+                     path_step: float = SETTLED_PATH_STEP) -> np.ndarray:
+    """Indices (m,) of the grid ``alpha`` (n_alpha,) the noise integral needs along the path ``states`` (n_alpha, n).
+
+    Every point up to ``20 / g_R`` (:data:`INTEGRAND_HORIZON`) and the last one; beyond ``20 / g_R``
+    only as many as keep each step's move of the path below ``path_step`` times the state's largest
+    coordinate (a single grid step that moves more is kept whole). There the weight
+    ``exp(-2 g_R alpha)`` has killed the integrand and the path only carries the growth covector
+    ``b`` back from the plateau; its propagator over a step, ``expm(h (J_i + J_{i+1}) / 2)``, is
+    exact while ``J`` is constant, so the steps follow the path's change, not ``1 / g_R``. An error
+    in ``b`` at ``20 / g_R`` reaches the start damped by ``exp(-20)`` at least (every other left
+    eigenvector of ``J`` decays backwards faster than ``u``).
+    """
+    kept = list(np.flatnonzero(alpha <= INTEGRAND_HORIZON / g_R))  # alpha[0] = 0 among them
+    last = int(kept[-1])
+    limit = path_step * max(float(np.max(np.abs(states))), np.finfo(float).tiny)
+    for index in range(last + 1, alpha.size):
+        if index == alpha.size - 1 or np.max(np.abs(states[index + 1] - states[last])) > limit:
+            kept.append(index)
+            last = index
+    return np.asarray(kept, dtype=int)
 
 
 def check_affordable(seconds_per_point: float, points: int, limit: float) -> None:
@@ -239,8 +267,10 @@ def check_affordable(seconds_per_point: float, points: int, limit: float) -> Non
 
 __all__ = [
     "DEGENERACY_TOLERANCE",
+    "INTEGRAND_HORIZON",
     "MAX_PATH_EVALUATIONS",
     "ROUGH_PATH_TOLERANCE",
+    "SETTLED_PATH_STEP",
     "SMOOTHNESS_LEVEL",
     "batched_expm",
     "check_affordable",
@@ -249,6 +279,7 @@ __all__ = [
     "left_growth_vector",
     "noise_grid",
     "positive_first",
+    "settled_thinning",
     "symmetric_path",
     "trapezoid_cumulative",
 ]
