@@ -40,6 +40,7 @@ symmetric and lands on it) by ``Z`` along ``w = b(0) / |b(0)|``, ``Z`` of varian
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +49,7 @@ from scipy.special import digamma, roots_genlaguerre
 from scipy.special import gamma as gamma_function
 
 from numerics.analyses.linear_noise import (
+    INTEGRAND_HORIZON,
     check_affordable,
     escape_crossing,
     growth_covectors,
@@ -342,11 +344,13 @@ def plateau_noise(
                          " the noise along one unstable direction is not defined")
     slowest = float(np.max(plateau.eigenvalues.real))
     alpha = noise_grid(symmetric, g_R, slowest, run.eta, check_int(points_per_unit, "points_per_unit", minimum=1))
+    check_cost = _cost_check(Q_start, R_start, T, run, max_seconds, unpack_state(start, p, k, drift.trained)[2])
+    # the points up to 20 / g_R stay whatever the path: refuse before computing it when they alone cost too much
+    check_cost(int(np.sum(alpha <= INTEGRAND_HORIZON / g_R)), at_least=True)
     states = _path_states(drift, start, alpha, symmetric, run)
     kept = settled_thinning(alpha, states, g_R)
     alpha, states = alpha[kept], states[kept]
-    readout_start = unpack_state(start, p, k, drift.trained)[2]
-    _check_cost(Q_start, R_start, T, run, alpha.size, max_seconds, readout_start)
+    check_cost(alpha.size)
     Q, R, a = unpack_state(states, p, k, drift.trained)
     Sigma = step_covariance(Q, R, T, run, a)
     if not symmetric and multiplicity > 1:
@@ -410,15 +414,18 @@ def _path_states(drift: Drift, start: np.ndarray, alpha: np.ndarray, symmetric: 
                       None if a_start is None else np.asarray(path.a))
 
 
-def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, points: int,
-                max_seconds: float, a: np.ndarray | None = None) -> None:
-    """``ValueError`` when ``Sigma`` and the Jacobian at ``points`` points would take over ``max_seconds``.
+def _cost_check(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, max_seconds: float,
+                a: np.ndarray | None = None) -> Callable[..., None]:
+    """``check(points, at_least=False)``: ``ValueError`` when ``Sigma`` and the Jacobian at ``points`` points
+    would take over ``max_seconds``.
 
     Both are evaluated for the whole path in one batched call each, so the estimate is the time at two
     points plus, only if that alone says no, the marginal cost per point (timed at
     :data:`COST_PROBE_POINTS`) times the rest: a call with a large fixed part (a mini-batch's covariance)
-    must not be refused for it. ``a`` (p,): a trained readout's value, part of the state.
+    must not be refused for it. The timings are taken once, by the first check that needs them.
+    ``a`` (p,): a trained readout's value, part of the state.
     """
+    timings: dict[int, float] = {}
 
     def evaluate(size: int) -> None:
         Qs, Rs = np.stack([Q] * size), np.stack([R] * size)
@@ -427,21 +434,27 @@ def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, p
         jacobian(Qs, Rs, T, settings=run if a is None else replace(run, a=readouts))
 
     def seconds_at(size: int) -> float:
-        best = np.inf
-        # best of three: a busy machine that pauses this process for a moment must not refuse a cheap model
-        for _ in range(3):
-            begin = time.perf_counter()
-            evaluate(size)
-            best = min(best, time.perf_counter() - begin)
-        return best
+        if size not in timings:
+            if not timings:
+                evaluate(2)  # the first calls lay out the evaluation
+            best = np.inf
+            # best of three: a busy machine that pauses this process for a moment must not refuse a cheap model
+            for _ in range(3):
+                begin = time.perf_counter()
+                evaluate(size)
+                best = min(best, time.perf_counter() - begin)
+            timings[size] = best
+        return timings[size]
 
-    evaluate(2)  # the first calls lay out the evaluation
-    two = seconds_at(2)
-    estimate = two / 2 * points
-    if estimate > max_seconds and points > 2:
-        marginal = max(seconds_at(COST_PROBE_POINTS) - two, 0.0) / (COST_PROBE_POINTS - 2)
-        estimate = min(estimate, two + marginal * (points - 2))
-    check_affordable(estimate / points, points, max_seconds)
+    def check(points: int, at_least: bool = False) -> None:
+        two = seconds_at(2)
+        estimate = two / 2 * points
+        if estimate > max_seconds and points > 2:
+            marginal = max(seconds_at(COST_PROBE_POINTS) - two, 0.0) / (COST_PROBE_POINTS - 2)
+            estimate = min(estimate, two + marginal * (points - 2))
+        check_affordable(estimate / points, points, max_seconds, at_least=at_least)
+
+    return check
 
 
 def _check_isotropic(RR: np.ndarray) -> None:

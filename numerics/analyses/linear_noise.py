@@ -255,12 +255,16 @@ def settled_thinning(alpha: np.ndarray, states: np.ndarray, g_R: float,
     return np.asarray(kept, dtype=int)
 
 
-def check_affordable(seconds_per_point: float, points: int, limit: float) -> None:
-    """``ValueError`` when the covariance and the Jacobian along the path would take longer than ``limit`` seconds."""
+def check_affordable(seconds_per_point: float, points: int, limit: float, *, at_least: bool = False) -> None:
+    """``ValueError`` when the covariance and the Jacobian along the path would take longer than ``limit`` seconds.
+
+    ``at_least``: ``points`` is a lower bound of the grid's size (the path, not yet computed, decides the rest).
+    """
     if seconds_per_point * points > limit:
+        count = f"at least {points}" if at_least else f"the {points}"
         raise ValueError(
             f"plateau_noise: the increment covariance and the Jacobian of the drift of this model cost "
-            f"{seconds_per_point:.3g} s per point, {seconds_per_point * points:.0f} s for the {points} points of the "
+            f"{seconds_per_point:.3g} s per point, {seconds_per_point * points:.0f} s for {count} points of the "
             f"noise integral (limit {limit:g} s); pass max_seconds to allow it"
         )
 
