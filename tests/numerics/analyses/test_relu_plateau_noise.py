@@ -1,9 +1,10 @@
 """plateau_noise for a relu committee's symmetric plateau (numerics/analyses/finite_n.py, linear_noise.py).
 
 relu units on both sides, readouts 1, p = k = 2, label noise 0.5, eta = 1: a symmetric plateau (risk 0.82)
-whose slowest stable mode (-0.021) is close enough to the escape rate (0.017) for a short noise grid (630
-points), so that the whole prediction costs a few seconds. After the escape the students specialise and the
-risk settles 4.4% lower: the escape is timed where the risk falls below 0.97 of the plateau's.
+whose slowest stable mode (-0.021) is close enough to the escape rate (0.017) for a short noise grid (536
+points, 630 before the grid beyond 20 / g_R followed the path), so that the whole prediction costs a few
+seconds. After the escape the students specialise and the risk settles 4.4% lower: the escape is timed where
+the risk falls below 0.97 of the plateau's.
 
 Without label noise (eta = 1) the plateau's slowest stable mode (-0.006) is far slower than its escape (0.136):
 the candidate grid runs to alpha ~ 2000 in steps of 0.05 / g_R, thousands of points, but beyond 20 / g_R the
