@@ -38,9 +38,9 @@ def test_settled_thinning_keeps_the_integrand_and_follows_the_path_beyond():
 
 
 def test_thinning_leaves_the_erf_committees_noise_as_on_the_full_grid(monkeypatch):
-    thinned = plateau_noise(2, 2, 1.0, model=SCM)
+    thinned = plateau_noise(2, 2, 1.0, model=SCM, points_per_unit=4)
     monkeypatch.setattr(finite_n, "settled_thinning", lambda alpha, states, g_R: np.arange(alpha.size))
-    full = plateau_noise(2, 2, 1.0, model=SCM)
+    full = plateau_noise(2, 2, 1.0, model=SCM, points_per_unit=4)
     assert thinned.alpha.size < full.alpha.size / 2
     assert thinned.variance == pytest.approx(full.variance, rel=1e-12, abs=0)
     assert np.allclose(thinned.start_direction, full.start_direction, rtol=0, atol=1e-12)
