@@ -50,7 +50,7 @@ INTEGRAND_HORIZON = 20.0
 #: path's move over it (relative to the state's largest coordinate) stays below this: only the backward
 #: propagation of ``b`` needs the path there, and the error of a step's propagator in the growth of ``|b|``
 #: (hence in ``Gamma``) is about that product.
-SETTLED_PATH_STEP = 1e-7
+SETTLED_MOVE_TOLERANCE = 1e-7
 #: ``g_R`` times the grid's settled end that keeps every point: there ``Gamma`` grows at ``g_R`` (``b = u``),
 #: which shows that the path has reached the plateau.
 SETTLED_TAIL = 5.0
@@ -238,24 +238,24 @@ def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_p
 
 
 def settled_thinning(alpha: np.ndarray, states: np.ndarray, g_R: float,
-                     path_step: float = SETTLED_PATH_STEP) -> np.ndarray:
+                     tolerance: float = SETTLED_MOVE_TOLERANCE) -> np.ndarray:
     """Indices (m,) of the grid ``alpha`` (n_alpha,) the noise integral needs along the path ``states`` (n_alpha, n).
 
     Every point up to ``20 / g_R`` (:data:`INTEGRAND_HORIZON`) and over the grid's last ``5 / g_R``
     (:data:`SETTLED_TAIL`); in between only as many as keep each step's length times ``g_R`` times the
-    path's move over the step, relative to the state's largest coordinate, below ``path_step`` (a single
+    path's move over the step, relative to the state's largest coordinate, below ``tolerance`` (a single
     grid step beyond that is kept whole). There the weight ``exp(-2 g_R alpha)`` has killed the integrand
     and the path only carries the growth covector ``b`` back from the plateau. Its propagator over a step,
     ``expm(h (J_i + J_{i+1}) / 2)``, is exact while ``J`` is constant: the steps follow the path's change,
     not ``1 / g_R``, and where the path has stopped one step spans the rest. An error in the direction of
     ``b`` at ``20 / g_R`` reaches the start damped by ``exp(-20)`` at least (every other left eigenvector
     of ``J`` decays backwards faster than ``u``), so ``S`` and ``w`` do not see the thinning; ``Gamma``
-    beyond ``20 / g_R`` carries each step's error in the growth of ``|b|``, about ``path_step``.
+    beyond ``20 / g_R`` carries each step's error in the growth of ``|b|``, about ``tolerance``.
     """
     kept = list(np.flatnonzero(alpha <= INTEGRAND_HORIZON / g_R))  # alpha[0] = 0 among them
     tail = int(np.searchsorted(alpha, alpha[-1] - SETTLED_TAIL / g_R))
     last = int(kept[-1])
-    limit = path_step * max(float(np.max(np.abs(states))), np.finfo(float).tiny)
+    limit = tolerance * max(float(np.max(np.abs(states))), np.finfo(float).tiny)
     for index in range(last + 1, alpha.size):
         if index >= tail - 1 or (np.max(np.abs(states[index + 1] - states[last]))
                                  * g_R * (alpha[index + 1] - alpha[last]) > limit):
@@ -283,7 +283,7 @@ __all__ = [
     "INTEGRAND_HORIZON",
     "MAX_PATH_EVALUATIONS",
     "ROUGH_PATH_TOLERANCE",
-    "SETTLED_PATH_STEP",
+    "SETTLED_MOVE_TOLERANCE",
     "SETTLED_TAIL",
     "SMOOTHNESS_LEVEL",
     "batched_expm",

@@ -9,7 +9,7 @@ from numerics import plateau_noise
 from numerics.analyses import finite_n
 from numerics.analyses.linear_noise import (
     INTEGRAND_HORIZON,
-    SETTLED_PATH_STEP,
+    SETTLED_MOVE_TOLERANCE,
     SETTLED_TAIL,
     noise_grid,
     settled_thinning,
@@ -31,7 +31,7 @@ def test_settled_thinning_keeps_the_integrand_and_follows_the_path_beyond():
     far = kept[(alpha[kept] > INTEGRAND_HORIZON / g_R) & (alpha[kept] < alpha[-1] - SETTLED_TAIL / g_R)]
     assert 10 < far.size < np.sum(~near & ~tail) / 3  # thinned, but not to nothing: the path still moves
     moves = np.max(np.abs(np.diff(states[kept], axis=0)), axis=1) * g_R * np.diff(alpha[kept])
-    assert np.all((moves <= SETTLED_PATH_STEP * np.max(np.abs(states)) * (1 + 1e-12)) | (np.diff(kept) == 1))
+    assert np.all((moves <= SETTLED_MOVE_TOLERANCE * np.max(np.abs(states)) * (1 + 1e-12)) | (np.diff(kept) == 1))
     # a path that has stopped moving beyond 20 / g_R: one step from there to the tail
     frozen = np.where(near[:, None], states, states[near][-1])
     assert np.sum(alpha[settled_thinning(alpha, frozen, g_R)] > INTEGRAND_HORIZON / g_R) == np.sum(tail) + 1
