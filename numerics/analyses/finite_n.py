@@ -39,7 +39,6 @@ symmetric and lands on it) by ``Z`` along ``w = b(0) / |b(0)|``, ``Z`` of varian
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,24 +47,22 @@ from scipy.special import digamma, roots_genlaguerre
 from scipy.special import gamma as gamma_function
 
 from numerics.analyses.linear_noise import (
-    check_affordable,
+    INTEGRAND_HORIZON,
     escape_crossing,
     growth_covectors,
     left_growth_vector,
     noise_grid,
     positive_first,
+    settled_thinning,
     symmetric_path,
     trapezoid_cumulative,
 )
+from numerics.analyses.path_covariance import cost_check, step_covariance
 from numerics.analyses.plateau import plateau_coefficients, plateau_fixed_point
 from numerics.analyses.plateau_search import Plateau
 from numerics.core.validation import check_finite_result, check_int, check_scalar
-from numerics.noise.diffusion import packed_covariance
-from numerics.noise.fluctuations import increment_covariance
-from numerics.noise.packing import pack_covariance
-from numerics.noise.sde_readouts import pack_readout_covariance
 from numerics.ode.integrate import integrate
-from numerics.ode.jacobian import Drift, coordinate_names, drift_at, drift_jacobian, jacobian, pack_state, unpack_state
+from numerics.ode.jacobian import Drift, coordinate_names, drift_at, drift_jacobian, pack_state, unpack_state
 from numerics.results.settings import RunSettings
 
 #: Relative size of the off-diagonal (or anisotropic) part of the noise covariance of R
@@ -74,8 +71,6 @@ ISOTROPY_TOLERANCE = 1e-8
 #: Default displacement ``Delta`` of the start along ``w`` from which :meth:`PlateauNoise.escape_offset`
 #: runs the ODE: small enough for the linear regime (its escape is ``ln(1/Delta) / g_R`` late).
 REFERENCE_DISTANCE = 1e-4
-#: Points at which plateau_noise times the covariance and the Jacobian a second time, for their marginal cost.
-COST_PROBE_POINTS = 16
 
 
 @dataclass(frozen=True)
@@ -302,13 +297,15 @@ def plateau_noise(
     q0 : float
         The start's norm.
     points_per_unit : int
-        Grid density of the integral (module :mod:`numerics.analyses.linear_noise`, :func:`noise_grid`).
+        Grid density of the integral (module :mod:`numerics.analyses.linear_noise`, :func:`noise_grid`;
+        beyond ``20 / g_R``, where the integrand has died, the steps follow the path's change:
+        :func:`~numerics.analyses.linear_noise.settled_thinning`).
     distance : float
         ``Delta`` of :meth:`PlateauNoise.escape_offset`.
     max_seconds : float
         Refuse (``ValueError``) when the covariance and the Jacobian along the path are estimated to
-        take longer (timed at two points before the path: a relu committee's symmetric plateau has
-        thousands of points).
+        take longer (timed at two points; checked for the points up to ``20 / g_R`` before the path
+        is integrated, then for the whole grid).
 
     Raises
     ------
@@ -341,9 +338,13 @@ def plateau_noise(
                          " the noise along one unstable direction is not defined")
     slowest = float(np.max(plateau.eigenvalues.real))
     alpha = noise_grid(symmetric, g_R, slowest, run.eta, check_int(points_per_unit, "points_per_unit", minimum=1))
-    readout_start = unpack_state(start, p, k, drift.trained)[2]
-    _check_cost(Q_start, R_start, T, run, alpha.size, max_seconds, readout_start)
+    check_cost = cost_check(Q_start, R_start, T, run, max_seconds, unpack_state(start, p, k, drift.trained)[2])
+    # the points up to 20 / g_R stay whatever the path: refuse before computing it when they alone cost too much
+    check_cost(int(np.sum(alpha <= INTEGRAND_HORIZON / g_R)), at_least=True)
     states = _path_states(drift, start, alpha, symmetric, run)
+    kept = settled_thinning(alpha, states, g_R)
+    alpha, states = alpha[kept], states[kept]
+    check_cost(alpha.size)
     Q, R, a = unpack_state(states, p, k, drift.trained)
     Sigma = step_covariance(Q, R, T, run, a)
     if not symmetric and multiplicity > 1:
@@ -374,25 +375,6 @@ def _refuse_unsupported(run: RunSettings) -> None:
                          "for plain SGD on the overlaps (Q, R) and, when trained, the readout")
 
 
-def step_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings,
-                    a: np.ndarray | None = None) -> np.ndarray:
-    """The packed increment covariance ``Sigma`` (n_alpha, D, D) of one step of ``run`` at ``Q`` (n_alpha, p, p),
-    ``R`` (n_alpha, p, k), ``T`` (k, k); (n_alpha, D + p, D + p) with a trained readout, at its values ``a``
-    (n_alpha, p).
-
-    The fast :func:`numerics.packed_covariance` for single-sample scalar readouts; with a mini-batch or
-    readout vectors the blocks of :func:`numerics.increment_covariance`, packed; with a trained readout
-    its blocks too (``AQ``, ``AR``, ``AA``, in the order of the SDE: :mod:`numerics.noise.sde_readouts`).
-    """
-    if run.eta_a > 0:
-        if a is None:
-            raise ValueError("step_covariance: the readout is trained, give its values a along the path")
-        return pack_readout_covariance(increment_covariance(Q, R, T, settings=run, a=a))
-    if run.batch_size == 1 and not run.per_unit:
-        return packed_covariance(Q, R, T, settings=run)
-    return pack_covariance(*increment_covariance(Q, R, T, settings=run))
-
-
 def _path_states(drift: Drift, start: np.ndarray, alpha: np.ndarray, symmetric: bool,
                  run: RunSettings) -> np.ndarray:
     """The packed states (n_alpha, n) of the ODE from the packed ``start`` (n,) on the grid ``alpha``."""
@@ -405,40 +387,6 @@ def _path_states(drift: Drift, start: np.ndarray, alpha: np.ndarray, symmetric: 
     # R stays 0 at an R = 0 plateau: set exactly, without the solver's round-off
     return pack_state(np.asarray(path.Q), np.zeros((alpha.size, p, k)),
                       None if a_start is None else np.asarray(path.a))
-
-
-def _check_cost(Q: np.ndarray, R: np.ndarray, T: np.ndarray, run: RunSettings, points: int,
-                max_seconds: float, a: np.ndarray | None = None) -> None:
-    """``ValueError`` when ``Sigma`` and the Jacobian at ``points`` points would take over ``max_seconds``.
-
-    Both are evaluated for the whole path in one batched call each, so the estimate is the time at two
-    points plus, only if that alone says no, the marginal cost per point (timed at
-    :data:`COST_PROBE_POINTS`) times the rest: a call with a large fixed part (a mini-batch's covariance)
-    must not be refused for it. ``a`` (p,): a trained readout's value, part of the state.
-    """
-
-    def evaluate(size: int) -> None:
-        Qs, Rs = np.stack([Q] * size), np.stack([R] * size)
-        readouts = None if a is None else np.stack([a] * size)
-        step_covariance(Qs, Rs, T, run, readouts)
-        jacobian(Qs, Rs, T, settings=run if a is None else replace(run, a=readouts))
-
-    def seconds_at(size: int) -> float:
-        best = np.inf
-        # best of three: a busy machine that pauses this process for a moment must not refuse a cheap model
-        for _ in range(3):
-            begin = time.perf_counter()
-            evaluate(size)
-            best = min(best, time.perf_counter() - begin)
-        return best
-
-    evaluate(2)  # the first calls lay out the evaluation
-    two = seconds_at(2)
-    estimate = two / 2 * points
-    if estimate > max_seconds and points > 2:
-        marginal = max(seconds_at(COST_PROBE_POINTS) - two, 0.0) / (COST_PROBE_POINTS - 2)
-        estimate = min(estimate, two + marginal * (points - 2))
-    check_affordable(estimate / points, points, max_seconds)
 
 
 def _check_isotropic(RR: np.ndarray) -> None:

@@ -44,6 +44,16 @@ MAX_PATH_EVALUATIONS = 20000
 ROUGH_PATH_TOLERANCE = 1e-8
 #: Second differences of the symmetric drift above this (relative to the drift) mark it as not smooth to 1e-11.
 SMOOTHNESS_LEVEL = 1e-11
+#: ``g_R alpha`` beyond which the noise integral's weight ``exp(-2 g_R alpha)`` is below ``exp(-40)``.
+INTEGRAND_HORIZON = 20.0
+#: Beyond :data:`INTEGRAND_HORIZON` a grid step grows while its length (in units of ``1 / g_R``) times the
+#: path's move over it (relative to the state's largest coordinate) stays below this: only the backward
+#: propagation of ``b`` needs the path there, and the error of a step's propagator in the growth of ``|b|``
+#: (hence in ``Gamma``) is about that product.
+SETTLED_MOVE_TOLERANCE = 1e-7
+#: ``g_R`` times the grid's settled end that keeps every point: there ``Gamma`` grows at ``g_R`` (``b = u``),
+#: which shows that the path has reached the plateau.
+SETTLED_TAIL = 5.0
 
 
 def left_growth_vector(matrix: np.ndarray, g_R: float, coordinates: tuple[str, ...]) -> tuple[np.ndarray, int]:
@@ -210,7 +220,7 @@ def escape_crossing(alpha: np.ndarray, risk: np.ndarray, level: float) -> np.nda
 
 
 def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_per_unit: int) -> np.ndarray:
-    """The alpha grid of the noise integral.
+    """The candidate alpha grid of the noise integral (:func:`settled_thinning` thins its far end along the path).
 
     ``R = 0`` plateaus: ``points_per_unit`` points per unit alpha up to ``20 / g_R``. Symmetric
     plateaus, whose slowest stable mode (rate ``slowest`` < 0) can be far slower than the escape:
@@ -218,29 +228,63 @@ def noise_grid(symmetric: bool, g_R: float, slowest: float, eta: float, points_p
     up to ``20 / g_R + 12 / |slowest|``, where the path has settled to about ``exp(-12)``.
     """
     if not symmetric:
-        horizon = 20.0 / g_R
+        horizon = INTEGRAND_HORIZON / g_R
         return np.linspace(0.0, horizon, int(points_per_unit * horizon) + 1)
     fine_end = 20.0 / eta
-    horizon = max(20.0 / g_R + 12.0 / abs(slowest), 2 * fine_end)
+    horizon = max(INTEGRAND_HORIZON / g_R + 12.0 / abs(slowest), 2 * fine_end)
     fine = np.linspace(0.0, fine_end, int(points_per_unit * fine_end) + 1)
     coarse = np.linspace(fine_end, horizon, int((horizon - fine_end) * g_R / 0.05) + 2)[1:]
     return np.concatenate([fine, coarse])
 
 
-def check_affordable(seconds_per_point: float, points: int, limit: float) -> None:
-    """``ValueError`` when the covariance and the Jacobian along the path would take longer than ``limit`` seconds."""
+def settled_thinning(alpha: np.ndarray, states: np.ndarray, g_R: float,
+                     tolerance: float = SETTLED_MOVE_TOLERANCE) -> np.ndarray:
+    """Indices (m,) of the grid ``alpha`` (n_alpha,) the noise integral needs along the path ``states`` (n_alpha, n).
+
+    Every point up to ``20 / g_R`` (:data:`INTEGRAND_HORIZON`) and over the grid's last ``5 / g_R``
+    (:data:`SETTLED_TAIL`); in between only as many as keep each step's length times ``g_R`` times the
+    path's move over the step, relative to the state's largest coordinate, below ``tolerance`` (a single
+    grid step beyond that is kept whole). There the weight ``exp(-2 g_R alpha)`` has killed the integrand
+    and the path only carries the growth covector ``b`` back from the plateau. Its propagator over a step,
+    ``expm(h (J_i + J_{i+1}) / 2)``, is exact while ``J`` is constant: the steps follow the path's change,
+    not ``1 / g_R``, and where the path has stopped one step spans the rest. An error in the direction of
+    ``b`` at ``20 / g_R`` reaches the start damped by ``exp(-20)`` at least (every other left eigenvector
+    of ``J`` decays backwards faster than ``u``), so ``S`` and ``w`` do not see the thinning; ``Gamma``
+    beyond ``20 / g_R`` carries each step's error in the growth of ``|b|``, about ``tolerance``.
+    """
+    kept = list(np.flatnonzero(alpha <= INTEGRAND_HORIZON / g_R))  # alpha[0] = 0 among them
+    tail = int(np.searchsorted(alpha, alpha[-1] - SETTLED_TAIL / g_R))
+    last = int(kept[-1])
+    limit = tolerance * max(float(np.max(np.abs(states))), np.finfo(float).tiny)
+    for index in range(last + 1, alpha.size):
+        if index >= tail - 1 or (np.max(np.abs(states[index + 1] - states[last]))
+                                 * g_R * (alpha[index + 1] - alpha[last]) > limit):
+            kept.append(index)
+            last = index
+    return np.asarray(kept, dtype=int)
+
+
+def check_affordable(seconds_per_point: float, points: int, limit: float, *, at_least: bool = False) -> None:
+    """``ValueError`` when the covariance and the Jacobian along the path would take longer than ``limit`` seconds.
+
+    ``at_least``: ``points`` is a lower bound of the grid's size (the path, not yet computed, decides the rest).
+    """
     if seconds_per_point * points > limit:
+        count = f"at least {points}" if at_least else f"the {points}"
         raise ValueError(
             f"plateau_noise: the increment covariance and the Jacobian of the drift of this model cost "
-            f"{seconds_per_point:.3g} s per point, {seconds_per_point * points:.0f} s for the {points} points of the "
+            f"{seconds_per_point:.3g} s per point, {seconds_per_point * points:.0f} s for {count} points of the "
             f"noise integral (limit {limit:g} s); pass max_seconds to allow it"
         )
 
 
 __all__ = [
     "DEGENERACY_TOLERANCE",
+    "INTEGRAND_HORIZON",
     "MAX_PATH_EVALUATIONS",
     "ROUGH_PATH_TOLERANCE",
+    "SETTLED_MOVE_TOLERANCE",
+    "SETTLED_TAIL",
     "SMOOTHNESS_LEVEL",
     "batched_expm",
     "check_affordable",
@@ -249,6 +293,7 @@ __all__ = [
     "left_growth_vector",
     "noise_grid",
     "positive_first",
+    "settled_thinning",
     "symmetric_path",
     "trapezoid_cumulative",
 ]

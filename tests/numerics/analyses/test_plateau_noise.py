@@ -112,7 +112,7 @@ def test_plateau_noise_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="no plateau"):
         plateau_noise(1, 1, 0.5, model=SCM)  # one erf student learns without a plateau
     with pytest.raises(ValueError, match="s per point"):
-        plateau_noise(2, 2, 0.1, model=RELU, max_seconds=1.0)  # 14,000 points of relu covariance and Jacobian
+        plateau_noise(2, 2, 0.1, model=RELU, max_seconds=1.0)  # 4,300 points before 20 / g_R alone
 
 
 # ---- the run's settings: mini-batches, readout vectors, refusals -------------------------------------------------
