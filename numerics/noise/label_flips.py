@@ -11,9 +11,9 @@ the same as ``(1 - epsilon)(Cov_b + m_b m_b^T) + epsilon (Cov_{-b} + m_{-b} m_{-
 with ``m_mix = (1 - epsilon) m_b + epsilon m_{-b}``. Only the mean difference enters, so the
 deterministic parts of the means (weight decay, the label noise's part of ``<E_j E_l>``) drop out.
 The means are the ODE's increments (:func:`numerics.ode.readouts.readout_rhs`) to the order the
-covariance has: with ``eta**2 E_j E_l`` for polynomial models and erf networks when ``second_order``,
-without it for relu units (whose covariance is the leading one, :mod:`numerics.noise.tuple_fluctuations`);
-the readout's blocks take the leading mean of ``q`` (they stay at leading order).
+covariance has: with ``eta**2 E_j E_l`` for polynomial models, erf and relu networks when ``second_order``
+(and the network small enough to have those parts, :mod:`numerics.noise.tuple_fluctuations`), without it
+otherwise; the readout's blocks take the leading mean of ``q`` (they stay at leading order).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.noise.erf_higher_orders import includes_higher_orders
+from numerics.noise.relu_higher_orders import includes_relu_higher_orders
 from numerics.ode.readouts import readout_rhs
 from numerics.runtime.registry import ResolvedModel, is_per_tuple, tuple_module
 
@@ -67,14 +68,15 @@ def flip_mixture_blocks(
     mixed = [(1 - epsilon) * x + epsilon * y for x, y in zip(kept, flipped)]
     # the mean difference m_b - m_{-b} of (q, r, s), to the order of the covariance
     per_tuple = is_per_tuple(resolved.module)
-    with_square = second_order and (not per_tuple or includes_higher_orders(resolved.module, p, k, True, warn=False))
+    with_square = second_order and (not per_tuple or includes_higher_orders(resolved.module, p, k, True, warn=False)
+                                    or includes_relu_higher_orders(resolved.module, p, k, True, warn=False))
 
     def means(teacher: np.ndarray, square: bool = with_square) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return readout_rhs(module, Q, R, T, eta, a, teacher, eta_a or 0.0, noise_variance=resolved.noise_variance,
                            weight_decay=0.0, second_order=square)
 
     dq, dr, ds = (x - y for x, y in zip(means(b), means(-b)))
-    # an erf network's readout blocks are at leading order: their mean difference of q is too
+    # an erf or relu network's readout blocks are at leading order: their mean difference of q is too
     dq_readout = dq if not (per_tuple and with_square) else means(b, False)[0] - means(-b, False)[0]
     weight = epsilon * (1 - epsilon)
     mixed[0] = mixed[0] + weight * dq[..., :, :, None, None] * dq[..., None, None, :, :]
