@@ -1,0 +1,62 @@
+"""The relu network's pair, triple and quadruple increment moments (numerics/kernels/relu_higher_moments.py).
+
+Against their definitions by an exact quadrature (radius in closed form, direction by Gauss-Legendre between the
+units' sign changes: tests/sphere_quadrature.py), with repeated units, label noise and a batch; the size limit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sphere_quadrature import radial_moments, unit_directions
+
+from numerics.kernels.relu_higher_moments import MAX_UNITS, higher_plan, relu_higher_moments
+
+
+def _definitions(C, c, delta, p):
+    """``P``, ``T``, ``F`` by quadrature: on a direction ``z = rho z1``, ``r = rho r1``, each a sum of ``E[rho**d]``."""
+    z1, w, dimension = unit_directions(C, 20)
+    mu = radial_moments(dimension, 5)
+    step = (z1[:, :p] > 0).astype(float)
+    r1 = np.maximum(z1, 0.0) @ c
+    pair = np.einsum("s,sj,sl->jl", w * (mu[2] * r1**2 + delta), step, step)
+    triple = np.einsum("s,sj,sm,sn,sx->jmnx", w * (mu[4] * r1**3 + 3 * delta * mu[2] * r1), step, step, step, z1)
+    quadruple = np.einsum("s,sj,sl,sm,sn->jlmn", w * (mu[4] * r1**4 + 6 * delta * mu[2] * r1**2 + 3 * delta**2),
+                          step, step, step, step)
+    return pair, triple, quadruple
+
+
+@pytest.mark.parametrize("sizes, coincide", [((1, 1), False), ((2, 1), False), ((2, 1), True), ((1, 2), True)])
+def test_moments_equal_their_definitions_by_quadrature(sizes, coincide):
+    p, k = sizes
+    n = p + k
+    rng = np.random.default_rng(5 + n + 3 * coincide)
+    A = rng.normal(size=(n, n))
+    C = A @ A.T / n + 0.1 * np.eye(n)
+    if coincide:  # the last student equal to the first teacher (a singular C)
+        C[p - 1, :], C[:, p - 1] = C[p, :], C[:, p]
+        C[p - 1, p - 1] = C[p, p]
+    c, delta = rng.normal(size=n), 0.3
+    want = _definitions(C, c, delta, p)
+    got = relu_higher_moments(np.stack([C, 2 * C]), np.stack([c, c]), delta, p)
+    for g, x in zip(got, want):
+        np.testing.assert_allclose(g[0], x, rtol=0, atol=1e-12 * np.max(np.abs(x)))
+    # a batch entry of twice the covariance: each term scales as 2**(degree / 2)
+    for g, x in zip(got, _definitions(2 * C, c, delta, p)):
+        np.testing.assert_allclose(g[1], x, rtol=0, atol=1e-12 * np.max(np.abs(x)))
+
+
+def test_plan_layout_symmetry_and_the_size_limit():
+    """Four units (p = k = 2) share one four-variate orthant; the outputs are symmetric in the students."""
+    plan = higher_plan(2, 4)
+    assert sum(group.orthant.shape[1] == 4 and group.orthant.shape[0] == 1 for group in plan.groups) >= 1
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(2, 4, 4))
+    C = A @ np.swapaxes(A, 1, 2) / 4
+    P, T, F = relu_higher_moments(C, rng.normal(size=(2, 4)), 0.1, 2)
+    assert P.shape == (2, 2, 2) and T.shape == (2, 2, 2, 2, 4) and F.shape == (2, 2, 2, 2, 2)
+    np.testing.assert_array_equal(T, np.transpose(T, (0, 2, 1, 3, 4)))
+    np.testing.assert_array_equal(F, np.transpose(F, (0, 4, 2, 3, 1)))
+    assert MAX_UNITS == 4
+    with pytest.raises(ValueError, match="orthant probabilities of more than four rows"):
+        higher_plan(2, 5)
