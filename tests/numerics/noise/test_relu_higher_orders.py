@@ -110,7 +110,8 @@ def test_full_covariance_equals_exact_quadrature(kind, sizes):
 def test_full_covariance_matches_monte_carlo_of_sgd_steps_at_a_large_eta():
     """One step from weights (p = 2, k = 1, N = 400, eta = 1.0, 40,000 steps) within 5 standard errors.
 
-    Power: the leading order alone is more than 5 standard errors off in QQ.
+    Measured: largest |z| 1.1 (QQ), 0.5 (QR), 0.6 (RR). Power: the leading order alone is 49 standard errors off in
+    QQ and QR.
     """
     rng = np.random.default_rng(43)
     p, k, N, eta = 2, 1, 400, 1.0
@@ -126,7 +127,7 @@ def test_full_covariance_matches_monte_carlo_of_sgd_steps_at_a_large_eta():
     assert max(largest) < 5, largest
     leading = numerics.increment_covariance(Q, R, T, eta, model=RELU, a=a, b=b, second_order=False)
     largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, leading)]
-    assert largest[0] > 5, largest
+    assert min(largest[:2]) > 5, largest
 
 
 @pytest.mark.parametrize("model, sizes", [(RELU, (2, 2)), (RELU.with_noise(0.2), (3, 1)),
