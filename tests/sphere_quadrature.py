@@ -22,7 +22,7 @@ def radial_moments(dimension: int, count: int) -> np.ndarray:
 
 
 def _pieces(edges: np.ndarray, nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on every interval between sorted ``edges`` (..., E); shapes (..., (E - 1) nodes)."""
+    """Gauss-Legendre nodes and weights on the intervals between sorted ``edges`` (..., E): (..., (E - 1) nodes)."""
     x, w = np.polynomial.legendre.leggauss(nodes)
     lo, hi = edges[..., :-1, None], edges[..., 1:, None]
     points = lo + (hi - lo) * (x + 1) / 2

@@ -220,7 +220,10 @@ def _closure(orthant: list[np.ndarray], ones: list[np.ndarray]) -> list[np.ndarr
     ones = list(ones)
     for k in range(1, len(orthant)):
         for i in range(k):
-            ones[k] = ones[k] | (~ones[i] & same_rows(orthant[i], orthant[k]))
+            closed = ones[k] | (~ones[i] & same_rows(orthant[i], orthant[k]))
+            # an unchanged mask stays the same object: the cache of orthant probabilities is keyed by identity
+            if not np.array_equal(closed, ones[k]):
+                ones[k] = closed
     return ones
 
 
