@@ -18,17 +18,18 @@ truncated moments
 ``L`` a multiset of at most four units (the linear factors: ``x`` and the units of ``r**3``, or
 the four of ``r**4``) and ``S`` the *set* of units whose indicators appear: the students of the
 multiset and the units of the expanded power, each once (``theta_s**n = theta_s``). With
-``p + k <= 4`` units ``S`` has at most four rows, and
+``p + k <= 5`` units ``S`` has at most five rows, and
 :func:`numerics.kernels.relu_moments.orthant_moment` is exact there (Stein's lemma down to
-orthant probabilities: Sheppard, the trivariate closed form, and the four-variate path integral).
+orthant probabilities: Sheppard, the trivariate closed form, the four-variate path integral, and
+the five-variate one from its subsets by inclusion-exclusion).
 
 Evaluation: the moments ``M(S, L)`` that occur are listed once per ``(p, k)`` (:func:`higher_plan`),
 each evaluated once for all replicas, and the three outputs are sparse sums of them with weights
 ``c_u c_v ... Delta**d`` (times the number of orderings of each multiset). Moments with the same
-four-unit ``S`` share one evaluation of its orthant rows, so the four-variate path integral runs
-once per replica and set, not once per moment. All three outputs are symmetric in their student
-slots and are evaluated once per multiset of students. Singular covariances (coinciding units)
-need nothing special: exactly equal rows are one indicator.
+``S`` of four or five units share their orthant rows (and the rows conditioned on the deltas), so
+the four-variate path integrals run per replica and set, not per moment. All three outputs are
+symmetric in their student slots and are evaluated once per multiset of students. Singular
+covariances (coinciding units) need nothing special: exactly equal rows are one indicator.
 """
 
 from __future__ import annotations
@@ -43,15 +44,15 @@ import numpy as np
 from numerics.kernels.erf_higher_moments import student_multisets
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 
-#: The most units ``p + k`` with exact moments: ``S`` then has at most four rows (module docstring).
-MAX_UNITS = 4
+#: The most units ``p + k`` with exact moments: ``S`` then has at most five rows (module docstring).
+MAX_UNITS = 5
 #: Replicas-times-moments elements evaluated at once (bounds the temporaries of the Stein recursion).
 CHUNK_ELEMENTS = 1 << 15
 
 
 @dataclass(frozen=True)
 class MomentGroup:
-    """Moments ``M(S, L)`` evaluated in one call: the same ``|S|`` and ``|L|``, or the same four-unit ``S``.
+    """Moments ``M(S, L)`` evaluated in one call: the same ``|S|`` and ``|L|``, or the same ``S`` of four or five units.
 
     Attributes
     ----------
@@ -145,7 +146,7 @@ def higher_plan(p: int, n: int) -> HigherPlan:
     """
     if not 1 <= p <= n <= MAX_UNITS:
         raise ValueError(f"higher_plan: needs 1 <= p <= n <= {MAX_UNITS} (p = {p}, n = {n}): more units need "
-                         "orthant probabilities of more than four rows")
+                         "orthant probabilities of more than five rows")
     keys: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
 
     def key(orthant: set[int], linear: tuple[int, ...]) -> int:
@@ -167,10 +168,10 @@ def higher_plan(p: int, n: int) -> HigherPlan:
                         np.array([row[3] for row in rows]), np.array([row[4] for row in rows]))
 
     pair, triple, quadruple = terms(2, 2, False), terms(3, 3, True), terms(4, 4, False)
-    # groups: a four-unit set by itself (its orthant rows shared), smaller sets by their sizes
+    # groups: a set of four or five units by itself (its orthant rows shared), smaller sets by their sizes
     grouped: dict[tuple, list[tuple[tuple[int, ...], tuple[int, ...], int]]] = {}
     for (orthant, linear), position in keys.items():
-        label = (orthant, len(linear)) if len(orthant) == 4 else (len(orthant), len(linear))
+        label = (orthant, len(linear)) if len(orthant) >= 4 else (len(orthant), len(linear))
         grouped.setdefault(label, []).append((orthant, linear, position))
     groups = []
     for label, members in grouped.items():

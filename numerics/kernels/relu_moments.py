@@ -1,8 +1,9 @@
-"""Truncated Gaussian moments ``E[z_a1 ... z_an 1{z_s > 0, s in S}]`` (n <= 4, |S| <= 4): the averages of relu networks.
+"""Truncated Gaussian moments ``E[z_a1 ... z_an 1{z_s > 0, s in S}]`` (n <= 4, |S| <= 5): the averages of relu networks.
 
 With ``relu(z) = z theta(z)`` every increment moment of a relu network
-(:mod:`numerics.noise.tuple_fluctuations`) is a sum of such moments: up to four linear
-factors times the indicator of an orthant of up to four units. Each unit is a row ``F_u``
+(:mod:`numerics.noise.tuple_fluctuations`, :mod:`numerics.noise.relu_higher_orders`) is a sum of
+such moments: up to four linear factors times the indicator of an orthant of up to four units
+(five for the ``eta**3`` and ``eta**4`` parts at ``p + k = 5``). Each unit is a row ``F_u``
 of a factor ``C = F F^T`` (``z_u = F_u . g``, ``g`` standard normal), so a conditional
 law is a set of projected rows, accurate to rounding relative to the distance between units
 even where they nearly coincide.
@@ -28,7 +29,9 @@ done as :mod:`numerics.kernels.relu_quadrature` does its path integral: in ``s``
 smooth) on panels graded geometrically towards ``s = 0`` (:data:`PANEL_EDGES`, a nearly
 collinear pair puts a complex singularity at distance ``sqrt(1 - |rho|)``), rows
 ``F(t) = [s L0 | sqrt(t) F]``. Measured error below 1e-12 against twice the nodes on random,
-singular and nearly singular blocks (tests/numerics/kernels/test_relu_moments.py).
+singular and nearly singular blocks (tests/numerics/kernels/test_relu_moments.py). Five rows
+need no new integral: for an odd number of centred variables inclusion-exclusion gives the
+orthant probability from those of its subsets (:func:`orthant_probability`).
 """
 
 from __future__ import annotations
@@ -67,8 +70,22 @@ def _angle_arcsin(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
-    """``P(F_s . g > 0 for every row)`` for up to four rows (a zero row counts ``theta(0) = 1/2``)."""
+    """``P(F_s . g > 0 for every row)`` for up to five rows (a zero row counts ``theta(0) = 1/2``).
+
+    Five rows: an odd number of centred variables has ``P(all > 0) = P(all <= 0)``, and
+    inclusion-exclusion on the latter gives ``2 P5 = sum_{S proper} (-1)**|S| P(z_S > 0)``: the
+    four-variate probabilities of the five subsets and closed forms (also with the conventions for
+    zero and equal rows, which the smaller probabilities keep).
+    """
     n = len(rows)
+    if n > 5:
+        raise ValueError(f"orthant_probability: at most five rows, got {n}")
+    if n == 5:
+        total = 1.0
+        for size in range(1, 5):
+            for subset in itertools.combinations(range(5), size):
+                total = total + (-1) ** size * orthant_probability([rows[s] for s in subset])
+        return total / 2
     if n == 0:
         return 1.0
     if n == 1:
@@ -139,7 +156,7 @@ def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray],
     linear : list of arrays, shape (..., m)
         Rows of the linear factors (at most four).
     orthant : list of arrays, shape (..., m)
-        Rows of the indicators (at most four). Exactly equal rows are one indicator
+        Rows of the indicators (at most five). Exactly equal rows are one indicator
         (``theta**2 = theta``), wherever they are equal.
     ones : list of bool arrays, shape (...), optional
         One per orthant row: where true that indicator is 1 (a copy of a row the law is conditioned

@@ -18,11 +18,11 @@ With ``E_j = a_j theta(z_j) (r + sqrt(Delta) xi)`` their raw moments are, with t
 (``P``, ``T``, ``F``: truncated Gaussian moments with up to four linear factors and an orthant of
 the distinct units, exact: :mod:`numerics.kernels.relu_higher_moments`).
 
-Up to :data:`MAX_HIGHER_ORDER_UNITS` units (``p + k <= 4``: an orthant of at most four distinct
+Up to :data:`MAX_HIGHER_ORDER_UNITS` units (``p + k <= 5``: an orthant of at most five distinct
 rows) the parts are included (when ``second_order``); above, the covariance is the leading order
 and a ``RuntimeWarning`` says so. Both parts or neither: the leading order plus the ``eta**3``
-part alone need not be positive semi-definite. Cost: about 2 times the leading order's at
-``p = k = 2`` (``python -m bench --only relu_higher``).
+part alone need not be positive semi-definite. Cost against the leading order: see
+``python -m bench --only relu_higher`` (bench/README.md).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def includes_relu_higher_orders(module: ModuleType, p: int, k: int, second_order
             warnings.warn(f"the increment covariance of this relu network (p + k = {p + k} units) is the leading order "
                           f"in eta: its eta**3 and eta**4 parts are included up to p + k = {MAX_HIGHER_ORDER_UNITS} "
                           "(numerics.noise.relu_higher_orders.MAX_HIGHER_ORDER_UNITS; more units need orthant "
-                          "probabilities of more than four rows)", RuntimeWarning, stacklevel=3)
+                          "probabilities of more than five rows)", RuntimeWarning, stacklevel=3)
         return False
     return True
 

@@ -24,7 +24,7 @@ The covariance is ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)`` (``e
 ``eta**3`` and ``eta**4`` parts that the ``eta**2 E_j E_l`` term of ``q`` adds, as the polynomial
 models do (:mod:`numerics.noise.erf_higher_orders`, up to ``p + k = 8`` units; above, the leading
 order with a warning), and so does a relu network (:mod:`numerics.noise.relu_higher_orders`, up to
-``p + k = 4`` units; above, the leading order with a warning); the readout's blocks stay at the
+``p + k = 5`` units; above, the leading order with a warning); the readout's blocks stay at the
 order above.
 """
 

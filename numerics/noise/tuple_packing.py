@@ -17,7 +17,7 @@ student pair); those of a relu network from
 :func:`numerics.noise.tuple_fluctuations.relu_increment_moments`. The result is the same as
 ``pack_covariance(*increment_covariance(...))`` to round-off: the leading order, ``eta**2``, and with
 ``second_order`` for an erf network (erf units on both sides) the ``eta**3`` and ``eta**4`` parts of
-:mod:`numerics.noise.erf_higher_orders`, for a relu network (up to ``p + k = 4`` units) those of
+:mod:`numerics.noise.erf_higher_orders`, for a relu network (up to ``p + k = 5`` units) those of
 :mod:`numerics.noise.relu_higher_orders`, whose raw moments join ``X`` (packed by
 :func:`numerics.noise.packing.pack_covariance`) and whose mean ``<E_j E_l>`` joins the drift.
 A sign teacher keeps the leading order.
@@ -142,7 +142,7 @@ def tuple_packed_covariance(
     second_order : bool
         Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf units on both sides, up to
         ``p + k = 8`` units, :func:`numerics.noise.erf_higher_orders.includes_higher_orders`) or a relu
-        network (up to ``p + k = 4`` units,
+        network (up to ``p + k = 5`` units,
         :func:`numerics.noise.relu_higher_orders.includes_relu_higher_orders`); a sign teacher keeps
         the leading order.
 

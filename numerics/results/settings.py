@@ -104,7 +104,7 @@ class RunSettings:
         covariance as with ``second_order=False``, the drift as ``second_order`` says. Default
         ``False``: with ``second_order`` the covariance has its ``eta**3`` and ``eta**4`` parts
         (polynomial models, erf networks up to ``p + k = 8`` units, relu networks up to
-        ``p + k = 4``). For erf networks those parts cost 20x to 250x the leading order from
+        ``p + k = 5``). For erf networks those parts cost 20x to 250x the leading order from
         ``p + k = 4`` to 8 (``python -m bench --only erf_higher``), for relu networks a few times
         the leading order (``python -m bench --only relu_higher``). Read by the increment
         covariance, the SDE and ``plateau_noise``; the ODE and the exact simulators have no

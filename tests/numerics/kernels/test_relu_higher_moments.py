@@ -1,7 +1,8 @@
 """The relu network's pair, triple and quadruple increment moments (numerics/kernels/relu_higher_moments.py).
 
 Against their definitions by an exact quadrature (radius in closed form, direction by Gauss-Legendre between the
-units' sign changes: tests/sphere_quadrature.py), with repeated units, label noise and a batch; the size limit.
+units' sign changes: tests/sphere_quadrature.py), with repeated units, label noise and a batch, up to five units
+(in three dimensions); the five-variate orthant probability; the size limit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 from sphere_quadrature import radial_moments, unit_directions
 
 from numerics.kernels.relu_higher_moments import MAX_UNITS, higher_plan, relu_higher_moments
+from numerics.kernels.relu_moments import orthant_probability, unit_rows
 
 
 def _definitions(C, c, delta, p):
@@ -26,13 +28,15 @@ def _definitions(C, c, delta, p):
     return pair, triple, quadruple
 
 
-@pytest.mark.parametrize("sizes, coincide", [((1, 1), False), ((2, 1), False), ((2, 1), True), ((1, 2), True)])
+@pytest.mark.parametrize("sizes, coincide", [((1, 1), False), ((2, 1), False), ((2, 1), True), ((1, 2), True),
+                                             ((3, 2), False), ((2, 3), True)])
 def test_moments_equal_their_definitions_by_quadrature(sizes, coincide):
+    """Five units in three dimensions (rank 3: every orthant of four or five rows singular) included."""
     p, k = sizes
     n = p + k
     rng = np.random.default_rng(5 + n + 3 * coincide)
-    A = rng.normal(size=(n, n))
-    C = A @ A.T / n + 0.1 * np.eye(n)
+    A = rng.normal(size=(n, min(n, 3)))
+    C = A @ A.T / n + (0.1 * np.eye(n) if n <= 3 else 0.0)
     if coincide:  # the last student equal to the first teacher (a singular C)
         C[p - 1, :], C[:, p - 1] = C[p, :], C[:, p]
         C[p - 1, p - 1] = C[p, p]
@@ -57,6 +61,31 @@ def test_plan_layout_symmetry_and_the_size_limit():
     assert P.shape == (2, 2, 2) and T.shape == (2, 2, 2, 2, 4) and F.shape == (2, 2, 2, 2, 2)
     np.testing.assert_array_equal(T, np.transpose(T, (0, 2, 1, 3, 4)))
     np.testing.assert_array_equal(F, np.transpose(F, (0, 4, 2, 3, 1)))
-    assert MAX_UNITS == 4
-    with pytest.raises(ValueError, match="orthant probabilities of more than four rows"):
-        higher_plan(2, 5)
+    assert MAX_UNITS == 5
+    with pytest.raises(ValueError, match="orthant probabilities of more than five rows"):
+        higher_plan(2, 6)
+
+
+def test_five_variate_orthant_probability():
+    """Equicorrelated 1/2 (``1 / 6``), independent (``1 / 32``), five units in three dimensions (exact quadrature of
+    the indicator), equal rows (the four-variate value) and a zero row (half the four-variate value)."""
+    def probability(C):
+        F = unit_rows(C[None])
+        return float(orthant_probability([F[:, i] for i in range(5)])[0])
+
+    assert abs(probability(0.5 * np.eye(5) + 0.5) - 1 / 6) < 1e-12
+    assert abs(probability(np.eye(5)) - 1 / 32) < 1e-15
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(5, 3))
+    z1, w, _ = unit_directions(A @ A.T, 20)
+    assert abs(probability(A @ A.T) - np.sum(w * np.all(z1 > 0, axis=1))) < 1e-13
+    B = rng.normal(size=(5, 5))
+    C = B @ B.T
+    F = unit_rows(C[None])
+    four = float(orthant_probability([F[:, i] for i in range(4)])[0])
+    equal = [F[:, i] for i in range(4)] + [F[:, 0]]
+    assert abs(float(orthant_probability(equal)[0]) - four) < 1e-13
+    zero = [F[:, i] for i in range(4)] + [0 * F[:, 0]]
+    assert abs(float(orthant_probability(zero)[0]) - four / 2) < 1e-13
+    with pytest.raises(ValueError, match="at most five rows"):
+        orthant_probability([F[:, 0]] * 6)
