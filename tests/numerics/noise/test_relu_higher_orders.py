@@ -187,3 +187,20 @@ def test_leading_order_noise_and_the_sde_take_the_higher_parts():
                                   alpha_max=0.2, dalpha=0.05, seed=3, replicas=2, progress=False,
                                   leading_order_noise=flag) for flag in (False, True)]
     assert not np.allclose(np.asarray(runs[0].Q), np.asarray(runs[1].Q))
+
+
+def test_mini_batches_and_a_trained_readout_keep_their_orders():
+    """A mini-batch of B is B times the single-sample covariance at eta / B; a trained readout's blocks (and RR)
+    stay at leading order while QQ gains the higher parts."""
+    Q, R, T = np.array([[0.8, 0.1], [0.1, 0.5]]), np.array([[0.4], [-0.2]]), np.eye(1)
+    batched = numerics.increment_covariance(Q, R, T, 1.2, model=RELU, batch_size=4)
+    single = numerics.increment_covariance(Q, R, T, 0.3, model=RELU)
+    for got, want in zip(batched, single):
+        np.testing.assert_allclose(got, 4 * want, rtol=1e-13, atol=0)
+    leading = numerics.increment_covariance(Q, R, T, 1.2, model=RELU, batch_size=4, second_order=False)
+    assert not np.allclose(batched[0], leading[0], rtol=1e-3)
+    full = numerics.increment_covariance(Q, R, T, 0.9, model=RELU, eta_a=0.5)
+    leading = numerics.increment_covariance(Q, R, T, 0.9, model=RELU, eta_a=0.5, second_order=False)
+    for got, want in zip(full[2:], leading[2:]):
+        np.testing.assert_array_equal(got, want)
+    assert not np.allclose(full[0], leading[0], rtol=1e-3)
