@@ -184,17 +184,25 @@ def higher_plan(p: int, n: int) -> HigherPlan:
 
 def moment_table(F: np.ndarray, plan: HigherPlan) -> np.ndarray:
     """Every moment ``M(S, L)`` of ``plan`` for the rows ``F`` (B, n, m) of the units; shape (B, plan.size)."""
-    nb = F.shape[0]
+    nb, n = F.shape[:2]
     table = np.empty((nb, plan.size))
-    for group in plan.groups:
-        count = group.positions.size
-        step = max(1, CHUNK_ELEMENTS // count)
-        for start in range(0, nb, step):
-            rows = F[start : start + step]
+    largest = max(group.positions.size for group in plan.groups)
+    step = max(1, CHUNK_ELEMENTS // largest)
+    for start in range(0, nb, step):
+        rows = F[start : start + step]
+        # one object per unit for the shared orthants, and one cache of orthant probabilities: the groups of one
+        # set of units (and the four-unit subsets of a five-unit set) evaluate each probability once
+        units = [rows[:, None, u] for u in range(n)]
+        cache: dict = {}
+        for group in plan.groups:
             linear = [rows[:, group.linear[:, i]] for i in range(group.linear.shape[1])]
-            orthant = [rows[:, group.orthant[:, i]] for i in range(group.orthant.shape[1])]
-            values = orthant_moment(linear, orthant)
-            table[start : start + step, group.positions] = np.broadcast_to(values, (rows.shape[0], count))
+            if group.orthant.shape[0] == 1:
+                orthant = [units[u] for u in group.orthant[0]]
+            else:
+                orthant = [rows[:, group.orthant[:, i]] for i in range(group.orthant.shape[1])]
+            values = orthant_moment(linear, orthant, cache=cache)
+            table[start : start + step, group.positions] = np.broadcast_to(values, (rows.shape[0],
+                                                                                    group.positions.size))
     return table
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -81,11 +82,7 @@ def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
     if n > 5:
         raise ValueError(f"orthant_probability: at most five rows, got {n}")
     if n == 5:
-        total = 1.0
-        for size in range(1, 5):
-            for subset in itertools.combinations(range(5), size):
-                total = total + (-1) ** size * orthant_probability([rows[s] for s in subset])
-        return total / 2
+        return _five_from_subsets(rows, orthant_probability)
     if n == 0:
         return 1.0
     if n == 1:
@@ -103,6 +100,26 @@ def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
             if np.any(same):
                 value = np.where(same, orthant_probability([rows[c] for c in range(4) if c != b]), value)
     return value
+
+
+def _five_from_subsets(rows: list[np.ndarray], probability: Callable) -> np.ndarray:
+    """Five rows: ``2 P5 = sum_{S proper} (-1)**|S| P(z_S > 0)`` (:func:`orthant_probability`), ``probability`` of
+    the subsets."""
+    total = 1.0
+    for size in range(1, 5):
+        for subset in itertools.combinations(range(5), size):
+            total = total + (-1) ** size * probability([rows[s] for s in subset])
+    return total / 2
+
+
+def _cached_probability(rows: list[np.ndarray], cache: dict) -> np.ndarray | float:
+    """:func:`orthant_probability` through ``cache``, keyed by the identity of the rows (five rows: subsets too)."""
+    key = ("rows",) + tuple(id(row) for row in rows)
+    if key not in cache:
+        value = (_five_from_subsets(rows, lambda subset: _cached_probability(subset, cache)) if len(rows) == 5
+                 else orthant_probability(rows))
+        cache[key] = (value, rows)  # keeps the ids alive
+    return cache[key][0]
 
 
 def _pair_rows(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +165,7 @@ def _orthant4(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray],
-                   ones: list[np.ndarray] | None = None) -> np.ndarray | float:
+                   ones: list[np.ndarray] | None = None, cache: dict | None = None) -> np.ndarray | float:
     """``E[prod_{a in linear} (F_a . g) prod_{s in orthant} theta(F_s . g)]`` for rows broadcast together.
 
     Parameters
@@ -161,12 +178,16 @@ def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray],
     ones : list of bool arrays, shape (...), optional
         One per orthant row: where true that indicator is 1 (a copy of a row the law is conditioned
         on, ``theta**n = theta``), not ``theta(0) = 1/2``. Default none.
+    cache : dict, optional
+        The orthant probabilities computed so far, by the identity of their rows: calls that pass
+        the same dict and the same row objects (unchanged while the dict lives) share them (and
+        five rows share their four-row subsets). Default a new one per call.
 
     Returns
     -------
     array, shape (...)
     """
-    return _moment(list(linear), list(orthant), _start_ones(orthant, ones), {})
+    return _moment(list(linear), list(orthant), _start_ones(orthant, ones), {} if cache is None else cache)
 
 
 def indicator_terms(linear: list[np.ndarray], orthant: list[np.ndarray],
@@ -252,6 +273,8 @@ def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.n
     # the costly part)
     ones = _closure(orthant, ones)
     if not linear:
+        if not any(np.any(mask) for mask in ones):
+            return _cached_probability(orthant, probabilities)
         key = tuple(id(row) for row in orthant) + tuple(id(mask) for mask in ones)
         if key not in probabilities:
             probabilities[key] = (_masked_probability(orthant, ones), orthant, ones)  # keeps the ids alive

@@ -12,7 +12,7 @@ import pytest
 from sphere_quadrature import radial_moments, unit_directions
 
 from numerics.kernels.relu_higher_moments import MAX_UNITS, higher_plan, relu_higher_moments
-from numerics.kernels.relu_moments import orthant_probability, unit_rows
+from numerics.kernels.relu_moments import orthant_moment, orthant_probability, unit_rows
 
 
 def _definitions(C, c, delta, p):
@@ -89,3 +89,9 @@ def test_five_variate_orthant_probability():
     assert abs(float(orthant_probability(zero)[0]) - four / 2) < 1e-13
     with pytest.raises(ValueError, match="at most five rows"):
         orthant_probability([F[:, 0]] * 6)
+    # a shared cache gives the same moments, and a five-row orthant fills it with its subsets
+    rows = [F[:, i] for i in range(5)]
+    cache: dict = {}
+    shared = orthant_moment([F[:, 0], F[:, 1]], rows, cache=cache)
+    assert np.array_equal(shared, orthant_moment([F[:, 0], F[:, 1]], rows)) and len(cache) >= 30
+    assert np.array_equal(orthant_moment([], rows, cache=cache), orthant_probability(rows))
