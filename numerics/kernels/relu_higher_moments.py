@@ -26,8 +26,9 @@ the five-variate one from its subsets by inclusion-exclusion).
 Evaluation: the moments ``M(S, L)`` that occur are listed once per ``(p, k)`` (:func:`higher_plan`),
 each evaluated once for all replicas, and the three outputs are sparse sums of them with weights
 ``c_u c_v ... Delta**d`` (times the number of orderings of each multiset). Moments with the same
-``S`` of four or five units share their orthant rows (and the rows conditioned on the deltas), so
-the four-variate path integrals run per replica and set, not per moment. All three outputs are
+``S`` of four or five units share their orthant rows and one cache of orthant probabilities
+(``orthant_moment(..., cache=)``; a five-unit set takes its four-unit subsets from it too), so each
+four-variate path integral runs once per replica and set, not per moment. All three outputs are
 symmetric in their student slots and are evaluated once per multiset of students. Singular
 covariances (coinciding units) need nothing special: exactly equal rows are one indicator.
 """
