@@ -1,8 +1,9 @@
-"""Truncated Gaussian moments ``E[z_a1 ... z_an 1{z_s > 0, s in S}]`` (n <= 4, |S| <= 4): the averages of relu networks.
+"""Truncated Gaussian moments ``E[z_a1 ... z_an 1{z_s > 0, s in S}]`` (n <= 4, |S| <= 5): the averages of relu networks.
 
 With ``relu(z) = z theta(z)`` every increment moment of a relu network
-(:mod:`numerics.noise.tuple_fluctuations`) is a sum of such moments: up to four linear
-factors times the indicator of an orthant of up to four units. Each unit is a row ``F_u``
+(:mod:`numerics.noise.tuple_fluctuations`, :mod:`numerics.noise.relu_higher_orders`) is a sum of
+such moments: up to four linear factors times the indicator of an orthant of up to four units
+(five for the ``eta**3`` and ``eta**4`` parts at ``p + k = 5``). Each unit is a row ``F_u``
 of a factor ``C = F F^T`` (``z_u = F_u . g``, ``g`` standard normal), so a conditional
 law is a set of projected rows, accurate to rounding relative to the distance between units
 even where they nearly coincide.
@@ -28,13 +29,16 @@ done as :mod:`numerics.kernels.relu_quadrature` does its path integral: in ``s``
 smooth) on panels graded geometrically towards ``s = 0`` (:data:`PANEL_EDGES`, a nearly
 collinear pair puts a complex singularity at distance ``sqrt(1 - |rho|)``), rows
 ``F(t) = [s L0 | sqrt(t) F]``. Measured error below 1e-12 against twice the nodes on random,
-singular and nearly singular blocks (tests/numerics/kernels/test_relu_moments.py).
+singular and nearly singular blocks (tests/numerics/kernels/test_relu_moments.py). Five rows
+need no new integral: for an odd number of centred variables inclusion-exclusion gives the
+orthant probability from those of its subsets (:func:`orthant_probability`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -67,8 +71,18 @@ def _angle_arcsin(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
-    """``P(F_s . g > 0 for every row)`` for up to four rows (a zero row counts ``theta(0) = 1/2``)."""
+    """``P(F_s . g > 0 for every row)`` for up to five rows (a zero row counts ``theta(0) = 1/2``).
+
+    Five rows: an odd number of centred variables has ``P(all > 0) = P(all <= 0)``, and
+    inclusion-exclusion on the latter gives ``2 P5 = sum_{S proper} (-1)**|S| P(z_S > 0)``: the
+    four-variate probabilities of the five subsets and closed forms (also with the conventions for
+    zero and equal rows, which the smaller probabilities keep).
+    """
     n = len(rows)
+    if n > 5:
+        raise ValueError(f"orthant_probability: at most five rows, got {n}")
+    if n == 5:
+        return _five_from_subsets(rows, orthant_probability)
     if n == 0:
         return 1.0
     if n == 1:
@@ -86,6 +100,26 @@ def orthant_probability(rows: list[np.ndarray]) -> np.ndarray | float:
             if np.any(same):
                 value = np.where(same, orthant_probability([rows[c] for c in range(4) if c != b]), value)
     return value
+
+
+def _five_from_subsets(rows: list[np.ndarray], probability: Callable) -> np.ndarray:
+    """Five rows: ``2 P5 = sum_{S proper} (-1)**|S| P(z_S > 0)`` (:func:`orthant_probability`), ``probability`` of
+    the subsets."""
+    total = 1.0
+    for size in range(1, 5):
+        for subset in itertools.combinations(range(5), size):
+            total = total + (-1) ** size * probability([rows[s] for s in subset])
+    return total / 2
+
+
+def _cached_probability(rows: list[np.ndarray], cache: dict) -> np.ndarray | float:
+    """:func:`orthant_probability` through ``cache``, keyed by the identity of the rows (five rows: subsets too)."""
+    key = ("rows",) + tuple(id(row) for row in rows)
+    if key not in cache:
+        value = (_five_from_subsets(rows, lambda subset: _cached_probability(subset, cache)) if len(rows) == 5
+                 else orthant_probability(rows))
+        cache[key] = (value, rows)  # keeps the ids alive
+    return cache[key][0]
 
 
 def _pair_rows(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +165,7 @@ def _orthant4(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray],
-                   ones: list[np.ndarray] | None = None) -> np.ndarray | float:
+                   ones: list[np.ndarray] | None = None, cache: dict | None = None) -> np.ndarray | float:
     """``E[prod_{a in linear} (F_a . g) prod_{s in orthant} theta(F_s . g)]`` for rows broadcast together.
 
     Parameters
@@ -139,17 +173,21 @@ def orthant_moment(linear: list[np.ndarray], orthant: list[np.ndarray],
     linear : list of arrays, shape (..., m)
         Rows of the linear factors (at most four).
     orthant : list of arrays, shape (..., m)
-        Rows of the indicators (at most four). Exactly equal rows are one indicator
+        Rows of the indicators (at most five). Exactly equal rows are one indicator
         (``theta**2 = theta``), wherever they are equal.
     ones : list of bool arrays, shape (...), optional
         One per orthant row: where true that indicator is 1 (a copy of a row the law is conditioned
         on, ``theta**n = theta``), not ``theta(0) = 1/2``. Default none.
+    cache : dict, optional
+        The orthant probabilities computed so far, by the identity of their rows: calls that pass
+        the same dict and the same row objects (unchanged while the dict lives) share them (and
+        five rows share their four-row subsets). Default a new one per call.
 
     Returns
     -------
     array, shape (...)
     """
-    return _moment(list(linear), list(orthant), _start_ones(orthant, ones), {})
+    return _moment(list(linear), list(orthant), _start_ones(orthant, ones), {} if cache is None else cache)
 
 
 def indicator_terms(linear: list[np.ndarray], orthant: list[np.ndarray],
@@ -220,7 +258,10 @@ def _closure(orthant: list[np.ndarray], ones: list[np.ndarray]) -> list[np.ndarr
     ones = list(ones)
     for k in range(1, len(orthant)):
         for i in range(k):
-            ones[k] = ones[k] | (~ones[i] & same_rows(orthant[i], orthant[k]))
+            closed = ones[k] | (~ones[i] & same_rows(orthant[i], orthant[k]))
+            # an unchanged mask stays the same object: the cache of orthant probabilities is keyed by identity
+            if not np.array_equal(closed, ones[k]):
+                ones[k] = closed
     return ones
 
 
@@ -232,6 +273,8 @@ def _moment(linear: list[np.ndarray], orthant: list[np.ndarray], ones: list[np.n
     # the costly part)
     ones = _closure(orthant, ones)
     if not linear:
+        if not any(np.any(mask) for mask in ones):
+            return _cached_probability(orthant, probabilities)
         key = tuple(id(row) for row in orthant) + tuple(id(mask) for mask in ones)
         if key not in probabilities:
             probabilities[key] = (_masked_probability(orthant, ones), orthant, ones)  # keeps the ids alive

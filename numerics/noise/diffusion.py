@@ -352,12 +352,13 @@ def packed_covariance(
         :func:`numerics.increment_covariance` (``ValueError`` here).
     model : derive.Model, optional
         ``None`` is the paper model; activations of degree <= 4, or erf or relu units on both
-        sides (:mod:`numerics.noise.tuple_packing`: relu networks at leading order, erf students
-        with erf or sign teachers as ``second_order`` says). With
+        sides (:mod:`numerics.noise.tuple_packing`: erf students with erf or sign teachers, and relu
+        networks up to ``p + k = 5`` units, as ``second_order`` says). With
         label flips (``Model(label_flip=epsilon)``) the covariance of the mixture of the teacher and
         its negative, from :func:`numerics.increment_covariance` (any model that has one).
     second_order : bool
-        Keep the ``eta**2 E_j E_l`` part of ``q`` (polynomial models and erf networks).
+        Keep the ``eta**2 E_j E_l`` part of ``q`` (polynomial models, erf networks, relu networks up
+        to ``p + k = 5`` units).
 
     Returns
     -------

@@ -12,7 +12,8 @@ averages of ``<E lambda E lambda>``-type (eta**2), ``<E lambda E E>``-type (eta*
 and ``<E E E E>`` (eta**4) and the generated drift terms. Activations of degree <= 4
 are supported (:func:`numerics.runtime.registry.fluctuation_module`); erf and relu units (per-tuple
 models) from their per-tuple kernels (:mod:`numerics.noise.tuple_fluctuations`): erf networks to
-every order as above, relu networks at leading order.
+every order as above, relu networks too up to ``p + k = 5`` units (the leading order above, with a
+warning).
 """
 
 from __future__ import annotations
@@ -69,14 +70,15 @@ def increment_covariance(
         ``None`` is the paper model. Its label noise ``Delta`` enters; its weight
         decay does not (a deterministic move given the state). Models with erf units on both
         sides get every order as the polynomial models (``second_order``; a trained readout's
-        ``AQ`` its ``eta_a eta**2`` part too); relu networks the leading order only (``eta**2``,
-        ``eta eta_a``, ``eta_a**2``; :mod:`numerics.noise.tuple_fluctuations`). Label flips
+        ``AQ`` its ``eta_a eta**2`` part too), and so do relu networks up to ``p + k = 5`` units
+        (above, the leading order ``eta**2`` with a ``RuntimeWarning``; their readout's blocks stay
+        at the leading order ``eta eta_a``, ``eta_a**2``; :mod:`numerics.noise.tuple_fluctuations`). Label flips
         (``Model(label_flip=epsilon)``) give the covariance of the mixture of the teacher ``b``
         and ``-b`` (:mod:`numerics.noise.label_flips`).
     second_order : bool
         Keep the ``eta**2 E_j E_l`` part of ``q`` (as the ODE's ``second_order``); ``False``
-        keeps only ``eta (E_j lambda_l + E_l lambda_j)``. relu networks always get the latter's
-        covariance (``model``).
+        keeps only ``eta (E_j lambda_l + E_l lambda_j)``. relu networks above ``p + k = 5`` units
+        get the latter's covariance (``model``).
     batch_size : int
         Mini-batch size ``B >= 1``. A step's increment is then the mean of ``B``
         independent single-sample increments whose ``eta**2`` part is divided by

@@ -23,8 +23,9 @@ The covariance is ``eta**2`` in ``Cov(q, q)``, ``Cov(q, r)``, ``Cov(r, r)`` (``e
 ``eta_a**2`` in the readout's blocks). With ``second_order`` an erf network also gets the
 ``eta**3`` and ``eta**4`` parts that the ``eta**2 E_j E_l`` term of ``q`` adds, as the polynomial
 models do (:mod:`numerics.noise.erf_higher_orders`, up to ``p + k = 8`` units; above, the leading
-order with a warning), and so does the readout's ``AQ`` (``eta_a eta**2``; ``AR``, ``AA`` have none).
-relu networks keep the leading order whatever ``second_order`` says (relative size ``O(eta)``).
+order with a warning), and so does the readout's ``AQ`` (``eta_a eta**2``; ``AR``, ``AA`` have none);
+a relu network gets them too (:mod:`numerics.noise.relu_higher_orders`, up to ``p + k = 5`` units; above,
+the leading order with a warning), its readout's blocks at the leading order.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from numerics.kernels.relu_increments import relu_pair_moments
 from numerics.kernels.relu_moments import orthant_moment, unit_rows
 from numerics.kernels.unit_tuples import MAX_BLOCK_ELEMENTS, gather, readout_vectors
 from numerics.noise.erf_higher_orders import erf_higher_blocks, erf_readout_higher_part, includes_higher_orders
+from numerics.noise.relu_higher_orders import includes_relu_higher_orders, relu_higher_blocks
 
 
 def _residual_square(kernels, C, prefix, fixed, a, b, p, k):
@@ -253,7 +255,7 @@ def tuple_covariance_blocks(
     eta_a : float, optional
         With it the trained readout's blocks follow.
     second_order : bool
-        Add the ``eta**3`` and ``eta**4`` parts of an erf network (module docstring).
+        Add the ``eta**3`` and ``eta**4`` parts of an erf or relu network (module docstring).
 
     Raises
     ------
@@ -265,8 +267,8 @@ def tuple_covariance_blocks(
     tuple of arrays
         ``QQ`` (..., p, p, p, p), ``QR`` (..., p, p, p, k), ``RR`` (..., p, k, p, k), then with
         ``eta_a`` ``AQ`` (..., p, p, p), ``AR`` (..., p, p, k), ``AA`` (..., p, p): the leading
-        order, plus the ``eta**3`` and ``eta**4`` parts of ``QQ``, ``QR`` and the ``eta_a eta**2``
-        part of ``AQ`` for an erf network with ``second_order`` (module docstring).
+        order, plus the ``eta**3`` and ``eta**4`` parts of ``QQ``, ``QR`` for an erf or relu network
+        with ``second_order`` and the ``eta_a eta**2`` part of an erf network's ``AQ`` (module docstring).
     """
     kinds = {module.STUDENT_KIND, module.TEACHER_KIND}
     relu = kinds == {"relu"}
@@ -291,6 +293,11 @@ def tuple_covariance_blocks(
         # erf: the parts of the eta**2 E_j E_l term of q (numerics/noise/erf_higher_orders.py)
         vectors = readout_vectors(module.readouts, p, R.shape[-1], a, b)
         higher_QQ, higher_QR = erf_higher_blocks(module, Q, R, T, eta, delta, *vectors, drift_Q, drift_R)
+        QQ, QR = QQ + higher_QQ, QR + higher_QR
+    if relu and includes_relu_higher_orders(module, p, R.shape[-1], second_order):
+        # relu: the same parts from truncated moments (numerics/noise/relu_higher_orders.py)
+        vectors = readout_vectors(module.readouts, p, R.shape[-1], a, b)
+        higher_QQ, higher_QR = relu_higher_blocks(Q, R, T, eta, delta, *vectors, drift_Q, drift_R)
         QQ, QR = QQ + higher_QQ, QR + higher_QR
     if eta_a is None:
         return QQ, QR, RR

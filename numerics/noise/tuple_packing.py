@@ -17,9 +17,10 @@ student pair); those of a relu network from
 :func:`numerics.noise.tuple_fluctuations.relu_increment_moments`. The result is the same as
 ``pack_covariance(*increment_covariance(...))`` to round-off: the leading order, ``eta**2``, and with
 ``second_order`` for an erf network (erf students, erf or sign teachers) the ``eta**3`` and ``eta**4``
-parts of :mod:`numerics.noise.erf_higher_orders`, whose raw moments join ``X`` (packed by
+parts of :mod:`numerics.noise.erf_higher_orders`, for a relu network (up to ``p + k = 5`` units) those of
+:mod:`numerics.noise.relu_higher_orders`, whose raw moments join ``X`` (packed by
 :func:`numerics.noise.packing.pack_covariance`) and whose mean ``<E_j E_l>`` joins the drift (so
-label flips mix it too). relu networks keep the leading order.
+label flips mix it too).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from numerics.kernels.erf_increments import erf_pair_moments, student_pairs
 from numerics.kernels.unit_tuples import readout_vectors
 from numerics.noise.erf_higher_orders import erf_higher_moments, erf_unit_scales, includes_higher_orders
 from numerics.noise.packing import pack_covariance, packed_size
+from numerics.noise.relu_higher_orders import includes_relu_higher_orders, relu_network_higher_moments
 from numerics.noise.tuple_fluctuations import relu_increment_moments
 
 #: The kinds of unit (the same on both sides) with a packed covariance here; an erf student may
@@ -140,8 +142,8 @@ def tuple_packed_covariance(
     second_order : bool
         Add the ``eta**3`` and ``eta**4`` parts of an erf network (erf students, erf or sign
         teachers, up to ``p + k = 8`` units,
-        :func:`numerics.noise.erf_higher_orders.includes_higher_orders`; relu networks keep the
-        leading order).
+        :func:`numerics.noise.erf_higher_orders.includes_higher_orders`) or a relu network (up to
+        ``p + k = 5`` units, :func:`numerics.noise.relu_higher_orders.includes_relu_higher_orders`).
 
     Returns
     -------
@@ -167,7 +169,9 @@ def tuple_packed_covariance(
     a, b = np.broadcast_to(a, (nb, p)), np.broadcast_to(b, (nb, k))
     T = np.broadcast_to(T, (nb, k, k))
     C = covariance(Q, R, T)
-    higher = eta if includes_higher_orders(module, p, k, second_order) else None
+    included = includes_higher_orders(module, p, k, second_order) or includes_relu_higher_orders(module, p, k,
+                                                                                                  second_order)
+    higher = eta if included else None
     second, drift = _second_moments(module, C, Q, R, T, delta, a, b, packing, higher)
     if label_flip:
         # labels -y with probability epsilon: the raw second moments mix, and the means' difference adds
@@ -184,8 +188,9 @@ def _second_moments(module: ModuleType, C, Q, R, T, delta: float, a: np.ndarray,
                     packing: TuplePacking, higher: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The packed raw second moments (B, D, D) over ``eta**2`` and the packed mean (B, D) over ``eta``.
 
-    With ``higher = eta`` (an erf network with ``second_order``) they include the ``eta**2 E_j E_l``
-    part of ``q``: ``eta <A B> + eta**2 <B B>`` and ``eta <B>`` (:mod:`numerics.noise.erf_higher_orders`).
+    With ``higher = eta`` (an erf or relu network with ``second_order``) they include the ``eta**2 E_j E_l``
+    part of ``q``: ``eta <A B> + eta**2 <B B>`` and ``eta <B>`` (:mod:`numerics.noise.erf_higher_orders`,
+    :mod:`numerics.noise.relu_higher_orders`).
     """
     nb, p, k = Q.shape[0], packing.p, packing.k
     X = _moments(module, C, Q, R, T, delta, a, b, packing).reshape(nb, -1)
@@ -196,7 +201,10 @@ def _second_moments(module: ModuleType, C, Q, R, T, delta: float, a: np.ndarray,
     second = X[:, packing.terms.reshape(-1)].reshape(nb, D, D, 4).sum(axis=-1)
     if higher is None:
         return second, drift
-    mean, AB, BN, BB = erf_higher_moments(module, Q, R, T, delta, a, b)
+    if module.STUDENT_KIND == "relu":
+        mean, AB, BN, BB = relu_network_higher_moments(Q, R, T, delta, a, b)
+    else:
+        mean, AB, BN, BB = erf_higher_moments(module, Q, R, T, delta, a, b)
     # raw <q q> / eta**2 gains eta (<A B> + <B A>) + eta**2 <B B>, raw <q r> / eta**2 gains eta <B E nu>
     QQ = higher * (AB + np.moveaxis(AB, (1, 2), (3, 4))) + higher**2 * BB
     second = second + pack_covariance(QQ, higher * BN, np.zeros((nb, p, k, p, k)))

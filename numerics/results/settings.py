@@ -103,9 +103,10 @@ class RunSettings:
         Keep only the leading part of the increment covariance (``eta**2`` in ``QQ, QR, RR``): the
         covariance as with ``second_order=False``, the drift as ``second_order`` says. Default
         ``False``: with ``second_order`` the covariance has its ``eta**3`` and ``eta**4`` parts
-        (polynomial models, erf networks up to ``p + k = 8`` units; relu networks are always
-        leading order). For erf networks those parts cost 20x to 250x the leading order from
-        ``p + k = 4`` to 8 (``python -m bench --only erf_higher``). Read by the increment
+        (polynomial models, erf networks up to ``p + k = 8`` units, relu networks up to
+        ``p + k = 5``). For erf networks those parts cost 20x to 250x the leading order from
+        ``p + k = 4`` to 8 (``python -m bench --only erf_higher``), for relu networks a few times
+        the leading order (``python -m bench --only relu_higher``). Read by the increment
         covariance, the SDE and ``plateau_noise``; the ODE and the exact simulators have no
         covariance to truncate.
 

@@ -215,8 +215,8 @@ def simulate_sde(
         The dynamics (:class:`~numerics.results.settings.RunSettings`): ``eta`` (> 0), ``model``
         (``None``: the paper's; activations of degree <= 4, for which the increment covariance is
         generated, and erf or relu units: erf students with erf or sign teachers to every order,
-        relu networks at leading order (:mod:`numerics.noise.tuple_packing`); other models raise
-        ``ValueError``), ``second_order`` (keep the ``eta**2``
+        relu networks too up to ``p + k = 5`` units (:mod:`numerics.noise.tuple_packing`); other
+        models raise ``ValueError``), ``second_order`` (keep the ``eta**2``
         terms in the drift and in the increments, or drop them in both: the gradient-flow
         limit), ``batch_size``, readout vectors ``a``, ``b`` and ``eta_a`` (below).
     **setting_overrides

@@ -17,6 +17,7 @@ from bench import (
     bench_noise,
     bench_reduced,
     bench_relu,
+    bench_relu_higher,
     bench_rhs,
     bench_sde,
     bench_simulator,
@@ -72,6 +73,7 @@ MODULES = [
     bench_stiff,
     bench_noise,
     bench_erf_higher,
+    bench_relu_higher,
 ]
 
 

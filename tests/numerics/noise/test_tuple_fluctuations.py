@@ -188,7 +188,8 @@ def test_relu_increment_covariance_equals_polar_quadrature(sizes):
     C = F @ F.T
     Q, R, T = C[:p, :p], C[:p, p:], C[p:, p:]
     a, b = rng.uniform(-1.0, 1.0, p), rng.uniform(0.5, 1.5, k)
-    got = increment_covariance(Q, R, T, 0.7, model=RELU_MODEL.with_noise(0.3), a=a, b=b, eta_a=0.4)
+    got = increment_covariance(Q, R, T, 0.7, model=RELU_MODEL.with_noise(0.3), a=a, b=b, eta_a=0.4,
+                               second_order=False)
     want = quadrature_covariance(Q, R, T, 0.7, a=a, b=b, delta=0.3, eta_a=0.4, units=RELU)
     assert _largest_relative_error(got, want) < 1e-10
 
@@ -227,10 +228,11 @@ def test_relu_covariance_matches_monte_carlo_of_sgd_steps_from_weights():
     Q, R, T = W @ W.T / N, W @ W_star.T / N, W_star @ W_star.T / N
     q, r, s = _steps(rng, W, W_star, eta, eta_a, a, b, 100_000, RELU, delta=delta)
     samples = ((q, q), (q, r), (r, r), (s, q), (s, r), (s, s))
-    blocks = increment_covariance(Q, R, T, eta, model=RELU_MODEL.with_noise(delta), a=a, b=b, eta_a=eta_a)
+    blocks = increment_covariance(Q, R, T, eta, model=RELU_MODEL.with_noise(delta), a=a, b=b, eta_a=eta_a,
+                                  second_order=False)
     largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, blocks)]
     assert max(largest) < 5, largest
-    dropped = increment_covariance(Q, R, T, eta, model=RELU_MODEL, a=a, b=b, eta_a=eta_a)
+    dropped = increment_covariance(Q, R, T, eta, model=RELU_MODEL, a=a, b=b, eta_a=eta_a, second_order=False)
     largest = [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, dropped)]
     assert min(largest[i] for i in (0, 2, 3, 5)) > 5, largest  # QQ, RR, AQ, AA
 
