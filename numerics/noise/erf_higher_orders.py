@@ -45,6 +45,7 @@ import numpy as np
 from numerics.core.validation import covariance
 from numerics.kernels.erf_higher_moments import erf_pair_means, erf_quadruple_moments, erf_triple_moments
 from numerics.kernels.erf_readout_moments import erf_readout_moments
+from numerics.noise.higher_orders import higher_blocks, raw_moments
 
 
 def erf_unit_scales(module: ModuleType, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,17 +136,10 @@ def erf_higher_moments(
     c = np.concatenate([-a, b], axis=-1)
     # sigma'(z_j) = d_j sigma~'(d_j z_j) on the students (one scale d[0]), z_x = (d z)_x / d_x
     scale = d[0]
-    mean = scale**2 * erf_pair_means(C, c, delta, p, offsets) * (a[:, :, None] * a[:, None, :])
+    pair = scale**2 * erf_pair_means(C, c, delta, p, offsets)
     triple = scale**3 * erf_triple_moments(C, c, delta, p, offsets) / d
-    triple = triple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None])
-    # <E_j z_l B_mn> = triple[j, m, n, l]; A_jl = E_j z_l + E_l z_j
-    LE = np.moveaxis(triple[..., :p], -1, 2)  # (B, j, l, m, n)
-    AB = LE + np.swapaxes(LE, 1, 2)
-    BN = triple[..., p:]  # <E_j E_l E_m nu_s> = triple[j, l, m, p + s] (symmetric in j, l, m)
     quadruple = scale**4 * erf_quadruple_moments(C, c, delta, p, offsets=offsets)
-    BB = quadruple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None]
-                      * a[:, None, None, None, :])
-    return mean, AB, BN, BB
+    return raw_moments(pair, triple, quadruple, a, p)
 
 
 def erf_higher_blocks(
@@ -170,21 +164,10 @@ def erf_higher_blocks(
     QQ : array, shape (..., p, p, p, p)
     QR : array, shape (..., p, p, p, k)
     """
-    p, k = R.shape[-2:]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2], a.shape[:-1], b.shape[:-1])
-    flat = int(np.prod(batch, dtype=int))
+    def moments(*flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return erf_higher_moments(module, *flat[:3], delta, *flat[3:])
 
-    def flattened(x: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
-        return np.broadcast_to(x, batch + tail).reshape((flat,) + tail)
-
-    mean, AB, BN, BB = erf_higher_moments(module, flattened(Q, (p, p)), flattened(R, (p, k)), flattened(T, (k, k)),
-                                          delta, flattened(a, (p,)), flattened(b, (k,)))
-    mean = mean.reshape(batch + (p, p))
-    cross = AB.reshape(batch + (p,) * 4) - drift_Q[..., :, :, None, None] * mean[..., None, None, :, :]
-    QQ = eta**3 * (cross + np.moveaxis(cross, (-4, -3), (-2, -1))) + eta**4 * (
-        BB.reshape(batch + (p,) * 4) - mean[..., :, :, None, None] * mean[..., None, None, :, :])
-    QR = eta**3 * (BN.reshape(batch + (p, p, p, k)) - mean[..., :, :, None, None] * drift_R[..., None, None, :, :])
-    return QQ, QR
+    return higher_blocks(moments, Q, R, T, eta, a, b, drift_Q, drift_R)
 
 
 def erf_readout_higher_part(

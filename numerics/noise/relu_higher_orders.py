@@ -34,6 +34,7 @@ import numpy as np
 
 from numerics.core.validation import covariance
 from numerics.kernels.relu_higher_moments import MAX_UNITS, relu_higher_moments
+from numerics.noise.higher_orders import higher_blocks, raw_moments
 
 #: The most units ``p + k`` for which the ``eta**3`` and ``eta**4`` parts are included (module docstring).
 MAX_HIGHER_ORDER_UNITS = MAX_UNITS
@@ -89,15 +90,7 @@ def relu_network_higher_moments(
     p = R.shape[-2]
     c = np.concatenate([-a, b], axis=-1)
     pair, triple, quadruple = relu_higher_moments(covariance(Q, R, T), c, delta, p)
-    mean = pair * (a[:, :, None] * a[:, None, :])
-    triple = triple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None])
-    # <E_j z_l B_mn> = triple[j, m, n, l]; A_jl = E_j z_l + E_l z_j
-    LE = np.moveaxis(triple[..., :p], -1, 2)  # (B, j, l, m, n)
-    AB = LE + np.swapaxes(LE, 1, 2)
-    BN = triple[..., p:]  # <E_j E_l E_m nu_s> = triple[j, l, m, p + s] (symmetric in j, l, m)
-    BB = quadruple * (a[:, :, None, None, None] * a[:, None, :, None, None] * a[:, None, None, :, None]
-                      * a[:, None, None, None, :])
-    return mean, AB, BN, BB
+    return raw_moments(pair, triple, quadruple, a, p)
 
 
 def relu_higher_blocks(
@@ -120,21 +113,10 @@ def relu_higher_blocks(
     QQ : array, shape (..., p, p, p, p)
     QR : array, shape (..., p, p, p, k)
     """
-    p, k = R.shape[-2:]
-    batch = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2], a.shape[:-1], b.shape[:-1])
-    flat = int(np.prod(batch, dtype=int))
+    def moments(*flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return relu_network_higher_moments(*flat[:3], delta, *flat[3:])
 
-    def flattened(x: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
-        return np.broadcast_to(x, batch + tail).reshape((flat,) + tail)
-
-    mean, AB, BN, BB = relu_network_higher_moments(flattened(Q, (p, p)), flattened(R, (p, k)), flattened(T, (k, k)),
-                                                   delta, flattened(a, (p,)), flattened(b, (k,)))
-    mean = mean.reshape(batch + (p, p))
-    cross = AB.reshape(batch + (p,) * 4) - drift_Q[..., :, :, None, None] * mean[..., None, None, :, :]
-    QQ = eta**3 * (cross + np.moveaxis(cross, (-4, -3), (-2, -1))) + eta**4 * (
-        BB.reshape(batch + (p,) * 4) - mean[..., :, :, None, None] * mean[..., None, None, :, :])
-    QR = eta**3 * (BN.reshape(batch + (p, p, p, k)) - mean[..., :, :, None, None] * drift_R[..., None, None, :, :])
-    return QQ, QR
+    return higher_blocks(moments, Q, R, T, eta, a, b, drift_Q, drift_R)
 
 
 __all__ = [
