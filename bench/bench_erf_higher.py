@@ -64,17 +64,30 @@ def forced_row(p: int, k: int) -> dict:
                baseline_seconds=base.best, baseline="the leading order alone (second_order=False)")
 
 
-def run(smoke: bool = False) -> list[dict]:
-    """Rows: the step's covariance with the higher parts against the leading order, per size."""
+def size_rows(bench: str, sizes, step_covariances, limit: int, repeats: int) -> list[dict]:
+    """One row per ``(p, k, replicas)``: the step's covariance with the higher parts against the leading order.
+
+    ``step_covariances(p, k, replicas)`` returns the two calls; above ``p + k = limit`` units both are
+    the leading order (the ``RuntimeWarning`` that says so is silenced here).
+    """
     rows = []
-    for p, k, replicas in SMOKE_SIZES if smoke else SIZES:
+    for p, k, replicas in sizes:
         with_parts, leading = step_covariances(p, k, replicas)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # p + k > 8: the leading order, said once here
-            new, old = time_pair(with_parts, leading, repeats=3 if smoke else 5)
-        note = "leading order (above the limit)" if p + k > 8 else "eta**3 and eta**4 parts included"
-        rows.append(row("erf_higher", f"p={p},k={k},replicas={replicas}", seconds=new.best, baseline_seconds=old.best,
+            warnings.simplefilter("ignore", RuntimeWarning)
+            new, old = time_pair(with_parts, leading, repeats=repeats)
+        note = "leading order (above the limit)" if p + k > limit else "eta**3 and eta**4 parts included"
+        rows.append(row(bench, f"p={p},k={k},replicas={replicas}", seconds=new.best, baseline_seconds=old.best,
                         baseline="the leading order alone (second_order=False)", included=note))
+    return rows
+
+
+def run(smoke: bool = False) -> list[dict]:
+    """Rows: the step's covariance with the higher parts against the leading order, per size."""
+    from numerics.noise.erf_higher_orders import MAX_HIGHER_ORDER_UNITS
+
+    rows = size_rows("erf_higher", SMOKE_SIZES if smoke else SIZES, step_covariances, MAX_HIGHER_ORDER_UNITS,
+                     3 if smoke else 5)
     if not smoke:
         rows.append(forced_row(8, 8))
     return rows

@@ -14,10 +14,7 @@ order with a warning, so that row's ratio is about 1.
 
 from __future__ import annotations
 
-import warnings
-
-from bench.bench_erf_higher import random_points
-from bench.common import row, time_pair
+from bench.bench_erf_higher import random_points, size_rows
 
 ETA = 0.5
 SIZES = ((1, 1, 32), (2, 2, 32), (3, 2, 32), (3, 3, 32))
@@ -41,17 +38,10 @@ def step_covariances(p: int, k: int, replicas: int):
 
 def run(smoke: bool = False) -> list[dict]:
     """Rows: the step's covariance with the higher parts against the leading order, per size."""
-    rows = []
-    for p, k, replicas in SMOKE_SIZES if smoke else SIZES:
-        with_parts, leading = step_covariances(p, k, replicas)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # p + k > 5: the leading order, said once here
-            new, old = time_pair(with_parts, leading, repeats=3 if smoke else 5)
-        note = "leading order (above the limit)" if p + k > 5 else "eta**3 and eta**4 parts included"
-        rows.append(row("relu_higher", f"p={p},k={k},replicas={replicas}", seconds=new.best,
-                        baseline_seconds=old.best, baseline="the leading order alone (second_order=False)",
-                        included=note))
-    return rows
+    from numerics.noise.relu_higher_orders import MAX_HIGHER_ORDER_UNITS
+
+    return size_rows("relu_higher", SMOKE_SIZES if smoke else SIZES, step_covariances, MAX_HIGHER_ORDER_UNITS,
+                     3 if smoke else 5)
 
 
 if __name__ == "__main__":
