@@ -39,8 +39,8 @@ NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
 NODE_MATMUL_THRESHOLD = 200_000
 #: Entries of one stack of products (batch included) above which the side stacked last is stacked in chunks.
 STACK_ENTRIES = 2**22
-#: Where :func:`_stack` puts the product number: after the shared axes, last but one, or first.
-AFTER_SHARED, MINOR, LEADING = "shared", "minor", "leading"
+#: Where :func:`_stack` puts the product number: last but one (next to the open index), or first.
+MINOR, LEADING = "minor", "leading"
 #: A split's coupling ``M`` is applied as a sparse matrix when its nonzero entries times this are fewer than its
 #: entries: one pass over a stack's row per nonzero entry (memory bound) against a dense matrix product. Measured
 #: on the quartic tables' couplings (one BLAS thread): 174 x 356 with 589 entries, 46 080 columns: 0.062 s
@@ -151,8 +151,10 @@ class SharedEvaluator:
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
         n_x, n_y = len(terms.x_keys), len(terms.y_keys)
-        # with an open index the larger side is stacked with the product number next to that index, so that
-        # both enter the matrix product without a copy (only the smaller, weighted side is reordered)
+        # the larger side is stacked with the product number next to the open index, so that both enter the
+        # matrix product without a copy (only the smaller, weighted side is reordered); without an open index
+        # with the product number leading: each product is then written contiguously, which costs about half
+        # as much per entry as writing it strided, and BLAS takes the stack as a strided matrix
         minor = z > 1
         if not x_recipes:
             x_recipes.extend(product_recipe(factors, shared + left + inner, size_of) for factors in terms.x_keys)
@@ -167,10 +169,9 @@ class SharedEvaluator:
             for start in range(0, n_x, chunk):
                 stop = min(n_x, start + chunk)
                 X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
-                           x_recipes[start:stop], MINOR if minor else AFTER_SHARED)
-                X = X.reshape((batch, h, s, stop - start, z) if minor else (batch, h, stop - start, s, z))
+                           x_recipes[start:stop], MINOR if minor else LEADING)
                 weighted_Y = _rows_times(M, start, stop, Y).reshape(stop - start, batch, h, t, z)
-                out += _side_matrix(X, minor) @ _leading_side(weighted_Y, transpose=True)
+                out += _side_matrix(X, stop - start, h, s, z) @ _leading_side(weighted_Y, transpose=True)
         else:
             X_weighted = None
             chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
@@ -190,10 +191,9 @@ class SharedEvaluator:
             for start in range(0, n_y, chunk):
                 stop = min(n_y, start + chunk)
                 Y = _stack(terms.y_keys[start:stop], shared, right + inner, size_of, operands, values, batch,
-                           y_recipes[start:stop], MINOR if minor else AFTER_SHARED)
-                Y = Y.reshape((batch, h, t, stop - start, z) if minor else (batch, h, stop - start, t, z))
+                           y_recipes[start:stop], MINOR if minor else LEADING)
                 out += (_leading_side(X_weighted[start:stop], transpose=False)
-                        @ np.swapaxes(_side_matrix(Y, minor), -1, -2))
+                        @ np.swapaxes(_side_matrix(Y, stop - start, h, t, z), -1, -2))
         axes = shared + left + right
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
@@ -222,19 +222,15 @@ def _rows_times(M: np.ndarray | sparse.csr_array, start: int, stop: int, stack: 
     return rows.T @ stack if transpose else rows @ stack
 
 
-def _side_matrix(stack: np.ndarray, minor: bool) -> np.ndarray:
-    """One side of a split's matrix product, shape (B, h, size, n * z), from a stack of its products.
+def _side_matrix(stack: np.ndarray, n: int, h: int, size: int, z: int) -> np.ndarray:
+    """One side of a split's matrix product, shape (B, h, size, n * z), from a stack of its ``n`` products.
 
-    ``stack`` is (B, h, n, size, z) (``minor`` False) or (B, h, size, n, z) (``minor`` True, no copy);
-    without an open index (z = 1) the first is a transposed view, which BLAS takes without a copy.
+    ``stack`` is laid out by :func:`_stack` as :data:`MINOR` (B, h..., size..., n, z) with an open index
+    (``z > 1``) and as :data:`LEADING` (n, B, h..., size...) without; a view either way.
     """
-    if minor:
-        batch, h, size, n, z = stack.shape
-        return stack.reshape(batch, h, size, n * z)
-    batch, h, n, size, z = stack.shape
-    if z == 1:
-        return np.swapaxes(stack.reshape(batch, h, n, size), -1, -2)
-    return np.moveaxis(stack, 2, 3).reshape(batch, h, size, n * z)
+    if z > 1:
+        return stack.reshape(-1, h, size, n * z)
+    return stack.reshape(n, -1, h, size).transpose(1, 2, 3, 0)
 
 
 def _leading_side(weighted: np.ndarray, transpose: bool) -> np.ndarray:
@@ -348,10 +344,10 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
 
 
 def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: NetworkOperands,
-           values: dict[tuple, np.ndarray], batch: int, recipes: list, layout: str = "shared") -> np.ndarray:
+           values: dict[tuple, np.ndarray], batch: int, recipes: list, layout: str) -> np.ndarray:
     """The products of ``keys`` on the axes ``shared + axes``, the product number's axis placed by ``layout``:
-    :data:`AFTER_SHARED` (B, shared sizes, len(keys), axes sizes), :data:`MINOR` (B, shared sizes, axes sizes
-    but the last, len(keys), last axis size) or :data:`LEADING` (len(keys), B, shared sizes, axes sizes).
+    :data:`MINOR` (B, shared sizes, axes sizes but the last, len(keys), last axis size) or :data:`LEADING`
+    (len(keys), B, shared sizes, axes sizes).
 
     ``recipes`` are the :func:`product_recipe` of every key (filled on the first call).
     """
@@ -361,9 +357,8 @@ def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: Netw
         stack = np.empty((len(keys), batch) + sizes)
         rows = stack  # rows[index]: the product number index, contiguous
     else:
-        where = len(order) if layout == MINOR else 1 + len(shared)  # the product number's axis
-        stack = np.empty((batch,) + sizes[: where - 1] + (len(keys),) + sizes[where - 1 :])
-        rows = np.moveaxis(stack, where, 0)  # rows[index]: the product number index, a view into the stack
+        stack = np.empty((batch,) + sizes[:-1] + (len(keys),) + sizes[-1:])
+        rows = np.moveaxis(stack, -2, 0)  # rows[index]: the product number index, a view into the stack
     if not recipes:
         recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
     for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):
