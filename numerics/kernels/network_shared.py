@@ -7,9 +7,12 @@ then per average and split ``(H, S, S')`` the distinct products ``X_x`` (axes ``
 
     out[h, s, s'] = sum_{x, y} M[x, y] X_x[h, s] Y_y[h, s'],      M = sum_t Delta**t M_t,
 
-two batched matrix products (``M`` applied to the smaller side first); an open residual index
-``z`` (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second
-one. The batch axes are flattened to one while evaluating.
+two matrix products: ``M`` applied to the smaller side first, stacked with the product number leading
+so that this is one matrix product over the whole batch (a sparse one when ``M`` has few entries,
+:data:`SPARSE_COUPLING`), then a batched one with the other side; an open residual index ``z``
+(:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second one. The larger
+side is stacked a cache-sized chunk at a time (:data:`STACK_ENTRIES`). The batch axes are flattened to
+one while evaluating.
 
 BLAS runs on one thread inside :meth:`SharedEvaluator.evaluate` (:func:`numerics.core.blas.limited`):
 the route makes thousands of small matrix products, and waking a second thread for each cost more
