@@ -31,7 +31,7 @@ from scipy import sparse
 from numerics.core.blas import limited
 from numerics.kernels.network_operands import UNIT, NetworkOperands
 from numerics.kernels.network_plan import OPEN, SUMMED, Node, SharedPlan, SplitTerms
-from numerics.kernels.pairwise import fold_plan, run_plan
+from numerics.kernels.pairwise import fold, fold_plan, run_plan
 
 #: Letters of the output axes 0-3 and the open residual index (position 4).
 OUTPUT_LETTERS = "jlihz"
@@ -40,6 +40,9 @@ NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
 #: Nodes with more operands than two and more multiply-adds than this (batch included) are
 #: contracted pairwise by matrix products; below, one ``einsum`` (fewer calls).
 NODE_MATMUL_THRESHOLD = 200_000
+#: Below that, nodes with more operands than two and more multiply-adds than this are one broadcast product
+#: and one matrix product (:func:`_small_node`); below this, one ``einsum`` (fewer calls).
+NODE_EINSUM_THRESHOLD = 30_000
 #: Entries of one stack of products (batch included) above which the side stacked last is stacked in chunks.
 #: A chunk of 4 MB stays in the cache while its products are written (with an open index a few entries at a
 #: time) and read back by the matrix product: against 2**22 entries (32 MB), the quartic moments at p = 8, k = 1
@@ -132,6 +135,8 @@ class SharedEvaluator:
                                                     for n, kind in enumerate(node.kinds)}}
                     folds = self._node_folds[(index, p, k)] = fold_plan(terms, output, sizes)
                 values[("I", index)] = run_plan(arrays, terms, folds, output, 1)
+            elif len(arrays) > 2 and work * len(arrays) > NODE_EINSUM_THRESHOLD:
+                values[("I", index)] = _small_node(arrays, terms, output)
             else:
                 values[("I", index)] = np.einsum(subscripts, *arrays)
         return values
@@ -295,6 +300,29 @@ def _view(spec: ViewSpec, operands: NetworkOperands, values: dict) -> np.ndarray
         index = (slice(None),) + tuple(slice(None) if present else None for present in layout)
         found = values[spec] = _operand_array(spec.key, operands, values).transpose(permutation)[index]
     return found
+
+
+def _small_node(arrays: list[np.ndarray], terms: list[str], output: str) -> np.ndarray:
+    """A node of three or more operands, ``sum_z prod operands``, as one product of all operands but the
+    widest, broadcast over their letters (``z`` last), and one matrix product with the widest over ``z``.
+
+    ``arrays`` carry one batch axis first, ``terms`` their letters (every one holds ``z``); returns
+    (B, sizes of ``output``). A multi-operand ``einsum`` loops over every letter at once without BLAS: for
+    ``sum_z A_az B_bz C_cz w_z`` at p = 8, k = 1 over 10 points it took 0.20 ms, this 0.018 ms.
+    """
+    last = max(range(len(terms)), key=lambda n: (len(terms[n]), -n))
+    letters = "".join(sorted(set("".join(t for n, t in enumerate(terms) if n != last)) - {NODE_SUMMED}))
+    letters += NODE_SUMMED
+    product = None
+    for n, (array, term) in enumerate(zip(arrays, terms)):
+        if n == last:
+            continue
+        permutation = (0,) + tuple(1 + term.index(c) for c in letters if c in term)
+        view = array.transpose(permutation)[(slice(None),) + tuple(slice(None) if c in term else None
+                                                                     for c in letters)]
+        product = view if product is None else product * view
+    result, kept = fold(product, letters, arrays[last], terms[last], output, 1)
+    return np.transpose(result, (0,) + tuple(1 + kept.index(c) for c in output))
 
 
 def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
