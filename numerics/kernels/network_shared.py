@@ -183,7 +183,7 @@ class SharedEvaluator:
                 X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
                            x_recipes[start:stop], MINOR if minor else LEADING)
                 weighted_Y = _rows_times(M, start, stop, Y).reshape(stop - start, batch, h, t, z)
-                out += _side_matrix(X, stop - start, h, s, z) @ _leading_side(weighted_Y, transpose=True)
+                out += _side_matrix(X, stop - start, batch, h, s, z) @ _leading_side(weighted_Y, transpose=True)
         else:
             X_weighted = None
             chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
@@ -205,7 +205,7 @@ class SharedEvaluator:
                 Y = _stack(terms.y_keys[start:stop], shared, right + inner, size_of, operands, values, batch,
                            y_recipes[start:stop], MINOR if minor else LEADING)
                 out += (_leading_side(X_weighted[start:stop], transpose=False)
-                        @ np.swapaxes(_side_matrix(Y, stop - start, h, t, z), -1, -2))
+                        @ np.swapaxes(_side_matrix(Y, stop - start, batch, h, t, z), -1, -2))
         axes = shared + left + right
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
@@ -234,15 +234,15 @@ def _rows_times(M: np.ndarray | sparse.csr_array, start: int, stop: int, stack: 
     return rows.T @ stack if transpose else rows @ stack
 
 
-def _side_matrix(stack: np.ndarray, n: int, h: int, size: int, z: int) -> np.ndarray:
+def _side_matrix(stack: np.ndarray, n: int, batch: int, h: int, size: int, z: int) -> np.ndarray:
     """One side of a split's matrix product, shape (B, h, size, n * z), from a stack of its ``n`` products.
 
     ``stack`` is laid out by :func:`_stack` as :data:`MINOR` (B, h..., size..., n, z) with an open index
     (``z > 1``) and as :data:`LEADING` (n, B, h..., size...) without; a view either way.
     """
     if z > 1:
-        return stack.reshape(-1, h, size, n * z)
-    return stack.reshape(n, -1, h, size).transpose(1, 2, 3, 0)
+        return stack.reshape(batch, h, size, n * z)
+    return stack.reshape(n, batch, h, size).transpose(1, 2, 3, 0)
 
 
 def _leading_side(weighted: np.ndarray, transpose: bool) -> np.ndarray:
