@@ -34,7 +34,8 @@ Two routes evaluate the tables (:meth:`NetworkMoments.evaluate`, ``route``):
   cached per group and widths). Kept as the reference the shared route is tested against.
 
 Both end with the mean over the free symmetries (:func:`symmetrise`). Only NumPy is used at
-call time. ``python -m bench --only noise`` times the two routes.
+call time (and ``scipy.sparse`` for the shared route's sparse couplings). ``python -m bench --only noise``
+times the two routes.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ then per average and split ``(H, S, S')`` the distinct products ``X_x`` (axes ``
 
     out[h, s, s'] = sum_{x, y} M[x, y] X_x[h, s] Y_y[h, s'],      M = sum_t Delta**t M_t,
 
-two batched matrix products (``M`` applied to the smaller side first); an open residual index
-``z`` (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second
-one. The batch axes are flattened to one while evaluating.
+two matrix products: ``M`` applied to the smaller side first, stacked with the product number leading
+so that this is one matrix product over the whole batch (a sparse one when ``M`` has few entries,
+:data:`SPARSE_COUPLING`), then a batched one with the other side; an open residual index ``z``
+(:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second one. The larger
+side is stacked a cache-sized chunk at a time (:data:`STACK_ENTRIES`). The batch axes are flattened to
+one while evaluating.
 
 BLAS runs on one thread inside :meth:`SharedEvaluator.evaluate` (:func:`numerics.core.blas.limited`):
 the route makes thousands of small matrix products, and waking a second thread for each cost more
@@ -23,11 +26,12 @@ import itertools
 from math import prod
 
 import numpy as np
+from scipy import sparse
 
 from numerics.core.blas import limited
 from numerics.kernels.network_operands import UNIT, NetworkOperands
 from numerics.kernels.network_plan import OPEN, SUMMED, Node, SharedPlan, SplitTerms
-from numerics.kernels.pairwise import fold_plan, run_plan
+from numerics.kernels.pairwise import fold, fold_plan, run_plan
 
 #: Letters of the output axes 0-3 and the open residual index (position 4).
 OUTPUT_LETTERS = "jlihz"
@@ -36,8 +40,23 @@ NODE_LETTERS, NODE_SUMMED = "abcdefg", "z"
 #: Nodes with more operands than two and more multiply-adds than this (batch included) are
 #: contracted pairwise by matrix products; below, one ``einsum`` (fewer calls).
 NODE_MATMUL_THRESHOLD = 200_000
+#: Below that, nodes with more operands than two and more multiply-adds than this are one broadcast product
+#: and one matrix product (:func:`_small_node`); below this, one ``einsum`` (fewer calls).
+NODE_EINSUM_THRESHOLD = 30_000
 #: Entries of one stack of products (batch included) above which the side stacked last is stacked in chunks.
-STACK_ENTRIES = 2**22
+#: A chunk of 4 MB stays in the cache while its products are written (with an open index a few entries at a
+#: time) and read back by the matrix product: against 2**22 entries (32 MB), the quartic moments at p = 8, k = 1
+#: over 10 points took 0.77x the time and He3's over 100 points 0.90x (2**20: 0.86x, 0.94x; 2**18: 0.79x, 0.96x;
+#: 2**16: 0.89x, 1.47x, the matrix products then too small), one BLAS thread, same process.
+STACK_ENTRIES = 2**19
+#: Where :func:`_stack` puts the product number: last but one (next to the open index), or first.
+MINOR, LEADING = "minor", "leading"
+#: A split's coupling ``M`` is applied as a sparse matrix when its nonzero entries times this are fewer than its
+#: entries: one pass over a stack's row per nonzero entry (memory bound) against a dense matrix product. Measured
+#: on the quartic tables' couplings (one BLAS thread): 174 x 356 with 589 entries, 46 080 columns: 0.062 s
+#: sparse, 0.19 s dense; 1341 x 53 with 1 586 entries, 720 columns: 0.7 ms against 3.3 ms; 60 x 32 with 129
+#: entries, 51 200 columns: the same either way.
+SPARSE_COUPLING = 30
 
 
 class SharedEvaluator:
@@ -116,6 +135,8 @@ class SharedEvaluator:
                                                     for n, kind in enumerate(node.kinds)}}
                     folds = self._node_folds[(index, p, k)] = fold_plan(terms, output, sizes)
                 values[("I", index)] = run_plan(arrays, terms, folds, output, 1)
+            elif len(arrays) > 2 and work * len(arrays) > NODE_EINSUM_THRESHOLD:
+                values[("I", index)] = _small_node(arrays, terms, output)
             else:
                 values[("I", index)] = np.einsum(subscripts, *arrays)
         return values
@@ -136,40 +157,43 @@ class SharedEvaluator:
         M = self._coupling(terms, delta)
         if not right and not shared:
             # whole products (no split separates them): accumulated one at a time, never stacked
-            weights = M.sum(axis=1)
+            weights = np.asarray(M.sum(axis=1)).reshape(-1)
             return _weighted_sum(terms.x_keys, weights, left + inner, size_of, operands, values, batch,
                                  x_recipes), left
         h = prod(size_of[a] for a in shared)
         s, t, z = (prod(size_of[a] for a in axes) for axes in (left, right, inner))
         n_x, n_y = len(terms.x_keys), len(terms.y_keys)
-        # with an open index the larger side is stacked with the product number next to that index, so that
-        # both enter the matrix product without a copy (only the smaller, weighted side is reordered)
+        # the larger side is stacked with the product number next to the open index, so that both enter the
+        # matrix product without a copy (only the smaller, weighted side is reordered); without an open index
+        # with the product number leading: each product is then written contiguously, which costs about half
+        # as much per entry as writing it strided, and BLAS takes the stack as a strided matrix
         minor = z > 1
         if not x_recipes:
             x_recipes.extend(product_recipe(factors, shared + left + inner, size_of) for factors in terms.x_keys)
         if t <= s:  # M on the smaller side (Y) first; the X are stacked a chunk at a time (a stack of thousands
             # of three-axis products would not fit in the caches, or in memory)
-            Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes)
-            Y = Y.reshape(batch, h, n_y, t * z)
+            # Y with the product number leading: M applied to all of it is one matrix product (n_x, n_y) x
+            # (n_y, B h t z), not B h small ones whose inner dimension is t z
+            Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes, LEADING)
+            Y = Y.reshape(n_y, batch * h * t * z)
             chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
             out = np.zeros((batch, h, s, t))
             for start in range(0, n_x, chunk):
                 stop = min(n_x, start + chunk)
                 X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
-                           x_recipes[start:stop], minor)
-                X = X.reshape((batch, h, s, stop - start, z) if minor else (batch, h, stop - start, s, z))
-                weighted_Y = (M[start:stop] @ Y).reshape(batch, h, stop - start, t, z)
-                out += _side_matrix(X, minor) @ np.swapaxes(_side_matrix(weighted_Y, False), -1, -2)
+                           x_recipes[start:stop], MINOR if minor else LEADING)
+                weighted_Y = _rows_times(M, start, stop, Y).reshape(stop - start, batch, h, t, z)
+                out += _side_matrix(X, stop - start, batch, h, s, z) @ _leading_side(weighted_Y, transpose=True)
         else:
             X_weighted = None
             chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
             for start in range(0, n_x, chunk):
                 stop = min(n_x, start + chunk)
                 X = _stack(terms.x_keys[start:stop], shared, left + inner, size_of, operands, values, batch,
-                           x_recipes[start:stop]).reshape(batch, h, stop - start, s * z)
-                part = M[start:stop].T @ X
+                           x_recipes[start:stop], LEADING).reshape(stop - start, batch * h * s * z)
+                part = _rows_times(M, start, stop, X, transpose=True)
                 X_weighted = part if X_weighted is None else X_weighted + part
-            X_weighted = X_weighted.reshape(batch, h, n_y, s, z)
+            X_weighted = X_weighted.reshape(n_y, batch, h, s, z)
             # the Y are stacked a chunk at a time too: with an open index a whole stack of thousands of
             # three-axis products would be hundreds of megabytes written a few entries at a time
             if not y_recipes:
@@ -179,40 +203,60 @@ class SharedEvaluator:
             for start in range(0, n_y, chunk):
                 stop = min(n_y, start + chunk)
                 Y = _stack(terms.y_keys[start:stop], shared, right + inner, size_of, operands, values, batch,
-                           y_recipes[start:stop], minor)
-                Y = Y.reshape((batch, h, t, stop - start, z) if minor else (batch, h, stop - start, t, z))
-                out += (_side_matrix(X_weighted[:, :, start:stop], False)
-                        @ np.swapaxes(_side_matrix(Y, minor), -1, -2))
+                           y_recipes[start:stop], MINOR if minor else LEADING)
+                out += (_leading_side(X_weighted[start:stop], transpose=False)
+                        @ np.swapaxes(_side_matrix(Y, stop - start, batch, h, t, z), -1, -2))
         axes = shared + left + right
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
-    def _coupling(self, terms: SplitTerms, delta: float) -> np.ndarray:
-        """``M = sum_t Delta**t M_t`` (n_x, n_y), cached per split and Delta."""
+    def _coupling(self, terms: SplitTerms, delta: float) -> np.ndarray | sparse.csr_array:
+        """``M = sum_t Delta**t M_t`` (n_x, n_y), cached per split and Delta; sparse (CSR) when it has few entries
+        (:data:`SPARSE_COUPLING`)."""
         key = (id(terms), float(delta))
         M = self._weights.get(key)
         if M is None:
             M = np.zeros((len(terms.x_keys), len(terms.y_keys)))
             for (x, y), weights in terms.entries.items():
                 M[x, y] = sum(weight * delta**power for power, weight in weights.items())
+            if np.count_nonzero(M) * SPARSE_COUPLING < M.size:
+                M = sparse.csr_array(M)
             if len(self._weights) > 256:
                 self._weights.clear()
             self._weights[key] = M
         return M
 
 
-def _side_matrix(stack: np.ndarray, minor: bool) -> np.ndarray:
-    """One side of a split's matrix product, shape (B, h, size, n * z), from a stack of its products.
+def _rows_times(M: np.ndarray | sparse.csr_array, start: int, stop: int, stack: np.ndarray,
+                transpose: bool = False) -> np.ndarray:
+    """``M[start:stop] @ stack`` with ``stack`` (n_y, columns): shape (stop - start, columns); with ``transpose``
+    ``M[start:stop].T @ stack`` with ``stack`` (stop - start, columns): shape (n_y, columns)."""
+    rows = M[start:stop]
+    return rows.T @ stack if transpose else rows @ stack
 
-    ``stack`` is (B, h, n, size, z) (``minor`` False) or (B, h, size, n, z) (``minor`` True, no copy);
-    without an open index (z = 1) the first is a transposed view, which BLAS takes without a copy.
+
+def _side_matrix(stack: np.ndarray, n: int, batch: int, h: int, size: int, z: int) -> np.ndarray:
+    """One side of a split's matrix product, shape (B, h, size, n * z), from a stack of its ``n`` products.
+
+    ``stack`` is laid out by :func:`_stack` as :data:`MINOR` (B, h..., size..., n, z) with an open index
+    (``z > 1``) and as :data:`LEADING` (n, B, h..., size...) without; a view either way.
     """
-    if minor:
-        batch, h, size, n, z = stack.shape
+    if z > 1:
         return stack.reshape(batch, h, size, n * z)
-    batch, h, n, size, z = stack.shape
+    return stack.reshape(n, batch, h, size).transpose(1, 2, 3, 0)
+
+
+def _leading_side(weighted: np.ndarray, transpose: bool) -> np.ndarray:
+    """One side of a split's matrix product from weighted products with the product number leading.
+
+    ``weighted`` is (n, B, h, size, z); returns (B, h, size, n * z), or with ``transpose`` (B, h, n * z, size).
+    Without an open index (z = 1) a view, else one copy.
+    """
+    n, batch, h, size, z = weighted.shape
     if z == 1:
-        return np.swapaxes(stack.reshape(batch, h, n, size), -1, -2)
-    return np.moveaxis(stack, 2, 3).reshape(batch, h, size, n * z)
+        matrix = weighted.reshape(n, batch, h, size).transpose(1, 2, 3, 0)
+    else:
+        matrix = weighted.transpose(1, 2, 3, 0, 4).reshape(batch, h, size, n * z)
+    return np.swapaxes(matrix, -1, -2) if transpose else matrix
 
 
 def _operand_array(key: tuple, operands: NetworkOperands, values: dict[tuple, np.ndarray]) -> np.ndarray:
@@ -256,6 +300,29 @@ def _view(spec: ViewSpec, operands: NetworkOperands, values: dict) -> np.ndarray
         index = (slice(None),) + tuple(slice(None) if present else None for present in layout)
         found = values[spec] = _operand_array(spec.key, operands, values).transpose(permutation)[index]
     return found
+
+
+def _small_node(arrays: list[np.ndarray], terms: list[str], output: str) -> np.ndarray:
+    """A node of three or more operands, ``sum_z prod operands``, as one product of all operands but the
+    widest, broadcast over their letters (``z`` last), and one matrix product with the widest over ``z``.
+
+    ``arrays`` carry one batch axis first, ``terms`` their letters (every one holds ``z``); returns
+    (B, sizes of ``output``). A multi-operand ``einsum`` loops over every letter at once without BLAS: for
+    ``sum_z A_az B_bz C_cz w_z`` at p = 8, k = 1 over 10 points it took 0.20 ms, this 0.018 ms.
+    """
+    last = max(range(len(terms)), key=lambda n: (len(terms[n]), -n))
+    letters = "".join(sorted(set("".join(t for n, t in enumerate(terms) if n != last)) - {NODE_SUMMED}))
+    letters += NODE_SUMMED
+    product = None
+    for n, (array, term) in enumerate(zip(arrays, terms)):
+        if n == last:
+            continue
+        permutation = (0,) + tuple(1 + term.index(c) for c in letters if c in term)
+        view = array.transpose(permutation)[(slice(None),) + tuple(slice(None) if c in term else None
+                                                                     for c in letters)]
+        product = view if product is None else product * view
+    result, kept = fold(product, letters, arrays[last], terms[last], output, 1)
+    return np.transpose(result, (0,) + tuple(1 + kept.index(c) for c in output))
 
 
 def _node_subscripts(node: Node) -> tuple[str, list[str], str]:
@@ -312,17 +379,21 @@ def _weighted_sum(keys: list, weights: np.ndarray, axes: tuple, size_of: dict, o
 
 
 def _stack(keys: list, shared: tuple, axes: tuple, size_of: dict, operands: NetworkOperands,
-           values: dict[tuple, np.ndarray], batch: int, recipes: list, minor: bool = False) -> np.ndarray:
-    """The products of ``keys`` on the axes ``shared + axes``: shape (B, shared sizes, len(keys), axes sizes),
-    or with ``minor`` (B, shared sizes, axes sizes but the last, len(keys), last axis size).
+           values: dict[tuple, np.ndarray], batch: int, recipes: list, layout: str) -> np.ndarray:
+    """The products of ``keys`` on the axes ``shared + axes``, the product number's axis placed by ``layout``:
+    :data:`MINOR` (B, shared sizes, axes sizes but the last, len(keys), last axis size) or :data:`LEADING`
+    (len(keys), B, shared sizes, axes sizes).
 
     ``recipes`` are the :func:`product_recipe` of every key (filled on the first call).
     """
     order = shared + axes
     sizes = tuple(size_of[a] for a in order)
-    where = len(order) if minor else 1 + len(shared)  # the product number's axis
-    stack = np.empty((batch,) + sizes[: where - 1] + (len(keys),) + sizes[where - 1 :])
-    rows = np.moveaxis(stack, where, 0)  # rows[index]: the product number index, a view into the stack
+    if layout == LEADING:
+        stack = np.empty((len(keys), batch) + sizes)
+        rows = stack  # rows[index]: the product number index, contiguous
+    else:
+        stack = np.empty((batch,) + sizes[:-1] + (len(keys),) + sizes[-1:])
+        rows = np.moveaxis(stack, -2, 0)  # rows[index]: the product number index, a view into the stack
     if not recipes:
         recipes.extend(product_recipe(factors, order, size_of) for factors in keys)
     for index, (factors, (views, merges)) in enumerate(zip(keys, recipes)):

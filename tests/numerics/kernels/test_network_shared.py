@@ -123,18 +123,42 @@ def test_canonical_key_does_not_depend_on_letter_names():
 
 
 def test_node_contraction_schemes_agree(monkeypatch):
-    """Nodes by one einsum and by pairwise matrix products (chosen by size) give the same averages."""
+    """Nodes by one einsum, by one broadcast product and one matrix product, and by pairwise matrix products
+    (chosen by size) give the same averages."""
     import numerics.kernels.network_shared as network_shared
 
     rng = np.random.default_rng(131)
     points = points_sharing_teachers(3, 2, rng, 3)
     Q, R, T = (np.stack([point[i] for point in points]) for i in range(3))
     results = {}
-    for threshold in (0, 10**12):  # always matrix products (above two operands), never
-        monkeypatch.setattr(network_shared, "NODE_MATMUL_THRESHOLD", threshold)
-        results[threshold] = network_moments(HE3).evaluate(INCREMENT_NAMES, Q, R, T, 0.3)
-    for by_matmul, by_einsum in zip(results[0], results[10**12]):
-        assert _relative_error(by_matmul, by_einsum) < 1e-13
+    schemes = {"pairwise": (0, 0), "broadcast": (10**12, 0), "einsum": (10**12, 10**12)}
+    for scheme, (matmul_threshold, einsum_threshold) in schemes.items():
+        monkeypatch.setattr(network_shared, "NODE_MATMUL_THRESHOLD", matmul_threshold)
+        monkeypatch.setattr(network_shared, "NODE_EINSUM_THRESHOLD", einsum_threshold)
+        results[scheme] = network_moments(HE3).evaluate(INCREMENT_NAMES, Q, R, T, 0.3)
+    for scheme in ("pairwise", "broadcast"):
+        for got, want in zip(results[scheme], results["einsum"]):
+            assert _relative_error(got, want) < 1e-13, scheme
+
+
+def test_sparse_and_dense_couplings_agree(monkeypatch):
+    """Every split's coupling applied as a sparse matrix, or every one dense: the same sums (batched, with
+    label noise, whose powers enter the couplings)."""
+    import numerics.kernels.network_shared as network_shared
+    from numerics.kernels.network_operands import NetworkOperands
+
+    rng = np.random.default_rng(149)
+    points = points_sharing_teachers(3, 2, rng, 2)
+    C = np.stack([np.block([[Q, R], [R.T, T]]) for Q, R, T in points])
+    he3 = network_moments(HE3)
+    results = {}
+    for factor in (0, 10**12):  # always sparse, never
+        monkeypatch.setattr(network_shared, "SPARSE_COUPLING", factor)
+        evaluator = network_shared.SharedEvaluator(he3.shared_plan)  # a fresh one: couplings are cached
+        operands = NetworkOperands(he3.derivative_moments, C, 3, 2, *he3.readouts(3, 2))
+        results[factor] = evaluator.evaluate(INCREMENT_NAMES, operands, 0.3)
+    for name in INCREMENT_NAMES:
+        assert _relative_error(results[0][name], results[10**12][name]) < 1e-13, name
 
 
 def test_operands_are_block_powers_and_derivative_moments():
