@@ -40,18 +40,20 @@ def test_relu_symmetric_plateau_noise_is_along_the_specialising_direction(relu_n
     assert np.isfinite(relu_noise.variance) and relu_noise.variance > 0
 
 
-def test_relu_escape_law_agrees_with_the_ode_from_the_noise_equivalent_start(relu_noise):
-    """At N = 1e6 the ODE from start +- sqrt(S/N) w escapes where the log law says, for that amplitude."""
-    N = 1e6
-    at_one = float(relu_noise.escape_alpha(N, threshold=THRESHOLD)) + (
-        relu_noise.mean_log_amplitude() / relu_noise.growth_R)
-    amplitude = np.sqrt(relu_noise.variance / N)
-    starts = relu_noise.start + amplitude * np.array([[1.0], [-1.0]]) * relu_noise.start_direction
+def ode_escapes(noise, model, N, threshold):
+    """``(law, times)``: the log law's escape for ``|Z| = 1`` and the ODE's from start +- sqrt(S/N) w (two signs)."""
+    at_one = float(noise.escape_alpha(N, threshold=threshold)) + noise.mean_log_amplitude() / noise.growth_R
+    starts = noise.start + np.sqrt(noise.variance / N) * np.array([[1.0], [-1.0]]) * noise.start_direction
     Q0, R0, _ = unpack_state(starts, 2, 2, False)
     horizon = 1.5 * at_one
-    run = integrate(Q0, R0, np.eye(2), eta=ETA, model=RELU, alpha_max=horizon,
+    run = integrate(Q0, R0, np.eye(2), eta=ETA, model=model, alpha_max=horizon,
                     alpha_eval=np.linspace(0, horizon, 1501))
-    times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), THRESHOLD * relu_noise.plateau_risk)
+    return at_one, escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * noise.plateau_risk)
+
+
+def test_relu_escape_law_agrees_with_the_ode_from_the_noise_equivalent_start(relu_noise):
+    """At N = 1e6 the ODE from start +- sqrt(S/N) w escapes where the log law says, for that amplitude."""
+    at_one, times = ode_escapes(relu_noise, RELU, 1e6, THRESHOLD)
     # both signs leave alike (exchanging the students maps one to the other)
     assert times[0] == pytest.approx(times[1], abs=0.5)
     # within 1% (measured: 3e-6): a twofold error in the amplitude would shift the escape by ln(2) / g_R = 40 (12%)
@@ -77,16 +79,7 @@ def test_noise_free_relu_plateau_runs_on_a_grid_that_follows_the_path(noise_free
 
 def test_noise_free_relu_escape_law_agrees_with_the_ode_from_the_noise_equivalent_start(noise_free):
     """At N = 1e6 the ODE from start +- sqrt(S/N) w escapes where the log law says; the risk then falls to 0."""
-    N, threshold = 1e6, 0.5
-    at_one = float(noise_free.escape_alpha(N, threshold=threshold)) + (
-        noise_free.mean_log_amplitude() / noise_free.growth_R)
-    amplitude = np.sqrt(noise_free.variance / N)
-    starts = noise_free.start + amplitude * np.array([[1.0], [-1.0]]) * noise_free.start_direction
-    Q0, R0, _ = unpack_state(starts, 2, 2, False)
-    horizon = 1.5 * at_one
-    run = integrate(Q0, R0, np.eye(2), eta=ETA, model=RELU_NOISE_FREE, alpha_max=horizon,
-                    alpha_eval=np.linspace(0, horizon, 1501))
-    times = escape_crossing(np.asarray(run.alpha), np.asarray(run.risk), threshold * noise_free.plateau_risk)
+    at_one, times = ode_escapes(noise_free, RELU_NOISE_FREE, 1e6, 0.5)
     assert times[0] == pytest.approx(times[1], abs=0.5)
     # within 1% (measured: 1e-8): a twofold error in the amplitude would shift the escape by ln(2) / g_R = 5.1 (9%)
     assert np.mean(times) == pytest.approx(at_one, rel=0.01)
