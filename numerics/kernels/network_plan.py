@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress
 
+import numpy as np
+
 #: Output axes of the free vertices.
 FREE_AXES = (0, 1, 2, 3)
 #: Marker of the summed index in a node's operands.
@@ -126,6 +128,37 @@ class SharedPlan:
 
     nodes: list = field(default_factory=list)
     averages: dict = field(default_factory=dict)
+
+
+class OpenGroups:
+    """The products of one side of an open split grouped by their factors without the open index.
+
+    Parameters
+    ----------
+    keys : list
+        Per product its factors ``((key, positions), ...)``; a factor holds the open index when
+        :data:`OPEN` is among its positions.
+
+    Attributes
+    ----------
+    order : array of int, shape (n,)
+        The products in group order (each group's contiguous).
+    bounds : list of int
+        Group g holds the products ``order[bounds[g]:bounds[g + 1]]``.
+    free_keys : list
+        Per group the factors without the open index (empty: none).
+    open_keys : list
+        Per product in ``order`` its factors holding the open index.
+    """
+
+    def __init__(self, keys: list) -> None:
+        by_free: dict[tuple, list[int]] = {}
+        for index, factors in enumerate(keys):
+            by_free.setdefault(tuple(f for f in factors if OPEN not in f[1]), []).append(index)
+        self.free_keys = list(by_free)
+        self.order = np.array([index for indices in by_free.values() for index in indices], dtype=np.intp)
+        self.bounds = [0, *itertools.accumulate(len(indices) for indices in by_free.values())]
+        self.open_keys = [tuple(f for f in keys[index] if OPEN in f[1]) for index in self.order]
 
 
 def _operand_key(key: tuple, positions: tuple[int, ...]) -> Operand:
@@ -454,5 +487,5 @@ def build_shared_plan(tables: dict) -> SharedPlan:
     return builder.plan
 
 
-__all__ = ["FREE_AXES", "SPLITS", "SUMMED", "AveragePlan", "Node", "SharedPlan", "SplitTerms", "build_shared_plan",
-           "canonical_key"]
+__all__ = ["FREE_AXES", "SPLITS", "SUMMED", "AveragePlan", "Node", "OpenGroups", "SharedPlan", "SplitTerms",
+           "build_shared_plan", "canonical_key"]
