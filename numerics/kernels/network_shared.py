@@ -57,8 +57,8 @@ MINOR, LEADING = "minor", "leading"
 #: sparse, 0.19 s dense; 1341 x 53 with 1 586 entries, 720 columns: 0.7 ms against 3.3 ms; 60 x 32 with 129
 #: entries, 51 200 columns: the same either way.
 SPARSE_COUPLING = 30
-#: An open split's X are grouped by their factors without the open index (:class:`OpenGroups`) when the groups
-#: hold at least this many products on average.
+#: An open split's X that share their factors without the open index, this many or more, are a group whose shared
+#: factors multiply its sum once (:class:`OpenGroups`); the others keep them.
 MIN_GROUP_SIZE = 4
 
 
@@ -220,13 +220,12 @@ class SharedEvaluator:
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
     def _open_groups(self, terms: SplitTerms) -> OpenGroups | None:
-        """The split's X grouped by their factors without the open index (:class:`OpenGroups`), or None when
-        the groups would hold fewer than :data:`MIN_GROUP_SIZE` products on average."""
+        """The split's X grouped by their factors without the open index (:class:`OpenGroups`, groups of
+        :data:`MIN_GROUP_SIZE` products or more), or None when no such group has any."""
         key = id(terms)
         if key not in self._groups:
-            groups = OpenGroups(terms.x_keys)
-            worth = len(terms.x_keys) >= MIN_GROUP_SIZE * len(groups.free_keys)
-            self._groups[key] = groups if worth else None
+            groups = OpenGroups(terms.x_keys, MIN_GROUP_SIZE)
+            self._groups[key] = groups if any(groups.free_keys) else None
         return self._groups[key]
 
     def _grouped_sum(self, terms: SplitTerms, groups: OpenGroups, Y: np.ndarray, delta: float,

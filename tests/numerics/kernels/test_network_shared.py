@@ -175,9 +175,9 @@ def test_grouping_by_the_factors_without_the_open_index_changes_nothing(monkeypa
     grouped_splits = []
 
     class CountedGroups(OpenGroups):
-        def __init__(self, keys: list) -> None:
-            super().__init__(keys)
-            grouped_splits.append(len(keys))
+        def __init__(self, keys: list, min_size: int = 1) -> None:
+            super().__init__(keys, min_size)
+            grouped_splits.append(any(self.free_keys))
 
     monkeypatch.setattr(network_shared, "OpenGroups", CountedGroups)
     results = {}
@@ -186,7 +186,7 @@ def test_grouping_by_the_factors_without_the_open_index_changes_nothing(monkeypa
         evaluator = network_shared.SharedEvaluator(he3.shared_plan)  # a fresh one: the groups are cached
         operands = NetworkOperands(he3.derivative_moments, C, 3, 2, a, b)
         results[size] = evaluator.evaluate(INCREMENT_NAMES, operands, 0.3)
-    assert grouped_splits  # the grouped sums were taken
+    assert any(grouped_splits)  # some factors were pulled out
     for name in INCREMENT_NAMES:
         assert _relative_error(results[0][name], results[10**12][name]) < 1e-13, name
 
