@@ -11,7 +11,9 @@ two matrix products: ``M`` applied to the smaller side first, stacked with the p
 so that this is one matrix product over the whole batch (a sparse one when ``M`` has few entries,
 :data:`SPARSE_COUPLING`), then a batched one with the other side; an open residual index ``z``
 (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second one. The larger
-side is stacked a cache-sized chunk at a time (:data:`STACK_ENTRIES`). The batch axes are flattened to
+side is stacked a cache-sized chunk at a time (:data:`STACK_ENTRIES`). With an open index, the X that share
+their factors without it are summed as a group and those factors multiply the group's sum once
+(:class:`numerics.kernels.network_plan.OpenGroups`, :data:`MIN_GROUP_SIZE`). The batch axes are flattened to
 one while evaluating.
 
 BLAS runs on one thread inside :meth:`SharedEvaluator.evaluate` (:func:`numerics.core.blas.limited`):
