@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress
 
+import numpy as np
+
 #: Output axes of the free vertices.
 FREE_AXES = (0, 1, 2, 3)
 #: Marker of the summed index in a node's operands.
@@ -126,6 +128,45 @@ class SharedPlan:
 
     nodes: list = field(default_factory=list)
     averages: dict = field(default_factory=dict)
+
+
+class OpenGroups:
+    """The products of one side of an open split grouped by their factors without the open index.
+
+    Parameters
+    ----------
+    keys : list
+        Per product its factors ``((key, positions), ...)``; a factor holds the open index when
+        :data:`OPEN` is among its positions.
+    min_size : int
+        Groups of fewer products are pooled into one whose products keep all their factors (pulling a
+        group's factors out costs one multiplication of the group's sum, and a matrix product of its own).
+
+    Attributes
+    ----------
+    order : array of int, shape (n,)
+        The products in group order (each group's contiguous).
+    bounds : list of int
+        Group g holds the products ``order[bounds[g]:bounds[g + 1]]``.
+    free_keys : list
+        Per group the factors without the open index pulled out of it (empty: none).
+    open_keys : list
+        Per product in ``order`` its factors left in it (those holding the open index, or all when pooled).
+    """
+
+    def __init__(self, keys: list, min_size: int = 1) -> None:
+        by_free: dict[tuple, list[int]] = {}
+        for index, factors in enumerate(keys):
+            by_free.setdefault(tuple(f for f in factors if OPEN not in f[1]), []).append(index)
+        pooled = [index for free, indices in by_free.items() if not free or len(indices) < min_size
+                  for index in indices]
+        groups = [(free, indices) for free, indices in by_free.items() if free and len(indices) >= min_size]
+        groups += [((), sorted(pooled))] if pooled else []
+        self.free_keys = [free for free, _ in groups]
+        self.order = np.array([index for _, indices in groups for index in indices], dtype=np.intp)
+        self.bounds = [0, *itertools.accumulate(len(indices) for _, indices in groups)]
+        self.open_keys = [tuple(f for f in keys[index] if OPEN in f[1] or not free)
+                          for free, indices in groups for index in indices]
 
 
 def _operand_key(key: tuple, positions: tuple[int, ...]) -> Operand:
@@ -454,5 +495,5 @@ def build_shared_plan(tables: dict) -> SharedPlan:
     return builder.plan
 
 
-__all__ = ["FREE_AXES", "SPLITS", "SUMMED", "AveragePlan", "Node", "SharedPlan", "SplitTerms", "build_shared_plan",
-           "canonical_key"]
+__all__ = ["FREE_AXES", "SPLITS", "SUMMED", "AveragePlan", "Node", "OpenGroups", "SharedPlan", "SplitTerms",
+           "build_shared_plan", "canonical_key"]

@@ -11,7 +11,9 @@ two matrix products: ``M`` applied to the smaller side first, stacked with the p
 so that this is one matrix product over the whole batch (a sparse one when ``M`` has few entries,
 :data:`SPARSE_COUPLING`), then a batched one with the other side; an open residual index ``z``
 (:data:`numerics.kernels.network_plan.OPEN`) joins the inner dimension of the second one. The larger
-side is stacked a cache-sized chunk at a time (:data:`STACK_ENTRIES`). The batch axes are flattened to
+side is stacked a cache-sized chunk at a time (:data:`STACK_ENTRIES`). With an open index, the X that share
+their factors without it are summed as a group and those factors multiply the group's sum once
+(:class:`numerics.kernels.network_plan.OpenGroups`, :data:`MIN_GROUP_SIZE`). The batch axes are flattened to
 one while evaluating.
 
 BLAS runs on one thread inside :meth:`SharedEvaluator.evaluate` (:func:`numerics.core.blas.limited`):
@@ -30,7 +32,7 @@ from scipy import sparse
 
 from numerics.core.blas import limited
 from numerics.kernels.network_operands import UNIT, NetworkOperands
-from numerics.kernels.network_plan import OPEN, SUMMED, Node, SharedPlan, SplitTerms
+from numerics.kernels.network_plan import OPEN, SUMMED, Node, OpenGroups, SharedPlan, SplitTerms
 from numerics.kernels.pairwise import fold, fold_plan, run_plan
 
 #: Letters of the output axes 0-3 and the open residual index (position 4).
@@ -57,6 +59,9 @@ MINOR, LEADING = "minor", "leading"
 #: sparse, 0.19 s dense; 1341 x 53 with 1 586 entries, 720 columns: 0.7 ms against 3.3 ms; 60 x 32 with 129
 #: entries, 51 200 columns: the same either way.
 SPARSE_COUPLING = 30
+#: An open split's X that share their factors without the open index, this many or more, are a group whose shared
+#: factors multiply its sum once (:class:`OpenGroups`); the others keep them.
+MIN_GROUP_SIZE = 4
 
 
 class SharedEvaluator:
@@ -74,6 +79,7 @@ class SharedEvaluator:
         self._weights: dict[tuple[int, float], list[np.ndarray]] = {}  # (id of split terms, Delta) -> M
         self._recipes: dict[tuple, list] = {}
         self._needed_nodes: dict[tuple[str, ...], list[int]] = {}  # (id of split terms, side, p, k) -> product recipes
+        self._groups: dict[int, OpenGroups | None] = {}  # id of split terms -> its X grouped, or None
 
     def evaluate(self, names, operands: NetworkOperands, delta: float) -> dict[str, np.ndarray]:
         """``{name: sum of the orbit representatives}``, each of shape (B, sizes of the output axes).
@@ -170,6 +176,12 @@ class SharedEvaluator:
         minor = z > 1
         if not x_recipes:
             x_recipes.extend(product_recipe(factors, shared + left + inner, size_of) for factors in terms.x_keys)
+        groups = self._open_groups(terms) if minor and t <= s else None
+        if groups is not None:
+            # Y first, as below; the X grouped by their factors without the open index, pulled out of its sum
+            Y = _stack(terms.y_keys, shared, right + inner, size_of, operands, values, batch, y_recipes, LEADING)
+            return self._grouped_sum(terms, groups, Y.reshape(n_y, batch * h * t * z), delta, operands, values,
+                                     size_of), shared + left + right
         if t <= s:  # M on the smaller side (Y) first; the X are stacked a chunk at a time (a stack of thousands
             # of three-axis products would not fit in the caches, or in memory)
             # Y with the product number leading: M applied to all of it is one matrix product (n_x, n_y) x
@@ -209,15 +221,66 @@ class SharedEvaluator:
         axes = shared + left + right
         return out.reshape((batch,) + tuple(size_of[a] for a in axes)), axes
 
-    def _coupling(self, terms: SplitTerms, delta: float) -> np.ndarray | sparse.csr_array:
+    def _open_groups(self, terms: SplitTerms) -> OpenGroups | None:
+        """The split's X grouped by their factors without the open index (:class:`OpenGroups`, groups of
+        :data:`MIN_GROUP_SIZE` products or more), or None when no such group has any."""
+        key = id(terms)
+        if key not in self._groups:
+            groups = OpenGroups(terms.x_keys, MIN_GROUP_SIZE)
+            self._groups[key] = groups if any(groups.free_keys) else None
+        return self._groups[key]
+
+    def _grouped_sum(self, terms: SplitTerms, groups: OpenGroups, Y: np.ndarray, delta: float,
+                     operands: NetworkOperands, values: dict[tuple, np.ndarray], size_of: dict[int, int]) -> np.ndarray:
+        """``sum_g A_g[h, s] sum_{x in g} sum_z Z_x[h, s, z] (M Y)_x[h, t, z]``: shape (B, h, s, t).
+
+        ``A_g`` is the product of group g's factors without the open index, ``Z_x`` of product x's others
+        (:class:`OpenGroups`); ``Y`` is the stack (n_y, B h t z) of the split's Y. Each ``X_x = A_g Z_x`` would
+        be one broadcast multiplication of the whole product more than ``Z_x``, ``A_g`` multiplies the group's
+        (B, h, s, t) sum once.
+        """
+        shared, left, right = terms.split
+        batch = operands.C.shape[0]
+        h, s, t = (prod(size_of[a] for a in axes) for axes in (shared, left, right))
+        z = size_of[OPEN]
+        M = self._coupling(terms, delta, groups)
+        p, k = operands.p, operands.k
+        open_recipes = self._recipes.setdefault((id(terms), "open", p, k), [])
+        free_recipes = self._recipes.setdefault((id(terms), "free", p, k), [])
+        if not open_recipes:
+            order = shared + left + (OPEN,)
+            open_recipes.extend(product_recipe(factors, order, size_of) for factors in groups.open_keys)
+            free_recipes.extend(product_recipe(factors, shared + left, size_of) for factors in groups.free_keys)
+        chunk = max(1, STACK_ENTRIES // (batch * h * s * z))
+        out = np.zeros((batch, h, s, t))
+        for group, (first, last) in enumerate(zip(groups.bounds[:-1], groups.bounds[1:])):
+            part = None
+            for start in range(first, last, chunk):
+                stop = min(last, start + chunk)
+                X = _stack(groups.open_keys[start:stop], shared, left + (OPEN,), size_of, operands, values, batch,
+                           open_recipes[start:stop], MINOR)
+                weighted_Y = _rows_times(M, start, stop, Y).reshape(stop - start, batch, h, t, z)
+                product = _side_matrix(X, stop - start, batch, h, s, z) @ _leading_side(weighted_Y, transpose=True)
+                part = product if part is None else part + product
+            if groups.free_keys[group]:
+                free = _stack(groups.free_keys[group:group + 1], shared, left, size_of, operands, values, batch,
+                              free_recipes[group:group + 1], LEADING)
+                part *= free.reshape(batch, h, s, 1)
+            out += part
+        return out.reshape((batch,) + tuple(size_of[a] for a in shared + left + right))
+
+    def _coupling(self, terms: SplitTerms, delta: float,
+                  groups: OpenGroups | None = None) -> np.ndarray | sparse.csr_array:
         """``M = sum_t Delta**t M_t`` (n_x, n_y), cached per split and Delta; sparse (CSR) when it has few entries
-        (:data:`SPARSE_COUPLING`)."""
-        key = (id(terms), float(delta))
+        (:data:`SPARSE_COUPLING`). With ``groups`` its rows in the groups' order (``groups.order``)."""
+        key = (id(terms), float(delta), groups is not None)
         M = self._weights.get(key)
         if M is None:
             M = np.zeros((len(terms.x_keys), len(terms.y_keys)))
             for (x, y), weights in terms.entries.items():
                 M[x, y] = sum(weight * delta**power for power, weight in weights.items())
+            if groups is not None:
+                M = M[groups.order]
             if np.count_nonzero(M) * SPARSE_COUPLING < M.size:
                 M = sparse.csr_array(M)
             if len(self._weights) > 256:

@@ -17,7 +17,7 @@ from sample_points import points_sharing_teachers, random_point
 
 from derive.model.model import HE3, Model
 from numerics.kernels.network_moments import symmetrise
-from numerics.kernels.network_plan import canonical_key
+from numerics.kernels.network_plan import OpenGroups, canonical_key
 from numerics.noise.readout_fluctuations import network_moments, trained_readout_moments
 
 INCREMENT_NAMES = ("LL", "LN", "NN", "LE", "EN", "EE")
@@ -157,6 +157,36 @@ def test_sparse_and_dense_couplings_agree(monkeypatch):
         evaluator = network_shared.SharedEvaluator(he3.shared_plan)  # a fresh one: couplings are cached
         operands = NetworkOperands(he3.derivative_moments, C, 3, 2, *he3.readouts(3, 2))
         results[factor] = evaluator.evaluate(INCREMENT_NAMES, operands, 0.3)
+    for name in INCREMENT_NAMES:
+        assert _relative_error(results[0][name], results[10**12][name]) < 1e-13, name
+
+
+def test_grouping_by_the_factors_without_the_open_index_changes_nothing(monkeypatch):
+    """Every open split's X grouped by their factors without the open index (pulled out of its sum), or none:
+    the same sums (batched, per-unit readouts, label noise)."""
+    import numerics.kernels.network_shared as network_shared
+    from numerics.kernels.network_operands import NetworkOperands
+
+    rng = np.random.default_rng(151)
+    points = points_sharing_teachers(3, 2, rng, 2)
+    C = np.stack([np.block([[Q, R], [R.T, T]]) for Q, R, T in points])
+    a, b = rng.normal(size=(2, 3)), rng.normal(size=(2, 2))
+    he3 = network_moments(HE3)
+    grouped_splits = []
+
+    class CountedGroups(OpenGroups):
+        def __init__(self, keys: list, min_size: int = 1) -> None:
+            super().__init__(keys, min_size)
+            grouped_splits.append(any(self.free_keys))
+
+    monkeypatch.setattr(network_shared, "OpenGroups", CountedGroups)
+    results = {}
+    for size in (0, 10**12):  # always grouped, never
+        monkeypatch.setattr(network_shared, "MIN_GROUP_SIZE", size)
+        evaluator = network_shared.SharedEvaluator(he3.shared_plan)  # a fresh one: the groups are cached
+        operands = NetworkOperands(he3.derivative_moments, C, 3, 2, a, b)
+        results[size] = evaluator.evaluate(INCREMENT_NAMES, operands, 0.3)
+    assert any(grouped_splits)  # some factors were pulled out
     for name in INCREMENT_NAMES:
         assert _relative_error(results[0][name], results[10**12][name]) < 1e-13, name
 
