@@ -51,6 +51,12 @@ def z_scores(samples_a, samples_b, predicted):
     return (products.mean(axis=0) - predicted.reshape(products.shape[1:])) / standard_error
 
 
+
+def largest_z_scores(samples, blocks):
+    """The largest ``|z_scores|`` per block (``samples``: pairs of increments; ``blocks``: predicted covariances)."""
+    return [float(np.max(np.abs(z_scores(x, y, block)))) for (x, y), block in zip(samples, blocks)]
+
+
 def square(x):
     return x**2
 
